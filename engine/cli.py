@@ -1,0 +1,52 @@
+"""`vmb`: the command line. Each command group lives in its own module under
+engine/commands and registers itself; this file only assembles them and maps errors to
+clear messages (never a traceback for a user error)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from bridge.errors import VMBError
+
+# One line per command module; each exposes register(subparsers).
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.commands.engine_cmd",
+    "engine.commands.jobs",
+    "engine.commands.models",
+    "engine.commands.bench",
+    "engine.commands.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmb", description="VMB Score: music for your picture, made locally."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Nothing in the product fetches from a model hub at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except VMBError as exc:
+        print(f"vmb: error: {exc.message}", file=sys.stderr)
+        return 2 if exc.code in ("invalid_request", "unknown_kind", "config") else 1
+    except KeyboardInterrupt:
+        print("vmb: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""`vmb` command groups, one module each (see engine.cli.COMMAND_MODULES)."""

@@ -1,0 +1,72 @@
+"""`vmb bench NAME [--json]`: benchmarks print figures beside their targets (not timed tests).
+
+A benchmark is a function ``run(opts: argparse.Namespace) -> dict`` returning
+``{"name": str, "machine": str, "figures": [{"name", "value", "unit", "target", "ok"}],
+"notes": [str]}`` plus any extra keys (kept in --json output). Register it in BENCHES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+from typing import Any
+
+from engine.commands.common import print_json
+
+BENCHES: dict[str, str] = {
+    "protocol": "engine.serve.bench:bench_protocol",
+    "soak": "engine.serve.bench:bench_soak",
+}
+
+
+def machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def figure(name: str, value: float, unit: str, target: str = "", ok: bool | None = None) -> dict:
+    return {"name": name, "value": value, "unit": unit, "target": target, "ok": ok}
+
+
+def _load(name: str) -> Any:
+    module, func = BENCHES[name].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"== bench {result['name']}  ({result.get('machine', machine())})")
+    for f in result["figures"]:
+        mark = {True: "ok", False: "MISS", None: ""}[f.get("ok")]
+        value = f["value"]
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        target = f.get("target") or ""
+        print(f"  {f['name']:<38} {shown:>12} {f['unit']:<8} {target:<14} {mark}")
+    for note in result.get("notes", []):
+        print(f"  note: {note}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    names = list(BENCHES) if args.name == "all" else [args.name]
+    results = []
+    for name in names:
+        if args.name == "all" and name == "soak":
+            continue  # the soak kills daemons repeatedly; run it on its own
+        result = _load(name)(args)
+        result.setdefault("machine", machine())
+        results.append(result)
+        if not args.json:
+            print_table(result)
+    if args.json:
+        print_json(results[0] if len(results) == 1 else {"benchmarks": results})
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="run a benchmark and print figures beside targets")
+    p.add_argument("name", choices=[*BENCHES, "all"])
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--size", choices=["tiny", "full"], default="tiny", help="model size")
+    p.add_argument("--items", type=int, default=None, help="library size (retrieval)")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke runs)")
+    p.set_defaults(func=_run)

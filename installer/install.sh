@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# VMB Score installer (Linux, macOS): engine venv with pinned packages + Debian packages.
+#   ./installer/install.sh          engine and the draft backend's system packages
+#   ./installer/install.sh --dev    the same plus the test tools
+# Idempotent: a second run on a set-up machine only checks (seconds).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VMB_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+DEV=0
+SYSTEM=1
+
+usage() {
+  cat <<USAGE
+usage: install.sh [--dev] [--no-system] [--help]
+  --dev        also install the test tools (pytest, hypothesis, ruff)
+  --no-system  do not install Debian packages (print what is missing instead)
+environment: VMB_VENV (venv folder, default $ROOT/.venv), PYTHON (interpreter, default python3)
+USAGE
+}
+
+for arg in "$@"; do
+  case "$arg" in
+    --dev) DEV=1 ;;
+    --no-system) SYSTEM=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[vmb install] %s\n' "$*"; }
+
+# --- system packages (FluidSynth, ffmpeg, MIT soundfont, CC0 samples) --------------------
+DEB_PACKAGES=(fluidsynth ffmpeg fluid-soundfont-gm sonic-pi-samples libsndfile1)
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${DEB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+    if ((SYSTEM)) && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      say "installing Debian packages: ${missing[*]}"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $cmd -qq >/dev/null
+    elif ((SYSTEM)) && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      say "installing Debian packages with sudo: ${missing[*]}"
+      sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      sudo DEBIAN_FRONTEND=noninteractive $cmd -qq >/dev/null
+    else
+      say "missing system packages; run:  sudo apt-get update && sudo $cmd"
+    fi
+  fi
+elif [ "$(uname -s)" = Darwin ]; then
+  command -v fluidsynth >/dev/null && command -v ffmpeg >/dev/null ||
+    say "missing system packages; run:  brew install fluid-synth ffmpeg"
+else
+  command -v fluidsynth >/dev/null && command -v ffmpeg >/dev/null ||
+    say "missing system packages: install fluidsynth, ffmpeg and a General MIDI soundfont with your package manager"
+fi
+
+# --- virtual environment ------------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+# A stamp of everything pip would do; unchanged stamp = nothing to install.
+stamp_src="$(cat "$ROOT"/requirements/{engine,full,nodeps}.txt "$ROOT/pyproject.toml"; ((DEV)) && cat "$ROOT/requirements/dev.txt"; echo "dev=$DEV")"
+stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -c1-16)"
+stamp_file="$VENV/.vmb-install-$stamp"
+if [ -f "$stamp_file" ] && "$VENV/bin/python" -c "import engine, bridge" 2>/dev/null; then
+  say "environment up to date ($VENV)"
+else
+  # torch first and alone, pinned: a looser spec would pull a multi-GB CUDA build.
+  TORCH="torch==2.13.0"
+  say "installing $TORCH"
+  "${PIP[@]}" install "$TORCH"
+  say "installing engine requirements"
+  "${PIP[@]}" install "$TORCH" -r "$ROOT/requirements/engine.txt" -r "$ROOT/requirements/full.txt"
+  "${PIP[@]}" install --no-deps -r "$ROOT/requirements/nodeps.txt"
+  "${PIP[@]}" install --no-deps -e "$ROOT"
+  if ((DEV)); then
+    say "installing test tools"
+    "${PIP[@]}" install "$TORCH" -r "$ROOT/requirements/dev.txt"
+  fi
+  rm -f "$VENV"/.vmb-install-*
+  touch "$stamp_file"
+fi
+say "ready: $VENV/bin/vmb"

@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets its own VMB_HOME and runs offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def vmb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "vmb-home"
+    home.mkdir()
+    monkeypatch.setenv("VMB_HOME", str(home))
+    for var in ("VMB_MODEL_DIR", "VMB_BACKEND", "VMB_PORT", "VMB_CONFIG", "VMB_JOB_KIND_MODULES"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items:
+        return
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except Exception:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (gpu marker)")
+    for item in gpu_items:
+        item.add_marker(skip)
