@@ -102,11 +102,8 @@ def unpack(data: bytes) -> dict[str, Any]:
             strict_map_key=True,
             use_list=True,
             ext_hook=_reject_ext,
-            max_buffer_size=MAX_BODY_BYTES,
             max_array_len=MAX_CONTAINER_LEN,
             max_map_len=MAX_CONTAINER_LEN,
-            max_bin_len=MAX_BODY_BYTES,
-            max_str_len=MAX_BODY_BYTES,
         )
     except MalformedMessage:
         raise
@@ -127,7 +124,9 @@ def array_meta(arr: np.ndarray) -> dict[str, Any]:
     return {"dtype": dtype, "shape": list(arr.shape)}
 
 
-def encode(body: dict[str, Any], arrays: tuple[np.ndarray, ...] | list[np.ndarray] = ()) -> list[bytes]:
+def encode(
+    body: dict[str, Any], arrays: tuple[np.ndarray, ...] | list[np.ndarray] = ()
+) -> list[bytes]:
     """Frames for one message. Arrays are copied into fresh buffers (never reused after send)."""
     if len(arrays) + 2 > MAX_FRAMES:
         raise MessageTooLarge(f"at most {MAX_FRAMES - 2} arrays per message")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+sys.path.insert(0, str(TESTS_DIR))  # `support.*` helpers (tests use --import-mode=importlib)
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -36,3 +41,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason="needs CUDA (gpu marker)")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture
+def engine(vmb_home: Path, monkeypatch: pytest.MonkeyPatch):
+    """A real daemon process on a random loopback port, with the test job kinds loaded."""
+    from support.engine import engine_env, start_engine
+
+    env = engine_env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    eng = start_engine(vmb_home, env)
+    try:
+        yield eng
+    finally:
+        eng.stop()

@@ -1,0 +1,103 @@
+"""`vmb models list|verify|download|tiny`: the local model folders."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine import weights
+from engine.commands.common import print_json, settings
+
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    return Path(args.model_dir).expanduser() if args.model_dir else settings().model_dir
+
+
+def _list(args: argparse.Namespace) -> int:
+    model_dir = _model_dir(args)
+    have = weights.installed(model_dir)
+    rows = [
+        {
+            "name": s.name,
+            "component": s.component,
+            "installed": s.name in have,
+            "weights": have.get(s.name),
+            "licence": s.licence,
+            "source": s.repo,
+        }
+        for s in weights.load_manifest().values()
+    ]
+    if args.json:
+        print_json({"model_dir": str(model_dir), "models": rows})
+    else:
+        print(f"model dir: {model_dir}")
+        for r in rows:
+            state = f"installed ({r['weights']} weights)" if r["installed"] else "not installed"
+            print(f"  {r['name']:<12} {r['component']:<9} {state:<28} {r['licence']}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    model_dir = _model_dir(args)
+    names = args.names or [n for n in weights.load_manifest() if (model_dir / n).exists()]
+    reports = [weights.verify(n, model_dir) for n in names]
+    if args.json:
+        print_json(
+            [
+                {"name": r.name, "ok": r.ok, "weights": r.weights, "problems": list(r.problems)}
+                for r in reports
+            ]
+        )
+    else:
+        if not reports:
+            print(f"no model folders in {model_dir}")
+        for r in reports:
+            print(f"{r.name}: {'ok' if r.ok else 'FAILED'} ({r.weights or '-'} weights)")
+            for p in r.problems:
+                print(f"  - {p}")
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _download(args: argparse.Namespace) -> int:
+    model_dir = _model_dir(args)
+    for name in args.names:
+        s = weights.spec(name)
+        print(f"{name}: {s.description}\n  licence: {s.licence} ({s.licence_url})")
+        folder = weights.download(name, model_dir, accept_licence=args.accept_licence)
+        print(f"  installed in {folder.path}")
+    return 0
+
+
+def _tiny(args: argparse.Namespace) -> int:
+    out = Path(args.out).expanduser()
+    written = weights.write_tiny(out, args.only or None, seed=args.seed)
+    if not written:
+        print("no neural component has a tiny builder yet")
+    for name in written:
+        print(f"wrote {out / name} (random weights)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="model weights: list, verify, download, tiny")
+    msub = p.add_subparsers(dest="models_cmd", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)"
+    )
+    common.add_argument("--json", action="store_true")
+    msub.add_parser("list", parents=[common], help="manifest and what is installed").set_defaults(
+        func=_list
+    )
+    v = msub.add_parser("verify", parents=[common], help="check files, sizes and hashes")
+    v.add_argument("names", nargs="*")
+    v.set_defaults(func=_verify)
+    d = msub.add_parser("download", parents=[common], help="fetch weights (needs internet)")
+    d.add_argument("names", nargs="+")
+    d.add_argument("--accept-licence", action="store_true")
+    d.set_defaults(func=_download)
+    t = msub.add_parser("tiny", help="write tiny random-weight folders for tests and benchmarks")
+    t.add_argument("--out", required=True)
+    t.add_argument("--only", nargs="*", help="only these models")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_tiny)

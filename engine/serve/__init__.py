@@ -1,0 +1,1 @@
+"""The engine daemon: ZeroMQ ROUTER, SQLite job store, supervised worker process."""

@@ -1,0 +1,469 @@
+"""The engine daemon: one per VMB home, a ZeroMQ ROUTER on loopback, jobs run one at a time.
+
+One thread owns the socket and the SQLite store (neither is thread-safe); the worker is a
+child process polled through its pipe. Replies always carry the boot id so a client can
+notice a restart and re-attach. Malformed input gets an error reply, never a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hmac
+import os
+import secrets
+import shutil
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.auth
+
+from bridge import protocol
+from bridge.discovery import Discovery, discovery_path, write_discovery
+from bridge.errors import (
+    AlreadyRunning,
+    InvalidRequest,
+    Unauthorized,
+    VersionMismatch,
+    VMBError,
+)
+from bridge.protocol import PROTO_MAJOR, PROTO_MINOR, TERMINAL_STATES
+from engine import __version__
+from engine.config import Settings
+from engine.serve.kinds import get_kind, load_kinds
+from engine.serve.store import Job, JobStore
+from engine.serve.worker import WorkerSupervisor
+
+PROGRESS_INTERVAL_S = 0.1  # <= 10 Hz per job to subscribers and the store
+
+
+def token_path(settings: Settings) -> Path:
+    return settings.home / "token"
+
+
+def load_or_create_token(settings: Settings) -> str:
+    """A persistent random token (0600): clients keep working across daemon restarts."""
+    path = token_path(settings)
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
+    return token
+
+
+class InstanceLock:
+    """Single instance per home: an exclusive flock held for the daemon's lifetime."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh: Any = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = self.path.open("a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            pid = "?"
+            with contextlib.suppress(Exception):
+                pid = str(
+                    __import__("json").loads(discovery_path(self.path.parent.parent).read_text())[
+                        "pid"
+                    ]
+                )
+            raise AlreadyRunning(
+                f"an engine already runs on {self.path.parent.parent} (pid {pid}); "
+                "use `vmb engine status` or `vmb engine stop`"
+            ) from None
+
+    def release(self) -> None:
+        if self.fh:
+            self.fh.close()
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.boot_id = uuid.uuid4().hex
+        self.stopping = False
+        self.subs: dict[str, set[bytes]] = {}  # job_id -> client identities
+        self.pending_progress: dict[str, dict[str, Any]] = {}
+        self.last_progress_sent: dict[str, float] = {}
+        self.kind_modules = list(settings.jobs.kind_modules)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _bind(self) -> str:
+        s = self.settings.server
+        self.zctx = zmq.Context()
+        r = self.router = self.zctx.socket(zmq.ROUTER)
+        r.setsockopt(zmq.LINGER, 0)
+        r.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        r.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        r.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES + 4096)
+        r.setsockopt(zmq.RCVHWM, 1000)
+        r.setsockopt(zmq.HEARTBEAT_IVL, int(s.heartbeat_s * 1000))
+        r.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(s.heartbeat_s * 3000))
+        self.server_public_key: str | None = None
+        if s.curve_secret_key_file:
+            public, secret = zmq.auth.load_certificate(s.curve_secret_key_file)
+            if secret is None:
+                raise InvalidRequest(f"{s.curve_secret_key_file} holds no secret key")
+            r.curve_server = True
+            r.curve_publickey, r.curve_secretkey = public, secret
+            self.server_public_key = public.decode()
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        if s.host.count(":"):
+            r.setsockopt(zmq.IPV6, 1)
+        port_file = self.settings.run_dir / "port"
+        port = s.port
+        if port == 0 and port_file.exists():  # reuse the last port so clients reconnect
+            with contextlib.suppress(ValueError, zmq.ZMQError):
+                remembered = int(port_file.read_text())
+                r.bind(f"tcp://{host}:{remembered}")
+                port = remembered
+        if port == 0:
+            port = r.bind_to_random_port(f"tcp://{host}")
+        elif not r.get(zmq.LAST_ENDPOINT):
+            r.bind(f"tcp://{host}:{port}")
+        port_file.write_text(str(port))
+        return f"tcp://{host}:{port}"
+
+    def serve_forever(self) -> None:
+        settings = self.settings
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = InstanceLock(settings.run_dir / "engine.lock")
+        lock.acquire()
+        try:
+            self._serve(lock)
+        finally:
+            lock.release()
+
+    def _serve(self, lock: InstanceLock) -> None:
+        settings = self.settings
+        self.kinds = load_kinds(self.kind_modules)
+        self.token = load_or_create_token(settings)
+        self.store = JobStore(settings.jobs_db)
+        recovered = self.store.recover(settings.jobs.max_attempts)
+        for job in recovered:
+            self._log(f"recovered job {job.job_id}: {job.state} (attempt {job.attempt})")
+        self.endpoint = self._bind()
+        self.worker = WorkerSupervisor(settings, self.kind_modules)
+        self.worker.start()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        write_discovery(
+            settings.home,
+            Discovery(
+                endpoint=self.endpoint,
+                token=self.token,
+                boot_id=self.boot_id,
+                pid=os.getpid(),
+                version=__version__,
+                server_public_key=self.server_public_key,
+            ),
+        )
+        self._log(f"engine {__version__} listening on {self.endpoint} (boot {self.boot_id})")
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def _shutdown(self) -> None:
+        cur = self.worker.current
+        self.worker.stop()
+        if cur is not None:  # an orderly stop does not use up one of the job's attempts
+            self.store.db.execute(
+                "UPDATE jobs SET state='queued', attempt=max(attempt-1,0), seq=seq+1 "
+                "WHERE job_id=? AND state='running'",
+                (cur.job_id,),
+            )
+        with contextlib.suppress(FileNotFoundError):
+            disc = discovery_path(self.settings.home)
+            if f'"{self.boot_id}"' in disc.read_text():
+                disc.unlink()
+        self.router.close(0)
+        self.zctx.term()
+        self.store.close()
+        self._log("engine stopped")
+
+    @staticmethod
+    def _log(msg: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+    # -- main loop -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        registered_conn = None
+        while not self.stopping:
+            if self.worker.conn is not registered_conn:
+                if registered_conn is not None:
+                    with contextlib.suppress(KeyError, ValueError):
+                        poller.unregister(registered_conn)
+                registered_conn = self.worker.conn
+                if registered_conn is not None:
+                    poller.register(registered_conn, zmq.POLLIN)
+            try:
+                ready = dict(poller.poll(50))
+            except zmq.ZMQError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            if self.router in ready:
+                for _ in range(256):  # drain, but keep the worker serviced
+                    try:
+                        frames = self.router.recv_multipart(zmq.NOBLOCK, copy=True)
+                    except zmq.Again:
+                        break
+                    self._handle_frames(frames)
+            for msg in self.worker.receive():
+                self._on_worker(msg)
+            overdue = self.worker.overdue_cancel()
+            if overdue:
+                self._finish(overdue, "cancelled", error=("cancelled", "cancelled (worker killed)"))
+            self._flush_progress()
+            self._maybe_start_next()
+
+    # -- client messages -------------------------------------------------------------------
+    def _send(self, ident: bytes, body: dict[str, Any]) -> bool:
+        body = {**body, "boot_id": self.boot_id}
+        try:
+            self.router.send_multipart([ident, *protocol.encode(body)], zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as exc:
+            if exc.errno == errno.EHOSTUNREACH:
+                return False
+            raise
+
+    def _handle_frames(self, frames: list[bytes]) -> None:
+        if len(frames) < 1:
+            return
+        ident, rest = frames[0], frames[1:]
+        rid: Any = None
+        try:
+            msg = protocol.decode(rest)
+            rid = msg.body.get("rid")
+            if not isinstance(rid, int | str) or isinstance(rid, bool):
+                rid = None
+            kind = protocol.validate_command(msg.body)
+            token = msg.body.get("token")
+            if not isinstance(token, str) or not hmac.compare_digest(
+                token.encode(), self.token.encode()
+            ):
+                raise Unauthorized("missing or wrong token (read it from the discovery file)")
+            reply = getattr(self, f"_cmd_{kind}")(ident, msg.body)
+            self._send(ident, {"type": "reply", "rid": rid, "re": kind, **reply})
+        except VMBError as exc:
+            self._send(ident, {"type": "error", "rid": rid, **exc.to_wire()})
+        except Exception as exc:  # noqa: BLE001 - the daemon must outlive any bad request
+            self._log(f"internal error handling a request: {type(exc).__name__}: {exc}")
+            self._send(
+                ident, {"type": "error", "rid": rid, "code": "internal", "message": str(exc)}
+            )
+
+    def _cmd_hello(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        proto = body["proto"]
+        if not proto or proto[0] != PROTO_MAJOR:
+            raise VersionMismatch(f"client protocol {proto}; engine speaks {PROTO_MAJOR}.x")
+        return {
+            "proto": [PROTO_MAJOR, PROTO_MINOR],
+            "server_version": __version__,
+            "capabilities": {
+                "kinds": {k: v.description for k, v in sorted(self.kinds.items())},
+                "commands": sorted(protocol.COMMANDS),
+                "limits": {
+                    "max_frames": protocol.MAX_FRAMES,
+                    "max_body_bytes": protocol.MAX_BODY_BYTES,
+                    "max_frame_bytes": protocol.MAX_FRAME_BYTES,
+                },
+            },
+        }
+
+    def _cmd_ping(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        return {"pong": True, "time": time.time()}
+
+    def _cmd_submit(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        kind = get_kind(body["kind"])
+        params = body["params"]
+        if kind.validate is not None:
+            params = kind.validate(params, self.settings)
+        seed = body.get("seed")
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+        job, duplicate = self.store.submit(kind.name, params, seed, body.get("idempotency_key"))
+        # committed (synchronous=FULL): only now is the job acknowledged
+        self.subs.setdefault(job.job_id, set()).add(ident)
+        return {
+            "event": "accepted",
+            "job_id": job.job_id,
+            "seq": job.seq,
+            "duplicate": duplicate,
+            "seed": job.seed,
+            "state": job.state,
+        }
+
+    def _cmd_attach(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        job = self.store.get(body["job_id"])
+        if job.state not in TERMINAL_STATES:
+            self.subs.setdefault(job.job_id, set()).add(ident)
+        return {"job": job.to_wire()}
+
+    def _cmd_cancel(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        job = self.store.get(body["job_id"])
+        if job.state == "queued":
+            job = self.store.request_cancel(job.job_id)
+            self._broadcast_terminal(job)
+        elif job.state == "running":
+            job = self.store.request_cancel(job.job_id)
+            self.worker.request_cancel(job.job_id, self.settings.jobs.cancel_grace_s)
+        return {"job": job.to_wire()}
+
+    def _cmd_result(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        return {"job": self.store.get(body["job_id"]).to_wire()}
+
+    def _cmd_close(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        self.store.delete(body["job_id"])
+        self.subs.pop(body["job_id"], None)
+        return {"closed": body["job_id"]}
+
+    def _cmd_list(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
+        state = body.get("state")
+        if state is not None and state not in protocol.JOB_STATES:
+            raise InvalidRequest(
+                f"unknown state {state!r}; states: {', '.join(protocol.JOB_STATES)}"
+            )
+        limit = body.get("limit", 100)
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be 1-1000")
+        return {"jobs": [j.to_wire() for j in self.store.list(state, limit)]}
+
+    # -- jobs ------------------------------------------------------------------------------
+    def _staging(self, job: Job) -> Path:
+        return self.settings.outputs_dir / job.job_id / f".staging-{job.attempt}"
+
+    def _maybe_start_next(self) -> None:
+        if not self.worker.idle:
+            return
+        job = self.store.next_queued()
+        if job is None:
+            return
+        job = self.store.start(job.job_id)
+        self._event(job, "progress", stage="queued", step=0, of=0)
+        self.worker.run(job.job_id, job.kind, job.params, job.seed, job.attempt, self._staging(job))
+
+    def _on_worker(self, msg: dict[str, Any]) -> None:
+        t, job_id = msg["type"], msg.get("job_id")
+        if t == "progress":
+            self.pending_progress[job_id] = {k: msg[k] for k in ("stage", "step", "of")}
+        elif t == "done":
+            self._publish(job_id, msg["result"])
+        elif t == "failed":
+            self._finish(job_id, "failed", error=(msg["code"], msg["message"]))
+        elif t == "cancelled":
+            self._finish(job_id, "cancelled", error=("cancelled", "cancelled"))
+        elif t == "died" and job_id:
+            job = self.store.get(job_id)
+            if job.cancel_requested:
+                self._finish(job_id, "cancelled", error=("cancelled", "cancelled"))
+            else:
+                code = msg.get("exitcode")
+                oom = code == -signal.SIGKILL
+                self._finish(
+                    job_id,
+                    "failed",
+                    error=(
+                        "out_of_memory" if oom else "worker_crashed",
+                        f"the worker process died (exit code {code})"
+                        + (" — killed, likely out of memory" if oom else ""),
+                    ),
+                )
+
+    def _publish(self, job_id: str, result: dict[str, Any]) -> None:
+        """Move the staged outputs into their immutable per-job folder, then commit `done`."""
+        job = self.store.get(job_id)
+        staging = self._staging(job)
+        final = self.settings.outputs_dir / job_id / f"take-{job.attempt}"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        for stale in final.parent.glob(".staging-*"):  # earlier interrupted attempts
+            shutil.rmtree(stale, ignore_errors=True)
+        dfd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        files = result.get("files") or {}
+        result = {
+            **result,
+            "output_dir": str(final),
+            "files": {k: str(final / v) for k, v in files.items()},
+        }
+        self._finish(job_id, "done", result=result)
+
+    def _finish(
+        self,
+        job_id: str,
+        state: str,
+        result: dict | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        job = self.store.get(job_id)
+        if job.state in TERMINAL_STATES:
+            return
+        self._flush_progress(force_job=job_id)
+        job = self.store.finish(job_id, state, result=result, error=error)
+        if state != "done":
+            shutil.rmtree(self._staging(job), ignore_errors=True)
+        self._broadcast_terminal(job)
+
+    def _broadcast_terminal(self, job: Job) -> None:
+        extra: dict[str, Any] = {"state": job.state}
+        if job.state == "done":
+            extra["result"] = job.result
+        elif job.error_code:
+            extra.update(code=job.error_code, message=job.error_msg)
+        event = {"done": "done", "failed": "failed", "cancelled": "cancelled"}[job.state]
+        self._event(job, event, **extra)
+        self.subs.pop(job.job_id, None)
+        self.pending_progress.pop(job.job_id, None)
+        self.last_progress_sent.pop(job.job_id, None)
+
+    def _event(self, job: Job, event: str, **fields: Any) -> None:
+        body = {"type": "event", "event": event, "job_id": job.job_id, "seq": job.seq, **fields}
+        dead = [i for i in self.subs.get(job.job_id, ()) if not self._send(i, body)]
+        for ident in dead:
+            self.subs.get(job.job_id, set()).discard(ident)
+
+    def _flush_progress(self, force_job: str | None = None) -> None:
+        now = time.monotonic()
+        for job_id in list(self.pending_progress):
+            if (
+                force_job != job_id
+                and now - self.last_progress_sent.get(job_id, 0) < PROGRESS_INTERVAL_S
+            ):
+                continue
+            prog = self.pending_progress.pop(job_id)
+            self.last_progress_sent[job_id] = now
+            job = self.store.set_progress(job_id, prog)
+            self._event(job, "progress", **prog)
+
+
+def run_daemon(settings: Settings) -> None:
+    Daemon(settings).serve_forever()

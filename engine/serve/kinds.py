@@ -1,0 +1,77 @@
+"""Job kinds: a registry of named job functions, filled by importing kind modules.
+
+A kind module calls `register(...)` at import. The daemon imports the same modules as the
+worker so it can validate parameters at submit time (bad input is refused before the job is
+acknowledged). Kind modules must not import torch at module level: the daemon stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import JobCancelled, UnknownKind
+from engine.config import Settings
+
+BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds",)
+
+
+@dataclass
+class JobContext:
+    """What a running job sees: its id, seed, a staging folder and progress/cancel hooks."""
+
+    job_id: str
+    seed: int
+    attempt: int
+    out_dir: Path  # staging: write outputs here; the daemon publishes them atomically
+    settings: Settings
+    report: Callable[[str, int, int], None]
+    cancelled: Callable[[], bool]
+
+    def check_cancel(self) -> None:
+        if self.cancelled():
+            raise JobCancelled("cancelled")
+
+    def progress(self, stage: str, step: int, of: int) -> None:
+        """Report progress; raises JobCancelled if the user cancelled (checked every step)."""
+        self.check_cancel()
+        self.report(stage, step, of)
+
+
+RunFn = Callable[[dict[str, Any], JobContext], dict[str, Any]]
+ValidateFn = Callable[[dict[str, Any], Settings], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    run: RunFn  # returns the result manifest; result["files"] maps names to staged paths
+    validate: ValidateFn | None = None  # normalises params in the daemon; raises InvalidRequest
+    description: str = ""
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register(
+    name: str, run: RunFn, validate: ValidateFn | None = None, description: str = ""
+) -> None:
+    _KINDS[name] = JobKind(name, run, validate, description)
+
+
+def load_kinds(extra_modules: tuple[str, ...] | list[str] = ()) -> dict[str, JobKind]:
+    for module in (*BUILTIN_KIND_MODULES, *extra_modules):
+        importlib.import_module(module)
+    return dict(_KINDS)
+
+
+def get_kind(name: str) -> JobKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise UnknownKind(
+            f"unknown job kind {name!r}; known kinds: {', '.join(sorted(_KINDS))}"
+        ) from None
