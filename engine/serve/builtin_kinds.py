@@ -46,3 +46,10 @@ register(
     _validate_selfcheck,
     "engine self-check: progress steps then a seeded test tone",
 )
+
+
+def _run_noop(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    return {"files": {}}
+
+
+register("noop", _run_noop, None, "does nothing (protocol benchmarks)")
