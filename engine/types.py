@@ -118,6 +118,7 @@ class Retrieval:
 
     broad: tuple[Reference, ...] = ()
     targeted: tuple[Reference, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. "partition genre:jazz is empty; used genre:blues"
 
 
 @dataclass(frozen=True)

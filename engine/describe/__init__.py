@@ -1,0 +1,1 @@
+"""Text bridge: frames, an image or text -> MusicDescription (draft and full backends)."""
