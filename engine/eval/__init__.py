@@ -1,0 +1,1 @@
+"""Metrics and benchmarks (tempo, loudness, sync to cuts, ...)."""
