@@ -1,0 +1,547 @@
+"""VMB Score from inside a host (Resolve, REAPER): find the engine, call its gateway.
+
+Standard library only and Python 3.6 syntax: hosts run their own interpreters (Resolve
+<= 21.0 a system Python >= 3.6, 21.1+ its bundled Python without pip; REAPER the user's
+libpython). This module reads the engine's discovery file (same home rules as
+bridge/discovery.py), calls the loopback HTTP gateway with the token, offers to start the
+engine when the installer recorded where `vmb` is, remembers the last knobs, and writes
+OTIO JSON with plain json (no opentimelineio in a host).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Dict, List, Optional
+
+APP = "VMB Score"
+CONFIG_NAME = "vmb_plugin.json"  # written next to the plugin by the installer
+API = "/v1"
+
+
+class PluginError(Exception):
+    """A problem to tell the user in plain words (entry points never show a traceback)."""
+
+    code = "plugin"
+
+    def __init__(self, message: str, code: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class EngineNotRunning(PluginError):
+    """No engine answers; the message says the exact command that starts one."""
+
+    code = "engine_unavailable"
+
+
+class GatewayError(PluginError):
+    """The gateway answered with an error (status + bridge.errors code)."""
+
+    def __init__(self, message: str, code: str, status: int) -> None:
+        super().__init__(message, code)
+        self.status = status
+
+
+# -- where things are ---------------------------------------------------------------------
+def default_home() -> str:
+    """The VMB home; the same rules as bridge.discovery.default_home (VMB_HOME first)."""
+    env = os.environ.get("VMB_HOME")
+    if env:
+        return os.path.realpath(os.path.expanduser(env))
+    home = os.path.expanduser("~")
+    if sys.platform == "darwin":
+        return os.path.join(home, "Library", "Application Support", "VMB Score")
+    if os.name == "nt":
+        return os.path.join(os.environ.get("APPDATA", home), "VMB Score")
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
+    return os.path.join(data, "vmb-score")
+
+
+def discovery_path(home: Optional[str] = None) -> str:
+    return os.path.join(home or default_home(), "run", "engine.json")
+
+
+def here() -> str:
+    """The folder of this module: the installer writes the plugin config next to it."""
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def load_config(plugin_dir: Optional[str] = None) -> Dict[str, Any]:
+    """The installer's small config ({"vmb": path, "home": path?}) next to this module."""
+    try:
+        with open(os.path.join(plugin_dir or here(), CONFIG_NAME), encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def resolve_home(config: Optional[Dict[str, Any]] = None) -> str:
+    """VMB_HOME wins; then a home the installer recorded; then the default."""
+    if os.environ.get("VMB_HOME"):
+        return default_home()
+    recorded = (config or {}).get("home")
+    return recorded if isinstance(recorded, str) and recorded else default_home()
+
+
+def vmb_executable(config: Optional[Dict[str, Any]]) -> Optional[str]:
+    path = (config or {}).get("vmb")
+    if isinstance(path, str) and os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    return None
+
+
+def vmb_command(config: Optional[Dict[str, Any]] = None, args: str = "engine start") -> str:
+    """The exact command a user types, e.g. `/opt/vmb/.venv/bin/vmb engine start`."""
+    exe = (config or {}).get("vmb") or "vmb"
+    if " " in exe:
+        exe = '"' + exe + '"'
+    return exe + " " + args
+
+
+def start_command(config: Optional[Dict[str, Any]] = None) -> str:
+    return vmb_command(config, "engine start")
+
+
+def not_running_message(config: Optional[Dict[str, Any]], why: str) -> str:
+    return (
+        f"The VMB Score engine is not running ({why}).\nStart it with:\n    {start_command(config)}"
+    )
+
+
+def start_engine(config: Dict[str, Any], home: str, timeout_s: float = 90.0) -> None:
+    """Run `vmb engine start` (it returns once the daemon answers) with this home."""
+    exe = vmb_executable(config)
+    if not exe:
+        raise EngineNotRunning(not_running_message(config, "no vmb executable was recorded"))
+    env = dict(os.environ)
+    env["VMB_HOME"] = home
+    try:
+        proc = subprocess.Popen(
+            [exe, "engine", "start"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise EngineNotRunning(
+            f"The engine did not start within {timeout_s:g} s; try in a terminal:\n"
+            f"    {start_command(config)}"
+        ) from None
+    except OSError as exc:
+        raise EngineNotRunning(not_running_message(config, f"cannot run {exe}: {exc}")) from None
+    if proc.returncode != 0:
+        tail = (out or b"").decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise EngineNotRunning(
+            "The engine failed to start ({}). Try in a terminal:\n    {}".format(
+                " | ".join(tail) or f"exit code {proc.returncode}", start_command(config)
+            )
+        )
+
+
+def spawn_engine(config: Dict[str, Any], home: str) -> Any:
+    """Start `vmb engine start` without waiting (hosts whose UI must not block); poll
+    `try_connect` afterwards. Returns the process."""
+    exe = vmb_executable(config)
+    if not exe:
+        raise EngineNotRunning(not_running_message(config, "no vmb executable was recorded"))
+    env = dict(os.environ)
+    env["VMB_HOME"] = home
+    try:
+        return subprocess.Popen(
+            [exe, "engine", "start"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError as exc:
+        raise EngineNotRunning(not_running_message(config, f"cannot run {exe}: {exc}")) from None
+
+
+def read_discovery(home: str, config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    path = discovery_path(home)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise EngineNotRunning(not_running_message(config, "no " + path)) from None
+    except (OSError, ValueError) as exc:
+        raise EngineNotRunning(not_running_message(config, f"cannot read {path}: {exc}")) from None
+    if not isinstance(data, dict) or not data.get("token"):
+        raise EngineNotRunning(not_running_message(config, path + " is incomplete"))
+    if not data.get("gateway"):
+        raise PluginError(
+            "The engine runs without its host gateway, so plugins cannot reach it.\n"
+            "Set gateway = true under [server] in {} and restart the engine.".format(
+                os.path.join(home, "config.toml")
+            ),
+            "no_gateway",
+        )
+    return data
+
+
+# -- the gateway ----------------------------------------------------------------------------
+class Gateway:
+    """HTTP + JSON to the engine's loopback gateway, with its token on every request."""
+
+    def __init__(self, url: str, token: str, timeout_s: float = 10.0, config: Any = None) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+        self.config = config or {}
+        # never through a proxy: the gateway is on loopback (HTTP_PROXY would break it)
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def _open(self, method: str, path: str, body: Any, timeout_s: Optional[float]) -> Any:
+        data = None
+        headers = {"Authorization": "Bearer " + self.token, "Accept": "application/json"}
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            return self._opener.open(req, timeout=timeout_s or self.timeout_s)
+        except urllib.error.HTTPError as exc:
+            raise self._http_error(exc) from None
+        except urllib.error.URLError as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, OSError) and "timed out" not in str(reason):
+                raise EngineNotRunning(
+                    not_running_message(
+                        self.config, f"its gateway at {self.url} does not answer: {reason}"
+                    )
+                ) from None
+            raise PluginError(f"The engine did not answer in time ({reason}).", "timeout") from None
+        except OSError as exc:  # socket.timeout and friends
+            raise PluginError(f"The engine did not answer in time ({exc}).", "timeout") from None
+
+    def _http_error(self, exc: Any) -> PluginError:
+        try:
+            err = json.loads(exc.read().decode("utf-8"))["error"]
+            code, message = str(err["code"]), str(err["message"])
+        except Exception:  # noqa: BLE001 - not our gateway, or a proxy page
+            code, message = f"http_{exc.code}", f"HTTP {exc.code} {exc.reason}"
+        if code == "unauthorized":
+            message = (
+                f"The engine refused this plugin's token ({message}). The discovery file may be "
+                "from an older engine run; restart the engine:\n"
+                f"    {vmb_command(self.config, 'engine stop')} && {start_command(self.config)}"
+            )
+        return GatewayError(message, code, exc.code)
+
+    def call(
+        self, method: str, path: str, body: Any = None, timeout_s: Optional[float] = None
+    ) -> Dict[str, Any]:
+        resp = self._open(method, API + path, body, timeout_s)
+        try:
+            return json.loads(resp.read().decode("utf-8"))
+        except ValueError:
+            raise PluginError("The gateway sent something that is not JSON.", "malformed") from None
+        except OSError as exc:
+            raise PluginError(f"The engine did not answer in time ({exc}).", "timeout") from None
+        finally:
+            resp.close()
+
+    def health(self, timeout_s: Optional[float] = None) -> Dict[str, Any]:
+        return self.call("GET", "/health", timeout_s=timeout_s)
+
+    def capabilities(self) -> Dict[str, Any]:
+        return self.call("GET", "/capabilities")
+
+    def submit_cue(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        return self.call("POST", "/cue", params)
+
+    def submit_soundtrack(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        return self.call("POST", "/soundtrack", params)
+
+    def job(self, job_id: str, timeout_s: Optional[float] = None) -> Dict[str, Any]:
+        return self.call("GET", "/jobs/" + job_id, timeout_s=timeout_s)["job"]
+
+    def cancel(self, job_id: str) -> Dict[str, Any]:
+        return self.call("POST", "/jobs/" + job_id + "/cancel", {})["job"]
+
+    def result(self, job_id: str) -> Dict[str, Any]:
+        return self.call("GET", "/jobs/" + job_id + "/result")
+
+    def download(self, url_path: str, dest: str) -> str:
+        """Fetch an output file's bytes (engine on another machine, via a tunnel)."""
+        if url_path.startswith(API):
+            url_path = url_path[len(API) :]
+        resp = self._open("GET", API + url_path, None, 120.0)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        tmp = dest + ".part"
+        try:
+            with open(tmp, "wb") as fh:
+                while True:
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    fh.write(chunk)
+        finally:
+            resp.close()
+        os.replace(tmp, dest)
+        return dest
+
+
+def connect(
+    config: Optional[Dict[str, Any]] = None,
+    offer_start: Optional[Callable[[str], bool]] = None,
+    timeout_s: float = 10.0,
+) -> Gateway:
+    """A gateway that answered a health check. When no engine answers and the installer
+    recorded `vmb`, `offer_start(question)` may say yes: the engine is started, then used."""
+    config = config or {}
+    home = resolve_home(config)
+    try:
+        return _connect_once(home, config, timeout_s)
+    except EngineNotRunning as exc:
+        if not (vmb_executable(config) and offer_start):
+            raise
+        question = exc.message.split("\n")[0] + "\nStart it now? (this can take a minute)"
+        if not offer_start(question):
+            raise
+    start_engine(config, home)
+    return _connect_once(home, config, timeout_s)
+
+
+def try_connect(config: Dict[str, Any], timeout_s: float = 0.5) -> Optional[Gateway]:
+    """A gateway if the engine answers right now, else None (for polling from a UI loop)."""
+    try:
+        return _connect_once(resolve_home(config), config, timeout_s)
+    except PluginError:
+        return None
+
+
+def _connect_once(home: str, config: Dict[str, Any], timeout_s: float) -> Gateway:
+    disc = read_discovery(home, config)
+    gw = Gateway(disc["gateway"], disc["token"], timeout_s=timeout_s, config=config)
+    gw.health(timeout_s=min(timeout_s, 15.0))
+    return gw
+
+
+# -- results --------------------------------------------------------------------------------
+def fetch_outputs(gw: Gateway, job_id: str, cache_dir: Optional[str] = None) -> Dict[str, Any]:
+    """A finished job's outputs made local: {"result", "files": name -> local path,
+    "paths": engine path -> local path}. Files the host cannot read (an engine on another
+    machine) are downloaded from the gateway into the cache folder."""
+    res = gw.result(job_id)
+    files, paths = {}, {}
+    for name, info in (res.get("files") or {}).items():
+        remote = info.get("path") or ""
+        if remote and os.path.isfile(remote):
+            local = remote
+        else:
+            folder = os.path.join(cache_dir or os.path.join(default_home(), "downloads"), job_id)
+            local = gw.download(info["url"], os.path.join(folder, os.path.basename(remote) or name))
+        files[name] = local
+        if remote:
+            paths[remote] = local
+    return {"result": res.get("result") or {}, "files": files, "paths": paths}
+
+
+def progress_text(job: Dict[str, Any]) -> str:
+    """'generate 3/10 (30%)' from a job snapshot."""
+    state = job.get("state", "?")
+    prog = job.get("progress") or {}
+    if state in ("queued", "running") and prog.get("stage"):
+        step, of = prog.get("step", 0), prog.get("of", 0)
+        if of:
+            return "{} {}/{} ({:d}%)".format(prog["stage"], step, of, int(100 * step / of))
+        return str(prog["stage"])
+    return state
+
+
+def failure_message(job: Dict[str, Any]) -> str:
+    err = job.get("error") or {}
+    if job.get("state") == "cancelled":
+        return "The job was cancelled."
+    return "The engine could not make the music: {} [{}]".format(
+        err.get("message", "unknown error"), err.get("code", "job_failed")
+    )
+
+
+def wait_job(
+    gw: Gateway,
+    job_id: str,
+    on_progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+    poll_s: float = 0.25,
+    timeout_s: float = 3600.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Dict[str, Any]:
+    """Poll until the job ends (for hosts that can block); raises PluginError on failure."""
+    deadline = time.time() + timeout_s
+    cancelled = False
+    while time.time() < deadline:
+        job = gw.job(job_id)
+        if on_progress:
+            on_progress(job)
+        if job.get("state") == "done":
+            return job
+        if job.get("state") in ("failed", "cancelled"):
+            raise PluginError(failure_message(job), (job.get("error") or {}).get("code", "failed"))
+        if should_cancel and not cancelled and should_cancel():
+            gw.cancel(job_id)
+            cancelled = True
+        sleep(poll_s)
+    raise PluginError(f"The job did not finish within {timeout_s:g} s.", "timeout")
+
+
+# -- knobs ----------------------------------------------------------------------------------
+def knobs_path(host: str, home: Optional[str] = None) -> str:
+    return os.path.join(home or default_home(), "plugins", host + "-knobs.json")
+
+
+def load_knobs(host: str, home: Optional[str] = None) -> Dict[str, Any]:
+    """The knobs used last time in this host ({} the first time)."""
+    try:
+        with open(knobs_path(host, home), encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def save_knobs(host: str, knobs: Dict[str, Any], home: Optional[str] = None) -> None:
+    path = knobs_path(host, home)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(knobs, fh, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def split_options(values: Dict[str, Any]) -> Dict[str, Any]:
+    """Panel values -> request fields: knobs{...}, backend, seed, text (empty ones left out)."""
+    knob_names = ("mood", "genre", "tempo", "energy", "instruments")
+    req = {"knobs": {k: values[k] for k in knob_names if k in values}}  # type: Dict[str, Any]
+    backend = values.get("backend")
+    if backend:
+        req["backend"] = backend
+    seed = values.get("seed")
+    if isinstance(seed, str):
+        seed = int(seed) if seed.strip().isdigit() else None
+    if isinstance(seed, int) and not isinstance(seed, bool) and seed > 0:
+        req["seed"] = seed
+    text = values.get("text")
+    if isinstance(text, str) and text.strip():
+        req["text"] = text.strip()
+    return req
+
+
+def cue_name(text: str, default: str = "cue") -> str:
+    """A job name the engine accepts: letters, digits, '-' and '_'."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", text or "").strip("-_")[:48]
+    return name or default
+
+
+def fallback_text(knobs: Dict[str, Any]) -> str:
+    """Text for a cue with no picture (only a time range): the knobs in words."""
+    words = [
+        str(knobs[k])
+        for k in ("energy", "mood", "genre")
+        if knobs.get(k) and str(knobs[k]) != "auto"
+    ]
+    return " ".join(words + ["background music for a video"]).strip()
+
+
+# -- OTIO JSON (no opentimelineio in a host) -------------------------------------------------
+def _rt(value: float, rate: float) -> Dict[str, Any]:
+    return {"OTIO_SCHEMA": "RationalTime.1", "rate": float(rate), "value": float(value)}
+
+
+def _range(start_s: float, dur_s: float, rate: float) -> Dict[str, Any]:
+    return {
+        "OTIO_SCHEMA": "TimeRange.1",
+        "duration": _rt(dur_s * rate, rate),
+        "start_time": _rt(start_s * rate, rate),
+    }
+
+
+def _item(schema: str, name: str, source_range: Dict[str, Any], meta: Any) -> Dict[str, Any]:
+    return {
+        "OTIO_SCHEMA": schema,
+        "metadata": meta or {},
+        "name": name,
+        "source_range": source_range,
+        "effects": [],
+        "markers": [],
+        "enabled": True,
+        "color": None,
+    }
+
+
+def path_to_url(path: str) -> str:
+    """file:// URL of a local path (what OTIO's url_utils writes)."""
+    if os.name == "nt" or re.match(r"^[A-Za-z]:[\\/]", path):
+        return "file:///" + urllib.parse.quote(path.replace("\\", "/"))
+    return "file://" + urllib.parse.quote(os.path.abspath(path))
+
+
+def otio_timeline(
+    name: str,
+    rate: float,
+    tracks: List[Dict[str, Any]],
+    global_start_s: float = 0.0,
+    metadata: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """An OTIO Timeline.1 document. tracks: [{"name", "kind": "Video"|"Audio", "clips": [
+    {"name", "record_in_s", "duration_s", "source_in_s", "path", "rate"?, "available_s"?,
+    "metadata"?}
+    ]}]; clips sorted by record time, gaps filled with Gap.1."""
+    out_tracks = []
+    for tr in tracks:
+        children = []
+        cursor = 0.0
+        for clip in sorted(tr.get("clips", []), key=lambda c: c["record_in_s"]):
+            # OTIO tracks cannot overlap: a clip under the previous one loses its head
+            start = max(float(clip["record_in_s"]), cursor)
+            if start - cursor > 1e-9:
+                children.append(_item("Gap.1", "", _range(0.0, start - cursor, rate), None))
+            head = start - float(clip["record_in_s"])
+            dur = float(clip["duration_s"]) - head
+            if dur <= 1e-9:
+                continue
+            src_in = float(clip.get("source_in_s") or 0.0) + head * float(clip.get("rate", 1.0))
+            node = _item(
+                "Clip.2", clip.get("name", ""), _range(src_in, dur, rate), clip.get("metadata")
+            )
+            ref = {
+                "OTIO_SCHEMA": "ExternalReference.1",
+                "metadata": {},
+                "name": os.path.basename(clip.get("path") or ""),
+                "available_range": _range(0.0, float(clip["available_s"]), rate)
+                if clip.get("available_s")
+                else None,
+                "available_image_bounds": None,
+                "target_url": path_to_url(clip["path"]) if clip.get("path") else "",
+            }
+            node["media_references"] = {"DEFAULT_MEDIA": ref}
+            node["active_media_reference_key"] = "DEFAULT_MEDIA"
+            children.append(node)
+            cursor = start + dur
+        track = _item("Track.1", tr.get("name", ""), None, tr.get("metadata"))
+        track["children"] = children
+        track["kind"] = tr.get("kind", "Video")
+        out_tracks.append(track)
+    stack = _item("Stack.1", "tracks", None, None)
+    stack["children"] = out_tracks
+    return {
+        "OTIO_SCHEMA": "Timeline.1",
+        "metadata": metadata or {},
+        "name": name,
+        "global_start_time": _rt(global_start_s * rate, rate),
+        "tracks": stack,
+    }

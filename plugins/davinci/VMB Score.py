@@ -1,0 +1,61 @@
+"""VMB Score: music for the selected clip, in/out range, or the clip under the playhead.
+
+DaVinci Resolve menu script (Workspace > Scripts > VMB Score). The work is done in
+vmb_resolve.py and vmb_client.py, installed next to this script in vmb_score_lib/.
+"""
+
+import os
+import sys
+
+MODE = "cue"
+
+
+def _script_dir():
+    """This script's folder; Resolve may run menu scripts without __file__."""
+    try:
+        return os.path.dirname(os.path.abspath(__file__))
+    except NameError:
+        pass
+    home = os.path.expanduser("~")
+    support = "Blackmagic Design/DaVinci Resolve/Fusion/Scripts/Utility"
+    for cand in (
+        os.path.join(
+            os.environ.get("APPDATA", home),
+            "Blackmagic Design",
+            "DaVinci Resolve",
+            "Support",
+            "Fusion",
+            "Scripts",
+            "Utility",
+        ),
+        os.path.join(home, "Library", "Application Support", support),
+        os.path.join("/Library", "Application Support", support),
+        os.path.join(home, ".local", "share", "DaVinciResolve", "Fusion", "Scripts", "Utility"),
+        "/opt/resolve/Fusion/Scripts/Utility",
+    ):
+        if os.path.isdir(os.path.join(cand, "vmb_score_lib")):
+            return cand
+    return os.getcwd()
+
+
+def _main(g):
+    here = _script_dir()
+    for folder in (
+        os.path.join(os.path.dirname(here), "common"),
+        here,
+        os.path.join(here, "vmb_score_lib"),
+    ):
+        if os.path.isdir(folder) and folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        import vmb_resolve
+    except Exception as exc:  # noqa: BLE001 - a message, never a traceback
+        print(
+            f"[VMB Score] the plugin is incomplete ({exc}); reinstall it with "
+            "installer/install.sh --hosts-only"
+        )
+        return None
+    return vmb_resolve.entry(g, MODE)
+
+
+VMB_RESULT = _main(globals())

@@ -1,0 +1,147 @@
+"""installer/install.sh host-plugin modes, into temp folders (--hosts-only --host-dir)."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTALL = ROOT / "installer" / "install.sh"
+FOREIGN_KB = 'KEY 1 65 0 0\nSCR 4 0 RSabc "Custom: someone else" "/x/other.lua"\n'
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(INSTALL), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def _snapshot(root: Path) -> dict[str, str | None]:
+    return {
+        str(p.relative_to(root)): (p.read_text() if p.is_file() else None)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture
+def host_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "hosts"
+    (root / "reaper" / "Scripts" / "Mine").mkdir(parents=True)
+    (root / "reaper" / "Scripts" / "Mine" / "tool.lua").write_text("-- a user's script\n")
+    (root / "reaper" / "reaper-kb.ini").write_text(FOREIGN_KB)
+    return root
+
+
+def test_hosts_only_installs_registers_and_uninstalls_exactly(host_dir: Path) -> None:
+    before = _snapshot(host_dir)
+    done = _run("--hosts-only", "--host-dir", str(host_dir))
+    assert done.returncode == 0, done.stderr
+    utility = host_dir / "resolve" / "Fusion" / "Scripts" / "Utility"
+    scripts = host_dir / "reaper" / "Scripts" / "VMB Score"
+    for path in (
+        utility / "VMB Score.py",
+        utility / "VMB Score whole timeline.py",
+        utility / "vmb_score_lib" / "vmb_resolve.py",
+        utility / "vmb_score_lib" / "vmb_client.py",
+        scripts / "VMB Generate score for selection.py",
+        scripts / "VMB Score whole project.py",
+        scripts / "VMB Insert controls.py",
+        scripts / "vmb_reaper.py",
+        scripts / "vmb_client.py",
+        host_dir / "reaper" / "Effects" / "VMB Score" / "VMB Controls.jsfx",
+    ):
+        assert path.is_file(), path
+    config = json.loads((scripts / "vmb_plugin.json").read_text())
+    assert config["installed_from"] == str(ROOT)
+    assert config["vmb"] is None or Path(config["vmb"]).name == "vmb"
+    kb = (host_dir / "reaper" / "reaper-kb.ini").read_text()
+    ours = [line for line in kb.splitlines() if "Custom: VMB: " in line]
+    assert len(ours) == 3 and kb.startswith(FOREIGN_KB)
+    for line in ours:
+        parts = line.split(" ", 4)
+        assert parts[:3] == ["SCR", "4", "0"]
+        assert parts[3].startswith("RS") and len(parts[3]) == 42 and parts[3][2:].isalnum()
+        assert str(scripts) in line
+    # a second run replaces the first: no duplicate actions
+    assert _run("--hosts-only", "--host-dir", str(host_dir)).returncode == 0
+    kb2 = (host_dir / "reaper" / "reaper-kb.ini").read_text()
+    assert kb2.count("Custom: VMB: ") == 3
+    # uninstall leaves exactly what was there before
+    gone = _run("--uninstall", "--host-dir", str(host_dir))
+    assert gone.returncode == 0, gone.stderr
+    assert _snapshot(host_dir) == before
+    again = _run("--uninstall", "--host-dir", str(host_dir))
+    assert again.returncode == 0 and "no host plugins installed" in again.stdout
+
+
+def test_install_into_empty_dir_and_uninstall_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "fresh"
+    assert _run("--hosts-only", f"--host-dir={target}").returncode == 0
+    assert (target / "reaper" / "reaper-kb.ini").read_text().count("SCR 4 0 RS") == 3
+    assert _run("--uninstall", "--host-dir", str(target)).returncode == 0
+    assert list(target.iterdir()) == []
+
+
+def test_already_registered_action_is_not_duplicated(host_dir: Path) -> None:
+    script = host_dir / "reaper" / "Scripts" / "VMB Score" / "VMB Insert controls.py"
+    kb = host_dir / "reaper" / "reaper-kb.ini"
+    kb.write_text(FOREIGN_KB + f'SCR 4 0 RSmine "Custom: my name for it" "{script}"\n')
+    assert _run("--hosts-only", "--host-dir", str(host_dir)).returncode == 0
+    assert kb.read_text().count(str(script)) == 1
+    assert _run("--uninstall", "--host-dir", str(host_dir)).returncode == 0
+    assert f'"Custom: my name for it" "{script}"' in kb.read_text()  # the user's line stays
+
+
+def test_bad_options_and_help() -> None:
+    bad = _run("--bogus")
+    assert bad.returncode == 2 and "unknown option" in bad.stderr
+    assert _run("--host-dir").returncode == 2
+    usage = _run("--help")
+    assert (
+        usage.returncode == 0 and "--hosts-only" in usage.stdout and "--uninstall" in usage.stdout
+    )
+
+
+def test_installed_plugins_find_their_modules(tmp_path: Path, monkeypatch) -> None:
+    """The installed layout works: REAPER scripts import vmb_reaper/vmb_client next to them;
+    the Resolve menu script finds vmb_score_lib."""
+    from support import fake_resolve as fr
+    from support.fake_reaper import FakeReaper
+
+    target = tmp_path / "h"
+    assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
+    saved_path = list(sys.path)
+    saved_mods = {
+        m: sys.modules.pop(m)
+        for m in ("vmb_client", "vmb_reaper", "vmb_resolve")
+        if m in sys.modules
+    }
+    try:
+        reaper = FakeReaper(target / "reaper")
+        monkeypatch.setitem(sys.modules, "reaper_python", reaper.module())
+        ns = reaper.run_script(
+            target / "reaper" / "Scripts" / "VMB Score" / "VMB Insert controls.py"
+        )
+        assert ns["VMB_RESULT"]["new"] is True and not reaper.messages
+        assert sys.modules["vmb_reaper"].__file__.startswith(str(target))
+        host = fr.make_host()
+        script = target / "resolve" / "Fusion" / "Scripts" / "Utility" / "VMB Score.py"
+        runpy.run_path(str(script), init_globals=host)
+        assert sys.modules["vmb_resolve"].__file__.startswith(str(target))
+        assert "Nothing to score" in host["disp"].dialogs[-1]
+    finally:
+        sys.path[:] = saved_path
+        for m in ("vmb_client", "vmb_reaper", "vmb_resolve"):
+            sys.modules.pop(m, None)
+        sys.modules.update(saved_mods)

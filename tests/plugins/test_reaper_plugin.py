@@ -1,0 +1,312 @@
+"""The REAPER plugin against a fake reaper_python (tuple returns, code-string defer, JSFX
+parameters parsed from the real .jsfx) and, end to end, a real gateway + daemon."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import wave
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+import vmb_client as vc
+import vmb_reaper as vrp
+from support.fake_reaper import FakeReaper
+
+from bridge.knobs import knob_definitions
+
+REAPER_DIR = Path(__file__).resolve().parents[2] / "plugins" / "reaper"
+GENERATE = REAPER_DIR / "VMB Generate score for selection.py"
+WHOLE = REAPER_DIR / "VMB Score whole project.py"
+CONTROLS = REAPER_DIR / "VMB Insert controls.py"
+JSFX = REAPER_DIR / "VMB Controls.jsfx"
+
+
+def _wav(path: Path, seconds: float) -> str:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(b"\0\0\0\0" * int(44100 * seconds))
+    return str(path)
+
+
+def _engine_defs() -> dict:
+    from engine import taxonomy
+    from engine.pipeline import BACKENDS
+
+    return knob_definitions(
+        taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=BACKENDS
+    )
+
+
+@pytest.fixture
+def reaper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeReaper:
+    resource = tmp_path / "REAPER"
+    (resource / "Effects" / "VMB Score").mkdir(parents=True)
+    shutil.copy(JSFX, resource / "Effects" / "VMB Score" / JSFX.name)
+    fake = FakeReaper(resource)
+    monkeypatch.setitem(sys.modules, "reaper_python", fake.module())
+    vrp.RUNS.clear()
+    return fake
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> str:
+    path = tmp_path / "interview.mov"
+    path.write_bytes(b"not decoded by the stand-in")
+    return str(path)
+
+
+# -- selection and OTIO -------------------------------------------------------------------------
+def test_selection_clips_items_to_the_time_selection(reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Video")
+    a = reaper.add_track("Dialog")
+    reaper.add_item(v, video, pos=10.0, length=8.0, startoffs=2.0, playrate=2.0, selected=True)
+    reaper.add_item(a, "/x/dialog.wav", pos=11.0, length=20.0, selected=True)
+    reaper.loop = (12.0, 16.0)
+    sel = vrp.selection()
+    assert (sel["start"], sel["end"]) == (12.0, 16.0)
+    assert sel["media"] == video and sel["name"] == "interview"
+    assert sel["src_in"] == pytest.approx(2.0 + (12.0 - 10.0) * 2.0)
+    assert sel["src_out"] == pytest.approx(sel["src_in"] + 4.0 * 2.0)
+    assert sel["source"] == "items in the time selection"
+
+
+def test_selection_without_time_selection_and_section_sources(
+    reaper: FakeReaper, video: str
+) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=5.0, length=3.0, startoffs=1.5, selected=True, section=True)
+    sel = vrp.selection()
+    assert (sel["start"], sel["end"], sel["media"]) == (5.0, 8.0, video)  # parent's file
+    assert sel["src_in"] == pytest.approx(1.5) and sel["src_out"] == pytest.approx(4.5)
+
+
+def test_time_selection_only_uses_items_under_it(reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=0.0, length=30.0)
+    reaper.loop = (4.0, 9.0)
+    sel = vrp.selection()
+    assert sel["media"] == video and sel["src_in"] == pytest.approx(4.0)
+    reaper.tracks[v].items.clear()
+    assert vrp.selection()["media"] is None  # knobs-only cue over the range
+
+
+def test_project_otio_loads_in_opentimelineio(reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Picture")
+    a = reaper.add_track("")
+    reaper.add_item(v, video, pos=2.0, length=4.0, startoffs=10.0)
+    reaper.add_item(v, video, pos=8.0, length=2.0, startoffs=0.5, playrate=1.5)
+    reaper.add_item(a, "/m/music.wav", pos=0.0, length=3.0)
+    score = reaper.add_track("VMB Score")
+    reaper.add_item(score, "/out/cue.wav", pos=0.0, length=5.0)
+    doc = vrp.project_otio()
+    tl = otio.adapters.read_from_string(vc_json(doc), "otio_json")
+    assert [t.name for t in tl.tracks] == ["Picture", "Track 2"]  # our own track skipped
+    assert [t.kind for t in tl.tracks] == ["Video", "Audio"]
+    c1, c2 = tl.video_tracks()[0].find_clips()
+    assert c1.range_in_parent().start_time.to_seconds() == pytest.approx(2.0)
+    assert c1.trimmed_range().start_time.to_seconds() == pytest.approx(10.0)
+    assert c2.range_in_parent().start_time.to_seconds() == pytest.approx(8.0)
+    assert c2.metadata["reaper"]["playrate"] == 1.5
+    assert otio.url_utils.filepath_from_url(c1.media_reference.target_url) == video
+    assert tl.global_start_time.to_seconds() == 0
+    assert isinstance(tl.tracks[0][0], otio.schema.Gap)
+
+
+def vc_json(doc: dict) -> str:
+    import json
+
+    return json.dumps(doc)
+
+
+# -- JSFX knobs ------------------------------------------------------------------------------------
+def test_shipped_jsfx_matches_the_engine_knobs() -> None:
+    assert JSFX.read_text() == vrp.render_jsfx(_engine_defs()), (
+        "regenerate plugins/reaper/VMB Controls.jsfx with vmb_reaper.render_jsfx"
+    )
+    text = JSFX.read_text()
+    assert "in_pin:none" in text and "out_pin:none" in text
+    assert "slider1:vmb_id=7351<0,10000,1>-" in text  # the hidden marker
+
+
+def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
+    reaper.add_track("Video")
+    ns = reaper.run_script(CONTROLS)
+    assert ns["VMB_RESULT"]["new"] is True
+    track = reaper.track_named("VMB Score")
+    assert track is not None and track.fx[0].name == "JS: VMB Controls"
+    assert reaper.shown_fx and reaper.undo == ["VMB Score: insert controls"]
+    defs = _engine_defs()
+    assert vrp.read_controls(defs) == {
+        "mood": "auto",
+        "genre": "auto",
+        "tempo": "auto",
+        "energy": "auto",
+        "instruments": ["none", "none", "none"],
+        "backend": "auto",
+        "seed": None,
+    }
+    reaper.set_knob("Mood", "calm")
+    reaper.set_knob("Instruments 1", "piano")
+    reaper.set_knob("Instruments 3", "choir")
+    reaper.set_knob("Tempo BPM (0 = use Tempo)", 128)
+    reaper.set_knob("Seed (0 = random)", 42)
+    values = vrp.read_controls(defs)
+    assert values["mood"] == "calm" and values["tempo"] == "128" and values["seed"] == 42
+    assert values["instruments"] == ["piano", "none", "choir"]
+    req = vc.split_options(values)
+    assert req["seed"] == 42 and req["knobs"]["mood"] == "calm"
+    ns = reaper.run_script(CONTROLS)
+    assert ns["VMB_RESULT"]["new"] is False and len(track.fx) == 1
+
+
+def test_insert_controls_without_the_jsfx_says_so(reaper: FakeReaper) -> None:
+    (reaper.resource / "Effects" / "VMB Score" / JSFX.name).unlink()
+    reaper.run_script(CONTROLS)
+    assert "did not find the VMB Controls JSFX" in reaper.messages[-1]
+    assert reaper.undo_depth == 0
+
+
+# -- placing ---------------------------------------------------------------------------------------
+def test_place_new_item_then_new_take_then_new_track(reaper: FakeReaper, tmp_path: Path) -> None:
+    reaper.add_track("Video")
+    a = vrp.place(_wav(tmp_path / "a.wav", 3.0), 12.0, None, "cue")
+    track = reaper.track_named("VMB Score")
+    (item,) = track.items
+    it = reaper.items[item]
+    assert (it.pos, it.length) == (12.0, pytest.approx(3.0)) and a["track"] == "VMB Score"
+    b = vrp.place(_wav(tmp_path / "b.wav", 3.0), 12.0, 3.0, "cue")  # regenerate
+    assert track.items == [item] and len(it.takes) == 2 and it.active == 1
+    assert "new take" in b["notes"][0]
+    it.lock = 1  # a locked item: do not touch, use another track
+    c = vrp.place(_wav(tmp_path / "c.wav", 2.0), 13.0, None, "cue")
+    assert c["track"] == "VMB Score 2" and "locked" in c["notes"][0]
+    with pytest.raises(vc.PluginError, match="cannot read"):
+        vrp.place(str(tmp_path / "missing.wav"), 0.0, None, "cue")
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_nothing_selected_is_a_message_box(reaper: FakeReaper) -> None:
+    reaper.run_script(GENERATE)
+    assert reaper.messages == [
+        "Nothing to score: select media items or make a time selection first."
+    ]
+    assert not reaper.deferred and reaper.help == "VMB Score: stopped"
+
+
+def test_engine_not_running_and_offline_media(reaper: FakeReaper, video: str, tmp_path) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, 0.0, 2.0, selected=True)
+    reaper.run_script(GENERATE)
+    assert "not running" in reaper.messages[-1] and "vmb engine start" in reaper.messages[-1]
+    reaper.add_item(v, str(tmp_path / "offline.mov"), 3.0, 20.0, selected=True)
+    reaper.run_script(GENERATE)
+    assert "offline" in reaper.messages[-1]
+
+
+def test_unexpected_errors_are_messages_not_tracebacks(reaper: FakeReaper, vmb_home: Path) -> None:
+    v = reaper.add_track("Video")
+    item = reaper.add_item(v, "/x.mov", 0.0, 2.0, selected=True)
+    reaper.items[item].pos = "broken"  # type: ignore[assignment]
+    reaper.run_script(GENERATE)
+    assert reaper.messages[-1].startswith("Something went wrong: ValueError")
+    assert (vmb_home / "plugins" / "reaper-errors.log").is_file()
+
+
+# -- end to end: fake REAPER -> real gateway -> real daemon (stand-in kinds) -------------------
+def test_e2e_generate_places_wav_and_midi(standin_engine, reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=20.0, length=10.0, startoffs=5.0, selected=True)
+    reaper.loop = (22.0, 26.0)
+    reaper.run_script(CONTROLS)
+    reaper.set_knob("Mood", "dreamy")
+    reaper.set_knob("Backend", "draft")
+    ns = reaper.run_script(GENERATE)
+    run = ns["VMB_RUN"]
+    assert run.finished and run.result, reaper.messages
+    assert run.request["start_s"] == pytest.approx(7.0) and run.request["end_s"] == pytest.approx(
+        11.0
+    )
+    assert run.request["knobs"]["mood"] == "dreamy"
+    score = reaper.track_named("VMB Score")
+    wav_items = [reaper.items[i] for i in score.items]
+    assert [(i.pos, round(i.length, 3)) for i in wav_items] == [(22.0, 4.0)]
+    take = reaper.takes[wav_items[0].takes[0]]
+    assert reaper.sources[take.source].path.endswith(".wav")
+    midi = reaper.track_named("VMB Score MIDI")
+    (midi_item,) = [reaper.items[i] for i in midi.items]
+    assert (midi_item.pos, midi_item.length) == (22.0, 4.0)
+    assert reaper.undo[-1] == "VMB Score: place music" and reaper.undo_depth == 0
+    assert 40047 in reaper.commands
+    assert "Placed 2 item(s)" in reaper.messages[-1] and "JSFX" in reaper.messages[-1]
+    assert vc.load_knobs("reaper")["mood"] == "dreamy"
+
+
+@pytest.mark.standin_step_s(0.3)
+def test_e2e_ticks_are_short_and_terminate_cancels(
+    standin_engine, reaper: FakeReaper, video: str
+) -> None:
+    reaper.defer_mode = "manual"
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, 0.0, 3.0, selected=True)
+    ns = reaper.run_script(GENERATE)
+    run = ns["VMB_RUN"]
+    assert run.job_id and reaper.deferred == ["vmb_tick()"]
+    longest = 0.0
+    for _ in range(8):
+        t0 = time.monotonic()
+        reaper.tick()
+        longest = max(longest, time.monotonic() - t0)
+        time.sleep(0.1)
+    assert longest < vrp.TICK_TIMEOUT_S + 0.2
+    assert reaper.help.startswith("VMB Score: generate")
+    reaper.terminate()
+    gw = vc.connect({})
+    deadline = time.monotonic() + 20
+    while gw.job(run.job_id)["state"] != "cancelled" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gw.job(run.job_id)["state"] == "cancelled"
+    assert reaper.track_named("VMB Score") is None
+
+
+def test_e2e_whole_project(standin_engine, reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Picture")
+    reaper.add_item(v, video, pos=1.0, length=2.0)
+    reaper.add_item(v, video, pos=4.0, length=3.0, startoffs=7.0)
+    ns = reaper.run_script(WHOLE)
+    run = ns["VMB_RUN"]
+    assert run.finished and run.result, reaper.messages
+    score = reaper.track_named("VMB Score")
+    spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items)
+    assert spans == [(1.0, 2.0), (4.0, 3.0)]
+    assert "no VMB Controls" in reaper.messages[-1]
+
+
+def test_e2e_offers_to_start_the_engine(
+    reaper: FakeReaper, video: str, vmb_home: Path, monkeypatch
+) -> None:
+    from support.engine import engine_env
+
+    from engine.config import load_settings
+    from engine.serve import control
+
+    vmb = Path(sys.executable).parent / "vmb"
+    if not vmb.is_file():
+        pytest.skip("no vmb executable in this environment")
+    for key, value in engine_env("support.kinds,support.standin_kinds").items():
+        monkeypatch.setenv(key, value)
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, 0.0, 2.0, selected=True)
+    reaper.answers.append(vrp.MB_YES)
+    reaper.namespace = {"vmb_tick": lambda: vrp.tick("selection"), "vmb_atexit": lambda: None}
+    try:
+        run = vrp.main("selection", {"vmb": str(vmb)})
+        assert "Start it now?" in reaper.messages[0]
+        assert run is not None and run.finished and run.result, reaper.messages
+        assert reaper.track_named("VMB Score") is not None
+    finally:
+        control.stop(load_settings(vmb_home))

@@ -1,0 +1,367 @@
+"""The Resolve plugin against a fake Resolve (documented quirks) and, end to end, a real
+gateway + daemon whose cue/soundtrack kinds are quick stand-ins."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import wave
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+import vmb_client as vc
+import vmb_resolve as vr
+from support import fake_resolve as fr
+
+from bridge.discovery import Discovery, write_discovery
+
+START = 86400  # 01:00:00:00 at 24 fps
+SCRIPT = Path(__file__).resolve().parents[2] / "plugins" / "davinci" / "VMB Score.py"
+WHOLE = Path(__file__).resolve().parents[2] / "plugins" / "davinci" / "VMB Score whole timeline.py"
+
+
+def _wav(path: Path, seconds: float) -> str:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(b"\0\0\0\0" * int(48000 * seconds))
+    return str(path)
+
+
+def _session(host: dict, **kw) -> vr.ResolveSession:
+    return vr.ResolveSession(
+        host["resolve"], host["fusion"], host["bmd"], config=kw.get("config", {})
+    )
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> str:
+    path = tmp_path / "shot 1.mov"
+    path.write_bytes(b"not really a movie")  # the stand-in cue does not decode it
+    return str(path)
+
+
+# -- selection ----------------------------------------------------------------------------------
+def test_selected_clips_first_on_21(media: str) -> None:
+    host = fr.make_host((21, 0, 0))
+    tl = host["timeline"]
+    a = tl.add_clip(1, "A", START + 48, START + 120, media, src_start=10)
+    tl.add_clip(1, "B", START + 120, START + 200, media)
+    tl.selected = [a]
+    tl.marks = {"video": {"in": 0, "out": 10}}  # ignored: a selection wins
+    sel = _session(host).selection(tl, 24.0)
+    assert (sel.source, sel.rec_in, sel.rec_out) == ("clips", START + 48, START + 120)
+    assert sel.media == media and sel.name == "A"
+    assert sel.src_in_s == pytest.approx(10 / 24) and sel.src_out_s == pytest.approx(82 / 24)
+
+
+def test_mark_in_out_is_relative_to_the_timeline_start(media: str) -> None:
+    host = fr.make_host((20, 2, 0))  # no GetSelectedClips before 21
+    tl = host["timeline"]
+    assert not hasattr(tl, "GetSelectedClips")
+    tl.add_clip(1, "wide", START, START + 240, media)
+    tl.add_clip(2, "insert", START + 100, START + 130, media)
+    tl.marks = {"video": {"in": 96, "out": 143}}
+    sel = _session(host).selection(tl, 24.0)
+    assert (sel.source, sel.rec_in, sel.rec_out) == ("range", START + 96, START + 144)
+    assert sel.name == "wide"  # covers more of the range than the insert
+    assert sel.src_in_s == pytest.approx(96 / 24) and sel.src_out_s == pytest.approx(144 / 24)
+
+
+def test_playhead_clip_is_the_highest_track(media: str) -> None:
+    host = fr.make_host((21, 0, 0))
+    tl = host["timeline"]
+    tl.add_clip(1, "under", START, START + 100, media)
+    tl.add_clip(2, "over", START + 20, START + 60, media)
+    tl.playhead = START + 30
+    sel = _session(host).selection(tl, 24.0)
+    assert (sel.source, sel.name, sel.rec_in, sel.rec_out) == (
+        "playhead",
+        "over",
+        START + 20,
+        START + 60,
+    )
+
+
+def test_nothing_selected_is_a_plain_message() -> None:
+    host = fr.make_host((20, 0, 0))
+    with pytest.raises(vc.PluginError, match="Nothing to score") as exc:
+        _session(host).selection(host["timeline"], 24.0)
+    assert "cannot report selected clips" in exc.value.message
+
+
+# -- placing -------------------------------------------------------------------------------------
+def test_place_at_absolute_frame_on_a_new_named_track(tmp_path: Path) -> None:
+    host = fr.make_host()
+    tl, project = host["timeline"], host["project"]
+    wav = _wav(tmp_path / "cue.wav", 2.0)
+    where = _session(host).place(project, tl, wav, START + 48, None, 24.0)
+    assert where["track"] == 2 and where["record_frame"] == START + 48 and where["frames"] == 48
+    assert tl.GetTrackName("audio", 2) == "VMB Score"
+    (item,) = tl.audio_items(2)
+    assert (item.start, item.end) == (START + 48, START + 96)
+    pool = project.pool
+    (bin_,) = pool.root.subfolders
+    assert bin_.name == "VMB Score" and [c.GetClipProperty("File Path") for c in bin_.clips] == [
+        wav
+    ]
+    assert pool.current is pool.root  # the user's bin is restored
+    info = pool.appends[-1]
+    assert info["mediaType"] == 2 and info["recordFrame"] == START + 48
+    assert all(isinstance(info[k], int) for k in ("startFrame", "endFrame", "recordFrame"))
+
+
+def test_occupied_or_locked_track_gets_a_new_one(tmp_path: Path) -> None:
+    host = fr.make_host()
+    tl, project = host["timeline"], host["project"]
+    s = _session(host)
+    first = s.place(project, tl, _wav(tmp_path / "a.wav", 2.0), START, None, 24.0)
+    # a user's clip on our track, overlapping the next cue
+    tl.tracks["audio"][first["track"] - 1].items.append(
+        fr.FakeTimelineItem("dialog", START + 100, START + 300, None)
+    )
+    second = s.place(project, tl, _wav(tmp_path / "b.wav", 2.0), START + 120, None, 24.0)
+    assert second["track"] != first["track"]
+    assert tl.GetTrackName("audio", second["track"]) == "VMB Score 2"
+    assert any("occupied" in n for n in second["notes"])
+    tl.SetTrackLock("audio", second["track"], True)
+    third = s.place(project, tl, _wav(tmp_path / "c.wav", 1.0), START + 500, None, 24.0)
+    assert third["track"] == first["track"]  # free there; the locked one is skipped
+    fourth = s.place(project, tl, _wav(tmp_path / "d.wav", 1.0), START + 150, None, 24.0)
+    assert fourth["track"] not in (first["track"], second["track"])
+    assert any("locked" in n for n in fourth["notes"])
+
+
+def test_regenerating_replaces_the_take(tmp_path: Path, vmb_home: Path) -> None:
+    host = fr.make_host()
+    tl, project = host["timeline"], host["project"]
+    s = _session(host)
+    out = vmb_home / "outputs" / "job1"
+    out.mkdir(parents=True)
+    first = s.place(project, tl, _wav(out / "take1.wav", 2.0), START + 24, 48, 24.0)
+    second = s.place(project, tl, _wav(out / "take2.wav", 2.0), START + 24, 48, 24.0)
+    assert second["track"] == first["track"]
+    (item,) = tl.audio_items(first["track"])
+    assert item.mpi.GetClipProperty("File Path").endswith("take2.wav")
+    assert any("replaced" in n for n in second["notes"])
+
+
+def test_dead_handle_is_detected_and_retried(tmp_path: Path) -> None:
+    """An older Resolve without GetIsTrackLocked: the lock is invisible until the append
+    answers with a dead handle; the plugin retries on a fresh track."""
+    host = fr.make_host((20, 0, 0))
+    tl, project = host["timeline"], host["project"]
+    tl.AddTrack("audio", "stereo")
+    tl.SetTrackName("audio", 2, "VMB Score")
+    tl.SetTrackLock("audio", 2, True)
+    tl.GetIsTrackLocked = None  # not callable: "missing" in this version
+    where = _session(host).place(project, tl, _wav(tmp_path / "x.wav", 1.0), START, None, 24.0)
+    assert where["track"] == 3 and len(tl.audio_items(3)) == 1 and not tl.audio_items(2)
+    assert any("refused" in n for n in where["notes"])
+    assert not vr.alive(fr.Dead()) and bool(fr.Dead())
+
+
+# -- OTIO -----------------------------------------------------------------------------------------
+def test_export_uses_resolve_otio_export(media: str) -> None:
+    host = fr.make_host()
+    host["timeline"].add_clip(1, "A", START + 24, START + 72, media)
+    text, how = _session(host).export_otio(host["timeline"], 24.0)
+    assert "Resolve" in how and host["timeline"].exports
+    tl = otio.adapters.read_from_string(text, "otio_json")
+    assert tl.global_start_time.value == START
+
+
+def test_export_fallback_builds_loadable_otio(media: str) -> None:
+    host = fr.make_host((18, 1, 0))
+    host["timeline"].add_clip(1, "A", START + 24, START + 72, media, src_start=12)
+    text, how = _session(host).export_otio(host["timeline"], 24.0)
+    assert "built from the clips" in how and not host["timeline"].exports
+    tl = otio.adapters.read_from_string(text, "otio_json")
+    (clip,) = tl.video_tracks()[0].find_clips()
+    assert clip.range_in_parent().start_time.to_seconds() == pytest.approx(1.0)
+    assert clip.trimmed_range().start_time.to_seconds() == pytest.approx(0.5)
+    assert otio.url_utils.filepath_from_url(clip.media_reference.target_url) == media
+    assert tl.global_start_time.to_seconds() == pytest.approx(3600)
+
+
+# -- editions and bad input -------------------------------------------------------------------
+def test_free_edition_never_touches_uimanager(vmb_home: Path) -> None:
+    host = fr.make_host((20, 1, 0), studio=False)
+    vc.save_knobs("resolve", {"mood": "calm", "genre": "auto"}, str(vmb_home))
+    s = _session(host)
+    assert s.ui is None and not host["fusion"].ui_touched
+    assert "blocks script windows" in s.no_ui_reason
+    assert s.knobs({"knobs": {}}, "x") == {"mood": "calm", "genre": "auto"}
+    assert "No knob panel" in s.messages[-1] and "mood=calm" in s.messages[-1]
+    assert "resolve-knobs.json" in s.messages[-1]
+
+
+def test_engine_not_running_says_the_command(media: str, capsys) -> None:
+    host = fr.make_host()
+    tl = host["timeline"]
+    tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]
+    assert runpy.run_path(str(SCRIPT), init_globals=host)["VMB_RESULT"] is None
+    (message,) = host["disp"].dialogs
+    assert "not running" in message and "vmb engine start" in message
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_engine_not_running_offers_to_start(media: str, tmp_path: Path) -> None:
+    host = fr.make_host()
+    tl = host["timeline"]
+    tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]
+    fake_vmb = tmp_path / "vmb"
+    fake_vmb.write_text("#!/bin/sh\necho 'engine broke' >&2\nexit 3\n")
+    fake_vmb.chmod(0o755)
+    host["disp"].answers.extend(["Yes"])
+    assert vr.entry(host, "cue", {"vmb": str(fake_vmb)}) is None
+    asked, failed = host["disp"].dialogs
+    assert "Start it now?" in asked
+    assert "failed to start" in failed and "engine broke" in failed and str(fake_vmb) in failed
+
+
+def test_wrong_token_is_explained(vmb_home: Path, media: str) -> None:
+    from bridge.gateway import Gateway
+
+    gw = Gateway(vmb_home, {}, discovery=Discovery("tcp://127.0.0.1:9", "right", "b", 1, "0"))
+    url = gw.start()
+    try:
+        write_discovery(vmb_home, Discovery("tcp://127.0.0.1:9", "stale", "b", 1, "0", gateway=url))
+        host = fr.make_host()
+        tl = host["timeline"]
+        tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]
+        vr.entry(host, "cue", {})
+        (message,) = host["disp"].dialogs
+        assert "refused this plugin's token" in message and "vmb engine stop" in message
+    finally:
+        gw.stop()
+
+
+def test_offline_media_no_timeline_and_surprises(tmp_path: Path, vmb_home: Path) -> None:
+    host = fr.make_host()
+    tl = host["timeline"]
+    tl.selected = [tl.add_clip(1, "A", START, START + 48, str(tmp_path / "gone.mov"))]
+    vr.entry(host, "cue", {})
+    assert "offline" in host["disp"].dialogs[-1] and "gone.mov" in host["disp"].dialogs[-1]
+
+    empty = fr.make_host(timeline=False)
+    vr.entry(empty, "cue", {})
+    assert "Open a timeline" in empty["disp"].dialogs[-1]
+
+    broken = fr.make_host()
+    broken["timeline"].GetStartFrame = lambda: 1 / 0
+    broken["timeline"].GetMarkInOut = lambda: {"video": {"in": 0, "out": "x"}}
+    vr.entry(broken, "cue", {})
+    message = broken["disp"].dialogs[-1]
+    assert (
+        message.startswith("Something went wrong: ValueError") and "resolve-errors.log" in message
+    )
+    assert (vmb_home / "plugins" / "resolve-errors.log").read_text().count("Traceback") == 1
+
+
+def test_not_inside_resolve(capsys) -> None:
+    assert vr.entry({}, "cue", {}) is None
+    assert "not reachable" in capsys.readouterr().out
+
+
+# -- end to end: fake Resolve -> real gateway -> real daemon (stand-in kinds) --------------------
+def _studio_user(mood: str, instruments: list[str]):
+    def act(win: fr.FakeWindow) -> None:
+        win.choose("knob_mood", mood)
+        for i, name in enumerate(instruments):
+            win.choose(f"knob_instruments_{i}", name)
+        win.choose("knob_backend", "draft")
+        win.click("Generate")
+
+    return act
+
+
+def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_home: Path) -> None:
+    host = fr.make_host((21, 0, 0))
+    tl = host["timeline"]
+    clip = tl.add_clip(1, "Shot 1", START + 240, START + 336, media, src_start=24)
+    tl.selected = [clip]
+    host["disp"].actions.append(_studio_user("calm", ["piano", "strings"]))
+    result = runpy.run_path(str(SCRIPT), init_globals=host)["VMB_RESULT"]
+    assert result and result["placed"][0]["record_frame"] == START + 240
+    (panel, *_) = host["disp"].windows
+    knob_ids = [w for w in panel.widgets if w.startswith("knob_")]
+    assert "knob_genre" in knob_ids and "knob_instruments_2" in knob_ids  # generated
+    assert "hip-hop" in panel.widgets["knob_genre"].items  # values from the engine
+    assert panel.widgets["Status"].Text == "placing the stem…"
+    track = result["placed"][0]["track"]
+    assert tl.GetTrackName("audio", track) == "VMB Score"
+    (item,) = tl.audio_items(track)
+    assert (item.start, item.end) == (START + 240, START + 336)
+    req = result["request"]
+    assert req["knobs"]["mood"] == "calm" and req["knobs"]["instruments"] == ["piano", "strings"]
+    assert req["start_s"] == pytest.approx(1.0) and req["end_s"] == pytest.approx(5.0)
+    job = vc.fetch_outputs(vc.connect({}), result["job"]["job_id"])["result"]
+    assert job["standin"] and job["params"]["knobs"]["mood"] == "calm"
+    assert job["params"]["knobs"]["genre"] is None  # "auto" was dropped by the gateway
+    assert set(result["files"]) == {"audio", "midi"}  # draft: MIDI too
+    assert "Placed" in host["disp"].dialogs[-1]
+    assert vc.load_knobs("resolve", str(vmb_home))["mood"] == "calm"
+
+
+def test_e2e_free_edition_mark_range_uses_last_knobs(
+    standin_engine, media: str, vmb_home: Path
+) -> None:
+    vc.save_knobs("resolve", {"mood": "tense", "backend": "auto"}, str(vmb_home))
+    host = fr.make_host((20, 2, 0), studio=False)
+    tl = host["timeline"]
+    tl.add_clip(1, "wide", START, START + 480, media)
+    tl.marks = {"video": {"in": 120, "out": 215}}
+    result = vr.entry(host, "cue", {})
+    assert result is not None
+    (where,) = result["placed"]
+    assert where["record_frame"] == START + 120 and where["frames"] == 96
+    (item,) = tl.audio_items(where["track"])
+    assert item.start == START + 120
+    assert not host["fusion"].ui_touched
+
+
+def test_e2e_whole_timeline_places_every_cue(standin_engine, media: str) -> None:
+    host = fr.make_host((21, 0, 0))
+    tl = host["timeline"]
+    tl.add_clip(1, "A", START, START + 48, media)
+    tl.add_clip(1, "B", START + 72, START + 144, media)
+    host["disp"].actions.append(lambda win: win.click("Generate"))
+    result = runpy.run_path(str(WHOLE), init_globals=host)["VMB_RESULT"]
+    assert result is not None, host["disp"].dialogs
+    starts = sorted(p["record_frame"] for p in result["placed"])
+    assert starts == [START, START + 72]
+    assert {"mix", "otio", "cue_sheet", "cue-1", "cue-2"} <= set(result["files"])
+    json.loads(result["request"]["otio_json"])  # Resolve's export went inline
+    assert "2 cue(s)" in host["disp"].dialogs[-1]
+
+
+@pytest.mark.standin_step_s(0.3)
+def test_e2e_cancel_from_the_panel(standin_engine, media: str) -> None:
+    host = fr.make_host((21, 0, 0))
+    tl = host["timeline"]
+    tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]
+    disp = host["disp"]
+    disp.actions.append(lambda win: win.click("Generate"))
+    disp.actions.append(lambda win: win.click("Cancel"))  # during the job
+    assert vr.entry(host, "cue", {}) is None
+    assert "cancelled" in disp.dialogs[-1].lower()
+    assert not tl.audio_items(1)
+    assert os.environ["VMB_STANDIN_STEP_S"] == "0.3"
+
+
+def test_e2e_build_without_ui_timer_waits_blocking(standin_engine, media: str) -> None:
+    host = fr.make_host((21, 0, 0), with_timer=False)
+    tl = host["timeline"]
+    tl.selected = [tl.add_clip(1, "A", START + 10, START + 58, media)]
+    host["disp"].actions.append(lambda win: win.click("Generate"))
+    result = vr.entry(host, "cue", {})
+    assert result is not None and result["placed"][0]["record_frame"] == START + 10
+    (panel, *_) = host["disp"].windows
+    assert (
+        panel.widgets["Status"].Text
+        == "working… (no UI timer in this build: progress is in the Console)"
+    )

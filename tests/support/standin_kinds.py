@@ -1,0 +1,137 @@
+"""Stand-ins for the pipeline's `cue` and `soundtrack` kinds, for the plugin e2e tests.
+
+Same parameters (the real cue validator checks them) and the same result shape, but the
+audio is a quick tone of the requested length, so plugin tests need no models. Loaded
+after the built-in kinds, they replace the real ones in the engine that loads them;
+tests against the real kinds use the plain `engine` fixture.
+VMB_STANDIN_STEP_S slows each of the 10 progress steps (cancel tests).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from bridge.errors import InvalidRequest
+from engine.config import Settings
+from engine.pipeline import parse_cue_params
+from engine.serve.kinds import JobContext, register
+
+SR = 44100
+
+
+def _tone(path: Path, seconds: float, seed: int) -> int:
+    n = max(int(round(seconds * SR)), 1)
+    freq = 220.0 + 40.0 * (seed % 7)
+    t = np.arange(n) / SR
+    tone = 0.1 * np.sin(2 * np.pi * freq * t)
+    sf.write(path, np.stack([tone, tone], axis=1), SR, subtype="PCM_16")
+    return n
+
+
+def _midi(path: Path) -> None:
+    """A minimal valid type-0 MIDI file (one note), as the draft backend adds."""
+    track = bytes([0, 0x90, 60, 64, 0x60, 0x80, 60, 0, 0, 0xFF, 0x2F, 0])
+    path.write_bytes(
+        b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1, 0, 96])
+        + b"MTrk" + len(track).to_bytes(4, "big") + track
+    )  # fmt: skip
+
+
+def _steps(ctx: JobContext, stage: str) -> None:
+    delay = float(os.environ.get("VMB_STANDIN_STEP_S", "0"))
+    for i in range(10):
+        ctx.progress(stage, i, 10)
+        time.sleep(delay)
+
+
+def _validate_cue(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    return parse_cue_params(params, settings).to_params()
+
+
+def _run_cue(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    _steps(ctx, "generate")
+    seconds = params.get("duration_s") or 4.0
+    name = params.get("name") or "cue"
+    audio = ctx.out_dir / f"{name}.wav"
+    n = _tone(audio, seconds, ctx.seed)
+    files = {"audio": audio.name}
+    midi = None
+    if params.get("backend") == "draft":
+        midi = ctx.out_dir / f"{name}.mid"
+        _midi(midi)
+        files["midi"] = midi.name
+    cue = {
+        "audio": str(audio),
+        "midi": str(midi) if midi else None,
+        "duration_s": n / SR,
+        "backend": "standin",
+        "description": "a stand-in tone",
+        "attributes": params.get("knobs"),
+        "seed": ctx.seed,
+    }
+    return {"files": files, "cues": [cue], "standin": True, "params": params}
+
+
+def _validate_soundtrack(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    if not params.get("timeline") and not params.get("otio_json"):
+        raise InvalidRequest("a soundtrack needs 'timeline' (a path) or 'otio_json'")
+    sel = params.get("selection") or {"all": True}
+    if not isinstance(sel, dict) or not ({"all", "range", "clip"} & set(sel)):
+        raise InvalidRequest("'selection' must be {'all': true}, {'range': [a, b]} or {'clip'}")
+    return {**params, "selection": sel}
+
+
+def _run_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    import opentimelineio as otio
+
+    if params.get("otio_json"):
+        tl = otio.adapters.read_from_string(params["otio_json"], "otio_json")
+    else:
+        tl = otio.adapters.read_from_file(params["timeline"])
+    _steps(ctx, "soundtrack")
+    files: dict[str, str] = {}
+    cues = []
+    video = tl.video_tracks()
+    origin = tl.global_start_time.to_seconds() if tl.global_start_time else 0.0
+    for i, clip in enumerate(video[0].find_clips() if video else [], start=1):
+        rng = clip.range_in_parent()  # record times on the timeline's own clock, as the real kind
+        start, dur = origin + rng.start_time.to_seconds(), rng.duration.to_seconds()
+        path = ctx.out_dir / f"cue-{i}.wav"
+        _tone(path, dur, ctx.seed + i)
+        files[f"cue-{i}"] = path.name
+        cues.append(
+            {
+                "clip": clip.name,
+                "record_in_s": start,
+                "record_out_s": start + dur,
+                "audio": str(path),
+                "midi": None,
+            }
+        )
+    end = max((c["record_out_s"] - origin for c in cues), default=1.0)
+    _tone(ctx.out_dir / "mix.wav", end, ctx.seed)
+    (ctx.out_dir / "score.otio").write_text(otio.adapters.write_to_string(tl))
+    with (ctx.out_dir / "cues.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["clip", "record_in_s", "record_out_s"])
+        for c in cues:
+            writer.writerow([c["clip"], c["record_in_s"], c["record_out_s"]])
+    files.update({"mix": "mix.wav", "otio": "score.otio", "cue_sheet": "cues.csv"})
+    return {
+        "files": files,
+        "cues": cues,
+        "timeline_start_s": origin,
+        "standin": True,
+        "selection": params["selection"],
+    }
+
+
+register("cue", _run_cue, _validate_cue, "stand-in cue (tests)")
+register("soundtrack", _run_soundtrack, _validate_soundtrack, "stand-in soundtrack (tests)")
