@@ -23,7 +23,7 @@ def default_home() -> Path:
         return Path.home() / "Library" / "Application Support" / "VMB Score"
     if os.name == "nt":
         return Path(os.environ.get("APPDATA", Path.home())) / "VMB Score"
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "vmb-score"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "vmb-score"
 
 
 def run_dir(home: Path) -> Path:

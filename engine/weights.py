@@ -27,9 +27,11 @@ WeightsKind = Literal["real", "random"]
 
 @dataclass(frozen=True)
 class ModelFile:
-    path: str
+    path: str  # inside the model folder
     size: int | None
     sha256: str | None
+    repo: str | None = None  # another hub repo for this file (default: the model's)
+    repo_path: str | None = None  # its name there (default: `path`)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,12 @@ def load_manifest() -> dict[str, ModelSpec]:
             licence=m["licence"],
             licence_url=m.get("licence_url", ""),
             gated=bool(m.get("gated", False)),
-            files=tuple(ModelFile(f["path"], f.get("size"), f.get("sha256")) for f in m["files"]),
+            files=tuple(
+                ModelFile(
+                    f["path"], f.get("size"), f.get("sha256"), f.get("repo"), f.get("repo_path")
+                )
+                for f in m["files"]
+            ),
             tiny_builder=m.get("tiny_builder"),
         )
     return specs
@@ -221,7 +228,14 @@ def download(name: str, model_dir: Path, accept_licence: bool = False) -> ModelF
     staging = model_dir / f".{name}.download"
     staging.mkdir(parents=True, exist_ok=True)
     for f in s.files:
-        hf_hub_download(s.repo, f.path, revision=s.revision, local_dir=staging)
+        if f.repo is None:
+            hf_hub_download(s.repo, f.path, revision=s.revision, local_dir=staging)
+            continue
+        got = Path(hf_hub_download(f.repo, f.repo_path or f.path, local_dir=staging / ".other"))
+        (staging / f.path).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(got, staging / f.path)
+    shutil.rmtree(staging / ".other", ignore_errors=True)
+    shutil.rmtree(staging / ".cache", ignore_errors=True)
     finalize_folder(staging, name, "real")
     folder = model_dir / name
     shutil.rmtree(folder, ignore_errors=True)

@@ -1,43 +1,59 @@
-"""`vmb demo`: the main job on a fresh machine.
+"""`vmb demo`: the main job on a fresh machine — make a short clip with cuts, score it.
 
-Until the draft backend lands this runs the engine self-check through the real daemon
-(start, submit, progress, result) and says so.
+Uses the real daemon and the draft backend by default (no downloaded weights).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from engine.commands.common import settings
-from engine.serve import control
+from engine.commands.render import render_to
+from engine.demo_media import make_demo_clip, make_demo_timeline
+from engine.soundtrack import parse_soundtrack_params
 
 
 def _demo(args: argparse.Namespace) -> int:
     s = settings()
-    print("VMB Score demo: the draft backend is not built yet, running the engine self-check.")
-    with control.ensure_running(s) as client:
-        acc = client.submit("selfcheck", {"steps": 20, "step_s": 0.02})
-        print(f"job {acc['job_id']} accepted (seed {acc['seed']})")
-
-        def show(ev) -> None:
-            d = ev.data
-            print(f"\r  {d['stage']}: {d['step']}/{d['of']}", end="", flush=True)
-
-        result = client.wait(acc["job_id"], on_progress=show, timeout_s=120)
-    print()
-    out = Path(args.out).expanduser() if args.out else None
-    for name, path in result["files"].items():
-        if out:
-            out.mkdir(parents=True, exist_ok=True)
-            path = shutil.copy2(path, out / Path(path).name)
-        print(f"{name}: {path}")
-    print("self-check passed: daemon, job store, worker and outputs work (weights: none)")
+    out = Path(args.out).expanduser() if args.out else s.home / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    print("VMB Score demo: making a 14 s clip with three shots…")
+    clip = out / "demo-clip.mp4"
+    cuts = make_demo_clip(clip)
+    timeline = make_demo_timeline(clip, out / "demo.otio")
+    print(f"  clip: {clip} (cuts at {', '.join(f'{c:g}' for c in cuts)} s)")
+    print("scoring it (one cue per shot, key and tempo kept across cues)…")
+    params = parse_soundtrack_params(
+        {
+            "timeline": str(timeline),
+            "continuous": True,
+            "backend": args.backend or "auto",
+            "min_length_s": 3.0,
+        },
+        s,
+    )
+    result = render_to(params, out, seed=args.seed)
+    for cue in result["cues"]:
+        a = cue["attributes"]
+        print(f'  {cue["clip"]}: "{cue["description"]}"')
+        print(
+            f"    {a['mood']}, {a['genre']}, {a['bpm'] or a['tempo']} BPM, key "
+            f"{a['key'] or '-'} {a['mode'] or ''}; stem {Path(cue['audio']).name}"
+        )
+    f = result["files"]
+    print("done:")
+    print(f"  soundtrack: {f['mix']}")
+    print(f"  timeline with the 'VMB Score' track: {f['otio']}")
+    print(f"  cue sheet: {f['cue_sheet']}")
+    first = result["cues"][0]
+    print(f"  ({first['backend_reason']}; weights: {first['weights']})")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="make a demo and score it (main job)")
-    p.add_argument("--out", help="copy the results here")
+    p = sub.add_parser("demo", help="make a demo clip and score it (main job)")
+    p.add_argument("--out", help="folder for the demo (default: <VMB_HOME>/demo)")
+    p.add_argument("--backend", choices=["auto", "draft", "full"])
+    p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=_demo)

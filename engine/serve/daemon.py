@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ class Daemon:
         self.last_progress_sent: dict[str, float] = {}
         self.kind_modules = list(settings.jobs.kind_modules)
         self._outbox: list[tuple[bytes, dict[str, Any]]] | None = None
+        self.gateway: Any = None  # bridge.gateway.Gateway while it runs
 
     # -- lifecycle -------------------------------------------------------------------------
     def _bind(self) -> str:
@@ -163,17 +165,15 @@ class Daemon:
         self.worker.start()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        write_discovery(
-            settings.home,
-            Discovery(
-                endpoint=self.endpoint,
-                token=self.token,
-                boot_id=self.boot_id,
-                pid=os.getpid(),
-                version=__version__,
-                server_public_key=self.server_public_key,
-            ),
+        disc = Discovery(
+            endpoint=self.endpoint,
+            token=self.token,
+            boot_id=self.boot_id,
+            pid=os.getpid(),
+            version=__version__,
+            server_public_key=self.server_public_key,
         )
+        write_discovery(settings.home, replace(disc, gateway=self._start_gateway(disc)))
         self._log(f"engine {__version__} listening on {self.endpoint} (boot {self.boot_id})")
         try:
             self._loop()
@@ -184,6 +184,7 @@ class Daemon:
         self.stopping = True
 
     def _shutdown(self) -> None:
+        self._stop_gateway()
         cur = self.worker.current
         self.worker.stop()
         if cur is not None:  # an orderly stop does not use up one of the job's attempts
@@ -200,6 +201,42 @@ class Daemon:
         self.zctx.term()
         self.store.close()
         self._log("engine stopped")
+
+    # -- host gateway (loopback HTTP for the host plugins) ----------------------------------
+    def _start_gateway(self, disc: Discovery) -> str | None:
+        """Start the gateway thread when settings.server.gateway; its URL goes to discovery.
+        A gateway that cannot bind is logged, not fatal: the CLI still reaches the engine."""
+        server = self.settings.server
+        if not server.gateway:
+            return None
+        from bridge.gateway import Gateway
+        from bridge.knobs import knob_definitions
+        from engine import taxonomy
+        from engine.pipeline import BACKENDS
+
+        knobs = knob_definitions(
+            taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=BACKENDS
+        )
+        gateway = Gateway(
+            self.settings.home,
+            knobs,
+            discovery=disc,
+            port=server.gateway_port,
+            outputs_dir=self.settings.outputs_dir,
+        )
+        try:
+            url = gateway.start()
+        except OSError as exc:
+            self._log(f"host gateway not started on port {server.gateway_port}: {exc}")
+            return None
+        self.gateway = gateway
+        self._log(f"host gateway on {url}")
+        return url
+
+    def _stop_gateway(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
 
     @staticmethod
     def _log(msg: str) -> None:
@@ -375,6 +412,9 @@ class Daemon:
     def _staging(self, job: Job) -> Path:
         return self.settings.outputs_dir / job.job_id / f".staging-{job.attempt}"
 
+    def _final(self, job: Job) -> Path:
+        return self.settings.outputs_dir / job.job_id / f"take-{job.attempt}"
+
     def _maybe_start_next(self) -> None:
         if not self.worker.idle:
             return
@@ -383,7 +423,15 @@ class Daemon:
             return
         job = self.store.start(job.job_id)
         self._event(job, "progress", stage="queued", step=0, of=0)
-        self.worker.run(job.job_id, job.kind, job.params, job.seed, job.attempt, self._staging(job))
+        self.worker.run(
+            job.job_id,
+            job.kind,
+            job.params,
+            job.seed,
+            job.attempt,
+            self._staging(job),
+            self._final(job),
+        )
 
     def _on_worker(self, msg: dict[str, Any]) -> None:
         t, job_id = msg["type"], msg.get("job_id")
@@ -416,7 +464,7 @@ class Daemon:
         """Move the staged outputs into their immutable per-job folder, then commit `done`."""
         job = self.store.get(job_id)
         staging = self._staging(job)
-        final = self.settings.outputs_dir / job_id / f"take-{job.attempt}"
+        final = self._final(job)
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
@@ -427,13 +475,9 @@ class Daemon:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-        files = result.get("files") or {}
-        result = {
-            **result,
-            "output_dir": str(final),
-            "files": {k: str(final / v) for k, v in files.items()},
-        }
-        self._finish(job_id, "done", result=result)
+        files = {k: str(final / v) for k, v in (result.get("files") or {}).items()}
+        result = _rebase({**result, "files": files}, str(staging), str(final))
+        self._finish(job_id, "done", result={**result, "output_dir": str(final)})
 
     def _finish(
         self,
@@ -481,6 +525,17 @@ class Daemon:
             self.last_progress_sent[job_id] = now
             job = self.store.set_progress(job_id, prog)
             self._event(job, "progress", **prog)
+
+
+def _rebase(value: Any, old: str, new: str) -> Any:
+    """Paths a job reported inside its staging folder, moved to the published folder."""
+    if isinstance(value, str):
+        return new + value[len(old) :] if value.startswith(old) else value
+    if isinstance(value, dict):
+        return {k: _rebase(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebase(v, old, new) for v in value]
+    return value
 
 
 def run_daemon(settings: Settings) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from bridge.errors import JobCancelled, UnknownKind
 from engine.config import Settings
 
-BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds",)
+BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds", "engine.pipeline_kinds")
 
 
 @dataclass
@@ -27,6 +27,7 @@ class JobContext:
     seed: int
     attempt: int
     out_dir: Path  # staging: write outputs here; the daemon publishes them atomically
+    final_dir: Path  # where out_dir's files will live once published (for paths in outputs)
     settings: Settings
     report: Callable[[str, int, int], None]
     cancelled: Callable[[], bool]

@@ -89,6 +89,7 @@ def _run_one(conn: Connection, cancel: Any, settings: Settings, msg: dict[str, A
         seed=msg["seed"],
         attempt=msg["attempt"],
         out_dir=staging,
+        final_dir=Path(msg["final"]),
         settings=settings,
         report=report,
         cancelled=cancel.is_set,
@@ -164,7 +165,14 @@ class WorkerSupervisor:
         return self.ready and self.current is None
 
     def run(
-        self, job_id: str, kind: str, params: dict, seed: int, attempt: int, staging: Path
+        self,
+        job_id: str,
+        kind: str,
+        params: dict,
+        seed: int,
+        attempt: int,
+        staging: Path,
+        final: Path,
     ) -> None:
         assert self.conn is not None and self.idle
         self.cancel.clear()
@@ -178,6 +186,7 @@ class WorkerSupervisor:
                 "seed": seed,
                 "attempt": attempt,
                 "staging": str(staging),
+                "final": str(final),
             }
         )
 

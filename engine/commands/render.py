@@ -1,0 +1,96 @@
+"""`vmb render TIMELINE --out DIR`: score a timeline (every cue), through the daemon."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from bridge import timeline as tl
+from engine.commands.common import print_json, settings
+from engine.commands.generate import add_knob_args, copy_out, knobs_from, run_job
+from engine.soundtrack import parse_soundtrack_params
+
+
+def relocate(otio_path: Path, old_dir: str, new_dir: Path) -> None:
+    """Point the score track's media at the copies in the user's folder."""
+    timeline = tl.read_timeline(otio_path)
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ExternalReference) and ref.target_url:
+            path = otio.url_utils.filepath_from_url(ref.target_url)
+            if path.startswith(old_dir):
+                ref.target_url = otio.url_utils.url_from_filepath(str(new_dir / Path(path).name))
+    tl.write_timeline(timeline, otio_path)
+
+
+def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "timeline": str(Path(args.timeline).expanduser().resolve()),
+        "knobs": knobs_from(args),
+        "per": args.per,
+        "continuous": args.continuous,
+        "min_length_s": args.min_length,
+    }
+    if args.backend:
+        params["backend"] = args.backend
+    if args.range:
+        rate = tl.timeline_rate(tl.read_timeline(params["timeline"]))
+        params["selection"] = {"range": list(tl.parse_range(args.range, rate))}
+    elif args.clip:
+        params["selection"] = {"clip": args.clip}
+    if args.ray_address:
+        params["ray_address"] = args.ray_address
+    return parse_soundtrack_params(params, settings())
+
+
+def render_to(params: dict[str, Any], out: Path, seed: int | None = None) -> dict[str, Any]:
+    """Run the soundtrack job and copy its deliverables into `out`."""
+    result = run_job("soundtrack", params, seed=seed)
+    copied = {name: copy_out(path, out) for name, path in result["files"].items()}
+    relocate(Path(copied["otio"]), result["output_dir"], out)
+    return {**result, "files": copied}
+
+
+def _render(args: argparse.Namespace) -> int:
+    out = Path(args.out).expanduser()
+    result = render_to(soundtrack_params(args), out, seed=args.seed)
+    if args.json:
+        print_json({"files": result["files"], "cues": result["cues"]})
+        return 0
+    for cue in result["cues"]:
+        print(
+            f"{cue['cue_id']}: {cue['clip']} {cue['record_in_s']:.2f}-{cue['record_out_s']:.2f}"
+            f' s  "{cue["description"]}"'
+        )
+    print(f"stems, timeline and cue sheet in {out}:")
+    for key in ("otio", "mix", "cue_sheet"):
+        print(f"  {key}: {result['files'][key]}")
+    print(f"  ({result['cues'][0]['backend_reason']}; weights: {result['cues'][0]['weights']})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="score a timeline: every cue, stems, OTIO, mix, cue sheet")
+    p.add_argument("timeline", help=".otio, FCP 7 XML, FCPX XML or EDL")
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--range", help="START-END in seconds or timecode (timeline clock)")
+    sel.add_argument("--clip", help="one clip, by name or id")
+    sel.add_argument("--all", action="store_true", help="the whole timeline (default)")
+    p.add_argument("--per", choices=["clip", "scene"], default="clip")
+    p.add_argument("--continuous", action="store_true", help="keep key and tempo across cues")
+    p.add_argument(
+        "--min-length",
+        type=float,
+        default=4.0,
+        metavar="S",
+        help="cues shorter than this merge into a neighbour (default 4 s)",
+    )
+    p.add_argument("--ray-address", help="render cues on Ray (or set RAY_ADDRESS)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", required=True)
+    p.add_argument("--json", action="store_true")
+    add_knob_args(p)
+    p.set_defaults(func=_render)

@@ -1,0 +1,195 @@
+"""The draft pipeline end to end: in process, through the daemon, and through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+import soundfile as sf
+
+from bridge.errors import InvalidRequest
+from engine.config import load_settings
+from engine.pipeline import parse_cue_params, run_cue
+from engine.types import no_progress
+from support.media import color_clip, draft_config, tiny_library
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_library(tmp_path_factory.mktemp("library"))
+
+
+@pytest.fixture
+def draft_home(vmb_home: Path, library: Path) -> Path:
+    draft_config(vmb_home, library)
+    return vmb_home
+
+
+@pytest.fixture
+def draft_engine(draft_home: Path, engine):  # noqa: ANN001 - the daemon, after the config
+    return engine
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    return color_clip(path, [("navy", 2.0), ("orange", 2.5), ("darkgreen", 2.0)])
+
+
+def test_text_cue_in_process_exact_and_seeded(draft_home: Path, tmp_path: Path) -> None:
+    settings = load_settings()
+    spec = parse_cue_params(
+        {"text": "a calm piano piece", "duration_s": 6.3, "knobs": {"tempo": "100"}}, settings
+    )
+    a = run_cue(spec, settings, 11, tmp_path / "a", no_progress)[0]
+    b = run_cue(spec, settings, 11, tmp_path / "b", no_progress)[0]
+    assert a.num_samples == round(6.3 * 44100) == sf.info(a.audio).frames
+    assert a.audio.read_bytes() == b.audio.read_bytes()
+    assert a.backend == "draft" and a.weights == "none" and a.midi and a.midi.exists()
+    assert a.description.attributes.bpm == pytest.approx(100, abs=0.5)
+    assert "piano" in a.description.attributes.instruments
+    assert a.retrieval.broad, "the library was not consulted"
+    assert set(a.timings) >= {"describe_s", "retrieve_s", "generate_s", "total_s"}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"text": "x", "duration_s": 5, "knobs": {"mood": "grumpy"}}, "valid moods: happy"),
+        ({"text": "x", "duration_s": 5, "knobs": {"tempo": "999"}}, "outside"),
+        ({"text": "x", "duration_s": -2}, ">= 0"),
+        ({"text": "x", "duration_s": 0}, "positive"),
+        ({"text": "x", "duration_s": 5000}, "maximum"),
+        ({"text": "x"}, "needs 'duration_s'"),
+        ({"media": "/no/such/file.mp4"}, "not found"),
+        ({"duration_s": 3}, "needs 'media'"),
+        ({"text": "x", "duration_s": 3, "knobs": {"instruments": ["kazoo"]}}, "valid instruments"),
+    ],
+)
+def test_bad_cue_params_are_clear(draft_home: Path, params: dict, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        parse_cue_params(params, load_settings())
+
+
+def test_generate_cli_through_daemon(
+    draft_engine, clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    out = tmp_path / "out"
+    code = main(
+        [
+            "generate",
+            str(clip),
+            "--start",
+            "0.5",
+            "--end",
+            "5.25",
+            "--mood",
+            "epic",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    (cue,) = data["cues"]
+    assert set(cue) == {
+        "audio",
+        "midi",
+        "duration_s",
+        "backend",
+        "weights",
+        "description",
+        "attributes",
+        "references",
+        "seed",
+        "timings",
+    }
+    assert cue["backend"] == "draft" and cue["weights"] == "none" and cue["seed"] == 5
+    assert cue["attributes"]["mood"] == "epic"
+    info = sf.info(cue["audio"])
+    assert info.frames == round(4.75 * 44100) and info.channels == 2
+    assert Path(cue["audio"]).parent == out and Path(cue["midi"]).exists()
+
+
+def test_describe_cli_and_unknown_mood(
+    draft_engine, clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    assert main(["describe", str(clip), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["description"] and data["backend"] == "draft" and data["weights"] == "none"
+    assert len(data["cut_times_s"]) == 2
+    assert main(["describe", "--text", "x", "--mood", "grumpy"]) == 2
+    assert "valid moods" in capsys.readouterr().err
+
+
+def _timeline(clip: Path, path: Path) -> Path:
+    rate = 24
+    tl = otio.schema.Timeline(name="test cut")
+    tl.global_start_time = otio.opentime.RationalTime(86400, rate)
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    ref = otio.schema.ExternalReference(target_url=otio.url_utils.url_from_filepath(str(clip)))
+    for name, start, dur in (("A", 0, 48), ("B", 48, 108)):
+        track.append(
+            otio.schema.Clip(
+                name=name,
+                media_reference=ref.clone(),
+                source_range=otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(dur, rate)
+                ),
+            )
+        )
+    tl.tracks.append(track)
+    otio.adapters.write_to_file(tl, str(path))
+    return path
+
+
+def test_render_cli_delivers_everything(
+    draft_engine, clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    timeline = _timeline(clip, tmp_path / "cut.otio")
+    out = tmp_path / "render"
+    assert (
+        main(
+            [
+                "render",
+                str(timeline),
+                "--out",
+                str(out),
+                "--continuous",
+                "--min-length",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["cues"]) == 2
+    files = data["files"]
+    mix, _ = sf.read(files["mix"])
+    assert len(mix) == round((48 + 108) / 24 * 44100)
+    assert data["cues"][1]["attributes"]["bpm"] == data["cues"][0]["attributes"]["bpm"]
+    html = Path(files["cue_sheet"]).read_text()
+    assert all(c["description"] in html for c in data["cues"]) and "data:image/png" in html
+    scored = otio.adapters.read_from_file(files["otio"])
+    (score,) = [t for t in scored.audio_tracks() if t.name == "VMB Score"]
+    clips = list(score.find_clips())
+    assert len(clips) == 2
+    for c in clips:
+        path = Path(otio.url_utils.filepath_from_url(c.media_reference.target_url))
+        assert path.parent == out and path.exists()
+    placed = clips[1].range_in_parent().start_time.to_seconds()
+    assert placed == pytest.approx(2.0)
+    assert np.abs(mix).max() > 0.01
