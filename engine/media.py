@@ -260,6 +260,8 @@ class _Decoder:
         self.duration = _duration(container, self.stream)
         self.rate = _rate(self.stream) or 25.0
         self.frame_s = 1.0 / self.rate
+        if not self.ctx.width or not self.ctx.height:
+            raise MediaError(f"{path}: not a readable picture or video (no frame size)")
         sar = self.stream.sample_aspect_ratio
         self.size = analysis_size(self.ctx.width, self.ctx.height, float(sar) if sar else 1.0)
         self.fresh = True
@@ -372,11 +374,15 @@ def decode_frames(
         sampler = _Sampler(_uniform_times(start, end, n), dec.size)
         keyframes = dec.keyframes(start, end) if n else []
         frames: Iterator[tuple[float, av.VideoFrame]] = iter(())
+        sought: float | None = None
         while (target := sampler.next_target) is not None:
             key = bisect.bisect_right(keyframes, target) - 1
             last = sampler.last
-            if last is None or (key >= 0 and keyframes[key] > last[0]):
+            seek = last is None or (key >= 0 and keyframes[key] > last[0])
+            # One seek per target: a seek that lands early (inexact index) decodes forward.
+            if seek and sought != target:
                 frames = dec.decoded(start, sampler.targets, seek_to=target)
+                sought = target
             step = next(frames, None)
             if step is None or step[0] >= end:
                 dec.check_reached(last[0] if last else None, end)

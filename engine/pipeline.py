@@ -49,7 +49,7 @@ FULL_AVAILABILITY: tuple[str, ...] = (
 )
 BACKENDS = ("auto", "draft", "full")
 MAX_VARIATIONS = 8
-MAX_TEXT_CHARS = 2000
+MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
 
 
 def _load(path: str) -> Any:

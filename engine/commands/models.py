@@ -33,7 +33,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"model dir: {model_dir}")
         for r in rows:
             state = f"installed ({r['weights']} weights)" if r["installed"] else "not installed"
-            print(f"  {r['name']:<12} {r['component']:<9} {state:<28} {r['licence']}")
+            print(f"  {r['name']:<14} {r['component']:<9} {state:<28} {r['licence']}")
     return 0
 
 
@@ -101,3 +101,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--only", nargs="*", help="only these models")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=_tiny)
+    from engine.retrieve.commands import add_export_onnx
+
+    add_export_onnx(msub, common)
+    from engine.commands import generate_full
+
+    c = msub.add_parser("check-full", help="build SAO 1.0 + adapters full size (random weights)")
+    generate_full.add_check_args(c)
+    c.set_defaults(func=generate_full.check_full)
