@@ -153,6 +153,18 @@ class TimelineError(VMBError):
     code = "timeline"
 
 
+class NumericalError(JobError):
+    """Sampling produced NaN or infinite values."""
+
+    code = "numerical"
+
+
+class MissingDependency(VMBError):
+    """A program or data file the engine needs is not installed (the message says how)."""
+
+    code = "missing_dependency"
+
+
 def _all_subclasses(cls: type[VMBError]) -> list[type[VMBError]]:
     out = [cls]
     for sub in cls.__subclasses__():

@@ -18,6 +18,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.models",
     "engine.commands.bench",
     "engine.commands.demo",
+    "engine.commands.eval",
+    "engine.commands.generate",
+    "engine.commands.render",
+    "engine.commands.train",
+    "engine.commands.describe_full",
+    "engine.commands.library",
+    "engine.commands.timeline",
 )
 
 

@@ -61,6 +61,29 @@ class DraftConfig:
     library_dirs: tuple[str, ...] = ()  # extra folders of audio/MIDI for the draft library
     use_system_samples: bool = True  # Debian's sonic-pi-samples (CC0)
     loudness_lufs: float = -16.0
+    true_peak_dbtp: float = -1.0  # ceiling after loudness normalisation
+    layer_loops: bool = False  # layer a CC0 sonic-pi loop (stretched to the tempo) under grooves
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Full (neural) generation: SAO DiT + ControlFormer + Stylization, and its sampler."""
+
+    model: str = "sao-1.0"  # model folder of the SAO base (model_config.json + safetensors)
+    text_encoder: str = "t5-base"  # model folder of the T5 prompt encoder
+    adapters: str = "vmb-ecmg"  # model folder of the ControlFormer + Stylization weights
+    sampler: str = "dpmpp-3m-sde"  # dpmpp-3m-sde | dpmpp-2m-sde
+    steps: int = 100
+    cfg_scale: float = 7.0
+    sigma_min: float = 0.03
+    sigma_max: float = 1000.0
+    rho: float = 1.0  # 1.0: log-linear sigma schedule
+    dtype: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    max_cue_s: float = 600.0  # longest cue; longer than one window uses windowed continuation
+    overlap_s: float = 5.0  # continuation context and crossfade between windows
+    crop_to_cue: bool = False  # denoise only the cue's latents instead of the model's window
+    offload: bool = False  # keep T5 and the VAE on the CPU except while they run
+    oom_retry_offload: bool = True  # on GPU out-of-memory, retry once with offload
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,7 @@ class Settings:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     draft: DraftConfig = field(default_factory=DraftConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
 
     @property
     def config_path(self) -> Path:
@@ -90,8 +114,10 @@ class Settings:
 
     @property
     def model_dir(self) -> Path:
-        return Path(self.models.model_dir).expanduser() if self.models.model_dir else (
-            self.home / "models"
+        return (
+            Path(self.models.model_dir).expanduser()
+            if self.models.model_dir
+            else (self.home / "models")
         )
 
     @property
@@ -173,7 +199,9 @@ def settings_from_dict(home: Path, raw: dict[str, Any], source: str = "settings"
 
 def _validate(s: Settings) -> None:
     if s.pipeline.backend not in ("auto", "draft", "full"):
-        raise ConfigError(f"pipeline.backend must be auto, draft or full, not {s.pipeline.backend!r}")
+        raise ConfigError(
+            f"pipeline.backend must be auto, draft or full, not {s.pipeline.backend!r}"
+        )
     if s.models.device not in ("auto", "cuda", "mps", "cpu"):
         raise ConfigError(f"models.device must be auto, cuda, mps or cpu, not {s.models.device!r}")
     if not (0 <= s.server.port <= 65535):

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# VMB Score installer (Linux, macOS): engine venv with pinned packages + Debian packages.
-#   ./installer/install.sh          engine and the draft backend's system packages
-#   ./installer/install.sh --dev    the same plus the test tools
+# VMB Score installer (Linux, macOS): engine venv with pinned packages + Debian packages,
+# and on request the DaVinci Resolve and REAPER plugins.
+#   ./installer/install.sh                 engine and the draft backend's system packages
+#   ./installer/install.sh --dev           the same plus the test tools
+#   ./installer/install.sh --hosts         engine, then the host plugins
+#   ./installer/install.sh --hosts-only    only the host plugins (no venv, no packages)
+#   ./installer/install.sh --uninstall     remove exactly the host plugin files it installed
 # Idempotent: a second run on a set-up machine only checks (seconds).
 set -euo pipefail
 
@@ -10,26 +14,55 @@ VENV="${VMB_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 DEV=0
 SYSTEM=1
+HOSTS=0
+HOSTS_ONLY=0
+UNINSTALL=0
+HOST_DIR=""
 
 usage() {
   cat <<USAGE
-usage: install.sh [--dev] [--no-system] [--help]
-  --dev        also install the test tools (pytest, hypothesis, ruff)
-  --no-system  do not install Debian packages (print what is missing instead)
-environment: VMB_VENV (venv folder, default $ROOT/.venv), PYTHON (interpreter, default python3)
+usage: install.sh [--dev] [--no-system] [--hosts | --hosts-only] [--host-dir DIR] [--uninstall]
+  --dev           also install the test tools (pytest, hypothesis, ruff)
+  --no-system     do not install Debian packages (print what is missing instead)
+  --hosts         after the engine, install the DaVinci Resolve and REAPER plugins
+  --hosts-only    install only the host plugins (skips the venv and system packages)
+  --host-dir DIR  put the hosts' files under DIR/resolve and DIR/reaper instead of the hosts'
+                  real resource folders (tests, portable installs)
+  --uninstall     remove the host plugin files and REAPER action lines this script added
+environment: VMB_VENV (venv folder, default $ROOT/.venv), PYTHON (interpreter, default python3),
+             VMB_HOME (engine home the plugins look in; default per OS)
 USAGE
 }
 
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --dev) DEV=1 ;;
     --no-system) SYSTEM=0 ;;
+    --hosts) HOSTS=1 ;;
+    --hosts-only) HOSTS=1; HOSTS_ONLY=1 ;;
+    --uninstall) UNINSTALL=1 ;;
+    --host-dir)
+      [ $# -ge 2 ] || { echo "install.sh: --host-dir needs a folder" >&2; exit 2; }
+      HOST_DIR="$2"; shift ;;
+    --host-dir=*) HOST_DIR="${1#--host-dir=}" ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "install.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
+    *) echo "install.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
+  shift
 done
 
 say() { printf '[vmb install] %s\n' "$*"; }
+
+# shellcheck source=installer/hosts.sh
+. "$ROOT/installer/hosts.sh"
+if ((UNINSTALL)); then
+  uninstall_hosts
+  exit 0
+fi
+if ((HOSTS_ONLY)); then
+  install_hosts
+  exit 0
+fi
 
 # --- system packages (FluidSynth, ffmpeg, MIT soundfont, CC0 samples) --------------------
 DEB_PACKAGES=(fluidsynth ffmpeg fluid-soundfont-gm sonic-pi-samples libsndfile1)
@@ -90,3 +123,6 @@ else
   touch "$stamp_file"
 fi
 say "ready: $VENV/bin/vmb"
+if ((HOSTS)); then
+  install_hosts
+fi

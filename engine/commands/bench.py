@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import platform
+import sys
 from typing import Any
 
 from engine.commands.common import print_json
@@ -18,6 +19,12 @@ from engine.commands.common import print_json
 BENCHES: dict[str, str] = {
     "protocol": "engine.serve.bench:bench_protocol",
     "soak": "engine.serve.bench:bench_soak",
+    "generate": "engine.generate.bench:bench_generate",
+    "tempo": "engine.eval.experiments:bench_tempo",
+    "describe": "engine.describe.bench:bench_describe",
+    "retrieval": "engine.retrieve.bench:bench_retrieval",
+    "media": "engine.media_bench:bench_media",
+    "draft": "engine.pipeline_bench:bench_draft",
 }
 
 
@@ -46,17 +53,46 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"  note: {note}")
 
 
+def print_summary(results: list[dict[str, Any]]) -> None:
+    """`vmb bench all`: one table, every figure beside its target, a failed benchmark as a row."""
+    print(f"== bench all  ({machine()})")
+    print(f"  {'bench':<10} {'figure':<38} {'value':>12} {'unit':<8} {'target':<14}")
+    for result in results:
+        if "error" in result:
+            print(f"  {result['name']:<10} ERROR: {result['error']}")
+        for f in result["figures"]:
+            mark = {True: "ok", False: "MISS", None: ""}[f.get("ok")]
+            value = f["value"]
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            target = f.get("target") or ""
+            row = f"{f['name']:<38} {shown:>12} {f['unit']:<8} {target:<14} {mark}"
+            print(f"  {result['name']:<10} {row}")
+    for result in results:
+        for note in result.get("notes", []):
+            print(f"  note ({result['name']}): {note}")
+
+
 def _run(args: argparse.Namespace) -> int:
     names = list(BENCHES) if args.name == "all" else [args.name]
     results = []
     for name in names:
         if args.name == "all" and name == "soak":
             continue  # the soak kills daemons repeatedly; run it on its own
-        result = _load(name)(args)
+        if args.name == "all":
+            print(f"vmb bench: running {name} ...", file=sys.stderr, flush=True)
+            try:
+                result = _load(name)(args)
+            except Exception as exc:  # one broken benchmark must not hide the others' figures
+                error = f"{type(exc).__name__}: {exc}"
+                result = {"name": name, "figures": [], "notes": [], "error": error}
+        else:
+            result = _load(name)(args)
         result.setdefault("machine", machine())
         results.append(result)
-        if not args.json:
+        if not args.json and args.name != "all":
             print_table(result)
+    if not args.json and args.name == "all":
+        print_summary(results)
     if args.json:
         print_json(results[0] if len(results) == 1 else {"benchmarks": results})
     return 0
