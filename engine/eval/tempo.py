@@ -19,8 +19,18 @@ from engine.taxonomy import MAX_BPM, MIN_BPM, TEMPO_BUCKETS, TEMPO_DEFAULT_BPM
 ANALYSIS_SR = 22050
 N_FFT = 512  # onsets: 23 ms windows
 TEMPO_N_FFT = 2048  # tempo: 93 ms windows, smoothed
+# Octave prior: log-normal around the prior BPM. Tuned on 224 draft cues at 72-170 BPM across
+# every genre: unhinted, 90-140 BPM are always right and 150 mostly; the extremes (72, 170)
+# read at their octave (144, 85) unless a bucket or prior BPM is given.
+PRIOR_OCTAVES = 0.5
+PRIOR_FLOOR = 0.2
 HOP = 128  # 5.8 ms frames
-LATENCY_S = N_FFT / (4.0 * ANALYSIS_SR)  # onset-time correction of the centred window
+
+
+def _latency_s(n_fft: int) -> float:
+    """A centred window starts to see an onset before its centre; measured on click tracks,
+    the flux peak comes about a third of a window early."""
+    return 0.34 * n_fft / ANALYSIS_SR
 
 
 @dataclass(frozen=True)
@@ -101,8 +111,7 @@ def onset_times(
     height = np.concatenate([[0.0], threshold * local + floor])
     peaks, _ = signal.find_peaks(np.concatenate([[0.0], s]), height=height, distance=distance)
     peaks -= 1  # the leading zero lets an onset at the very start count as a peak
-    # a centred window starts to see an onset about a quarter window before its centre
-    times = env.offset_s + peaks / env.frame_rate + LATENCY_S
+    times = env.offset_s + peaks / env.frame_rate + _latency_s(N_FFT)
     return np.maximum(times, 0.0), s[peaks]
 
 
@@ -155,7 +164,9 @@ def estimate_tempo(
     raw = _comb_scores(ac, grid, fr, harmonics=4)
 
     def weight(bpm: np.ndarray) -> np.ndarray:  # the octave prior, log-normal around prior_bpm
-        return 0.35 + 0.65 * np.exp(-0.5 * (np.log2(bpm / prior_bpm) / 0.7) ** 2)
+        return PRIOR_FLOOR + (1 - PRIOR_FLOOR) * np.exp(
+            -0.5 * (np.log2(bpm / prior_bpm) / PRIOR_OCTAVES) ** 2
+        )
 
     score = np.maximum(raw, 0.0) * weight(grid)
     peaks, _ = signal.find_peaks(np.concatenate([[-np.inf], score, [-np.inf]]))
@@ -181,3 +192,47 @@ def estimate_tempo(
     confidence = float(max(0.0, min(1.0, (top - second) / top))) if top > 0 else 0.0
     cands = tuple((float(grid[i]), float(score[i])) for i in order[:5])
     return TempoEstimate(bpm=best, confidence=confidence, candidates=cands)
+
+
+def track_beats(
+    audio: np.ndarray,
+    sample_rate: int,
+    bpm: float | None = None,
+    bucket: str | None = None,
+    tightness: float = 100.0,
+) -> np.ndarray:
+    """Beat times (s) by dynamic programming over the onset envelope (Ellis 2007): each beat
+    rewards onset strength and penalises gaps that stray from the tempo's period. ``bpm``
+    defaults to :func:`estimate_tempo` (with ``bucket``)."""
+    if bpm is None:
+        bpm = estimate_tempo(audio, sample_rate, bucket=bucket).bpm
+    env = onset_envelope(audio, sample_rate, n_fft=TEMPO_N_FFT, smooth_frames=5)
+    o = env.strength
+    if o.size == 0 or o.max() <= 0:
+        return np.zeros(0)
+    o = o / (o.std() + 1e-12)
+    period = 60.0 * env.frame_rate / bpm
+    lo, hi = int(round(period / 2)), int(round(period * 2))
+    offsets = np.arange(lo, hi + 1)
+    penalty = -tightness * np.log(offsets / period) ** 2
+    score = o.copy()
+    back = np.full(o.size, -1)
+    for t in range(lo, o.size):
+        prev = t - offsets
+        ok = prev >= 0
+        if not ok.any():
+            continue
+        cand = score[prev[ok]] + penalty[ok]
+        j = int(np.argmax(cand))
+        if cand[j] > 0:
+            score[t] = o[t] + cand[j]
+            back[t] = prev[ok][j]
+    # end on the best-scoring frame within the last period, then follow the chain back
+    tail = np.arange(max(0, o.size - int(period)), o.size)
+    t = int(tail[np.argmax(score[tail])])
+    beats = []
+    while t >= 0:
+        beats.append(t)
+        t = int(back[t])
+    frames = np.array(beats[::-1])
+    return env.offset_s + frames / env.frame_rate + _latency_s(TEMPO_N_FFT)

@@ -1,0 +1,399 @@
+"""Style tables of the draft composer: what each genre, mood, energy and instrument implies.
+
+Kept as data (no logic) so a musician can tune the draft's sound without reading the
+arranger. Drum and rhythm patterns are 16-step strings per 4/4 bar: '.' rest, 'g' ghost,
+'o' soft, 'x' normal, 'X' accent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# ---- General MIDI drum notes -------------------------------------------------------------
+KICK, KICK2, SIDESTICK, SNARE, CLAP, ESNARE = 36, 35, 37, 38, 39, 40
+CHH, PHH, OHH, CRASH, CRASH2, RIDE, RIDEBELL = 42, 44, 46, 49, 57, 51, 53
+TOM_LO, TOM_LOW2, TOM_MID, TOM_MID2, TOM_HI, TOM_HI2 = 41, 43, 45, 47, 48, 50
+TAMB, SHAKER, CABASA, COWBELL, CLAVES = 54, 70, 69, 56, 75
+BONGO_HI, BONGO_LO, CONGA_MUTE, CONGA_HI, CONGA_LO = 60, 61, 62, 63, 64
+SPLASH, CHINA = 55, 52
+
+STEP_VELOCITY = {"g": 0.32, "o": 0.58, "x": 0.82, "X": 1.0}
+
+# ---- instruments ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstrumentTraits:
+    sustain: bool  # bowed/blown/pad (legato, swells) vs plucked/struck
+    lo: int  # playable range (MIDI)
+    hi: int
+    centre: int  # where a melody sits
+    melody: int  # preference rank for the melody role (lower is better, 99 never)
+    comp: int  # ... for chords
+    pad: int  # ... for sustained harmony
+    bass_ok: bool  # can carry the bass line itself (left hand, low strings)
+
+
+TRAITS: dict[str, InstrumentTraits] = {
+    "flute": InstrumentTraits(True, 60, 96, 79, 0, 99, 99, False),
+    "violin": InstrumentTraits(True, 55, 100, 76, 1, 99, 8, False),
+    "saxophone": InstrumentTraits(True, 49, 81, 68, 2, 99, 99, False),
+    "trumpet": InstrumentTraits(True, 55, 82, 70, 3, 12, 99, False),
+    "clarinet": InstrumentTraits(True, 50, 91, 70, 4, 99, 9, False),
+    "synthesizer": InstrumentTraits(True, 36, 96, 72, 5, 11, 7, False),
+    "electric-guitar": InstrumentTraits(False, 40, 88, 69, 6, 4, 99, False),
+    "horn": InstrumentTraits(True, 41, 77, 63, 7, 99, 4, False),
+    "vibraphone": InstrumentTraits(False, 53, 89, 74, 8, 8, 99, False),
+    "marimba": InstrumentTraits(False, 45, 96, 74, 9, 6, 99, False),
+    "bells": InstrumentTraits(False, 60, 77, 70, 10, 99, 99, False),
+    "piano": InstrumentTraits(False, 21, 108, 74, 11, 0, 99, True),
+    "electric-piano": InstrumentTraits(False, 28, 100, 72, 12, 1, 99, True),
+    "harp": InstrumentTraits(False, 24, 103, 74, 13, 5, 99, True),
+    "guitar": InstrumentTraits(False, 40, 84, 67, 14, 2, 99, False),
+    "acoustic-guitar": InstrumentTraits(False, 40, 84, 67, 15, 3, 99, False),
+    "choir": InstrumentTraits(True, 48, 79, 67, 16, 99, 2, False),
+    "strings": InstrumentTraits(True, 28, 96, 74, 17, 10, 0, True),
+    "organ": InstrumentTraits(True, 36, 96, 72, 18, 7, 3, True),
+    "cello": InstrumentTraits(True, 36, 76, 57, 19, 99, 6, True),
+    "brass": InstrumentTraits(True, 40, 84, 67, 20, 9, 5, False),
+    "pad": InstrumentTraits(True, 36, 84, 67, 99, 99, 1, False),
+    "bass": InstrumentTraits(False, 28, 55, 40, 99, 99, 99, True),
+}
+
+# mixer per role: (CC7 volume, CC10 pan)
+ROLE_MIX: dict[str, tuple[int, int]] = {
+    "melody": (108, 64),
+    "comp": (92, 46),
+    "pad": (74, 80),
+    "bass": (104, 64),
+    "arp": (78, 88),
+    "counter": (80, 40),
+    "timpani": (96, 64),
+    "drums": (100, 64),
+    "perc": (82, 84),
+}
+
+# ---- bass and comping rhythms ----------------------------------------------------------------
+# (level 1, level 2) lists of (16th step, length in steps, symbol, velocity factor); bass symbols:
+# R root, F fifth, T third, O octave, 6/7 sixth/flat seventh, A approach to the next root,
+# N next root anticipated. Comp events: (step, length, velocity[, strum direction D/U]).
+BASS_PATTERNS: dict[str, tuple[list, list]] = {
+    "pop": ([(0, 16, "R", 1.0)],
+            [(0, 6, "R", 1.0), (6, 2, "R", 0.7), (8, 4, "R", 0.9), (12, 2, "F", 0.75),
+             (14, 2, "A", 0.8)]),
+    "root8": ([(0, 8, "R", 1.0), (8, 8, "R", 0.9)],
+              [(i, 2, "R" if i < 14 else "A", 1.0 if i % 4 == 0 else 0.8)
+               for i in range(0, 16, 2)]),
+    "walk": ([(0, 8, "R", 1.0), (8, 8, "F", 0.9)],
+             [(0, 4, "R", 1.0), (4, 4, "T", 0.85), (8, 4, "F", 0.9), (12, 4, "A", 0.85)]),
+    "tumbao": ([(0, 8, "R", 1.0), (8, 8, "F", 0.9)],
+               [(0, 6, "R", 1.0), (6, 6, "F", 0.9), (12, 4, "N", 0.95)]),
+    "funk": ([(0, 3, "R", 1.0), (6, 2, "R", 0.8), (10, 2, "O", 0.8), (12, 4, "R", 0.9)],
+             [(0, 2, "R", 1.0), (3, 1, "O", 0.7), (6, 2, "R", 0.9), (8, 1, "7", 0.7),
+              (10, 2, "R", 0.9), (12, 2, "O", 0.8), (14, 2, "F", 0.8)]),
+    "sustain": ([(0, 16, "R", 1.0)], [(0, 8, "R", 1.0), (8, 8, "F", 0.9)]),
+    "offbeat": ([(2, 2, "R", 1.0), (6, 2, "R", 0.9), (10, 2, "R", 1.0), (14, 2, "R", 0.9)],
+                [(0, 1, "O", 0.6), (2, 2, "R", 1.0), (6, 2, "R", 0.9), (10, 2, "R", 1.0),
+                 (13, 1, "O", 0.7), (14, 2, "R", 0.9)]),
+    "hiphop": ([(0, 10, "R", 1.0), (10, 6, "R", 0.8)],
+               [(0, 6, "R", 1.0), (7, 3, "O", 0.7), (10, 6, "F", 0.85)]),
+    "boogie": ([(0, 8, "R", 1.0), (8, 8, "F", 0.9)],
+               [(0, 2, "R", 1.0), (2, 2, "R", 0.7), (4, 2, "T", 0.9), (6, 2, "T", 0.7),
+                (8, 2, "F", 0.9), (10, 2, "F", 0.7), (12, 2, "6", 0.9), (14, 2, "6", 0.7)]),
+    "folk": ([(0, 8, "R", 1.0), (8, 8, "F", 0.9)],
+             [(0, 6, "R", 1.0), (6, 2, "F", 0.6), (8, 6, "F", 0.9), (14, 2, "A", 0.7)]),
+}  # fmt: skip
+
+
+COMP_PATTERNS: dict[str, tuple[list, list]] = {
+    "block": ([(0, 16, 1.0)], [(0, 6, 1.0), (6, 6, 0.85), (12, 4, 0.8)]),
+    "strum": ([(0, 8, 1.0, "D"), (8, 8, 0.9, "D")],
+              [(0, 4, 1.0, "D"), (4, 2, 0.8, "D"), (6, 4, 0.7, "U"), (10, 2, 0.75, "U"),
+               (12, 2, 0.9, "D"), (14, 2, 0.7, "U")]),
+    "power": ([(0, 16, 1.0)], [(i, 2, 1.0 if i % 8 == 0 else 0.8) for i in range(0, 16, 2)]),
+    "stab": ([(0, 16, 0.9)], [(2, 1, 1.0), (6, 1, 0.9), (10, 1, 1.0), (14, 1, 0.9)]),
+    "lazy": ([(0, 14, 1.0)], [(0, 6, 1.0), (7, 9, 0.85)]),
+    "charleston": ([(0, 3, 1.0), (6, 8, 0.85)], [(0, 3, 1.0), (6, 4, 0.85), (12, 3, 0.8)]),
+    "shuffle": ([(0, 8, 1.0), (8, 8, 0.9)],
+                [(0, 3, 1.0), (4, 2, 0.7), (6, 2, 0.8), (8, 3, 0.95), (12, 2, 0.7),
+                 (14, 2, 0.8)]),
+    "funk": ([(0, 1, 1.0), (3, 1, 0.7), (6, 1, 0.9), (10, 1, 0.8), (12, 1, 0.9)],
+             [(0, 1, 1.0), (2, 1, 0.6), (3, 1, 0.8), (6, 1, 0.9), (8, 1, 0.7), (10, 1, 0.9),
+              (11, 1, 0.6), (14, 1, 0.85)]),
+    "montuno": ([(0, 4, 1.0), (6, 4, 0.85), (12, 4, 0.85)],
+                [(0, 2, 1.0), (3, 2, 0.8), (6, 2, 0.9), (8, 2, 0.8), (10, 2, 0.9),
+                 (12, 2, 0.8), (14, 2, 0.85)]),
+}  # fmt: skip
+
+
+# ---- genres -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenreStyle:
+    band: tuple[tuple[str, int, str], ...]  # default (name, GM program, role); -1 = drum kit
+    groove: bool  # drums and bass belong to the genre even when not asked for
+    kit: int  # drum kit program (bank 128)
+    drums: dict[int, dict[int, str]]  # intensity level (1, 2) -> {note: 16 steps}
+    perc: dict[int, dict[int, str]] = field(default_factory=dict)  # hand percussion by level
+    fill: str = "snare"  # snare | toms | build | roll
+    bass_style: str = "pop"
+    bass_program: int = 33
+    comp_style: str = "block"  # for plucked comp instruments
+    swing: float = 0.5  # 0.5 straight; ~0.64 swung
+    swing_unit: int = 8  # the swung note value (8ths or 16ths)
+    flavour: str = "triad"  # triad | seventh | add9 | power
+    reverb: int = 50
+    chorus: int = 20
+    melody_density: float = 0.5
+    progressions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # override by mode
+
+
+_POP_DRUMS = {
+    1: {KICK: "x.......x.......", SIDESTICK: "....o.......o...", CHH: "o.o.o.o.o.o.o.o."},
+    2: {KICK: "x.....o.x.....o.", SNARE: "....X.......X...", CHH: "x.o.x.o.x.o.x.o."},
+}
+_ROCK_DRUMS = {
+    1: {KICK: "x.......x.x.....", SNARE: "....x.......x...", CHH: "x.o.x.o.x.o.x.o."},
+    2: {KICK: "X.....x.X.x.....", SNARE: "....X.......X...", OHH: "x.o.x.o.x.o.x.o."},
+}
+_EDM_DRUMS = {
+    1: {KICK: "X...x...X...x...", CHH: "..o...o...o...o."},
+    2: {KICK: "X...x...X...x...", CLAP: "....x.......x...", OHH: "..x...x...x...x.",
+        CHH: "g.g.g.g.g.g.g.g."},
+}  # fmt: skip
+_BOOMBAP = {
+    1: {KICK: "x.........x.....", SNARE: "....x.......x...", CHH: "o.o.o.o.o.o.o.o."},
+    2: {KICK: "x......o..x.....", SNARE: "....X.......X...", CHH: "x.oox.o.x.oox.o."},
+}
+_FUNK_DRUMS = {
+    1: {KICK: "x.....x...x.....", SNARE: "....x..g.g..x..g", CHH: "xoxoxoxoxoxoxoxo"},
+    2: {KICK: "x.x...x...x..x..", SNARE: "....X..g.g..X.gg", CHH: "xoxoxoxoxoxoxo.o",
+        OHH: "..............x."},
+}  # fmt: skip
+_JAZZ_DRUMS = {
+    1: {RIDE: "x...o.x.x...o.x.", PHH: "....o.......o...", KICK: "g...g...g...g..."},
+    2: {RIDE: "x...x.x.x...x.x.", PHH: "....x.......x...", KICK: "g...g...g...g...",
+        SNARE: "......g.......g."},
+}  # fmt: skip
+_SHUFFLE = {
+    1: {KICK: "x.......x.......", SNARE: "....x.......x...", CHH: "x.o.x.o.x.o.x.o."},
+    2: {KICK: "x.....x.x.......", SNARE: "....X.......X...", RIDE: "x.o.x.o.x.o.x.o."},
+}
+_LATIN_DRUMS = {
+    1: {KICK: "x..o....x..o....", SIDESTICK: "x..x...x..x.x...", SHAKER: "xoxoxoxoxoxoxoxo"},
+    2: {KICK: "x..x....x..x....", SIDESTICK: "x..x...x..x.x...", SHAKER: "xoxoxoxoxoxoxoxo",
+        COWBELL: "x...x...x...x..."},
+}  # fmt: skip
+_LATIN_PERC = {
+    1: {CONGA_HI: "......xo......xo", CONGA_LO: "x.......x.x....."},
+    2: {CONGA_HI: "..x...xo..x...xo", CONGA_LO: "x.......x.x.....", BONGO_HI: "x.x.x.x.x.x.x.x."},
+}
+_FOLK_DRUMS = {
+    1: {TAMB: "....x.......x...", SHAKER: "o.o.o.o.o.o.o.o."},
+    2: {KICK: "x.......x.......", SIDESTICK: "....x.......x...", TAMB: "o.x.o.x.o.x.o.x."},
+}
+_CINE_DRUMS = {
+    1: {TOM_LO: "x..o..o.x..o..o.", KICK2: "x.......x......."},
+    2: {KICK2: "X.....x.X.......", TOM_LO: "x..x..x.x..x..x.", TOM_MID: "......o.......o.",
+        SNARE: "....x.......x..."},
+}  # fmt: skip
+_WORLD_PERC = {
+    1: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.x.....x.x..", SHAKER: "o.o.o.o.o.o.o.o."},
+    2: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.xo....x.xo.", SHAKER: "xoxoxoxoxoxoxoxo",
+        BONGO_HI: "..x.....x.x...x.", KICK: "x.......x......."},
+}  # fmt: skip
+_SOFT_DRUMS = {
+    1: {KICK: "x.........o.....", RIDE: "o...o...o...o..."},
+    2: {KICK: "x.......x.......", SIDESTICK: "....o.......o...", RIDE: "x...o...x...o..."},
+}
+_HAND_PERC = {
+    1: {SHAKER: "o.o.o.o.o.o.o.o."},
+    2: {SHAKER: "xoxoxoxoxoxoxoxo", TAMB: "....x.......x..."},
+}
+
+GENRES: dict[str, GenreStyle] = {
+    "ambient": GenreStyle(
+        band=(("pad", 89, "pad"), ("piano", 0, "melody"), ("harp", 46, "arp"),
+              ("strings", 48, "bass")),
+        groove=False, kit=0, drums=_SOFT_DRUMS, fill="roll", bass_style="sustain",
+        bass_program=48, comp_style="broken", flavour="add9", reverb=110, chorus=40,
+        melody_density=0.25,
+    ),
+    "blues": GenreStyle(
+        band=(("electric-guitar", 27, "melody"), ("piano", 0, "comp"), ("organ", 17, "pad"),
+              ("bass", 33, "bass"), ("drums", -1, "drums")),
+        groove=True, kit=8, drums=_SHUFFLE, bass_style="boogie", bass_program=33,
+        comp_style="shuffle", swing=0.66, flavour="seventh", reverb=45, melody_density=0.5,
+        progressions={
+            "major": ("I7 IV7 I7 I7 IV7 IV7 I7 I7 V7 IV7 I7 V7",),
+            "minor": ("i7 iv7 i7 i7 iv7 iv7 i7 i7 VI7 V7 i7 V7",),
+        },
+    ),
+    "cinematic": GenreStyle(
+        band=(("strings", 48, "pad"), ("horn", 60, "melody"), ("piano", 0, "arp"),
+              ("cello", 43, "bass"), ("timpani", 47, "timpani"), ("choir", 52, "counter")),
+        groove=False, kit=48, drums=_CINE_DRUMS, fill="toms", bass_style="sustain",
+        bass_program=43, comp_style="broken", reverb=95, chorus=10, melody_density=0.35,
+    ),
+    "classical": GenreStyle(
+        band=(("flute", 73, "melody"), ("piano", 0, "comp"), ("strings", 48, "pad"),
+              ("cello", 42, "bass")),
+        groove=False, kit=48, drums=_SOFT_DRUMS, fill="roll", bass_style="sustain",
+        bass_program=42, comp_style="alberti", reverb=80, chorus=5, melody_density=0.5,
+    ),
+    "electronic": GenreStyle(
+        band=(("synthesizer", 81, "melody"), ("synthesizer", 80, "arp"), ("pad", 89, "pad"),
+              ("bass", 38, "bass"), ("drums", -1, "drums")),
+        groove=True, kit=24, drums=_EDM_DRUMS, fill="build", bass_style="offbeat",
+        bass_program=38, comp_style="stab", flavour="add9", reverb=60, chorus=30,
+        melody_density=0.55,
+    ),
+    "folk": GenreStyle(
+        band=(("violin", 40, "melody"), ("acoustic-guitar", 25, "comp"), ("bass", 32, "bass"),
+              ("percussion", -1, "perc")),
+        groove=False, kit=8, drums=_FOLK_DRUMS, perc=_HAND_PERC, bass_style="folk",
+        bass_program=32, comp_style="strum", reverb=55, melody_density=0.55,
+    ),
+    "funk": GenreStyle(
+        band=(("brass", 61, "melody"), ("electric-guitar", 28, "comp"),
+              ("electric-piano", 4, "pad"), ("bass", 36, "bass"), ("drums", -1, "drums")),
+        groove=True, kit=8, drums=_FUNK_DRUMS, bass_style="funk", bass_program=36,
+        comp_style="funk", swing=0.54, swing_unit=16, flavour="seventh", reverb=35,
+        melody_density=0.6,
+        progressions={"major": ("I9 I9 IV9 IV9", "I7 IV7 I7 V7"), "minor": ("i7 i7 IV7 IV7",)},
+    ),
+    "hip-hop": GenreStyle(
+        band=(("electric-piano", 4, "comp"), ("vibraphone", 11, "melody"), ("pad", 89, "pad"),
+              ("bass", 38, "bass"), ("drums", -1, "drums")),
+        groove=True, kit=25, drums=_BOOMBAP, bass_style="hiphop", bass_program=38,
+        comp_style="lazy", swing=0.58, swing_unit=16, flavour="seventh", reverb=40,
+        melody_density=0.35,
+    ),
+    "jazz": GenreStyle(
+        band=(("saxophone", 65, "melody"), ("piano", 0, "comp"), ("bass", 32, "bass"),
+              ("drums", -1, "drums")),
+        groove=True, kit=32, drums=_JAZZ_DRUMS, fill="snare", bass_style="walk",
+        bass_program=32, comp_style="charleston", swing=0.64, flavour="seventh", reverb=45,
+        melody_density=0.6,
+        progressions={
+            "major": ("ii7 V7 Imaj7 vi7", "Imaj7 vi7 ii7 V7", "iii7 vi7 ii7 V7"),
+            "minor": ("iiø7 V7 i7 i7", "i7 iv7 iiø7 V7"),
+        },
+    ),
+    "latin": GenreStyle(
+        band=(("trumpet", 56, "melody"), ("guitar", 24, "comp"), ("piano", 0, "arp"),
+              ("bass", 33, "bass"), ("drums", -1, "drums"), ("percussion", -1, "perc")),
+        groove=True, kit=0, drums=_LATIN_DRUMS, perc=_LATIN_PERC, bass_style="tumbao",
+        bass_program=33, comp_style="montuno", flavour="seventh", reverb=50, melody_density=0.6,
+    ),
+    "lofi": GenreStyle(
+        band=(("electric-piano", 4, "comp"), ("guitar", 26, "melody"), ("bass", 33, "bass"),
+              ("drums", -1, "drums")),
+        groove=True, kit=32, drums=_BOOMBAP, bass_style="hiphop", bass_program=33,
+        comp_style="lazy", swing=0.6, swing_unit=16, flavour="seventh", reverb=55, chorus=40,
+        melody_density=0.3,
+    ),
+    "pop": GenreStyle(
+        band=(("piano", 0, "melody"), ("acoustic-guitar", 25, "comp"), ("strings", 48, "pad"),
+              ("bass", 33, "bass"), ("drums", -1, "drums")),
+        groove=True, kit=0, drums=_POP_DRUMS, bass_style="pop", bass_program=33,
+        comp_style="strum", flavour="triad", reverb=50, melody_density=0.5,
+    ),
+    "rock": GenreStyle(
+        band=(("electric-guitar", 30, "melody"), ("electric-guitar", 29, "comp"),
+              ("organ", 18, "pad"), ("bass", 34, "bass"), ("drums", -1, "drums")),
+        groove=True, kit=16, drums=_ROCK_DRUMS, fill="toms", bass_style="root8",
+        bass_program=34, comp_style="power", flavour="power", reverb=35, melody_density=0.5,
+    ),
+    "world": GenreStyle(
+        band=(("flute", 75, "melody"), ("marimba", 12, "comp"), ("strings", 48, "pad"),
+              ("bass", 32, "bass"), ("percussion", -1, "perc")),
+        groove=False, kit=0, drums=_WORLD_PERC, perc=_WORLD_PERC, bass_style="folk",
+        bass_program=32, comp_style="broken", reverb=60, melody_density=0.5,
+    ),
+}  # fmt: skip
+
+# ---- moods ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoodStyle:
+    mode: str
+    keys: tuple[str, ...]  # tonic names the composer picks from (seeded)
+    progressions: tuple[str, ...]  # space-separated roman numerals, one chord per bar
+    chorus: tuple[str, ...]  # progressions for B sections
+    cadence: tuple[str, str]  # (pre-dominant, dominant) before the final tonic
+    velocity: int  # base velocity offset
+    register: int  # semitone shift of melody and voicings
+    staccato: bool = False
+    density: float = 0.0  # added to the genre's melody density
+
+
+_BRIGHT = ("I V vi IV", "I IV vi V", "I vi IV V", "I IV I V")
+_BRIGHT_B = ("IV V iii vi", "vi IV I V", "IV I V vi", "IV V I vi")
+_TENDER = ("I vi IV V", "I iii IV I", "I V vi iii", "IV I ii V")
+_TENDER_B = ("vi IV I V", "IV iii ii V", "ii V I vi")
+_SAD = ("i VI III VII", "i iv VI V", "i VI iv V", "i iv i V")
+_SAD_B = ("VI VII i i", "iv i VI V", "VI III VII i")
+_DARK = ("i VI i V", "i bII i V", "i iv bII V", "i i VI V")
+_DARK_B = ("VI VII i i", "iv bII i V", "VI iv V i")
+_EPIC = ("i VI III VII", "i VII VI VII", "VI VII i i")
+_EPIC_B = ("VI VII i III", "i VI III VII", "iv VI VII i")
+_HEROIC = ("I V vi IV", "I bVII IV I", "I II IV I")
+_HEROIC_B = ("IV V vi I", "vi IV I V", "bVI bVII I I")
+
+MOODS: dict[str, MoodStyle] = {
+    "happy": MoodStyle("major", ("C", "D", "G", "A", "F"), _BRIGHT, _BRIGHT_B, ("IV", "V"), 6, 2),
+    "uplifting": MoodStyle("major", ("D", "E", "G", "A", "C"), _BRIGHT, _BRIGHT_B, ("IV", "V"), 8,
+                           3, density=0.05),
+    "fun": MoodStyle("major", ("C", "F", "G", "Bb"), _BRIGHT, _BRIGHT_B, ("ii", "V"), 6, 2,
+                     staccato=True, density=0.1),
+    "playful": MoodStyle("major", ("C", "F", "G", "D"), ("I IV V I", "I vi ii V") + _BRIGHT,
+                         _BRIGHT_B, ("ii", "V"), 4, 4, staccato=True, density=0.1),
+    "calm": MoodStyle("major", ("C", "F", "D", "Eb", "G"), _TENDER, _TENDER_B, ("ii", "IV"), -14,
+                      0, density=-0.15),
+    "dreamy": MoodStyle("major", ("D", "Eb", "F", "A"), ("I IV I IV", "I iii IV iv") + _TENDER,
+                        _TENDER_B, ("IV", "iv"), -12, 2, density=-0.15),
+    "romantic": MoodStyle("major", ("F", "Bb", "Eb", "Ab", "C"), _TENDER, _TENDER_B, ("ii", "V"),
+                          -8, 0),
+    "nostalgic": MoodStyle("major", ("G", "C", "D", "F"), ("I iii vi IV", "IV I V vi") + _TENDER,
+                           ("IV iv I vi", "vi IV I V"), ("IV", "iv"), -8, 0),
+    "sad": MoodStyle("minor", ("A", "D", "E", "C", "G"), _SAD, _SAD_B, ("iv", "V"), -10, -2,
+                     density=-0.1),
+    "melancholic": MoodStyle("minor", ("D", "E", "F#", "B", "C"), _SAD, _SAD_B, ("VI", "V"), -8,
+                             -2, density=-0.1),
+    "mysterious": MoodStyle("minor", ("C#", "D", "F", "G#"), ("i VI i iv", "i bII VI V") + _DARK,
+                            _DARK_B, ("bII", "V"), -10, 0, density=-0.15),
+    "tense": MoodStyle("minor", ("C", "D", "E", "F"), _DARK, _DARK_B, ("bII", "V"), 2, -2),
+    "dark": MoodStyle("minor", ("C", "D", "Eb", "F"), _DARK, _DARK_B, ("iv", "V"), 0, -5),
+    "epic": MoodStyle("minor", ("D", "C", "E", "F"), _EPIC, _EPIC_B, ("VI", "VII"), 12, 0,
+                      density=0.05),
+    "powerful": MoodStyle("minor", ("E", "D", "C", "G"), _EPIC, _EPIC_B, ("VI", "VII"), 14, -2),
+    "adventurous": MoodStyle("major", ("D", "C", "Eb", "F"), _HEROIC, _HEROIC_B, ("IV", "V"), 10,
+                             2, density=0.05),
+    "aggressive": MoodStyle("minor", ("E", "D", "F", "C"), ("i i bII i", "i VI VII i") + _DARK,
+                            _EPIC_B, ("bII", "V"), 18, -5, density=0.1),
+}  # fmt: skip
+
+# ---- energy -----------------------------------------------------------------------------------
+ENERGY_SCALE = {"low": 0.62, "medium": 0.85, "high": 1.0}
+ENERGY_VELOCITY = {"low": 62, "medium": 80, "high": 96}
+ENERGY_DENSITY = {"low": -0.15, "medium": 0.0, "high": 0.15}
+
+# section intensities (before the energy scale) by label
+SECTION_INTENSITY = {"intro": 0.38, "A": 0.7, "B": 1.0, "break": 0.5, "A2": 0.8, "end": 0.8}
+
+# CC0 sonic-pi loops that sit well under each genre (file stems; the beat count is inferred
+# from the loop's length and the cue's tempo)
+LOOPS: dict[str, tuple[str, ...]] = {
+    "hip-hop": ("loop_amen", "loop_breakbeat"),
+    "lofi": ("loop_breakbeat", "loop_amen"),
+    "electronic": ("loop_compus", "loop_garzul"),
+    "funk": ("loop_amen", "loop_breakbeat"),
+    "latin": ("loop_safari",),
+    "world": ("loop_tabla", "loop_safari"),
+    "rock": ("loop_amen_full",),
+    "pop": ("loop_breakbeat",),
+}
+TEXTURES: dict[str, str] = {"lofi": "vinyl_hiss"}
