@@ -107,6 +107,7 @@ HTTP_STATUS: dict[str, int] = {
     "busy": 503,
     "engine_unavailable": 503,
     "weights": 503,
+    "missing_dependency": 503,
 }
 
 

@@ -66,6 +66,7 @@ fi
 
 # --- system packages (FluidSynth, ffmpeg, MIT soundfont, CC0 samples) --------------------
 DEB_PACKAGES=(fluidsynth ffmpeg fluid-soundfont-gm sonic-pi-samples libsndfile1)
+((DEV)) && DEB_PACKAGES+=(espeak-ng)  # speech for the ducking tests
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${DEB_PACKAGES[@]}"; do
