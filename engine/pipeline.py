@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,6 +73,7 @@ class CueSpec:
     variations: int = 1
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
+    duck: bool = True  # lower the music under dialogue found in the media's audio
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -93,6 +95,7 @@ class CueSpec:
             "variations": self.variations,
             "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
             "continue_from": self.continue_from,
+            "duck": self.duck,
         }
 
 
@@ -190,6 +193,7 @@ def parse_cue_params(
         "variations",
         "cut_times_s",
         "continue_from",
+        "duck",
     }
     unknown = set(params) - known
     if unknown:
@@ -246,6 +250,7 @@ def parse_cue_params(
         variations=variations,
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
         continue_from=params.get("continue_from"),
+        duck=bool(params.get("duck", True)),
     )
 
 
@@ -319,6 +324,34 @@ def _continued(description: MusicDescription, spec: CueSpec) -> MusicDescription
     return replace(description, attributes=attrs)
 
 
+def _speech_regions(spec: CueSpec) -> list[tuple[float, float]] | None:
+    """Dialogue in the media's own audio (silero-vad); None where there is nothing to hear."""
+    if not spec.duck or spec.media is None:
+        return None
+    from engine import media
+
+    if media.is_image(spec.media) or not media.probe(spec.media).has_audio:
+        return None
+    from engine.generate.ducking import VAD_SR, speech_regions
+
+    speech = media.decode_audio(spec.media, spec.start_s, spec.end_s, rate=VAD_SR, channels=1)
+    return [(round(a, 3), round(b, 3)) for a, b in speech_regions(speech, VAD_SR)]
+
+
+def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
+    """Lower the stem under speech, rewriting it atomically in its own format."""
+    import soundfile as sf
+
+    from engine.generate.ducking import ducking_gain
+
+    info = sf.info(path)
+    music, sr = sf.read(path, dtype="float32", always_2d=True)
+    gain = ducking_gain(len(music), sr, regions).astype(np.float32)
+    tmp = path.with_name(f".{path.name}.part")
+    sf.write(tmp, music * gain[:, None], sr, subtype=info.subtype, format=info.format)
+    os.replace(tmp, path)
+
+
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:
     """Report the tempo and key the generator actually played, where it says so."""
     x = audio.extra
@@ -366,6 +399,10 @@ def run_cue(
     )
     timings["retrieve_s"] = time.perf_counter() - t0
     generator = stage(backend, "generate", settings)
+    t0 = time.perf_counter()
+    speech = _speech_regions(spec)
+    if speech is not None:
+        timings["speech_s"] = time.perf_counter() - t0
     cues = []
     for v in range(spec.variations):
         name = spec.name if spec.variations == 1 else f"{spec.name}-v{v + 1}"
@@ -382,6 +419,9 @@ def run_cue(
         )
         audio: GeneratedAudio = generator.generate(request, progress)
         played = _played(description, audio)
+        if speech:
+            _duck(audio.audio_path, speech)
+            audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
         cue_timings = {**timings, "generate_s": time.perf_counter() - t0}
         cue_timings["total_s"] = sum(cue_timings.values())
         cues.append(

@@ -104,6 +104,7 @@ def copy_out(path: str | None, out: Path) -> str | None:
 def _generate(args: argparse.Namespace) -> int:
     params = cue_params(args)
     params["variations"] = args.variations
+    params["duck"] = not args.no_duck
     result = run_job("cue", params, seed=args.seed)
     out = Path(args.out).expanduser()
     cues = []
@@ -169,6 +170,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _media_args(g)
     g.add_argument("--duration", type=float, help="cue length in seconds (text-only cues)")
     g.add_argument("--variations", type=int, default=1)
+    g.add_argument("--no-duck", action="store_true", help="do not lower the music under speech")
     g.add_argument("--out", required=True, help="folder for the stems")
     g.set_defaults(func=_generate)
     d = sub.add_parser("describe", help="the music description of a clip, image or text")

@@ -1,0 +1,88 @@
+"""A clip with dialogue: the cue dips under the speech and nowhere else."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from support.media import draft_config, tiny_library
+
+from engine.config import load_settings
+from engine.pipeline import parse_cue_params, run_cue
+from engine.types import no_progress
+
+
+@pytest.fixture
+def talking_clip(tmp_path: Path) -> Path:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (installer --dev installs it)")
+    speech = tmp_path / "speech.wav"
+    subprocess.run(
+        ["espeak-ng", "-w", str(speech), "We need to talk about the music in this scene."],
+        check=True,
+    )
+    clip = tmp_path / "talk.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:s=160x90:r=24",
+            "-i",
+            str(speech),
+            "-filter_complex",
+            "[1:a]adelay=2500|2500,apad[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-t",
+            "8",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            str(clip),
+        ],
+        check=True,
+    )
+    return clip
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x)) + 1e-12))
+
+
+def test_cue_is_ducked_under_dialogue(vmb_home: Path, tmp_path: Path, talking_clip: Path) -> None:
+    draft_config(vmb_home, tiny_library(tmp_path / "lib"))
+    settings = load_settings()
+    params = {"media": str(talking_clip), "knobs": {"genre": "pop", "energy": "high"}}
+    ducked = run_cue(parse_cue_params(params, settings), settings, 3, tmp_path / "a", no_progress)[
+        0
+    ]
+    plain = run_cue(
+        parse_cue_params({**params, "duck": False}, settings),
+        settings,
+        3,
+        tmp_path / "b",
+        no_progress,
+    )[0]
+    regions = ducked.extra["ducked_under_speech_s"]
+    assert regions and 2.2 < regions[0][0] < 3.0, regions
+    a, sr = sf.read(ducked.audio)
+    b, _ = sf.read(plain.audio)
+    assert len(a) == len(b) == round(8 * sr)
+    start, end = regions[0][0] + 0.3, regions[-1][1] - 0.1
+    inside = _rms(a[int(start * sr) : int(end * sr)]) / _rms(b[int(start * sr) : int(end * sr)])
+    before = _rms(a[: int(2.0 * sr)]) / _rms(b[: int(2.0 * sr)])
+    assert 20 * np.log10(inside) == pytest.approx(-12, abs=1.5)
+    assert 20 * np.log10(before) == pytest.approx(0, abs=0.5)
+    assert "ducked_under_speech_s" not in plain.extra
