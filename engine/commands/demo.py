@@ -48,6 +48,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  cue sheet: {f['cue_sheet']}")
     first = result["cues"][0]
     print(f"  ({first['backend_reason']}; weights: {first['weights']})")
+    print("the engine keeps running with its models loaded; stop it with `vmb engine stop`")
     return 0
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from support.gateway_http import GatewayHTTP
 
 from bridge.discovery import read_discovery
 from bridge.errors import InvalidRequest
 from bridge.gateway import Gateway, http_status
 from bridge.knobs import clean_knobs, knob_definitions
+from support.gateway_http import GatewayHTTP
 
 TAGS = {
     "mood": ("calm", "tense"),

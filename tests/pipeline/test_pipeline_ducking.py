@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from support.media import draft_config, tiny_library
 
 from engine.config import load_settings
 from engine.pipeline import parse_cue_params, run_cue
 from engine.types import no_progress
+from support.media import draft_config, tiny_library
 
 
 @pytest.fixture

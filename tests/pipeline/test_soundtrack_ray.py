@@ -7,11 +7,11 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 import soundfile as sf
-from support.media import color_clip, draft_config, tiny_library
 
 from engine.config import load_settings
 from engine.serve.kinds import JobContext
 from engine.soundtrack import parse_soundtrack_params, render_soundtrack
+from support.media import color_clip, draft_config, tiny_library
 
 
 @pytest.mark.slow

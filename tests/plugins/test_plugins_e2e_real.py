@@ -14,6 +14,7 @@ import pytest
 import vmb_client as vc
 import vmb_reaper as vrp
 import vmb_resolve as vr
+
 from support import fake_resolve as fr
 from support.fake_reaper import FakeReaper
 from support.media import color_clip

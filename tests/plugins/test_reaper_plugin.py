@@ -13,9 +13,9 @@ import opentimelineio as otio
 import pytest
 import vmb_client as vc
 import vmb_reaper as vrp
-from support.fake_reaper import FakeReaper
 
 from bridge.knobs import knob_definitions
+from support.fake_reaper import FakeReaper
 
 REAPER_DIR = Path(__file__).resolve().parents[2] / "plugins" / "reaper"
 GENERATE = REAPER_DIR / "VMB Generate score for selection.py"
@@ -289,10 +289,9 @@ def test_e2e_whole_project(standin_engine, reaper: FakeReaper, video: str) -> No
 def test_e2e_offers_to_start_the_engine(
     reaper: FakeReaper, video: str, vmb_home: Path, monkeypatch
 ) -> None:
-    from support.engine import engine_env
-
     from engine.config import load_settings
     from engine.serve import control
+    from support.engine import engine_env
 
     vmb = Path(sys.executable).parent / "vmb"
     if not vmb.is_file():

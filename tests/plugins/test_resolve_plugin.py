@@ -13,9 +13,9 @@ import opentimelineio as otio
 import pytest
 import vmb_client as vc
 import vmb_resolve as vr
-from support import fake_resolve as fr
 
 from bridge.discovery import Discovery, write_discovery
+from support import fake_resolve as fr
 
 START = 86400  # 01:00:00:00 at 24 fps
 SCRIPT = Path(__file__).resolve().parents[2] / "plugins" / "davinci" / "VMB Score.py"

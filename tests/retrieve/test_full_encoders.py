@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support.full_retrieve import click_track, tiny_models
 
 from bridge.errors import WeightsError
 from engine import weights
 from engine.retrieve import clap, clip
 from engine.retrieve.encoders import ClapEncoder, ClipEncoder, export_onnx, model_identity
+from support.full_retrieve import click_track, tiny_models
 
 
 def _resample48(x: np.ndarray) -> np.ndarray:

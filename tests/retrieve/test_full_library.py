@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.full_retrieve import PIECES, media_folder, tiny_models, write_audio
 
 from bridge.errors import InvalidRequest
 from engine import taxonomy
@@ -25,6 +24,7 @@ from engine.retrieve.full_library import (
     PieceAnalysis,
     parse_partition,
 )
+from support.full_retrieve import PIECES, media_folder, tiny_models, write_audio
 
 
 @pytest.fixture(scope="module")

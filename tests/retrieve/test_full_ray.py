@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.full_retrieve import tiny_models, write_audio
 
 from engine.retrieve import indexing
 from engine.retrieve.full_library import MusicLibrary
+from support.full_retrieve import tiny_models, write_audio
 
 
 @pytest.mark.slow

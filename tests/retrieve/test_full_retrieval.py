@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.full_retrieve import tiny_models, write_audio, write_video
 
 from engine.cli import main as vmb
 from engine.config import load_settings
@@ -17,6 +16,7 @@ from engine.retrieve import indexing
 from engine.retrieve.full import FullRetriever, full_retrieval_available, library_root
 from engine.retrieve.full_library import EmptyPartition, MusicLibrary, Partition
 from engine.types import Attributes, Knobs, MusicDescription, Retriever, VisualInput
+from support.full_retrieve import tiny_models, write_audio, write_video
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bridge import protocol
 from bridge.client import EngineClient
 from bridge.discovery import read_discovery
+from bridge.errors import EngineUnavailable
 
 
 def _raw(endpoint: str) -> zmq.Socket:
@@ -123,7 +124,7 @@ def test_curve_encrypted_engine(vmb_home, monkeypatch: pytest.MonkeyPatch) -> No
             job = c.submit("selfcheck", {"steps": 1, "step_s": 0})["job_id"]
             assert c.wait(job, timeout_s=30)["files"]
         plain = type(disc)(**{**disc.to_json(), "server_public_key": None})
-        with EngineClient(plain, timeout_s=1, retries=0) as c, pytest.raises(Exception):
+        with EngineClient(plain, timeout_s=1, retries=0) as c, pytest.raises(EngineUnavailable):
             c.ping()  # a client without the server key cannot talk to it
     finally:
         eng.stop()
