@@ -15,12 +15,13 @@ import importlib.util
 import math
 import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from engine.stubs import stub_module, temporary_modules
 
 _LOADED: dict[str, Any] = {}
 
@@ -109,41 +110,19 @@ def _unavailable(name: str) -> type:
     return _Missing
 
 
-def _stub_module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod._vmb_stub = True  # type: ignore[attr-defined]
-    for key, value in attrs.items():
-        setattr(mod, key, value)
-    return mod
-
-
-@contextlib.contextmanager
-def _temporary_modules(mods: dict[str, types.ModuleType]) -> Iterator[None]:
-    """Install stand-in modules for the duration of some imports, then remove them."""
-    added = [name for name in mods if name not in sys.modules]
-    for name in added:
-        sys.modules[name] = mods[name]
-    try:
-        yield
-    finally:
-        for name in added:
-            if sys.modules.get(name) is mods[name]:
-                del sys.modules[name]
-
-
 def _torchaudio_stubs() -> dict[str, types.ModuleType]:
     names = ("Spectrogram", "MelSpectrogram", "InverseSpectrogram", "MFCC")
-    transforms = _stub_module(
+    transforms = stub_module(
         "torchaudio.transforms", Resample=Resample, **{n: _unavailable(n) for n in names}
     )
-    root = _stub_module("torchaudio", transforms=transforms)
+    root = stub_module("torchaudio", transforms=transforms)
     return {"torchaudio": root, "torchaudio.transforms": transforms}
 
 
 def _torchvision_stubs() -> dict[str, types.ModuleType]:
-    functional = _stub_module("torchvision.transforms.functional")
-    transforms = _stub_module("torchvision.transforms", functional=functional)
-    root = _stub_module("torchvision", transforms=transforms)
+    functional = stub_module("torchvision.transforms.functional")
+    transforms = stub_module("torchvision.transforms", functional=functional)
+    root = stub_module("torchvision", transforms=transforms)
     return {
         "torchvision": root,
         "torchvision.transforms": transforms,
@@ -165,7 +144,7 @@ def _load_k_diffusion() -> types.ModuleType:
     pkg.__file__ = str(Path(pkg.__path__[0]) / "__init__.py")
     sys.modules["k_diffusion"] = pkg
     try:
-        with _temporary_modules(_torchvision_stubs()):
+        with temporary_modules(_torchvision_stubs()):
             pkg.utils = importlib.import_module("k_diffusion.utils")  # type: ignore[attr-defined]
         pkg.sampling = importlib.import_module("k_diffusion.sampling")  # type: ignore[attr-defined]
         pkg.external = importlib.import_module("k_diffusion.external")  # type: ignore[attr-defined]
@@ -184,7 +163,7 @@ def load_sat() -> types.SimpleNamespace:
     _load_k_diffusion()
     stubs = {} if _real_torchaudio_works() else _torchaudio_stubs()
     # SAT prints ("flash_attn not installed ...") at import: keep stdout for protocol traffic.
-    with _temporary_modules(stubs), contextlib.redirect_stdout(sys.stderr):
+    with temporary_modules(stubs), contextlib.redirect_stdout(sys.stderr):
         diffusion = importlib.import_module("stable_audio_tools.models.diffusion")
         conditioners = importlib.import_module("stable_audio_tools.models.conditioners")
         transformer = importlib.import_module("stable_audio_tools.models.transformer")

@@ -31,6 +31,7 @@ import numpy as np
 
 from bridge.errors import WeightsError
 from engine import weights
+from engine.stubs import stub_module, temporary_modules
 
 log = logging.getLogger(__name__)
 
@@ -95,27 +96,6 @@ _IMPORT_LOCK = threading.Lock()
 _LAION: dict[str, types.ModuleType] = {}
 
 
-def _stub(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod._vmb_stub = True  # type: ignore[attr-defined]
-    for key, value in attrs.items():
-        setattr(mod, key, value)
-    return mod
-
-
-@contextlib.contextmanager
-def _temporary_modules(mods: dict[str, types.ModuleType]) -> Any:
-    added = [name for name in mods if name not in sys.modules]
-    for name in added:
-        sys.modules[name] = mods[name]
-    try:
-        yield
-    finally:
-        for name in added:
-            if sys.modules.get(name) is mods[name]:
-                del sys.modules[name]
-
-
 def laion_modules() -> tuple[types.ModuleType, types.ModuleType]:
     """laion_clap's ``clap_module.htsat`` and ``clap_module.model`` (cached per process)."""
     with _IMPORT_LOCK:
@@ -137,9 +117,9 @@ def _import_laion() -> dict[str, types.ModuleType]:
     mods: dict[str, types.ModuleType] = {}
     if "laion_clap" not in sys.modules:
         # Bare packages: their __init__ files import hook.py -> training/data.py -> hub.
-        pkg = _stub("laion_clap")
+        pkg = stub_module("laion_clap")
         pkg.__path__ = [str(root)]  # type: ignore[attr-defined]
-        sub = _stub("laion_clap.clap_module")
+        sub = stub_module("laion_clap.clap_module")
         sub.__path__ = [str(root / "clap_module")]  # type: ignore[attr-defined]
         mods.update({"laion_clap": pkg, "laion_clap.clap_module": sub})
 
@@ -147,13 +127,13 @@ def _import_laion() -> dict[str, types.ModuleType]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             raise NotImplementedError("torchvision is not available")
 
-    misc = _stub("torchvision.ops.misc", FrozenBatchNorm2d=FrozenBatchNorm2d)
-    ops = _stub("torchvision.ops", misc=misc)
+    misc = stub_module("torchvision.ops.misc", FrozenBatchNorm2d=FrozenBatchNorm2d)
+    ops = stub_module("torchvision.ops", misc=misc)
     mods.update(
-        {"torchvision": _stub("torchvision", ops=ops), "torchvision.ops": ops,
+        {"torchvision": stub_module("torchvision", ops=ops), "torchvision.ops": ops,
          "torchvision.ops.misc": misc}
     )  # fmt: skip
-    with _temporary_modules(mods):
+    with temporary_modules(mods):
         htsat = importlib.import_module("laion_clap.clap_module.htsat")
         model = importlib.import_module("laion_clap.clap_module.model")
     return {"htsat": htsat, "model": model}

@@ -34,6 +34,7 @@ import numpy as np
 from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import taxonomy
 from engine.describe.parse import MAX_TEXT_CHARS, clean_text
+from engine.train.jsonl import read_jsonl
 from engine.types import ProgressFn, no_progress
 
 AudioEmbedFn = Callable[[Path], np.ndarray]
@@ -274,24 +275,9 @@ def read_items(
     path: Path, on_error: OnError = "fail", need_tags: bool = False
 ) -> tuple[list[Item], list[str]]:
     """Items of a manifest and the messages of lines skipped (with on_error="skip")."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidRequest(f"manifest {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"cannot read manifest {path}: {exc}") from None
-    items: list[Item] = []
-    skipped: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            items.append(_parse_item(raw, number, path, need_tags))
-        except InvalidRequest as exc:
-            if on_error == "fail":
-                raise
-            skipped.append(exc.message)
-    return items, skipped
+    return read_jsonl(
+        path, lambda raw, n: _parse_item(raw, n, path, need_tags), on_error, "manifest"
+    )
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

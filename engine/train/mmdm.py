@@ -37,6 +37,7 @@ from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import weights
 from engine.describe import internvl
 from engine.describe.parse import normalise_text
+from engine.train.jsonl import read_jsonl
 from engine.types import ProgressFn, no_progress
 
 ADAPTER_NAME = "vmb-mmdm-lora"
@@ -184,25 +185,9 @@ def read_examples(
     path: Path, on_error: Literal["fail", "skip"] = "fail"
 ) -> tuple[list[Example], list[str]]:
     """Examples of a JSONL file and the messages of the lines skipped (on_error="skip")."""
-    if on_error not in ("fail", "skip"):
-        raise InvalidRequest(f"on_error must be fail or skip, not {on_error!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidRequest(f"dataset {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"cannot read dataset {path}: {exc}") from None
-    examples: list[Example] = []
-    skipped: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            examples.append(_parse_example(raw, number, path))
-        except InvalidRequest as exc:
-            if on_error == "fail":
-                raise
-            skipped.append(exc.message)
+    examples, skipped = read_jsonl(
+        path, lambda raw, n: _parse_example(raw, n, path), on_error, "dataset"
+    )
     if not examples:
         raise InvalidRequest(f"dataset {path} has no usable examples")
     return examples, skipped
