@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from engine.retrieve.draft_analyse import (
     is_library_file,
     piece_id,
 )
+from engine.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 ANALYSIS_VERSION = "1"  # bump when analysis changes: every file is analysed again
@@ -269,17 +270,8 @@ class DraftLibrary:
             db.executemany("INSERT OR IGNORE INTO roots VALUES (?, ?)", [tuple(r) for r in roots])
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE serialises writers across processes."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db, self._lock)
 
     def close(self) -> None:
         self._matrix = None

@@ -37,6 +37,7 @@ import numpy as np
 from bridge.errors import InvalidRequest, VMBError
 from engine import taxonomy
 from engine.retrieve import ann, vectors
+from engine.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 DB_FILE = "library.sqlite"
@@ -392,16 +393,8 @@ class MusicLibrary:
             (key, json.dumps(value)),
         )
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._conn, self._lock)
 
     @property
     def generation(self) -> int:

@@ -12,13 +12,13 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bridge.errors import IdempotencyConflict, JobStateError, UnknownJob
 from bridge.protocol import TERMINAL_STATES
+from engine.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -126,16 +126,9 @@ class JobStore:
     def close(self) -> None:
         self.db.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Group commit: many requests, one fsync. Replies are sent after it commits."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return immediate(self.db)
 
     # -- writes (each one a committed transaction) ---------------------------------------
     def submit(

@@ -34,7 +34,7 @@ import numpy as np
 from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import taxonomy
 from engine.describe.parse import MAX_TEXT_CHARS, clean_text
-from engine.train.jsonl import read_jsonl
+from engine.train.jsonl import json_object, read_jsonl
 from engine.types import ProgressFn, no_progress
 
 AudioEmbedFn = Callable[[Path], np.ndarray]
@@ -222,17 +222,7 @@ class Item:
 
 def _parse_item(raw: str, line: int, path: Path, need_tags: bool) -> Item:
     where = f"{path}:{line}"
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"{where}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"{where}: each line must be a JSON object")
-    unknown = set(data) - _ITEM_KEYS
-    if unknown:
-        raise InvalidRequest(
-            f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_ITEM_KEYS)}"
-        )
+    data = json_object(raw, where, _ITEM_KEYS)
     if not isinstance(data.get("audio"), str) or not data["audio"]:
         raise InvalidRequest(f"{where}: 'audio' must be a path")
     meta = data.get("meta", {})

@@ -37,3 +37,19 @@ def read_jsonl(
                 raise
             skipped.append(exc.message)
     return records, skipped
+
+
+def json_object(raw: str, where: str, known: frozenset[str] | set[str]) -> dict:
+    """One line as a JSON object with only known keys, or InvalidRequest naming the line."""
+    import json
+
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"{where}: each line must be a JSON object")
+    unknown = set(data) - set(known)
+    if unknown:
+        raise InvalidRequest(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    return data

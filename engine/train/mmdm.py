@@ -37,7 +37,7 @@ from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import weights
 from engine.describe import internvl
 from engine.describe.parse import normalise_text
-from engine.train.jsonl import read_jsonl
+from engine.train.jsonl import json_object, read_jsonl
 from engine.types import ProgressFn, no_progress
 
 ADAPTER_NAME = "vmb-mmdm-lora"
@@ -131,17 +131,7 @@ def _where(path: Path, line: int) -> str:
 
 def _parse_example(raw: str, line: int, path: Path) -> Example:
     where = _where(path, line)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"{where}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"{where}: each line must be a JSON object")
-    unknown = set(data) - _EXAMPLE_KEYS
-    if unknown:
-        raise InvalidRequest(
-            f"{where}: unknown keys {sorted(unknown)}; known: {', '.join(sorted(_EXAMPLE_KEYS))}"
-        )
+    data = json_object(raw, where, _EXAMPLE_KEYS)
     visual = [k for k in ("video", "frames", "image") if k in data]
     if len(visual) != 1:
         raise InvalidRequest(f"{where}: give exactly one of video, frames, image")
