@@ -309,7 +309,11 @@ def visual_for(spec: CueSpec, settings: Settings) -> VisualInput:
 
 
 def _continued(description: MusicDescription, spec: CueSpec) -> MusicDescription:
-    """Keep tempo and key continuous with the previous cue when the plan asks for it."""
+    """Keep tempo and tonic continuous with the previous cue when the plan asks for it.
+
+    The mode still follows this cue's mood (a sad shot after a happy one moves to the
+    parallel minor), unless the description fixed it.
+    """
     prev = spec.continue_from or {}
     if not prev:
         return description
@@ -319,7 +323,6 @@ def _continued(description: MusicDescription, spec: CueSpec) -> MusicDescription
         attrs,
         bpm=attrs.bpm if knob_tempo else (prev.get("bpm") or attrs.bpm),
         key=prev.get("key") or attrs.key,
-        mode=prev.get("mode") or attrs.mode,
     )
     return replace(description, attributes=attrs)
 

@@ -193,3 +193,35 @@ def test_render_cli_delivers_everything(
     placed = clips[1].range_in_parent().start_time.to_seconds()
     assert placed == pytest.approx(2.0)
     assert np.abs(mix).max() > 0.01
+
+
+def test_continuous_cues_keep_tempo_and_tonic_mode_follows_mood(
+    draft_home: Path, tmp_path: Path
+) -> None:
+    settings = load_settings()
+    first = run_cue(
+        parse_cue_params({"text": "happy upbeat pop", "duration_s": 4.0}, settings),
+        settings,
+        1,
+        tmp_path / "a",
+        no_progress,
+    )[0]
+    carried = {"bpm": first.extra["bpm"], "key": first.extra["key"], "mode": first.extra["mode"]}
+    second = run_cue(
+        parse_cue_params(
+            {"text": "a sad melancholic moment", "duration_s": 4.0, "continue_from": carried},
+            settings,
+        ),
+        settings,
+        2,
+        tmp_path / "b",
+        no_progress,
+    )[0]
+    assert first.extra["mode"] == "major" and second.extra["mode"] == "minor"
+    assert second.extra["bpm"] == pytest.approx(first.extra["bpm"])
+    tonic = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+    def pc(name: str) -> int:
+        return (tonic[name[0]] + name.count("#") - name.count("b")) % 12
+
+    assert pc(second.extra["key"]) == pc(first.extra["key"])
