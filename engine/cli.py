@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "model_dir", None):  # every model-loading command takes --model-dir
+        os.environ["VMB_MODEL_DIR"] = str(args.model_dir)
     try:
         code = args.func(args)
     except VMBError as exc:

@@ -23,6 +23,7 @@ def add_knob_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instruments", help="comma list, e.g. piano,strings,drums")
     p.add_argument("--energy", choices=["low", "medium", "high"])
     p.add_argument("--backend", choices=["auto", "draft", "full"], default=None)
+    add_model_dir_arg(p)
 
 
 def knobs_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,6 +164,10 @@ def _media_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--json", action="store_true")
     add_knob_args(p)
+
+
+def add_model_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -200,6 +200,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     lsub = p.add_subparsers(dest="library_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true")
+    common.add_argument(
+        "--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)"
+    )
     common.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                         help="encoder backend (auto: ONNX when exported)")  # fmt: skip
     a = lsub.add_parser("add", parents=[common], help="add audio/video files or folders")

@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.client import EngineClient
 from bridge.discovery import discovery_path, read_discovery
-from bridge.errors import EngineUnavailable, VMBError
+from bridge.errors import ConfigError, EngineUnavailable, VMBError
 from engine.config import Settings
 
 
@@ -121,8 +121,18 @@ def stop(settings: Settings, timeout_s: float = 10.0) -> bool:
 
 
 def ensure_running(settings: Settings) -> EngineClient:
-    """A client to this home's daemon, starting one if none runs (CLI convenience)."""
+    """A client to this home's daemon, starting one if none runs (CLI convenience).
+
+    The daemon loads the models, so it must use the model folder this command asks for."""
     if not status(settings)["running"]:
         print("starting the engine…", file=sys.stderr)
         start(settings)
-    return EngineClient(home=settings.home)
+    client = EngineClient(home=settings.home)
+    running = client.hello()["capabilities"].get("model_dir")
+    if running and Path(running).resolve() != settings.model_dir.resolve():
+        client.close()
+        raise ConfigError(
+            f"the running engine uses the models in {running}, not {settings.model_dir}; "
+            "stop it with `vmb engine stop` (the next command starts one with this folder)"
+        )
+    return client

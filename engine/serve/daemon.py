@@ -341,6 +341,7 @@ class Daemon:
             "server_version": __version__,
             "capabilities": {
                 "kinds": {k: v.description for k, v in sorted(self.kinds.items())},
+                "model_dir": str(self.settings.model_dir),
                 "commands": sorted(protocol.COMMANDS),
                 "limits": {
                     "max_frames": protocol.MAX_FRAMES,

@@ -63,3 +63,14 @@ def test_demo_scores_a_clip(
     scored = otio.adapters.read_from_file(str(out / "scored.otio"))
     assert [t.name for t in scored.audio_tracks()] == ["VMB Score"]
     assert (out / "cue-sheet.html").exists() and len(list(out.glob("cue-*.wav"))) == 3
+
+
+def test_model_dir_must_match_the_running_engine(
+    engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    code = main(["describe", "--text", "calm piano", "--model-dir", str(tmp_path / "other")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "running engine uses the models in" in err and "vmb engine stop" in err
