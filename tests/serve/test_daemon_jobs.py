@@ -194,3 +194,28 @@ def test_cli_status_json_and_stop(engine, capsys: pytest.CaptureFixture[str]) ->
     assert main(["engine", "stop"]) == 0
     assert main(["engine", "status"]) == 1
     assert not disc.exists()
+
+
+def test_client_waiting_across_a_restart_reattaches(engine, tmp_path: Path) -> None:
+    """A client in wait() sees the boot id change, re-attaches and gets the one result."""
+    log = tmp_path / "runs.log"
+    progress: list[int] = []
+    with engine.client(timeout_s=3, retries=10) as c:
+        job_id = c.submit("counted", {"log": str(log), "steps": 30, "step_s": 0.05})["job_id"]
+        _wait_state(c, job_id, "running")
+        boot = c.boot_id
+
+        def restart() -> None:
+            time.sleep(0.3)
+            os.kill(engine.status()["pid"], signal.SIGKILL)
+            time.sleep(0.2)
+            engine.start()
+
+        t = threading.Thread(target=restart)
+        t.start()
+        result = c.wait(job_id, on_progress=lambda ev: progress.append(ev.seq), timeout_s=60)
+        t.join()
+        assert c.boot_id != boot
+    assert Path(result["files"]["out"]).exists()
+    assert progress == sorted(progress)
+    assert [ln.split()[0] for ln in log.read_text().splitlines()].count("done") == 1
