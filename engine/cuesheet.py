@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+
+from engine import atomic
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,9 @@ def mix(cues: Sequence[PlacedCue], length_s: float, out: Path, sample_rate: int 
     peak = float(np.max(np.abs(total))) if total.size else 0.0
     if peak > 0.99:  # overlapping cues: keep the mix from clipping
         total *= 0.99 / peak
-    tmp = out.with_name(f".{out.name}.part")
+    tmp = atomic.temp_path(out)
     sf.write(tmp, total, sample_rate, subtype="PCM_24", format="WAV")
-    os.replace(tmp, out)
-    return out
+    return atomic.publish(tmp, out)
 
 
 def _thumbnail(path: Path) -> str:
@@ -116,7 +116,4 @@ td,th{{border-bottom:1px solid #ccc;padding:.4em;vertical-align:top;text-align:l
 {"".join(rows)}
 </table></body></html>
 """
-    tmp = out.with_name(f".{out.name}.part")
-    tmp.write_text(doc)
-    os.replace(tmp, out)
-    return out
+    return atomic.write_text(out, doc)

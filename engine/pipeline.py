@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bridge.errors import InvalidRequest, WeightsError
-from engine import taxonomy
+from engine import atomic, taxonomy
 from engine.config import Settings
 from engine.types import (
     GeneratedAudio,
@@ -350,9 +349,9 @@ def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
     info = sf.info(path)
     music, sr = sf.read(path, dtype="float32", always_2d=True)
     gain = ducking_gain(len(music), sr, regions).astype(np.float32)
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = atomic.temp_path(path)
     sf.write(tmp, music * gain[:, None], sr, subtype=info.subtype, format=info.format)
-    os.replace(tmp, path)
+    atomic.publish(tmp, path)
 
 
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bridge.errors import InvalidRequest, WeightsError
+from engine import atomic
 
 MARKER = "vmb-model.json"
 WeightsKind = Literal["real", "random"]
@@ -115,10 +116,9 @@ def finalize_folder(folder: Path, name: str, weights: WeightsKind) -> Path:
             rel = p.relative_to(folder).as_posix()
             files[rel] = {"size": p.stat().st_size, "sha256": sha256_file(p)}
     marker = folder / MARKER
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"name": name, "weights": weights, "files": files}, indent=2))
-    os.replace(tmp, marker)
-    return marker
+    return atomic.write_text(
+        marker, json.dumps({"name": name, "weights": weights, "files": files}, indent=2)
+    )
 
 
 def _read_marker(folder: Path) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from bridge.errors import InvalidRequest
+from engine import atomic
 from engine.commands.common import print_json, settings
 
 EXPERIMENTS = ("metrics", "tempo-experiment", "attribute-experiment")
@@ -33,10 +33,8 @@ def _model_dir(args: argparse.Namespace) -> Path:
 def _write(out: Path, stem: str, data: dict, markdown: str) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md"}
-    for path, text in ((paths["json"], json.dumps(data, indent=2)), (paths["markdown"], markdown)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+    atomic.write_text(paths["json"], json.dumps(data, indent=2))
+    atomic.write_text(paths["markdown"], markdown)
     return {k: str(v) for k, v in paths.items()}
 
 

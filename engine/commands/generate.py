@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from bridge.client import EngineClient, Event
 from bridge.errors import InvalidRequest
+from engine import atomic
 from engine.commands.common import print_json, settings
 from engine.pipeline import parse_cue_params
 from engine.serve import control
@@ -96,10 +96,9 @@ def copy_out(path: str | None, out: Path) -> str | None:
         return None
     out.mkdir(parents=True, exist_ok=True)
     dest = out / Path(path).name
-    tmp = dest.with_name(f".{dest.name}.part")
+    tmp = atomic.temp_path(dest)
     shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
-    return str(dest)
+    return str(atomic.publish(tmp, dest))
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -11,12 +11,12 @@ import base64
 import html
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine import atomic
 from engine.eval.evaluate import EvalResult, MetricResult
 
 
@@ -140,12 +140,6 @@ text: <code>{e(str(data["text"]))}</code> &middot; paired: {data["paired"]}
 """
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
     """Write report.json, report.html and the PNGs; returns their paths by name."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +152,6 @@ def write_report(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         label = next(m.label for m in result.results if m.name.startswith("fd_"))
         paths["embeddings_png"] = out_dir / "embeddings.png"
         images["embeddings"] = embedding_scatter(*result.frames, label, paths["embeddings_png"])
-    _write_atomic(paths["json"], json.dumps(result.to_json(), indent=2, default=str))
-    _write_atomic(paths["html"], render_html(result, images))
+    atomic.write_text(paths["json"], json.dumps(result.to_json(), indent=2, default=str))
+    atomic.write_text(paths["html"], render_html(result, images))
     return paths

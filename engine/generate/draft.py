@@ -22,6 +22,7 @@ import soundfile as sf
 
 from bridge.errors import InvalidRequest
 from engine import taxonomy
+from engine.atomic import fsync_dir, fsync_file
 from engine.config import DraftConfig
 from engine.generate import draft_style as st
 from engine.generate.draft_arranger import ArrangeInput, Arrangement, compose
@@ -171,20 +172,6 @@ def fade_end(audio: np.ndarray, sample_rate: int, fade_s: float = END_FADE_S) ->
     return audio
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make the renames durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class DraftGenerator:
     """engine.types.Generator for the draft backend."""
 
@@ -289,12 +276,11 @@ class DraftGenerator:
             sf.write(str(wav_tmp), audio, sr, subtype="PCM_24", format="WAV")
             for path in (mid_tmp, wav_tmp):
                 os.chmod(path, 0o644)  # mkstemp makes 0600; hosts read these as normal files
-                with open(path, "rb+") as fh:
-                    os.fsync(fh.fileno())
+                fsync_file(path)
             os.replace(mid_tmp, mid_path)
             os.replace(wav_tmp, wav_path)
             temps.clear()
-            _fsync_dir(out_dir)
+            fsync_dir(out_dir)
         finally:
             for path in temps:
                 with contextlib.suppress(OSError):

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,7 @@ from bridge.errors import (
     OutOfMemory,
     WeightsError,
 )
-from engine import weights
+from engine import atomic, weights
 from engine.config import GenerateConfig, Settings
 from engine.generate import sampling
 from engine.generate.ecmg import ECMG, check_adapter_folder
@@ -216,15 +214,12 @@ def write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     import soundfile as sf
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.tmp", dir=path.parent)
+    tmp = atomic.temp_path(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, audio.T, sample_rate, format="WAV", subtype="PCM_24")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        sf.write(tmp, audio.T, sample_rate, format="WAV", subtype="PCM_24")
+        atomic.publish(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

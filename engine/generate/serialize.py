@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any, TypeVar
 
 from torch import nn
 
 from bridge.errors import WeightsError
+from engine import atomic
 
 C = TypeVar("C")
 
@@ -43,20 +43,16 @@ def config_from_dict(cls: type[C], data: dict[str, Any], where: str) -> C:
     return cls(**data)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save_module(module: nn.Module, config: Any, folder: Path, stem: str) -> None:
     """Write ``<stem>.json`` (the config) and ``<stem>.safetensors`` (the weights)."""
     from safetensors.torch import save
 
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    _atomic_write(folder / f"{stem}.safetensors", save(state))
-    _atomic_write(folder / f"{stem}.json", json.dumps(config_to_dict(config), indent=2).encode())
+    atomic.write_bytes(folder / f"{stem}.safetensors", save(state))
+    atomic.write_bytes(
+        folder / f"{stem}.json", json.dumps(config_to_dict(config), indent=2).encode()
+    )
 
 
 def load_config(cls: type[C], folder: Path, stem: str) -> C:

@@ -11,13 +11,13 @@ measured at build time, and nprobe is raised until it reaches the target.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine import atomic
 from engine.retrieve import vectors
 
 INDEX_FILE = "ann.faiss"
@@ -85,12 +85,10 @@ def build(
         build_s=round(time.perf_counter() - t0, 2), built_at=time.time(),
     )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (INDEX_FILE + ".tmp")
+    tmp = atomic.temp_path(folder / INDEX_FILE)
     faiss.write_index(index, str(tmp))
-    os.replace(tmp, folder / INDEX_FILE)
-    meta_tmp = folder / (META_FILE + ".tmp")
-    meta_tmp.write_text(json.dumps(asdict(info), indent=2))
-    os.replace(meta_tmp, folder / META_FILE)
+    atomic.publish(tmp, folder / INDEX_FILE)
+    atomic.write_text(folder / META_FILE, json.dumps(asdict(info), indent=2))
     return info
 
 

@@ -20,7 +20,6 @@ float16 matrix beside it (`draft-emb-<generation>.npy`, memory-mapped for querie
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
@@ -32,6 +31,7 @@ import numpy as np
 
 from bridge.errors import ConfigError, InvalidRequest, MediaError
 from engine import taxonomy
+from engine.atomic import publish, temp_path
 from engine.config import Settings
 from engine.retrieve.draft_analyse import (
     FACETS,
@@ -178,23 +178,11 @@ def _embedding_model() -> tuple[str, int]:
     return MODEL_NAME, EMBED_DIM
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not possible on every OS; the rename is what counts
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     with open(tmp, "wb") as f:
         np.save(f, array)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    publish(tmp, path)
 
 
 def normalise_tag(facet: str, value: str) -> str:

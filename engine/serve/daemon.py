@@ -35,6 +35,7 @@ from bridge.errors import (
 )
 from bridge.protocol import PROTO_MAJOR, PROTO_MINOR, TERMINAL_STATES
 from engine import __version__
+from engine.atomic import fsync_dir
 from engine.config import Settings
 from engine.serve.kinds import get_kind, load_kinds
 from engine.serve.store import Job, JobStore
@@ -471,11 +472,7 @@ class Daemon:
         os.replace(staging, final)
         for stale in final.parent.glob(".staging-*"):  # earlier interrupted attempts
             shutil.rmtree(stale, ignore_errors=True)
-        dfd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(final.parent)
         files = {k: str(final / v) for k, v in (result.get("files") or {}).items()}
         result = _rebase({**result, "files": files}, str(staging), str(final))
         self._finish(job_id, "done", result={**result, "output_dir": str(final)})

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import JobCancelled, VMBError
+from engine.atomic import fsync_file
 from engine.config import Settings, load_settings
 from engine.serve.kinds import JobContext, get_kind, load_kinds
 
@@ -110,8 +111,7 @@ def _run_one(conn: Connection, cancel: Any, settings: Settings, msg: dict[str, A
 def _fsync_tree(root: Path) -> None:
     for p in root.rglob("*"):
         if p.is_file():
-            with p.open("rb") as fh:
-                os.fsync(fh.fileno())
+            fsync_file(p)
 
 
 @dataclass
