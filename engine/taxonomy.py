@@ -61,7 +61,7 @@ TEMPO_DEFAULT_BPM: dict[str, float] = {"slow": 90.0, "medium": 120.0, "fast": 14
 MIN_BPM, MAX_BPM = 40.0, 220.0
 ENERGIES: tuple[str, ...] = ("low", "medium", "high")
 
-_ALIASES = {
+ALIASES = {
     "hiphop": "hip-hop", "hip hop": "hip-hop", "lo-fi": "lofi", "lo fi": "lofi",
     "synth": "synthesizer", "synths": "synthesizer", "keys": "piano", "drum": "drums",
     "electronica": "electronic", "edm": "electronic", "orchestral": "cinematic",
@@ -74,7 +74,7 @@ _ALIASES = {
 
 def _clean(value: str) -> str:
     v = " ".join(str(value).strip().lower().replace("_", " ").split())
-    return _ALIASES.get(v, v.replace(" ", "-"))
+    return ALIASES.get(v, v.replace(" ", "-"))
 
 
 def _pick(value: str, valid: tuple[str, ...] | list[str], what: str) -> str:
@@ -109,6 +109,21 @@ def normalise_instruments(values: str | list[str] | tuple[str, ...]) -> tuple[st
             if name not in out:
                 out.append(name)
     return tuple(out)
+
+
+def normalise_tag(facet: str, value: str) -> str:
+    """A tag of one facet in taxonomy form (a tempo becomes its bucket)."""
+    if facet == "tempo":
+        return normalise_tempo(value)[0]
+    normalisers = {
+        "mood": normalise_mood,
+        "genre": normalise_genre,
+        "instrument": normalise_instrument,
+        "energy": normalise_energy,
+    }
+    if facet not in normalisers:
+        raise InvalidRequest(f"unknown facet {facet!r}; facets: tempo, {', '.join(normalisers)}")
+    return normalisers[facet](value)
 
 
 def tempo_bucket(bpm: float) -> str:

@@ -110,7 +110,7 @@ def _table(names: tuple[str, ...] | list[str], extra: dict[str, str]) -> list[tu
     for name in names:
         pairs[name] = name
         pairs[name.replace("-", " ")] = name
-    for alias, name in taxonomy._ALIASES.items():  # the taxonomy's own aliases
+    for alias, name in taxonomy.ALIASES.items():  # the taxonomy's own aliases
         if name in names:
             pairs[alias] = name
     for phrase, name in extra.items():

@@ -187,17 +187,9 @@ def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
 
 def normalise_tag(facet: str, value: str) -> str:
     """A partition value in taxonomy form; InvalidRequest lists the valid ones."""
-    if facet == "tempo":
-        return taxonomy.normalise_tempo(value)[0]
-    if facet == "genre":
-        return taxonomy.normalise_genre(value)
-    if facet == "mood":
-        return taxonomy.normalise_mood(value)
-    if facet == "instrument":
-        return taxonomy.normalise_instrument(value)
-    if facet == "energy":
-        return taxonomy.normalise_energy(value)
-    raise InvalidRequest(f"unknown partition facet {facet!r}; facets: {', '.join(FACETS)}")
+    if facet not in FACETS:
+        raise InvalidRequest(f"unknown partition facet {facet!r}; facets: {', '.join(FACETS)}")
+    return taxonomy.normalise_tag(facet, value)
 
 
 def parse_partition(text: str) -> tuple[str, str]:

@@ -97,17 +97,7 @@ def parse_partition(text: str) -> Partition:
         raise InvalidRequest(
             f"partition {text!r}: use FACET:VALUE with FACET one of {', '.join(FACETS)}"
         )
-    return Partition(facet, normalise_value(facet, value))
-
-
-def normalise_value(facet: str, value: str) -> str:
-    if facet == "tempo":
-        return taxonomy.normalise_tempo(value)[0]
-    if facet == "genre":
-        return taxonomy.normalise_genre(value)
-    if facet == "mood":
-        return taxonomy.normalise_mood(value)
-    return taxonomy.normalise_instrument(value)
+    return Partition(facet, taxonomy.normalise_tag(facet, value))
 
 
 def prompt_for(facet: str, value: str) -> str:
