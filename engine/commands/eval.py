@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from bridge.errors import InvalidRequest
 from engine import atomic
@@ -80,7 +81,12 @@ def _tempo(args: argparse.Namespace) -> int:
         generator, clips, variations, out / "cues", args.backend, args.seed,
         keep_audio=args.keep_audio, log=_log if not args.json else lambda m: None,
     )  # fmt: skip
-    paths = _write(out, "tempo", result.to_json(), result.to_markdown())
+    return _report(args, out, "tempo", result)
+
+
+def _report(args: argparse.Namespace, out: Path, stem: str, result: Any) -> int:
+    """Write an experiment's JSON + markdown table and show it."""
+    paths = _write(out, stem, result.to_json(), result.to_markdown())
     if args.json:
         print_json(result.to_json() | {"files": paths})
     else:
@@ -100,13 +106,7 @@ def _attributes(args: argparse.Namespace) -> int:
         generator, clap, args.clips or 4, args.variations or 2, out / "cues", args.backend,
         seed=args.seed, log=_log if not args.json else lambda m: None,
     )  # fmt: skip
-    paths = _write(out, "attributes", result.to_json(), result.to_markdown())
-    if args.json:
-        print_json(result.to_json() | {"files": paths})
-    else:
-        print(result.to_markdown())
-        print(f"written: {paths['markdown']}  (json: {paths['json']})")
-    return 0
+    return _report(args, out, "attributes", result)
 
 
 def _run(args: argparse.Namespace) -> int:
