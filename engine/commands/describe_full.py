@@ -10,11 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands.common import print_json, settings
-
-
-def _model_dir(args: argparse.Namespace) -> Path:
-    return Path(args.model_dir).expanduser() if args.model_dir else settings().model_dir
+from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir, settings
 
 
 def _stderr_progress(stage: str, step: int, of: int) -> None:
@@ -37,7 +33,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val", help="validation JSONL: its mean loss is reported")
     p.add_argument("--out", required=True, help="run folder: log, checkpoints, adapter/")
     p.add_argument("--base", default="internvl", help="base model name in the model dir")
-    p.add_argument("--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)")
+    add_model_dir_arg(p)
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=int, default=32)
     p.add_argument("--dropout", type=float, default=0.05)
@@ -71,7 +67,7 @@ def train_mmdm(args: argparse.Namespace) -> int:
     """Fine-tune MMDM: a rank-16 LoRA on InternVL's language model (video -> description)."""
     from engine.train import mmdm
 
-    model_dir = _model_dir(args)
+    model_dir = resolve_model_dir(args)
     cfg = mmdm.TrainConfig(
         train=Path(args.train).expanduser(),
         val=Path(args.val).expanduser() if args.val else None,
@@ -129,7 +125,7 @@ def _tag(args: argparse.Namespace) -> int:
         if args.thresholds
         else dataset.Thresholds()
     )
-    audio_fn, text_fn = dataset.clap_embedders(_model_dir(args))
+    audio_fn, text_fn = dataset.clap_embedders(resolve_model_dir(args))
     tagger = dataset.Tagger(audio_fn, text_fn, thresholds)
     report = dataset.tag_manifest(
         Path(args.manifest),
@@ -196,9 +192,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dataset", help="build MMDM training data: CLAP tags, LLM descriptions")
     dsub = p.add_subparsers(dest="dataset_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)"
-    )
+    add_model_dir_arg(common)
     common.add_argument("--on-error", choices=["fail", "skip"], default="fail")
     common.add_argument("--json", action="store_true")
 

@@ -18,17 +18,13 @@ from typing import Any
 
 from bridge.errors import InvalidRequest
 from engine import atomic
-from engine.commands.common import print_json, settings
+from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir, settings
 
 EXPERIMENTS = ("metrics", "tempo-experiment", "attribute-experiment")
 
 
 def _log(msg: str) -> None:
     print(f"  {msg}", file=sys.stderr, flush=True)
-
-
-def _model_dir(args: argparse.Namespace) -> Path:
-    return Path(args.model_dir).expanduser() if args.model_dir else settings().model_dir
 
 
 def _write(out: Path, stem: str, data: dict, markdown: str) -> dict[str, str]:
@@ -52,7 +48,7 @@ def _metrics(args: argparse.Namespace) -> int:
         text_csv=Path(args.text) if args.text else None,
         visual=Path(args.visual) if args.visual else None,
         metrics=names,
-        model_dir=_model_dir(args),
+        model_dir=resolve_model_dir(args),
         pca_dim=args.pca_dim,
         unpaired=args.unpaired,
     )
@@ -99,7 +95,9 @@ def _attributes(args: argparse.Namespace) -> int:
     from engine.eval import embedders
     from engine.eval import experiments as ex
 
-    clap = embedders.load("clap", _model_dir(args))  # WeightsError names the model and the fix
+    clap = embedders.load(
+        "clap", resolve_model_dir(args)
+    )  # WeightsError names the model and the fix
     out = Path(args.out)
     generator = ex.make_generator(args.backend, settings())
     result = ex.run_attribute_experiment(
@@ -130,7 +128,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", nargs="?", choices=EXPERIMENTS, default="metrics")
     p.add_argument("--out", required=True, help="folder for the report / tables")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--model-dir", default=None, help="model folder (default: the settings')")
+    add_model_dir_arg(p)
     m = p.add_argument_group("metrics")
     m.add_argument("--generated", help="folder of generated audio (files named by id)")
     m.add_argument("--reference", help="folder of reference audio, same ids")

@@ -11,7 +11,7 @@ from typing import Any
 from bridge.client import EngineClient, Event
 from bridge.errors import InvalidRequest
 from engine import atomic
-from engine.commands.common import print_json, settings
+from engine.commands.common import add_model_dir_arg, print_json, settings
 from engine.pipeline import parse_cue_params
 from engine.serve import control
 
@@ -163,10 +163,6 @@ def _media_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--json", action="store_true")
     add_knob_args(p)
-
-
-def add_model_dir_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

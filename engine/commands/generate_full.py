@@ -13,11 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.commands.common import print_json, settings
-
-
-def _model_dir(args: argparse.Namespace) -> Path:
-    return Path(args.model_dir).expanduser() if args.model_dir else settings().model_dir
+from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir, settings
 
 
 def _stderr_progress(stage: str, step: int, of: int) -> None:
@@ -31,7 +27,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     """Options of `vmb train ecmg` (defaults: the paper's recipe)."""
     p.add_argument("--records", required=True, help="training JSONL (audio, reference, ...)")
     p.add_argument("--out", required=True, help="run folder: log, checkpoints, adapters/")
-    p.add_argument("--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)")
+    add_model_dir_arg(p)
     p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--grad-accum", type=int, default=4, help="micro-batches per optimizer step")
@@ -55,7 +51,7 @@ def train_ecmg(args: argparse.Namespace) -> int:
     """Train the Music ControlFormer + Stylization Module on a frozen Stable Audio Open."""
     from engine.train import ecmg
 
-    model_dir = _model_dir(args)
+    model_dir = resolve_model_dir(args)
     cfg = ecmg.ECMGTrainConfig(
         records=Path(args.records).expanduser(),
         out=Path(args.out).expanduser(),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import InvalidRequest
-from engine.commands.common import print_json, settings
+from engine.commands.common import add_model_dir_arg, print_json, settings
 
 
 def _root() -> Path:
@@ -200,9 +200,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lsub = p.add_subparsers(dest="library_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true")
-    common.add_argument(
-        "--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)"
-    )
+    add_model_dir_arg(common)
     common.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                         help="encoder backend (auto: ONNX when exported)")  # fmt: skip
     a = lsub.add_parser("add", parents=[common], help="add audio/video files or folders")

@@ -6,15 +6,11 @@ import argparse
 from pathlib import Path
 
 from engine import weights
-from engine.commands.common import print_json, settings
-
-
-def _model_dir(args: argparse.Namespace) -> Path:
-    return Path(args.model_dir).expanduser() if args.model_dir else settings().model_dir
+from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir
 
 
 def _list(args: argparse.Namespace) -> int:
-    model_dir = _model_dir(args)
+    model_dir = resolve_model_dir(args)
     have = weights.installed(model_dir)
     rows = [
         {
@@ -38,7 +34,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    model_dir = _model_dir(args)
+    model_dir = resolve_model_dir(args)
     names = args.names or [n for n in weights.load_manifest() if (model_dir / n).exists()]
     reports = [weights.verify(n, model_dir) for n in names]
     if args.json:
@@ -59,7 +55,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    model_dir = _model_dir(args)
+    model_dir = resolve_model_dir(args)
     for name in args.names:
         s = weights.spec(name)
         print(f"{name}: {s.description}\n  licence: {s.licence} ({s.licence_url})")
@@ -82,9 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="model weights: list, verify, download, tiny")
     msub = p.add_subparsers(dest="models_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--model-dir", help="model folder (default: VMB_MODEL_DIR or <home>/models)"
-    )
+    add_model_dir_arg(common)
     common.add_argument("--json", action="store_true")
     msub.add_parser("list", parents=[common], help="manifest and what is installed").set_defaults(
         func=_list
