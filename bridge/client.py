@@ -9,7 +9,6 @@ changes, `events()` re-attaches and continues from the last sequence number it s
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import uuid
 from collections import deque
@@ -202,10 +201,14 @@ class EngineClient:
     def close_job(self, job_id: str) -> None:
         self.request("close", job_id=job_id)
 
-    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list_jobs(
+        self, state: str | None = None, limit: int = 100, finished_before: float | None = None
+    ) -> list[dict[str, Any]]:
         fields: dict[str, Any] = {"limit": limit}
         if state:
             fields["state"] = state
+        if finished_before is not None:
+            fields["finished_before"] = finished_before
         return self.request("list", **fields)["jobs"]
 
     # -- events ----------------------------------------------------------------------------
@@ -258,17 +261,5 @@ class EngineClient:
             elif ev.event == "cancelled":
                 raise JobCancelled(f"job {job_id} was cancelled")
             elif ev.event == "failed":
-                err = error_from_wire(ev.data.get("code", "job_failed"), ev.data.get("message", ""))
-                raise (
-                    err
-                    if isinstance(err, JobError) or err.code != "internal"
-                    else JobError(err.message)
-                )
+                raise error_from_wire(ev.data.get("code", "job_failed"), ev.data.get("message", ""))
         raise JobError(f"job {job_id}: no terminal event")
-
-
-def connect(home: Path | None = None, **kwargs: Any) -> EngineClient:
-    """A client for the daemon of this VMB home (VMB_HOME by default)."""
-    if home is None and os.environ.get("VMB_HOME"):
-        home = Path(os.environ["VMB_HOME"])
-    return EngineClient(home=home, **kwargs)

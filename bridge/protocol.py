@@ -51,7 +51,7 @@ COMMANDS: dict[str, dict[str, tuple[Any, bool]]] = {
     "cancel": {"job_id": (_STR, True)},
     "result": {"job_id": (_STR, True)},
     "close": {"job_id": (_STR, True)},
-    "list": {"state": (_STR, False), "limit": (_INT, False)},
+    "list": {"state": (_STR, False), "limit": (_INT, False), "finished_before": (_NUM, False)},
 }
 EVENTS = ("accepted", "progress", "done", "failed", "cancelled")
 TERMINAL_EVENTS = frozenset({"done", "failed", "cancelled"})

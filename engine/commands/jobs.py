@@ -8,7 +8,6 @@ import time
 
 from bridge.client import EngineClient
 from engine.commands.common import print_json, settings
-from engine.serve import control
 
 
 def _client() -> EngineClient:
@@ -62,17 +61,16 @@ def _prune(args: argparse.Namespace) -> int:
     s = settings()
     days = args.older_than if args.older_than is not None else s.jobs.retention_days
     cutoff = time.time() - days * 86400
+    pruned = 0
     with _client() as c:
-        old = [
-            j
-            for j in c.list_jobs(limit=1000)
-            if j["state"] in ("done", "failed", "cancelled") and (j["finished_at"] or 0) < cutoff
-        ]
-        for j in old:
-            c.close_job(j["job_id"])
-            if args.outputs:
-                shutil.rmtree(s.outputs_dir / j["job_id"], ignore_errors=True)
-    print(f"pruned {len(old)} job(s) finished more than {days:g} day(s) ago")
+        for state in ("done", "failed", "cancelled"):
+            while batch := c.list_jobs(state, 1000, finished_before=cutoff):  # closed: gone
+                for j in batch:
+                    c.close_job(j["job_id"])
+                    if args.outputs:
+                        shutil.rmtree(s.outputs_dir / j["job_id"], ignore_errors=True)
+                pruned += len(batch)
+    print(f"pruned {pruned} job(s) finished more than {days:g} day(s) ago")
     return 0
 
 
@@ -99,4 +97,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--older-than", type=float, default=None, metavar="DAYS")
     pr.add_argument("--outputs", action="store_true", help="also delete their output files")
     pr.set_defaults(func=_prune)
-    _ = control  # the daemon must run; commands report EngineUnavailable clearly otherwise

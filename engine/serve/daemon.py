@@ -408,7 +408,8 @@ class Daemon:
         limit = body.get("limit", 100)
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be 1-1000")
-        return {"jobs": [j.to_wire() for j in self.store.list(state, limit)]}
+        jobs = self.store.list(state, limit, body.get("finished_before"))
+        return {"jobs": [j.to_wire() for j in jobs]}
 
     # -- jobs ------------------------------------------------------------------------------
     def _staging(self, job: Job) -> Path:

@@ -226,16 +226,17 @@ class JobStore:
         ).fetchone()
         return _row_to_job(row) if row else None
 
-    def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
-        q, args = "SELECT * FROM jobs", ()
+    def list(
+        self, state: str | None = None, limit: int = 100, finished_before: float | None = None
+    ) -> list[Job]:
+        """Newest first; `finished_before` keeps only jobs that ended before that time."""
+        where, args = [], []
         if state:
-            q, args = q + " WHERE state=?", (state,)
+            where.append("state=?")
+            args.append(state)
+        if finished_before is not None:
+            where.append("finished_at < ?")
+            args.append(finished_before)
+        q = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
         rows = self.db.execute(q + " ORDER BY created_at DESC LIMIT ?", (*args, limit)).fetchall()
-        return [_row_to_job(r) for r in rows]
-
-    def terminal_before(self, cutoff: float) -> list[Job]:
-        rows = self.db.execute(
-            "SELECT * FROM jobs WHERE state IN ('done','failed','cancelled') AND finished_at < ?",
-            (cutoff,),
-        ).fetchall()
         return [_row_to_job(r) for r in rows]

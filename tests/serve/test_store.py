@@ -56,3 +56,20 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
     JobStore(db).db.execute("PRAGMA user_version=99")
     with pytest.raises(JobStateError, match="newer"):
         JobStore(db)
+
+
+def test_list_filters_by_state_and_finish_time(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    old, _ = store.submit("k", {}, 1, None)
+    new, _ = store.submit("k", {"n": 2}, 1, None)
+    running, _ = store.submit("k", {"n": 3}, 1, None)
+    store.finish(old.job_id, "done")
+    store.db.execute("UPDATE jobs SET finished_at = 100 WHERE job_id=?", (old.job_id,))
+    store.finish(new.job_id, "done")
+    store.start(running.job_id)
+    assert [j.job_id for j in store.list("done", 10, finished_before=1000)] == [old.job_id]
+    assert {j.job_id for j in store.list("done", 10)} == {old.job_id, new.job_id}
+    assert [j.job_id for j in store.list(finished_before=1e12, limit=10)] == [
+        new.job_id,
+        old.job_id,
+    ]
