@@ -25,7 +25,7 @@ import zmq
 import zmq.auth
 
 from bridge import protocol
-from bridge.discovery import Discovery, discovery_path, write_discovery
+from bridge.discovery import Discovery, discovery_path, read_discovery, run_dir, write_discovery
 from bridge.errors import (
     AlreadyRunning,
     InvalidRequest,
@@ -64,8 +64,9 @@ def load_or_create_token(settings: Settings) -> str:
 class InstanceLock:
     """Single instance per home: an exclusive flock held for the daemon's lifetime."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = run_dir(home) / "engine.lock"
         self.fh: Any = None
 
     def acquire(self) -> None:
@@ -78,14 +79,10 @@ class InstanceLock:
         except OSError:
             self.fh.close()
             pid = "?"
-            with contextlib.suppress(Exception):
-                pid = str(
-                    __import__("json").loads(discovery_path(self.path.parent.parent).read_text())[
-                        "pid"
-                    ]
-                )
+            with contextlib.suppress(VMBError):
+                pid = str(read_discovery(self.home).pid)
             raise AlreadyRunning(
-                f"an engine already runs on {self.path.parent.parent} (pid {pid}); "
+                f"an engine already runs on {self.home} (pid {pid}); "
                 "use `vmb engine status` or `vmb engine stop`"
             ) from None
 
@@ -146,7 +143,7 @@ class Daemon:
     def serve_forever(self) -> None:
         settings = self.settings
         settings.run_dir.mkdir(parents=True, exist_ok=True)
-        lock = InstanceLock(settings.run_dir / "engine.lock")
+        lock = InstanceLock(settings.home)
         lock.acquire()
         try:
             self._serve(lock)
