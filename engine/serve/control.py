@@ -50,9 +50,12 @@ def status(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
         return out
     try:
         with EngineClient(disc, home=settings.home, timeout_s=timeout_s, retries=0) as c:
-            hello = c.hello()
+            caps = c.hello()["capabilities"]
             out.update(
-                running=True, boot_id=c.boot_id, kinds=sorted(hello["capabilities"]["kinds"])
+                running=True,
+                boot_id=c.boot_id,
+                kinds=sorted(caps["kinds"]),
+                model_dir=caps.get("model_dir"),
             )
     except VMBError as exc:
         out["error"] = exc.message
@@ -124,15 +127,14 @@ def ensure_running(settings: Settings) -> EngineClient:
     """A client to this home's daemon, starting one if none runs (CLI convenience).
 
     The daemon loads the models, so it must use the model folder this command asks for."""
-    if not status(settings)["running"]:
+    st = status(settings)
+    if not st["running"]:
         print("starting the engine…", file=sys.stderr)
-        start(settings)
-    client = EngineClient(home=settings.home)
-    running = client.hello()["capabilities"].get("model_dir")
+        st = start(settings)
+    running = st.get("model_dir")
     if running and Path(running).resolve() != settings.model_dir.resolve():
-        client.close()
         raise ConfigError(
             f"the running engine uses the models in {running}, not {settings.model_dir}; "
             "stop it with `vmb engine stop` (the next command starts one with this folder)"
         )
-    return client
+    return EngineClient(home=settings.home)
