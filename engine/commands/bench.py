@@ -17,14 +17,14 @@ from typing import Any
 from engine.commands.common import print_json
 
 BENCHES: dict[str, str] = {
-    "protocol": "engine.serve.bench:bench_protocol",
-    "soak": "engine.serve.bench:bench_soak",
-    "generate": "engine.generate.bench:bench_generate",
+    "protocol": "engine.bench.protocol:bench_protocol",
+    "soak": "engine.bench.protocol:bench_soak",
+    "generate": "engine.bench.generate:bench_generate",
     "tempo": "engine.eval.experiments:bench_tempo",
-    "describe": "engine.describe.bench:bench_describe",
-    "retrieval": "engine.retrieve.bench:bench_retrieval",
-    "media": "engine.media_bench:bench_media",
-    "draft": "engine.pipeline_bench:bench_draft",
+    "describe": "engine.bench.describe:bench_describe",
+    "retrieval": "engine.bench.retrieval:bench_retrieval",
+    "media": "engine.bench.media:bench_media",
+    "draft": "engine.bench.draft:bench_draft",
 }
 
 

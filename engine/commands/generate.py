@@ -10,10 +10,10 @@ from typing import Any
 
 from bridge.client import EngineClient, Event
 from bridge.errors import InvalidRequest
-from engine import atomic
 from engine.commands.common import add_model_dir_arg, print_json, settings
-from engine.pipeline import parse_cue_params
+from engine.score.cue import parse_cue_params
 from engine.serve import control
+from engine.util import atomic
 
 
 def add_knob_args(p: argparse.ArgumentParser) -> None:

@@ -107,8 +107,13 @@ def full_size_report(control_depth: int = 12) -> dict[str, Any]:
     """Build SAO 1.0 + adapters at full size with random weights; counts and key layout."""
     import torch
 
-    from engine.generate.ecmg import ECMG
-    from engine.generate.sao import SAO_1_0_CONFIG, build_random_t5_base, build_sao, check_layout
+    from engine.generate.full.ecmg import ECMG
+    from engine.generate.full.sao import (
+        SAO_1_0_CONFIG,
+        build_random_t5_base,
+        build_sao,
+        check_layout,
+    )
 
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):

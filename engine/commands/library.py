@@ -16,7 +16,7 @@ from engine.commands.common import add_model_dir_arg, print_json, settings
 
 
 def _root() -> Path:
-    from engine.retrieve.full import library_root
+    from engine.retrieve.full.retriever import library_root
 
     return library_root(settings())
 
@@ -28,7 +28,7 @@ def _progress(stage: str, step: int, of: int) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from engine.retrieve.indexing import AddOptions, add_paths
+    from engine.retrieve.full.indexing import AddOptions, add_paths
 
     s = settings()
     options = AddOptions(
@@ -59,7 +59,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary, parse_partition
+    from engine.retrieve.full.library import MusicLibrary, parse_partition
 
     part = parse_partition(args.partition) if args.partition else None
     with MusicLibrary.open(_root()) as lib:
@@ -76,8 +76,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from engine.retrieve.full import FullRetriever
-    from engine.retrieve.full_library import parse_partition
+    from engine.retrieve.full.library import parse_partition
+    from engine.retrieve.full.retriever import FullRetriever
 
     parts = [parse_partition(p) for p in args.partition or []]
     retriever = FullRetriever(settings(), backend=args.backend)
@@ -126,7 +126,7 @@ def _read_image(path: Path) -> Any:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary
+    from engine.retrieve.full.library import MusicLibrary
 
     keys = [
         str(Path(k).expanduser().resolve()) if Path(k).expanduser().exists() else k
@@ -145,7 +145,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary
+    from engine.retrieve.full.library import MusicLibrary
 
     with MusicLibrary.open(_root()) as lib:
         stats = lib.stats()
@@ -174,7 +174,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary
+    from engine.retrieve.full.library import MusicLibrary
 
     labels = None
     if args.labels:

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from bridge.errors import InvalidRequest, WeightsError
-from engine import taxonomy
+from bridge.errors import InvalidRequest
+from engine import backends, taxonomy
 from engine.config import Settings
 from engine.eval.tempo import estimate_tempo
 from engine.types import (
@@ -149,18 +149,7 @@ def attribute_text(facet: str, value: str) -> str:
 
 def make_generator(backend: str, settings: Settings) -> Any:
     """The generate stage for ``backend`` ("draft" or "full"); full needs its weights."""
-    if backend == "draft":
-        from engine.generate.draft import DraftGenerator
-
-        return DraftGenerator(settings.draft)
-    if backend == "full":
-        from engine.generate.full import FullGenerator, full_available
-
-        ok, why = full_available(settings)
-        if not ok:
-            raise WeightsError(f"the full backend cannot run here: {why}")
-        return FullGenerator(settings)
-    raise InvalidRequest(f"unknown backend {backend!r}; use draft or full")
+    return backends.build_checked(backend, "generate", settings)
 
 
 def _generate(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def _export(args: argparse.Namespace) -> int:
     from engine.commands.common import print_json, settings
-    from engine.retrieve.encoders import export_onnx
+    from engine.retrieve.full.encoders.runtime import export_onnx
 
     model_dir = Path(args.model_dir).expanduser() if args.model_dir else settings().model_dir
     written = export_onnx(model_dir, args.names or None)

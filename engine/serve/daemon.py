@@ -35,11 +35,11 @@ from bridge.errors import (
 )
 from bridge.protocol import PROTO_MAJOR, PROTO_MINOR, TERMINAL_STATES
 from engine import __version__
-from engine.atomic import fsync_dir
 from engine.config import Settings
 from engine.serve.kinds import get_kind, load_kinds
 from engine.serve.store import Job, JobStore
 from engine.serve.worker import WorkerSupervisor
+from engine.util.atomic import fsync_dir
 
 PROGRESS_INTERVAL_S = 0.1  # <= 10 Hz per job to subscribers and the store
 
@@ -210,10 +210,10 @@ class Daemon:
         from bridge.gateway import Gateway
         from bridge.knobs import knob_definitions
         from engine import taxonomy
-        from engine.pipeline import BACKENDS
+        from engine.backends import CHOICES
 
         knobs = knob_definitions(
-            taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=BACKENDS
+            taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES
         )
         gateway = Gateway(
             self.settings.home,

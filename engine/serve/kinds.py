@@ -16,7 +16,7 @@ from typing import Any
 from bridge.errors import JobCancelled, UnknownKind
 from engine.config import Settings
 
-BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds", "engine.pipeline_kinds")
+BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds", "engine.score.jobs")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 
 from bridge.errors import IdempotencyConflict, JobStateError, UnknownJob
 from bridge.protocol import TERMINAL_STATES
-from engine.sqlite_tx import immediate
+from engine.util.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

@@ -35,8 +35,8 @@ from PIL import Image
 
 from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import weights
-from engine.describe import internvl
-from engine.describe.parse import normalise_text
+from engine.describe.full import internvl
+from engine.describe.full.parse import normalise_text
 from engine.train.jsonl import json_object, read_jsonl
 from engine.types import ProgressFn, no_progress
 

@@ -17,8 +17,8 @@ import torch
 from bridge.errors import InvalidRequest, JobCancelled, MediaError, WeightsError
 from engine import weights
 from engine.config import Settings, settings_from_dict
-from engine.describe import internvl
-from engine.describe.full import FullDescriber, full_describe_available
+from engine.describe.full import internvl
+from engine.describe.full.describer import FullDescriber, full_describe_available
 from engine.types import Knobs, VisualInput, no_progress
 
 
@@ -246,7 +246,7 @@ def test_corrupt_base_weights_are_refused(model_dir: Path, tmp_path: Path) -> No
 
 def test_bench_runs_the_full_size_code_path_on_a_tiny_config() -> None:
     """The GPU benchmark's function, on the CPU with the tiny config (same code path)."""
-    from engine.describe.bench import FULL_TEXT, full_parameters, measure_random_model
+    from engine.bench.describe import FULL_TEXT, full_parameters, measure_random_model
 
     tok = internvl.tiny_tokenizer()
     r = measure_random_model(internvl.tiny_config(tok), torch.device("cpu"), torch.float32, 4, 1)

@@ -12,8 +12,8 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from bridge import timeline as tl
 from engine import cli
+from engine.bench.media import synthetic_video
 from engine.commands import bench
-from engine.media_bench import synthetic_video
 
 # 2 s red | 2 s blue | 2 s green at 24 fps: scene cuts at 2 and 4 s of the media
 SHOTS = [("color=c=red", 2.0), ("color=c=blue", 2.0), ("color=c=green", 2.0)]

@@ -19,7 +19,9 @@ from engine.eval import experiments as ex
 
 @pytest.fixture(scope="module")
 def draft() -> object:
-    from engine.generate.draft import DraftGenerator  # the real draft backend, not a stand-in
+    from engine.generate.draft.generator import (
+        DraftGenerator,  # the real draft backend, not a stand-in
+    )
 
     return DraftGenerator(load_settings().draft)
 

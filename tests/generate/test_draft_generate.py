@@ -18,8 +18,8 @@ import soundfile as sf
 from bridge.errors import ConfigError, InvalidRequest, JobCancelled, MissingDependency
 from engine.config import DraftConfig
 from engine.eval.tempo import estimate_tempo, onset_times
-from engine.generate import draft_render
-from engine.generate.draft import DraftGenerator
+from engine.generate.draft import render as draft_render
+from engine.generate.draft.generator import DraftGenerator
 from engine.generate.loudness import integrated_loudness, true_peak_dbtp
 from engine.taxonomy import tempo_bucket
 from engine.types import (

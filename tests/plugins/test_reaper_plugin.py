@@ -35,10 +35,10 @@ def _wav(path: Path, seconds: float) -> str:
 
 def _engine_defs() -> dict:
     from engine import taxonomy
-    from engine.pipeline import BACKENDS
+    from engine.backends import CHOICES
 
     return knob_definitions(
-        taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=BACKENDS
+        taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES
     )
 
 

@@ -15,8 +15,10 @@ import soundfile as sf
 from bridge.errors import ConfigError, InvalidRequest
 from engine.config import DraftConfig, Settings
 from engine.describe.draft import DraftDescriber
-from engine.retrieve import draft_library as lib_mod
-from engine.retrieve.draft import (
+from engine.retrieve.draft import library as lib_mod
+from engine.retrieve.draft.analyse import name_hints
+from engine.retrieve.draft.library import DraftLibrary
+from engine.retrieve.draft.retriever import (
     DraftRetriever,
     library_add,
     library_list,
@@ -24,8 +26,6 @@ from engine.retrieve.draft import (
     library_stats,
     targeted_search,
 )
-from engine.retrieve.draft_analyse import name_hints
-from engine.retrieve.draft_library import DraftLibrary
 from engine.text_embed import embed_text
 from engine.types import Knobs, VisualInput, no_progress
 

@@ -14,8 +14,9 @@ import pytest
 
 from bridge.errors import InvalidRequest
 from engine import taxonomy
-from engine.retrieve import full_library, indexing, vectors
-from engine.retrieve.full_library import (
+from engine.retrieve.full import indexing, vectors
+from engine.retrieve.full import library as full_library
+from engine.retrieve.full.library import (
     EmptyPartition,
     EncoderStamp,
     LibraryError,
@@ -249,7 +250,7 @@ def test_killed_writer_process_recovers(tmp_path: Path) -> None:
     _synthetic(tmp_path, 32)
     script = textwrap.dedent(f"""
         import os, numpy as np
-        from engine.retrieve import full_library as fl
+        from engine.retrieve.full import library as fl
         lib = fl.MusicLibrary.open(__import__("pathlib").Path({str(tmp_path)!r}))
         def die(self):
             os._exit(9)

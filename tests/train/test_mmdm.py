@@ -16,8 +16,8 @@ from bridge.errors import InvalidRequest, MediaError
 from engine import weights
 from engine.cli import main
 from engine.config import settings_from_dict
-from engine.describe import internvl
-from engine.describe.full import FullDescriber
+from engine.describe.full import internvl
+from engine.describe.full.describer import FullDescriber
 from engine.train import mmdm as train
 from engine.types import Knobs, VisualInput, no_progress
 
