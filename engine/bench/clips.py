@@ -1,9 +1,11 @@
-"""A short demo clip with scene cuts and a Resolve-style OTIO timeline over it."""
+"""The one clip generator: synthetic clips with cuts at known times (ffmpeg lavfi sources),
+used by the demo, the benchmarks and the tests; and the demo's Resolve-style OTIO timeline."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import opentimelineio as otio
@@ -11,48 +13,81 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from bridge.errors import MediaError, MissingDependency
 
+Shot = tuple[str, float] | tuple[str, float, str]  # lavfi source, seconds[, own filter]
+
+# (lavfi source, seconds): five 6 s shots with different content and motion
+BENCH_SHOTS: tuple[Shot, ...] = (
+    ("testsrc2", 6.0),
+    ("gradients=speed=0.05", 6.0),
+    ("smptehdbars", 6.0),
+    ("testsrc", 6.0),
+    ("cellauto=rule=110", 6.0),
+)
+
+
+def synthetic_video(
+    path: str | Path,
+    shots: Sequence[Shot],
+    size: tuple[int, int] = (320, 180),
+    rate: float = 30,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    audio_hz: float | None = None,
+    post_filter: str | None = None,
+    extra: Sequence[str] = (),
+) -> Path:
+    """Encode shots of lavfi sources back to back (cuts at the shot boundaries), with an
+    optional sine tone as audio. A shot is (source, seconds) or (source, seconds, filter).
+    `post_filter` runs on the joined shots (e.g. setpts for variable frame rate); `extra`
+    goes before the output name (e.g. -fps_mode)."""
+    if shutil.which("ffmpeg") is None:
+        raise MissingDependency("ffmpeg is needed to make clips: apt-get install ffmpeg")
+    args: list[str] = []
+    chains, labels = [], ""
+    for i, (source, seconds, *shot_filter) in enumerate(shots):
+        sep = ":" if "=" in source else "="
+        args += ["-f", "lavfi", "-i", f"{source}{sep}s={size[0]}x{size[1]}:r={rate}"]
+        own = "".join(f"{f}," for f in shot_filter)
+        chains.append(
+            f"[{i}:v]trim=duration={seconds},setpts=PTS-STARTPTS,{own}format={pix_fmt}[v{i}]"
+        )
+        labels += f"[v{i}]"
+    joined = f"{labels}concat=n={len(shots)}:v=1:a=0"
+    graph = ";".join([*chains, f"{joined},{post_filter}[v]" if post_filter else f"{joined}[v]"])
+    maps = ["-map", "[v]"]
+    if audio_hz is not None:
+        total = sum(shot[1] for shot in shots)
+        args += ["-f", "lavfi", "-i", f"sine=frequency={audio_hz}:sample_rate=48000:d={total}"]
+        maps += ["-map", f"{len(shots)}:a", "-c:a", "aac"]
+    tuning = ["-preset", "veryfast"] if codec == "libx264" else []
+    command = [
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args,
+        "-filter_complex", graph, *maps, "-c:v", codec, *tuning, "-pix_fmt", pix_fmt,
+        *extra, str(path),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise MediaError(f"ffmpeg could not make {path}: {done.stderr.strip()[-500:]}")
+    return Path(path)
+
+
 RATE = 24
-# (lavfi source, seconds): three shots of different colour, brightness and motion
-SHOTS = (
-    ("mandelbrot=size=640x360:rate=24", 5.0),
-    ("testsrc2=size=640x360:rate=24,hue=s=0.4", 4.0),
-    ("life=size=640x360:rate=24:mold=10:ratio=0.5:death_color=#102040:life_color=#ffd080", 5.0),
+# three shots of different colour, brightness and motion
+SHOTS: tuple[Shot, ...] = (
+    ("mandelbrot", 5.0),
+    ("testsrc2", 4.0, "hue=s=0.4"),
+    ("life=mold=10:ratio=0.5:death_color=#102040:life_color=#ffd080", 5.0),
 )
 
 
 def make_demo_clip(path: Path) -> list[float]:
-    """Encode the shots into one H.264 file; returns the cut times in seconds."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise MissingDependency("ffmpeg is needed for the demo clip: apt-get install ffmpeg")
-    cmd = [ffmpeg, "-y", "-loglevel", "error"]
-    for src, seconds in SHOTS:
-        cmd += ["-f", "lavfi", "-t", str(seconds), "-i", src]
-    chain = "".join(f"[{i}:v]format=yuv420p,setsar=1[v{i}];" for i in range(len(SHOTS)))
-    chain += "".join(f"[v{i}]" for i in range(len(SHOTS))) + f"concat=n={len(SHOTS)}:v=1[out]"
+    """Encode the demo shots into one H.264 file; returns the cut times in seconds."""
     tmp = path.with_name(f".{path.name}.part.mp4")
-    cmd += [
-        "-filter_complex",
-        chain,
-        "-map",
-        "[out]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "48",
-        "-r",
-        str(RATE),
-        str(tmp),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise MediaError(f"ffmpeg could not make the demo clip: {proc.stderr.strip()[-300:]}")
+    synthetic_video(tmp, SHOTS, size=(640, 360), rate=RATE, extra=["-g", "48"])
     tmp.replace(path)
     cuts, t = [], 0.0
-    for _, seconds in SHOTS[:-1]:
-        t += seconds
+    for shot in SHOTS[:-1]:
+        t += shot[1]
         cuts.append(t)
     return cuts
 
@@ -62,13 +97,13 @@ def make_demo_timeline(clip: Path, out: Path) -> Path:
     timeline = otio.schema.Timeline(name="VMB demo")
     timeline.global_start_time = RationalTime(3600 * RATE, RATE)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
-    total = sum(s for _, s in SHOTS)
+    total = sum(shot[1] for shot in SHOTS)
     ref = otio.schema.ExternalReference(
         target_url=otio.url_utils.url_from_filepath(str(clip)),
         available_range=TimeRange(RationalTime(0, RATE), RationalTime(total * RATE, RATE)),
     )
     t = 0.0
-    for i, (_, seconds) in enumerate(SHOTS, 1):
+    for i, (_, seconds, *_f) in enumerate(SHOTS, 1):
         track.append(
             otio.schema.Clip(
                 name=f"shot {i}",

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine import weights
-from engine.commands.bench import figure
+from engine.bench import figure
 from engine.config import settings_from_dict
 from engine.describe.full import internvl
 from engine.describe.full.describer import ADAPTER_MODEL, BASE_MODEL, FullDescriber

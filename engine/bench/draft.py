@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.bench.media import BENCH_SHOTS, synthetic_video
-from engine.commands.bench import figure
+from engine.bench import figure
+from engine.bench.clips import BENCH_SHOTS, synthetic_video
 from engine.config import load_settings
 from engine.score.cue import parse_cue_params, run_cue
 from engine.types import no_progress

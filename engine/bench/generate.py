@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.commands.bench import figure, machine
+from engine.bench import figure, machine
 from engine.config import settings_from_dict
 from engine.types import (
     Attributes,

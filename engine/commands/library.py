@@ -7,24 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from bridge.errors import InvalidRequest
-from engine.commands.common import add_model_dir_arg, print_json, settings
+from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
 
 
 def _root() -> Path:
     from engine.retrieve.full.retriever import library_root
 
     return library_root(settings())
-
-
-def _progress(stage: str, step: int, of: int) -> None:
-    print(f"\r{stage}: {step}/{of}", end="", file=sys.stderr, flush=True)
-    if step == of:
-        print(file=sys.stderr)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -37,8 +30,8 @@ def _add(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         backend=args.backend,
     )
-    report = add_paths(_root(), s.model_dir, args.paths, options,
-                       progress=None if args.json else _progress)  # fmt: skip
+    progress = None if args.json else ProgressPrinter(lines_off_tty=True)
+    report = add_paths(_root(), s.model_dir, args.paths, options, progress=progress)
     if args.json:
         print_json(report.to_json())
         return 0

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import opentimelineio as otio
 
@@ -22,7 +22,6 @@ from engine import backends
 from engine.config import Settings
 from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
 from engine.score.deliver import PlacedCue, cue_sheet, mix
-from engine.serve.kinds import JobContext
 
 MAX_OTIO_JSON = 8 << 20
 _KEYS = {
@@ -38,6 +37,18 @@ _KEYS = {
     "ray_address",
     "title",
 }
+
+
+class RenderContext(Protocol):
+    """What rendering a soundtrack needs from whoever runs it (the daemon's JobContext, a
+    script): the pipeline never depends on the daemon."""
+
+    settings: Settings
+    seed: int
+    out_dir: Path  # staging folder for the outputs
+    final_dir: Path  # where they will live (paths written into the scored OTIO)
+
+    def progress(self, stage: str, step: int, of: int) -> None: ...
 
 
 def _read(params: dict[str, Any]) -> otio.schema.Timeline:
@@ -211,7 +222,7 @@ def _ray_render(spec: CueSpec, home: str, seed: int, out_dir: str) -> Cue:
     return run_cue(spec, load_settings(Path(home)), seed, Path(out_dir), no_progress)[0]
 
 
-def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, Any]:
     settings, out = ctx.settings, ctx.out_dir
     timeline = _read(params)
     options = _options(params)
