@@ -3,6 +3,8 @@
 A benchmark is a function ``run(opts: argparse.Namespace) -> dict`` returning
 ``{"name": str, "machine": str, "figures": [{"name", "value", "unit", "target", "ok"}],
 "notes": [str]}`` plus any extra keys (kept in --json output). Register it in BENCHES.
+A result with ``"fail_on_miss": True`` makes `vmb bench` exit 1 when one of its figures misses
+its target (a gate, e.g. the fuzz); other benchmarks only report.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ BENCHES: dict[str, str] = {
     "retrieval": "engine.retrieve.bench:bench_retrieval",
     "media": "engine.media_bench:bench_media",
     "draft": "engine.pipeline_bench:bench_draft",
+    "fuzz": "engine.bench.fuzz:bench_fuzz",
 }
 
 
@@ -95,7 +98,15 @@ def _run(args: argparse.Namespace) -> int:
         print_summary(results)
     if args.json:
         print_json(results[0] if len(results) == 1 else {"benchmarks": results})
+    missed = [r["name"] for r in results if r.get("fail_on_miss") and _missed(r)]
+    if missed:
+        print(f"vmb bench: target missed: {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _missed(result: dict[str, Any]) -> bool:
+    return "error" in result or any(f.get("ok") is False for f in result["figures"])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,4 +116,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", choices=["tiny", "full"], default="tiny", help="model size")
     p.add_argument("--items", type=int, default=None, help="library size (retrieval)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke runs)")
+    p.add_argument("--messages", type=int, default=None, help="hostile messages (fuzz)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (fuzz)")
     p.set_defaults(func=_run)
