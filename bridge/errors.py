@@ -7,9 +7,10 @@ same class again on its side, so a caller catches one type whatever process fail
 from __future__ import annotations
 
 MAX_MESSAGE_CHARS = 1000  # a message sent to a peer; quoted input is shorter still (quote())
+QUOTE_CHARS = 40  # error messages quote at most this much of what a peer sent
 
 
-def quote(value: object, limit: int = 40) -> str:
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     """A short repr of something a peer sent, for error messages: at most `limit` chars of it."""
     text = repr(value)
     if len(text) <= limit:

@@ -17,6 +17,7 @@ import msgpack
 import numpy as np
 
 from bridge.errors import (
+    QUOTE_CHARS,
     InvalidRequest,
     MalformedMessage,
     MessageTooLarge,
@@ -37,14 +38,13 @@ MAX_DEPTH = 16
 MAX_CONTAINER_LEN = 4096
 ARRAY_DTYPES = frozenset({"|u1", "|i1", "<u2", "<i2", "<i4", "<i8", "<f2", "<f4", "<f8"})
 
-# Documented bounds of every request field (docs/protocol.md lists them for client authors).
-SEED_MAX = 2**32 - 1  # seeds are 0..2^32-1: numpy, torch and the samplers' seed+k all take them
+# Documented bounds of every request field (docs/protocol-limits.md, for client authors).
+SEED_MAX = 2**32 - 1  # numpy's and torch's generators take 0..2^32-1, also as seed+k (variations)
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # any other integer, params included: signed 64-bit
 ID_MAX_CHARS = 64  # job ids (the engine makes 32 hex digits), kind names
 KEY_MAX_CHARS = 200  # idempotency keys, client names, rids given as strings
 TOKEN_MAX_CHARS = 256
 PARAM_KEY_MAX_CHARS = 128  # map keys inside params
-QUOTE_CHARS = 40  # error messages quote at most this much of what was sent
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
 

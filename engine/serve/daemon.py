@@ -346,6 +346,9 @@ class Daemon:
                     "max_frames": protocol.MAX_FRAMES,
                     "max_body_bytes": protocol.MAX_BODY_BYTES,
                     "max_frame_bytes": protocol.MAX_FRAME_BYTES,
+                    "seed_max": protocol.SEED_MAX,
+                    "max_id_chars": protocol.ID_MAX_CHARS,
+                    "max_key_chars": protocol.KEY_MAX_CHARS,
                 },
             },
         }
