@@ -117,3 +117,20 @@ def test_gateway_bodies_go_through_the_same_validator(engine) -> None:
     assert reply.status == 400 and "submit.params.knobs.x" in reply.json["error"]["message"]
     long_path = gw.get("/v1/jobs/" + "j" * 10_000)
     assert long_path.status == 404 and len(long_path.json["error"]["message"]) < 200
+
+
+def test_kind_validators_refuse_odd_params_typed(raw: Raw) -> None:
+    """Params the schema lets through but a kind did not foresee (found by the fuzz)."""
+    cases = [
+        ("cue", {"media": "m" * 5000}),  # a file name too long for the OS
+        ("cue", {"text": "calm", "duration_s": 4, "knobs": {"mood": 5}}),
+        ("cue", {"text": "calm", "duration_s": 4, "knobs": {"instruments": 3}}),
+        ("soundtrack", {"timeline": 5}),
+        ("soundtrack", {"otio_json": 5}),
+        ("soundtrack", {"timeline": "t" * 5000}),
+    ]
+    for kind, params in cases:
+        reply = raw.ask("submit", kind=kind, params=params)
+        assert reply["type"] == "error", (kind, params, reply)
+        assert reply["code"] in ("invalid_request", "timeline"), (kind, params, reply)
+        assert len(reply["message"]) < 400
