@@ -27,6 +27,7 @@ BENCHES: dict[str, str] = {
     "retrieval": "engine.bench.retrieval:bench_retrieval",
     "media": "engine.bench.media:bench_media",
     "draft": "engine.bench.draft:bench_draft",
+    "fuzz": "engine.bench.fuzz:bench_fuzz",
 }
 NOT_IN_ALL = ("soak",)  # the soak kills daemons repeatedly; run it on its own
 

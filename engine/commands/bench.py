@@ -74,4 +74,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", choices=["tiny", "full"], default="tiny", help="model size")
     p.add_argument("--items", type=int, default=None, help="library size (retrieval)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke runs)")
+    p.add_argument("--messages", type=int, default=None, help="hostile messages (fuzz)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (fuzz)")
     p.set_defaults(func=_run)

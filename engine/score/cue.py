@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidRequest
+from bridge.errors import InvalidRequest, quote
 from engine import backends, taxonomy
 from engine.backends import StageName
 from engine.config import Settings
@@ -139,7 +139,17 @@ def parse_knobs(raw: Any) -> Knobs:
             f"unknown knob(s) {', '.join(sorted(unknown))}; knobs: mood, genre, tempo, "
             "instruments, energy"
         )
+    for name in ("mood", "genre", "energy", "text"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise InvalidRequest(f"knob '{name}' must be a string")
     tempo = raw.get("tempo")
+    if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, str | int | float)):
+        raise InvalidRequest("knob 'tempo' must be a tempo name or a BPM")
+    inst = raw.get("instruments")
+    if inst is not None and not (
+        isinstance(inst, str) or (isinstance(inst, list) and all(isinstance(i, str) for i in inst))
+    ):
+        raise InvalidRequest("knob 'instruments' must be a list of instrument names")
     if tempo is not None:
         taxonomy.normalise_tempo(tempo if isinstance(tempo, str) else float(tempo))
         tempo = str(tempo).strip().lower()
@@ -152,6 +162,15 @@ def parse_knobs(raw: Any) -> Knobs:
         energy=taxonomy.normalise_energy(raw["energy"]) if raw.get("energy") else None,
         text=raw.get("text"),
     )
+
+
+def _is_file_path(path: str) -> bool:
+    """Whether a client's path names an existing file (a name too long, a NUL or an
+    unknown ~user is a wrong path, not a server fault)."""
+    try:
+        return Path(path).expanduser().exists()
+    except (OSError, ValueError, RuntimeError):
+        return False
 
 
 def parse_cue_params(
@@ -184,8 +203,8 @@ def parse_cue_params(
         raise InvalidRequest(f"'text' is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
     if media is None and text is None:
         raise InvalidRequest("a cue needs 'media' (a video or image) or 'text'")
-    if media is not None and not Path(media).expanduser().exists():
-        raise InvalidRequest(f"media file not found: {media}")
+    if media is not None and not _is_file_path(media):
+        raise InvalidRequest(f"media file not found: {quote(media, 200)}")
     start, end = _num(params, "start_s"), _num(params, "end_s")
     if start is not None and end is not None and end <= start:
         raise InvalidRequest(f"end_s ({end:g}) must be after start_s ({start:g})")

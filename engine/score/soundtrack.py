@@ -84,10 +84,14 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
     per = params.get("per", "clip")
     if per not in ("clip", "scene"):
         raise InvalidRequest("'per' must be 'clip' or 'scene'")
+    lengths = {k: params.get(k, d) for k, d in (("min_length_s", 4.0), ("max_length_s", 120.0))}
+    for key, v in lengths.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise InvalidRequest(f"'{key}' must be a number of seconds")
     return tl.PlanOptions(
         per=per,
-        min_length_s=float(params.get("min_length_s", 4.0)),
-        max_length_s=float(params.get("max_length_s", 120.0)),
+        min_length_s=float(lengths["min_length_s"]),
+        max_length_s=float(lengths["max_length_s"]),
         continuous=bool(params.get("continuous", False)),
     )
 
@@ -97,6 +101,9 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     unknown = set(params) - _KEYS
     if unknown:
         raise InvalidRequest(f"unknown soundtrack parameter(s): {', '.join(sorted(unknown))}")
+    for key in ("timeline", "otio_json"):
+        if params.get(key) is not None and not isinstance(params[key], str):
+            raise InvalidRequest(f"'{key}' must be a string")
     if bool(params.get("timeline")) == bool(params.get("otio_json")):
         raise InvalidRequest("give exactly one of 'timeline' (a path) or 'otio_json'")
     if params.get("otio_json") and len(params["otio_json"]) > MAX_OTIO_JSON:
