@@ -201,7 +201,8 @@ class Flow:
         if self.cancelled:  # cancelled while the panel was up
             self.finished = True
             return None
-        accepted = self.gw.submit_cue(params) if kind == "cue" else self.gw.submit_soundtrack(params)
+        submit = self.gw.submit_cue if kind == "cue" else self.gw.submit_soundtrack
+        accepted = submit(params)
         self.job_id = accepted["job_id"]
         self.host.progress("submitted")
         self._step = self._poll

@@ -123,7 +123,7 @@ def test_errors_are_messages_and_logs(vmb_home: Path) -> None:
     host = MiniHost()
     host.fail_with = KeyError("surprise")
     vf.Flow(host, {}).start()
-    (message, error), = host.reports
+    ((message, error),) = host.reports
     assert error and message.startswith("Something went wrong: KeyError")
     assert "Traceback" in (vmb_home / "plugins" / "mini-errors.log").read_text()
 
@@ -131,7 +131,7 @@ def test_errors_are_messages_and_logs(vmb_home: Path) -> None:
 def test_no_engine_and_a_failing_start(vmb_home: Path, tmp_path: Path) -> None:
     host = MiniHost()
     vf.Flow(host, {}).start()
-    (message, _), = host.reports
+    ((message, _),) = host.reports
     assert "not running" in message and "vmb engine start" in message and not host.questions
     fake_vmb = tmp_path / "vmb"
     fake_vmb.write_text("#!/bin/sh\necho 'engine broke' >&2\nexit 3\n")
@@ -140,7 +140,7 @@ def test_no_engine_and_a_failing_start(vmb_home: Path, tmp_path: Path) -> None:
     host.answer = True
     vf.Flow(host, {"vmb": str(fake_vmb)}, sleep=lambda s: None).start()
     assert "Start it now?" in host.questions[0]
-    (message, _), = host.reports
+    ((message, _),) = host.reports
     assert "failed to start" in message and "engine broke" in message and str(fake_vmb) in message
     host = MiniHost()  # the user says no: the plain message
     vf.Flow(host, {"vmb": str(fake_vmb)}).start()
