@@ -65,6 +65,15 @@ def default_home() -> str:
     return os.path.join(data, "vmb-score")
 
 
+def sandbox_container() -> Optional[str]:
+    """The app container when this interpreter runs inside a macOS app sandbox (the Mac
+    App Store edition of Resolve): `~` is then .../Library/Containers/<app>/Data."""
+    home = os.path.expanduser("~")
+    if os.environ.get("APP_SANDBOX_CONTAINER_ID") or "/Library/Containers/" in home:
+        return home
+    return None
+
+
 def discovery_path(home: Optional[str] = None) -> str:
     return os.path.join(home or default_home(), "run", "engine.json")
 

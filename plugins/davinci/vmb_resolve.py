@@ -9,13 +9,12 @@ windows since 19.1), so each call that can be missing has a fallback or a plain 
 
 import json
 import os
-import tempfile
 import time
-import traceback
 import wave
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
+import vmb_flow as vf
 
 HOST = "resolve"
 TRACK_NAME = "VMB Score"
@@ -24,7 +23,8 @@ POLL_MS = 250
 
 # Calls that exist only from some version on; each has a fallback below.
 VERSION_GATED = {
-    "Timeline.GetSelectedClips": (21, 0),  # new in the 21 cycle -> mark in/out, playhead
+    # from 21.0.4 (scripting README "Last Updated 24 Jul 2026") -> mark in/out, playhead
+    "Timeline.GetSelectedClips": (21, 0, 4),
     "Timeline.Export/EXPORT_OTIO": (18, 5),  # -> OTIO built from the timeline's items
 }
 UI_BLOCKED_FROM = (19, 1)  # free edition: UIManager windows blocked (upsell dialog)
@@ -252,7 +252,7 @@ class ResolveSession:
                 return self._describe(tl, sel, fps, clips)
             tried.append("no clips selected")
         else:
-            tried.append(f"{self.version_text()} cannot report selected clips (21+ can)")
+            tried.append(f"{self.version_text()} cannot report selected clips (21.0.4+ can)")
         marks = call(tl, "GetMarkInOut")
         if isinstance(marks, dict):
             rng = marks.get("video") or marks.get("audio") or {}
@@ -385,12 +385,26 @@ class ResolveSession:
                 notes.append(f"audio track {idx} '{name}' is occupied there")
                 continue
             if stale:
-                if call(tl, "DeleteClips", stale, False) is not True:
+                if not self._delete(tl, stale, notes):
                     notes.append(f"could not remove the earlier take on track {idx}")
                     continue
                 notes.append(f"replaced the earlier take on audio track {idx}")
             return idx
         return self._new_track(tl, f"{TRACK_NAME} {ours + 1}" if ours else TRACK_NAME)
+
+    def _delete(self, tl: Any, items: List[Any], notes: List[str]) -> bool:
+        """DeleteClips works only on the Edit page (hosts.md §7): open it for the
+        deletion, then go back to the page the user was on."""
+        page = call(self.resolve, "GetCurrentPage")
+        switched = isinstance(page, str) and page != "edit"
+        if switched and not call(self.resolve, "OpenPage", "edit"):
+            notes.append(f"Resolve would not open the Edit page (from '{page}')")
+            return False
+        try:
+            return call(tl, "DeleteClips", items, False) is True
+        finally:
+            if switched:
+                call(self.resolve, "OpenPage", page)
 
     def _new_track(self, tl: Any, name: str) -> int:
         before = int(call(tl, "GetTrackCount", "audio") or 0)
@@ -428,17 +442,26 @@ class ResolveSession:
             raise vc.PluginError(f"Resolve could not import {path}.", "import")
         return items[0]
 
+    @staticmethod
+    def clip_rate(mpi: Any, fallback: float) -> float:
+        """The frame rate a media pool item's "Frames" count and AppendToTimeline's
+        start/endFrame are in: the project rate at import time (hosts.md §7)."""
+        return to_float(call(mpi, "GetClipProperty", "FPS"), 0.0) or fallback
+
     def place(
         self, project: Any, tl: Any, path: str, rec_in: int, max_frames: Optional[int], fps: float
     ) -> Dict[str, Any]:
-        """Import `path`, append it at absolute frame rec_in on a free VMB Score track."""
+        """Import `path`, append it at absolute frame rec_in on a free VMB Score track,
+        then read the track back: an item of the right length must be at rec_in."""
         mp = call(project, "GetMediaPool")
         if mp is None:
             raise vc.PluginError("This project has no media pool to import into.", "import")
         mpi = self.import_audio(mp, path)
-        frames = int(to_float(call(mpi, "GetClipProperty", "Frames"), 0.0))
-        if frames <= 0:
-            frames = int(round(audio_seconds(path) * fps))
+        src_fps = self.clip_rate(mpi, fps)
+        src_frames = int(to_float(call(mpi, "GetClipProperty", "Frames"), 0.0))
+        if src_frames <= 0:
+            src_frames = int(round(audio_seconds(path) * src_fps))
+        frames = int(round(src_frames * fps / src_fps))  # timeline frames of audio
         if max_frames:
             frames = min(frames, int(max_frames))
         if frames <= 0:
@@ -446,36 +469,51 @@ class ResolveSession:
         rec_in = int(round(rec_in))  # Resolve 21 rejects non-integer frames
         notes = []  # type: List[str]
         idx = self._free_track(tl, rec_in, rec_in + frames, notes)
+        info = {
+            "mediaPoolItem": mpi,
+            "startFrame": 0,
+            # exclusive, in the clip's frames (Studio 21.0: 6254..6348 gave 94 frames)
+            "endFrame": int(round(frames * src_fps / fps)),
+            "mediaType": 2,
+            "trackIndex": idx,
+            "recordFrame": rec_in,
+        }
         for attempt in range(2):
-            if attempt:  # a dead handle: Resolve refused that spot; a new track is empty
-                notes.append(f"Resolve refused audio track {idx}; placed on a new track")
+            if attempt:  # Resolve refused that spot or gave a phantom: a new track is empty
                 idx = self._new_track(tl, TRACK_NAME + " (retry)")
-            info = {
-                "mediaPoolItem": mpi,
-                "startFrame": 0,
-                "endFrame": frames - 1,
-                "mediaType": 2,
-                "trackIndex": idx,
-                "recordFrame": rec_in,
-            }
+                info["trackIndex"] = idx
             placed = call(mp, "AppendToTimeline", [info]) or []
-            item = placed[0] if placed else None
-            if alive(item):
-                start = int(item.GetStart())
-                if start != rec_in:
-                    notes.append(f"Resolve put it at frame {start} instead of {rec_in}")
-                return {"track": idx, "record_frame": start, "frames": frames, "notes": notes}
+            problem = self._check_placed(tl, placed, idx, path, rec_in, frames, src_fps != fps)
+            if not problem:
+                return {"track": idx, "record_frame": rec_in, "frames": frames, "notes": notes}
+            notes.append(f"audio track {idx}: {problem}")
         raise vc.PluginError(
-            f"Resolve would not place the audio ({'; '.join(notes)}). "
+            f"Resolve did not place the audio ({'; '.join(notes)}). "
             f"It is in the '{BIN_NAME}' bin: {path}",
             "place",
         )
 
-    # the two menu commands ---------------------------------------------------------------------
-    def connect(self) -> vc.Gateway:
-        self.gw = vc.connect(self.config, offer_start=self.ask)
-        return self.gw
+    def _check_placed(
+        self, tl: Any, placed: List[Any], idx: int, path: str, rec_in: int, frames: int, loose: bool
+    ) -> str:
+        """'' when the track holds our item at rec_in with `frames` frames (one frame of
+        slack when the clip and timeline rates differ). AppendToTimeline's answer alone is
+        not trusted: it may be a dead handle or a phantom item (null id; hosts.md §7)."""
+        item = placed[0] if placed else None
+        if not alive(item):
+            return "Resolve refused the append (dead handle)"
+        for cand in call(tl, "GetItemListInTrack", "audio", idx) or []:
+            if not alive(cand) or int(cand.GetStart()) != rec_in:
+                continue
+            if os.path.realpath(self._media_of(cand) or "") != os.path.realpath(path):
+                continue
+            got = int(cand.GetEnd()) - rec_in
+            if got == frames or (loose and abs(got - frames) <= 1):
+                return ""
+            return f"the item is {got} frames long instead of {frames}"
+        return f"no item at frame {rec_in} after the append (Resolve answered with a phantom item)"
 
+    # knobs ---------------------------------------------------------------------------------
     def knobs(self, caps: Dict[str, Any], title: str) -> Optional[Dict[str, Any]]:
         """Knob values: the panel in Studio; elsewhere the last-used ones (and why)."""
         last = vc.load_knobs(HOST, self.home)
@@ -491,97 +529,6 @@ class ResolveSession:
         if values is None:
             self.panel = None
         return values
-
-    def generate_cue(self) -> Dict[str, Any]:
-        project = self.project()
-        tl = self.timeline(project)
-        fps = self.fps(tl, project)
-        sel = self.selection(tl, fps)
-        if sel.media and not os.path.isfile(sel.media):
-            raise vc.PluginError(
-                f"The clip's media is offline: {sel.media}\n"
-                "Relink it in the media pool, then try again.",
-                "media_offline",
-            )
-        gw = self.connect()
-        title = f"{sel.source} at {timecode(sel.rec_in, fps)} ({sel.frames / fps:.1f} s)"
-        values = self.knobs(gw.capabilities(), title)
-        if values is None:
-            return {"cancelled": True}
-        vc.save_knobs(HOST, values, self.home)
-        req = vc.split_options(values)
-        req.update({"duration_s": sel.frames / fps, "name": sel.name})
-        if sel.media:
-            req.update({"media": sel.media, "start_s": sel.src_in_s, "end_s": sel.src_out_s})
-        elif "text" not in req:
-            req["text"] = vc.fallback_text(req["knobs"])
-        job = self.run_job(lambda: gw.submit_cue(req))
-        out = vc.fetch_outputs(gw, job["job_id"])
-        audio = out["files"].get("audio")
-        if not audio:
-            raise vc.PluginError("The engine returned no audio file.", "result")
-        project = self.project()  # re-acquire: the user may have switched meanwhile
-        tl = self.reacquire(project, tl)
-        where = self.place(project, tl, audio, sel.rec_in, sel.frames, fps)
-        notes = ("\n" + "\n".join(where["notes"])) if where["notes"] else ""
-        self.tell(
-            f"Placed '{os.path.basename(audio)}' on audio track {where['track']} at "
-            f"{timecode(where['record_frame'], fps)} ({where['frames'] / fps:.1f} s).{notes}"
-        )
-        return {"job": job, "placed": [where], "files": out["files"], "request": req}
-
-    def score_timeline(self) -> Dict[str, Any]:
-        project = self.project()
-        tl = self.timeline(project)
-        fps = self.fps(tl, project)
-        gw = self.connect()
-        values = self.knobs(gw.capabilities(), f"whole timeline '{call(tl, 'GetName') or ''}'")
-        if values is None:
-            return {"cancelled": True}
-        vc.save_knobs(HOST, values, self.home)
-        text, how = self.export_otio(tl, fps)
-        req = vc.split_options(values)
-        req.update({"otio_json": text, "selection": {"all": True}})
-        job = self.run_job(lambda: gw.submit_soundtrack(req))
-        out = vc.fetch_outputs(gw, job["job_id"])
-        project = self.project()
-        tl = self.reacquire(project, tl)
-        start = int(call(tl, "GetStartFrame") or 0)
-        origin = float(out["result"].get("timeline_start_s") or 0.0)
-        placed = []
-        for cue in out["result"].get("cues") or []:
-            audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
-            if not audio or cue.get("record_in_s") is None:
-                continue
-            # record times are on the OTIO timeline's clock, which starts at timeline_start_s
-            rec_in = start + int(round((float(cue["record_in_s"]) - origin) * fps))
-            length = None
-            if cue.get("record_out_s") is not None:
-                length = int(round((float(cue["record_out_s"]) - float(cue["record_in_s"])) * fps))
-            placed.append(self.place(project, tl, audio, rec_in, length, fps))
-        self.tell(
-            f"Scored the timeline: {len(placed)} cue(s) placed on '{TRACK_NAME}' tracks "
-            f"(timeline sent as OTIO, {how})."
-        )
-        return {"job": job, "placed": placed, "files": out["files"], "request": req}
-
-    def run_job(self, submit: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
-        """Submit, then wait with progress: in the panel when it is open, else the console."""
-        acc = submit()
-        job_id = acc["job_id"]
-        if self.panel is not None:
-            job = self.panel.wait(self.gw, job_id)
-        else:
-            last = [""]
-
-            def show(job: Dict[str, Any]) -> None:
-                text = vc.progress_text(job)
-                if text != last[0]:
-                    print("[VMB Score] " + text)
-                last[0] = text
-
-            job = vc.wait_job(self.gw, job_id, on_progress=show, poll_s=POLL_MS / 1000.0)
-        return {"job_id": job_id, "seed": acc.get("seed"), "job": job}
 
 
 # -- the knob panel (Studio) -----------------------------------------------------------------
@@ -601,6 +548,7 @@ class KnobPanel:
         self.job_running = False
         self.cancel_asked = False
         self.closed = False
+        self.blocking = False  # no ui.Timer: the flow waits, progress goes to the Console
 
     def _rows(self, ui: Any) -> List[Any]:
         rows = [ui.Label({"ID": "Selection", "Text": "Score: " + self.title})]
@@ -712,68 +660,198 @@ class KnobPanel:
     def status(self, text: str) -> None:
         self.items["Status"].Text = text
 
-    def wait(self, gw: vc.Gateway, job_id: str) -> Dict[str, Any]:
-        """Poll from a UI timer so the window stays live (Cancel works). Builds without
-        ui.Timer block instead, with progress in the console."""
-        ui, disp = self.s.ui, self.s.disp
-        if not has(ui, "Timer"):
-            self.status("working… (no UI timer in this build: progress is in the Console)")
-            return vc.wait_job(gw, job_id, on_progress=lambda j: print(vc.progress_text(j)))
-        done = {"last": 0.0}  # type: Dict[str, Any]
-
-        def tick(ev: Any) -> None:
-            now = time.time()
-            if now - done["last"] < POLL_MS / 2000.0:
-                return  # registered on the window and the dispatcher: one poll per interval
-            done["last"] = now
-            try:
-                if self.cancel_asked and not done.get("cancel_sent"):
-                    gw.cancel(job_id)
-                    done["cancel_sent"] = True
-                job = gw.job(job_id, timeout_s=2.0)
-            except vc.PluginError as exc:
-                done["error"] = exc
-                disp.ExitLoop()
-                return
-            self.status(vc.progress_text(job))
-            if job.get("state") in ("done", "failed", "cancelled"):
-                done["job"] = job
-                disp.ExitLoop()
-
-        timer = ui.Timer({"ID": "VMBPoll", "Interval": POLL_MS})
-        disp.On.VMBPoll.Timeout = tick  # builds differ on where timer events arrive
-        self.win.On.VMBPoll.Timeout = tick
-        self.job_running = True
-        timer.Start()
-        try:
-            disp.RunLoop()
-        finally:
-            call(timer, "Stop")
-            self.job_running = False
-        if "error" in done:
-            raise done["error"]
-        job = done.get("job")
-        if job is None:  # the window was closed while the job ran
-            try:
-                gw.cancel(job_id)
-            except vc.PluginError:
-                pass  # the message below is what matters
-            raise vc.PluginError("The window was closed: the job was cancelled.", "cancelled")
-        if job.get("state") != "done":
-            raise vc.PluginError(vc.failure_message(job), (job.get("error") or {}).get("code"))
-        self.status("placing the stem…")
-        return job
-
     def close(self) -> None:
         call(self.win, "Hide")
 
 
+# -- the host ------------------------------------------------------------------------------------
+class ResolveHost(vf.Host):
+    """Resolve's side of the common flow: the panel's UIManager timer drives the polls
+    where there is one; elsewhere (free edition, builds without ui.Timer) the flow waits
+    itself and progress goes to the Console."""
+
+    name = HOST
+
+    def __init__(self, session: ResolveSession, mode: str) -> None:
+        self.s = session
+        self.mode = mode  # "cue" | "timeline"
+        self.placed = []  # type: List[Dict[str, Any]]
+        self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
+        self.timer = None  # type: Any
+        self.looping = False
+        self.final = None  # type: Optional[str]
+        self.last_text = ""
+        self.last_tick = 0.0
+        self.flow = None  # type: Optional[vf.Flow]
+
+    # what to score -----------------------------------------------------------------------------
+    def read_selection(self) -> Dict[str, Any]:
+        check_sandbox()
+        project = self.s.project()
+        tl = self.s.timeline(project)
+        fps = self.s.fps(tl, project)
+        ctx = {"tl": tl, "fps": fps, "sel": None}  # type: Dict[str, Any]
+        if self.mode == "cue":
+            sel = ctx["sel"] = self.s.selection(tl, fps)
+            if sel.media and not os.path.isfile(sel.media):
+                raise vc.PluginError(
+                    f"The clip's media is offline: {sel.media}\n"
+                    "Relink it in the media pool, then try again.",
+                    "media_offline",
+                )
+        return ctx
+
+    def build_request(self, gw: vc.Gateway, ctx: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        tl, fps, sel = ctx["tl"], ctx["fps"], ctx["sel"]
+        if sel is not None:
+            title = f"{sel.source} at {timecode(sel.rec_in, fps)} ({sel.frames / fps:.1f} s)"
+        else:
+            title = f"whole timeline '{call(tl, 'GetName') or ''}'"
+        values = self.s.knobs(gw.capabilities(), title)
+        if values is None:
+            return None
+        vc.save_knobs(HOST, values, self.s.home)
+        req = vc.split_options(values)
+        if sel is None:
+            text, ctx["how"] = self.s.export_otio(tl, fps)
+            req.update({"otio_json": text, "selection": {"all": True}})
+            return {"kind": "soundtrack", "params": req}
+        req.update({"duration_s": sel.frames / fps, "name": sel.name})
+        if sel.media:
+            req.update({"media": sel.media, "start_s": sel.src_in_s, "end_s": sel.src_out_s})
+        elif "text" not in req:
+            req["text"] = vc.fallback_text(req["knobs"])
+        return {"kind": "cue", "params": req}
+
+    # talking -------------------------------------------------------------------------------------
+    def ask(self, question: str) -> bool:
+        return self.s.ask(question)
+
+    def progress(self, text: str) -> None:
+        if self.s.panel is not None and not self.s.panel.blocking:
+            self.s.panel.status(text)
+        elif text != self.last_text:
+            print("[VMB Score] " + text)
+        self.last_text = text
+
+    def report(self, message: str, error: bool = False) -> None:
+        """After the timer loop has ended (no dialog inside a timer event)."""
+        if self.looping:
+            self.final = message
+            self.s.disp.ExitLoop()
+        else:
+            self.s.tell(message)
+
+    # waiting -------------------------------------------------------------------------------------
+    def schedule(self, fn: Callable[[], None], delay_s: float) -> bool:
+        """The panel's timer when this build has ui.Timer; otherwise the flow blocks."""
+        panel = self.s.panel
+        if panel is None or not has(self.s.ui, "Timer"):
+            if panel is not None and not self.pending:
+                panel.status("working… (no UI timer in this build: progress is in the Console)")
+                panel.blocking = True
+            return False
+        self.pending = (fn, time.time() + delay_s)
+        if self.timer is None:
+            self.timer = self.s.ui.Timer({"ID": "VMBPoll", "Interval": POLL_MS})
+        return True
+
+    def _tick(self, ev: Any = None) -> None:
+        """Timer event: hooked on the named timer and on the dispatcher's generic
+        On.Timeout (builds deliver one or the other: hosts.md §7); double calls ignored."""
+        now = time.time()
+        if now - self.last_tick < POLL_MS / 2000.0 or self.flow is None:
+            return
+        self.last_tick = now
+        panel = self.s.panel
+        if panel is not None and panel.cancel_asked and not self.flow.cancelled:
+            self.flow.cancel()
+        if self.pending is not None and now >= self.pending[1]:
+            fn, self.pending = self.pending[0], None
+            fn()
+        if self.flow.finished or (panel is not None and panel.closed):
+            self.s.disp.ExitLoop()
+
+    def loop(self, flow: vf.Flow) -> None:
+        """Run the UI loop while the flow has something scheduled on the timer."""
+        self.flow = flow
+        if self.pending is None or flow.finished or self.timer is None:
+            return
+        disp, panel = self.s.disp, self.s.panel
+        disp.On.VMBPoll.Timeout = self._tick
+        disp.On.Timeout = self._tick
+        if panel is not None and panel.win is not None:
+            panel.win.On.VMBPoll.Timeout = self._tick
+            panel.job_running = True
+        self.looping = True
+        self.timer.Start()
+        try:
+            disp.RunLoop()
+        finally:
+            call(self.timer, "Stop")
+            self.looping = False
+            if panel is not None:
+                panel.job_running = False
+        if not flow.finished:  # the window was closed while the job ran
+            flow.cancel()
+            flow.finished = True
+            self.final = "The window was closed: the job was cancelled."
+        if self.final is not None:
+            self.s.tell(self.final)
+
+    # placing -------------------------------------------------------------------------------------
+    def place(self, out: Dict[str, Any], ctx: Dict[str, Any]) -> str:
+        project = self.s.project()  # re-acquire: the user may have switched meanwhile
+        tl = self.s.reacquire(project, ctx["tl"])
+        fps, sel = ctx["fps"], ctx["sel"]
+        if sel is not None:
+            audio = out["files"].get("audio")
+            if not audio:
+                raise vc.PluginError("The engine returned no audio file.", "result")
+            where = self.s.place(project, tl, audio, sel.rec_in, sel.frames, fps)
+            self.placed.append(where)
+            return (
+                f"Placed '{os.path.basename(audio)}' on audio track {where['track']} at "
+                f"{timecode(where['record_frame'], fps)} ({where['frames'] / fps:.1f} s)."
+                + vf.placed_summary([where])
+            )
+        start = int(call(tl, "GetStartFrame") or 0)
+        origin = float(out["result"].get("timeline_start_s") or 0.0)
+        for cue in out["result"].get("cues") or []:
+            audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
+            if not audio or cue.get("record_in_s") is None:
+                continue
+            # record times are on the OTIO timeline's clock, which starts at timeline_start_s
+            rec_in = start + int(round((float(cue["record_in_s"]) - origin) * fps))
+            length = None
+            if cue.get("record_out_s") is not None:
+                length = int(round((float(cue["record_out_s"]) - float(cue["record_in_s"])) * fps))
+            self.placed.append(self.s.place(project, tl, audio, rec_in, length, fps))
+        return (
+            f"Scored the timeline: {len(self.placed)} cue(s) placed on '{TRACK_NAME}' tracks "
+            f"(timeline sent as OTIO, {ctx.get('how', '')})." + vf.placed_summary(self.placed)
+        )
+
+
+def check_sandbox() -> None:
+    """The Mac App Store edition runs sandboxed (hosts.md §7): its home is a container, so
+    the engine's files and `vmb` are out of reach. Say what to do instead."""
+    container = vc.sandbox_container()
+    if container:
+        raise vc.PluginError(
+            "This is the Mac App Store edition of DaVinci Resolve: it runs sandboxed (its "
+            f"home is {container}), so it cannot reach the VMB Score engine's files.\n"
+            "Use DaVinci Resolve from blackmagicdesign.com (free or Studio) with VMB Score, "
+            "or score the timeline outside Resolve: export it as OTIO and run\n"
+            "    vmb soundtrack <timeline.otio>",
+            "sandboxed",
+        )
+
+
 # -- entry ----------------------------------------------------------------------------------------
-def entry(
-    globals_: Dict[str, Any], mode: str, config: Optional[Dict[str, Any]] = None
-) -> Optional[Dict[str, Any]]:
-    """Menu-script entry ("cue" or "timeline"): never lets a traceback reach the user."""
-    resolve, fusion, bmd = globals_.get("resolve"), globals_.get("fusion"), globals_.get("bmd")
+def find_resolve(globals_: Dict[str, Any]) -> Any:
+    """The Resolve object from a menu script's globals, Fusion's app, or external scripting."""
+    resolve, bmd = globals_.get("resolve"), globals_.get("bmd")
     if resolve is None and globals_.get("app") is not None:
         resolve = call(globals_["app"], "GetResolve")
     if resolve is None and bmd is not None:
@@ -785,6 +863,14 @@ def entry(
             resolve = dvr.scriptapp("Resolve")
         except Exception:  # noqa: BLE001
             resolve = None
+    return resolve
+
+
+def entry(
+    globals_: Dict[str, Any], mode: str, config: Optional[Dict[str, Any]] = None
+) -> Optional[Dict[str, Any]]:
+    """Menu-script entry ("cue" or "timeline"): never lets a traceback reach the user."""
+    resolve = find_resolve(globals_)
     if resolve is None:
         print(
             "[VMB Score] DaVinci Resolve is not reachable from this script. Run it from "
@@ -792,31 +878,21 @@ def entry(
             "Preferences > System > General > External scripting using: Local)."
         )
         return None
-    session = ResolveSession(resolve, fusion, bmd, config)
+    session = ResolveSession(resolve, globals_.get("fusion"), globals_.get("bmd"), config)
+    host = ResolveHost(session, mode)
+    flow = vf.Flow(host, session.config)
     try:
-        if mode == "timeline":
-            return session.score_timeline()
-        return session.generate_cue()
-    except vc.PluginError as exc:
-        if session.panel is not None:
-            session.panel.close()
-            session.panel = None
-        session.tell(exc.message)
-    except Exception as exc:  # noqa: BLE001 - the user gets a message, the log the details
-        session.tell(f"Something went wrong: {type(exc).__name__}: {exc}\nDetails: {_log(session)}")
+        flow.start()
+        host.loop(flow)
     finally:
         if session.panel is not None:
             session.panel.close()
-    return None
-
-
-def _log(session: ResolveSession) -> str:
-    folder = os.path.join(session.home, "plugins")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, "resolve-errors.log")
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + traceback.format_exc() + "\n")
-        return path
-    except OSError:
-        return os.path.join(tempfile.gettempdir(), "(the error log is not writable)")
+            session.panel = None
+    if flow.error is not None or flow.outputs is None or not flow.finished:
+        return None
+    return {
+        "job": {"job_id": flow.job_id, "job": flow.job},
+        "placed": host.placed,
+        "files": flow.outputs["files"],
+        "request": flow.request,
+    }

@@ -258,11 +258,12 @@ def test_e2e_ticks_are_short_and_terminate_cancels(
     run = ns["VMB_RUN"]
     assert run.job_id and reaper.deferred == ["vmb_tick()"]
     longest = 0.0
-    for _ in range(8):
+    deadline = time.monotonic() + 20
+    while not reaper.help.startswith("VMB Score: generate") and time.monotonic() < deadline:
         t0 = time.monotonic()
         reaper.tick()
         longest = max(longest, time.monotonic() - t0)
-        time.sleep(0.1)
+        time.sleep(0.05)
     assert longest < vf.TICK_TIMEOUT_S + 0.2
     assert reaper.help.startswith("VMB Score: generate")
     reaper.terminate()
