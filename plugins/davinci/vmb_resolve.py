@@ -10,15 +10,15 @@ windows since 19.1), so each call that can be missing has a fallback or a plain 
 import json
 import os
 import time
-import wave
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
 import vmb_flow as vf
+from vmb_resolve_base import Selection, alive, call, has, media_of, timecode, to_float
+from vmb_resolve_panel import KnobPanel, dialog
+from vmb_resolve_place import TRACK_NAME, Placer
 
 HOST = "resolve"
-TRACK_NAME = "VMB Score"
-BIN_NAME = "VMB Score"
 POLL_MS = 250
 
 # Calls that exist only from some version on; each has a fallback below.
@@ -28,69 +28,6 @@ VERSION_GATED = {
     "Timeline.Export/EXPORT_OTIO": (18, 5),  # -> OTIO built from the timeline's items
 }
 UI_BLOCKED_FROM = (19, 1)  # free edition: UIManager windows blocked (upsell dialog)
-
-
-# -- small helpers ----------------------------------------------------------------------------
-def has(obj: Any, name: str) -> bool:
-    return obj is not None and callable(getattr(obj, name, None))
-
-
-def call(obj: Any, name: str, *args: Any) -> Any:
-    """obj.name(*args), or None when the method is missing or fails (a dead handle)."""
-    if not has(obj, name):
-        return None
-    try:
-        return getattr(obj, name)(*args)
-    except Exception:  # noqa: BLE001 - Resolve raises odd types for odd states
-        return None
-
-
-def alive(item: Any) -> bool:
-    """A dead handle is truthy but every method answers None (a Resolve append quirk)."""
-    return item is not None and isinstance(call(item, "GetStart"), (int, float))
-
-
-def to_float(value: Any, default: float = 0.0) -> float:
-    try:
-        return float(str(value).strip().split()[0])
-    except (ValueError, IndexError):
-        return default
-
-
-def timecode(frame: int, fps: float) -> str:
-    rate = max(int(round(fps)), 1)
-    f = int(frame)
-    return (
-        f"{f // (3600 * rate):02d}:{(f // (60 * rate)) % 60:02d}:"
-        f"{(f // rate) % 60:02d}:{f % rate:02d}"
-    )
-
-
-def audio_seconds(path: str) -> float:
-    """Length of a WAV (stdlib `wave`); 0 if unreadable."""
-    try:
-        with wave.open(path, "rb") as w:
-            return w.getnframes() / float(w.getframerate())
-    except Exception:  # noqa: BLE001
-        return 0.0
-
-
-class Selection:
-    """What the user picked: an absolute frame range and the clip that best shows it."""
-
-    def __init__(self, source: str, rec_in: int, rec_out: int) -> None:
-        self.source = source  # "clips" | "range" | "playhead"
-        self.rec_in = int(rec_in)  # absolute timeline frame
-        self.rec_out = int(rec_out)  # exclusive
-        self.item = None  # type: Any
-        self.media = None  # type: Optional[str]
-        self.src_in_s = None  # type: Optional[float]
-        self.src_out_s = None  # type: Optional[float]
-        self.name = "cue"
-
-    @property
-    def frames(self) -> int:
-        return self.rec_out - self.rec_in
 
 
 # -- one menu-script run ------------------------------------------------------------------------
@@ -158,7 +95,7 @@ class ResolveSession:
         print("[VMB Score] " + message.replace("\n", "\n[VMB Score] "))
         if self.ui is not None:
             try:
-                self._dialog(message, ["OK"])
+                dialog(self.ui, self.disp, message, ["OK"])
             except Exception:  # noqa: BLE001 - the console line is enough
                 pass
 
@@ -167,35 +104,7 @@ class ResolveSession:
         if self.ui is None:
             self.tell(question.split("\n")[0] + "\nStarting it now (no dialogs in this edition).")
             return True
-        return self._dialog(question, ["Yes", "No"]) == "Yes"
-
-    def _dialog(self, message: str, buttons: List[str]) -> str:
-        ui, disp = self.ui, self.disp
-        answer = [buttons[-1]]
-        win = disp.AddWindow(
-            {"ID": "VMBDialog", "WindowTitle": "VMB Score", "Geometry": [200, 200, 460, 160]},
-            ui.VGroup(
-                [
-                    ui.Label({"ID": "Message", "Text": message, "WordWrap": True}),
-                    ui.HGroup([ui.Button({"ID": "Btn" + b, "Text": b}) for b in buttons]),
-                ]
-            ),
-        )
-
-        def pick(name: str) -> Callable[[Any], None]:
-            def handler(ev: Any) -> None:
-                answer[0] = name
-                disp.ExitLoop()
-
-            return handler
-
-        for b in buttons:
-            getattr(win.On, "Btn" + b).Clicked = pick(b)
-        win.On.VMBDialog.Close = pick(buttons[-1])
-        win.Show()
-        disp.RunLoop()
-        win.Hide()
-        return answer[0]
+        return dialog(self.ui, self.disp, question, ["Yes", "No"]) == "Yes"
 
     # host objects --------------------------------------------------------------------------
     def project(self) -> Any:
@@ -273,11 +182,6 @@ class ResolveSession:
             "nothing_selected",
         )
 
-    @staticmethod
-    def _media_of(item: Any) -> Optional[str]:
-        path = call(call(item, "GetMediaPoolItem"), "GetClipProperty", "File Path")
-        return path if isinstance(path, str) and path else None
-
     def _describe(
         self, tl: Any, sel: Selection, fps: float, candidates: Optional[List[Any]]
     ) -> Selection:
@@ -293,14 +197,14 @@ class ResolveSession:
                 pool.extend((idx, it) for it in call(tl, "GetItemListInTrack", "video", idx) or [])
         best, best_key = None, (0, -1)
         for track, item in pool:
-            if not alive(item) or not self._media_of(item):
+            if not alive(item) or not media_of(item):
                 continue  # titles and generators have no media
             overlap = min(int(item.GetEnd()), sel.rec_out) - max(int(item.GetStart()), sel.rec_in)
             if overlap > 0 and (overlap, track) > best_key:
                 best, best_key = item, (overlap, track)
         if best is None:
             return sel  # no picture: the cue comes from the knobs (and text)
-        sel.item, sel.media = best, self._media_of(best)
+        sel.item, sel.media = best, media_of(best)
         sel.name = vc.cue_name(str(call(best, "GetName") or ""), "cue")
         a = int(best.GetStart())
         src_fps = to_float(call(call(best, "GetMediaPoolItem"), "GetClipProperty", "FPS"), fps)
@@ -345,7 +249,7 @@ class ResolveSession:
                             "record_in_s": (int(item.GetStart()) - start) / fps,
                             "duration_s": (int(item.GetEnd()) - int(item.GetStart())) / fps,
                             "source_in_s": float(src) / fps,
-                            "path": self._media_of(item),
+                            "path": media_of(item),
                         }
                     )
                 name = call(tl, "GetTrackName", kind, idx) or f"{kind[0].upper()}{idx}"
@@ -353,167 +257,13 @@ class ResolveSession:
         name = str(call(tl, "GetName") or "Timeline")
         return vc.otio_timeline(name, fps, tracks, global_start_s=start / fps)
 
-    # placing the stem --------------------------------------------------------------------------
-    def _ours(self, item: Any) -> bool:
-        """A timeline item whose media is an engine output (an earlier take of ours)."""
-        path = self._media_of(item) or ""
-        return os.path.realpath(path).startswith(os.path.realpath(self.home) + os.sep)
-
-    def _free_track(self, tl: Any, rec_in: int, rec_out: int, notes: List[str]) -> int:
-        """A "VMB Score" audio track with room for [rec_in, rec_out), made when none has.
-        An earlier take of ours starting at the same frame is removed: regenerating
-        replaces the take. Anything else there (or a locked track) means another track."""
-        count = int(call(tl, "GetTrackCount", "audio") or 0)
-        ours = 0
-        for idx in range(1, count + 1):
-            name = str(call(tl, "GetTrackName", "audio", idx) or "")
-            if not name.startswith(TRACK_NAME):
-                continue
-            ours += 1
-            if call(tl, "GetIsTrackLocked", "audio", idx) is True:
-                notes.append(f"audio track {idx} '{name}' is locked")
-                continue
-            blocking, stale = [], []
-            for item in call(tl, "GetItemListInTrack", "audio", idx) or []:
-                if not alive(item):
-                    continue
-                a, b = int(item.GetStart()), int(item.GetEnd())
-                if b <= rec_in or a >= rec_out:
-                    continue
-                (stale if a == rec_in and self._ours(item) else blocking).append(item)
-            if blocking:
-                notes.append(f"audio track {idx} '{name}' is occupied there")
-                continue
-            if stale:
-                if not self._delete(tl, stale, notes):
-                    notes.append(f"could not remove the earlier take on track {idx}")
-                    continue
-                notes.append(f"replaced the earlier take on audio track {idx}")
-            return idx
-        return self._new_track(tl, f"{TRACK_NAME} {ours + 1}" if ours else TRACK_NAME)
-
-    def _delete(self, tl: Any, items: List[Any], notes: List[str]) -> bool:
-        """DeleteClips works only on the Edit page (hosts.md §7): open it for the
-        deletion, then go back to the page the user was on."""
-        page = call(self.resolve, "GetCurrentPage")
-        switched = isinstance(page, str) and page != "edit"
-        if switched and not call(self.resolve, "OpenPage", "edit"):
-            notes.append(f"Resolve would not open the Edit page (from '{page}')")
-            return False
-        try:
-            return call(tl, "DeleteClips", items, False) is True
-        finally:
-            if switched:
-                call(self.resolve, "OpenPage", page)
-
-    def _new_track(self, tl: Any, name: str) -> int:
-        before = int(call(tl, "GetTrackCount", "audio") or 0)
-        if not call(tl, "AddTrack", "audio", "stereo"):
-            call(tl, "AddTrack", "audio")
-        after = int(call(tl, "GetTrackCount", "audio") or 0)
-        if after <= before:
-            raise vc.PluginError(
-                f"Resolve did not add an audio track for the score ({self.version_text()}).",
-                "track",
-            )
-        call(tl, "SetTrackName", "audio", after, name)
-        return after
-
-    def _bin(self, mp: Any) -> Any:
-        root = call(mp, "GetRootFolder")
-        for folder in call(root, "GetSubFolderList") or []:
-            if call(folder, "GetName") == BIN_NAME:
-                return folder
-        folder = call(mp, "AddSubFolder", root, BIN_NAME)
-        return folder if folder is not None else root
-
-    def import_audio(self, mp: Any, path: str) -> Any:
-        """Import into the "VMB Score" bin; the user's current bin is restored afterwards."""
-        previous = call(mp, "GetCurrentFolder")
-        call(mp, "SetCurrentFolder", self._bin(mp))
-        try:
-            items = call(mp, "ImportMedia", [{"FilePath": path}])
-            if not items:
-                items = call(mp, "ImportMedia", [path])  # the older list-of-paths form
-        finally:
-            if previous is not None:
-                call(mp, "SetCurrentFolder", previous)
-        if not items or items[0] is None:
-            raise vc.PluginError(f"Resolve could not import {path}.", "import")
-        return items[0]
-
-    @staticmethod
-    def clip_rate(mpi: Any, fallback: float) -> float:
-        """The frame rate a media pool item's "Frames" count and AppendToTimeline's
-        start/endFrame are in: the project rate at import time (hosts.md §7)."""
-        return to_float(call(mpi, "GetClipProperty", "FPS"), 0.0) or fallback
-
+    # placing and knobs -----------------------------------------------------------------------
     def place(
         self, project: Any, tl: Any, path: str, rec_in: int, max_frames: Optional[int], fps: float
     ) -> Dict[str, Any]:
-        """Import `path`, append it at absolute frame rec_in on a free VMB Score track,
-        then read the track back: an item of the right length must be at rec_in."""
-        mp = call(project, "GetMediaPool")
-        if mp is None:
-            raise vc.PluginError("This project has no media pool to import into.", "import")
-        mpi = self.import_audio(mp, path)
-        src_fps = self.clip_rate(mpi, fps)
-        src_frames = int(to_float(call(mpi, "GetClipProperty", "Frames"), 0.0))
-        if src_frames <= 0:
-            src_frames = int(round(audio_seconds(path) * src_fps))
-        frames = int(round(src_frames * fps / src_fps))  # timeline frames of audio
-        if max_frames:
-            frames = min(frames, int(max_frames))
-        if frames <= 0:
-            raise vc.PluginError(f"The generated audio is empty: {path}", "import")
-        rec_in = int(round(rec_in))  # Resolve 21 rejects non-integer frames
-        notes = []  # type: List[str]
-        idx = self._free_track(tl, rec_in, rec_in + frames, notes)
-        info = {
-            "mediaPoolItem": mpi,
-            "startFrame": 0,
-            # exclusive, in the clip's frames (Studio 21.0: 6254..6348 gave 94 frames)
-            "endFrame": int(round(frames * src_fps / fps)),
-            "mediaType": 2,
-            "trackIndex": idx,
-            "recordFrame": rec_in,
-        }
-        for attempt in range(2):
-            if attempt:  # Resolve refused that spot or gave a phantom: a new track is empty
-                idx = self._new_track(tl, TRACK_NAME + " (retry)")
-                info["trackIndex"] = idx
-            placed = call(mp, "AppendToTimeline", [info]) or []
-            problem = self._check_placed(tl, placed, idx, path, rec_in, frames, src_fps != fps)
-            if not problem:
-                return {"track": idx, "record_frame": rec_in, "frames": frames, "notes": notes}
-            notes.append(f"audio track {idx}: {problem}")
-        raise vc.PluginError(
-            f"Resolve did not place the audio ({'; '.join(notes)}). "
-            f"It is in the '{BIN_NAME}' bin: {path}",
-            "place",
-        )
+        """Import `path` and put it at absolute frame rec_in (vmb_resolve_place.Placer)."""
+        return Placer(self).place(project, tl, path, rec_in, max_frames, fps)
 
-    def _check_placed(
-        self, tl: Any, placed: List[Any], idx: int, path: str, rec_in: int, frames: int, loose: bool
-    ) -> str:
-        """'' when the track holds our item at rec_in with `frames` frames (one frame of
-        slack when the clip and timeline rates differ). AppendToTimeline's answer alone is
-        not trusted: it may be a dead handle or a phantom item (null id; hosts.md §7)."""
-        item = placed[0] if placed else None
-        if not alive(item):
-            return "Resolve refused the append (dead handle)"
-        for cand in call(tl, "GetItemListInTrack", "audio", idx) or []:
-            if not alive(cand) or int(cand.GetStart()) != rec_in:
-                continue
-            if os.path.realpath(self._media_of(cand) or "") != os.path.realpath(path):
-                continue
-            got = int(cand.GetEnd()) - rec_in
-            if got == frames or (loose and abs(got - frames) <= 1):
-                return ""
-            return f"the item is {got} frames long instead of {frames}"
-        return f"no item at frame {rec_in} after the append (Resolve answered with a phantom item)"
-
-    # knobs ---------------------------------------------------------------------------------
     def knobs(self, caps: Dict[str, Any], title: str) -> Optional[Dict[str, Any]]:
         """Knob values: the panel in Studio; elsewhere the last-used ones (and why)."""
         last = vc.load_knobs(HOST, self.home)
@@ -529,139 +279,6 @@ class ResolveSession:
         if values is None:
             self.panel = None
         return values
-
-
-# -- the knob panel (Studio) -----------------------------------------------------------------
-class KnobPanel:
-    """A window generated from the knob definitions: knobs, Generate, progress, Cancel."""
-
-    def __init__(
-        self, session: ResolveSession, defs: Dict[str, Any], last: Dict[str, Any], title: str
-    ):
-        self.s = session
-        self.defs = list(defs.get("knobs", [])) + list(defs.get("options", []))
-        self.last = last
-        self.title = title
-        self.values = None  # type: Optional[Dict[str, Any]]
-        self.win = None  # type: Any
-        self.items = {}  # type: Dict[str, Any]
-        self.job_running = False
-        self.cancel_asked = False
-        self.closed = False
-        self.blocking = False  # no ui.Timer: the flow waits, progress goes to the Console
-
-    def _rows(self, ui: Any) -> List[Any]:
-        rows = [ui.Label({"ID": "Selection", "Text": "Score: " + self.title})]
-        for knob in self.defs:
-            name, label, kind = knob["name"], knob.get("label", knob["name"]), knob.get("type")
-            if kind == "choice":
-                field = ui.ComboBox({"ID": "knob_" + name})
-                rows.append(ui.HGroup([ui.Label({"Text": label}), field]))
-            elif kind == "multi":
-                for i in range(int(knob.get("max", 3))):
-                    field = ui.ComboBox({"ID": f"knob_{name}_{i}"})
-                    rows.append(ui.HGroup([ui.Label({"Text": f"{label} {i + 1}"}), field]))
-            else:  # integer / number / text
-                field = ui.LineEdit({"ID": "knob_" + name})
-                rows.append(ui.HGroup([ui.Label({"Text": label}), field]))
-        rows.append(
-            ui.HGroup(
-                [
-                    ui.Button({"ID": "Generate", "Text": "Generate"}),
-                    ui.Button({"ID": "Cancel", "Text": "Cancel"}),
-                ]
-            )
-        )
-        rows.append(ui.Label({"ID": "Status", "Text": ""}))
-        return rows
-
-    def _fill(self, items: Dict[str, Any]) -> None:
-        for knob in self.defs:
-            name, kind = knob["name"], knob.get("type")
-            if kind == "choice":
-                values = [str(v) for v in knob.get("values", [])]
-                want = str(self.last.get(name, knob.get("default", "")))
-                box = items["knob_" + name]
-                box.AddItems(values)
-                box.CurrentIndex = values.index(want) if want in values else 0
-            elif kind == "multi":
-                empty = knob.get("empty", "none")
-                values = [empty] + [str(v) for v in knob.get("values", [])]
-                chosen = list(self.last.get(name) or [])
-                for i in range(int(knob.get("max", 3))):
-                    want = chosen[i] if i < len(chosen) else empty
-                    box = items[f"knob_{name}_{i}"]
-                    box.AddItems(values)
-                    box.CurrentIndex = values.index(want) if want in values else 0
-            else:
-                value = self.last.get(name, knob.get("default"))
-                items["knob_" + name].Text = "" if value is None else str(value)
-
-    def _read(self, items: Dict[str, Any]) -> Dict[str, Any]:
-        out = {}  # type: Dict[str, Any]
-        for knob in self.defs:
-            name, kind = knob["name"], knob.get("type")
-            if kind == "choice":
-                out[name] = str(items["knob_" + name].CurrentText)
-            elif kind == "multi":
-                empty, picked = knob.get("empty", "none"), []
-                for i in range(int(knob.get("max", 3))):
-                    v = str(items[f"knob_{name}_{i}"].CurrentText)
-                    if v and v != empty and v not in picked:
-                        picked.append(v)
-                out[name] = picked
-            elif kind == "integer":
-                text = str(items["knob_" + name].Text).strip()
-                out[name] = int(text) if text.isdigit() else None
-            else:
-                out[name] = str(items["knob_" + name].Text)
-        return out
-
-    def run(self) -> Optional[Dict[str, Any]]:
-        """Show the panel until Generate (-> values) or Cancel/close (-> None). The window
-        stays open afterwards for progress and Cancel."""
-        ui, disp = self.s.ui, self.s.disp
-        self.win = win = disp.AddWindow(
-            {"ID": "VMBScore", "WindowTitle": "VMB Score", "Geometry": [120, 120, 440, 560]},
-            ui.VGroup(self._rows(ui)),
-        )
-        self.items = items = win.GetItems()
-        self._fill(items)
-
-        def on_close(ev: Any) -> None:
-            self.cancel_asked = self.job_running
-            self.closed = True
-            disp.ExitLoop()
-
-        def on_cancel(ev: Any) -> None:
-            if self.job_running:
-                self.cancel_asked = True
-                self.status("cancelling…")
-            else:
-                disp.ExitLoop()
-
-        def on_generate(ev: Any) -> None:
-            if not self.job_running:
-                self.values = self._read(items)
-                items["Generate"].Enabled = False
-                disp.ExitLoop()
-
-        win.On.VMBScore.Close = on_close
-        win.On.Cancel.Clicked = on_cancel
-        win.On.Generate.Clicked = on_generate
-        win.Show()
-        disp.RunLoop()
-        if self.values is None or self.closed:
-            win.Hide()
-            return None
-        self.status("submitting…")
-        return self.values
-
-    def status(self, text: str) -> None:
-        self.items["Status"].Text = text
-
-    def close(self) -> None:
-        call(self.win, "Hide")
 
 
 # -- the host ------------------------------------------------------------------------------------
@@ -758,7 +375,8 @@ class ResolveHost(vf.Host):
 
     def _tick(self, ev: Any = None) -> None:
         """Timer event: hooked on the named timer and on the dispatcher's generic
-        On.Timeout (builds deliver one or the other: hosts.md §7); double calls ignored."""
+        On.Timeout (builds deliver one or the other; community UIManager scripts hook
+        both); double calls are ignored."""
         now = time.time()
         if now - self.last_tick < POLL_MS / 2000.0 or self.flow is None:
             return
@@ -834,7 +452,7 @@ class ResolveHost(vf.Host):
 
 
 def check_sandbox() -> None:
-    """The Mac App Store edition runs sandboxed (hosts.md §7): its home is a container, so
+    """The Mac App Store edition runs in the macOS App Sandbox: its home is a container, so
     the engine's files and `vmb` are out of reach. Say what to do instead."""
     container = vc.sandbox_container()
     if container:

@@ -30,7 +30,7 @@ CONTROLS_NAME = "VMB Controls"
 CONTROLS_FX = "JS:VMB Score/VMB Controls.jsfx"
 CONTROLS_MARKER = 7351.0  # the hidden first slider's value: identifies the JSFX
 EXT_KEY = "P_EXT:vmb_score"
-MIN_VERSION = (6, 0)  # P_EXT: item strings are not in 5.95 (hosts.md §7)
+MIN_VERSION = (6, 0)  # P_EXT: item strings are not in 5.95 (its reaper_python.py)
 MB_OK, MB_YESNO, MB_YES = 0, 4, 6
 VIDEO_EXT = (".mov", ".mp4", ".m4v", ".mkv", ".avi", ".webm", ".mxf", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
@@ -482,7 +482,7 @@ def app_version() -> Tuple[int, ...]:
 
 
 def check_version() -> None:
-    """P_EXT item strings (our take tags) are not in the 5.95 API (hosts.md §7)."""
+    """P_EXT item strings (our take tags) are not in the 5.95 API (its reaper_python.py)."""
     have = app_version()
     if have < MIN_VERSION:
         raise vc.PluginError(
@@ -614,7 +614,7 @@ FLOWS = {}  # type: Dict[str, vf.Flow]
 
 def script_function(namespace: Optional[Dict[str, Any]], name: str) -> Any:
     """RPR_defer / RPR_atexit: REAPER defines them in the running script's own namespace
-    (`__main__`), not in reaper_python (hosts.md §7; reapy, reapy/core/reaper/defer.py)."""
+    (`__main__`), not in reaper_python (RomeoDespres/reapy, reapy/core/reaper/defer.py)."""
     fn = (namespace or {}).get(name)
     if fn is None:
         fn = getattr(sys.modules.get("__main__"), name, None)

@@ -14,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
+PLUGIN_MODULES = (
+    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_resolve", "vmb_resolve_base",
+    "vmb_resolve_panel", "vmb_resolve_place",
+)  # fmt: skip
 FOREIGN_KB = 'KEY 1 65 0 0\nSCR 4 0 RSabc "Custom: someone else" "/x/other.lua"\n'
 
 
@@ -126,11 +130,7 @@ def test_installed_plugins_find_their_modules(tmp_path: Path, monkeypatch) -> No
     target = tmp_path / "h"
     assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
     saved_path = list(sys.path)
-    saved_mods = {
-        m: sys.modules.pop(m)
-        for m in ("vmb_client", "vmb_flow", "vmb_reaper", "vmb_resolve")
-        if m in sys.modules
-    }
+    saved_mods = {m: sys.modules.pop(m) for m in PLUGIN_MODULES if m in sys.modules}
     try:
         reaper = FakeReaper(target / "reaper")
         monkeypatch.setitem(sys.modules, "reaper_python", reaper.module())
@@ -143,12 +143,12 @@ def test_installed_plugins_find_their_modules(tmp_path: Path, monkeypatch) -> No
         host = fr.make_host()
         script = target / "resolve" / "Fusion" / "Scripts" / "Utility" / "VMB Score.py"
         runpy.run_path(str(script), init_globals=host)
-        for mod in ("vmb_resolve", "vmb_flow", "vmb_client"):
+        for mod in ("vmb_resolve", "vmb_resolve_place", "vmb_flow", "vmb_client"):
             assert sys.modules[mod].__file__.startswith(str(target)), mod
         assert "Nothing to score" in host["disp"].dialogs[-1]
     finally:
         sys.path[:] = saved_path
-        for m in ("vmb_client", "vmb_flow", "vmb_reaper", "vmb_resolve"):
+        for m in PLUGIN_MODULES:
             sys.modules.pop(m, None)
         sys.modules.update(saved_mods)
 

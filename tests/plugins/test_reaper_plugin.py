@@ -313,7 +313,7 @@ def test_e2e_offers_to_start_the_engine(
         control.stop(load_settings(vmb_home))
 
 
-# -- quirks of the real host (hosts.md §7): each test failed on the plugin before the fix --------
+# -- quirks of the real host (sources in the fake); each test failed on the old plugin ------
 def test_defer_and_atexit_come_from_the_script_namespace(
     standin_engine, reaper: FakeReaper, video: str
 ) -> None:

@@ -367,7 +367,7 @@ def test_e2e_build_without_ui_timer_waits_blocking(standin_engine, media: str) -
     )
 
 
-# -- quirks of the real host (hosts.md §7): each test failed on the plugin before the fix --------
+# -- quirks of the real host (sources in the fake); each test failed on the old plugin ------
 @pytest.mark.parametrize("project_fps", [24.0, 25.0])
 def test_end_frame_is_exclusive_in_clip_frames(tmp_path: Path, project_fps: float) -> None:
     """endFrame is exclusive (Studio 21.0: 6254..6348 gave 94 frames) and counted at the
@@ -438,7 +438,7 @@ def test_mac_app_store_sandbox_is_detected(monkeypatch, media: str) -> None:
 
 
 def test_e2e_build_with_only_the_generic_timer_event(standin_engine, media: str) -> None:
-    """Some builds deliver only the dispatcher's generic On.Timeout (hosts.md §7)."""
+    """Some builds deliver only the dispatcher's generic On.Timeout."""
     host = fr.make_host()
     tl = host["timeline"]
     tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]

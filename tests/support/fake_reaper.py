@@ -3,7 +3,7 @@
 Modelled (hosts.md §4): RPR_ functions with out-parameters return a tuple of every
 argument (the return value first when not void); `RPR_defer`/`RPR_atexit` take code
 strings run in the calling script's namespace, either at once (a trampoline, ~30 ticks/s)
-or on a manual `tick()`. Quirks from the sources in hosts.md §7, each marked QUIRK below:
+or on a manual `tick()`. Quirks from these sources, each marked QUIRK below:
 defer/atexit exist only in the running script's `__main__` globals, not in the module
 (REAPER's generated reaper_python.py; reapy, reapy/core/reaper/defer.py); the bridge
 validates every pointer argument and passes NULL for a source not yet in the project
@@ -184,7 +184,7 @@ class FakeReaper:
 
     def run_script(self, path: Path) -> dict[str, Any]:
         """Run a ReaScript as REAPER does: the file is `__main__`, and REAPER puts
-        RPR_defer/RPR_atexit into its globals (QUIRK: nowhere else; hosts.md §7, reapy
+        RPR_defer/RPR_atexit into its globals (QUIRK: nowhere else; reapy
         reapy/core/reaper/defer.py reads them from sys.modules["__main__"]). Deferred code
         strings run in that same namespace."""
         init = {"RPR_defer": self.RPR_defer, "RPR_atexit": self.RPR_atexit}

@@ -5,7 +5,7 @@ frames are absolute; GetMarkInOut is relative to the timeline start; appending o
 occupied region or a locked track returns a dead handle (truthy, every method None) and
 places nothing; non-integer frames are refused (None); the free edition has no UIManager
 (None) since 19.1; GetCurrentVideoItem returns the highest video track's item;
-Timeline.Export writes OTIO JSON. Measured quirks (hosts.md §7: the Resolve scripting README
+Timeline.Export writes OTIO JSON. Measured quirks (the Resolve scripting README
 of 24 Jul 2026 and samuelgursky/davinci-resolve-mcp's live measurements,
 docs/reference/api-limitations.md and src/utils/api_truth.py), each marked QUIRK below:
 AppendToTimeline's endFrame is exclusive and counted in the clip's own frames (the project
@@ -187,7 +187,7 @@ class FakeTimeline:
 
     def DeleteClips(self, items: list[FakeTimelineItem], ripple: bool = False) -> bool:
         if self.app is not None and self.app.page != "edit":
-            return False  # QUIRK (hosts.md §7): DeleteClips works only on the Edit page
+            return False  # QUIRK (davinci-resolve-mcp api-limitations.md): Edit page only
         for tracks in self.tracks.values():
             for t in tracks:
                 t.items = [i for i in t.items if i not in items]
@@ -554,8 +554,9 @@ class FakeDispatcher:
         self.dialogs: list[str] = []
         self.looping = False
         self.max_ticks = 2000
-        # QUIRK (hosts.md §7): where timer events arrive differs between builds: "named"
-        # (win/disp.On.<TimerID>.Timeout), "generic" (disp.On.Timeout) or "both"
+        # QUIRK (community UIManager scripts hook both): where timer events arrive differs
+        # between builds: "named" (win/disp.On.<TimerID>.Timeout), "generic"
+        # (disp.On.Timeout) or "both"
         self.timer_events = "named"
 
     def AddWindow(self, props: dict[str, Any], layout: Widget) -> FakeWindow:
