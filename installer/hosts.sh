@@ -150,10 +150,10 @@ install_hosts() {
   install_files davinci
   install_files reaper
   mv "$MANIFEST.new" "$MANIFEST"
-  say "DaVinci Resolve: Workspace > Scripts > 'VMB Score' ($RESOLVE_SCRIPTS)"
+  say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($RESOLVE_SCRIPTS)"
   say "  Python menu scripts: Resolve <= 21.0 (any edition) or Studio 21.1+; knob panel in Studio"
   if [ "$(uname -s)" = Darwin ] && [ -z "$HOST_DIR" ]; then note_sandboxed_resolve; fi
-  say "REAPER 6.0+: Actions > 'VMB: ...' ($REAPER_SCRIPTS); start REAPER to load them"
+  say "REAPER 6.0+: Actions > Show action list > 'Custom: VMB: ...' ($REAPER_SCRIPTS)"
   say "  needs Preferences > Plug-ins > ReaScript > Enable Python; knobs: 'VMB: Insert controls'"
   [ -x "$VENV/bin/vmb" ] || say "  no engine found at $VENV/bin/vmb: run ./installer/install.sh (engine) too"
   say "uninstall: $0 --uninstall${HOST_DIR:+ --host-dir \"$HOST_DIR\"}"

@@ -183,8 +183,8 @@ function Install-Hosts {
 
     Ensure-Dir (Split-Path -Parent $P.Manifest)
     Set-Content -LiteralPath $P.Manifest -Value $script:Entries
-    Say "DaVinci Resolve: Workspace > Scripts > 'VMB Score' ($($P.ResolveScripts))"
-    Say "REAPER 6.0+: Actions > 'VMB: ...' ($($P.ReaperScripts)); start REAPER to load them"
+    Say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($($P.ResolveScripts))"
+    Say "REAPER 6.0+: Actions > Show action list > 'Custom: VMB: ...' ($($P.ReaperScripts))"
     Say "  needs Preferences > Plug-ins > ReaScript > Enable Python; knobs: 'VMB: Insert controls'"
 }
 

@@ -1,7 +1,8 @@
 """VMB Score whole timeline: one cue per clip or scene for the current timeline.
 
-DaVinci Resolve menu script (Workspace > Scripts > VMB Score whole timeline): the timeline
-goes to the engine as OTIO (the `soundtrack` job) and every cue lands on a VMB Score track.
+DaVinci Resolve menu script (Workspace > Scripts > Utility > VMB Score whole timeline): the
+timeline goes to the engine as OTIO (the `soundtrack` job) and every cue lands on a VMB Score
+track.
 """
 
 import os

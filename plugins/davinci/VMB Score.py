@@ -1,6 +1,6 @@
 """VMB Score: music for the selected clip, in/out range, or the clip under the playhead.
 
-DaVinci Resolve menu script (Workspace > Scripts > VMB Score). The work is done in
+DaVinci Resolve menu script (Workspace > Scripts > Utility > VMB Score). The work is done in
 vmb_resolve.py and vmb_client.py, installed next to this script in vmb_score_lib/.
 """
 

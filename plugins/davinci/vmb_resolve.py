@@ -1,10 +1,11 @@
 """VMB Score inside DaVinci Resolve: selection, knob panel, engine job, stem placement.
 
-Run from Workspace > Scripts ("VMB Score", "VMB Score whole timeline"). Standard library +
-Resolve's scripting objects only, Python 3.6 syntax (Resolve <= 21.0 runs menu scripts with
-a system Python >= 3.6). Every host call is feature-detected: Resolve's remote objects may
-answer an unknown method with None, and editions differ (the free edition blocks UIManager
-windows since 19.1), so each call that can be missing has a fallback or a plain message.
+Run from Workspace > Scripts > Utility > "VMB Score" or "VMB Score whole timeline".
+Standard library + Resolve's scripting objects only, Python 3.6 syntax (Resolve <= 21.0
+runs menu scripts with a system Python >= 3.6). Every host call is feature-detected:
+Resolve's remote objects may answer an unknown method with None, and editions differ (the
+free edition blocks UIManager windows since 19.1), so each call that can be missing has a
+fallback or a plain message. The job itself runs the common flow (vmb_flow.py).
 """
 
 import json
@@ -492,7 +493,7 @@ def entry(
     if resolve is None:
         print(
             "[VMB Score] DaVinci Resolve is not reachable from this script. Run it from "
-            "Workspace > Scripts inside Resolve (external scripting needs Studio and "
+            "Workspace > Scripts > Utility inside Resolve (external scripting needs Studio and "
             "Preferences > System > General > External scripting using: Local)."
         )
         return None

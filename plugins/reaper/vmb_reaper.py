@@ -521,7 +521,7 @@ def script_function(namespace: Optional[Dict[str, Any]], name: str) -> Any:
     if not callable(fn):
         raise vc.PluginError(
             f"REAPER did not give this script {name} (it defines it for Python ReaScripts "
-            "run as actions). Run 'VMB: ...' from the Actions list.",
+            "run as actions). Run it from Actions > Show action list > 'Custom: VMB: ...'.",
             "host_api",
         )
     return fn
