@@ -475,9 +475,10 @@ class ReaperHost(vf.Host):
         api.RPR_Undo_BeginBlock()
         try:
             for start, length, label, audio, midi in self._stems(out, sel):
-                self.placed.append(place(audio, start, length, label))
-                if midi:
-                    self.placed.append(place(midi, start, length, label, MIDI_TRACK_NAME))
+                wav = place(audio, start, length, label)
+                self.placed.append(wav)
+                if midi:  # as long as the audio (a MIDI file's own length is in beats)
+                    self.placed.append(place(midi, start, wav["length"], label, MIDI_TRACK_NAME))
         finally:
             api.RPR_Undo_EndBlock("VMB Score: place music", -1)
             api.RPR_UpdateArrange()
