@@ -117,7 +117,8 @@ install_files() {  # install_files HOST: copy what plugins/HOST/files.txt lists
 }
 
 reaper_pids() {  # pids of running REAPER processes (Linux: reaper; macOS: .../MacOS/REAPER)
-  ps -A -o pid= -o comm= 2>/dev/null | awk 'tolower($2) ~ /(^|\/)reaper$/ { print $1 }'
+  ps -A -o pid= -o comm= 2>/dev/null |
+    awk '{ pid = $1; sub(/^ *[0-9]+ +/, ""); if (tolower($0) ~ /(^|\/)reaper$/) print pid }'
 }
 
 refuse_if_reaper_runs() {
