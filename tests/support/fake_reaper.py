@@ -187,7 +187,9 @@ class FakeReaper:
         RPR_defer/RPR_atexit into its globals (QUIRK: nowhere else; reapy
         reapy/core/reaper/defer.py reads them from sys.modules["__main__"]). Deferred code
         strings run in that same namespace."""
-        init = {"RPR_defer": self.RPR_defer, "RPR_atexit": self.RPR_atexit}
+        init = dict(vars(self.module()))  # what `from reaper_python import *` gives
+        init = {k: v for k, v in init.items() if k.startswith("RPR_")}
+        init.update(RPR_defer=self.RPR_defer, RPR_atexit=self.RPR_atexit)
         self.namespace = {}
         self._in_script = True
         try:
