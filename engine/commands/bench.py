@@ -76,4 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke runs)")
     p.add_argument("--messages", type=int, default=None, help="hostile messages (fuzz)")
     p.add_argument("--seed", type=int, default=None, help="random seed (fuzz)")
+    p.add_argument("--kind", choices=["selfcheck", "cue"], default=None,
+                   help="the jobs the soak kills the daemon under (default selfcheck)")  # fmt: skip
     p.set_defaults(func=_run)
