@@ -14,7 +14,7 @@ float16 matrix beside it (`draft-emb-<generation>.npy`, memory-mapped for querie
 - Queries filter in SQL (partition = facet + tag), then take the exact cosine over the
   matching rows.
 
-(The full backend's library, with CLAP/CLIP embeddings, is engine/retrieve/full_library.py.)
+(The full backend's library, with CLAP/CLIP embeddings, is engine/retrieve/full/library.py.)
 """
 
 from __future__ import annotations
