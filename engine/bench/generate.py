@@ -208,7 +208,7 @@ def _bench_full_gpu(folder: Path, quick: bool, notes: list[str]) -> dict[str, An
 
 
 def _bench_full_cpu(folder: Path, quick: bool, notes: list[str]) -> dict[str, Any]:
-    from engine.generate.full.generator import plan_windows
+    from engine.generate.full.audio import plan_windows
 
     t0 = time.perf_counter()
     cfg = _settings(folder / "home", folder / "models", False).generate

@@ -20,9 +20,9 @@ import numpy as np
 
 from engine import taxonomy
 from engine.bench import figure
-from engine.retrieve.full import library as full_library
-from engine.retrieve.full import vectors
-from engine.retrieve.full.library import EncoderStamp, MusicLibrary, Partition
+from engine.retrieve.full import schema, vectors, writer
+from engine.retrieve.full.library import MusicLibrary
+from engine.retrieve.full.schema import EncoderStamp, Partition
 
 DIM = 512
 FILTER_SHARE = 0.02  # rows carrying instrument:violin, the single-partition filter
@@ -39,14 +39,14 @@ def synthetic_library(root: Path, n: int, seed: int = 0) -> tuple[np.ndarray, di
     tempos = list(taxonomy.TEMPO_BUCKETS)
     with lib.writer() as w:
         w.set_encoders(stamp, None)
-        facets = [f for f in full_library.TAG_FACETS for _ in taxonomy.all_tags()[f]]
-        tags = [t for f in full_library.TAG_FACETS for t in taxonomy.all_tags()[f]]
+        facets = [f for f in schema.TAG_FACETS for _ in taxonomy.all_tags()[f]]
+        tags = [t for f in schema.TAG_FACETS for t in taxonomy.all_tags()[f]]
         emb = rng.standard_normal((len(tags), DIM)).astype(np.float32)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
         w.set_vocabulary(
             facets,
             tags,
-            [full_library.prompt_for(f, t) for f, t in zip(facets, tags, strict=True)],
+            [schema.prompt_for(f, t) for f, t in zip(facets, tags, strict=True)],
             emb,
         )
     centres = rng.standard_normal((2000, DIM)).astype(np.float32)
@@ -54,7 +54,7 @@ def synthetic_library(root: Path, n: int, seed: int = 0) -> tuple[np.ndarray, di
     violin = np.zeros(n, bool)
     violin[rng.choice(n, size=int(n * FILTER_SHARE), replace=False)] = True
     conn = lib._conn
-    with open(root / full_library.AUDIO_FILE, "wb") as fh:
+    with open(root / schema.AUDIO_FILE, "wb") as fh:
         for start in range(0, n, 100_000):
             m = min(100_000, n - start)
             v = (
@@ -186,14 +186,14 @@ def bench_retrieval(opts: argparse.Namespace) -> dict[str, Any]:
         share2 = len(lib.partition_rows(two)) / n
         filt_ms, filt_res = _p50(lambda q: lib.search_audio(q, 10, violin), queries)
         filt2_ms, filt2_res = _p50(lambda q: lib.search_audio(q, 10, two), queries)
-        matrix = np.memmap(tmp / full_library.AUDIO_FILE, np.float16, "r", shape=(n, DIM))
+        matrix = np.memmap(tmp / schema.AUDIO_FILE, np.float16, "r", shape=(n, DIM))
         exact_ok = all(
             [r for r, _ in res] == want
             for name, results in (("violin", filt_res), ("rock+fast", filt2_res))
             for res, want in zip(results, _truth_top10(matrix, queries, truth[name]), strict=True)
         )
         ann_info = None
-        if n >= full_library.ANN_MIN_ROWS:
+        if n >= writer.ANN_MIN_ROWS:
             t1 = time.perf_counter()
             with lib.writer() as w:
                 ann_info = w.maybe_build_ann(force=True)

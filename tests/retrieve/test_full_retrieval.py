@@ -13,8 +13,9 @@ import pytest
 from engine.cli import main as vmb
 from engine.config import load_settings
 from engine.retrieve.full import indexing
-from engine.retrieve.full.library import EmptyPartition, MusicLibrary, Partition
+from engine.retrieve.full.library import MusicLibrary
 from engine.retrieve.full.retriever import FullRetriever, full_retrieval_available, library_root
+from engine.retrieve.full.schema import EmptyPartition, Partition
 from engine.types import Attributes, Knobs, MusicDescription, Retriever, VisualInput
 from support.full_retrieve import tiny_models, write_audio, write_video
 
@@ -139,6 +140,6 @@ def test_bench_retrieval_quick_contract(tmp_path: Path) -> None:
     for key in ("items", "filtered_top10_ms_p50", "unfiltered_top10_ms_p50", "figures", "notes"):
         assert key in out
     assert out["items"] == 3000
-    assert next(f for f in out["figures"] if f["name"] == "filtered results equal brute force")[
+    assert next(f for f in out["figures"] if f["name"] == "filtered results = ground truth, every query")[
         "ok"
     ]

@@ -4,7 +4,7 @@ Analysis is a pure function of a file and the encoders, so it runs anywhere: in-
 (LocalExecutor, the default and what the tests use) or on a Ray cluster through Ray Data
 (RayExecutor, `--ray-address` / RAY_ADDRESS) with the encoders loaded once per actor. Either
 way one process, the caller, owns the library and writes every batch (SQLite is a single
-writer, and the crash-safety rules of full_library hold).
+writer, and the crash-safety rules of engine.retrieve.full.library hold).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import numpy as np
 
 from bridge.errors import MediaError
 from engine.retrieve import decode, dsp
-from engine.retrieve.full import library as full_library
-from engine.retrieve.full.library import EncoderStamp, MusicLibrary, PieceAnalysis
+from engine.retrieve.full import schema
+from engine.retrieve.full.library import MusicLibrary
+from engine.retrieve.full.schema import EncoderStamp, PieceAnalysis
 
 log = logging.getLogger(__name__)
 
@@ -266,12 +267,12 @@ def _vocabulary(clap: Any) -> tuple[list[str], list[str], list[str], np.ndarray]
     from engine import taxonomy
 
     facets, tags, prompts = [], [], []
-    for facet in full_library.TAG_FACETS:
+    for facet in schema.TAG_FACETS:
         names = taxonomy.all_tags()[facet]
         for tag in names:
             facets.append(facet)
             tags.append(tag)
-            prompts.append(full_library.prompt_for(facet, tag))
+            prompts.append(schema.prompt_for(facet, tag))
     return facets, tags, prompts, clap.embed_text(prompts)
 
 
