@@ -11,6 +11,7 @@ import base64
 import csv
 import html
 import io
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -186,8 +187,8 @@ td,th{{border-bottom:1px solid #ccc;padding:.4em;vertical-align:top;text-align:l
 
 
 def _mmss(seconds: float) -> str:
-    """Cue-sheet duration: whole seconds, rounded, never 00:00 for a real cue."""
-    total = max(1, round(seconds))
+    """Cue-sheet duration: whole seconds, never 00:00 for a real cue."""
+    total = max(1, math.floor(seconds + 0.5))  # half up: 4.5 s is 00:05
     return f"{total // 60:02d}:{total % 60:02d}"
 
 
