@@ -14,9 +14,6 @@ import pytest
 import soundfile as sf
 
 from engine import __version__
-from engine.config import load_settings
-from engine.pipeline import parse_cue_params, run_cue
-from engine.types import no_progress
 from support import riff
 from support.media import color_clip, draft_config, tiny_library
 
@@ -161,29 +158,6 @@ def test_usage_naming_an_unknown_clip_is_refused(
     assert not (tmp_path / "o").exists()
 
 
-def test_single_cue_time_reference_and_samples_untouched(draft_home: Path, tmp_path: Path) -> None:
-    settings = load_settings()
-    base = {"text": "a calm piano piece", "duration_s": 3.0, "backend": "draft"}
-    plain = run_cue(parse_cue_params(base, settings), settings, 4, tmp_path / "a", no_progress)[0]
-    placed = run_cue(
-        parse_cue_params({**base, "position_s": 12.5}, settings),
-        settings,
-        4,
-        tmp_path / "b",
-        no_progress,
-    )[0]
-    assert riff.bext(plain.audio)["time_reference"] == 0
-    assert riff.bext(placed.audio)["time_reference"] == 12.5 * 44100
-    a, _ = sf.read(plain.audio, dtype="int32")
-    b, _ = sf.read(placed.audio, dtype="int32")
-    assert np.array_equal(a, b)  # the chunks change nothing in the audio
-    loud = riff.bext(plain.audio)["loudness"]
-    assert loud == round(plain.extra["loudness_lufs"] * 100)
-    names = [n for n, _ in riff.chunks(plain.audio)]
-    assert names[0] == "bext" and names.count("bext") == names.count("iXML") == 1
-    assert names.index("fmt ") < names.index("data")
-
-
 def test_generate_from_wav_rerenders_and_next_take(
     draft_engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -193,6 +167,14 @@ def test_generate_from_wav_rerenders_and_next_take(
     args = ["generate", "--text", "a tense synth pulse", "--duration", "3", "--mood", "tense"]
     assert main([*args, "--seed", "7", "--out", str(first), "--json"]) == 0
     (orig,) = json.loads(capsys.readouterr().out)["cues"]
+    stem = Path(orig["audio"])
+    b = riff.bext(stem)
+    assert b["time_reference"] == 0  # a single generate has no timeline
+    assert b["originator_reference"] == "cue-s7"
+    names = [n for n, _ in riff.chunks(stem)]
+    assert names[0] == "bext" and names.count("bext") == names.count("iXML") == 1
+    assert names.index("fmt ") < names.index("data")
+    assert json.loads(_vmb(stem)["REQUEST"])["text"] == "a tense synth pulse"
     again = tmp_path / "again"
     assert main(["generate", "--from", orig["audio"], "--out", str(again), "--json"]) == 0
     (redo,) = json.loads(capsys.readouterr().out)["cues"]
