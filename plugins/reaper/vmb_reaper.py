@@ -393,6 +393,14 @@ def place(
     }
 
 
+def cue_position(path: str, fallback: float) -> float:
+    """Where a stem goes: its BWF time reference (what REAPER's "BWF start offset" import
+    uses; the engine writes the cue's position from the project start), else `fallback`
+    (an engine too old to write bext)."""
+    pos = vc.bwf_position_s(path)
+    return fallback if pos is None else pos
+
+
 # -- the deferred run --------------------------------------------------------------------------
 class Run:
     """One action's job: begin() gathers and submits, tick() polls, finish() places."""
@@ -458,7 +466,13 @@ class Run:
         req = vc.split_options(self.values)
         if self.mode == "selection":
             sel = self.sel or {}
-            req.update({"duration_s": sel["end"] - sel["start"], "name": sel["name"]})
+            req.update(
+                {
+                    "duration_s": sel["end"] - sel["start"],
+                    "name": sel["name"],
+                    "position_s": max(0.0, sel["start"]),  # the stem's BWF time reference
+                }
+            )
             if sel["media"]:
                 req.update(
                     {"media": sel["media"], "start_s": sel["src_in"], "end_s": sel["src_out"]}
@@ -522,12 +536,11 @@ class Run:
                 audio = out["files"].get("audio")
                 if not audio:
                     raise vc.PluginError("The engine returned no audio file.", "result")
-                placed.append(place(audio, sel["start"], length, sel["name"]))
+                start = cue_position(audio, sel["start"])
+                placed.append(place(audio, start, length, sel["name"]))
                 if out["files"].get("midi"):
                     placed.append(
-                        place(
-                            out["files"]["midi"], sel["start"], length, sel["name"], MIDI_TRACK_NAME
-                        )
+                        place(out["files"]["midi"], start, length, sel["name"], MIDI_TRACK_NAME)
                     )
             else:
                 origin = float(out["result"].get("timeline_start_s") or 0.0)  # 0: our OTIO
@@ -535,7 +548,7 @@ class Run:
                     audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
                     if not audio or cue.get("record_in_s") is None:
                         continue
-                    start = float(cue["record_in_s"]) - origin
+                    start = cue_position(audio, float(cue["record_in_s"]) - origin)
                     end = cue.get("record_out_s")
                     length = float(end) - float(cue["record_in_s"]) if end is not None else None
                     label = vc.cue_name(str(cue.get("clip") or "cue"))
