@@ -191,6 +191,7 @@ def _generate(args: argparse.Namespace) -> int:
             "references",
             "seed",
             "timings",
+            "licence",
         )
         print_json({"cues": [{k: c[k] for k in keys} for c in cues]})
         return 0
@@ -205,6 +206,7 @@ def _generate(args: argparse.Namespace) -> int:
             f"{', '.join(a['instruments'])}"
         )
         print(f"  {c['backend_reason']}; weights: {c['weights']}")
+        print(f"  licence: {c['licence']}")
     return 0
 
 
