@@ -50,6 +50,7 @@ FULL_AVAILABILITY: tuple[str, ...] = (
 BACKENDS = ("auto", "draft", "full")
 MAX_VARIATIONS = 8
 MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
+MAX_MARKERS = 1000
 
 
 def _load(path: str) -> Any:
@@ -73,6 +74,9 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
+    # hit points from the editor's markers: (seconds from the cue start, name); checked and
+    # kept with the job, not yet followed by the music
+    markers: tuple[tuple[float, str], ...] = ()
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -95,6 +99,7 @@ class CueSpec:
             "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
             "continue_from": self.continue_from,
             "duck": self.duck,
+            "markers": [{"time_s": t, "name": n} for t, n in self.markers],
         }
 
 
@@ -176,6 +181,28 @@ def parse_knobs(raw: Any) -> Knobs:
     )
 
 
+def parse_markers(raw: Any) -> tuple[tuple[float, str], ...]:
+    """Editor markers sent as hit points: [{"time_s": seconds, "name": text}, ...]."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_MARKERS:
+        raise InvalidRequest(f"'markers' must be a list of at most {MAX_MARKERS} markers")
+    out = []
+    for m in raw:
+        t = m.get("time_s") if isinstance(m, dict) else None
+        name = m.get("name", "") if isinstance(m, dict) else None
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, int | float)
+            or not math.isfinite(t)
+            or not isinstance(name, str)
+            or set(m) - {"time_s", "name"}
+        ):
+            raise InvalidRequest('each marker must be {"time_s": seconds, "name": text}')
+        out.append((float(t), name))
+    return tuple(sorted(out))
+
+
 def parse_cue_params(
     params: dict[str, Any], settings: Settings, need_duration: bool = True
 ) -> CueSpec:
@@ -193,6 +220,7 @@ def parse_cue_params(
         "cut_times_s",
         "continue_from",
         "duck",
+        "markers",
     }
     unknown = set(params) - known
     if unknown:
@@ -250,6 +278,7 @@ def parse_cue_params(
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
         continue_from=params.get("continue_from"),
         duck=bool(params.get("duck", True)),
+        markers=parse_markers(params.get("markers")),
     )
 
 

@@ -20,7 +20,7 @@ from bridge import timeline as tl
 from bridge.errors import InvalidRequest, TimelineError
 from engine.config import Settings
 from engine.cuesheet import PlacedCue, cue_sheet, mix
-from engine.pipeline import BACKENDS, Cue, CueSpec, parse_knobs, run_cue
+from engine.pipeline import BACKENDS, Cue, CueSpec, parse_knobs, parse_markers, run_cue
 from engine.serve.kinds import JobContext
 
 MAX_OTIO_JSON = 8 << 20
@@ -36,6 +36,7 @@ _KEYS = {
     "continuous",
     "ray_address",
     "title",
+    "markers",  # editor markers as hit points (timeline seconds); checked, not yet followed
 }
 
 
@@ -92,6 +93,7 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     if params.get("backend", "auto") not in BACKENDS:
         raise InvalidRequest(f"unknown backend; backends: {', '.join(BACKENDS)}")
     parse_knobs(params.get("knobs"))
+    parse_markers(params.get("markers"))
     timeline = _read(params)
     plan = tl.plan_selection(timeline, _selection(params.get("selection")), _options(params))
     if not plan.cues:

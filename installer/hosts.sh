@@ -3,6 +3,9 @@
 # manifest, so --uninstall removes exactly that and nothing else.
 # Needs: ROOT, VENV, HOST_DIR (may be empty) and say() from install.sh.
 
+# shellcheck source=installer/hosts_blender.sh
+. "$ROOT/installer/hosts_blender.sh"
+
 vmb_home_dir() {
   if [ -n "${VMB_HOME:-}" ]; then
     printf '%s' "$VMB_HOME"
@@ -112,6 +115,7 @@ install_hosts() {
   register_action "VMB: Generate score for selection" "$REAPER_SCRIPTS/VMB Generate score for selection.py"
   register_action "VMB: Score whole project" "$REAPER_SCRIPTS/VMB Score whole project.py"
   register_action "VMB: Insert controls" "$REAPER_SCRIPTS/VMB Insert controls.py"
+  install_blender
 
   mv "$MANIFEST.new" "$MANIFEST"
   say "DaVinci Resolve: Workspace > Scripts > 'VMB Score' ($RESOLVE_SCRIPTS)"
