@@ -42,7 +42,7 @@ def fps_of(scene: Any) -> float:
 def abs_path(path: str) -> str:
     import bpy
 
-    return os.path.normpath(bpy.path.abspath(path)) if path else ""
+    return os.path.abspath(bpy.path.abspath(path)) if path else ""
 
 
 def channel_name(se: Any, channel: int) -> str:
@@ -139,18 +139,17 @@ def _part(strip: Any, path: str, a: float, b: float, s0: float, s1: float, speed
 
 
 def speed_factor(effect: Any) -> float:
-    """How fast a speed effect plays its input (Blender's OTIO exporter does the same)."""
+    """How fast a speed effect plays its input (Blender's OTIO exporter does the same):
+    Stretch fits the input's content after its start trim into the effect, Multiply is its
+    factor; Length and Frame Number (usually animated) are taken as the input lies."""
     src = effect.input_1
     mode = getattr(effect, "speed_control", "STRETCH")
     if mode == "MULTIPLY":
         return float(effect.speed_factor)
-    if mode == "LENGTH":
-        eff_len = max(1.0, float(effect.frame_final_duration))
-        return float(src.frame_duration) * float(effect.speed_length) / 100.0 / eff_len
     if mode == "STRETCH":
         eff_len = max(1.0, float(effect.frame_final_duration))
         return (float(src.frame_duration) - float(src.frame_offset_start)) / eff_len
-    return 1.0  # FRAME_NUMBER (animated): take the input as it lies
+    return 1.0
 
 
 def _speed_parts(effect: Any, a: float, b: float, fps: float, depth: int) -> List[Dict]:
@@ -164,8 +163,11 @@ def _speed_parts(effect: Any, a: float, b: float, fps: float, depth: int) -> Lis
         spf = (p["src_out"] - p["src_in"]) / max(1e-9, p["out"] - p["in"])
         s0 = p["src_in"] + (start + (a - effect.frame_final_start) * k - p["in"]) * spf
         s1 = s0 + (b - a) * k * spf
+        # Blender clamps to the input's content (not its trims): past it, the last frame holds
+        lo = max(0.0, p["src_in"] - (p["in"] - src.frame_start) * spf)
+        hi = lo + float(src.frame_duration) * spf
         q = dict(p)
-        q.update({"in": a, "out": b, "src_in": max(0.0, s0), "src_out": max(0.0, s1)})
+        q.update({"in": a, "out": b, "src_in": min(max(lo, s0), hi), "src_out": min(hi, s1)})
         q.update({"channel": effect.channel, "speed": p["speed"] * k, "name": effect.name})
         out.append(q)
     return out
@@ -253,6 +255,7 @@ def timeline(scene: Any) -> Dict[str, Any]:
             a, b = s.frame_final_start, s.frame_final_end
             sound = {"path": path, "in": a, "out": b, "src_in": (a - s.frame_start) / fps}
             sound.update(src_out=(b - s.frame_start) / fps, name=s.name, speed=1.0)
+            sound["channel"] = s.channel
             by_channel.setdefault(s.channel, []).append(dict(sound, audio=True))
             continue
         for p in parts(s, -1e12, 1e12, fps):

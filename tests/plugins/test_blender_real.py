@@ -25,6 +25,7 @@ from support.media import color_clip, draft_config, tiny_library
 
 REPO = Path(__file__).resolve().parents[2]
 SESSION = Path(__file__).with_name("blender_session.py")
+SELECTION = Path(__file__).with_name("blender_selection.py")
 FPS = 24
 
 
@@ -156,3 +157,83 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
     assert "Nothing to score" in facts["nothing_selected"]["error"]
     assert "Traceback" not in run.stderr
     print(f"blender e2e: {time.time() - t0:.1f} s")
+
+
+def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
+    bpy_python: Path, tmp_path: Path
+) -> None:
+    """What the extension reads from real strips (no engine): the source range of a 24 fps
+    movie in a 30 fps scene, a speed effect, a trimmed meta strip, a still, a sound-only
+    selection with a marker, and the whole timeline without our own channel."""
+    clip = color_clip(tmp_path / "c.mp4", [("red", 2.0), ("blue", 2.0)], rate=FPS)
+    image = tmp_path / "still.png"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=64x36",
+            "-frames:v",
+            "1",
+            str(image),
+        ],
+        check=True,
+    )
+    sound = tmp_path / "dialog.wav"
+    sf.write(sound, 0.1 * np.sin(np.arange(3 * 44100) / 44100 * 2 * np.pi * 300), 44100)
+    ext = _install(tmp_path / "hosts")
+    out = tmp_path / "selection.json"
+    env = dict(os.environ, BLENDER_USER_EXTENSIONS=str(ext))
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run(
+        [str(bpy_python), str(SELECTION), str(clip), str(image), str(sound), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0 and out.is_file(), run.stderr[-3000:]
+    f = json.loads(out.read_text())
+
+    # 24 fps movie added by a script to a 30 fps scene: frames play 1:1 (Blender's rule)
+    m = f["fps_mismatch"]
+    assert (m["start"], m["end"], m["media"]) == (34, 106, str(clip))
+    assert m["src_in"] == pytest.approx(1.0) and m["src_out"] == pytest.approx(4.0)
+    assert m["speed"] == pytest.approx(1.25)
+    r = f["fps_mismatch_request"]
+    assert r["duration_s"] == pytest.approx(72 / 30) and r["knobs"] == {"mood": "calm"}
+    assert (r["start_s"], r["end_s"]) == (pytest.approx(1.0), pytest.approx(4.0))
+
+    # speed effect over a 2 s input: Multiply x2 and Stretch both show the clip's 4 s
+    for key in ("speed_multiply", "speed_stretch"):
+        s = f[key]
+        assert (s["start"], s["end"], s["speed"]) == (200, 248, pytest.approx(2.0)), key
+        assert s["src_in"] == pytest.approx(0.0) and s["src_out"] == pytest.approx(4.0), key
+
+    # a meta strip trimmed 12 frames: its child's source starts 0.5 s in
+    assert (f["meta"]["start"], f["meta"]["end"], f["meta"]["media"]) == (412, 496, str(clip))
+    assert f["meta"]["src_in"] == pytest.approx(0.5)
+
+    assert f["image"]["media"] == str(image) and f["image"]["end"] - f["image"]["start"] == 48
+
+    # sound only: no picture, a text cue as long as the selection, the marker 0.5 s in
+    assert f["sound_only"]["media"] is None
+    req = f["sound_only_request"]
+    assert req["duration_s"] == pytest.approx(3.0) and req["text"]
+    assert req["markers"] == [{"time_s": 0.5, "name": "boom"}]
+    assert "media" not in req
+    assert "select one or more strips" in f["nothing"]
+
+    # the timeline: one OTIO track per channel with media; the speed effect's input and the
+    # "VMB Score" channel are left out; the meta is opened, trimmed
+    tracks = {t["name"]: t for t in f["timeline"]["tracks"]}
+    assert set(tracks) == {"Channel 1", "Channel 3", "Channel 5", "Channel 6", "Channel 7"}
+    assert tracks["Channel 7"]["kind"] == "Audio" and tracks["Channel 1"]["kind"] == "Video"
+    assert tracks["Channel 5"]["clips"] == [{"name": "inner", "start": 12.0, "dur": 84.0}]
+    assert tracks["Channel 3"]["clips"][0]["dur"] == 48.0
+    assert f["timeline"]["markers"] == [{"time_s": pytest.approx(712 / 24), "name": "boom"}]
