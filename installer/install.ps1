@@ -1,5 +1,5 @@
 # VMB Score installer for Windows (PowerShell 5.1+): the engine venv and, on request, the
-# DaVinci Resolve and REAPER plugins. The same steps and flags as install.sh:
+# DaVinci Resolve, REAPER and Blender plugins. The same steps and flags as install.sh:
 #   .\installer\install.ps1                 engine (pinned packages into .venv)
 #   .\installer\install.ps1 -Dev            the same plus the test tools
 #   .\installer\install.ps1 -Hosts          engine, then the host plugins
@@ -160,12 +160,59 @@ function Install-Hosts {
     Register-Action $P "VMB: Generate score for selection" (Join-Path $P.ReaperScripts "VMB Generate score for selection.py")
     Register-Action $P "VMB: Score whole project" (Join-Path $P.ReaperScripts "VMB Score whole project.py")
     Register-Action $P "VMB: Insert controls" (Join-Path $P.ReaperScripts "VMB Insert controls.py")
+    Install-Blender
 
     Ensure-Dir (Split-Path -Parent $P.Manifest)
     Set-Content -LiteralPath $P.Manifest -Value $script:Entries
     Say "DaVinci Resolve: Workspace > Scripts > 'VMB Score' ($($P.ResolveScripts))"
     Say "REAPER: actions 'VMB: ...' ($($P.ReaperScripts)); restart REAPER to load them"
     Say "  needs Preferences > Plug-ins > ReaScript > Enable Python; knobs: 'VMB: Insert controls'"
+}
+
+# --- Blender extension (files from plugins\blender\files.txt) -------------------------------
+function Get-BlenderExtDirs {
+    if ($env:BLENDER_USER_EXTENSIONS) {
+        return @(Join-Path $env:BLENDER_USER_EXTENSIONS "user_default\vmb_score")
+    }
+    if ($HostDir) { return @(Join-Path (Resolve-Path $HostDir).Path "blender\extensions\user_default\vmb_score") }
+    $base = Join-Path $env:APPDATA "Blender Foundation\Blender"
+    if (-not (Test-Path -LiteralPath $base)) { return @() }
+    $dirs = @()
+    foreach ($d in Get-ChildItem -LiteralPath $base -Directory) {
+        $v = $null
+        if ([version]::TryParse($d.Name, [ref]$v) -and $v -ge [version]"4.2") {
+            $dirs += (Join-Path $d.FullName "extensions\user_default\vmb_score")
+        }
+    }
+    return $dirs
+}
+
+function Install-Blender {
+    $src = Join-Path $Root "plugins"
+    $files = Get-Content -LiteralPath (Join-Path $src "blender\files.txt") |
+        Where-Object { $_.Trim() -and -not $_.StartsWith("#") }
+    $n = 0
+    foreach ($dest in Get-BlenderExtDirs) {
+        foreach ($rel in $files) {
+            Put-File (Join-Path $src $rel) (Join-Path $dest (Split-Path -Leaf $rel))
+        }
+        Write-PluginConfig (Join-Path $dest "vmb_plugin.json")
+        Say "Blender: extension in $dest"
+        $n++
+    }
+    $zipDir = if ($HostDir) { Join-Path (Resolve-Path $HostDir).Path "blender" } else { Join-Path (Get-VmbHome) "blender" }
+    $zip = Join-Path $zipDir "vmb_score.zip"
+    Ensure-Dir $zipDir
+    $paths = $files | ForEach-Object { Join-Path $src $_ }
+    Compress-Archive -LiteralPath $paths -DestinationPath $zip -Force
+    Add-Entry "file" $zip
+    if ($n -gt 0) {
+        Say "  enable it in Blender: Edit > Preferences > Add-ons > 'VMB Score' (restart Blender first)"
+    } else {
+        Say "Blender: no Blender 4.2+ user folder found. In Blender: Edit > Preferences >"
+        Say "  Get Extensions > (menu at the top right) > Install from Disk... > $zip"
+    }
+    Say "  then: Video Sequencer > sidebar (N) > 'VMB Score' tab"
 }
 
 # --- engine ------------------------------------------------------------------------------------
