@@ -15,8 +15,10 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, 
 
 from . import vmb_client as vc
 
-# vmb_flow imports the client by its plain name (as in REAPER and Resolve): the same module
-sys.modules.setdefault("vmb_client", vc)
+# vmb_flow imports the client by its plain name (as in REAPER and Resolve): give it this
+# copy (replacing the copy of an earlier enable of this extension, never a foreign module)
+if getattr(sys.modules.get("vmb_client"), "__name__", vc.__name__) != "vmb_client":
+    sys.modules["vmb_client"] = vc
 from . import vmb_blender as vb  # noqa: E402
 
 _ITEMS = {}  # type: dict  # enum items per knob; kept referenced (Blender needs that)
@@ -205,8 +207,8 @@ class VMB_PT_panel(bpy.types.Panel):
 
 @persistent
 def _cancel_on_load(*_args):
-    """Another file is opened: its scene is not ours to place into."""
-    vb.cancel()
+    """Another file is opened: the job is cancelled (its timers end with the old file)."""
+    vb.abandon("another file was opened")
 
 
 CLASSES = (
@@ -228,7 +230,9 @@ def register():
 
 
 def unregister():
-    vb.cancel()
+    vb.abandon("the extension was disabled")
+    if sys.modules.get("vmb_client") is vc:
+        del sys.modules["vmb_client"]
     if _cancel_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_cancel_on_load)
     del bpy.types.Scene.vmb_score

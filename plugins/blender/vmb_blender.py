@@ -234,6 +234,16 @@ def cancel() -> bool:
     return True
 
 
+def abandon(why: str) -> None:
+    """Cancel the running job and end its run now (no further timer ticks will come)."""
+    flow = running()
+    if flow is None:
+        return
+    flow.cancel()
+    flow.finished = True
+    STATE.update(progress="cancelled", message=f"VMB Score cancelled its job: {why}.", error=True)
+
+
 def tick_for_tests() -> Optional[float]:
     """What Blender's event loop would do next: run one scheduled step (headless tests)."""
     flow = running()

@@ -82,7 +82,13 @@ step("scene", movie=[movie.frame_final_start, movie.frame_final_end], mood=scene
 t0 = time.time()
 assert bpy.ops.vmb.score_selection(wait=True) == {"FINISHED"}
 first = [strip_facts(s) for s in ours()]
-step("score", strips=first, request=vb().STATE["flow"].request, seconds=time.time() - t0)
+step(
+    "score",
+    strips=first,
+    request=vb().STATE["flow"].request,
+    seconds=time.time() - t0,
+    timings=vb().STATE["flow"].outputs["result"]["cues"][0].get("timings"),
+)
 
 # -- save, reopen, regenerate: one strip, a new take, the earlier one listed ---------------------
 blend = WORK + "/scene.blend"
@@ -110,6 +116,23 @@ step(
     error=flow.error,
     strips=[strip_facts(s) for s in ours()],
 )
+
+# -- opening another file cancels a running job (its timers end with the old file) ---------------
+assert bpy.ops.vmb.score_selection(wait=False) == {"FINISHED"}
+flow = vb().STATE["flow"]
+bpy.ops.wm.open_mainfile(filepath=blend)
+state = flow.gw.job(flow.job_id)["state"]
+deadline = time.time() + 30
+while state not in ("cancelled", "done", "failed") and time.time() < deadline:
+    time.sleep(0.1)
+    state = flow.gw.job(flow.job_id)["state"]
+step("load_cancels", running=vb().running() is not None, state=state, message=vb().STATE["message"])
+
+# -- disabled and enabled again (modules reloaded): still works -----------------------------------
+bpy.ops.preferences.addon_disable(module=EXT)
+assert not hasattr(bpy.types.Scene, "vmb_score")
+bpy.ops.preferences.addon_enable(module=EXT)
+bpy.ops.vmb.refresh_knobs()
 
 # -- the whole timeline: two movie strips, one stem per cue (a timer run to the end) -------------
 for s in list(se().strips):

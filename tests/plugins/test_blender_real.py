@@ -101,6 +101,7 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
     )
     facts = json.loads(out.read_text()) if out.is_file() else {}
     print("blender session steps (s since start):", facts.get("t"))
+    print("first cue timings:", facts.get("score", {}).get("timings"))
     assert run.returncode == 0 and facts.get("done"), (
         facts,
         run.stdout[-3000:],
@@ -137,6 +138,11 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
     cancel = facts["cancel"]
     assert cancel["state"] == "cancelled" and "cancelled" in cancel["error"]
     assert cancel["strips"] == [again]
+
+    # opening another file while a job runs: the job is cancelled, the run ends
+    load = facts["load_cancels"]
+    assert load["running"] is False and load["state"] == "cancelled"
+    assert "another file was opened" in load["message"]
 
     # the whole timeline: one strip per cue, at the cue's frame, as long as the cue
     tl = facts["timeline"]
