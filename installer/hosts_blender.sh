@@ -1,8 +1,8 @@
 # Blender extension for install.sh (sourced by hosts.sh): the vmb_score extension folder in
 # Blender's user extensions repository, and a zip for Blender's "Install from Disk".
-# Files come from plugins/blender/files.txt (plugins/common stays their one source).
-# Needs: ROOT, VENV, HOST_DIR, say(), put(), ensure_dir(), record(), write_config() from
-# hosts.sh / install.sh. Also: ensure_blender_venv for --dev (bpy for the tests).
+# Files come from plugins/blender/files.txt (plugins/common stays their one source), read by
+# install_files in hosts.sh. Needs: ROOT, VENV, HOST_DIR, say(), install_files(), ensure_dir(),
+# record(), json_str() from hosts.sh / install.sh. Also: ensure_blender_venv for --dev.
 
 BLENDER_EXT_ID="vmb_score"
 BLENDER_VENV="${VMB_BLENDER_VENV:-$ROOT/.venv-blender}"
@@ -38,10 +38,6 @@ blender_ext_dirs() {  # where the extension folder goes, one a line (none: zip o
   fi
 }
 
-blender_files() {  # the relative paths in plugins/blender/files.txt
-  grep -v '^[[:space:]]*\(#\|$\)' "$ROOT/plugins/blender/files.txt"
-}
-
 blender_zip_path() {
   if [ -n "$HOST_DIR" ]; then
     printf '%s' "$HOST_DIR/blender/$BLENDER_EXT_ID.zip"
@@ -50,31 +46,36 @@ blender_zip_path() {
   fi
 }
 
-install_blender() {
-  local dest rel n=0 zip stage
-  while IFS= read -r dest; do
-    [ -n "$dest" ] || continue
-    while IFS= read -r rel; do
-      put "$ROOT/plugins/$rel" "$dest/$(basename "$rel")"
-    done < <(blender_files)
-    write_config "$dest/vmb_plugin.json"
-    say "Blender: extension in $dest"
-    n=$((n + 1))
-  done < <(blender_ext_dirs)
-  # the zip for "Install from Disk" (any Blender 4.2+, any machine): the same files
-  zip="$(blender_zip_path)"
+blender_zip() {  # blender_zip ZIP: the files plugins/blender/files.txt lists, at the zip's root
+  local zip="$1" stage src dest vmb="null"
   stage="$(mktemp -d)"
-  while IFS= read -r rel; do cp "$ROOT/plugins/$rel" "$stage/"; done < <(blender_files)
-  local vmb="null"
+  while IFS=$'\t' read -r src dest _ || [ -n "$src" ]; do
+    case "$src" in '' | '#'* | '@config') continue ;; esac
+    cp "$ROOT/plugins/$src" "$stage/${dest#EXT/}"
+  done <"$ROOT/plugins/blender/files.txt"
   [ -x "$VENV/bin/vmb" ] && vmb="$(json_str "$VENV/bin/vmb")"
   printf '{\n  "vmb": %s,\n  "home": null,\n  "installed_from": %s\n}\n' \
     "$vmb" "$(json_str "$ROOT")" >"$stage/vmb_plugin.json"
   ensure_dir "$(dirname "$zip")"
-  (cd "$stage" && "${PYTHON:-python3}" -m zipfile -c "$zip" ./*) || {
-    rm -rf "$stage"; say "Blender: could not write $zip"; return 1
-  }
+  if ! (cd "$stage" && "${PYTHON:-python3}" -m zipfile -c "$zip" ./*); then
+    rm -rf "$stage"
+    say "Blender: could not write $zip"
+    return 1
+  fi
   rm -rf "$stage"
   record file "$zip"
+}
+
+install_blender() {
+  local n=0 zip
+  while IFS= read -r BLENDER_EXT; do
+    [ -n "$BLENDER_EXT" ] || continue
+    install_files blender  # EXT in files.txt is $BLENDER_EXT (host_root in hosts.sh)
+    say "Blender: extension in $BLENDER_EXT"
+    n=$((n + 1))
+  done < <(blender_ext_dirs)
+  zip="$(blender_zip_path)"
+  blender_zip "$zip"  # for "Install from Disk" (any Blender 4.2+, any machine)
   if ((n)); then
     say "  enable it in Blender: Edit > Preferences > Add-ons > 'VMB Score' (restart Blender first)"
   else

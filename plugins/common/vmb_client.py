@@ -3,9 +3,10 @@
 Standard library only and Python 3.6 syntax: hosts run their own interpreters (Resolve
 <= 21.0 a system Python >= 3.6, 21.1+ its bundled Python without pip; REAPER the user's
 libpython). This module reads the engine's discovery file (same home rules as
-bridge/discovery.py), calls the loopback HTTP gateway with the token, offers to start the
-engine when the installer recorded where `vmb` is, remembers the last knobs, and writes
-OTIO JSON with plain json (no opentimelineio in a host).
+bridge/discovery.py), calls the loopback HTTP gateway with the token, starts the engine
+when the installer recorded where `vmb` is, remembers the last knobs, and writes OTIO JSON
+with plain json (no opentimelineio in a host). The flow every host runs on top of it
+(connect, offer to start, submit, poll, fetch, place) is vmb_flow.py.
 """
 
 import json
@@ -13,11 +14,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 APP = "VMB Score"
 CONFIG_NAME = "vmb_plugin.json"  # written next to the plugin by the installer
@@ -63,6 +63,15 @@ def default_home() -> str:
         return os.path.join(os.environ.get("APPDATA", home), "VMB Score")
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
     return os.path.join(data, "vmb-score")
+
+
+def sandbox_container() -> Optional[str]:
+    """The app container when this interpreter runs inside a macOS app sandbox (the Mac
+    App Store edition of Resolve): `~` is then .../Library/Containers/<app>/Data."""
+    home = os.path.expanduser("~")
+    if os.environ.get("APP_SANDBOX_CONTAINER_ID") or "/Library/Containers/" in home:
+        return home
+    return None
 
 
 def discovery_path(home: Optional[str] = None) -> str:
@@ -343,33 +352,6 @@ def failure_message(job: Dict[str, Any]) -> str:
     return "The engine could not make the music: {} [{}]".format(
         err.get("message", "unknown error"), err.get("code", "job_failed")
     )
-
-
-def wait_job(
-    gw: Gateway,
-    job_id: str,
-    on_progress: Optional[Callable[[Dict[str, Any]], None]] = None,
-    should_cancel: Optional[Callable[[], bool]] = None,
-    poll_s: float = 0.25,
-    timeout_s: float = 3600.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Dict[str, Any]:
-    """Poll until the job ends (for hosts that can block); raises PluginError on failure."""
-    deadline = time.time() + timeout_s
-    cancelled = False
-    while time.time() < deadline:
-        job = gw.job(job_id)
-        if on_progress:
-            on_progress(job)
-        if job.get("state") == "done":
-            return job
-        if job.get("state") in ("failed", "cancelled"):
-            raise PluginError(failure_message(job), (job.get("error") or {}).get("code", "failed"))
-        if should_cancel and not cancelled and should_cancel():
-            gw.cancel(job_id)
-            cancelled = True
-        sleep(poll_s)
-    raise PluginError(f"The job did not finish within {timeout_s:g} s.", "timeout")
 
 
 # -- knobs ----------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
-LISTED = [
-    line.strip()
+ROWS = [
+    line.split("\t")
     for line in (ROOT / "plugins" / "blender" / "files.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
 ]
-NAMES = sorted({Path(rel).name for rel in LISTED} | {"vmb_plugin.json"})
+LISTED = [src for src, _dest in ROWS if src != "@config"]
+NAMES = sorted(dest.removeprefix("EXT/") for _src, dest in ROWS)
 
 
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -37,6 +38,8 @@ def _files(root: Path) -> list[str]:
 def test_files_list_is_the_extension_and_the_shared_sources() -> None:
     assert "blender/blender_manifest.toml" in LISTED and "blender/__init__.py" in LISTED
     assert {"common/vmb_client.py", "common/vmb_flow.py"} <= set(LISTED)
+    assert ["@config", "EXT/vmb_plugin.json"] in ROWS
+    assert all(dest == "EXT/" + Path(src).name for src, dest in ROWS if src != "@config")
     for rel in LISTED:
         assert (ROOT / "plugins" / rel).is_file(), rel
     shipped = {p.name for p in (ROOT / "plugins" / "blender").glob("*.py")}
