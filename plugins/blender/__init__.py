@@ -84,6 +84,9 @@ def _score(op, context, mode):
     except vc.PluginError as exc:
         op.report({"ERROR"}, exc.message)
         return {"CANCELLED"}
+    except Exception as exc:  # noqa: BLE001 - a report, never a traceback
+        op.report({"ERROR"}, f"VMB Score: something went wrong: {type(exc).__name__}: {exc}")
+        return {"CANCELLED"}
     if flow.finished and flow.error:  # failed before the first wait, timer or not
         op.report({"ERROR"}, flow.error)
         return {"CANCELLED"}
@@ -138,6 +141,9 @@ class VMB_OT_refresh_knobs(bpy.types.Operator):
             vb.STATE["caps"] = gw.capabilities()
         except vc.PluginError as exc:
             self.report({"ERROR"}, exc.message)
+            return {"CANCELLED"}
+        except Exception as exc:  # noqa: BLE001 - a report, never a traceback
+            self.report({"ERROR"}, f"VMB Score: {type(exc).__name__}: {exc}")
             return {"CANCELLED"}
         vb.redraw()
         return {"FINISHED"}

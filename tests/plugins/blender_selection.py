@@ -79,6 +79,14 @@ try:
 except vc.PluginError as exc:
     facts["nothing"] = exc.message
 
+# no engine runs for this home: the operator reports how to start one (no traceback)
+only(movie)
+try:
+    bpy.ops.vmb.score_selection(wait=True)
+    facts["no_engine"] = None
+except RuntimeError as exc:
+    facts["no_engine"] = str(exc)
+
 # the whole timeline (our own "VMB Score" channel left out)
 se.channels[9].name = "VMB Score"
 ours = se.strips.new_sound("VMB old", SOUND, 9, 10)
