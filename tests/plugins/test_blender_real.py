@@ -82,7 +82,7 @@ def _install(host_dir: Path) -> Path:
 
 
 def test_blender_scores_selection_regenerates_cancels_and_timeline(
-    draft_engine, bpy_python: Path, tmp_path: Path, vmb_home: Path
+    bpy_python: Path, draft_engine, tmp_path: Path, vmb_home: Path
 ) -> None:
     t0 = time.time()
     clip_a = color_clip(tmp_path / "a.mp4", [("red", 2.0), ("blue", 2.0)], rate=FPS)
