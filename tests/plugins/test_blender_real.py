@@ -147,7 +147,7 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
     # the whole timeline: one strip per cue, at the cue's frame, as long as the cue
     tl = facts["timeline"]
     assert tl["error"] is None and len(tl["cues"]) == 2, tl  # two 4 s clips, a gap between
-    assert "otio_json" in tl["request_keys"]
+    assert {"otio_json", "markers"} <= set(tl["request_keys"])  # the scene's two markers
     assert len(tl["strips"]) == len(tl["cues"])
     for strip, (rin, rout) in zip(tl["strips"], sorted(tl["cues"]), strict=True):
         first = round((rin - tl["start_s"]) * FPS)
