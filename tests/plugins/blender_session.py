@@ -61,6 +61,8 @@ def step(name, **data):
 # -- the extension, as Blender loads it from the user extensions repository ----------------------
 bpy.ops.preferences.addon_enable(module=EXT)
 assert hasattr(bpy.ops.vmb, "score_selection"), "the extension did not register its operators"
+panel = bpy.types.VMB_PT_panel
+facts["panel"] = [panel.bl_space_type, panel.bl_region_type, panel.bl_category, panel.bl_label]
 scene = bpy.context.scene
 scene.render.fps, scene.render.fps_base = 24, 1.0
 edit = scene.sequence_editor_create()

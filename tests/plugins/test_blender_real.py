@@ -108,6 +108,8 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
         run.stderr[-3000:],
     )
 
+    assert facts["panel"] == ["SEQUENCE_EDITOR", "UI", "VMB Score", "VMB Score"]  # the sidebar
+
     # the selection: visible frames 112..184 of a strip at 100 trimmed by 12 each side
     assert facts["scene"]["movie"] == [112, 184]
     (placed,) = facts["score"]["strips"]
