@@ -12,6 +12,7 @@ from bridge.client import EngineClient, Event
 from bridge.errors import InvalidRequest
 from engine.commands.common import add_model_dir_arg, print_json, settings
 from engine.score.cue import parse_cue_params
+from engine.score.deliver import conditioning_summary
 from engine.serve import control
 from engine.util import atomic
 
@@ -117,7 +118,9 @@ def _generate(args: argparse.Namespace) -> int:
             "midi",
             "duration_s",
             "backend",
+            "backend_reason",
             "weights",
+            "conditioning",
             "description",
             "attributes",
             "references",
@@ -137,6 +140,10 @@ def _generate(args: argparse.Namespace) -> int:
             f"{', '.join(a['instruments'])}"
         )
         print(f"  {c['backend_reason']}; weights: {c['weights']}")
+        cond = c.get("conditioning")
+        if cond:
+            print(f'  model text: "{cond["text"]}"')
+            print(f"  {conditioning_summary(cond)}")
     return 0
 
 

@@ -80,6 +80,26 @@ def _tc(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:06.3f}"
 
 
+def conditioning_summary(cond: dict[str, Any]) -> str:
+    """Which references conditioned a full cue and the weights each stage ran on, in words."""
+    control = "no ControlFormer input"
+    if cond["control"]:
+        control = f"ControlFormer from {cond['control_from']}"
+    style = f"style from {cond['style_from']}" if cond["style"] else "no style input"
+    stages = ", ".join(f"{k} {v}" for k, v in cond["weights"].items())
+    return f"{control}; {style}; weights: {stages}"
+
+
+def _conditioning_html(info: dict[str, Any]) -> str:
+    cond = info.get("conditioning")
+    if not cond:
+        return ""
+    return (
+        f"<div class=a>model text: {html.escape(str(cond['text']))}</div>"
+        f"<div class=a>{html.escape(conditioning_summary(cond))}</div>"
+    )
+
+
 def cue_sheet(cues: Sequence[PlacedCue], title: str, out: Path) -> Path:
     """An HTML cue sheet: each cue's time, description, attributes and a thumbnail."""
     rows = []
@@ -98,7 +118,8 @@ def cue_sheet(cues: Sequence[PlacedCue], title: str, out: Path) -> Path:
             f"<div class=a>{html.escape(attr_text)}</div>"
             f"<div class=a>seed {cue.info.get('seed')} · "
             f"{html.escape(str(cue.info.get('backend')))} · "
-            f"weights: {html.escape(str(cue.info.get('weights')))}</div></td>"
+            f"weights: {html.escape(str(cue.info.get('weights')))}</div>"
+            f"{_conditioning_html(cue.info)}</td>"
             f"<td><img alt='waveform and spectrogram' src='data:image/png;base64,"
             f"{_thumbnail(cue.audio)}'></td>"
             f"<td><a href='{html.escape(cue.audio.name)}'>{html.escape(cue.audio.name)}</a></td>"
