@@ -231,10 +231,16 @@ def test_without_adapters_no_block_copies_and_no_references(
 ) -> None:
     base_only = tmp_path_factory.mktemp("base-only")
     weights.write_tiny(base_only, ["sao-1.0", "t5-base"], seed=0)
-    gen = FullGenerator(_settings(tmp_path / "h", base_only, crop_to_cue=True, steps=2))
+    for name in ("sao-1.0", "t5-base"):  # as if downloaded: real base weights, no vmb-ecmg
+        weights.finalize_folder(base_only / name, name, "real")
+    settings = _settings(tmp_path / "h", base_only, crop_to_cue=True, steps=2)
+    ok, why = full_available(settings)
+    assert ok and "base weights" in why and "vmb-ecmg not installed" in why
+    gen = FullGenerator(settings)
     ecmg = gen.load().ecmg
     assert not ecmg.has_adapters and len(ecmg.adapters) == 0  # no ControlFormer copies
     out = gen.generate(_request(tmp_path, reference, 0.5, style=_emb(1)))
+    assert out.weights == "base" and out.extra["conditioning"]["weights"] == {"generate": "base"}
     cond = out.extra["conditioning"]
     assert not cond["control"] and not cond["style"] and cond["style_from"] is None
     assert any("vmb-ecmg not installed" in n for n in out.extra["notes"])
