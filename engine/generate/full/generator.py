@@ -125,7 +125,7 @@ def full_available(settings: Settings) -> tuple[bool, str]:
             f"no GPU: the full model ({params / 1e9:.2f} B DiT parameters) takes many minutes "
             'per cue on the CPU; set models.device = "cpu" to use it anyway'
         )
-    return True, f"generate on {device.type} ({label} weights; {adapter_note})"
+    return True, f"SAO on {device.type} ({label} weights; {adapter_note})"
 
 
 def weights_label(base: Sequence[str], adapters: str | None) -> Weights:
