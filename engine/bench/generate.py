@@ -62,8 +62,9 @@ def _request(folder: Path, seed: int = 0) -> GenerationRequest:
     return GenerationRequest(description, retrieval, CUE_S, seed, folder / "out", name="bench")
 
 
-def _clap(_: Reference) -> np.ndarray:
-    v = np.random.default_rng(1).standard_normal(512).astype(np.float32)
+def _clap(_: Reference | None, dim: int) -> np.ndarray:
+    """A fixed style vector as wide as the Stylization module expects (its config)."""
+    v = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
     return v / np.linalg.norm(v)
 
 
@@ -127,8 +128,9 @@ def _bench_tiny(folder: Path, quick: bool, notes: list[str]) -> dict[str, Any]:
     model_dir = folder / "models"
     weights.write_tiny(model_dir, ["sao-1.0", "t5-base", "vmb-ecmg"], seed=0)
     settings = _settings(folder / "home", model_dir, quick)
-    gen = FullGenerator(settings, clap_embed=_clap)
-    gen.load()
+    gen = FullGenerator(settings)
+    dim = gen.load().ecmg.stylization.config.clap_dim
+    gen.clap_embed = lambda ref: _clap(ref, dim)
     build_s = time.perf_counter() - t0
     run = _timed_generate(gen, _request(folder))
     out = run["out"]
@@ -176,7 +178,8 @@ def _bench_full_gpu(folder: Path, quick: bool, notes: list[str]) -> dict[str, An
     t0 = time.perf_counter()
     settings = _settings(folder / "home", folder / "models", quick)
     ecmg = _full_network(folder)
-    gen = FullGenerator.with_network(settings, ecmg, "random", clap_embed=_clap)
+    dim = ecmg.stylization.config.clap_dim
+    gen = FullGenerator.with_network(settings, ecmg, "random", clap_embed=lambda r: _clap(r, dim))
     build_s = time.perf_counter() - t0
     torch.cuda.reset_peak_memory_stats()
     run = _timed_generate(gen, _request(folder))
@@ -225,7 +228,7 @@ def _bench_full_cpu(folder: Path, quick: bool, notes: list[str]) -> dict[str, An
     cond = ecmg.conditioning(["a calm piano piece. tempo: slow"], 0.0, CUE_S)
     x = torch.randn(1, sao.latent_channels, measured)
     control = torch.randn(1, sao.latent_channels, measured)
-    style = torch.from_numpy(_clap(None))[None]  # type: ignore[arg-type]
+    style = torch.from_numpy(_clap(None, ecmg.stylization.config.clap_dim))[None]
     with torch.inference_mode():
         t1, c1 = time.perf_counter(), time.process_time()
         ecmg.v_prediction(x, torch.full((1,), 0.5), cond, control, style, cfg.cfg_scale)

@@ -13,6 +13,7 @@ from bridge.client import EngineClient
 from bridge.errors import InvalidRequest
 from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
 from engine.score.cue import parse_cue_params
+from engine.score.deliver import conditioning_summary
 from engine.serve import control
 from engine.util import atomic
 
@@ -165,7 +166,9 @@ def _generate(args: argparse.Namespace) -> int:
             "midi",
             "duration_s",
             "backend",
+            "backend_reason",
             "weights",
+            "conditioning",
             "description",
             "attributes",
             "references",
@@ -187,6 +190,10 @@ def _generate(args: argparse.Namespace) -> int:
         )
         print(f"  {c['backend_reason']}; weights: {c['weights']}")
         print(f"  licence: {c['licence']}")
+        cond = c.get("conditioning")
+        if cond:
+            print(f'  model text: "{cond["text"]}"')
+            print(f"  {conditioning_summary(cond)}")
     return 0
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from bridge.errors import InvalidRequest, quote
 from engine import backends, taxonomy
-from engine.backends import StageName
+from engine.backends import STAGES, StageName
 from engine.config import Settings
 from engine.types import (
     GeneratedAudio,
@@ -28,6 +28,8 @@ from engine.types import (
     ProgressFn,
     Retrieval,
     VisualInput,
+    Weights,
+    overall_weights,
 )
 from engine.util import atomic
 
@@ -103,6 +105,7 @@ class Cue:
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     licence: str = ""  # what the user may do with this music (engine.score.licence)
+    conditioning: dict[str, Any] | None = None  # full cues: what reached the model
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +126,7 @@ class Cue:
             },
             "seed": self.seed,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "conditioning": self.conditioning,
             "extra": self.extra,
             "licence": self.licence,
         }
@@ -372,18 +376,42 @@ def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
 
 
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:
-    """Report the tempo and key the generator actually played, where it says so."""
+    """Report the tempo and key the generator actually played: the draft's arrangement says
+    so; a full cue's are measured on its audio, or reported as unknown (never the request)."""
     x = audio.extra
     attrs = description.attributes
-    bpm, mode = x.get("bpm", attrs.bpm), x.get("mode", attrs.mode)
-    key = x.get("key", attrs.key)
+    if audio.backend == "full":
+        bpm, key, mode = x.get("bpm"), x.get("key"), x.get("mode")
+    else:
+        bpm, key = x.get("bpm", attrs.bpm), x.get("key", attrs.key)
+        mode = x.get("mode", attrs.mode)
     return replace(description, attributes=replace(attrs, bpm=bpm, key=key, mode=mode))
 
 
+def _conditioning(
+    audio: GeneratedAudio, description: MusicDescription, retriever: Any
+) -> tuple[dict[str, Any] | None, Weights]:
+    """A full cue's conditioning with the weights each stage ran on, and the cue's label."""
+    given = audio.extra.get("conditioning")
+    if audio.backend != "full" or not isinstance(given, dict):
+        return None, audio.weights
+    stages: dict[str, Weights] = {
+        "describe": description.weights,
+        "retrieve": getattr(retriever, "weights", "none"),
+        "generate": audio.weights,
+    }
+    return {**given, "weights": stages}, overall_weights(stages)
+
+
 def describe(
-    spec: CueSpec, settings: Settings, seed: int, progress: ProgressFn
+    spec: CueSpec,
+    settings: Settings,
+    seed: int,
+    progress: ProgressFn,
+    stages: tuple[StageName, ...] = ("describe",),
 ) -> tuple[str, str, VisualInput, MusicDescription, dict[str, float]]:
-    backend, reason = backends.select(spec.backend, settings)
+    """The describe stage alone needs no music library nor generator weights."""
+    backend, reason = backends.select(spec.backend, settings, stages)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("media", 0, 1)
@@ -402,8 +430,9 @@ def describe(
 def run_cue(
     spec: CueSpec, settings: Settings, seed: int, out_dir: Path, progress: ProgressFn
 ) -> list[Cue]:
-    """describe -> retrieve -> generate; K variations share description and references."""
-    backend, reason, visual, description, timings = describe(spec, settings, seed, progress)
+    """describe -> retrieve -> generate; K variations share description and references
+    and run as one batch where the generator has a batched path."""
+    backend, reason, visual, description, timings = describe(spec, settings, seed, progress, STAGES)
     duration = spec.duration_s or visual.duration_s
     if duration <= 0:
         raise InvalidRequest(f"the selected range of {spec.media} is empty")
@@ -413,35 +442,32 @@ def run_cue(
         )
     t0 = time.perf_counter()
     progress("retrieve", 0, 1)
-    retrieval = stage(backend, "retrieve", settings).retrieve(
-        description, spec.knobs, visual, settings.pipeline.top_k
-    )
+    retriever = stage(backend, "retrieve", settings)
+    retrieval = retriever.retrieve(description, spec.knobs, visual, settings.pipeline.top_k)
     timings["retrieve_s"] = time.perf_counter() - t0
     generator = stage(backend, "generate", settings)
     t0 = time.perf_counter()
     speech = _speech_regions(spec)
     if speech is not None:
         timings["speech_s"] = time.perf_counter() - t0
+    request = GenerationRequest(
+        description=description,
+        retrieval=retrieval,
+        duration_s=duration,
+        seed=seed,
+        out_dir=out_dir,
+        cut_times_s=visual.cut_times_s,
+        sample_rate=settings.pipeline.sample_rate,
+        name=spec.name,
+    )
     cues = []
-    for v in range(spec.variations):
-        name = spec.name if spec.variations == 1 else f"{spec.name}-v{v + 1}"
-        t0 = time.perf_counter()
-        request = GenerationRequest(
-            description=description,
-            retrieval=retrieval,
-            duration_s=duration,
-            seed=seed + v,
-            out_dir=out_dir,
-            cut_times_s=visual.cut_times_s,
-            sample_rate=settings.pipeline.sample_rate,
-            name=name,
-        )
-        audio: GeneratedAudio = generator.generate(request, progress)
+    for v, audio, generate_s in _generate_all(generator, request, spec, progress):
         played = _played(description, audio)
         if speech:
             _duck(audio.audio_path, speech)
             audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
-        cue_timings = {**timings, "generate_s": time.perf_counter() - t0}
+        conditioning, weights = _conditioning(audio, description, retriever)
+        cue_timings = {**timings, "generate_s": generate_s}
         cue_timings["total_s"] = sum(cue_timings.values())
         cues.append(
             _finish(
@@ -453,12 +479,13 @@ def run_cue(
                     sample_rate=audio.sample_rate,
                     backend=audio.backend,
                     backend_reason=reason,
-                    weights=audio.weights,
+                    weights=weights,
                     description=played,
                     retrieval=retrieval,
                     seed=seed + v,
                     timings=cue_timings,
                     extra=dict(audio.extra),
+                    conditioning=conditioning,
                 ),
                 spec,
                 settings,
@@ -474,3 +501,24 @@ def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:
     licence = cue_licence(cue, settings)
     stamp_cue(cue, spec, licence)
     return replace(cue, licence=licence.summary)
+
+
+def _generate_all(
+    generator: Any, request: GenerationRequest, spec: CueSpec, progress: ProgressFn
+) -> list[tuple[int, GeneratedAudio, float]]:
+    """(variation, audio, seconds) for every variation: one batch where the generator has a
+    batched path (the full one), else one after another."""
+    k = spec.variations
+    names = [spec.name if k == 1 else f"{spec.name}-v{v + 1}" for v in range(k)]
+    seeds = [request.seed + v for v in range(k)]
+    if k > 1 and hasattr(generator, "generate_variations"):
+        t0 = time.perf_counter()
+        batch = generator.generate_variations(request, seeds, progress, names=names)
+        took = time.perf_counter() - t0
+        return [(v, audio, took) for v, audio in enumerate(batch)]
+    out = []
+    for v in range(k):
+        t0 = time.perf_counter()
+        one = replace(request, seed=seeds[v], name=names[v])
+        out.append((v, generator.generate(one, progress), time.perf_counter() - t0))
+    return out

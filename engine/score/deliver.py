@@ -141,6 +141,26 @@ def _tc(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:06.3f}"
 
 
+def conditioning_summary(cond: dict[str, Any]) -> str:
+    """Which references conditioned a full cue and the weights each stage ran on, in words."""
+    control = "no ControlFormer input"
+    if cond["control"]:
+        control = f"ControlFormer from {cond['control_from']}"
+    style = f"style from {cond['style_from']}" if cond["style"] else "no style input"
+    stages = ", ".join(f"{k} {v}" for k, v in cond["weights"].items())
+    return f"{control}; {style}; weights: {stages}"
+
+
+def _conditioning_html(info: dict[str, Any]) -> str:
+    cond = info.get("conditioning")
+    if not cond:
+        return ""
+    return (
+        f"<div class=a>model text: {html.escape(str(cond['text']))}</div>"
+        f"<div class=a>{html.escape(conditioning_summary(cond))}</div>"
+    )
+
+
 def cue_sheet(
     cues: Sequence[PlacedCue], title: str, out: Path, licence_lines: Sequence[str] = ()
 ) -> Path:
@@ -164,6 +184,7 @@ def cue_sheet(
             f"{html.escape(str(cue.info.get('backend')))} · "
             f"weights: {html.escape(str(cue.info.get('weights')))} · "
             f"{html.escape(USAGES[cue.usage].lower())}</div>"
+            f"{_conditioning_html(cue.info)}"
             f"<div class=a>licence: {html.escape(str(cue.info.get('licence', '')))}</div></td>"
             f"<td><img alt='waveform and spectrogram' src='data:image/png;base64,"
             f"{_thumbnail(cue.audio)}'></td>"

@@ -9,7 +9,10 @@ probability ``cfg_dropout`` (the null condition classifier-free guidance uses at
 Data: a JSONL file, one record per line (relative paths from the file's folder)::
 
     {"audio": "music/a.flac", "reference": "music/b.flac", "description": "A calm ...",
-     "attribute": "tempo: slow", "targeted_embedding": [512 floats]}
+     "attribute": "tempo: slow; genre: ...", "targeted_embedding": [CLAP joint_dim floats]}
+
+`vmb dataset ecmg` writes these records from a tagged manifest and the music library
+(engine.train.ecmg_data).
 
 ``targeted_embedding_path`` (a .npy file) may replace ``targeted_embedding``; ``meta`` is kept
 for provenance. Unknown keys and missing files are errors naming the line.
@@ -148,7 +151,18 @@ def _parse_record(raw: str, line: int, base: Path, clap_dim: int) -> ECMGRecord:
     )
 
 
-def read_records(path: Path, clap_dim: int = 512) -> list[ECMGRecord]:
+def _clap_dim(model_dir: Path) -> int:
+    """The style width: the installed CLAP's joint space (its config), else the full CLAP's."""
+    from engine.retrieve.full.encoders import clap
+
+    try:
+        folder = weights.resolve(clap.MODEL_NAME, model_dir)
+    except WeightsError:
+        return clap.ClapConfig().joint_dim
+    return clap.read_config(folder.path).joint_dim
+
+
+def read_records(path: Path, clap_dim: int) -> list[ECMGRecord]:
     if not path.is_file():
         raise InvalidRequest(f"records file {path} does not exist")
     out = []
@@ -306,7 +320,6 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
     device = pick_device(cfg.device)
     amp = _amp_dtype(cfg.precision, device)
     sao, kind = _load_base(cfg)
-    records = read_records(cfg.records)
 
     checkpoint = _latest_checkpoint(cfg.out) if cfg.resume else None
     if checkpoint is not None:
@@ -314,7 +327,8 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
     elif cfg.init_adapters is not None:
         ecmg = ECMG.load(sao, cfg.init_adapters)
     else:
-        ecmg = ECMG.fresh(sao, control_depth=cfg.control_depth)
+        ecmg = ECMG.fresh(sao, cfg.control_depth, clap_dim=_clap_dim(cfg.model_dir))
+    records = read_records(cfg.records, ecmg.stylization.config.clap_dim)
     ecmg.to(device, torch.float32)  # fp32 master weights; autocast does the 16-bit math
     sao.model.requires_grad_(False)
     ecmg.adapters.requires_grad_(True).train()

@@ -107,7 +107,9 @@ def test_generate_cli_through_daemon(
         "midi",
         "duration_s",
         "backend",
+        "backend_reason",
         "weights",
+        "conditioning",
         "description",
         "attributes",
         "references",
@@ -116,6 +118,7 @@ def test_generate_cli_through_daemon(
         "licence",
     }
     assert cue["backend"] == "draft" and cue["weights"] == "none" and cue["seed"] == 5
+    assert cue["conditioning"] is None  # the draft backend has no model conditioning
     assert cue["attributes"]["mood"] == "epic"
     info = sf.info(cue["audio"])
     assert info.frames == round(4.75 * 44100) and info.channels == 2
