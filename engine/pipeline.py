@@ -115,6 +115,7 @@ class Cue:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] = field(default_factory=dict)  # see compute_of
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +137,7 @@ class Cue:
             "seed": self.seed,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "extra": self.extra,
+            "compute": self.compute,
         }
 
 
@@ -363,6 +365,17 @@ def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescri
     return replace(description, attributes=replace(attrs, bpm=bpm, key=key, mode=mode))
 
 
+def compute_of(audio: GeneratedAudio, retriever: Any) -> dict[str, Any]:
+    """What the cue ran on: the generator's device and dtype (the full backend says; the draft
+    backend renders on the CPU and has no dtype) and the encoders' ONNX provider or device."""
+    ran_on = getattr(retriever, "ran_on", None)
+    return {
+        "device": audio.extra.get("device", "cpu"),
+        "dtype": audio.extra.get("dtype"),
+        "encoders": ran_on() if callable(ran_on) else {},
+    }
+
+
 def describe(
     spec: CueSpec, settings: Settings, seed: int, progress: ProgressFn
 ) -> tuple[str, str, VisualInput, MusicDescription, dict[str, float]]:
@@ -396,9 +409,8 @@ def run_cue(
         )
     t0 = time.perf_counter()
     progress("retrieve", 0, 1)
-    retrieval = stage(backend, "retrieve", settings).retrieve(
-        description, spec.knobs, visual, settings.pipeline.top_k
-    )
+    retriever = stage(backend, "retrieve", settings)
+    retrieval = retriever.retrieve(description, spec.knobs, visual, settings.pipeline.top_k)
     timings["retrieve_s"] = time.perf_counter() - t0
     generator = stage(backend, "generate", settings)
     t0 = time.perf_counter()
@@ -441,6 +453,7 @@ def run_cue(
                 seed=seed + v,
                 timings=cue_timings,
                 extra=dict(audio.extra),
+                compute=compute_of(audio, retriever),
             )
         )
     return cues

@@ -123,6 +123,7 @@ def _generate(args: argparse.Namespace) -> int:
             "references",
             "seed",
             "timings",
+            "compute",
         )
         print_json({"cues": [{k: c[k] for k in keys} for c in cues]})
         return 0
@@ -137,7 +138,18 @@ def _generate(args: argparse.Namespace) -> int:
             f"{', '.join(a['instruments'])}"
         )
         print(f"  {c['backend_reason']}; weights: {c['weights']}")
+        print(f"  ran on: {describe_compute(c.get('compute') or {})}")
     return 0
+
+
+def describe_compute(compute: dict[str, Any]) -> str:
+    """One line from a cue's compute block, e.g. cuda, bfloat16; CLAP onnx CUDAExecutionProvider."""
+    text = str(compute.get("device") or "cpu")
+    if compute.get("dtype"):
+        text += f", {compute['dtype']}"
+    for name, ran_on in (compute.get("encoders") or {}).items():
+        text += f"; {name.upper()} {ran_on}"
+    return text
 
 
 def _describe(args: argparse.Namespace) -> int:

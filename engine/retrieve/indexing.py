@@ -38,6 +38,7 @@ class AddOptions:
     ray_address: str | None = None  # "auto", "ray://host:port", or None for in-process
     ray_concurrency: int = 2
     backend: str = "auto"  # encoder backend: auto (ONNX when exported) | torch | onnx
+    device: str = "auto"  # models.device: picks the ONNX providers (CUDA where there is one)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class AddReport:
     ann: dict[str, Any] | None = None
     executor: str = "local"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    encoders: dict[str, str] = field(default_factory=dict)  # what ran: "onnx CUDAExecutionProvider"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class AddReport:
             "audio_seconds": round(self.audio_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 2), "calibration": self.calibration,
             "ann": self.ann, "executor": self.executor, "notes": list(self.notes),
+            "encoders": dict(self.encoders),
         }  # fmt: skip
 
 
@@ -107,7 +110,7 @@ class Analyzer:
 
         self.model_dir = Path(model_dir)
         self.options = options
-        self.clap = clap or ClapEncoder(self.model_dir, backend=options.backend)  # type: ignore[arg-type]
+        self.clap = clap or ClapEncoder(self.model_dir, options.backend, options.device)  # type: ignore[arg-type]
         self._clip: Any = None
 
     @property
@@ -115,7 +118,7 @@ class Analyzer:
         if self._clip is None:
             from engine.retrieve.encoders import ClipEncoder
 
-            self._clip = ClipEncoder(self.model_dir, backend=self.options.backend)  # type: ignore[arg-type]
+            self._clip = ClipEncoder(self.model_dir, self.options.backend, self.options.device)  # type: ignore[arg-type]
         return self._clip
 
     def analyse(self, path: Path) -> PieceAnalysis:
@@ -296,6 +299,7 @@ def add_paths(
     updated: list[str] = []
     unchanged: list[str] = []
     notes: list[str] = []
+    encoders: dict[str, str] = {}
     seconds = 0.0
     calibration = None
     ann_info = None
@@ -303,11 +307,14 @@ def add_paths(
     try:
         with lib.writer() as writer:
             # The writer embeds the tag prompts once and stamps the encoders' identity.
-            clap = ClapEncoder(model_dir, backend=options.backend)  # type: ignore[arg-type]
+            clap = ClapEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+            encoders["clap"] = clap.info.ran_on()
             clip_stamp = None
             if any(decode.media_kind(f) == "video" for f in files) or lib.encoder("clip"):
                 try:
-                    clip_stamp = _stamp(ClipEncoder(model_dir, backend=options.backend).info)  # type: ignore[arg-type]
+                    clip_enc = ClipEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+                    clip_stamp = _stamp(clip_enc.info)
+                    encoders["clip"] = clip_enc.info.ran_on()
                 except Exception as exc:
                     notes.append(f"CLIP unavailable ({exc}); videos are skipped")
             writer.set_encoders(_stamp(clap.info), clip_stamp)
@@ -365,5 +372,5 @@ def add_paths(
         added=tuple(added), updated=tuple(updated), unchanged=tuple(unchanged),
         skipped=tuple(skipped), audio_seconds=seconds,
         wall_seconds=time.perf_counter() - t0, calibration=calibration, ann=ann_info,
-        executor=executor.name, notes=tuple(notes),
+        executor=executor.name, notes=tuple(notes), encoders=encoders,
     )  # fmt: skip

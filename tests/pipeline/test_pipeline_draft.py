@@ -111,8 +111,10 @@ def test_generate_cli_through_daemon(
         "references",
         "seed",
         "timings",
+        "compute",
     }
     assert cue["backend"] == "draft" and cue["weights"] == "none" and cue["seed"] == 5
+    assert cue["compute"] == {"device": "cpu", "dtype": None, "encoders": {}}
     assert cue["attributes"]["mood"] == "epic"
     info = sf.info(cue["audio"])
     assert info.frames == round(4.75 * 44100) and info.channels == 2
