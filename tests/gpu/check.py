@@ -180,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    report: dict[str, Any] = {"check": "vmb gpu check", "mode": "dry-run" if args.dry_run else "gpu",
-                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    report: dict[str, Any] = {
+        "check": "vmb gpu check",
+        "mode": "dry-run" if args.dry_run else "gpu",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     report["environment"] = _environment()
     if not args.dry_run and not report["environment"]["cuda_available"]:
         report["error"] = "no CUDA device: run with --dry-run on a machine without a GPU"
