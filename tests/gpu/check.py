@@ -109,6 +109,18 @@ def _run_tests(dry: bool, out: Path, models: Path | None) -> dict[str, Any]:
             "wall_s": round(time.perf_counter() - t0, 2), "figures": rows}  # fmt: skip
 
 
+def _vmb(command: str, argv: list[str]) -> int:
+    """`vmb COMMAND ARGV` through that command's own module: the whole CLI would also import
+    the timeline and media stacks (OpenTimelineIO, PyAV, ZeroMQ) a GPU machine lacks."""
+    import importlib
+
+    module = importlib.import_module(f"engine.commands.{command}")
+    parser = argparse.ArgumentParser(prog="vmb")
+    module.register(parser.add_subparsers(dest="command"))
+    opts = parser.parse_args([command, *argv])
+    return int(opts.func(opts) or 0)
+
+
 def _bench(argv: list[str]) -> dict[str, Any]:
     """`vmb bench generate ARGV` through the bench command's own parser and loader."""
     from engine.commands import bench
@@ -195,11 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vmb-gpu-check-") as tmp:
         models = None
         if args.dry_run:  # the tiny weights, as a user would make them
-            from engine.cli import main as vmb
-
             models = Path(tmp) / "models"
-            code = vmb(["models", "tiny", "--out", str(models),
-                        "--only", "sao-1.0", "t5-base", "vmb-ecmg"])  # fmt: skip
+            code = _vmb("models", ["tiny", "--out", str(models),
+                                   "--only", "sao-1.0", "t5-base", "vmb-ecmg"])  # fmt: skip
             if code:
                 report["error"] = f"vmb models tiny failed (exit {code})"
         report["tests"] = _run_tests(args.dry_run, out, models)

@@ -6,6 +6,7 @@
 #   tests/gpu/check.sh                 on a GPU (exit 2 without CUDA)
 #   tests/gpu/check.sh --dry-run       the same steps on the CPU with tiny weights (CI)
 #   tests/gpu/check.sh --out DIR       report folder (default: $OUT, else out/gpu-check)
+#   tests/gpu/check.sh --wheels DIR    install the wheels of DIR (default .whl) even in --dry-run
 # Environment: PYTHON (default .venv/bin/python, else python3), VMB_GPU_SITE (wheel target).
 # Exit 0 when every test passed and every target met (or was not judged), 1 otherwise.
 set -euo pipefail
@@ -16,13 +17,17 @@ PY="${PYTHON:-}"  # the project's venv where there is one (not on a lent GPU mac
 DRY=()
 REPORT_DIR="${OUT:-$ROOT/out/gpu-check}"
 EXTRA=()
+WHEELS="$ROOT/.whl"
+FORCE_WHEELS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=(--dry-run) ;;
     --out) [ $# -ge 2 ] || { echo "check.sh: --out needs a folder" >&2; exit 2; }
       REPORT_DIR="$2"; shift ;;
     --skip-bench) EXTRA+=(--skip-bench) ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --wheels) [ $# -ge 2 ] || { echo "check.sh: --wheels needs a folder" >&2; exit 2; }
+      WHEELS="$2"; FORCE_WHEELS=1; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "check.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -30,11 +35,11 @@ done
 
 say() { printf '[gpu check] %s\n' "$*"; }
 
-if ((${#DRY[@]} == 0)) && compgen -G "$ROOT/.whl/*.whl" >/dev/null; then
+if { ((${#DRY[@]} == 0)) || ((FORCE_WHEELS)); } && compgen -G "$WHEELS/*.whl" >/dev/null; then
   SITE="${VMB_GPU_SITE:-/tmp/vmb-gpu-site}"
-  say "installing $(ls "$ROOT"/.whl/*.whl | wc -l) carried wheels into $SITE (no index, no deps)"
-  "$PY" -m pip install -q --disable-pip-version-check --no-index --find-links "$ROOT/.whl" \
-    --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$ROOT"/.whl/*.whl
+  say "installing $(ls "$WHEELS"/*.whl | wc -l) carried wheels into $SITE (no index, no deps)"
+  "$PY" -m pip install -q --disable-pip-version-check --no-index --find-links "$WHEELS" \
+    --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl
   export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
