@@ -41,8 +41,10 @@ def test_dry_run_writes_a_passing_report(tmp_path: Path) -> None:
 
 def test_without_cuda_the_real_check_refuses_clearly(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": ""}
+    no_wheels = tmp_path / "no-wheels"  # not a .whl/ fetched for another Python
+    no_wheels.mkdir()
     done = subprocess.run(
-        ["bash", str(CHECK), "--out", str(tmp_path)],
+        ["bash", str(CHECK), "--out", str(tmp_path), "--wheels", str(no_wheels)],
         capture_output=True, text=True, timeout=300, env=env, check=False,
     )  # fmt: skip
     assert done.returncode == 2
