@@ -263,3 +263,59 @@ def test_cuda_requirements_swap_only_onnxruntime(tmp_path: Path) -> None:
     assert after[-1] == "onnxruntime-gpu==1.31.1"
     assert any(x.startswith("onnxruntime==") for x in before)
     assert not any(x.startswith("onnxruntime==") for x in after)
+
+
+def _logging_venv(root: Path) -> tuple[Path, Path]:
+    """A venv whose python logs every call and installs nothing: `pip show` finds nothing,
+    `import engine, bridge` fails (so the installer does its pip steps), pip calls succeed."""
+    log = root / "calls.log"
+    (root / "venv" / "bin").mkdir(parents=True)
+    _script(
+        root / "venv" / "bin" / "python",
+        f'echo "$*" >> "{log}"\ncase "$*" in *" show "*|-c*) exit 1 ;; esac\nexit 0\n',
+    )
+    return root / "venv", log
+
+
+@pytest.mark.parametrize("gpu", ["cpu", "cuda"])
+def test_a_real_run_makes_exactly_the_planned_pip_calls(tmp_path: Path, gpu: str) -> None:
+    venv, log = _logging_venv(tmp_path)
+    _fake_smi(tmp_path / "bin", ["NVIDIA H200"])
+    env = {**os.environ, "PATH": _path_without_smi(tmp_path / "bin"), "VMB_VENV": str(venv)}
+    env.pop("VMB_GPU", None)
+    plan = subprocess.run(
+        ["bash", str(INSTALL), "--print-plan", "--gpu", gpu],
+        capture_output=True, text=True, timeout=60, env=env, check=True,
+    )  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--no-system", "--gpu", gpu],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    prefix = "-m pip --disable-pip-version-check -q "
+    calls = [c for c in log.read_text().splitlines() if c.startswith(prefix)]
+    installs = ["pip " + c[len(prefix) :] for c in calls if " show " not in f" {c} "]
+    assert installs == _pip_lines(plan.stdout)  # --print-plan tells the truth
+    stamps = list(venv.glob(".vmb-install-*"))
+    assert len(stamps) == 1
+    cuda_reqs = venv / ".vmb-requirements-cuda.txt"
+    if gpu == "cuda":
+        text = cuda_reqs.read_text()
+        assert "onnxruntime-gpu==1.31.1" in text and "\nonnxruntime==" not in f"\n{text}"
+    else:
+        assert not cuda_reqs.exists()
+        assert installs == CPU_COMMANDS
+    # the stamp differs between the builds: switching reinstalls, a rerun only checks
+    assert (gpu == "cuda") == (stamps[0].name != ".vmb-install-" + _cpu_stamp())
+
+
+def _cpu_stamp() -> str:
+    import hashlib
+
+    req = ROOT / "requirements"
+    src = (
+        "".join(p.read_text() for p in (req / "engine.txt", req / "full.txt", req / "nodeps.txt"))
+        + (ROOT / "pyproject.toml").read_text()
+        + "dev=0"
+    )
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
