@@ -52,3 +52,39 @@ def test_without_cuda_the_real_check_refuses_clearly(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     report = json.loads((tmp_path / "gpu-check.json").read_text())
     assert report["mode"] == "gpu" and "no CUDA device" in report["error"]
+
+
+def _check_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vmb_gpu_check", ROOT / "tests/gpu/check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _full(name: str, seconds: float, offload: bool, peak: float) -> dict:
+    return {
+        "size": "full", "cue_s": 30.0, "device_name": name, "dtype": "bfloat16",
+        "offload": offload, "peak_gpu_bytes": peak,
+        "figures": [
+            {"name": "30 s cue, end to end", "value": seconds},
+            {"name": "peak GPU memory", "value": peak / 2**20},
+        ],
+    }  # fmt: skip
+
+
+def test_targets_are_judged_on_full_size_hopper_runs_only() -> None:
+    targets = _check_module()._targets
+    got = targets([_full("NVIDIA H200", 1.5, False, 20e9), _full("NVIDIA H200", 2.5, True, 9e9)],
+                  dry=False)  # fmt: skip
+    assert [(t["target"], t["ok"]) for t in got] == [
+        ("<= 2 s on one H100/H200", True),
+        ("<= 2 s on one H100/H200", False),
+        ("<= 12 GB", True),  # the peak is judged with offload only
+    ]
+    (a100_cue, a100_peak) = targets([_full("NVIDIA A100-SXM4-80GB", 9.0, True, 13e9)], dry=False)
+    assert a100_cue["ok"] is None and a100_peak["ok"] is False  # 2 s is the Hopper target
+    assert all(t["ok"] is None for t in targets([_full("NVIDIA H100", 9.0, True, 13e9)], True))
+    tiny = {**_full("cpu", 9.0, True, 1.0), "size": "tiny"}
+    assert targets([tiny, {"argv": [], "error": "boom"}], dry=False) == []
