@@ -182,9 +182,11 @@ $CudaMinMajor = 13  # torch cu130 and onnxruntime-gpu 1.31 need a driver that ru
 $OrtGpuSpec = "onnxruntime-gpu==1.31.1"
 
 function Get-NvidiaGpu {
+    # Windows PowerShell turns a native command's stderr into errors under "Stop"
+    $ErrorActionPreference = "Continue"
     $smi = Get-Command nvidia-smi -ErrorAction SilentlyContinue
     if (-not $smi) { return @{ Ok = $false; Reason = "no nvidia-smi on PATH (no NVIDIA driver)" } }
-    $out = & $smi.Source --query-gpu=name --format=csv,noheader 2>&1
+    $out = & $smi.Source --query-gpu=name "--format=csv,noheader" 2>&1
     if ($LASTEXITCODE -ne 0) {
         $first = ($out | Select-Object -First 1)
         return @{ Ok = $false; Reason = "nvidia-smi failed (exit $LASTEXITCODE): $first" }
@@ -237,6 +239,13 @@ function Invoke-Pip([string]$Py, [string[]]$PipArgs) {
     if ($LASTEXITCODE -ne 0) { throw "pip $($PipArgs -join ' ') failed (exit $LASTEXITCODE)" }
 }
 
+function Test-PipHas([string]$Py, [string]$Name) {
+    if (-not (Test-Path -LiteralPath $Py)) { return $false }
+    $ErrorActionPreference = "Continue"  # pip's "not found" goes to stderr
+    & $Py -m pip --disable-pip-version-check -q show $Name *> $null
+    return ($LASTEXITCODE -eq 0)
+}
+
 function Install-Engine {
     $request = if ($Gpu) { $Gpu } elseif ($env:VMB_GPU) { $env:VMB_GPU } else { "auto" }
     $plan = Get-GpuPlan $request
@@ -266,12 +275,9 @@ function Install-Engine {
     } else {
         Invoke-Pip $py @("install", $torch)
     }
-    if (Test-Path -LiteralPath $py) {
-        & $py -m pip --disable-pip-version-check -q show $plan.OrtOther *> $null
-        if ($LASTEXITCODE -eq 0) {  # one folder for both: remove both, install one afresh
-            Say "replacing $($plan.OrtOther) with $($plan.Ort)"
-            Invoke-Pip $py @("uninstall", "-y", $plan.OrtOther, $plan.Ort)
-        }
+    if (Test-PipHas $py $plan.OrtOther) {  # one folder for both: remove both, install one afresh
+        Say "replacing $($plan.OrtOther) with $($plan.Ort)"
+        Invoke-Pip $py @("uninstall", "-y", $plan.OrtOther, $plan.Ort)
     }
     Say "installing engine requirements"
     Invoke-Pip $py @("install", $torch, "-r", (Join-Path $Root "requirements\engine.txt"), "-r", $full)
