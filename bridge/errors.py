@@ -6,6 +6,19 @@ same class again on its side, so a caller catches one type whatever process fail
 
 from __future__ import annotations
 
+MAX_MESSAGE_CHARS = 1000  # a message sent to a peer; quoted input is shorter still (quote())
+QUOTE_CHARS = 40  # error messages quote at most this much of what a peer sent
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """A short repr of something a peer sent, for error messages: at most `limit` chars of it."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, str | bytes):
+        return f"{text[:limit]}... ({len(value)} {'chars' if isinstance(value, str) else 'bytes'})"
+    return f"{text[:limit]}..."
+
 
 class VMBError(Exception):
     """Base of every error the product reports to a user or a peer."""
@@ -18,7 +31,7 @@ class VMBError(Exception):
         self.details = details
 
     def to_wire(self) -> dict[str, object]:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": clip_message(self.message)}
 
 
 class ConfigError(VMBError):
@@ -163,6 +176,13 @@ class MissingDependency(VMBError):
     """A program or data file the engine needs is not installed (the message says how)."""
 
     code = "missing_dependency"
+
+
+def clip_message(message: str) -> str:
+    """The message as sent to a peer: bounded, whatever input a validator chose to echo."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[:MAX_MESSAGE_CHARS] + f"... ({len(message)} chars)"
 
 
 def _all_subclasses(cls: type[VMBError]) -> list[type[VMBError]]:

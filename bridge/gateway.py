@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bridge import protocol
 from bridge.client import EngineClient
 from bridge.discovery import Discovery, read_discovery
 from bridge.errors import (
@@ -51,6 +52,7 @@ from bridge.errors import (
     MessageTooLarge,
     Unauthorized,
     VMBError,
+    quote,
 )
 from bridge.knobs import clean_knobs
 
@@ -259,19 +261,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, handler)
 
 
-def _job_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The submit fields besides params: seed and idempotency key, type-checked."""
-    fields: dict[str, Any] = {}
-    seed = body.get("seed")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise InvalidRequest("'seed' must be a non-negative integer")
-        fields["seed"] = seed
-    key = body.get("idempotency_key")
-    if key is not None:
-        if not isinstance(key, str) or not 1 <= len(key) <= 200:
-            raise InvalidRequest("'idempotency_key' must be a string of 1-200 characters")
-        fields["idempotency_key"] = key
+def _job_fields(kind: str, params: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The submit command this body becomes, checked by the protocol's own validator (the
+    daemon's schema) before anything reads it; returns the fields besides kind and params."""
+    fields = {k: body[k] for k in ("seed", "idempotency_key") if body.get(k) is not None}
+    protocol.validate_fields("submit", {"kind": kind, "params": params, **fields})
     return fields
 
 
@@ -319,9 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _send_error(self, exc: VMBError) -> None:
-        self._send_json(
-            http_status(exc.code), {"error": {"code": exc.code, "message": exc.message}}
-        )
+        self._send_json(http_status(exc.code), {"error": exc.to_wire()})
 
     def _read_body(self) -> dict[str, Any]:
         if self.headers.get("Transfer-Encoding"):
@@ -345,7 +337,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         self._body_read = True
         if ctype.lower() != "application/json":
-            raise UnsupportedMediaType(f"request bodies must be application/json, not {ctype}")
+            raise UnsupportedMediaType(
+                f"request bodies must be application/json, not {quote(ctype)}"
+            )
         if not raw.strip():
             return {}
         try:
@@ -397,8 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return handler, dict(match.groupdict())
                 allowed.append(m)
         if allowed:
-            raise MethodNotAllowed(f"{path} takes {', '.join(sorted(set(allowed)))}")
-        raise RouteNotFound(f"no route {method} {path} (routes live under /v{API_VERSION}/)")
+            raise MethodNotAllowed(f"{quote(path)} takes {', '.join(sorted(set(allowed)))}")
+        raise RouteNotFound(f"no route {method} {quote(path)} (routes live under /v{API_VERSION}/)")
 
     # -- routes ----------------------------------------------------------------------------
     def _h_health(self, gw: Gateway, query: dict) -> None:
@@ -447,26 +441,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _h_submit(self, gw: Gateway, body: dict, query: dict) -> None:
         kind, params = body.get("kind"), body.get("params", {})
-        if not isinstance(kind, str) or not kind:
-            raise InvalidRequest("'kind' must be a job kind name (see /v1/capabilities)")
-        if not isinstance(params, dict):
-            raise InvalidRequest("'params' must be a JSON object")
-        self._submit(gw, kind, params, _job_fields(body))
+        fields = _job_fields(kind, params, body)
+        self._submit(gw, kind, params, fields)
 
     @staticmethod
-    def _params(body: dict[str, Any]) -> dict[str, Any]:
+    def _params(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A route whose body is the params (+ seed, idempotency_key): checked, knobs cleaned."""
         params = {k: v for k, v in body.items() if k not in ("seed", "idempotency_key")}
+        fields = _job_fields(kind, params, body)
         if "knobs" in params:
             if params["knobs"] is not None and not isinstance(params["knobs"], dict):
                 raise InvalidRequest("'knobs' must be a JSON object")
             params["knobs"] = clean_knobs(params["knobs"])
-        return params
+        return params, fields
 
     def _h_submit_cue(self, gw: Gateway, body: dict, query: dict) -> None:
-        self._submit(gw, "cue", self._params(body), _job_fields(body))
+        self._submit(gw, "cue", *self._params("cue", body))
 
     def _h_submit_soundtrack(self, gw: Gateway, body: dict, query: dict) -> None:
-        params = self._params(body)
+        params, fields = self._params("soundtrack", body)
         inline = params.get("otio_json")
         if inline is not None and not isinstance(inline, str):
             raise InvalidRequest("'otio_json' must be the OTIO document as a JSON string")
@@ -475,7 +468,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise InvalidRequest("send either 'timeline' (a path) or 'otio_json', not both")
             params.pop("otio_json")
             params["timeline"] = str(gw.spool_otio(inline))
-        self._submit(gw, "soundtrack", params, _job_fields(body))
+        self._submit(gw, "soundtrack", params, fields)
 
     def _h_list_jobs(self, gw: Gateway, query: dict) -> None:
         state = (query.get("state") or [None])[0]
@@ -483,6 +476,7 @@ class _Handler(BaseHTTPRequestHandler):
             limit = int((query.get("limit") or ["100"])[0])
         except ValueError:
             raise InvalidRequest("'limit' must be an integer") from None
+        protocol.validate_fields("list", {"limit": limit, **({"state": state} if state else {})})
         with gw.client() as c:
             jobs = c.list_jobs(state=state, limit=limit)
         self._send_json(200, {"jobs": [_public_job(j) for j in jobs]})

@@ -9,6 +9,7 @@ Minor versions only add optional fields; a breaking change bumps the major and t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +17,13 @@ import msgpack
 import numpy as np
 
 from bridge.errors import (
+    QUOTE_CHARS,
     InvalidRequest,
     MalformedMessage,
     MessageTooLarge,
     UnknownCommand,
     VersionMismatch,
+    quote,
 )
 
 PROTO_MAJOR = 1
@@ -35,27 +38,61 @@ MAX_DEPTH = 16
 MAX_CONTAINER_LEN = 4096
 ARRAY_DTYPES = frozenset({"|u1", "|i1", "<u2", "<i2", "<i4", "<i8", "<f2", "<f4", "<f8"})
 
-# Client -> daemon commands and their fields: name -> (type, required).
-# Unknown extra fields are ignored (newer clients may add optional ones).
-_STR, _INT, _DICT, _BOOL, _NUM, _LIST = str, int, dict, bool, (int, float), list
-COMMANDS: dict[str, dict[str, tuple[Any, bool]]] = {
-    "hello": {"proto": (_LIST, True), "client": (_STR, False)},
+# Documented bounds of every request field (docs/protocol-limits.md, for client authors).
+SEED_MAX = 2**32 - 1  # numpy's and torch's generators take 0..2^32-1, also as seed+k (variations)
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # any other integer, params included: signed 64-bit
+ID_MAX_CHARS = 64  # job ids (the engine makes 32 hex digits), kind names
+KEY_MAX_CHARS = 200  # idempotency keys, client names, rids given as strings
+TOKEN_MAX_CHARS = 256
+PARAM_KEY_MAX_CHARS = 128  # map keys inside params
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One request field: its type, whether it must be there, and its bounds.
+
+    kind: "str" (lo..hi characters, optional `choices`), "int" (lo..hi), "num" (finite, lo..hi),
+    "ints" (a list of lo..hi ints, each 0..65535), "params" (a map of JSON values),
+    "rid" (a request id: a signed 64-bit integer or a string of at most KEY_MAX_CHARS).
+    """
+
+    kind: str
+    required: bool = False
+    lo: float = 0
+    hi: float = 0
+    choices: tuple[str, ...] = ()
+
+
+_JOB_ID = Field("str", True, 1, ID_MAX_CHARS)
+# Fields every command may carry (checked first: an error reply echoes a valid rid only).
+COMMON: dict[str, Field] = {
+    "rid": Field("rid"),
+    "token": Field("str", False, 0, TOKEN_MAX_CHARS),
+}
+# Client -> daemon commands: the one schema table. Unknown extra fields are ignored (newer
+# clients may add optional ones); known fields are checked before anything else reads them.
+COMMANDS: dict[str, dict[str, Field]] = {
+    "hello": {"proto": Field("ints", True, 1, 4), "client": Field("str", False, 0, KEY_MAX_CHARS)},
     "ping": {},
     "submit": {
-        "kind": (_STR, True),
-        "params": (_DICT, True),
-        "idempotency_key": (_STR, False),
-        "seed": (_INT, False),
+        "kind": Field("str", True, 1, ID_MAX_CHARS),
+        "params": Field("params", True),
+        "idempotency_key": Field("str", False, 1, KEY_MAX_CHARS),
+        "seed": Field("int", False, 0, SEED_MAX),
     },
-    "attach": {"job_id": (_STR, True), "last_seq": (_INT, False)},
-    "cancel": {"job_id": (_STR, True)},
-    "result": {"job_id": (_STR, True)},
-    "close": {"job_id": (_STR, True)},
-    "list": {"state": (_STR, False), "limit": (_INT, False), "finished_before": (_NUM, False)},
+    "attach": {"job_id": _JOB_ID, "last_seq": Field("int", False, 0, INT_MAX)},
+    "cancel": {"job_id": _JOB_ID},
+    "result": {"job_id": _JOB_ID},
+    "close": {"job_id": _JOB_ID},
+    "list": {
+        "state": Field("str", False, 1, 16, choices=JOB_STATES),
+        "limit": Field("int", False, 1, 1000),
+        "finished_before": Field("num", False, -(2.0**53), 2.0**53),
+    },
 }
 EVENTS = ("accepted", "progress", "done", "failed", "cancelled")
 TERMINAL_EVENTS = frozenset({"done", "failed", "cancelled"})
-JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"done", "failed", "cancelled"})
 
 
@@ -185,22 +222,102 @@ def decode(frames: list[bytes]) -> Message:
     return Message(body=body, arrays=arrays)
 
 
+def _check_params(value: Any, where: str) -> str | None:
+    """Only JSON values in params: maps with short string keys, lists, strings, finite
+    numbers, 64-bit integers, booleans and null -- never binary, extension or huge values."""
+    if not isinstance(value, dict):
+        return f"'{where}' has the wrong type: a map is needed"
+    stack: list[tuple[Any, str, int]] = [(value, where, 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"'{path}' nests deeper than {MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            if len(item) > MAX_CONTAINER_LEN:
+                return f"'{path}' has more than {MAX_CONTAINER_LEN} entries"
+            for key, sub in item.items():
+                if not isinstance(key, str) or len(key) > PARAM_KEY_MAX_CHARS:
+                    return f"'{path}' keys must be strings of at most {PARAM_KEY_MAX_CHARS} chars"
+                stack.append((sub, f"{path}.{key[:QUOTE_CHARS]}", depth + 1))
+        elif isinstance(item, list):
+            if len(item) > MAX_CONTAINER_LEN:
+                return f"'{path}' has more than {MAX_CONTAINER_LEN} entries"
+            stack.extend((sub, f"{path}[{i}]", depth + 1) for i, sub in enumerate(item))
+        elif isinstance(item, bytes | bytearray | memoryview):
+            return f"'{path}' is binary; params hold only JSON values (send text or numbers)"
+        elif isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        elif isinstance(item, int):
+            if not INT_MIN <= item <= INT_MAX:
+                return f"'{path}' is an integer outside the signed 64-bit range"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return f"'{path}' is not a finite number"
+        else:
+            return f"'{path}' is a {type(item).__name__}; params hold only JSON values"
+    return None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _check(spec: Field, value: Any, where: str) -> str | None:
+    """What is wrong with one field's value, or None."""
+    if spec.kind == "params":
+        return _check_params(value, where)
+    if spec.kind == "rid":
+        if isinstance(value, str):
+            return None if len(value) <= KEY_MAX_CHARS else f"'{where}' is too long"
+        spec = Field("int", lo=INT_MIN, hi=INT_MAX)
+    if spec.kind == "str":
+        if not isinstance(value, str):
+            return f"'{where}' has the wrong type: a string is needed"
+        if not spec.lo <= len(value) <= spec.hi:
+            return f"'{where}' must have {_num(spec.lo)}-{_num(spec.hi)} chars, not {len(value)}"
+        if spec.choices and value not in spec.choices:
+            return f"'{where}' is {quote(value)}; one of {', '.join(spec.choices)} is needed"
+        return None
+    if spec.kind == "ints":
+        if not isinstance(value, list) or not spec.lo <= len(value) <= spec.hi:
+            return f"'{where}' has the wrong type: a list of {_num(spec.lo)}-{_num(spec.hi)} ints"
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int)]
+        if bad or any(not 0 <= v <= 0xFFFF for v in value):
+            return f"'{where}' must hold integers 0-65535"
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"'{where}' has the wrong type: a number is needed"
+    if spec.kind == "int" and not isinstance(value, int):
+        return f"'{where}' has the wrong type: an integer is needed"
+    if not (math.isfinite(value) and spec.lo <= value <= spec.hi):
+        return f"'{where}' is out of range: {_num(spec.lo)} to {_num(spec.hi)}"
+    return None
+
+
+def valid_rid(value: Any) -> bool:
+    """Whether a request id may be echoed back in a reply."""
+    return value is not None and _check(COMMON["rid"], value, "rid") is None
+
+
+def validate_fields(command: str, body: Mapping[str, Any]) -> None:
+    """Check `body` against the schema of `command` (and the common fields): the one
+    validator of the daemon and the gateway. Raises InvalidRequest naming the field."""
+    for name, spec in (*COMMON.items(), *COMMANDS[command].items()):
+        if name not in body:
+            if spec.required:
+                raise InvalidRequest(f"'{command}' needs the field '{name}'")
+            continue
+        problem = _check(spec, body[name], f"{command}.{name}")
+        if problem:
+            raise InvalidRequest(problem)
+
+
 def validate_command(body: dict[str, Any]) -> str:
     """Check a client command against its schema; return its type."""
     kind = body.get("type")
     if not isinstance(kind, str):
         raise MalformedMessage("message has no 'type'")
-    schema = COMMANDS.get(kind)
-    if schema is None:
-        raise UnknownCommand(f"unknown command {kind!r}; known: {', '.join(sorted(COMMANDS))}")
-    for name, (typ, required) in schema.items():
-        if name not in body:
-            if required:
-                raise InvalidRequest(f"'{kind}' needs the field '{name}'")
-            continue
-        value = body[name]
-        if isinstance(value, bool) and typ is not bool:
-            raise InvalidRequest(f"'{kind}.{name}' has the wrong type")
-        if not isinstance(value, typ):
-            raise InvalidRequest(f"'{kind}.{name}' has the wrong type")
+    if kind not in COMMANDS:
+        raise UnknownCommand(f"unknown command {quote(kind)}; known: {', '.join(sorted(COMMANDS))}")
+    validate_fields(kind, body)
     return kind

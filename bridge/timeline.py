@@ -26,7 +26,7 @@ from typing import Literal
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
-from bridge.errors import InvalidRequest, TimelineError
+from bridge.errors import InvalidRequest, TimelineError, quote
 
 SCORE_TRACK = "VMB Score"
 META = "vmb"  # metadata namespace of our clips on the score track
@@ -45,8 +45,12 @@ def read_timeline(path: str | Path, rate: float | None = None) -> otio.schema.Ti
     """Read .otio/.otioz/.otiod natively, FCP 7 .xml, .fcpxml and CMX 3600 .edl through
     their adapter packages. `rate` is the EDL frame rate (EDLs do not state it; 24)."""
     p = Path(path)
-    if not p.exists():
-        raise TimelineError(f"{p}: no such file")
+    try:
+        found = p.exists()
+    except (OSError, ValueError):  # a name too long or with a NUL: not a file we can read
+        found = False
+    if not found:
+        raise TimelineError(f"{quote(str(p), 200)}: no such file")
     is_edl = p.suffix.lower() == ".edl"
     try:
         kwargs = {"rate": rate or 24} if is_edl else {}

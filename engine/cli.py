@@ -22,7 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.generate",
     "engine.commands.render",
     "engine.commands.train",
-    "engine.commands.describe_full",
+    "engine.commands.dataset",
     "engine.commands.library",
     "engine.commands.timeline",
 )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bridge.errors import InvalidRequest, WeightsError
-from engine import atomic
+from engine.util import atomic
 
 MARKER = "vmb-model.json"
 WeightsKind = Literal["real", "random"]

@@ -40,17 +40,17 @@ function Get-HostPaths {
     if ($HostDir) {
         New-Item -ItemType Directory -Force -Path $HostDir | Out-Null
         $base = (Resolve-Path $HostDir).Path
-        $resolve = Join-Path $base "resolve\Fusion\Scripts\Utility"
+        $fusion = Join-Path $base "resolve\Fusion"
         $reaper = Join-Path $base "reaper"
         $manifest = Join-Path $base "vmb-score-plugins.manifest"
     } else {
-        $resolve = Join-Path $env:APPDATA "Blackmagic Design\DaVinci Resolve\Support\Fusion\Scripts\Utility"
+        $fusion = Join-Path $env:APPDATA "Blackmagic Design\DaVinci Resolve\Support\Fusion"
         $reaper = Join-Path $env:APPDATA "REAPER"
         $manifest = Join-Path (Get-VmbHome) "installed-plugins.manifest"
     }
     return @{
-        ResolveScripts = $resolve
-        ResolveLib = Join-Path $resolve "vmb_score_lib"
+        ResolveScripts = Join-Path $fusion "Scripts\Utility"
+        ResolveLib = Join-Path $fusion "vmb_score_lib"  # outside Scripts: not a menu entry
         ReaperScripts = Join-Path $reaper "Scripts\VMB Score"
         ReaperEffects = Join-Path $reaper "Effects\VMB Score"
         ReaperKb = Join-Path $reaper "reaper-kb.ini"
@@ -115,6 +115,7 @@ function Uninstall-Hosts([switch]$Quiet) {
         if (-not $Quiet) { Say "no host plugins installed here (no $($P.Manifest))" }
         return
     }
+    if (Select-String -LiteralPath $P.Manifest -Pattern "^kb`t" -Quiet) { Assert-ReaperClosed }
     $dirs = @(); $kbs = @()
     foreach ($entry in Get-Content -LiteralPath $P.Manifest) {
         $kind, $value = $entry -split "`t", 2
@@ -145,33 +146,52 @@ function Uninstall-Hosts([switch]$Quiet) {
     if (-not $Quiet) { Say "removed the host plugins listed in $($P.Manifest)" }
 }
 
+function Get-HostRoot([hashtable]$P, [string]$HostName, [string]$Key) {
+    switch ("${HostName}:$Key") {
+        "davinci:MENU" { return $P.ResolveScripts }
+        "davinci:LIB" { return $P.ResolveLib }
+        "reaper:SCRIPTS" { return $P.ReaperScripts }
+        "reaper:EFFECTS" { return $P.ReaperEffects }
+    }
+    throw "plugins\$HostName\files.txt: unknown folder '$Key'"
+}
+
+function Install-Files([hashtable]$P, [string]$HostName) {
+    # what plugins\<host>\files.txt lists (the same lists install.sh reads)
+    $src = Join-Path $Root "plugins"
+    foreach ($line in Get-Content -LiteralPath (Join-Path $src "$HostName\files.txt")) {
+        if (-not $line -or $line.StartsWith("#")) { continue }
+        $cols = $line -split "`t"
+        $key, $rel = $cols[1] -split "/", 2
+        $target = Join-Path (Get-HostRoot $P $HostName $key) ($rel -replace "/", "\")
+        if ($cols[0] -eq "@config") { Write-PluginConfig $target }
+        else { Put-File (Join-Path $src ($cols[0] -replace "/", "\")) $target }
+        if ($cols.Count -ge 3 -and $cols[2]) { Register-Action $P $cols[2] $target }
+    }
+}
+
+function Assert-ReaperClosed {
+    # REAPER rewrites reaper-kb.ini when it quits: entries written meanwhile would be lost
+    $running = Get-Process -Name "reaper" -ErrorAction SilentlyContinue
+    if ($running) {
+        Write-Error ("REAPER is running (pid $($running.Id -join ', ')). It rewrites reaper-kb.ini " +
+            "when it quits, which would drop the VMB Score actions. Quit REAPER, then run this again.")
+        exit 1
+    }
+}
+
 function Install-Hosts {
     $P = Get-HostPaths
+    Assert-ReaperClosed
     if (Test-Path -LiteralPath $P.Manifest) { Uninstall-Hosts -Quiet }
     $script:Entries.Clear()
-    $src = Join-Path $Root "plugins"
-
-    Put-File (Join-Path $src "davinci\VMB Score.py") (Join-Path $P.ResolveScripts "VMB Score.py")
-    Put-File (Join-Path $src "davinci\VMB Score whole timeline.py") (Join-Path $P.ResolveScripts "VMB Score whole timeline.py")
-    Put-File (Join-Path $src "davinci\vmb_resolve.py") (Join-Path $P.ResolveLib "vmb_resolve.py")
-    Put-File (Join-Path $src "common\vmb_client.py") (Join-Path $P.ResolveLib "vmb_client.py")
-    Write-PluginConfig (Join-Path $P.ResolveLib "vmb_plugin.json")
-
-    foreach ($name in @("VMB Generate score for selection.py", "VMB Score whole project.py",
-                        "VMB Insert controls.py", "vmb_reaper.py")) {
-        Put-File (Join-Path $src "reaper\$name") (Join-Path $P.ReaperScripts $name)
-    }
-    Put-File (Join-Path $src "common\vmb_client.py") (Join-Path $P.ReaperScripts "vmb_client.py")
-    Write-PluginConfig (Join-Path $P.ReaperScripts "vmb_plugin.json")
-    Put-File (Join-Path $src "reaper\VMB Controls.jsfx") (Join-Path $P.ReaperEffects "VMB Controls.jsfx")
-    Register-Action $P "VMB: Generate score for selection" (Join-Path $P.ReaperScripts "VMB Generate score for selection.py")
-    Register-Action $P "VMB: Score whole project" (Join-Path $P.ReaperScripts "VMB Score whole project.py")
-    Register-Action $P "VMB: Insert controls" (Join-Path $P.ReaperScripts "VMB Insert controls.py")
+    Install-Files $P "davinci"
+    Install-Files $P "reaper"
 
     Ensure-Dir (Split-Path -Parent $P.Manifest)
     Set-Content -LiteralPath $P.Manifest -Value $script:Entries
-    Say "DaVinci Resolve: Workspace > Scripts > 'VMB Score' ($($P.ResolveScripts))"
-    Say "REAPER: actions 'VMB: ...' ($($P.ReaperScripts)); restart REAPER to load them"
+    Say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($($P.ResolveScripts))"
+    Say "REAPER 6.0+: Actions > Show action list > 'Custom: VMB: ...' ($($P.ReaperScripts))"
     Say "  needs Preferences > Plug-ins > ReaScript > Enable Python; knobs: 'VMB: Insert controls'"
 }
 

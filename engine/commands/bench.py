@@ -1,48 +1,19 @@
-"""`vmb bench NAME [--json]`: benchmarks print figures beside their targets (not timed tests).
+"""`vmb bench NAME [--json]`: parse, run from the registry (engine/bench), print.
 
-A benchmark is a function ``run(opts: argparse.Namespace) -> dict`` returning
-``{"name": str, "machine": str, "figures": [{"name", "value", "unit", "target", "ok"}],
-"notes": [str]}`` plus any extra keys (kept in --json output). Register it in BENCHES.
-"""
+Exits 1 when a figure misses its target or a benchmark errors."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
-import platform
 import sys
 from typing import Any
 
+from engine import bench as registry
 from engine.commands.common import print_json
-
-BENCHES: dict[str, str] = {
-    "protocol": "engine.serve.bench:bench_protocol",
-    "soak": "engine.serve.bench:bench_soak",
-    "generate": "engine.generate.bench:bench_generate",
-    "tempo": "engine.eval.experiments:bench_tempo",
-    "describe": "engine.describe.bench:bench_describe",
-    "retrieval": "engine.retrieve.bench:bench_retrieval",
-    "media": "engine.media_bench:bench_media",
-    "draft": "engine.pipeline_bench:bench_draft",
-}
-
-
-def machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def figure(name: str, value: float, unit: str, target: str = "", ok: bool | None = None) -> dict:
-    return {"name": name, "value": value, "unit": unit, "target": target, "ok": ok}
-
-
-def _load(name: str) -> Any:
-    module, func = BENCHES[name].split(":")
-    return getattr(importlib.import_module(module), func)
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"== bench {result['name']}  ({result.get('machine', machine())})")
+    print(f"== bench {result['name']}  ({result.get('machine', registry.machine())})")
     for f in result["figures"]:
         mark = {True: "ok", False: "MISS", None: ""}[f.get("ok")]
         value = f["value"]
@@ -55,7 +26,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 def print_summary(results: list[dict[str, Any]]) -> None:
     """`vmb bench all`: one table, every figure beside its target, a failed benchmark as a row."""
-    print(f"== bench all  ({machine()})")
+    print(f"== bench all  ({registry.machine()})")
     print(f"  {'bench':<10} {'figure':<38} {'value':>12} {'unit':<8} {'target':<14}")
     for result in results:
         if "error" in result:
@@ -73,28 +44,26 @@ def print_summary(results: list[dict[str, Any]]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    names = list(BENCHES) if args.name == "all" else [args.name]
+    everything = args.name == "all"
+    names = (
+        [n for n in registry.BENCHES if n not in registry.NOT_IN_ALL] if everything else [args.name]
+    )
     results = []
     for name in names:
-        if args.name == "all" and name == "soak":
-            continue  # the soak kills daemons repeatedly; run it on its own
-        if args.name == "all":
+        if everything:
             print(f"vmb bench: running {name} ...", file=sys.stderr, flush=True)
-            try:
-                result = _load(name)(args)
-            except Exception as exc:  # one broken benchmark must not hide the others' figures
-                error = f"{type(exc).__name__}: {exc}"
-                result = {"name": name, "figures": [], "notes": [], "error": error}
-        else:
-            result = _load(name)(args)
-        result.setdefault("machine", machine())
+        result = registry.run(name, args, keep_going=everything)
         results.append(result)
-        if not args.json and args.name != "all":
+        if not args.json and not everything:
             print_table(result)
-    if not args.json and args.name == "all":
+    if not args.json and everything:
         print_summary(results)
     if args.json:
         print_json(results[0] if len(results) == 1 else {"benchmarks": results})
+    missed = [r["name"] for r in results if registry.failed(r)]
+    if missed:
+        print(f"vmb bench: target missed or error in: {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -120,11 +89,15 @@ def _positive_float(text: str) -> float:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark and print figures beside targets")
-    p.add_argument("name", choices=[*BENCHES, "all"])
+    p.add_argument("name", choices=[*registry.BENCHES, "all"])
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--size", choices=["tiny", "full"], default="tiny", help="model size")
     p.add_argument("--items", type=int, default=None, help="library size (retrieval)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke runs)")
+    p.add_argument("--messages", type=int, default=None, help="hostile messages (fuzz)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (fuzz)")
+    p.add_argument("--kind", choices=["selfcheck", "cue"], default=None,
+                   help="the jobs the soak kills the daemon under (default selfcheck)")  # fmt: skip
     g = p.add_argument_group("generate", "the generate benchmark's run (default: the paper's)")
     g.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     g.add_argument("--offload", action="store_true", help="T5 and the VAE wait on the CPU")

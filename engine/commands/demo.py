@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.bench.clips import make_demo_clip, make_demo_timeline
 from engine.commands.common import settings
 from engine.commands.render import render_to
-from engine.demo_media import make_demo_clip, make_demo_timeline
-from engine.soundtrack import parse_soundtrack_params
+from engine.score.soundtrack import parse_soundtrack_params
 
 
 def _demo(args: argparse.Namespace) -> int:

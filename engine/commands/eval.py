@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import InvalidRequest
-from engine import atomic
 from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir, settings
+from engine.util import atomic
 
 EXPERIMENTS = ("metrics", "tempo-experiment", "attribute-experiment")
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-from bridge.client import EngineClient, Event
+from bridge.client import EngineClient
 from bridge.errors import InvalidRequest
-from engine import atomic
-from engine.commands.common import add_model_dir_arg, print_json, settings
-from engine.pipeline import parse_cue_params
+from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
+from engine.score.cue import parse_cue_params
 from engine.serve import control
+from engine.util import atomic
 
 
 def add_knob_args(p: argparse.ArgumentParser) -> None:
@@ -54,26 +53,6 @@ def cue_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-class ProgressPrinter:
-    """One updating line on a terminal, nothing otherwise (stdout stays clean for --json)."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-
-    def __call__(self, ev: Event) -> None:
-        d = ev.data
-        if not self.tty:
-            return
-        of = d.get("of") or 0
-        frac = f"{d['step']}/{of}" if of else ""
-        sys.stderr.write(f"\r  {d.get('stage', '')} {frac}".ljust(40))
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r".ljust(41) + "\r")
-
-
 def run_job(kind: str, params: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
     with control.ensure_running(settings()) as client:
         return wait_with_progress(client, client.submit(kind, params, seed=seed)["job_id"])
@@ -82,7 +61,7 @@ def run_job(kind: str, params: dict[str, Any], seed: int | None = None) -> dict[
 def wait_with_progress(client: EngineClient, job_id: str) -> dict[str, Any]:
     printer = ProgressPrinter()
     try:
-        return client.wait(job_id, on_progress=printer)
+        return client.wait(job_id, on_progress=printer.on_event)
     except KeyboardInterrupt:
         client.cancel(job_id)
         raise

@@ -7,28 +7,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from bridge.errors import InvalidRequest
-from engine.commands.common import add_model_dir_arg, print_json, settings
+from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
 
 
 def _root() -> Path:
-    from engine.retrieve.full import library_root
+    from engine.retrieve.full.retriever import library_root
 
     return library_root(settings())
 
 
-def _progress(stage: str, step: int, of: int) -> None:
-    print(f"\r{stage}: {step}/{of}", end="", file=sys.stderr, flush=True)
-    if step == of:
-        print(file=sys.stderr)
-
-
 def _add(args: argparse.Namespace) -> int:
-    from engine.retrieve.indexing import AddOptions, add_paths
+    from engine.retrieve.full.indexing import AddOptions, add_paths
 
     s = settings()
     options = AddOptions(
@@ -38,8 +31,8 @@ def _add(args: argparse.Namespace) -> int:
         backend=args.backend,
         device=s.models.device,
     )
-    report = add_paths(_root(), s.model_dir, args.paths, options,
-                       progress=None if args.json else _progress)  # fmt: skip
+    progress = None if args.json else ProgressPrinter(lines_off_tty=True)
+    report = add_paths(_root(), s.model_dir, args.paths, options, progress=progress)
     if args.json:
         print_json(report.to_json())
         return 0
@@ -62,7 +55,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary, parse_partition
+    from engine.retrieve.full.library import MusicLibrary
+    from engine.retrieve.full.schema import parse_partition
 
     part = parse_partition(args.partition) if args.partition else None
     with MusicLibrary.open(_root()) as lib:
@@ -79,8 +73,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from engine.retrieve.full import FullRetriever
-    from engine.retrieve.full_library import parse_partition
+    from engine.retrieve.full.retriever import FullRetriever
+    from engine.retrieve.full.schema import parse_partition
 
     parts = [parse_partition(p) for p in args.partition or []]
     retriever = FullRetriever(settings(), backend=args.backend)
@@ -129,7 +123,7 @@ def _read_image(path: Path) -> Any:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary
+    from engine.retrieve.full.library import MusicLibrary
 
     keys = [
         str(Path(k).expanduser().resolve()) if Path(k).expanduser().exists() else k
@@ -148,7 +142,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary
+    from engine.retrieve.full.library import MusicLibrary
 
     with MusicLibrary.open(_root()) as lib:
         stats = lib.stats()
@@ -177,7 +171,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from engine.retrieve.full_library import MusicLibrary
+    from engine.retrieve.full.library import MusicLibrary
 
     labels = None
     if args.labels:

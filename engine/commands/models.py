@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
+from typing import Any
 
 from engine import weights
 from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir
@@ -74,6 +76,80 @@ def _tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from engine.retrieve.full.encoders.runtime import export_onnx
+
+    model_dir = resolve_model_dir(args)
+    written = export_onnx(model_dir, args.names or None)
+    if args.json:
+        print_json({"exported": [str(p) for p in written]})
+    else:
+        if not written:
+            print(f"no CLAP or CLIP model installed in {model_dir}")
+        for p in written:
+            print(f"wrote {p} (onnxruntime uses it for these exact weights)")
+    return 0
+
+
+def add_check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--control-depth", type=int, default=12, help="ControlFormer blocks")
+    p.add_argument("--json", action="store_true")
+
+
+def full_size_report(control_depth: int = 12) -> dict[str, Any]:
+    """Build SAO 1.0 + adapters at full size with random weights; counts and key layout."""
+    import torch
+
+    from engine.generate.full.ecmg import ECMG
+    from engine.generate.full.sao import (
+        SAO_1_0_CONFIG,
+        build_random_t5_base,
+        build_sao,
+        check_layout,
+    )
+
+    t0 = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        sao = build_sao(SAO_1_0_CONFIG)
+        t5 = build_random_t5_base()
+        build_s = time.perf_counter() - t0
+        layout = check_layout(list(sao.model.state_dict()), SAO_1_0_CONFIG)
+        ecmg = ECMG.fresh(sao, control_depth=control_depth)
+    counts = ecmg.parameter_counts()
+    counts["t5"] = sum(p.numel() for p in t5.parameters())
+    ecmg.close()
+    return {
+        "config": "stable-audio-open-1.0 (model_config.json)",
+        "weights": "random",
+        "build_s": round(build_s, 2),
+        "parameters": counts,
+        "layout": layout,
+        "controlformer_depth": control_depth,
+    }
+
+
+def check_full(args: argparse.Namespace) -> int:
+    report = full_size_report(args.control_depth)
+    if args.json:
+        print_json(report)
+    else:
+        c = report["parameters"]
+        lay = report["layout"]
+        print(f"SAO 1.0 built with random weights in {report['build_s']:.1f} s")
+        for name in ("dit", "vae", "t5", "conditioners", "controlformer", "stylization"):
+            print(f"  {name:<14} {c[name] / 1e6:10.2f} M parameters")
+        print(
+            f"  state dict: {lay['keys']} keys, {lay['dit_layers']} DiT layers x "
+            f"{lay['keys_per_dit_layer']} keys; layout {'matches' if lay['ok'] else 'DIFFERS'}"
+        )
+        for k in lay["unmatched_keys"][:20]:
+            print(f"    unexpected key: {k}")
+        for p in lay["unused_patterns"]:
+            print(f"    no key for pattern: {p}")
+    return 0 if report["layout"]["ok"] else 1
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="model weights: list, verify, download, tiny")
     msub = p.add_subparsers(dest="models_cmd", required=True)
@@ -95,11 +171,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--only", nargs="*", help="only these models")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=_tiny)
-    from engine.retrieve.commands import add_export_onnx
-
-    add_export_onnx(msub, common)
-    from engine.commands import generate_full
-
+    e = msub.add_parser(
+        "export-onnx", parents=[common], help="export the CLAP/CLIP encoders to ONNX (onnxruntime)"
+    )
+    e.add_argument("names", nargs="*", help="clap-music, clip (default: every installed one)")
+    e.set_defaults(func=_export)
     c = msub.add_parser("check-full", help="build SAO 1.0 + adapters full size (random weights)")
-    generate_full.add_check_args(c)
-    c.set_defaults(func=generate_full.check_full)
+    add_check_args(c)
+    c.set_defaults(func=check_full)

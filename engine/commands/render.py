@@ -11,7 +11,7 @@ import opentimelineio as otio
 from bridge import timeline as tl
 from engine.commands.common import print_json, settings
 from engine.commands.generate import add_knob_args, copy_out, knobs_from, run_job
-from engine.soundtrack import parse_soundtrack_params
+from engine.score.soundtrack import parse_soundtrack_params
 
 
 def relocate(otio_path: Path, old_dir: str, new_dir: Path) -> None:

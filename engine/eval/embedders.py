@@ -452,8 +452,8 @@ class ClapScorer:
 
 
 def load_clap(model_dir: Path) -> ClapScorer:
-    from engine.retrieve.clap import MODEL_NAME
-    from engine.retrieve.encoders import ClapEncoder
+    from engine.retrieve.full.encoders.clap import MODEL_NAME
+    from engine.retrieve.full.encoders.runtime import ClapEncoder
 
     if not (Path(model_dir) / MODEL_NAME).is_dir():
         raise missing("clap", f"model {MODEL_NAME!r} is not installed in {model_dir}")

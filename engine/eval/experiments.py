@@ -15,9 +15,7 @@ seeded generator, so a run is reproducible and needs no video.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -27,8 +25,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from bridge.errors import InvalidRequest, WeightsError
-from engine import taxonomy
+from bridge.errors import InvalidRequest
+from engine import backends, taxonomy
 from engine.config import Settings
 from engine.eval.tempo import estimate_tempo
 from engine.types import (
@@ -149,18 +147,7 @@ def attribute_text(facet: str, value: str) -> str:
 
 def make_generator(backend: str, settings: Settings) -> Any:
     """The generate stage for ``backend`` ("draft" or "full"); full needs its weights."""
-    if backend == "draft":
-        from engine.generate.draft import DraftGenerator
-
-        return DraftGenerator(settings.draft)
-    if backend == "full":
-        from engine.generate.full import FullGenerator, full_available
-
-        ok, why = full_available(settings)
-        if not ok:
-            raise WeightsError(f"the full backend cannot run here: {why}")
-        return FullGenerator(settings)
-    raise InvalidRequest(f"unknown backend {backend!r}; use draft or full")
+    return backends.build_checked(backend, "generate", settings)
 
 
 def _generate(
@@ -474,69 +461,3 @@ def run_attribute_experiment(
         notes.append("CLAP has random weights: these deltas mean nothing (code path check only)")
     return AttributeResult(backend, weights, clap.info.to_json(), clips, variations, tuple(rows),
                            tuple(per_pair), tuple(notes))  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------
-# `vmb bench tempo`
-
-
-def bench_tempo(opts: argparse.Namespace) -> dict[str, Any]:
-    """The paper's tempo run (20 clips x 10 variations per bucket; --quick: 3 x 2) on the
-    draft backend, each bucket's mean BPM beside the paper's."""
-    from engine.commands.bench import figure
-    from engine.config import load_settings
-
-    quick = bool(getattr(opts, "quick", False))
-    clips, variations = (QUICK_CLIPS, QUICK_VARIATIONS) if quick else (FULL_CLIPS, FULL_VARIATIONS)
-    settings = load_settings()
-    generator = make_generator("draft", settings)
-    with tempfile.TemporaryDirectory(prefix="vmb-bench-tempo-") as tmp:
-        result = run_tempo_experiment(
-            generator, clips, variations, Path(tmp), "draft", clip_seconds=CLIP_SECONDS
-        )
-    figures = []
-    for r in result.rows:
-        lo, hi = r.bucket_range
-        paper = f"paper {r.paper_bpm:.2f}"
-        figures.append(
-            figure(
-                f"tempo {r.bucket}: mean BPM", round(r.mean_bpm, 2), "BPM", paper, r.mean_in_bucket
-            )
-        )
-        ok = r.in_bucket >= IN_BUCKET_TARGET
-        share = round(r.in_bucket, 3)
-        figures.append(
-            figure(
-                f"tempo {r.bucket}: in {lo:g}-{hi:g}",
-                share,
-                "share",
-                f">= {IN_BUCKET_TARGET:g}",
-                ok,
-            )
-        )
-    figures.append(figure("draft cue generation", round(result.seconds_per_cue, 3), "s/cue"))
-    notes = [
-        f"draft backend, {clips} clips x {variations} variations x {len(BUCKETS)} buckets "
-        f"= {len(result.cues)} cues of {CLIP_SECONDS[0]:g}-{CLIP_SECONDS[1]:g} s",
-        "ok = the bucket's mean lies inside its BPM range; the paper's number is shown beside it",
-        *result.notes,
-    ]
-    notes.append(_gpu_note(getattr(opts, "size", "tiny")))
-    return {"name": "tempo", "figures": figures, "notes": notes, "table": result.to_markdown(),
-            "rows": result.to_json()["rows"]}  # fmt: skip
-
-
-def _gpu_note(size: str) -> str:
-    try:
-        import torch
-
-        cuda = torch.cuda.is_available()
-    except Exception:
-        cuda = False
-    if not cuda:
-        return (
-            "no GPU here: the full backend (on a GPU, full-size SAO + ControlFormer + "
-            "Stylization built with random weights: speed only, a random model's tempo means "
-            "nothing) was not run"
-        )
-    return f"GPU present; this benchmark measures the draft backend (--size {size} ignored)"

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import atomic
 from engine.eval.evaluate import EvalResult, MetricResult
+from engine.util import atomic
 
 
 def _figure(width: float, height: float) -> Any:

@@ -32,14 +32,16 @@ from bridge.errors import (
     Unauthorized,
     VersionMismatch,
     VMBError,
+    clip_message,
+    quote,
 )
 from bridge.protocol import PROTO_MAJOR, PROTO_MINOR, TERMINAL_STATES
 from engine import __version__
-from engine.atomic import fsync_dir
 from engine.config import Settings
-from engine.serve.kinds import get_kind, load_kinds
+from engine.serve.kinds import JobKind, get_kind, load_kinds
 from engine.serve.store import Job, JobStore
 from engine.serve.worker import WorkerSupervisor
+from engine.util.atomic import fsync_dir
 
 PROGRESS_INTERVAL_S = 0.1  # <= 10 Hz per job to subscribers and the store
 
@@ -210,10 +212,10 @@ class Daemon:
         from bridge.gateway import Gateway
         from bridge.knobs import knob_definitions
         from engine import taxonomy
-        from engine.pipeline import BACKENDS
+        from engine.backends import CHOICES
 
         knobs = knob_definitions(
-            taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=BACKENDS
+            taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES
         )
         gateway = Gateway(
             self.settings.home,
@@ -312,9 +314,9 @@ class Daemon:
         try:
             msg = protocol.decode(rest)
             rid = msg.body.get("rid")
-            if not isinstance(rid, int | str) or isinstance(rid, bool):
-                rid = None
-            kind = protocol.validate_command(msg.body)
+            if not protocol.valid_rid(rid):
+                rid = None  # never echo a malformed id; the validator names the field
+            kind = protocol.validate_command(msg.body)  # the schema, before anything else
             token = msg.body.get("token")
             if not isinstance(token, str) or not hmac.compare_digest(
                 token.encode(), self.token.encode()
@@ -326,14 +328,13 @@ class Daemon:
             self._send(ident, {"type": "error", "rid": rid, **exc.to_wire()})
         except Exception as exc:  # noqa: BLE001 - the daemon must outlive any bad request
             self._log(f"internal error handling a request: {type(exc).__name__}: {exc}")
-            self._send(
-                ident, {"type": "error", "rid": rid, "code": "internal", "message": str(exc)}
-            )
+            message = clip_message(f"{type(exc).__name__}: {exc}")
+            self._send(ident, {"type": "error", "rid": rid, "code": "internal", "message": message})
 
     def _cmd_hello(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         proto = body["proto"]
         if not proto or proto[0] != PROTO_MAJOR:
-            raise VersionMismatch(f"client protocol {proto}; engine speaks {PROTO_MAJOR}.x")
+            raise VersionMismatch(f"client protocol {quote(proto)}; engine speaks {PROTO_MAJOR}.x")
         return {
             "proto": [PROTO_MAJOR, PROTO_MINOR],
             "server_version": __version__,
@@ -345,6 +346,9 @@ class Daemon:
                     "max_frames": protocol.MAX_FRAMES,
                     "max_body_bytes": protocol.MAX_BODY_BYTES,
                     "max_frame_bytes": protocol.MAX_FRAME_BYTES,
+                    "seed_max": protocol.SEED_MAX,
+                    "max_id_chars": protocol.ID_MAX_CHARS,
+                    "max_key_chars": protocol.KEY_MAX_CHARS,
                 },
             },
         }
@@ -354,9 +358,7 @@ class Daemon:
 
     def _cmd_submit(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         kind = get_kind(body["kind"])
-        params = body["params"]
-        if kind.validate is not None:
-            params = kind.validate(params, self.settings)
+        params = self._validated_params(kind, body["params"])
         seed = body.get("seed")
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
@@ -371,6 +373,21 @@ class Daemon:
             "seed": job.seed,
             "state": job.state,
         }
+
+    def _validated_params(self, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
+        """The kind's own checks, after the schema's. A validator that trips over input it
+        did not foresee refuses the params (typed, logged as a defect), never `internal`."""
+        if kind.validate is None:
+            return params
+        try:
+            return kind.validate(params, self.settings)
+        except VMBError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - bad params must not read as a server fault
+            self._log(f"validator defect: {kind.name} raised {type(exc).__name__}: {exc}")
+            raise InvalidRequest(
+                f"'submit.params' were refused by the {kind.name} checks ({type(exc).__name__})"
+            ) from None
 
     def _cmd_attach(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         job = self.store.get(body["job_id"])
@@ -397,15 +414,9 @@ class Daemon:
         return {"closed": body["job_id"]}
 
     def _cmd_list(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
-        state = body.get("state")
-        if state is not None and state not in protocol.JOB_STATES:
-            raise InvalidRequest(
-                f"unknown state {state!r}; states: {', '.join(protocol.JOB_STATES)}"
-            )
-        limit = body.get("limit", 100)
-        if not 1 <= limit <= 1000:
-            raise InvalidRequest("limit must be 1-1000")
-        jobs = self.store.list(state, limit, body.get("finished_before"))
+        # state, limit and finished_before were checked against the schema (protocol.COMMANDS)
+        state, before = body.get("state"), body.get("finished_before")
+        jobs = self.store.list(state, body.get("limit", 100), before)
         return {"jobs": [j.to_wire() for j in jobs]}
 
     # -- jobs ------------------------------------------------------------------------------

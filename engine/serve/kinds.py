@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import JobCancelled, UnknownKind
+from bridge.errors import JobCancelled, UnknownKind, quote
 from engine.config import Settings
 
-BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds", "engine.pipeline_kinds")
+BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds", "engine.score.jobs")
 
 
 @dataclass
@@ -74,5 +74,5 @@ def get_kind(name: str) -> JobKind:
         return _KINDS[name]
     except KeyError:
         raise UnknownKind(
-            f"unknown job kind {name!r}; known kinds: {', '.join(sorted(_KINDS))}"
+            f"unknown job kind {quote(name)}; known kinds: {', '.join(sorted(_KINDS))}"
         ) from None

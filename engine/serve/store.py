@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import IdempotencyConflict, JobStateError, UnknownJob
+from bridge.errors import IdempotencyConflict, JobStateError, UnknownJob, quote
 from bridge.protocol import TERMINAL_STATES
-from engine.sqlite_tx import immediate
+from engine.util.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -141,7 +141,7 @@ class JobStore:
             if row is not None:
                 if row["kind"] != kind or row["params"] != canon:
                     raise IdempotencyConflict(
-                        f"idempotency key {idem_key!r} was already used for another request"
+                        f"idempotency key {quote(idem_key)} was already used for another request"
                     )
                 return _row_to_job(row), True
         job_id = uuid.uuid4().hex
@@ -217,7 +217,7 @@ class JobStore:
     def get(self, job_id: str) -> Job:
         row = self.db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         if row is None:
-            raise UnknownJob(f"no job with id {job_id!r}")
+            raise UnknownJob(f"no job with id {quote(job_id)}")
         return _row_to_job(row)
 
     def next_queued(self) -> Job | None:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import JobCancelled, VMBError
-from engine.atomic import fsync_file
 from engine.config import Settings, load_settings
 from engine.serve.kinds import JobContext, get_kind, load_kinds
+from engine.util.atomic import fsync_file
 
 
 def _error_payload(exc: BaseException) -> dict[str, str]:

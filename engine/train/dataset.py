@@ -33,7 +33,7 @@ import numpy as np
 
 from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import taxonomy
-from engine.describe.parse import MAX_TEXT_CHARS, clean_text
+from engine.describe.full.parse import MAX_TEXT_CHARS, clean_text
 from engine.train.jsonl import json_object, read_jsonl
 from engine.types import ProgressFn, no_progress
 
@@ -346,7 +346,7 @@ def read_audio_48k(path: Path) -> np.ndarray:
 
 def clap_embedders(model_dir: Path) -> tuple[AudioEmbedFn, TextEmbedFn]:
     """The tagger's two functions on the installed CLAP encoder (engine.retrieve)."""
-    from engine.retrieve.encoders import ClapEncoder
+    from engine.retrieve.full.encoders.runtime import ClapEncoder
 
     enc = ClapEncoder(model_dir)
     return (lambda p: enc.embed_audio(read_audio_48k(p))), (lambda t: enc.embed_text(list(t)))
@@ -434,7 +434,7 @@ class DescriptionWriter:
     def __init__(self, folder: Path, device: str = "auto", max_new_tokens: int = 80) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from engine.describe.internvl import pick_device, pick_dtype, quiet_transformers
+        from engine.describe.full.internvl import pick_device, pick_dtype, quiet_transformers
 
         quiet_transformers()
         if not (folder / "config.json").is_file():
@@ -475,7 +475,7 @@ class DescriptionWriter:
         """(sentence, where it came from): greedy by default (reproducible targets)."""
         import torch
 
-        from engine.describe.internvl import seeded
+        from engine.describe.full.internvl import seeded
 
         enc = self.tokenizer(self.prompt(tags, meta), return_tensors="pt", add_special_tokens=False)
         enc = {k: v.to(self.device) for k, v in enc.items()}
@@ -551,7 +551,8 @@ def write_tiny_llm(out_dir: Path, seed: int) -> None:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from engine.describe.internvl import seeded, tiny_tokenizer
+    from engine.describe.full.internvl import seeded
+    from engine.describe.full.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     tokenizer.chat_template = CHATML_TEMPLATE

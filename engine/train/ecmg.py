@@ -32,9 +32,10 @@ import torch
 
 from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import weights
-from engine.generate.ecmg import DEFAULT_CONTROL_DEPTH, ECMG
-from engine.generate.full import load_audio, loop_to, pick_device
-from engine.generate.sao import SAO, load_sao
+from engine.generate.full.audio import load_audio, loop_to
+from engine.generate.full.availability import pick_device
+from engine.generate.full.ecmg import DEFAULT_CONTROL_DEPTH, ECMG
+from engine.generate.full.sao import SAO, load_sao
 from engine.types import ProgressFn, no_progress
 
 ADAPTERS_NAME = "vmb-ecmg"

@@ -35,8 +35,8 @@ from PIL import Image
 
 from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import weights
-from engine.describe import internvl
-from engine.describe.parse import normalise_text
+from engine.describe.full import internvl, lora
+from engine.describe.full.parse import normalise_text
 from engine.train.jsonl import json_object, read_jsonl
 from engine.types import ProgressFn, no_progress
 
@@ -70,9 +70,9 @@ class TrainConfig:
     val: Path | None = None
     model_dir: Path = Path("models")
     base: str = "internvl"
-    rank: int = internvl.LORA_RANK
-    alpha: int = internvl.LORA_ALPHA
-    dropout: float = internvl.LORA_DROPOUT
+    rank: int = lora.LORA_RANK
+    alpha: int = lora.LORA_ALPHA
+    dropout: float = lora.LORA_DROPOUT
     lr: float = 1e-6
     weight_decay: float = 0.0
     warmup_steps: int = 0
@@ -272,7 +272,7 @@ def _save_checkpoint(
     folder = cfg.out / "checkpoints" / f"step-{step:06d}"
     staging = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    internvl.save_adapter(mmdm, staging, training={"step": step})
+    lora.save_adapter(mmdm, staging, training={"step": step})
     state = {
         "step": step,
         "optimizer": opt.state_dict(),
@@ -312,7 +312,7 @@ def _restore(
         raise InvalidRequest(
             f"checkpoint {folder} was made with other settings (saved, now): {changed}"
         )
-    info = internvl.read_adapter_info(folder)
+    info = lora.read_adapter_info(folder)
     if info.base != mmdm.signature:
         raise WeightsError(f"checkpoint {folder} was made on another base model")
     result = set_peft_model_state_dict(
@@ -365,7 +365,7 @@ def train_mmdm(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainRes
     base = weights.resolve(cfg.base, cfg.model_dir)
     device = internvl.pick_device(cfg.device)
     mmdm = internvl.load_base(base.path, device, internvl.pick_dtype(device))
-    internvl.attach_lora(mmdm, cfg.rank, cfg.alpha, cfg.dropout, seed=cfg.seed)
+    lora.attach_lora(mmdm, cfg.rank, cfg.alpha, cfg.dropout, seed=cfg.seed)
     if cfg.gradient_checkpointing:
         mmdm.model.enable_input_require_grads()
         mmdm.model.activation_checkpointing_enable({"use_reentrant": False})
@@ -429,7 +429,7 @@ def train_mmdm(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainRes
         "base_weights": base.weights,
         "seed": cfg.seed,
     }
-    internvl.save_adapter(mmdm, staging, training=training)
+    lora.save_adapter(mmdm, staging, training=training)
     weights.finalize_folder(staging, ADAPTER_NAME, "random" if base.weights == "random" else "real")
     shutil.rmtree(adapter_dir, ignore_errors=True)
     staging.rename(adapter_dir)

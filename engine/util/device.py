@@ -3,7 +3,7 @@ execution providers for that device. One place, so `vmb engine status`, every cu
 and the encoders agree on what they say.
 
 The device policy itself (``models.device``, ``generate.dtype``) is
-``engine.generate.full.pick_device`` / ``pick_dtype``; this module reports it.
+``engine.generate.full.availability.pick_device`` / ``pick_dtype``; this module reports it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def full_backend_device(settings: Any) -> dict[str, Any]:
     (no weights needed); ``error`` instead where the setting cannot be honoured."""
     import torch
 
-    from engine.generate.full import pick_device, pick_dtype
+    from engine.generate.full.availability import pick_device, pick_dtype
 
     out: dict[str, Any] = {
         "device": None,

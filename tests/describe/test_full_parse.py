@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.errors import InvalidRequest
-from engine.describe.parse import (
+from engine.describe.full.parse import (
     MAX_TEXT_CHARS,
     NEUTRAL,
     apply_knobs,

@@ -47,3 +47,62 @@ def test_plugins_import_only_stdlib_and_host() -> None:
         local = {p.stem for p in path.parent.glob("*.py")} | shared
         bad = _imports(path) - allowed - local
         assert not bad, f"{path} imports {bad}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(path: Path, known: set[str]) -> set[str]:
+    """Project modules imported at module level (imports inside functions are deliberate
+    lazy imports and cannot form an import-time cycle)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in known)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                found.add(sub if sub in known else node.module)
+    return found & known
+
+
+def test_import_graph_has_no_cycles() -> None:
+    files = {_module_name(p): p for folder in ("engine", "bridge") for p in _py(folder)}
+    graph = {m: _top_level_imports(p, set(files)) - {m} for m, p in files.items()}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for dep in sorted(graph[m]):
+            if state.get(dep) == 1:
+                cycle = stack[stack.index(dep) :] + [dep] if dep in stack else [m, dep]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, [*stack, dep])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+
+
+def test_only_commands_import_the_cli_layer() -> None:
+    for path in _py("engine"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[:2] == ("engine", "commands") or rel == Path("engine/cli.py"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module]
+            bad = [
+                m
+                for m in mods
+                if m in ("engine.cli", "engine.commands") or m.startswith("engine.commands.")
+            ]
+            assert not bad, f"{rel} imports the CLI layer ({bad})"

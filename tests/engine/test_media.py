@@ -11,7 +11,7 @@ import soundfile
 
 from bridge.errors import InvalidRequest, MediaError
 from engine import media
-from engine.media_bench import synthetic_video
+from engine.bench.clips import synthetic_video
 
 RATE = 30
 FRAME = 1 / RATE

@@ -11,9 +11,8 @@ import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from bridge import timeline as tl
-from engine import cli
-from engine.commands import bench
-from engine.media_bench import synthetic_video
+from engine import bench, cli
+from engine.bench.clips import synthetic_video
 
 # 2 s red | 2 s blue | 2 s green at 24 fps: scene cuts at 2 and 4 s of the media
 SHOTS = [("color=c=red", 2.0), ("color=c=blue", 2.0), ("color=c=green", 2.0)]
@@ -117,4 +116,4 @@ def test_errors_are_one_line(edit: Path, tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_media_bench_is_registered() -> None:
-    assert callable(bench._load("media"))
+    assert callable(bench.load("media"))

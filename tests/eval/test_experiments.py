@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import WeightsError
-from engine import cli, taxonomy
-from engine.commands import bench
+from engine import bench, cli, taxonomy
 from engine.config import load_settings
 from engine.eval import embedders
 from engine.eval import experiments as ex
@@ -19,7 +18,9 @@ from engine.eval import experiments as ex
 
 @pytest.fixture(scope="module")
 def draft() -> object:
-    from engine.generate.draft import DraftGenerator  # the real draft backend, not a stand-in
+    from engine.generate.draft.generator import (
+        DraftGenerator,  # the real draft backend, not a stand-in
+    )
 
     return DraftGenerator(load_settings().draft)
 
@@ -114,13 +115,13 @@ def test_bench_all_reports_a_failing_benchmark_and_goes_on(
 
     funcs = {"broken": broken, "good": good}
     monkeypatch.setattr(bench, "BENCHES", dict.fromkeys(funcs, "unused:unused"))
-    monkeypatch.setattr(bench, "_load", lambda name: funcs[name])
-    assert cli.main(["bench", "all"]) == 0
+    monkeypatch.setattr(bench, "load", lambda name: funcs[name])
+    assert cli.main(["bench", "all"]) == 1  # a broken benchmark fails the run
     out = capsys.readouterr().out
     assert out.count("== bench all") == 1
     assert "broken     ERROR: RuntimeError: boom" in out
     assert "good       speed" in out and ">= 1" in out and "ok" in out and "note (good): n1" in out
-    assert cli.main(["bench", "all", "--json"]) == 0
+    assert cli.main(["bench", "all", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert [b["name"] for b in data["benchmarks"]] == ["broken", "good"]
     assert data["benchmarks"][0]["error"] == "RuntimeError: boom"

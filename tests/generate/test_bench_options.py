@@ -7,8 +7,8 @@ import argparse
 
 import pytest
 
+from engine.bench.generate import Run
 from engine.commands import bench
-from engine.generate.bench import Run
 
 
 def _opts(*argv: str) -> argparse.Namespace:

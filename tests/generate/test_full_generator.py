@@ -14,7 +14,9 @@ import torch
 from bridge.errors import InvalidRequest, JobCancelled, NumericalError, OutOfMemory
 from engine import weights
 from engine.config import Settings, settings_from_dict
-from engine.generate.full import FullGenerator, Window, full_available, plan_windows
+from engine.generate.full.audio import Window, plan_windows
+from engine.generate.full.availability import full_available
+from engine.generate.full.generator import FullGenerator
 from engine.types import (
     Attributes,
     GenerationRequest,
@@ -206,7 +208,7 @@ def test_full_available_reports_weights_and_device(model_dir: Path, tmp_path: Pa
     ok, why = full_available(_settings(tmp_path / "h", tmp_path / "empty"))
     assert not ok and "sao-1.0" in why
 
-    from engine.generate.sao import SAO_1_0_CONFIG
+    from engine.generate.full.sao import SAO_1_0_CONFIG
 
     big = tmp_path / "big"
     (big / "sao-1.0").mkdir(parents=True)

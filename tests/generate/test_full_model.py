@@ -12,9 +12,9 @@ import torch
 
 from bridge.errors import WeightsError
 from engine import weights
-from engine.generate import sampling
-from engine.generate.ecmg import ECMG
-from engine.generate.sao import SAO, load_sao, save_sao
+from engine.generate.full import sampling
+from engine.generate.full.ecmg import ECMG
+from engine.generate.full.sao import SAO, load_sao, save_sao
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_adapters_save_and_load_round_trip(sao: SAO, model_dir: Path, tmp_path: 
 
 
 def test_t5_comes_from_a_local_folder_only(sao: SAO, tmp_path: Path) -> None:
-    from engine.generate.sao import LocalT5Conditioner
+    from engine.generate.full.sao import LocalT5Conditioner
 
     cond = LocalT5Conditioner(output_dim=32, t5_model_name="t5-base", max_length=16)
     with pytest.raises(WeightsError, match="not loaded"):
@@ -197,7 +197,7 @@ def test_t5_comes_from_a_local_folder_only(sao: SAO, tmp_path: Path) -> None:
 
 
 def test_sampler_matches_k_diffusion() -> None:
-    from engine.generate import compat
+    from engine.generate.full import compat
 
     k = compat._load_k_diffusion()
     w = torch.randn(8, 8, generator=torch.Generator().manual_seed(0)) * 0.3
@@ -223,7 +223,7 @@ def test_sampler_matches_k_diffusion() -> None:
 
 @pytest.mark.slow
 def test_full_sao_1_0_layout_and_parameter_count() -> None:
-    from engine.generate.sao import SAO_1_0_CONFIG, build_sao, check_layout
+    from engine.generate.full.sao import SAO_1_0_CONFIG, build_sao, check_layout
 
     full = build_sao(SAO_1_0_CONFIG)  # random weights, ~5 GB
     counts = full.parameter_counts()

@@ -14,8 +14,8 @@ import torch
 
 from bridge.errors import InvalidRequest
 from engine import weights
-from engine.generate.ecmg import ECMG
-from engine.generate.sao import load_sao
+from engine.generate.full.ecmg import ECMG
+from engine.generate.full.sao import load_sao
 from engine.train.ecmg import (
     ECMGTrainConfig,
     evaluation_loss,

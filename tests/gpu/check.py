@@ -123,13 +123,14 @@ def _vmb(command: str, argv: list[str]) -> int:
 
 def _bench(argv: list[str]) -> dict[str, Any]:
     """`vmb bench generate ARGV` through the bench command's own parser and loader."""
+    from engine import bench as registry
     from engine.commands import bench
 
     parser = argparse.ArgumentParser(prog="vmb")
     bench.register(parser.add_subparsers(dest="command"))
     opts = parser.parse_args(["bench", "generate", *argv])
     t0 = time.perf_counter()
-    result = bench._load("generate")(opts)
+    result = registry.run("generate", opts)
     result["argv"] = ["vmb", "bench", "generate", *argv]
     result["wall_s"] = round(time.perf_counter() - t0, 2)
     log = io.StringIO()

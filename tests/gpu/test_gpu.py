@@ -48,15 +48,15 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder = tmp_path_factory.mktemp("gpu-network")
     if DRY:
         from engine import weights
-        from engine.generate.ecmg import ECMG
-        from engine.generate.sao import load_sao
+        from engine.generate.full.ecmg import ECMG
+        from engine.generate.full.sao import load_sao
 
         models = Path(os.environ.get("VMB_GPU_CHECK_MODELS") or folder / "models")
         if not (models / "vmb-ecmg").is_dir():
             weights.write_tiny(models, ["sao-1.0", "t5-base", "vmb-ecmg"], seed=0)
         sao = load_sao(models / "sao-1.0", models / "t5-base")
         return ECMG.load(sao, models / "vmb-ecmg")
-    from engine.generate.bench import _full_network
+    from engine.bench.generate import _full_network
 
     t0 = time.perf_counter()
     ecmg = _full_network(folder)
@@ -122,7 +122,7 @@ def test_cond_and_uncond_share_one_batch(network: Any) -> None:
 
 def _generator(network: Any, tmp: Path, **generate: Any) -> Any:
     from engine.config import settings_from_dict
-    from engine.generate.full import FullGenerator
+    from engine.generate.full.generator import FullGenerator
 
     raw = {"models": {"device": DEVICE.type}, "generate": {"dtype": "bf16", **generate}}
     settings = settings_from_dict(tmp / "home", raw)
@@ -131,7 +131,7 @@ def _generator(network: Any, tmp: Path, **generate: Any) -> Any:
 
 
 def _cue(tmp: Path, seconds: float) -> Any:
-    from engine.generate.bench import _request
+    from engine.bench.generate import _request
 
     return _request(tmp, seconds)
 

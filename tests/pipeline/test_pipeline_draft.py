@@ -12,7 +12,7 @@ import soundfile as sf
 
 from bridge.errors import InvalidRequest
 from engine.config import load_settings
-from engine.pipeline import parse_cue_params, run_cue
+from engine.score.cue import parse_cue_params, run_cue
 from engine.types import no_progress
 from support.media import color_clip, draft_config, tiny_library
 

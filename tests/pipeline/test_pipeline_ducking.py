@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from engine.config import load_settings
-from engine.pipeline import parse_cue_params, run_cue
+from engine.score.cue import parse_cue_params, run_cue
 from engine.types import no_progress
 from support.media import draft_config, tiny_library
 

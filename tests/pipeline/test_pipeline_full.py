@@ -96,8 +96,8 @@ def test_full_backend_runs_in_daemon_labelled_random(
 
 
 def test_auto_without_weights_says_why_it_picked_draft(vmb_home: Path) -> None:
+    from engine.backends import select
     from engine.config import load_settings
-    from engine.pipeline import select_backend
 
-    backend, why = select_backend("auto", load_settings())
+    backend, why = select("auto", load_settings())
     assert backend == "draft" and "full unavailable" in why and "not installed" in why

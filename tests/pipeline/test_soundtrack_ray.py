@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from engine.config import load_settings
+from engine.score.soundtrack import parse_soundtrack_params, render_soundtrack
 from engine.serve.kinds import JobContext
-from engine.soundtrack import parse_soundtrack_params, render_soundtrack
 from support.media import color_clip, draft_config, tiny_library
 
 

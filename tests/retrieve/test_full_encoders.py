@@ -13,8 +13,13 @@ import torch
 
 from bridge.errors import WeightsError
 from engine import weights
-from engine.retrieve import clap, clip
-from engine.retrieve.encoders import ClapEncoder, ClipEncoder, export_onnx, model_identity
+from engine.retrieve.full.encoders import clap, clip
+from engine.retrieve.full.encoders.runtime import (
+    ClapEncoder,
+    ClipEncoder,
+    export_onnx,
+    model_identity,
+)
 from support.full_retrieve import click_track, tiny_models
 
 

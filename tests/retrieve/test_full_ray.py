@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.retrieve import indexing
-from engine.retrieve.full_library import MusicLibrary
+from engine.retrieve.full import indexing
+from engine.retrieve.full.library import MusicLibrary
 from support.full_retrieve import tiny_models, write_audio
 
 

@@ -12,9 +12,10 @@ import pytest
 
 from engine.cli import main as vmb
 from engine.config import load_settings
-from engine.retrieve import indexing
-from engine.retrieve.full import FullRetriever, full_retrieval_available, library_root
-from engine.retrieve.full_library import EmptyPartition, MusicLibrary, Partition
+from engine.retrieve.full import indexing
+from engine.retrieve.full.library import MusicLibrary
+from engine.retrieve.full.retriever import FullRetriever, full_retrieval_available, library_root
+from engine.retrieve.full.schema import EmptyPartition, Partition
 from engine.types import Attributes, Knobs, MusicDescription, Retriever, VisualInput
 from support.full_retrieve import tiny_models, write_audio, write_video
 
@@ -133,12 +134,12 @@ def test_cli_library_commands(settings_with_library, capsys: pytest.CaptureFixtu
 
 
 def test_bench_retrieval_quick_contract(tmp_path: Path) -> None:
-    from engine.retrieve.bench import bench_retrieval
+    from engine.bench.retrieval import bench_retrieval
 
     out = bench_retrieval(argparse.Namespace(items=3000, quick=True))
     for key in ("items", "filtered_top10_ms_p50", "unfiltered_top10_ms_p50", "figures", "notes"):
         assert key in out
     assert out["items"] == 3000
-    assert next(f for f in out["figures"] if f["name"] == "filtered results equal brute force")[
-        "ok"
-    ]
+    assert next(
+        f for f in out["figures"] if f["name"] == "filtered results = ground truth, every query"
+    )["ok"]

@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from engine.retrieve.encoders import ClapEncoder, ClipEncoder, export_onnx
+from engine.retrieve.full.encoders.runtime import ClapEncoder, ClipEncoder, export_onnx
 from engine.util.device import (
     CPU_EP,
     CUDA_EP,

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from engine.bench.clips import synthetic_video
 
 
 def color_clip(
     path: Path, colors: list[tuple[str, float]], size: str = "320x180", rate: int = 24
 ) -> Path:
     """Solid-colour shots (each with a little noise) concatenated: cuts at known times."""
-    cmd = ["ffmpeg", "-y", "-loglevel", "error"]
-    for color, seconds in colors:
-        cmd += ["-f", "lavfi", "-t", str(seconds), "-i", f"color=c={color}:s={size}:r={rate}"]
-    chain = "".join(f"[{i}:v]noise=alls=8:allf=t,format=yuv420p[v{i}];" for i in range(len(colors)))
-    chain += "".join(f"[v{i}]" for i in range(len(colors))) + f"concat=n={len(colors)}:v=1[o]"
-    cmd += [
-        "-filter_complex",
-        chain,
-        "-map",
-        "[o]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        str(rate),
-        str(path),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return path
+    w, h = (int(v) for v in size.split("x"))
+    shots = [(f"color=c={color}", seconds, "noise=alls=8:allf=t") for color, seconds in colors]
+    return synthetic_video(path, shots, size=(w, h), rate=rate, extra=["-g", str(rate)])
 
 
 def click_loop(path: Path, bpm: float, seconds: float = 4.0, sr: int = 44100) -> Path:

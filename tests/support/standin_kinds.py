@@ -20,7 +20,7 @@ import soundfile as sf
 
 from bridge.errors import InvalidRequest
 from engine.config import Settings
-from engine.pipeline import parse_cue_params
+from engine.score.cue import parse_cue_params
 from engine.serve.kinds import JobContext, register
 
 SR = 44100

@@ -14,7 +14,7 @@ from PIL import Image
 
 from bridge.errors import InvalidRequest, MediaError
 from engine.cli import main
-from engine.describe.parse import parse_description
+from engine.describe.full.parse import parse_description
 from engine.train import dataset
 from engine.train import mmdm as train
 

@@ -1,0 +1,316 @@
+"""The draft composer: attributes + reference + cue length + cuts -> a seeded arrangement.
+
+Time is planned first (engine.generate.draft.form): scene cuts that leave room become section
+boundaries on downbeats, where a crash, a kick and the whole band hit together; cuts too close
+to a boundary get an accent at their exact time instead. The last segment ends with a cadence
+and a held, fading tonic chord that fills the cue to its exact length.
+
+Then each part is written bar by bar from style tables (engine.generate.draft.style) by one
+writer per family of roles: chords (harmony, chords), bass, drums and timpani (drums) and the
+melody (melody). Everything random comes from the request's generator, drawn in a fixed order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.generate.draft import style as st
+from engine.generate.draft.arrangement import (
+    PPQ,
+    ArrangeInput,
+    Arrangement,
+    Bar,
+    Note,
+    Part,
+    Section,
+    q,
+)
+from engine.generate.draft.band import assign_parts
+from engine.generate.draft.bass import BassWriter
+from engine.generate.draft.chords import ChordWriter
+from engine.generate.draft.drums import DrumWriter, level
+from engine.generate.draft.form import plan_bars, plan_time
+from engine.generate.draft.harmony import plan_harmony
+from engine.generate.draft.melody import MelodyWriter
+from engine.generate.draft.theory import key_name, nearest_pitch, scale_pcs
+
+__all__ = ["PPQ", "ArrangeInput", "Arrangement", "Composer", "compose", "plan_time"]
+
+
+class Composer:
+    """One cue's arrangement; holds what the part writers share (style, rng, note helpers)."""
+
+    def __init__(self, spec: ArrangeInput, rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.style = st.GENRES[spec.genre]
+        self.mood = st.MOODS[spec.mood]
+        self.scale = scale_pcs(spec.tonic, spec.mode)
+        self.base_vel = st.ENERGY_VELOCITY[spec.energy] + self.mood.velocity
+        self.energy_scale = st.ENERGY_SCALE[spec.energy]
+
+    # -- top level --------------------------------------------------------------------------
+    def compose(self) -> Arrangement:
+        s = self.spec
+        tempo, boundary_beats, accents, end_beat = plan_time(s.duration_s, s.bpm, s.cuts)
+        parts = assign_parts(s, self.style, has_cuts=bool(s.cuts))
+        arr = Arrangement(
+            bpm=tempo[-1].bpm if len(tempo) == 1 else s.bpm,
+            tonic=s.tonic,
+            mode=s.mode,
+            key=key_name(s.tonic, s.mode),
+            genre=s.genre,
+            mood=s.mood,
+            energy=s.energy,
+            duration_s=s.duration_s,
+            parts=parts,
+            tempo=tempo,
+            bars=[],
+            sections=[],
+            end_beat=end_beat,
+        )
+        plan_bars(arr, boundary_beats, s.genre, self.energy_scale)
+        plan_harmony(arr, s, self.style, self.mood, self.rng)
+        self.arr = arr
+        self._write_parts()
+        self._write_hits(boundary_beats, accents)
+        self._write_ending()
+        self._humanise_and_clean()
+        for sec in arr.sections:
+            arr.markers.append((arr.bars[sec.bars[0]].start, sec.label))
+        return arr
+
+    # -- helpers for the part writers ------------------------------------------------------------
+    def step_beat(self, step: float) -> float:
+        """16th step within a bar -> beat offset, with the genre's swing."""
+        swing, unit = self.style.swing, self.style.swing_unit
+        beat_i, sub = divmod(step, 4)
+        if swing == 0.5:
+            return beat_i + sub / 4.0
+        if unit == 8:
+            frac = sub / 4.0
+            pos = frac / 0.5 * swing if frac < 0.5 else swing + (frac - 0.5) / 0.5 * (1 - swing)
+        else:
+            half, sub2 = divmod(sub, 2)
+            pos = half * 0.5 + (0.0 if sub2 == 0 else 0.5 * swing + (sub2 - 1) * 0.5)
+        return beat_i + pos
+
+    def vel(self, factor: float, intensity: float, jitter: float = 4.0) -> int:
+        """A velocity for the cue's energy and mood, the section's intensity, seeded jitter."""
+        v = self.base_vel * factor * (0.78 + 0.28 * intensity)
+        v += float(self.rng.normal(0.0, jitter))
+        return int(max(18, min(127, round(v))))
+
+    def add(self, part: int, start: float, dur: float, pitch: int, vel: int, locked=False) -> None:
+        if dur <= 0:
+            return
+        self.arr.notes.append(Note(part, q(start), max(1.0 / PPQ, dur), int(pitch), vel, locked))
+
+    def section(self, bar: Bar) -> Section:
+        return self.arr.sections[bar.section]
+
+    def next_bar(self, bar: Bar) -> Bar | None:
+        i = bar.index + 1
+        return self.arr.bars[i] if i < len(self.arr.bars) else None
+
+    def is_section_end(self, bar: Bar) -> bool:
+        nb = self.next_bar(bar)
+        return nb is not None and nb.section != bar.section
+
+    def ranges(self, part: Part, role: str) -> tuple[int, int]:
+        """The pitch range a part plays a role in (the mood shifts the register)."""
+        t = st.TRAITS.get(part.name)
+        lo, hi = (t.lo, t.hi) if t else (28, 96)
+        shift = self.mood.register
+        if role == "melody":
+            centre = (t.centre if t else 72) + shift
+            return max(lo, centre - 10), min(hi, centre + 10)
+        if role == "bass":
+            return max(lo, 28), min(hi, 55 if part.name != "cello" else 60)
+        if role in ("comp", "pad"):
+            top = 72 if "melody" not in part.roles else 66
+            if part.name in ("guitar", "acoustic-guitar", "electric-guitar"):
+                return max(lo, 45), min(hi, 69)
+            return max(lo, 50 + min(0, shift)), min(hi, top + max(0, shift // 2))
+        if role == "arp":
+            return max(lo, 55), min(hi, 86)
+        if role == "counter":
+            return max(lo, 55), min(hi, 74)
+        return lo, hi
+
+    def parts_with(self, role: str) -> list[int]:
+        return [i for i, p in enumerate(self.arr.parts) if role in p.roles]
+
+    # -- parts writing -----------------------------------------------------------------------
+    def _write_parts(self) -> None:
+        arr = self.arr
+        self.chords = ChordWriter(self)
+        self.bass = BassWriter(self)
+        self.drums = DrumWriter(self)
+        self.melody = MelodyWriter(self)
+        writers = {
+            "melody": self.melody.bar,
+            "comp": self.chords.comp,
+            "pad": self.chords.pad,
+            "arp": self.chords.arp,
+            "counter": self.chords.counter,
+            "bass": self.bass.bar,
+            "drums": self.drums.drums,
+            "perc": self.drums.perc,
+            "hits": self.drums.hits,
+            "timpani": self.drums.timpani,
+        }
+        for bar in arr.bars:
+            if bar.final:
+                continue
+            sec = self.section(bar)
+            for pi, part in enumerate(arr.parts):
+                for role in part.roles:
+                    writers[role](pi, part, bar, sec)
+
+    # -- hits, ending, finish -----------------------------------------------------------------
+    def _write_hits(self, boundary_beats: list[float], accents: list[float]) -> None:
+        arr = self.arr
+        drum_parts = self.parts_with("drums") or self.parts_with("hits") or self.parts_with("perc")
+        for b in boundary_beats:
+            self._hit(b, drum_parts, on_grid=True)
+            arr.cut_hits.append({"time_s": round(arr.time_of(b), 6), "kind": "section"})
+        for t in accents:
+            b = q(arr.beat_of(t))
+            if b >= arr.end_beat - 1e-6:
+                continue
+            self._hit(b, drum_parts, on_grid=False)
+            arr.cut_hits.append({"time_s": round(arr.time_of(b), 6), "kind": "accent"})
+
+    def _hit(self, beat: float, drum_parts: list[int], on_grid: bool) -> None:
+        arr = self.arr
+        bar = max((x for x in arr.bars if x.start <= beat + 1e-9), key=lambda x: x.start)
+        sec = self.section(bar)
+        inten = max(0.75, sec.intensity)
+        for pi in drum_parts:
+            self.add(pi, beat, 1.5, st.CRASH, self.vel(1.35, inten, 0.0), locked=True)
+            self.add(pi, beat, 0.5, st.KICK, self.vel(1.35, inten, 0.0), locked=True)
+            if self.spec.genre == "cinematic":
+                self.add(pi, beat, 0.5, st.KICK2, self.vel(1.3, inten, 0.0), locked=True)
+        chord = bar.chord
+        assert chord is not None
+        for pi in self.parts_with("timpani"):
+            root = nearest_pitch(chord.root, 45, 40, 55)
+            self.add(pi, beat, 1.5, root, self.vel(1.35, inten, 0.0), locked=True)
+        if on_grid:
+            # everyone already plays the downbeat: accent it
+            for n in arr.notes:
+                if abs(n.start - beat) < 1.5 / PPQ and not arr.parts[n.part].is_drum:
+                    n.vel = min(127, n.vel + 18)
+                    n.locked = True
+            return
+        bps = arr.beats_per_second_at(beat)
+        for role in ("comp", "pad"):
+            for pi in self.parts_with(role):
+                for p in self.chords.voicing(pi, role, chord, 4):
+                    self.add(pi, beat, 0.45 * bps, p, self.vel(1.25, inten, 0.0), locked=True)
+        for pi in self.parts_with("bass"):
+            lo, hi = self.ranges(arr.parts[pi], "bass")
+            root = nearest_pitch(chord.root, (lo + hi) / 2 - 3, lo, hi)
+            self.add(pi, beat, 0.5 * bps, root, self.vel(1.25, inten, 0.0), locked=True)
+
+    def _write_ending(self) -> None:
+        """Every part holds the final chord to the cue's end; drums crash into it."""
+        arr = self.arr
+        final = arr.bars[-1]
+        chord = final.chord
+        assert chord is not None
+        sec = self.section(final)
+        inten = max(0.6, sec.intensity)
+        length = arr.end_beat - final.start
+        prev_sec = arr.sections[-2] if len(arr.sections) > 1 else sec
+        for pi, part in enumerate(arr.parts):
+            if part.is_drum:
+                if "drums" in part.roles and level(prev_sec.intensity) >= 1:
+                    self.add(pi, final.start, 2.0, st.CRASH, self.vel(1.2, inten, 0.0), True)
+                    self.add(pi, final.start, 0.5, st.KICK, self.vel(1.2, inten, 0.0), True)
+                continue
+            for role in part.roles:
+                if role in ("comp", "pad", "arp", "counter"):
+                    if role == "counter" and prev_sec.label not in ("B", "break"):
+                        continue
+                    self._end_chord(pi, part, role, final, length, inten)
+                elif role == "bass":
+                    lo, hi = self.ranges(part, "bass")
+                    prev = self.bass.prev.get(pi, (lo + hi) // 2 - 3)
+                    root = nearest_pitch(chord.root, prev - 4, lo, hi)
+                    self.add(pi, final.start, length, root, self.vel(0.95, inten, 0.0), True)
+                elif role == "melody":
+                    self.melody.final(pi, part, final, chord, length, inten)
+                elif role == "timpani":
+                    root = nearest_pitch(chord.root, 45, 40, 55)
+                    if final.start >= 2.0:
+                        self.drums.timpani_roll(pi, final.start - 2.0, 2.0, root, inten)
+                    self.add(pi, final.start, 2.0, root, self.vel(1.2, inten, 0.0), True)
+        self._fade_out(final.start + 0.35 * length)
+
+    def _end_chord(self, pi: int, part: Part, role: str, final: Bar, length: float, inten: float):
+        """The final chord of a harmony part: rolled on plucked instruments, arpeggiated
+        slowly by an arp, the top note only for a counter-line."""
+        chord = final.chord
+        assert chord is not None
+        bps = self.arr.beats_per_second_at(final.start)
+        voicing = self.chords.voicing(pi, role, chord, 4 if role != "counter" else 3)
+        if role == "counter":
+            voicing = voicing[-1:]
+        t = st.TRAITS.get(part.name)
+        roll = 0.0 if (t and t.sustain) else 0.035 * bps
+        if role == "arp":
+            roll = 0.5 if length >= 4 else 0.25
+        for k, p in enumerate(voicing):
+            self.add(pi, final.start + k * roll, length - k * roll, p,
+                     self.vel(0.85, inten, 2.0), True)  # fmt: skip
+
+    def _fade_out(self, fade_start: float) -> None:
+        """The held chord fades (CC11) over its second half, so the cue ends quietly."""
+        arr = self.arr
+        end = arr.end_beat
+        steps = 24
+        for pi, part in enumerate(arr.parts):
+            if part.is_drum:
+                continue
+            for i in range(steps + 1):
+                x = i / steps
+                value = int(round(127 * (1.0 - x) ** 1.6 + 8 * x))
+                arr.ccs.append((pi, q(fade_start + x * (end - fade_start)), 11, value))
+
+    def _humanise_and_clean(self) -> None:
+        arr = self.arr
+        out: list[Note] = []
+        for n in arr.notes:
+            if not n.locked:
+                jitter_s = 0.002 if arr.parts[n.part].is_drum else 0.005
+                shift = float(np.clip(self.rng.normal(0.0, jitter_s), -2 * jitter_s, 2 * jitter_s))
+                shift *= arr.beats_per_second_at(n.start)
+                if n.start + shift > 0:
+                    n.start = q(n.start + shift)
+            if n.start >= arr.end_beat - 1e-6:
+                continue
+            n.dur = min(n.dur, arr.end_beat - n.start)
+            out.append(n)
+        # no two notes of one pitch overlap on a channel (a note-off would cut the later one)
+        out.sort(key=lambda n: (arr.parts[n.part].channel, n.pitch, n.start, -n.vel))
+        cleaned: list[Note] = []
+        last: dict[tuple[int, int], Note] = {}
+        for n in out:
+            key = (arr.parts[n.part].channel, n.pitch)
+            prev = last.get(key)
+            if prev is not None and n.start < prev.start + prev.dur:
+                if n.start - prev.start < 2.0 / PPQ:
+                    prev.vel = max(prev.vel, n.vel)
+                    prev.dur = max(prev.dur, n.dur)
+                    continue
+                prev.dur = max(1.0 / PPQ, n.start - prev.start - 1.0 / PPQ)
+            cleaned.append(n)
+            last[key] = n
+        cleaned.sort(key=lambda n: (n.start, n.part, n.pitch))
+        arr.notes = cleaned
+
+
+def compose(spec: ArrangeInput, rng: np.random.Generator) -> Arrangement:
+    return Composer(spec, rng).compose()

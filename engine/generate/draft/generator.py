@@ -1,0 +1,310 @@
+"""The draft generator: symbolic arrangement -> MIDI -> FluidSynth -> exact-length, loudness-
+normalised stereo WAV (+ the MIDI, editable in REAPER). CPU only, no downloaded weights.
+
+Conditioning: the description's attributes (mood, genre, tempo, energy, instruments, key/mode),
+the retrieved reference's tempo (and key, when its mode agrees), the cue length and the scene
+cuts. All randomness comes from ``np.random.default_rng(request.seed)``: the same request gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from bridge.errors import InvalidRequest
+from engine import taxonomy
+from engine.config import DraftConfig
+from engine.generate.draft import style as st
+from engine.generate.draft.arrangement import ArrangeInput, Arrangement
+from engine.generate.draft.arranger import compose
+from engine.generate.draft.midi import split_parts, write_midi
+from engine.generate.draft.render import find_soundfont, render_midi
+from engine.generate.draft.theory import key_name, parse_key
+from engine.generate.loudness import normalise_loudness
+from engine.types import (
+    Attributes,
+    GeneratedAudio,
+    GenerationRequest,
+    ProgressFn,
+    Reference,
+    no_progress,
+)
+from engine.util.atomic import fsync_dir, fsync_file
+
+MAX_DURATION_S = 600.0
+# FluidSynth renders the parts in two processes (two cores) and the halves are summed. Fixed,
+# not os.cpu_count(): the split changes the last bits of the mix, and the same seed must give
+# the same bytes on every machine.
+RENDER_PROCESSES = 2
+END_FADE_S = 0.08  # the last reverb tail is trimmed under this fade
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
+
+
+def _fold_into_bucket(bpm: float, bucket: str) -> float | None:
+    """The octave of ``bpm`` (x1, x2, /2) that lies in ``bucket``; None if none does."""
+    lo, hi = taxonomy.TEMPO_BUCKETS[bucket]
+    for cand in (bpm, bpm * 2.0, bpm / 2.0):
+        if lo <= cand < hi:
+            return cand
+    return None
+
+
+def _references(request: GenerationRequest) -> list[tuple[str, Reference]]:
+    return [("reference:targeted", r) for r in request.retrieval.targeted[:1]] + [
+        ("reference:broad", r) for r in request.retrieval.broad[:1]
+    ]
+
+
+def choose_tempo(request: GenerationRequest) -> tuple[float, str]:
+    """Attributes.bpm wins; else the retrieved reference's BPM (folded by octaves into the asked
+    bucket); else the bucket's default BPM. Returns (bpm, source)."""
+    attrs = request.description.attributes
+    bucket = taxonomy.normalise_tempo(attrs.tempo_bucket)[0]
+    if attrs.bpm is not None:
+        bpm = float(attrs.bpm)
+        if not math.isfinite(bpm) or not (taxonomy.MIN_BPM <= bpm <= taxonomy.MAX_BPM):
+            raise InvalidRequest(
+                f"tempo {attrs.bpm!r} BPM is impossible; use {taxonomy.MIN_BPM:g}-"
+                f"{taxonomy.MAX_BPM:g} BPM or a bucket ({', '.join(taxonomy.TEMPO_BUCKETS)})"
+            )
+        return bpm, "attributes"
+    for source, ref in _references(request):
+        if ref.bpm is None or not math.isfinite(ref.bpm) or ref.bpm <= 0:
+            continue
+        folded = _fold_into_bucket(float(ref.bpm), bucket)
+        if folded is not None:
+            return round(folded, 2), source
+    return taxonomy.TEMPO_DEFAULT_BPM[bucket], "bucket-default"
+
+
+def choose_key(
+    request: GenerationRequest, mood: str, rng: np.random.Generator
+) -> tuple[int, str, str, list[str]]:
+    """(tonic pc, mode, source, warnings). Attributes.key/mode win, then a reference's tonic
+    when its mode agrees with ours, then the mood's key pool (seeded)."""
+    attrs = request.description.attributes
+    warnings: list[str] = []
+    mood_style = st.MOODS[mood]
+    parsed = parse_key(attrs.key) if attrs.key else None
+    if attrs.key and parsed is None:
+        warnings.append(f"ignored unreadable key {attrs.key!r}")
+    mode = attrs.mode.lower() if attrs.mode else None
+    if mode is not None and mode not in ("major", "minor"):
+        warnings.append(f"ignored unknown mode {attrs.mode!r}")
+        mode = None
+    if mode is None and parsed is not None and parsed[1] is not None:
+        mode = parsed[1]
+    mode = mode or mood_style.mode
+    # one draw whatever path is taken, so later random choices do not depend on the key source
+    pool_pick = mood_style.keys[int(rng.integers(len(mood_style.keys)))]
+    if parsed is not None:
+        return parsed[0], mode, "attributes", warnings
+    for source, ref in _references(request):
+        ref_key = parse_key(ref.key) if ref.key else None
+        if ref_key is None:
+            continue
+        ref_mode = (ref.mode or ref_key[1] or "").lower() or None
+        if ref_mode in (None, mode):
+            return ref_key[0], mode, source, warnings
+    parsed_pool = parse_key(pool_pick)
+    assert parsed_pool is not None
+    return parsed_pool[0], mode, "mood", warnings
+
+
+def _validate(request: GenerationRequest, max_duration_s: float) -> tuple[float, ...]:
+    d = request.duration_s
+    if not isinstance(d, int | float) or not math.isfinite(d) or d <= 0:
+        raise InvalidRequest(f"cue duration must be a positive number of seconds, got {d!r}")
+    if d > max_duration_s:
+        raise InvalidRequest(
+            f"cue duration {d:g} s is longer than the maximum {max_duration_s:g} s"
+        )
+    sr = request.sample_rate
+    if not isinstance(sr, int) or not (8000 <= sr <= 192000):
+        raise InvalidRequest(f"sample rate must be 8000-192000 Hz, got {sr!r}")
+    if round(d * sr) < 1:
+        raise InvalidRequest(f"cue duration {d:g} s is shorter than one sample")
+    if not _NAME_RE.match(request.name or "") or request.name in (".", ".."):
+        raise InvalidRequest(
+            f"output name {request.name!r} must be 1-128 letters, digits, '.', '_', '-' or spaces"
+        )
+    cuts = []
+    for c in request.cut_times_s:
+        if not isinstance(c, int | float) or not math.isfinite(c):
+            raise InvalidRequest(f"scene cut times must be numbers of seconds, got {c!r}")
+        if 0.0 < c < d:
+            cuts.append(float(c))
+    return tuple(sorted(set(cuts)))
+
+
+def _normalise_attributes(attrs: Attributes) -> tuple[str, str, str, tuple[str, ...]]:
+    mood = taxonomy.normalise_mood(attrs.mood)
+    genre = taxonomy.normalise_genre(attrs.genre)
+    energy = taxonomy.normalise_energy(attrs.energy)
+    instruments = taxonomy.normalise_instruments(tuple(attrs.instruments))
+    return mood, genre, energy, instruments
+
+
+def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    """Exactly ``num_samples``: trim the render's tail or pad with silence."""
+    n = audio.shape[0]
+    if n >= num_samples:
+        return audio[:num_samples].copy()
+    out = np.zeros((num_samples, audio.shape[1]), dtype=audio.dtype)
+    out[:n] = audio
+    return out
+
+
+def fade_end(audio: np.ndarray, sample_rate: int, fade_s: float = END_FADE_S) -> np.ndarray:
+    """A short raised-cosine fade over the last samples: the reverb tail that runs past the
+    cue is cut without a click (the held chord has already faded through CC11)."""
+    fade = min(audio.shape[0], max(1, int(fade_s * sample_rate)))
+    ramp = 0.5 * (1.0 + np.cos(np.linspace(0.0, math.pi, fade, dtype=np.float64)))
+    audio[-fade:] *= ramp[:, None].astype(audio.dtype)
+    return audio
+
+
+class DraftGenerator:
+    """engine.types.Generator for the draft backend."""
+
+    def __init__(self, config: DraftConfig | None = None, max_duration_s: float = MAX_DURATION_S):
+        self.config = config or DraftConfig()
+        self.max_duration_s = float(max_duration_s)
+
+    def arrange(self, request: GenerationRequest) -> tuple[Arrangement, dict[str, object]]:
+        """Validate and compose (no files). Returns the arrangement and the facts for ``extra``."""
+        cuts = _validate(request, self.max_duration_s)
+        attrs = request.description.attributes
+        mood, genre, energy, instruments = _normalise_attributes(attrs)
+        bpm, tempo_source = choose_tempo(request)
+        rng = np.random.default_rng(request.seed)
+        tonic, mode, key_source, warnings = choose_key(request, mood, rng)
+        spec = ArrangeInput(
+            duration_s=float(request.duration_s),
+            bpm=bpm,
+            tonic=tonic,
+            mode=mode,
+            genre=genre,
+            mood=mood,
+            energy=energy,
+            instruments=instruments,
+            cuts=cuts,
+        )
+        arr = compose(spec, rng)
+        facts: dict[str, object] = {
+            "bpm": round(bpm, 3),
+            "tempo_source": tempo_source,
+            "key": key_name(tonic, mode),
+            "mode": mode,
+            "key_source": key_source,
+            "mood": mood,
+            "genre": genre,
+            "energy": energy,
+            "programs": [p.to_json() for p in arr.parts],
+            "sections": [s.to_json(arr) for s in arr.sections],
+            "cuts": list(arr.cut_hits),
+            "tempo_map": [
+                {"start_s": round(t.start_s, 6), "bpm": round(t.bpm, 4)} for t in arr.tempo
+            ],
+            "notes": len(arr.notes),
+            "seed": request.seed,
+        }
+        if warnings:
+            facts["warnings"] = warnings
+        return arr, facts
+
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn = no_progress
+    ) -> GeneratedAudio:
+        t0 = time.perf_counter()
+        progress("generate", 0, 3)
+        arr, extra = self.arrange(request)
+        soundfont = find_soundfont(self.config.soundfont)
+        t_arrange = time.perf_counter()
+        progress("generate", 1, 3)
+        sr = request.sample_rate
+        num_samples = int(round(request.duration_s * sr))
+        out_dir = Path(request.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        wav_path = out_dir / f"{request.name}.wav"
+        mid_path = out_dir / f"{request.name}.mid"
+        temps: list[Path] = []
+
+        def temp(suffix: str) -> Path:
+            fd, name = tempfile.mkstemp(dir=out_dir, prefix=f".{request.name}.", suffix=suffix)
+            os.close(fd)
+            temps.append(Path(name))
+            return Path(name)
+
+        try:
+            mid_tmp = temp(".tmp.mid")
+            write_midi(arr, mid_tmp)
+            groups = split_parts(arr, RENDER_PROCESSES)
+            if len(groups) > 1:
+                with tempfile.TemporaryDirectory(prefix="vmb-split-") as split_dir:
+                    paths = []
+                    for i, parts in enumerate(groups):
+                        paths.append(Path(split_dir) / f"part{i}.mid")
+                        write_midi(arr, paths[-1], parts)
+                    audio = render_midi(paths, soundfont, sr)
+            else:
+                audio = render_midi(mid_tmp, soundfont, sr)
+            t_render = time.perf_counter()
+            progress("generate", 2, 3)
+            audio = fit_length(audio, num_samples)
+            if self.config.layer_loops and self.config.use_system_samples:
+                from engine.generate.draft.loops import layer_loop
+
+                audio, loop_info = layer_loop(audio, arr, sr)
+                if loop_info:
+                    extra["loops"] = loop_info
+            audio = fade_end(audio, sr)
+            audio, loud = normalise_loudness(
+                audio, sr, self.config.loudness_lufs, self.config.true_peak_dbtp
+            )
+            t_post = time.perf_counter()
+            progress("generate", 3, 3)
+            wav_tmp = temp(".tmp.wav")
+            sf.write(str(wav_tmp), audio, sr, subtype="PCM_24", format="WAV")
+            for path in (mid_tmp, wav_tmp):
+                os.chmod(path, 0o644)  # mkstemp makes 0600; hosts read these as normal files
+                fsync_file(path)
+            os.replace(mid_tmp, mid_path)
+            os.replace(wav_tmp, wav_path)
+            temps.clear()
+            fsync_dir(out_dir)
+        finally:
+            for path in temps:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        t_end = time.perf_counter()
+        extra.update(
+            soundfont=str(soundfont),
+            loudness_lufs=round(float(loud["lufs"]), 2),
+            true_peak_dbtp=round(float(loud["true_peak_dbtp"]), 2),
+            timings_s={
+                "arrange": round(t_arrange - t0, 4),
+                "render": round(t_render - t_arrange, 4),
+                "post": round(t_post - t_render, 4),
+                "write": round(t_end - t_post, 4),
+                "total": round(t_end - t0, 4),
+            },
+        )
+        return GeneratedAudio(
+            audio_path=wav_path,
+            num_samples=num_samples,
+            sample_rate=sr,
+            backend="draft",
+            weights="none",
+            midi_path=mid_path,
+            extra=extra,
+        )

@@ -1,0 +1,131 @@
+"""Arrangement -> Standard MIDI File (type 1) with mido.
+
+A conductor track carries the tempo map (so cuts stay on downbeats in REAPER), time and key
+signatures and section/cut markers; each part gets its own named track, channel, program and
+mixer settings (CC7 volume, CC10 pan, CC91/93 reverb/chorus sends, CC11 expression).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+
+from engine.generate.draft import style as st
+from engine.generate.draft.arrangement import PPQ, Arrangement
+from engine.generate.draft.theory import mido_key
+
+TAIL_S = 0.25  # rendered beyond the cue end, then trimmed with a fade
+
+
+def _tick(beat: float) -> int:
+    return int(round(beat * PPQ))
+
+
+def _track(events: list[tuple[int, int, mido.Message | mido.MetaMessage]], end_tick: int):
+    """(tick, order, message) -> a MidiTrack with delta times; order breaks ties at one tick."""
+    track = mido.MidiTrack()
+    events = sorted(events, key=lambda e: (e[0], e[1]))
+    now = 0
+    for tick, _, msg in events:
+        tick = min(tick, end_tick)
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - now)))
+    return track
+
+
+def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile:
+    """The whole arrangement, or only the ``parts`` given (for split rendering); the
+    conductor track is always included."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
+    end_time = arr.duration_s + TAIL_S
+    end_tick = _tick(arr.beat_of(end_time))
+    conductor: list[tuple[int, int, mido.MetaMessage]] = [
+        (0, 0, mido.MetaMessage("track_name", name="VMB Score draft")),
+        (0, 1, mido.MetaMessage("key_signature", key=mido_key(arr.tonic, arr.mode))),
+    ]
+    for seg in arr.tempo:
+        conductor.append(
+            (_tick(seg.start_beat), 2, mido.MetaMessage("set_tempo", tempo=seg.us_per_beat))
+        )
+    last_sig = None
+    for bar in arr.bars:
+        beats = bar.beats
+        num = 4 if bar.final or beats > 4 or abs(beats - round(beats)) > 1e-6 else int(round(beats))
+        if num != last_sig:
+            conductor.append(
+                (
+                    _tick(bar.start),
+                    3,
+                    mido.MetaMessage("time_signature", numerator=max(1, num), denominator=4),
+                )
+            )
+            last_sig = num
+    for beat, label in arr.markers:
+        conductor.append((_tick(beat), 4, mido.MetaMessage("marker", text=label)))
+    for hit in arr.cut_hits:
+        beat = arr.beat_of(float(hit["time_s"]))  # type: ignore[arg-type]
+        conductor.append(
+            (_tick(beat), 5, mido.MetaMessage("cue_marker", text=f"cut {hit['kind']}"))
+        )
+    mid.tracks.append(_track(conductor, end_tick))
+
+    reverb = st.GENRES[arr.genre].reverb
+    chorus = st.GENRES[arr.genre].chorus
+    for pi, part in enumerate(arr.parts):
+        if parts is not None and pi not in parts:
+            continue
+        ch = part.channel
+        role = part.roles[0]
+        volume, pan = st.ROLE_MIX.get(role, (90, 64))
+        events: list[tuple[int, int, mido.Message | mido.MetaMessage]] = [
+            (0, 0, mido.MetaMessage("track_name", name=f"{part.name} ({', '.join(part.roles)})")),
+            (0, 1, mido.Message("program_change", channel=ch, program=part.program)),
+            (0, 2, mido.Message("control_change", channel=ch, control=7, value=volume)),
+            (0, 2, mido.Message("control_change", channel=ch, control=10, value=pan)),
+            (0, 2, mido.Message("control_change", channel=ch, control=91, value=min(127, reverb))),
+            (0, 2, mido.Message("control_change", channel=ch, control=93, value=min(127, chorus))),
+            (0, 2, mido.Message("control_change", channel=ch, control=11, value=127)),
+        ]
+        if part.is_drum:
+            events = [e for e in events if not (hasattr(e[2], "control") and e[2].control == 10)]
+        for n in arr.notes:
+            if n.part != pi:
+                continue
+            on, off = _tick(n.start), max(_tick(n.start) + 1, _tick(n.start + n.dur))
+            events.append(
+                (on, 4, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.vel))
+            )
+            events.append((off, 3, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
+        for cpi, beat, cc, value in arr.ccs:
+            if cpi == pi:
+                events.append(
+                    (_tick(beat), 2, mido.Message("control_change", channel=ch, control=cc,
+                                                  value=int(max(0, min(127, value)))))
+                )  # fmt: skip
+        # all sound off at the end: FluidSynth otherwise renders until every release tail
+        # has died (seconds of audio we would trim anyway)
+        events.append(
+            (end_tick, 9, mido.Message("control_change", channel=ch, control=120, value=0))
+        )
+        mid.tracks.append(_track(events, end_tick))
+    return mid
+
+
+def write_midi(arr: Arrangement, path: Path, parts: set[int] | None = None) -> None:
+    build_midi(arr, parts).save(str(path))
+
+
+def split_parts(arr: Arrangement, groups: int) -> list[set[int]]:
+    """Parts in ``groups`` sets of about equal note counts (greedy, deterministic)."""
+    counts = [0] * len(arr.parts)
+    for n in arr.notes:
+        counts[n.part] += 1
+    bins: list[tuple[int, set[int]]] = [(0, set()) for _ in range(max(1, groups))]
+    for pi in sorted(range(len(arr.parts)), key=lambda i: (-counts[i], i)):
+        k = min(range(len(bins)), key=lambda j: (bins[j][0], j))
+        total, members = bins[k]
+        members.add(pi)
+        bins[k] = (total + counts[pi], members)
+    return [members for _, members in bins if members]

@@ -1,0 +1,60 @@
+"""`vmb bench fuzz` at a small N against a real daemon and gateway; a missed gate exits 1."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import msgpack
+import pytest
+
+from bridge import protocol
+from engine import bench, cli
+from engine.bench import fuzz_messages as fm
+
+
+def test_fuzz_small_run_meets_its_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bench", "fuzz", "--messages", "1500", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    zmq_codes, http_codes = out["zmq"]["codes"], out["gateway"]["codes"]
+    assert sum(zmq_codes.values()) == 1500 and out["zmq"]["unanswered"] == 0
+    assert sum(http_codes.values()) == 150
+    assert "internal" not in zmq_codes and "internal" not in http_codes
+    # hostile input was refused, typed; ordinary requests were served
+    assert zmq_codes["malformed"] > 100 and zmq_codes["invalid_request"] > 100
+    assert zmq_codes["ok"] > 10 and http_codes["invalid_request"] > 10
+    assert set(out["zmq"]["by_class"]["binary_params"]) == {"invalid_request"}
+    after = out["after"]
+    assert after["answers"] and after["same_boot"] and after["integrity_check"] == "ok"
+    assert after["jobs_stored"] > 0
+    assert all(f["ok"] is not False for f in out["figures"])
+
+
+def test_generators_cover_the_reported_classes() -> None:
+    rng = random.Random(3)
+    ctx = fm.FuzzContext(token="t")
+    bodies = [msgpack.unpackb(fm.z_binary_params(rng, ctx)[1]) for _ in range(50)]
+    assert all(b["type"] == "submit" for b in bodies)
+    assert any(b"abc" in msgpack.packb(b) for b in bodies)
+    seeds = [msgpack.unpackb(fm.z_huge_ints(rng, ctx)[1]).get("seed") for _ in range(100)]
+    assert any(s is not None and s > protocol.SEED_MAX for s in seeds)
+    for name, (_, make) in fm.ZMQ_CLASSES.items():
+        frames = make(rng, ctx)
+        assert frames and all(isinstance(f, bytes) for f in frames), name
+
+
+def test_a_missed_target_makes_bench_exit_nonzero(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missed(opts: object) -> dict:
+        return {"name": "missed", "figures": [bench.figure("internal replies", 3, "", "0", False)]}
+
+    def met(opts: object) -> dict:
+        return {"name": "met", "figures": [bench.figure("p99", 4, "ms", "<= 5", True)]}
+
+    funcs = {"missed": missed, "met": met}
+    monkeypatch.setattr(bench, "BENCHES", dict.fromkeys(funcs, "unused:unused"))
+    monkeypatch.setattr(bench, "load", lambda name: funcs[name])
+    assert cli.main(["bench", "missed"]) == 1
+    assert "target missed or error in: missed" in capsys.readouterr().err
+    assert cli.main(["bench", "met"]) == 0
