@@ -51,6 +51,8 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
+    position_s: float = 0.0  # record-in from the timeline start: the WAV's BWF time reference
+    project: str = ""  # the production's title, written into the WAV's iXML
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -73,6 +75,8 @@ class CueSpec:
             "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
             "continue_from": self.continue_from,
             "duck": self.duck,
+            "position_s": self.position_s,
+            "project": self.project,
         }
 
 
@@ -94,6 +98,7 @@ class Cue:
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     compute: dict[str, Any] = field(default_factory=dict)  # see compute_of
+    licence: str = ""  # what the user may do with this music (engine.score.licence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +121,7 @@ class Cue:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "extra": self.extra,
             "compute": self.compute,
+            "licence": self.licence,
         }
 
 
@@ -192,6 +198,8 @@ def parse_cue_params(
         "cut_times_s",
         "continue_from",
         "duck",
+        "position_s",
+        "project",
     }
     unknown = set(params) - known
     if unknown:
@@ -233,6 +241,10 @@ def parse_cue_params(
     name = params.get("name") or "cue"
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise InvalidRequest("'name' may use letters, digits, '-' and '_' only")
+    position = _num(params, "position_s") or 0.0
+    project = params.get("project") or ""
+    if not isinstance(project, str) or len(project) > MAX_TEXT_CHARS:
+        raise InvalidRequest(f"'project' must be a title of at most {MAX_TEXT_CHARS} characters")
     cuts = params.get("cut_times_s")
     if cuts is not None and (
         not isinstance(cuts, list) or not all(isinstance(c, int | float) for c in cuts)
@@ -251,6 +263,8 @@ def parse_cue_params(
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
         continue_from=params.get("continue_from"),
         duck=bool(params.get("duck", True)),
+        position_s=position,
+        project=project,
     )
 
 
@@ -413,21 +427,34 @@ def run_cue(
         cue_timings = {**timings, "generate_s": time.perf_counter() - t0}
         cue_timings["total_s"] = sum(cue_timings.values())
         cues.append(
-            Cue(
-                audio=audio.audio_path,
-                midi=audio.midi_path,
-                duration_s=audio.num_samples / audio.sample_rate,
-                num_samples=audio.num_samples,
-                sample_rate=audio.sample_rate,
-                backend=audio.backend,
-                backend_reason=reason,
-                weights=audio.weights,
-                description=played,
-                retrieval=retrieval,
-                seed=seed + v,
-                timings=cue_timings,
-                extra=dict(audio.extra),
-                compute=compute_of(audio, retriever),
+            _finish(
+                Cue(
+                    audio=audio.audio_path,
+                    midi=audio.midi_path,
+                    duration_s=audio.num_samples / audio.sample_rate,
+                    num_samples=audio.num_samples,
+                    sample_rate=audio.sample_rate,
+                    backend=audio.backend,
+                    backend_reason=reason,
+                    weights=audio.weights,
+                    description=played,
+                    retrieval=retrieval,
+                    seed=seed + v,
+                    timings=cue_timings,
+                    extra=dict(audio.extra),
+                    compute=compute_of(audio, retriever),
+                ),
+                spec,
+                settings,
             )
         )
     return cues
+
+
+def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:
+    """The one place a stem is finalised: its licence, and bext + iXML written into the WAV."""
+    from engine.score.provenance import cue_licence, stamp_cue
+
+    licence = cue_licence(cue, settings)
+    stamp_cue(cue, spec, licence)
+    return replace(cue, licence=licence.summary)
