@@ -33,6 +33,7 @@ from engine.util import atomic
 
 MAX_VARIATIONS = 8
 MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
+MAX_MARKERS = 1000
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class CueSpec:
     duck: bool = True  # lower the music under dialogue found in the media's audio
     position_s: float = 0.0  # record-in from the timeline start: the WAV's BWF time reference
     project: str = ""  # the production's title, written into the WAV's iXML
+    # hit points from the editor's markers: (seconds from the cue start, name); checked and
+    # kept with the job, not yet followed by the music
+    markers: tuple[tuple[float, str], ...] = ()
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -77,6 +81,7 @@ class CueSpec:
             "duck": self.duck,
             "position_s": self.position_s,
             "project": self.project,
+            "markers": [{"time_s": t, "name": n} for t, n in self.markers],
         }
 
 
@@ -181,6 +186,28 @@ def _is_file_path(path: str) -> bool:
         return False
 
 
+def parse_markers(raw: Any) -> tuple[tuple[float, str], ...]:
+    """Editor markers sent as hit points: [{"time_s": seconds, "name": text}, ...]."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_MARKERS:
+        raise InvalidRequest(f"'markers' must be a list of at most {MAX_MARKERS} markers")
+    out = []
+    for m in raw:
+        t = m.get("time_s") if isinstance(m, dict) else None
+        name = m.get("name", "") if isinstance(m, dict) else None
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, int | float)
+            or not math.isfinite(t)
+            or not isinstance(name, str)
+            or set(m) - {"time_s", "name"}
+        ):
+            raise InvalidRequest('each marker must be {"time_s": seconds, "name": text}')
+        out.append((float(t), name))
+    return tuple(sorted(out))
+
+
 def parse_cue_params(
     params: dict[str, Any], settings: Settings, need_duration: bool = True
 ) -> CueSpec:
@@ -200,6 +227,7 @@ def parse_cue_params(
         "duck",
         "position_s",
         "project",
+        "markers",
     }
     unknown = set(params) - known
     if unknown:
@@ -265,6 +293,7 @@ def parse_cue_params(
         duck=bool(params.get("duck", True)),
         position_s=position,
         project=project,
+        markers=parse_markers(params.get("markers")),
     )
 
 

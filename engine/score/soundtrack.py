@@ -22,7 +22,7 @@ from bridge import timeline as tl
 from bridge.errors import InvalidRequest, TimelineError
 from engine import backends
 from engine.config import Settings
-from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
+from engine.score.cue import Cue, CueSpec, parse_knobs, parse_markers, run_cue
 from engine.score.deliver import (
     DEFAULT_USAGE,
     PlacedCue,
@@ -49,6 +49,7 @@ _KEYS = {
     "usage",
     "composer",
     "publisher",
+    "markers",  # editor markers as hit points (timeline seconds); checked, not yet followed
 }
 MAX_CREDIT = 200
 
@@ -154,6 +155,7 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     parse_knobs(params.get("knobs"))
     _credits(params)
     _, named = _usages(params.get("usage"))
+    parse_markers(params.get("markers"))
     timeline = _read(params)
     plan = tl.plan_selection(timeline, _selection(params.get("selection")), _options(params))
     if not plan.cues:
