@@ -174,6 +174,7 @@ def _generate(args: argparse.Namespace) -> int:
             "references",
             "seed",
             "timings",
+            "compute",
             "licence",
         )
         print_json({"cues": [{k: c[k] for k in keys} for c in cues]})
@@ -189,12 +190,23 @@ def _generate(args: argparse.Namespace) -> int:
             f"{', '.join(a['instruments'])}"
         )
         print(f"  {c['backend_reason']}; weights: {c['weights']}")
+        print(f"  ran on: {describe_compute(c.get('compute') or {})}")
         print(f"  licence: {c['licence']}")
         cond = c.get("conditioning")
         if cond:
             print(f'  model text: "{cond["text"]}"')
             print(f"  {conditioning_summary(cond)}")
     return 0
+
+
+def describe_compute(compute: dict[str, Any]) -> str:
+    """One line from a cue's compute block, e.g. cuda, bfloat16; CLAP onnx CUDAExecutionProvider."""
+    text = str(compute.get("device") or "cpu")
+    if compute.get("dtype"):
+        text += f", {compute['dtype']}"
+    for name, ran_on in (compute.get("encoders") or {}).items():
+        text += f"; {name.upper()} {ran_on}"
+    return text
 
 
 def _describe(args: argparse.Namespace) -> int:

@@ -104,6 +104,7 @@ class Cue:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] = field(default_factory=dict)  # see compute_of
     licence: str = ""  # what the user may do with this music (engine.score.licence)
     conditioning: dict[str, Any] | None = None  # full cues: what reached the model
 
@@ -128,6 +129,7 @@ class Cue:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "conditioning": self.conditioning,
             "extra": self.extra,
+            "compute": self.compute,
             "licence": self.licence,
         }
 
@@ -403,6 +405,17 @@ def _conditioning(
     return {**given, "weights": stages}, overall_weights(stages)
 
 
+def compute_of(audio: GeneratedAudio, retriever: Any) -> dict[str, Any]:
+    """What the cue ran on: the generator's device and dtype (the full backend says; the draft
+    backend renders on the CPU and has no dtype) and the encoders' ONNX provider or device."""
+    ran_on = getattr(retriever, "ran_on", None)
+    return {
+        "device": audio.extra.get("device", "cpu"),
+        "dtype": audio.extra.get("dtype"),
+        "encoders": ran_on() if callable(ran_on) else {},
+    }
+
+
 def describe(
     spec: CueSpec,
     settings: Settings,
@@ -486,6 +499,7 @@ def run_cue(
                     timings=cue_timings,
                     extra=dict(audio.extra),
                     conditioning=conditioning,
+                    compute=compute_of(audio, retriever),
                 ),
                 spec,
                 settings,

@@ -115,10 +115,12 @@ def test_generate_cli_through_daemon(
         "references",
         "seed",
         "timings",
+        "compute",
         "licence",
     }
     assert cue["backend"] == "draft" and cue["weights"] == "none" and cue["seed"] == 5
     assert cue["conditioning"] is None  # the draft backend has no model conditioning
+    assert cue["compute"] == {"device": "cpu", "dtype": None, "encoders": {}}
     assert cue["attributes"]["mood"] == "epic"
     info = sf.info(cue["audio"])
     assert info.frames == round(4.75 * 44100) and info.channels == 2

@@ -85,6 +85,12 @@ def test_full_backend_runs_in_daemon_labelled_random(
     )
     (cue,) = json.loads(capsys.readouterr().out)["cues"]
     assert cue["backend"] == "full" and cue["weights"] == "random"
+    # what it ran on: models.device = "cpu" -> fp32; CLAP on torch (no ONNX export here)
+    assert cue["compute"] == {
+        "device": "cpu",
+        "dtype": "float32",
+        "encoders": {"clap": "torch cpu"},
+    }
     assert sf.info(cue["audio"]).frames == round(2.5 * 44100)
     assert cue["references"]["broad"], "the full library was not consulted"
     assert os.path.dirname(cue["audio"]) == str(out)

@@ -41,6 +41,7 @@ class AddOptions:
     ray_address: str | None = None  # "auto", "ray://host:port", or None for in-process
     ray_concurrency: int = 2
     backend: str = "auto"  # encoder backend: auto (ONNX when exported) | torch | onnx
+    device: str = "auto"  # models.device: picks the ONNX providers (CUDA where there is one)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class AddReport:
     ann: dict[str, Any] | None = None
     executor: str = "local"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    encoders: dict[str, str] = field(default_factory=dict)  # what ran: "onnx CUDAExecutionProvider"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class AddReport:
             "audio_seconds": round(self.audio_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 2), "calibration": self.calibration,
             "ann": self.ann, "executor": self.executor, "notes": list(self.notes),
+            "encoders": dict(self.encoders),
         }  # fmt: skip
 
 
@@ -110,7 +113,7 @@ class Analyzer:
 
         self.model_dir = Path(model_dir)
         self.options = options
-        self.clap = clap or ClapEncoder(self.model_dir, backend=options.backend)  # type: ignore[arg-type]
+        self.clap = clap or ClapEncoder(self.model_dir, options.backend, options.device)  # type: ignore[arg-type]
         self._clip: Any = None
 
     @property
@@ -118,7 +121,7 @@ class Analyzer:
         if self._clip is None:
             from engine.retrieve.full.encoders.runtime import ClipEncoder
 
-            self._clip = ClipEncoder(self.model_dir, backend=self.options.backend)  # type: ignore[arg-type]
+            self._clip = ClipEncoder(self.model_dir, self.options.backend, self.options.device)  # type: ignore[arg-type]
         return self._clip
 
     def analyse(self, path: Path) -> PieceAnalysis:
@@ -289,16 +292,21 @@ def _prepare(
     options: AddOptions,
     executor: Executor,
     notes: list[str],
+    encoders: dict[str, str],
 ) -> EncoderStamp | None:
     """Stamp the encoders' identity, embed the tag prompts once, give a local executor its
-    analyzer; returns the CLIP stamp (None: videos cannot be added)."""
+    analyzer, note in `encoders` what each ran on; returns the CLIP stamp (None: videos
+    cannot be added)."""
     from engine.retrieve.full.encoders.runtime import ClapEncoder, ClipEncoder
 
-    clap = ClapEncoder(model_dir, backend=options.backend)  # type: ignore[arg-type]
+    clap = ClapEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+    encoders["clap"] = clap.info.ran_on()
     clip_stamp = None
     if any(decode.media_kind(f) == "video" for f in files) or lib.encoder("clip"):
         try:
-            clip_stamp = _stamp(ClipEncoder(model_dir, backend=options.backend).info)  # type: ignore[arg-type]
+            clip_enc = ClipEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+            clip_stamp = _stamp(clip_enc.info)
+            encoders["clip"] = clip_enc.info.ran_on()
         except Exception as exc:
             notes.append(f"CLIP unavailable ({exc}); videos are skipped")
     writer.set_encoders(_stamp(clap.info), clip_stamp)
@@ -388,10 +396,11 @@ def add_paths(
     lib = MusicLibrary.open(library_root, create=True)
     unchanged: list[str] = []
     notes: list[str] = []
+    encoders: dict[str, str] = {}
     executor = executor or make_executor(model_dir, options)
     try:
         with lib.writer() as writer:
-            clip_stamp = _prepare(lib, writer, files, model_dir, options, executor, notes)
+            clip_stamp = _prepare(lib, writer, files, model_dir, options, executor, notes, encoders)
             todo = _to_analyse(writer, files, clip_stamp, options, skipped, unchanged)
             added, updated, seconds = _analyse_and_commit(
                 writer, executor, todo, options, skipped, progress
@@ -405,5 +414,5 @@ def add_paths(
         added=tuple(added), updated=tuple(updated), unchanged=tuple(unchanged),
         skipped=tuple(skipped), audio_seconds=seconds,
         wall_seconds=time.perf_counter() - t0, calibration=calibration, ann=ann_info,
-        executor=executor.name, notes=tuple(notes),
+        executor=executor.name, notes=tuple(notes), encoders=encoders,
     )  # fmt: skip

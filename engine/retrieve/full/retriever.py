@@ -122,7 +122,8 @@ class FullRetriever:
 
         with self._lock:
             if self._clap is None:
-                enc = ClapEncoder(self.settings.model_dir, backend=self.backend)  # type: ignore[arg-type]
+                s = self.settings
+                enc = ClapEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clap", EncoderStamp(**_stamp(enc.info)))
                 self._clap = enc
             return self._clap
@@ -133,10 +134,17 @@ class FullRetriever:
 
         with self._lock:
             if self._clip is None:
-                enc = ClipEncoder(self.settings.model_dir, backend=self.backend)  # type: ignore[arg-type]
+                s = self.settings
+                enc = ClipEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clip", EncoderStamp(**_stamp(enc.info)))
                 self._clip = enc
             return self._clip
+
+    def ran_on(self) -> dict[str, str]:
+        """The encoders loaded so far and what they run on ("onnx CUDAExecutionProvider")."""
+        with self._lock:
+            loaded = {"clap": self._clap, "clip": self._clip}
+        return {k: enc.info.ran_on() for k, enc in loaded.items() if enc is not None}
 
     def close(self) -> None:
         with self._lock:
