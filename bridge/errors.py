@@ -21,7 +21,7 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     return f"{text[:limit]}..."
 
 
-def quote_names(names: object, most: int = 5) -> str:
+def quote_names(names: object, most: int = 3) -> str:
     """Names a peer sent (unknown parameters, knobs), sorted, each quoted, at most `most`."""
     items = sorted(str(n) for n in names)  # type: ignore[attr-defined]
     shown = ", ".join(quote(n) for n in items[:most])
