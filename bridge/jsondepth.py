@@ -47,25 +47,25 @@ def _otio_text(path: Path) -> str | None:
     """The JSON text inside an OTIO file (.otio, .otioz bundle, .otiod folder), or None for
     other formats (their readers are not OTIO's C++ JSON parser)."""
     suffix = path.suffix.lower()
+    if suffix not in (".otio", ".otioz", ".otiod"):
+        return None
     if suffix == ".otiod":
         path = path / "content.otio"
-    elif suffix == ".otioz":
-        try:
-            with zipfile.ZipFile(path) as bundle:
-                info = bundle.getinfo("content.otio")
-                if info.file_size > MAX_TIMELINE_FILE_BYTES:
-                    raise TimelineError(f"{quote(str(path), PATH_QUOTE_CHARS)} is too large")
-                return bundle.read(info).decode("utf-8", "replace")
-        except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError):
-            return None  # the adapter reports what is wrong with the bundle
-    elif suffix != ".otio":
-        return None
+    name = quote(str(path), PATH_QUOTE_CHARS)
+    if not path.is_file():  # a FIFO or a device would block the reader
+        raise TimelineError(f"{name} is not a regular file")
     try:
-        if path.stat().st_size > MAX_TIMELINE_FILE_BYTES:
-            raise TimelineError(f"{quote(str(path), PATH_QUOTE_CHARS)} is too large")
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+        if suffix != ".otioz":
+            if path.stat().st_size > MAX_TIMELINE_FILE_BYTES:
+                raise TimelineError(f"{name} is too large")
+            return path.read_text(encoding="utf-8", errors="replace")
+        with zipfile.ZipFile(path) as bundle:
+            info = bundle.getinfo("content.otio")
+            if info.file_size > MAX_TIMELINE_FILE_BYTES:
+                raise TimelineError(f"{name} holds too large a timeline")
+            return bundle.read(info).decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError):
+        return None  # not readable as such: the adapter reports what is wrong
 
 
 def check_timeline_file_depth(path: str | Path) -> None:

@@ -3,6 +3,7 @@ near 50,000 levels and takes the reading process down)."""
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import opentimelineio as otio
@@ -60,3 +61,10 @@ def test_lone_surrogates_are_refused_naming_the_field() -> None:
         with pytest.raises(InvalidRequest, match=field.replace("[", r"\[").replace(".", r"\.")):
             validate_fields("submit", body)
     validate_fields("submit", {"kind": "noop", "params": {"x": "\U0001f3b5"}})
+
+
+def test_a_fifo_named_like_a_timeline_is_refused_not_read(tmp_path) -> None:
+    fifo = tmp_path / "pipe.otio"
+    os.mkfifo(fifo)  # reading it would block the daemon until someone writes
+    with pytest.raises(TimelineError, match="not a regular file"):
+        tl.read_timeline(fifo)
