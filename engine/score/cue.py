@@ -9,6 +9,7 @@ are cached per process so models stay resident in the worker between jobs.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +38,7 @@ MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
 MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
 MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
 MAX_INSTRUMENTS = 16
-CONTINUE_KEYS = {"bpm": (int, float), "key": (str,), "mode": (str,)}
+CONTINUE_KEYS = {"bpm": (numbers.Real,), "key": (str,), "mode": (str,)}
 
 
 @dataclass(frozen=True)
