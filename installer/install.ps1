@@ -1,5 +1,5 @@
 # VMB Score installer for Windows (PowerShell 5.1+): the engine venv and, on request, the
-# DaVinci Resolve and REAPER plugins. The same steps and flags as install.sh:
+# DaVinci Resolve, REAPER and Blender plugins. The same steps and flags as install.sh:
 #   .\installer\install.ps1                 engine (pinned packages into .venv)
 #   .\installer\install.ps1 -Dev            the same plus the test tools
 #   .\installer\install.ps1 -Hosts          engine, then the host plugins
@@ -145,6 +145,7 @@ function Get-HostRoot([hashtable]$P, [string]$HostName, [string]$Key) {
         "davinci:LIB" { return $P.ResolveLib }
         "reaper:SCRIPTS" { return $P.ReaperScripts }
         "reaper:EFFECTS" { return $P.ReaperEffects }
+        "blender:EXT" { return $script:BlenderExt }  # set per Blender version by Install-Blender
     }
     throw "plugins\$HostName\files.txt: unknown folder '$Key'"
 }
@@ -180,12 +181,58 @@ function Install-Hosts {
     $script:Entries.Clear()
     Install-Files $P "davinci"
     Install-Files $P "reaper"
+    Install-Blender $P
 
     Ensure-Dir (Split-Path -Parent $P.Manifest)
     Set-Content -LiteralPath $P.Manifest -Value $script:Entries
     Say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($($P.ResolveScripts))"
     Say "REAPER 6.0+: Actions > Show action list > 'Custom: VMB: ...' ($($P.ReaperScripts))"
     Say "  needs Preferences > Plug-ins > ReaScript > Enable Python; knobs: 'VMB: Insert controls'"
+}
+
+# --- Blender extension (files from plugins\blender\files.txt) -------------------------------
+function Get-BlenderExtDirs {
+    if ($env:BLENDER_USER_EXTENSIONS) {
+        return @(Join-Path $env:BLENDER_USER_EXTENSIONS "user_default\vmb_score")
+    }
+    if ($HostDir) { return @(Join-Path (Resolve-Path $HostDir).Path "blender\extensions\user_default\vmb_score") }
+    $base = Join-Path $env:APPDATA "Blender Foundation\Blender"
+    if (-not (Test-Path -LiteralPath $base)) { return @() }
+    $dirs = @()
+    foreach ($d in Get-ChildItem -LiteralPath $base -Directory) {
+        $v = $null
+        if ([version]::TryParse($d.Name, [ref]$v) -and $v -ge [version]"4.2") {
+            $dirs += (Join-Path $d.FullName "extensions\user_default\vmb_score")
+        }
+    }
+    return $dirs
+}
+
+function Install-Blender([hashtable]$P) {
+    $src = Join-Path $Root "plugins"
+    $n = 0
+    foreach ($dest in Get-BlenderExtDirs) {
+        $script:BlenderExt = $dest  # EXT in plugins\blender\files.txt (Get-HostRoot)
+        Install-Files $P "blender"
+        Say "Blender: extension in $dest"
+        $n++
+    }
+    # the zip for "Install from Disk": the same files, at the zip's root
+    $zipDir = if ($HostDir) { Join-Path (Resolve-Path $HostDir).Path "blender" } else { Join-Path (Get-VmbHome) "blender" }
+    $zip = Join-Path $zipDir "vmb_score.zip"
+    Ensure-Dir $zipDir
+    $paths = Get-Content -LiteralPath (Join-Path $src "blender\files.txt") |
+        Where-Object { $_ -and -not $_.StartsWith("#") -and -not $_.StartsWith("@config") } |
+        ForEach-Object { Join-Path $src ((($_ -split "`t")[0]) -replace "/", "\") }
+    Compress-Archive -LiteralPath $paths -DestinationPath $zip -Force
+    Add-Entry "file" $zip
+    if ($n -gt 0) {
+        Say "  enable it in Blender: Edit > Preferences > Add-ons > 'VMB Score' (restart Blender first)"
+    } else {
+        Say "Blender: no Blender 4.2+ user folder found. In Blender: Edit > Preferences >"
+        Say "  Get Extensions > (menu at the top right) > Install from Disk... > $zip"
+    }
+    Say "  then: Video Sequencer > sidebar (N) > 'VMB Score' tab"
 }
 
 # --- engine ------------------------------------------------------------------------------------

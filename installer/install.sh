@@ -2,7 +2,7 @@
 # VMB Score installer (Linux, macOS): engine venv with pinned packages + Debian packages,
 # and on request the DaVinci Resolve and REAPER plugins.
 #   ./installer/install.sh                 engine and the draft backend's system packages
-#   ./installer/install.sh --dev           the same plus the test tools
+#   ./installer/install.sh --dev           the same plus the test tools (and bpy in .venv-blender)
 #   ./installer/install.sh --hosts         engine, then the host plugins
 #   ./installer/install.sh --hosts-only    only the host plugins (no venv, no packages)
 #   ./installer/install.sh --uninstall     remove exactly the host plugin files it installed
@@ -22,11 +22,12 @@ HOST_DIR=""
 usage() {
   cat <<USAGE
 usage: install.sh [--dev] [--no-system] [--hosts | --hosts-only] [--host-dir DIR] [--uninstall]
-  --dev           also install the test tools (pytest, hypothesis, ruff)
+  --dev           also install the test tools (pytest, hypothesis, ruff) and, for the
+                  Blender test, bpy in its own venv (VMB_BLENDER_VENV, default $ROOT/.venv-blender)
   --no-system     do not install Debian packages (print what is missing instead)
-  --hosts         after the engine, install the DaVinci Resolve and REAPER plugins
+  --hosts         after the engine, install the DaVinci Resolve, REAPER and Blender plugins
   --hosts-only    install only the host plugins (skips the venv and system packages)
-  --host-dir DIR  put the hosts' files under DIR/resolve and DIR/reaper instead of the hosts'
+  --host-dir DIR  put the hosts' files under DIR/resolve, DIR/reaper and DIR/blender instead of the hosts'
                   real resource folders (tests, portable installs)
   --uninstall     remove the host plugin files and REAPER action lines this script added
 environment: VMB_VENV (venv folder, default $ROOT/.venv), PYTHON (interpreter, default python3),
@@ -124,6 +125,7 @@ else
   touch "$stamp_file"
 fi
 say "ready: $VENV/bin/vmb"
+if ((DEV)); then ensure_blender_venv; fi
 if ((HOSTS)); then
   install_hosts
 fi

@@ -9,6 +9,7 @@ from typing import Any
 import opentimelineio as otio
 
 from bridge import timeline as tl
+from bridge.errors import InvalidRequest
 from engine.commands.common import print_json, settings
 from engine.commands.generate import add_knob_args, copy_out, knobs_from, run_job
 from engine.score.soundtrack import parse_soundtrack_params
@@ -24,6 +25,17 @@ def relocate(otio_path: Path, old_dir: str, new_dir: Path) -> None:
             if path.startswith(old_dir):
                 ref.target_url = otio.url_utils.url_from_filepath(str(new_dir / Path(path).name))
     tl.write_timeline(timeline, otio_path)
+
+
+def usage_param(values: list[str]) -> str | dict[str, str]:
+    """`--usage MT` (every cue) and `--usage "Opening=MT"` (one clip or cue), repeatable."""
+    named = dict(v.split("=", 1) for v in values if "=" in v)
+    plain = [v for v in values if "=" not in v]
+    if len(plain) > 1:
+        raise InvalidRequest("give one --usage for every cue; name a clip for the others")
+    if not named:
+        return plain[0]
+    return {**({"*": plain[0]} if plain else {}), **{k.strip(): v for k, v in named.items()}}
 
 
 def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,6 +55,11 @@ def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
         params["selection"] = {"clip": args.clip}
     if args.ray_address:
         params["ray_address"] = args.ray_address
+    for key in ("title", "composer", "publisher"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
+    if args.usage:
+        params["usage"] = usage_param(args.usage)
     return parse_soundtrack_params(params, settings())
 
 
@@ -66,9 +83,11 @@ def _render(args: argparse.Namespace) -> int:
             f' s  "{cue["description"]}"'
         )
     print(f"stems, timeline and cue sheet in {out}:")
-    for key in ("otio", "mix", "cue_sheet"):
+    for key in ("otio", "mix", "cue_sheet", "cue_sheet_csv"):
         print(f"  {key}: {result['files'][key]}")
     print(f"  ({result['cues'][0]['backend_reason']}; weights: {result['cues'][0]['weights']})")
+    for licence in dict.fromkeys(c["licence"] for c in result["cues"]):
+        print(f"  licence: {licence}")
     return 0
 
 
@@ -89,6 +108,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cues shorter than this merge into a neighbour (default 4 s)",
     )
     p.add_argument("--ray-address", help="render cues on Ray (or set RAY_ADDRESS)")
+    p.add_argument("--title", help="production title for the cue sheets (default: the timeline's)")
+    p.add_argument("--composer", help="composer on the music cue sheet")
+    p.add_argument("--publisher", help="publisher on the music cue sheet")
+    p.add_argument(
+        "--usage",
+        action="append",
+        metavar="[CLIP=]CODE",
+        help="cue sheet usage: BI (default), BV, VI, VV, MT, ET; CLIP=CODE for one clip",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--out", required=True)
     p.add_argument("--json", action="store_true")

@@ -35,6 +35,7 @@ from engine.util import atomic
 
 MAX_VARIATIONS = 8
 MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
+MAX_MARKERS = 1000
 MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
 MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
 MAX_INSTRUMENTS = 16
@@ -57,6 +58,11 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
+    position_s: float = 0.0  # record-in from the timeline start: the WAV's BWF time reference
+    project: str = ""  # the production's title, written into the WAV's iXML
+    # hit points from the editor's markers: (seconds from the cue start, name); checked and
+    # kept with the job, not yet followed by the music
+    markers: tuple[tuple[float, str], ...] = ()
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -79,6 +85,9 @@ class CueSpec:
             "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
             "continue_from": self.continue_from,
             "duck": self.duck,
+            "position_s": self.position_s,
+            "project": self.project,
+            "markers": [{"time_s": t, "name": n} for t, n in self.markers],
         }
 
 
@@ -99,6 +108,7 @@ class Cue:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    licence: str = ""  # what the user may do with this music (engine.score.licence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +130,7 @@ class Cue:
             "seed": self.seed,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "extra": self.extra,
+            "licence": self.licence,
         }
 
 
@@ -210,6 +221,28 @@ def _is_file_path(path: str) -> bool:
         return False
 
 
+def parse_markers(raw: Any) -> tuple[tuple[float, str], ...]:
+    """Editor markers sent as hit points: [{"time_s": seconds, "name": text}, ...]."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_MARKERS:
+        raise InvalidRequest(f"'markers' must be a list of at most {MAX_MARKERS} markers")
+    out = []
+    for m in raw:
+        t = m.get("time_s") if isinstance(m, dict) else None
+        name = m.get("name", "") if isinstance(m, dict) else None
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, int | float)
+            or not math.isfinite(t)
+            or not isinstance(name, str)
+            or set(m) - {"time_s", "name"}
+        ):
+            raise InvalidRequest('each marker must be {"time_s": seconds, "name": text}')
+        out.append((float(t), name))
+    return tuple(sorted(out))
+
+
 def parse_cue_params(
     params: dict[str, Any], settings: Settings, need_duration: bool = True
 ) -> CueSpec:
@@ -227,6 +260,9 @@ def parse_cue_params(
         "cut_times_s",
         "continue_from",
         "duck",
+        "position_s",
+        "project",
+        "markers",
     }
     unknown = set(params) - known
     if unknown:
@@ -276,6 +312,10 @@ def parse_cue_params(
         or not name.replace("-", "").replace("_", "").isalnum()
     ):
         raise InvalidRequest(f"'name' may use 1-{MAX_NAME_CHARS} letters, digits, '-' and '_' only")
+    position = _num(params, "position_s") or 0.0
+    project = params.get("project") or ""
+    if not isinstance(project, str) or len(project) > MAX_TEXT_CHARS:
+        raise InvalidRequest(f"'project' must be a title of at most {MAX_TEXT_CHARS} characters")
     cuts = params.get("cut_times_s")
     if cuts is not None and (
         not isinstance(cuts, list)
@@ -295,6 +335,9 @@ def parse_cue_params(
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
         continue_from=_continue_from(params.get("continue_from")),
         duck=bool(params.get("duck", True)),
+        position_s=position,
+        project=project,
+        markers=parse_markers(params.get("markers")),
     )
 
 
@@ -447,20 +490,33 @@ def run_cue(
         cue_timings = {**timings, "generate_s": time.perf_counter() - t0}
         cue_timings["total_s"] = sum(cue_timings.values())
         cues.append(
-            Cue(
-                audio=audio.audio_path,
-                midi=audio.midi_path,
-                duration_s=audio.num_samples / audio.sample_rate,
-                num_samples=audio.num_samples,
-                sample_rate=audio.sample_rate,
-                backend=audio.backend,
-                backend_reason=reason,
-                weights=audio.weights,
-                description=played,
-                retrieval=retrieval,
-                seed=seed + v,
-                timings=cue_timings,
-                extra=dict(audio.extra),
+            _finish(
+                Cue(
+                    audio=audio.audio_path,
+                    midi=audio.midi_path,
+                    duration_s=audio.num_samples / audio.sample_rate,
+                    num_samples=audio.num_samples,
+                    sample_rate=audio.sample_rate,
+                    backend=audio.backend,
+                    backend_reason=reason,
+                    weights=audio.weights,
+                    description=played,
+                    retrieval=retrieval,
+                    seed=seed + v,
+                    timings=cue_timings,
+                    extra=dict(audio.extra),
+                ),
+                spec,
+                settings,
             )
         )
     return cues
+
+
+def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:
+    """The one place a stem is finalised: its licence, and bext + iXML written into the WAV."""
+    from engine.score.provenance import cue_licence, stamp_cue
+
+    licence = cue_licence(cue, settings)
+    stamp_cue(cue, spec, licence)
+    return replace(cue, licence=licence.summary)

@@ -1,8 +1,10 @@
 """Many cues for a timeline: plan, render each cue (locally or on Ray), write back.
 
 The `soundtrack` job reads an OTIO timeline (a path, or inline OTIO JSON from a host),
-plans cues for the selection, renders them, and delivers: one stem per cue, the timeline
-with a "VMB Score" track referencing the stems, a mixed soundtrack WAV and an HTML cue sheet.
+plans cues for the selection, renders them, and delivers: one stem per cue (Broadcast WAV:
+bext time reference = the cue's position from the timeline start, iXML provenance), the
+timeline with a "VMB Score" track referencing the stems, a mixed soundtrack WAV, an HTML cue
+sheet and the standard music cue sheet (CSV).
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, TimelineError, quote
 from bridge.jsondepth import check_json_depth
 from engine import backends
 from engine.config import Settings
-from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
-from engine.score.deliver import PlacedCue, cue_sheet, mix
+from engine.score.cue import Cue, CueSpec, parse_knobs, parse_markers, run_cue
+from engine.score.deliver import (
+    DEFAULT_USAGE,
+    PlacedCue,
+    cue_sheet,
+    mix,
+    music_cue_sheet,
+    usage_code,
+)
+from engine.score.provenance import adapted_tracks, cue_licence
 
 MAX_OTIO_JSON = 8 << 20
 MAX_CLIP_CHARS = 256  # selection.clip: a clip name or id
@@ -41,7 +51,12 @@ _KEYS = {
     "continuous",
     "ray_address",
     "title",
+    "usage",
+    "composer",
+    "publisher",
+    "markers",  # editor markers as hit points (timeline seconds); checked, not yet followed
 }
+MAX_CREDIT = 200
 
 
 class RenderContext(Protocol):
@@ -117,6 +132,33 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
     )
 
 
+def _usages(raw: Any) -> tuple[str, dict[str, str]]:
+    """(default usage code, {clip name or cue id: code}) from 'usage': a code or a map."""
+    if raw is None:
+        return DEFAULT_USAGE, {}
+    try:
+        if isinstance(raw, str):
+            return usage_code(raw), {}
+        if isinstance(raw, dict) and all(isinstance(v, str) for v in raw.values()):
+            default = usage_code(raw.get("*", DEFAULT_USAGE))
+            return default, {str(k): usage_code(v) for k, v in raw.items() if k != "*"}
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    raise InvalidRequest("'usage' must be a code (BI, VV, MT ...) or a map {clip or cue: code}")
+
+
+def _usage_of(planned: tl.PlannedCue, usages: tuple[str, dict[str, str]]) -> str:
+    default, named = usages
+    return named.get(planned.cue_id) or named.get(planned.primary.clip_name) or default
+
+
+def _credits(params: dict[str, Any]) -> None:
+    for key in ("title", "composer", "publisher"):
+        value = params.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_CREDIT):
+            raise InvalidRequest(f"'{key}' must be text of at most {MAX_CREDIT} characters")
+
+
 def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Validated in the daemon: the timeline reads, the selection exists, media is there."""
     unknown = set(params) - _KEYS
@@ -137,11 +179,21 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
             f"unknown backend {quote(params['backend'])}; backends: {', '.join(backends.CHOICES)}"
         )
     parse_knobs(params.get("knobs"))
+    _credits(params)
+    _, named = _usages(params.get("usage"))
+    parse_markers(params.get("markers"))
     selection, options = _selection(params.get("selection")), _options(params)  # cheap first
     timeline = _read(params)
     plan = tl.plan_selection(timeline, selection, options)
     if not plan.cues:
         raise TimelineError("the selection holds no clip to score")
+    known = {c.cue_id for c in plan.cues} | {c.primary.clip_name for c in plan.cues}
+    stray = sorted(set(named) - known)
+    if stray:
+        raise InvalidRequest(
+            f"'usage' names {quote_names(stray)}, which the selection does not score; "
+            f"cues and clips: {quote_names(known, 10)}"
+        )
     for cue in plan.cues:
         if cue.duration_s > settings.pipeline.max_cue_s:
             raise InvalidRequest(
@@ -160,7 +212,10 @@ def _scene_cuts(request: tl.CueRequest) -> Sequence[float]:
     return media.detect_cuts(request.media_path, request.source_in_s, request.source_out_s)
 
 
-def _spec(cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None) -> CueSpec:
+def _spec(
+    cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None, origin_s: float
+) -> CueSpec:
+    """`origin_s`: the timeline's start, so the stem's time reference counts from it."""
     src = cue.primary
     return CueSpec(
         media=src.media_path,
@@ -173,6 +228,8 @@ def _spec(cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | Non
         name=cue.cue_id,
         cut_times_s=cue.cut_times_s,
         continue_from=prev,
+        position_s=max(0.0, cue.record_in_s - origin_s),
+        project=params.get("title") or "",
     )
 
 
@@ -195,6 +252,7 @@ def _render_all(
     render: RenderFn,
     seed: int,
     progress: Callable[[int, int], None],
+    origin_s: float = 0.0,
 ) -> list[Cue]:
     """Sequential: a continuous plan needs each cue's key and tempo before the next."""
     results: list[Cue] = []
@@ -202,7 +260,7 @@ def _render_all(
     for i, cue in enumerate(plan.cues):
         progress(i, n)
         prev = _carried(results[-1]) if cue.continue_from and results else None
-        results.append(render(_spec(cue, params, prev), seed + i))
+        results.append(render(_spec(cue, params, prev, origin_s), seed + i))
     progress(n, n)
     return results
 
@@ -215,6 +273,7 @@ def _render_on_ray(
     out_dir: Path,
     address: str,
     progress: Callable[[int, int], None],
+    origin_s: float = 0.0,
 ) -> list[Cue]:
     """Cues as Ray tasks; a continuous plan renders its first cue, then the rest in parallel."""
     import ray
@@ -227,7 +286,7 @@ def _render_on_ray(
             ignore_reinit_error=True,
         )
     remote = ray.remote(_ray_render)
-    specs = [_spec(c, params, None) for c in plan.cues]
+    specs = [_spec(c, params, None, origin_s) for c in plan.cues]
     results: list[Cue | None] = [None] * len(specs)
     first = 0
     if plan.continuous and specs:
@@ -256,6 +315,32 @@ def _ray_render(spec: CueSpec, home: str, seed: int, out_dir: str) -> Cue:
     return run_cue(spec, load_settings(Path(home)), seed, Path(out_dir), no_progress)[0]
 
 
+def _deliver_sheets(
+    cues: list[Cue],
+    placed: list[PlacedCue],
+    params: dict[str, Any],
+    settings: Settings,
+    rate: float,
+    out: Path,
+) -> None:
+    """The HTML cue sheet and the standard CSV one, with the licence of what made the music."""
+    title = params["title"]
+    statements = {}
+    for cue in cues:
+        statement = cue_licence(cue, settings)
+        statements.setdefault(statement.summary, statement)
+    lines = [line for st in statements.values() for line in st.lines]
+    cue_sheet(placed, title, out / "cue-sheet.html", lines)
+    music_cue_sheet(
+        placed,
+        title,
+        rate,
+        out / "cue-sheet.csv",
+        composer=params.get("composer") or "",
+        publisher=params.get("publisher") or "",
+    )
+
+
 def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, Any]:
     settings, out = ctx.settings, ctx.out_dir
     timeline = _read(params)
@@ -265,18 +350,21 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         timeline, _selection(params.get("selection")), options, scene_cuts=_scene_cuts
     )
     address = params.get("ray_address") or os.environ.get("RAY_ADDRESS")
+    title = params.get("title") or timeline.name or "timeline"
+    params = {**params, "title": title}
+    start_s, end_s = tl.timeline_extent(timeline)
 
     def cue_progress(i: int, n: int) -> None:
         ctx.progress("cues", i, n)
 
     if address:
-        cues = _render_on_ray(plan, params, settings, ctx.seed, out, address, cue_progress)
+        cues = _render_on_ray(plan, params, settings, ctx.seed, out, address, cue_progress, start_s)
     else:
 
         def render(spec: CueSpec, seed: int) -> Cue:
             return run_cue(spec, settings, seed, out, ctx.progress)[0]
 
-        cues = _render_all(plan, params, render, ctx.seed, cue_progress)
+        cues = _render_all(plan, params, render, ctx.seed, cue_progress, start_s)
     ctx.progress("deliver", 0, 3)
     final = ctx.final_dir
     takes = [
@@ -293,10 +381,9 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         )
         for planned, cue in zip(plan.cues, cues, strict=True)
     ]
-    title = params.get("title") or timeline.name or "timeline"
     tl.write_timeline(tl.place_takes(timeline, takes), out / "scored.otio")
     ctx.progress("deliver", 1, 3)
-    start_s, end_s = tl.timeline_extent(timeline)
+    usages = _usages(params.get("usage"))
     placed = [
         PlacedCue(
             name=planned.cue_id,
@@ -305,20 +392,29 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
             record_in_s=planned.record_in_s,
             record_out_s=planned.record_out_s,
             info=cue.to_json(),
+            title=planned.primary.clip_name,
+            usage=_usage_of(planned, usages),
+            adapted=tuple(adapted_tracks(cue)),
         )
         for planned, cue in zip(plan.cues, cues, strict=True)
     ]
-    mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate)
+    mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate, title)
     ctx.progress("deliver", 2, 3)
-    cue_sheet(placed, title, out / "cue-sheet.html")
+    rate = tl.timeline_rate(timeline)
+    _deliver_sheets(cues, placed, params, settings, rate, out)
     ctx.progress("deliver", 3, 3)
-    files = {"otio": "scored.otio", "mix": "soundtrack.wav", "cue_sheet": "cue-sheet.html"}
+    files = {
+        "otio": "scored.otio",
+        "mix": "soundtrack.wav",
+        "cue_sheet": "cue-sheet.html",
+        "cue_sheet_csv": "cue-sheet.csv",
+    }
     for cue in cues:
         files[cue.audio.stem] = cue.audio.name
         if cue.midi:
             files[f"{cue.midi.stem}-midi"] = cue.midi.name
     cue_rows = []
-    for planned, cue in zip(plan.cues, cues, strict=True):
+    for planned, cue, place in zip(plan.cues, cues, placed, strict=True):
         cue_rows.append(
             {
                 **cue.to_json(),
@@ -326,6 +422,8 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
                 "clip": planned.primary.clip_name,
                 "record_in_s": planned.record_in_s,
                 "record_out_s": planned.record_out_s,
+                "position_s": planned.record_in_s - start_s,
+                "usage": place.usage,
             }
         )
     (out / "cues.json").write_text(json.dumps(cue_rows, indent=2, default=str))
@@ -335,5 +433,6 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         "cues": cue_rows,
         "timeline_start_s": start_s,
         "timeline_end_s": end_s,
+        "timeline_rate": rate,
         "title": title,
     }

@@ -140,6 +140,6 @@ def test_bench_retrieval_quick_contract(tmp_path: Path) -> None:
     for key in ("items", "filtered_top10_ms_p50", "unfiltered_top10_ms_p50", "figures", "notes"):
         assert key in out
     assert out["items"] == 3000
-    assert next(f for f in out["figures"] if f["name"] == "filtered results = ground truth, every query")[
-        "ok"
-    ]
+    assert next(
+        f for f in out["figures"] if f["name"] == "filtered results = ground truth, every query"
+    )["ok"]
