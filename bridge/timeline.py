@@ -26,7 +26,8 @@ from typing import Literal
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
-from bridge.errors import InvalidRequest, TimelineError, quote
+from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, TimelineError, quote
+from bridge.jsondepth import check_timeline_file_depth
 
 SCORE_TRACK = "VMB Score"
 META = "vmb"  # metadata namespace of our clips on the score track
@@ -49,19 +50,22 @@ def read_timeline(path: str | Path, rate: float | None = None) -> otio.schema.Ti
         found = p.exists()
     except (OSError, ValueError):  # a name too long or with a NUL: not a file we can read
         found = False
+    name = quote(str(p), PATH_QUOTE_CHARS)
     if not found:
-        raise TimelineError(f"{quote(str(p), 200)}: no such file")
+        raise TimelineError(f"{name}: no such file")
+    check_timeline_file_depth(p)  # before OTIO's C++ reader, which a deep file would crash
     is_edl = p.suffix.lower() == ".edl"
     try:
         kwargs = {"rate": rate or 24} if is_edl else {}
         result = otio.adapters.read_from_file(str(p), **kwargs)
     except Exception as exc:  # adapters raise anything from ValueError to KeyError
-        raise TimelineError(f"{p}: not a readable timeline ({type(exc).__name__}: {exc})") from exc
+        why = f"{type(exc).__name__}: {quote(str(exc), PATH_QUOTE_CHARS)}"
+        raise TimelineError(f"{name}: not a readable timeline ({why})") from exc
     if isinstance(result, otio.schema.SerializableCollection):  # FCPX: a library of them
         found = list(result.find_children(descended_from_type=otio.schema.Timeline))
         result = found[0] if found else None
     if not isinstance(result, otio.schema.Timeline):
-        raise TimelineError(f"{p}: holds no timeline")
+        raise TimelineError(f"{name}: holds no timeline")
     if is_edl and result.global_start_time is None:
         result.global_start_time = _edl_start(p, rate or 24)
     return result
@@ -376,12 +380,15 @@ def _media_path(
     url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else ""
     if not url:
         what = type(ref).__name__ if ref is not None else "no reference"
-        raise TimelineError(f"clip '{clip.name}' ({clip_id}) has no usable media ({what})")
+        raise TimelineError(f"clip {quote(clip.name)} ({clip_id}) has no usable media ({what})")
     path = Path(otio.url_utils.filepath_from_url(url) if url.startswith("file:") else url)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if require_media and not path.is_file():
-        raise TimelineError(f"clip '{clip.name}' ({clip_id}): media file not found: {path}")
+        raise TimelineError(
+            f"clip {quote(clip.name)} ({clip_id}): media file not found: "
+            f"{quote(str(path), PATH_QUOTE_CHARS)}"
+        )
     return str(path)
 
 
@@ -428,7 +435,7 @@ def _find_clip(timeline: otio.schema.Timeline, wanted: str) -> tuple[Kind, str]:
                 f"{len(named)} clips are named '{wanted}' ({', '.join(named)}); "
                 "select one by its id"
             )
-    raise TimelineError(f"no clip is named or has the id '{wanted}'")
+    raise TimelineError(f"no clip is named or has the id {quote(wanted)}")
 
 
 def _selection_span(timeline: otio.schema.Timeline, selection: Selection) -> TimeRange:
@@ -473,7 +480,7 @@ def cue_requests(
         layers = _layers(timeline.tracks, kind, "", include_disabled=True)
         segments = resolver.segments(layers, _selection_span(timeline, Selection()), start)
         if not segments:
-            raise TimelineError(f"clip '{selection.clip}' ({clip_id}) is not visible")
+            raise TimelineError(f"clip {quote(selection.clip)} ({clip_id}) is not visible")
     else:
         span = _selection_span(timeline, selection)
         segments = []
@@ -730,7 +737,7 @@ def _take_metadata(item: otio.core.Composable) -> dict | None:
     if isinstance(comment, str) and comment.startswith(_COMMENT):
         try:
             return json.loads(comment[len(_COMMENT) :])
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     return None
 

@@ -9,6 +9,7 @@ are cached per process so models stay resident in the worker between jobs.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidRequest, quote
+from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote, quote_names
+from bridge.knobs import clean_knobs
 from engine import backends, taxonomy
 from engine.backends import STAGES, StageName
 from engine.config import Settings
@@ -36,6 +38,10 @@ from engine.util import atomic
 MAX_VARIATIONS = 8
 MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
 MAX_MARKERS = 1000
+MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
+MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
+MAX_INSTRUMENTS = 16
+CONTINUE_KEYS = {"bpm": (numbers.Real,), "key": (str,), "mode": (str,)}
 
 
 @dataclass(frozen=True)
@@ -146,19 +152,22 @@ def _num(params: dict[str, Any], key: str, lo: float = 0.0) -> float | None:
 
 
 def parse_knobs(raw: Any) -> Knobs:
-    """Validate knob names against the taxonomy (errors list the valid names)."""
+    """Validate knob names against the taxonomy (errors list the valid names). "auto", ""
+    and null mean unset, as in the host panels (bridge.knobs.clean_knobs), on every path."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidRequest("'knobs' must be a map")
+    raw = clean_knobs(raw)
     unknown = set(raw) - {"mood", "genre", "tempo", "instruments", "energy", "text"}
     if unknown:
         raise InvalidRequest(
-            f"unknown knob(s) {', '.join(sorted(unknown))}; knobs: mood, genre, tempo, "
+            f"unknown knob(s) {quote_names(unknown)}; knobs: mood, genre, tempo, "
             "instruments, energy"
         )
     for name in ("mood", "genre", "energy", "text"):
         if raw.get(name) is not None and not isinstance(raw[name], str):
             raise InvalidRequest(f"knob '{name}' must be a string")
+    _check_knob_lengths(raw)
     tempo = raw.get("tempo")
     if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, str | int | float)):
         raise InvalidRequest("knob 'tempo' must be a tempo name or a BPM")
@@ -179,6 +188,34 @@ def parse_knobs(raw: Any) -> Knobs:
         energy=taxonomy.normalise_energy(raw["energy"]) if raw.get("energy") else None,
         text=raw.get("text"),
     )
+
+
+def _check_knob_lengths(raw: dict[str, Any]) -> None:
+    """Bounds before the taxonomy looks: tags are short, text is the describer's limit."""
+    if len(raw.get("text") or "") > MAX_TEXT_CHARS:
+        raise InvalidRequest(f"knob 'text' is over {MAX_TEXT_CHARS} chars")
+    inst = raw.get("instruments")
+    if isinstance(inst, list) and len(inst) > MAX_INSTRUMENTS:
+        raise InvalidRequest(f"knob 'instruments' lists more than {MAX_INSTRUMENTS}")
+    values = [raw.get(k) for k in ("mood", "genre", "energy", "tempo")]
+    values += inst if isinstance(inst, list) else [inst]
+    if any(isinstance(v, str) and len(v) > MAX_KNOB_CHARS for v in values):
+        raise InvalidRequest(f"a knob value is over {MAX_KNOB_CHARS} chars")
+
+
+def _continue_from(raw: Any) -> dict[str, Any] | None:
+    """The previous cue's {"bpm", "key", "mode"} (a soundtrack passes it on), or None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= set(CONTINUE_KEYS):
+        raise InvalidRequest("'continue_from' must be a map of 'bpm', 'key' and 'mode'")
+    for key, value in raw.items():
+        ok = value is None or (
+            isinstance(value, CONTINUE_KEYS[key]) and not isinstance(value, bool)
+        )
+        if not ok or (isinstance(value, str) and len(value) > MAX_KNOB_CHARS):
+            raise InvalidRequest(f"'continue_from.{key}' has the wrong type or length")
+    return raw
 
 
 def _is_file_path(path: str) -> bool:
@@ -235,7 +272,7 @@ def parse_cue_params(
     }
     unknown = set(params) - known
     if unknown:
-        raise InvalidRequest(f"unknown cue parameter(s): {', '.join(sorted(unknown))}")
+        raise InvalidRequest(f"unknown cue parameter(s): {quote_names(unknown)}")
     media, text = params.get("media"), params.get("text")
     if media is not None and not isinstance(media, str):
         raise InvalidRequest("'media' must be a file path")
@@ -246,7 +283,7 @@ def parse_cue_params(
     if media is None and text is None:
         raise InvalidRequest("a cue needs 'media' (a video or image) or 'text'")
     if media is not None and not _is_file_path(media):
-        raise InvalidRequest(f"media file not found: {quote(media, 200)}")
+        raise InvalidRequest(f"media file not found: {quote(media, PATH_QUOTE_CHARS)}")
     start, end = _num(params, "start_s"), _num(params, "end_s")
     if start is not None and end is not None and end <= start:
         raise InvalidRequest(f"end_s ({end:g}) must be after start_s ({start:g})")
@@ -265,21 +302,30 @@ def parse_cue_params(
     backend = params.get("backend") or settings.pipeline.backend
     if backend not in backends.CHOICES:
         raise InvalidRequest(
-            f"unknown backend {backend!r}; backends: {', '.join(backends.CHOICES)}"
+            f"unknown backend {quote(backend)}; backends: {', '.join(backends.CHOICES)}"
         )
     variations = params.get("variations", 1)
-    if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
-        raise InvalidRequest(f"'variations' must be 1-{MAX_VARIATIONS}")
+    if (
+        isinstance(variations, bool)
+        or not isinstance(variations, int)
+        or not 1 <= variations <= MAX_VARIATIONS
+    ):
+        raise InvalidRequest(f"'variations' must be an integer 1-{MAX_VARIATIONS}")
     name = params.get("name") or "cue"
-    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidRequest("'name' may use letters, digits, '-' and '_' only")
+    if (
+        not isinstance(name, str)
+        or len(name) > MAX_NAME_CHARS
+        or not name.replace("-", "").replace("_", "").isalnum()
+    ):
+        raise InvalidRequest(f"'name' may use 1-{MAX_NAME_CHARS} letters, digits, '-' and '_' only")
     position = _num(params, "position_s") or 0.0
     project = params.get("project") or ""
     if not isinstance(project, str) or len(project) > MAX_TEXT_CHARS:
         raise InvalidRequest(f"'project' must be a title of at most {MAX_TEXT_CHARS} characters")
     cuts = params.get("cut_times_s")
     if cuts is not None and (
-        not isinstance(cuts, list) or not all(isinstance(c, int | float) for c in cuts)
+        not isinstance(cuts, list)
+        or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cuts)
     ):
         raise InvalidRequest("'cut_times_s' must be a list of seconds")
     return CueSpec(
@@ -293,7 +339,7 @@ def parse_cue_params(
         name=name,
         variations=variations,
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
-        continue_from=params.get("continue_from"),
+        continue_from=_continue_from(params.get("continue_from")),
         duck=bool(params.get("duck", True)),
         position_s=position,
         project=project,

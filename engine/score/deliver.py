@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from bridge.errors import quote
 from bridge.timeline import timecode
 from engine import __version__
 from engine.score.provenance import stamp_mix
@@ -74,7 +75,7 @@ def usage_code(value: str) -> str:
         if text.upper() == code or text.lower() == name.lower():
             return code
     choices = ", ".join(f"{c} ({n.lower()})" for c, n in USAGES.items())
-    raise ValueError(f"unknown cue usage {value!r}; usages: {choices}")
+    raise ValueError(f"unknown cue usage {quote(value)}; usages: {choices}")
 
 
 def mix(

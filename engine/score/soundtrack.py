@@ -19,7 +19,8 @@ from typing import Any, Protocol
 import opentimelineio as otio
 
 from bridge import timeline as tl
-from bridge.errors import InvalidRequest, TimelineError
+from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, TimelineError, quote, quote_names
+from bridge.jsondepth import check_json_depth
 from engine import backends
 from engine.config import Settings
 from engine.score.cue import Cue, CueSpec, parse_knobs, parse_markers, run_cue
@@ -34,6 +35,10 @@ from engine.score.deliver import (
 from engine.score.provenance import adapted_tracks, cue_licence
 
 MAX_OTIO_JSON = 8 << 20
+MAX_CLIP_CHARS = 256  # selection.clip: a clip name or id
+MAX_STRING_CHARS = 200  # title, ray_address
+MIN_LENGTH_RANGE = (0.5, 600.0)  # min_length_s: > 0, or a split could stay where it is
+MAX_LENGTH_MAX = 3600.0  # max_length_s: 0 (never split) or min_length_s..this
 _KEYS = {
     "timeline",
     "otio_json",
@@ -69,10 +74,12 @@ class RenderContext(Protocol):
 def _read(params: dict[str, Any]) -> otio.schema.Timeline:
     if params.get("timeline"):
         return tl.read_timeline(params["timeline"])
+    check_json_depth(params["otio_json"], "inline OTIO JSON")  # OTIO's reader would crash
     try:
         obj = otio.adapters.read_from_string(params["otio_json"], "otio_json")
     except Exception as exc:  # noqa: BLE001 - OTIO raises many types for bad input
-        raise TimelineError(f"inline OTIO JSON is not a valid timeline: {exc}") from None
+        why = quote(str(exc), PATH_QUOTE_CHARS)
+        raise TimelineError(f"inline OTIO JSON is not a valid timeline: {why}") from None
     if not isinstance(obj, otio.schema.Timeline):
         raise TimelineError(f"inline OTIO JSON holds a {type(obj).__name__}, not a Timeline")
     return obj
@@ -91,6 +98,8 @@ def _selection(raw: Any) -> tl.Selection:
             raise InvalidRequest("selection.range: the end must come after the start")
         return tl.Selection.range(float(rng[0]), float(rng[1]))
     if isinstance(raw, dict) and isinstance(raw.get("clip"), str):
+        if not 1 <= len(raw["clip"]) <= MAX_CLIP_CHARS:
+            raise InvalidRequest(f"selection.clip must have 1-{MAX_CLIP_CHARS} chars")
         return tl.Selection.of_clip(raw["clip"])
     raise InvalidRequest('selection must be {"all": true}, {"range": [s, e]} or {"clip": name}')
 
@@ -103,10 +112,22 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
     for key, v in lengths.items():
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise InvalidRequest(f"'{key}' must be a number of seconds")
+    lo, hi = float(lengths["min_length_s"]), float(lengths["max_length_s"])
+    if not MIN_LENGTH_RANGE[0] <= lo <= MIN_LENGTH_RANGE[1]:
+        raise InvalidRequest(
+            f"'min_length_s' must be {MIN_LENGTH_RANGE[0]:g}-{MIN_LENGTH_RANGE[1]:g} s, not {lo:g}"
+        )
+    if hi != 0 and not lo <= hi <= MAX_LENGTH_MAX:
+        raise InvalidRequest(
+            f"'max_length_s' must be 0 (never split) or min_length_s-{MAX_LENGTH_MAX:g} s, "
+            f"not {hi:g}"
+        )
+    if not isinstance(params.get("continuous", False), bool):
+        raise InvalidRequest("'continuous' must be true or false")
     return tl.PlanOptions(
         per=per,
-        min_length_s=float(lengths["min_length_s"]),
-        max_length_s=float(lengths["max_length_s"]),
+        min_length_s=lo,
+        max_length_s=hi,
         continuous=bool(params.get("continuous", False)),
     )
 
@@ -142,30 +163,36 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     """Validated in the daemon: the timeline reads, the selection exists, media is there."""
     unknown = set(params) - _KEYS
     if unknown:
-        raise InvalidRequest(f"unknown soundtrack parameter(s): {', '.join(sorted(unknown))}")
-    for key in ("timeline", "otio_json"):
+        raise InvalidRequest(f"unknown soundtrack parameter(s): {quote_names(unknown)}")
+    for key in ("timeline", "otio_json", "title", "ray_address"):
         if params.get(key) is not None and not isinstance(params[key], str):
             raise InvalidRequest(f"'{key}' must be a string")
+    for key in ("title", "ray_address"):
+        if len(params.get(key) or "") > MAX_STRING_CHARS:
+            raise InvalidRequest(f"'{key}' is over {MAX_STRING_CHARS} chars")
     if bool(params.get("timeline")) == bool(params.get("otio_json")):
         raise InvalidRequest("give exactly one of 'timeline' (a path) or 'otio_json'")
     if params.get("otio_json") and len(params["otio_json"]) > MAX_OTIO_JSON:
         raise InvalidRequest(f"inline OTIO JSON is over {MAX_OTIO_JSON >> 20} MiB")
     if params.get("backend", "auto") not in backends.CHOICES:
-        raise InvalidRequest(f"unknown backend; backends: {', '.join(backends.CHOICES)}")
+        raise InvalidRequest(
+            f"unknown backend {quote(params['backend'])}; backends: {', '.join(backends.CHOICES)}"
+        )
     parse_knobs(params.get("knobs"))
     _credits(params)
     _, named = _usages(params.get("usage"))
     parse_markers(params.get("markers"))
+    selection, options = _selection(params.get("selection")), _options(params)  # cheap first
     timeline = _read(params)
-    plan = tl.plan_selection(timeline, _selection(params.get("selection")), _options(params))
+    plan = tl.plan_selection(timeline, selection, options)
     if not plan.cues:
         raise TimelineError("the selection holds no clip to score")
     known = {c.cue_id for c in plan.cues} | {c.primary.clip_name for c in plan.cues}
     stray = sorted(set(named) - known)
     if stray:
         raise InvalidRequest(
-            f"'usage' names {', '.join(stray)}, which the selection does not score; "
-            f"cues and clips: {', '.join(sorted(known))}"
+            f"'usage' names {quote_names(stray)}, which the selection does not score; "
+            f"cues and clips: {quote_names(known, 10)}"
         )
     for cue in plan.cues:
         if cue.duration_s > settings.pipeline.max_cue_s:
