@@ -24,7 +24,8 @@ from bridge.errors import InvalidRequest
 from engine import taxonomy
 from engine.config import DraftConfig
 from engine.generate.draft import style as st
-from engine.generate.draft.arranger import ArrangeInput, Arrangement, compose
+from engine.generate.draft.arrangement import ArrangeInput, Arrangement
+from engine.generate.draft.arranger import compose
 from engine.generate.draft.midi import split_parts, write_midi
 from engine.generate.draft.render import find_soundfont, render_midi
 from engine.generate.draft.theory import key_name, parse_key

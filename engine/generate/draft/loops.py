@@ -16,7 +16,7 @@ import soundfile as sf
 from scipy import signal
 
 from engine.generate.draft import style as st
-from engine.generate.draft.arranger import Arrangement
+from engine.generate.draft.arrangement import Arrangement
 
 SAMPLES_DIR = Path("/usr/share/sonic-pi/samples")
 LOOP_LEVEL = 0.35  # loop RMS relative to the band's RMS where it plays

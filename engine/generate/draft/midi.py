@@ -12,7 +12,7 @@ from pathlib import Path
 import mido
 
 from engine.generate.draft import style as st
-from engine.generate.draft.arranger import PPQ, Arrangement
+from engine.generate.draft.arrangement import PPQ, Arrangement
 from engine.generate.draft.theory import mido_key
 
 TAIL_S = 0.25  # rendered beyond the cue end, then trimmed with a fade
