@@ -22,7 +22,7 @@ from bridge.timeline.clock import (
     timeline_extent,
     timeline_rate,
 )
-from bridge.timeline.markers import HitMarker, parse_markers, timeline_markers
+from bridge.timeline.markers import HITS, HitMarker, parse_hits, parse_markers, timeline_markers
 from bridge.timeline.plan import (
     CuePlan,
     PlannedCue,
@@ -46,6 +46,7 @@ from bridge.timeline.takes import SCORE_TRACK, Take, place_takes, score_takes
 
 __all__ = [
     "COMMON_RATES",
+    "HITS",
     "META",
     "SCORE_TRACK",
     "CuePlan",
@@ -62,6 +63,7 @@ __all__ = [
     "Take",
     "cue_id",
     "cue_requests",
+    "parse_hits",
     "parse_markers",
     "parse_range",
     "parse_time",

@@ -109,3 +109,21 @@ def inside(markers: Sequence[HitMarker], record_in_s: float, record_out_s: float
         for m in markers
         if m.wanted and record_in_s <= m.time_s < record_out_s
     ]
+
+
+HITS = ("cuts", "markers")
+
+
+def parse_hits(raw: Any) -> tuple[str, ...]:
+    """What the music hits: "cuts,markers" (default), "cuts", "markers" or "none"."""
+    if raw is None:
+        return HITS
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise InvalidRequest("'hits' must be cuts,markers, cuts, markers or none")
+    words = {i.strip().lower() for i in items if i.strip()}
+    if words == {"none"}:
+        return ()
+    if not words or not words <= set(HITS):
+        raise InvalidRequest(f"'hits' must be cuts,markers, cuts, markers or none, not {raw!r}")
+    return tuple(h for h in HITS if h in words)

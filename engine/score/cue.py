@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bridge.errors import InvalidRequest
+from bridge.timeline.markers import HITS, parse_hits, parse_markers
 from engine import backends, taxonomy
 from engine.backends import StageName
 from engine.config import Settings
@@ -51,6 +52,8 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
+    marker_times_s: tuple[float, ...] = ()  # hit points (editor's markers), seconds from start
+    hits: tuple[str, ...] = HITS  # what the music hits: "cuts", "markers", both or neither
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -73,6 +76,8 @@ class CueSpec:
             "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
             "continue_from": self.continue_from,
             "duck": self.duck,
+            "markers": [{"time_s": t} for t in self.marker_times_s],
+            "hits": ",".join(self.hits) or "none",
         }
 
 
@@ -171,6 +176,8 @@ def parse_cue_params(
         "cut_times_s",
         "continue_from",
         "duck",
+        "markers",
+        "hits",
     }
     unknown = set(params) - known
     if unknown:
@@ -230,6 +237,8 @@ def parse_cue_params(
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
         continue_from=params.get("continue_from"),
         duck=bool(params.get("duck", True)),
+        marker_times_s=tuple(m.time_s for m in parse_markers(params.get("markers")) if m.wanted),
+        hits=parse_hits(params.get("hits")),
     )
 
 
@@ -247,11 +256,12 @@ def stage(backend: str, name: StageName, settings: Settings) -> Any:
 
 def visual_for(spec: CueSpec, settings: Settings) -> VisualInput:
     """What the describe stage sees: frames of the media range, an image, or nothing."""
-    if spec.media is None:
+    if spec.media is None:  # text only, or a cue scored from the cut alone
         return VisualInput(
             frames=np.zeros((0, 1, 1, 3), np.uint8),
             frame_times_s=(),
             duration_s=spec.duration_s or 0.0,
+            cut_times_s=spec.cut_times_s or (),
             source="text",
         )
     from engine import media
@@ -370,7 +380,8 @@ def run_cue(
             duration_s=duration,
             seed=seed + v,
             out_dir=out_dir,
-            cut_times_s=visual.cut_times_s,
+            cut_times_s=visual.cut_times_s if "cuts" in spec.hits else (),
+            marker_times_s=spec.marker_times_s if "markers" in spec.hits else (),
             sample_rate=settings.pipeline.sample_rate,
             name=name,
         )

@@ -3,6 +3,10 @@
 The `soundtrack` job reads an OTIO timeline (a path, or inline OTIO JSON from a host),
 plans cues for the selection, renders them, and delivers: one stem per cue, the timeline
 with a "VMB Score" track referencing the stems, a mixed soundtrack WAV and an HTML cue sheet.
+
+Media is looked for as written, then under the request's media roots (relinking); a cue
+whose picture is nowhere is scored from the cut alone (engine.score.cut_only) unless the
+request requires media. The timeline's markers and the request's `markers` are hit points.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bridge import timeline as tl
 from bridge.errors import InvalidRequest, TimelineError
 from engine import backends
 from engine.config import Settings
+from engine.score import cut_only
 from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
 from engine.score.deliver import PlacedCue, cue_sheet, mix
 from engine.serve.kinds import JobContext
@@ -37,19 +42,59 @@ _KEYS = {
     "continuous",
     "ray_address",
     "title",
+    "media_roots",
+    "rate",
+    "hits",
+    "require_media",
+    "markers",
 }
 
 
-def _read(params: dict[str, Any]) -> otio.schema.Timeline:
+def _read(params: dict[str, Any]) -> tl.Loaded:
     if params.get("timeline"):
-        return tl.read_timeline(params["timeline"])
+        return tl.load_timeline(params["timeline"], _rate(params))
     try:
         obj = otio.adapters.read_from_string(params["otio_json"], "otio_json")
     except Exception as exc:  # noqa: BLE001 - OTIO raises many types for bad input
         raise TimelineError(f"inline OTIO JSON is not a valid timeline: {exc}") from None
     if not isinstance(obj, otio.schema.Timeline):
         raise TimelineError(f"inline OTIO JSON holds a {type(obj).__name__}, not a Timeline")
-    return obj
+    return tl.Loaded(obj)
+
+
+def _rate(params: dict[str, Any]) -> float | None:
+    rate = params.get("rate")
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate <= 240:
+        raise InvalidRequest("'rate' must be a frame rate in frames per second (1-240)")
+    return float(rate)
+
+
+def _finder(params: dict[str, Any]) -> tl.MediaFinder:
+    """Relative media paths start at the timeline file's folder; media roots relink."""
+    roots = params.get("media_roots") or []
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
+        raise InvalidRequest("'media_roots' must be a list of folder paths")
+    base = Path(params["timeline"]).parent if params.get("timeline") else None
+    return tl.MediaFinder(roots, base_dir=base)
+
+
+def _plan(
+    params: dict[str, Any], loaded: tl.Loaded, finder: tl.MediaFinder, scene_cuts=None
+) -> tl.CuePlan:
+    require = params.get("require_media", False)
+    if not isinstance(require, bool):
+        raise InvalidRequest("'require_media' must be true or false")
+    return tl.plan_selection(
+        loaded.timeline,
+        _selection(params.get("selection")),
+        _options(params),
+        scene_cuts=scene_cuts,
+        require_media=require,
+        media=finder,
+        markers=tl.parse_markers(params.get("markers")),
+    )
 
 
 def _selection(raw: Any) -> tl.Selection:
@@ -93,8 +138,8 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     if params.get("backend", "auto") not in backends.CHOICES:
         raise InvalidRequest(f"unknown backend; backends: {', '.join(backends.CHOICES)}")
     parse_knobs(params.get("knobs"))
-    timeline = _read(params)
-    plan = tl.plan_selection(timeline, _selection(params.get("selection")), _options(params))
+    tl.parse_hits(params.get("hits"))
+    plan = _plan(params, _read(params), _finder(params))
     if not plan.cues:
         raise TimelineError("the selection holds no clip to score")
     for cue in plan.cues:
@@ -106,28 +151,36 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     out = dict(params)
     if out.get("timeline"):
         out["timeline"] = str(Path(out["timeline"]).expanduser().resolve())
+    if out.get("media_roots"):
+        out["media_roots"] = [str(Path(r).expanduser().resolve()) for r in out["media_roots"]]
     return out
 
 
 def _scene_cuts(request: tl.CueRequest) -> Sequence[float]:
+    if request.media_status == "missing":
+        return ()
     from engine import media
 
     return media.detect_cuts(request.media_path, request.source_in_s, request.source_out_s)
 
 
 def _spec(cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None) -> CueSpec:
-    src = cue.primary
+    """The picture's range where its media is here, else the cut alone as text."""
+    knobs = parse_knobs(params.get("knobs"))
+    src = cue.picture
     return CueSpec(
-        media=src.media_path,
-        start_s=src.source_in_s,
-        end_s=src.source_out_s,
-        text=None,
+        media=src.media_path if src else None,
+        start_s=src.source_in_s if src else None,
+        end_s=src.source_out_s if src else None,
+        text=None if src else cut_only.text(cue, knobs.text),
         duration_s=cue.duration_s,
-        knobs=parse_knobs(params.get("knobs")),
+        knobs=knobs,
         backend=params.get("backend", "auto"),
         name=cue.cue_id,
         cut_times_s=cue.cut_times_s,
         continue_from=prev,
+        marker_times_s=cue.marker_times_s,
+        hits=tl.parse_hits(params.get("hits")),
     )
 
 
@@ -211,27 +264,70 @@ def _ray_render(spec: CueSpec, home: str, seed: int, out_dir: str) -> Cue:
     return run_cue(spec, load_settings(Path(home)), seed, Path(out_dir), no_progress)[0]
 
 
-def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    settings, out = ctx.settings, ctx.out_dir
-    timeline = _read(params)
-    options = _options(params)
-    ctx.progress("plan", 0, 1)
-    plan = tl.plan_selection(
-        timeline, _selection(params.get("selection")), options, scene_cuts=_scene_cuts
-    )
+def _media_record(plan: tl.CuePlan, loaded: tl.Loaded) -> dict[str, Any]:
+    """What the scored OTIO records of its media: relinked and missing clips (the clips
+    keep their original references) and what reading the timeline assumed."""
+    seen: dict[str, dict[str, Any]] = {}
+    for cue in plan.cues:
+        for s in cue.segments:
+            if s.media_status != "found" and s.clip_id not in seen:
+                seen[s.clip_id] = {
+                    "clip_id": s.clip_id,
+                    "clip": s.clip_name,
+                    "status": s.media_status,
+                    "original": s.media_original,
+                    "path": s.media_path if s.media_status == "relinked" else None,
+                    "note": s.media_note,
+                }
+    rows = list(seen.values())
+    return {
+        "relinked": [r for r in rows if r["status"] == "relinked"],
+        "missing": [r for r in rows if r["status"] == "missing"],
+        "read_notes": list(loaded.notes),
+    }
+
+
+def _render(plan: tl.CuePlan, params: dict[str, Any], ctx: JobContext, out: Path) -> list[Cue]:
     address = params.get("ray_address") or os.environ.get("RAY_ADDRESS")
 
     def cue_progress(i: int, n: int) -> None:
         ctx.progress("cues", i, n)
 
     if address:
-        cues = _render_on_ray(plan, params, settings, ctx.seed, out, address, cue_progress)
-    else:
+        return _render_on_ray(plan, params, ctx.settings, ctx.seed, out, address, cue_progress)
 
-        def render(spec: CueSpec, seed: int) -> Cue:
-            return run_cue(spec, settings, seed, out, ctx.progress)[0]
+    def render(spec: CueSpec, seed: int) -> Cue:
+        return run_cue(spec, ctx.settings, seed, out, ctx.progress)[0]
 
-        cues = _render_all(plan, params, render, ctx.seed, cue_progress)
+    return _render_all(plan, params, render, ctx.seed, cue_progress)
+
+
+def _row(planned: tl.PlannedCue, cue: Cue) -> dict[str, Any]:
+    """One cue of the result (and of the cue sheet): what was played, and from what."""
+    notes = [] if planned.picture else [cut_only.note(planned)]
+    relinked = {s.media_status for s in planned.segments} & {"relinked", "missing"}
+    if planned.picture and relinked:
+        notes.append(f"media: {planned.media_status} (see the scored OTIO's vmb.media)")
+    return {
+        **cue.to_json(),
+        "cue_id": planned.cue_id,
+        "clip": planned.primary.clip_name,
+        "record_in_s": planned.record_in_s,
+        "record_out_s": planned.record_out_s,
+        "media_status": planned.media_status,
+        "scored_without_picture": planned.picture is None,
+        "markers": [m.to_json() for m in planned.markers],
+        "notes": notes,
+    }
+
+
+def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    settings, out = ctx.settings, ctx.out_dir
+    loaded = _read(params)
+    timeline = loaded.timeline
+    ctx.progress("plan", 0, 1)
+    plan = _plan(params, loaded, _finder(params), scene_cuts=_scene_cuts)
+    cues = _render(plan, params, ctx, out)
     ctx.progress("deliver", 0, 3)
     final = ctx.final_dir
     takes = [
@@ -249,9 +345,13 @@ def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]
         for planned, cue in zip(plan.cues, cues, strict=True)
     ]
     title = params.get("title") or timeline.name or "timeline"
-    tl.write_timeline(tl.place_takes(timeline, takes), out / "scored.otio")
+    scored = tl.place_takes(timeline, takes)
+    record = {**scored.metadata.get(tl.META, {}), "media": _media_record(plan, loaded)}
+    scored.metadata[tl.META] = record  # the clips keep their original references
+    tl.write_timeline(scored, out / "scored.otio")
     ctx.progress("deliver", 1, 3)
     start_s, end_s = tl.timeline_extent(timeline)
+    cue_rows = [_row(planned, cue) for planned, cue in zip(plan.cues, cues, strict=True)]
     placed = [
         PlacedCue(
             name=planned.cue_id,
@@ -259,9 +359,9 @@ def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]
             offset_s=planned.record_in_s - start_s,
             record_in_s=planned.record_in_s,
             record_out_s=planned.record_out_s,
-            info=cue.to_json(),
+            info=row,
         )
-        for planned, cue in zip(plan.cues, cues, strict=True)
+        for planned, cue, row in zip(plan.cues, cues, cue_rows, strict=True)
     ]
     mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate)
     ctx.progress("deliver", 2, 3)
@@ -272,17 +372,6 @@ def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]
         files[cue.audio.stem] = cue.audio.name
         if cue.midi:
             files[f"{cue.midi.stem}-midi"] = cue.midi.name
-    cue_rows = []
-    for planned, cue in zip(plan.cues, cues, strict=True):
-        cue_rows.append(
-            {
-                **cue.to_json(),
-                "cue_id": planned.cue_id,
-                "clip": planned.primary.clip_name,
-                "record_in_s": planned.record_in_s,
-                "record_out_s": planned.record_out_s,
-            }
-        )
     (out / "cues.json").write_text(json.dumps(cue_rows, indent=2, default=str))
     files["cues"] = "cues.json"
     return {
@@ -291,4 +380,5 @@ def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]
         "timeline_start_s": start_s,
         "timeline_end_s": end_s,
         "title": title,
+        "notes": list(loaded.notes),
     }

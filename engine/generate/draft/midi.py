@@ -66,9 +66,8 @@ def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile
         conductor.append((_tick(beat), 4, mido.MetaMessage("marker", text=label)))
     for hit in arr.cut_hits:
         beat = arr.beat_of(float(hit["time_s"]))  # type: ignore[arg-type]
-        conductor.append(
-            (_tick(beat), 5, mido.MetaMessage("cue_marker", text=f"cut {hit['kind']}"))
-        )
+        text = f"{hit.get('for', 'cut')} {hit['kind']}"  # "cut section", "marker accent"
+        conductor.append((_tick(beat), 5, mido.MetaMessage("cue_marker", text=text)))
     mid.tracks.append(_track(conductor, end_tick))
 
     reverb = st.GENRES[arr.genre].reverb
