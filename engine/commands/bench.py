@@ -25,6 +25,7 @@ BENCHES: dict[str, str] = {
     "retrieval": "engine.bench.retrieval:bench_retrieval",
     "media": "engine.bench.media:bench_media",
     "draft": "engine.bench.draft:bench_draft",
+    "hits": "engine.bench.hits:bench_hits",
 }
 
 

@@ -1,6 +1,7 @@
 """`vmb render` and the gateway's soundtrack request on timelines from other machines:
 scored from the cut alone where the picture is missing, relinked under --media-root, and
-markers hit (measured on the rendered stem by onset detection, within 50 ms).
+markers hit (measured on the rendered stem by onset detection, within 50 ms: the same
+measure as `vmb bench hits`).
 
 Real parts: the daemon, the draft backend (FluidSynth), files written by OTIO's adapters,
 clips made by ffmpeg.
@@ -18,12 +19,12 @@ import pytest
 import soundfile as sf
 from opentimelineio.opentime import RationalTime, TimeRange
 
+from engine.bench.hits import stem_hit_share
 from engine.cli import main
 from support.gateway_http import GatewayHTTP
 from support.media import color_clip, draft_config, tiny_library
 
 R = 25
-HIT_WINDOW_S = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +66,6 @@ def render(capsys: pytest.CaptureFixture, path: Path, out: Path, *extra: str) ->
     stdout, err = capsys.readouterr()
     assert code == 0, err
     return json.loads(stdout)
-
-
-def marker_hits(stem: Path, markers: list[float]) -> float:
-    """Share of markers with an onset on the stem within 50 ms (librosa onset detection)."""
-    import librosa
-
-    audio, sr = sf.read(stem, dtype="float32", always_2d=True)
-    onsets = librosa.onset.onset_detect(y=audio.mean(axis=1), sr=sr, units="time")
-    if not len(onsets):
-        return 0.0
-    return float(np.mean([np.min(np.abs(onsets - m)) <= HIT_WINDOW_S for m in markers]))
 
 
 def test_render_without_media_and_relinked(
@@ -146,10 +136,11 @@ def test_markers_are_hit_on_the_rendered_stem(
             times.append([m["time_s"] - 3600.0 - start for m in c["markers"]])
         assert sum(len(t) for t in times) == len(markers)
         stems = [Path(c["audio"]) for c in data["cues"]]
-        got[hits] = float(np.mean([marker_hits(a, t) for a, t in zip(stems, times, strict=True)]))
+        shares = [stem_hit_share(a, t) for a, t in zip(stems, times, strict=True)]
+        got[hits] = float(np.mean(shares))
     print(f"markers hit within 50 ms: {got['cuts,markers']:.0%} (--hits none: {got['none']:.0%})")
     assert got["cuts,markers"] >= 0.9
-    assert got["none"] <= 0.5  # the measure tells a hit from a chance onset
+    assert got["cuts,markers"] - got["none"] >= 0.3  # the measure tells a hit from chance
 
     # the same through the gateway: inline OTIO from a host, media roots, the host's markers
     root = tmp_path / "media"
