@@ -213,3 +213,32 @@ def test_hits_and_markers_params() -> None:
     for bad in ([{"name": "x"}], [{"time_s": "1"}], [{"time_s": 1, "colour": "red"}], {}):
         with pytest.raises(InvalidRequest, match="marker"):
             tl.parse_markers(bad)
+
+
+def test_soundtrack_params_for_timelines_from_elsewhere(tmp_path: Path, root: Path) -> None:
+    """What the gateway's soundtrack request takes (validated in the daemon before a job)."""
+    from bridge.errors import TimelineError
+    from engine.config import load_settings
+    from engine.score.soundtrack import parse_soundtrack_params
+
+    settings = load_settings()
+    edl = str(write(elsewhere(), tmp_path / "e.edl"))
+    ok = parse_soundtrack_params(
+        {"timeline": edl, "media_roots": [str(root)], "rate": 25, "hits": "markers",
+         "markers": [{"time_s": 1.0, "name": "boom"}]},
+        settings,
+    )  # fmt: skip
+    assert ok["media_roots"] == [str(root.resolve())]
+    cases = [
+        ({"media_roots": str(root)}, "'media_roots' must be a list"),
+        ({"media_roots": [str(tmp_path / "none")]}, "media root is not a folder"),
+        ({"rate": "fast"}, "'rate' must be a frame rate"),
+        ({"rate": 24}, "--rate 24"),
+        ({"hits": "beats"}, "'hits' must be"),
+        ({"require_media": "yes"}, "'require_media' must be"),
+        ({"require_media": True}, "media file not found"),
+        ({"markers": [{"name": "x"}]}, "marker"),
+    ]
+    for extra, message in cases:
+        with pytest.raises((InvalidRequest, TimelineError), match=message):
+            parse_soundtrack_params({"timeline": edl, **extra}, settings)
