@@ -15,6 +15,7 @@ detection comes in as a callback. The modules, each one responsibility:
 `from bridge import timeline as tl` gives the public names of all of them.
 """
 
+from bridge.hits import HITS, HitMarker, parse_hits, parse_markers
 from bridge.timeline.clock import (
     parse_range,
     parse_time,
@@ -22,7 +23,7 @@ from bridge.timeline.clock import (
     timeline_extent,
     timeline_rate,
 )
-from bridge.timeline.markers import HITS, HitMarker, parse_hits, parse_markers, timeline_markers
+from bridge.timeline.markers import timeline_markers
 from bridge.timeline.plan import (
     CuePlan,
     PlannedCue,

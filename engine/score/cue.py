@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bridge.errors import InvalidRequest
-from bridge.timeline.markers import HITS, parse_hits, parse_markers
+from bridge.hits import HITS, parse_hits, parse_markers
 from engine import backends, taxonomy
 from engine.backends import StageName
 from engine.config import Settings
