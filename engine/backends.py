@@ -95,7 +95,7 @@ def _full_retrieve_check(settings: Settings) -> tuple[bool, str]:
 
 
 def _full_generate_check(settings: Settings) -> tuple[bool, str]:
-    from engine.generate.full.generator import full_available
+    from engine.generate.full.availability import full_available
 
     return full_available(settings)
 

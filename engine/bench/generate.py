@@ -207,8 +207,29 @@ def _bench_full_gpu(folder: Path, quick: bool, notes: list[str]) -> dict[str, An
     }
 
 
+def _time_step_and_decode(
+    ecmg: Any, cfg_scale: float, measured: int, length: int, decode_len: int
+) -> tuple[float, float, float]:
+    """(wall s, CPU s) of one CFG denoiser step and the wall s of one VAE decode, timed on
+    ``measured`` / ``decode_len`` latent frames and scaled to ``length``."""
+    sao = ecmg.sao
+    cond = ecmg.conditioning(["a calm piano piece. tempo: slow"], 0.0, CUE_S)
+    x = torch.randn(1, sao.latent_channels, measured)
+    control = torch.randn(1, sao.latent_channels, measured)
+    style = torch.from_numpy(_clap(None))[None]  # type: ignore[arg-type]
+    with torch.inference_mode():
+        t1, c1 = time.perf_counter(), time.process_time()
+        ecmg.v_prediction(x, torch.full((1,), 0.5), cond, control, style, cfg_scale)
+        step_s = (time.perf_counter() - t1) * (length / measured)
+        step_cpu_s = (time.process_time() - c1) * (length / measured)
+        t2 = time.perf_counter()
+        ecmg.decode(torch.randn(1, sao.latent_channels, decode_len))
+        decode_s = (time.perf_counter() - t2) * (length / decode_len)
+    return step_s, step_cpu_s, decode_s
+
+
 def _bench_full_cpu(folder: Path, quick: bool, notes: list[str]) -> dict[str, Any]:
-    from engine.generate.full.generator import plan_windows
+    from engine.generate.full.audio import plan_windows
 
     t0 = time.perf_counter()
     cfg = _settings(folder / "home", folder / "models", False).generate
@@ -222,19 +243,10 @@ def _bench_full_cpu(folder: Path, quick: bool, notes: list[str]) -> dict[str, An
     length = windows[0].length
     measured = 64 if quick else length
 
-    cond = ecmg.conditioning(["a calm piano piece. tempo: slow"], 0.0, CUE_S)
-    x = torch.randn(1, sao.latent_channels, measured)
-    control = torch.randn(1, sao.latent_channels, measured)
-    style = torch.from_numpy(_clap(None))[None]  # type: ignore[arg-type]
-    with torch.inference_mode():
-        t1, c1 = time.perf_counter(), time.process_time()
-        ecmg.v_prediction(x, torch.full((1,), 0.5), cond, control, style, cfg.cfg_scale)
-        step_s = (time.perf_counter() - t1) * (length / measured)
-        step_cpu_s = (time.process_time() - c1) * (length / measured)
-        decode_len = 64
-        t2 = time.perf_counter()
-        ecmg.decode(torch.randn(1, sao.latent_channels, decode_len))
-        decode_s = (time.perf_counter() - t2) * (length / decode_len)
+    decode_len = 64
+    step_s, step_cpu_s, decode_s = _time_step_and_decode(
+        ecmg, cfg.cfg_scale, measured, length, decode_len
+    )
     steps = cfg.steps * len(windows)
     total = steps * step_s + decode_s * len(windows)
     notes.append(

@@ -59,7 +59,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.retrieve.full.library import MusicLibrary, parse_partition
+    from engine.retrieve.full.library import MusicLibrary
+    from engine.retrieve.full.schema import parse_partition
 
     part = parse_partition(args.partition) if args.partition else None
     with MusicLibrary.open(_root()) as lib:
@@ -76,8 +77,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from engine.retrieve.full.library import parse_partition
     from engine.retrieve.full.retriever import FullRetriever
+    from engine.retrieve.full.schema import parse_partition
 
     parts = [parse_partition(p) for p in args.partition or []]
     retriever = FullRetriever(settings(), backend=args.backend)

@@ -32,8 +32,9 @@ import torch
 
 from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import weights
+from engine.generate.full.audio import load_audio, loop_to
+from engine.generate.full.availability import pick_device
 from engine.generate.full.ecmg import DEFAULT_CONTROL_DEPTH, ECMG
-from engine.generate.full.generator import load_audio, loop_to, pick_device
 from engine.generate.full.sao import SAO, load_sao
 from engine.types import ProgressFn, no_progress
 
@@ -298,6 +299,38 @@ def _load_base(cfg: ECMGTrainConfig) -> tuple[SAO, str]:
     return load_sao(base.path, text.path), kind
 
 
+def _adapters_from(sao: SAO, checkpoint: Path | None, cfg: ECMGTrainConfig) -> ECMG:
+    """A resumed run's checkpoint, else the given initial adapters, else fresh ones."""
+    if checkpoint is not None:
+        return ECMG.load(sao, checkpoint)
+    if cfg.init_adapters is not None:
+        return ECMG.load(sao, cfg.init_adapters)
+    return ECMG.fresh(sao, control_depth=cfg.control_depth)
+
+
+def _resume(opt: Any, scaler: Any, checkpoint: Path | None) -> tuple[int, list[float]]:
+    """(start step, losses so far); the optimiser and scaler state come from the checkpoint."""
+    if checkpoint is None:
+        return 0, []
+    trainer = json.loads((checkpoint / "trainer.json").read_text())
+    _load_optimizer(opt, checkpoint, trainer["param_groups"])
+    if scaler is not None and trainer.get("scaler"):
+        scaler.load_state_dict(trainer["scaler"])
+    return int(trainer["step"]), list(trainer["losses"])
+
+
+def _publish_adapters(ecmg: ECMG, out: Path, kind: str) -> Path:
+    """Save beside the final folder, then swap it in: never half a set of adapters."""
+    adapters = out / "adapters"
+    staging = out / ".adapters.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    ecmg.save_adapters(staging)
+    weights.finalize_folder(staging, ADAPTERS_NAME, kind)  # type: ignore[arg-type]
+    shutil.rmtree(adapters, ignore_errors=True)
+    staging.rename(adapters)
+    return adapters
+
+
 def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMGTrainResult:
     """Train (or resume) the adapters; returns the losses and the adapter folder."""
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
@@ -308,12 +341,7 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
     records = read_records(cfg.records)
 
     checkpoint = _latest_checkpoint(cfg.out) if cfg.resume else None
-    if checkpoint is not None:
-        ecmg = ECMG.load(sao, checkpoint)
-    elif cfg.init_adapters is not None:
-        ecmg = ECMG.load(sao, cfg.init_adapters)
-    else:
-        ecmg = ECMG.fresh(sao, control_depth=cfg.control_depth)
+    ecmg = _adapters_from(sao, checkpoint, cfg)
     ecmg.to(device, torch.float32)  # fp32 master weights; autocast does the 16-bit math
     sao.model.requires_grad_(False)
     ecmg.adapters.requires_grad_(True).train()
@@ -325,13 +353,7 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
         params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
     )
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    start, losses = 0, []
-    if checkpoint is not None:
-        trainer = json.loads((checkpoint / "trainer.json").read_text())
-        _load_optimizer(opt, checkpoint, trainer["param_groups"])
-        if scaler is not None and trainer.get("scaler"):
-            scaler.load_state_dict(trainer["scaler"])
-        start, losses = int(trainer["step"]), list(trainer["losses"])
+    start, losses = _resume(opt, scaler, checkpoint)
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     log = (cfg.out / "log.jsonl").open("a")
@@ -363,13 +385,7 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
     finally:
         log.close()
 
-    adapters = cfg.out / "adapters"
-    staging = cfg.out / ".adapters.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    ecmg.save_adapters(staging)
-    weights.finalize_folder(staging, ADAPTERS_NAME, kind)  # type: ignore[arg-type]
-    shutil.rmtree(adapters, ignore_errors=True)
-    staging.rename(adapters)
+    adapters = _publish_adapters(ecmg, cfg.out, kind)
     ecmg.close()
     return ECMGTrainResult(cfg.out, adapters, cfg.steps, tuple(losses), kind)
 

@@ -14,7 +14,9 @@ import torch
 from bridge.errors import InvalidRequest, JobCancelled, NumericalError, OutOfMemory
 from engine import weights
 from engine.config import Settings, settings_from_dict
-from engine.generate.full.generator import FullGenerator, Window, full_available, plan_windows
+from engine.generate.full.audio import Window, plan_windows
+from engine.generate.full.availability import full_available
+from engine.generate.full.generator import FullGenerator
 from engine.types import (
     Attributes,
     GenerationRequest,

@@ -13,8 +13,9 @@ import pytest
 from engine.cli import main as vmb
 from engine.config import load_settings
 from engine.retrieve.full import indexing
-from engine.retrieve.full.library import EmptyPartition, MusicLibrary, Partition
+from engine.retrieve.full.library import MusicLibrary
 from engine.retrieve.full.retriever import FullRetriever, full_retrieval_available, library_root
+from engine.retrieve.full.schema import EmptyPartition, Partition
 from engine.types import Attributes, Knobs, MusicDescription, Retriever, VisualInput
 from support.full_retrieve import tiny_models, write_audio, write_video
 

@@ -25,11 +25,11 @@ from bridge.errors import VMBError, WeightsError
 from engine import taxonomy, weights
 from engine.config import Settings
 from engine.retrieve.full.encoders import clap as clap_mod
-from engine.retrieve.full.library import (
+from engine.retrieve.full.library import MusicLibrary
+from engine.retrieve.full.schema import (
     EmptyPartition,
     EncoderStamp,
     LibraryError,
-    MusicLibrary,
     Partition,
     parse_partition,
     prompt_for,
