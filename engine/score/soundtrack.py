@@ -321,6 +321,21 @@ def _row(planned: tl.PlannedCue, cue: Cue) -> dict[str, Any]:
     }
 
 
+def _take(planned: tl.PlannedCue, cue: Cue, final: Path) -> tl.Take:
+    """The cue's stem as it goes onto the score track (paths where the job delivers)."""
+    return tl.Take(
+        cue_id=planned.cue_id,
+        audio_path=str(final / cue.audio.name),
+        record_in_s=planned.record_in_s,
+        duration_s=planned.duration_s,
+        description=cue.description.text,
+        attributes=cue.description.attributes.to_json(),
+        seed=cue.seed,
+        backend=cue.backend,
+        midi_path=str(final / cue.midi.name) if cue.midi else None,
+    )
+
+
 def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     settings, out = ctx.settings, ctx.out_dir
     loaded = _read(params)
@@ -329,20 +344,8 @@ def render_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]
     plan = _plan(params, loaded, _finder(params), scene_cuts=_scene_cuts)
     cues = _render(plan, params, ctx, out)
     ctx.progress("deliver", 0, 3)
-    final = ctx.final_dir
     takes = [
-        tl.Take(
-            cue_id=planned.cue_id,
-            audio_path=str(final / cue.audio.name),
-            record_in_s=planned.record_in_s,
-            duration_s=planned.duration_s,
-            description=cue.description.text,
-            attributes=cue.description.attributes.to_json(),
-            seed=cue.seed,
-            backend=cue.backend,
-            midi_path=str(final / cue.midi.name) if cue.midi else None,
-        )
-        for planned, cue in zip(plan.cues, cues, strict=True)
+        _take(planned, cue, ctx.final_dir) for planned, cue in zip(plan.cues, cues, strict=True)
     ]
     title = params.get("title") or timeline.name or "timeline"
     scored = tl.place_takes(timeline, takes)
