@@ -145,6 +145,7 @@ class GenerationRequest:
     out_dir: Path
     cut_times_s: tuple[float, ...] = ()
     sample_rate: int = 44100
+    marker_times_s: tuple[float, ...] = ()  # editor's hit points, seconds from the cue start
     name: str = "cue"
 
 

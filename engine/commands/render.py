@@ -12,6 +12,7 @@ from bridge import timeline as tl
 from bridge.errors import InvalidRequest
 from engine.commands.common import print_json, settings
 from engine.commands.generate import add_knob_args, copy_out, knobs_from, run_job
+from engine.commands.timeline import add_timeline_args
 from engine.score.soundtrack import parse_soundtrack_params
 
 
@@ -45,11 +46,16 @@ def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
         "per": args.per,
         "continuous": args.continuous,
         "min_length_s": args.min_length,
+        "media_roots": [str(Path(r).expanduser().resolve()) for r in args.media_root],
+        "require_media": args.require_media,
+        "hits": args.hits,
     }
+    if args.rate is not None:
+        params["rate"] = args.rate
     if args.backend:
         params["backend"] = args.backend
     if args.range:
-        rate = tl.timeline_rate(tl.read_timeline(params["timeline"]))
+        rate = tl.timeline_rate(tl.read_timeline(params["timeline"], args.rate))
         params["selection"] = {"range": list(tl.parse_range(args.range, rate))}
     elif args.clip:
         params["selection"] = {"clip": args.clip}
@@ -82,6 +88,11 @@ def _render(args: argparse.Namespace) -> int:
             f"{cue['cue_id']}: {cue['clip']} {cue['record_in_s']:.2f}-{cue['record_out_s']:.2f}"
             f' s  "{cue["description"]}"'
         )
+    for note in result.get("notes", []):
+        print(f"note: {note}")
+    blind = [c["cue_id"] for c in result["cues"] if c.get("scored_without_picture")]
+    if blind:
+        print(f"scored without picture (media missing): {', '.join(blind)}")
     print(f"stems, timeline and cue sheet in {out}:")
     for key in ("otio", "mix", "cue_sheet", "cue_sheet_csv"):
         print(f"  {key}: {result['files'][key]}")
@@ -93,7 +104,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="score a timeline: every cue, stems, OTIO, mix, cue sheet")
-    p.add_argument("timeline", help=".otio, FCP 7 XML, FCPX XML or EDL")
+    p.add_argument("timeline", help=".otio, .otioz, .otiod, FCP 7 XML, FCPX XML or EDL")
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--range", help="START-END in seconds or timecode (timeline clock)")
     sel.add_argument("--clip", help="one clip, by name or id")
@@ -107,6 +118,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="cues shorter than this merge into a neighbour (default 4 s)",
     )
+    p.add_argument(
+        "--hits",
+        default="cuts,markers",
+        choices=["cuts,markers", "markers,cuts", "cuts", "markers", "none"],
+        help="what the music hits: cuts and markers (default), one of them, or none",
+    )
+    add_timeline_args(p)
     p.add_argument("--ray-address", help="render cues on Ray (or set RAY_ADDRESS)")
     p.add_argument("--title", help="production title for the cue sheets (default: the timeline's)")
     p.add_argument("--composer", help="composer on the music cue sheet")

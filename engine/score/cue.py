@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote, quote_names
+from bridge.hits import HITS, parse_hits, parse_markers
 from bridge.knobs import clean_knobs
 from engine import backends, taxonomy
 from engine.backends import STAGES, StageName
@@ -37,7 +38,6 @@ from engine.util import atomic
 
 MAX_VARIATIONS = 8
 MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
-MAX_MARKERS = 1000
 MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
 MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
 MAX_INSTRUMENTS = 16
@@ -62,9 +62,8 @@ class CueSpec:
     duck: bool = True  # lower the music under dialogue found in the media's audio
     position_s: float = 0.0  # record-in from the timeline start: the WAV's BWF time reference
     project: str = ""  # the production's title, written into the WAV's iXML
-    # hit points from the editor's markers: (seconds from the cue start, name); checked and
-    # kept with the job, not yet followed by the music
-    markers: tuple[tuple[float, str], ...] = ()
+    marker_times_s: tuple[float, ...] = ()  # hit points (editor's markers), seconds from start
+    hits: tuple[str, ...] = HITS  # what the music hits: "cuts", "markers", both or neither
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -89,7 +88,8 @@ class CueSpec:
             "duck": self.duck,
             "position_s": self.position_s,
             "project": self.project,
-            "markers": [{"time_s": t, "name": n} for t, n in self.markers],
+            "markers": [{"time_s": t} for t in self.marker_times_s],
+            "hits": ",".join(self.hits) or "none",
         }
 
 
@@ -227,28 +227,6 @@ def _is_file_path(path: str) -> bool:
         return False
 
 
-def parse_markers(raw: Any) -> tuple[tuple[float, str], ...]:
-    """Editor markers sent as hit points: [{"time_s": seconds, "name": text}, ...]."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or len(raw) > MAX_MARKERS:
-        raise InvalidRequest(f"'markers' must be a list of at most {MAX_MARKERS} markers")
-    out = []
-    for m in raw:
-        t = m.get("time_s") if isinstance(m, dict) else None
-        name = m.get("name", "") if isinstance(m, dict) else None
-        if (
-            isinstance(t, bool)
-            or not isinstance(t, int | float)
-            or not math.isfinite(t)
-            or not isinstance(name, str)
-            or set(m) - {"time_s", "name"}
-        ):
-            raise InvalidRequest('each marker must be {"time_s": seconds, "name": text}')
-        out.append((float(t), name))
-    return tuple(sorted(out))
-
-
 def parse_cue_params(
     params: dict[str, Any], settings: Settings, need_duration: bool = True
 ) -> CueSpec:
@@ -269,6 +247,7 @@ def parse_cue_params(
         "position_s",
         "project",
         "markers",
+        "hits",
     }
     unknown = set(params) - known
     if unknown:
@@ -343,7 +322,8 @@ def parse_cue_params(
         duck=bool(params.get("duck", True)),
         position_s=position,
         project=project,
-        markers=parse_markers(params.get("markers")),
+        marker_times_s=tuple(m.time_s for m in parse_markers(params.get("markers")) if m.wanted),
+        hits=parse_hits(params.get("hits")),
     )
 
 
@@ -361,11 +341,12 @@ def stage(backend: str, name: StageName, settings: Settings) -> Any:
 
 def visual_for(spec: CueSpec, settings: Settings) -> VisualInput:
     """What the describe stage sees: frames of the media range, an image, or nothing."""
-    if spec.media is None:
+    if spec.media is None:  # text only, or a cue scored from the cut alone
         return VisualInput(
             frames=np.zeros((0, 1, 1, 3), np.uint8),
             frame_times_s=(),
             duration_s=spec.duration_s or 0.0,
+            cut_times_s=spec.cut_times_s or (),
             source="text",
         )
     from engine import media
@@ -515,7 +496,8 @@ def run_cue(
         duration_s=duration,
         seed=seed,
         out_dir=out_dir,
-        cut_times_s=visual.cut_times_s,
+        cut_times_s=visual.cut_times_s if "cuts" in spec.hits else (),
+        marker_times_s=spec.marker_times_s if "markers" in spec.hits else (),
         sample_rate=settings.pipeline.sample_rate,
         name=spec.name,
     )

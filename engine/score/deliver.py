@@ -175,12 +175,14 @@ def cue_sheet(
             for k, v in attrs.items()
             if v not in (None, [], "")
         )
+        # "scored without picture", relinked media: said where the cue is listed
+        notes = "".join(f"<div class=n>{html.escape(n)}</div>" for n in cue.info.get("notes", []))
         rows.append(
             "<tr>"
             f"<td>{i}</td><td>{html.escape(cue.name)}</td>"
             f"<td>{_tc(cue.record_in_s)}<br>{_tc(cue.record_out_s)}</td>"
             f"<td>{html.escape(cue.info.get('description', ''))}"
-            f"<div class=a>{html.escape(attr_text)}</div>"
+            f"<div class=a>{html.escape(attr_text)}</div>{notes}"
             f"<div class=a>seed {cue.info.get('seed')} · "
             f"{html.escape(str(cue.info.get('backend')))} · "
             f"weights: {html.escape(str(cue.info.get('weights')))} · "
@@ -196,7 +198,8 @@ def cue_sheet(
 <title>Cue sheet: {html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border-bottom:1px solid #ccc;padding:.4em;vertical-align:top;text-align:left}}
-.a{{color:#666;font-size:.85em;margin-top:.3em}}</style></head><body>
+.a{{color:#666;font-size:.85em;margin-top:.3em}}
+.n{{color:#a35200;font-size:.85em;margin-top:.3em}}</style></head><body>
 <h1>Cue sheet: {html.escape(title)}</h1>
 <p>{len(cues)} cue(s), made by VMB Score.</p>
 <h2>What you may do with this music</h2>

@@ -2,9 +2,13 @@
 
 The `soundtrack` job reads an OTIO timeline (a path, or inline OTIO JSON from a host),
 plans cues for the selection, renders them, and delivers: one stem per cue (Broadcast WAV:
-bext time reference = the cue's position from the timeline start, iXML provenance), the
-timeline with a "VMB Score" track referencing the stems, a mixed soundtrack WAV, an HTML cue
-sheet and the standard music cue sheet (CSV).
+bext time reference = the cue's position, iXML provenance), the timeline with a "VMB Score"
+track referencing the stems, a mixed soundtrack WAV, an HTML cue sheet and the standard music
+cue sheet (CSV).
+
+Media is looked for as written, then under the request's media roots (relinking); a cue
+whose picture is nowhere is scored from the cut alone (engine.score.cut_only) unless the
+request requires media. The timeline's markers and the request's `markers` are hit points.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, TimelineError, quote
 from bridge.jsondepth import check_json_depth
 from engine import backends
 from engine.config import Settings
-from engine.score.cue import Cue, CueSpec, parse_knobs, parse_markers, run_cue
+from engine.score import cut_only
+from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
 from engine.score.deliver import (
     DEFAULT_USAGE,
     PlacedCue,
@@ -39,6 +44,7 @@ MAX_CLIP_CHARS = 256  # selection.clip: a clip name or id
 MAX_STRING_CHARS = 200  # title, ray_address
 MIN_LENGTH_RANGE = (0.5, 600.0)  # min_length_s: > 0, or a split could stay where it is
 MAX_LENGTH_MAX = 3600.0  # max_length_s: 0 (never split) or min_length_s..this
+MAX_CREDIT = 200
 _KEYS = {
     "timeline",
     "otio_json",
@@ -51,12 +57,15 @@ _KEYS = {
     "continuous",
     "ray_address",
     "title",
+    "media_roots",
+    "rate",
+    "hits",
+    "require_media",
+    "markers",
     "usage",
     "composer",
     "publisher",
-    "markers",  # editor markers as hit points (timeline seconds); checked, not yet followed
 }
-MAX_CREDIT = 200
 
 
 class RenderContext(Protocol):
@@ -71,9 +80,9 @@ class RenderContext(Protocol):
     def progress(self, stage: str, step: int, of: int) -> None: ...
 
 
-def _read(params: dict[str, Any]) -> otio.schema.Timeline:
+def _read(params: dict[str, Any]) -> tl.Loaded:
     if params.get("timeline"):
-        return tl.read_timeline(params["timeline"])
+        return tl.load_timeline(params["timeline"], _rate(params))
     check_json_depth(params["otio_json"], "inline OTIO JSON")  # OTIO's reader would crash
     try:
         obj = otio.adapters.read_from_string(params["otio_json"], "otio_json")
@@ -82,7 +91,42 @@ def _read(params: dict[str, Any]) -> otio.schema.Timeline:
         raise TimelineError(f"inline OTIO JSON is not a valid timeline: {why}") from None
     if not isinstance(obj, otio.schema.Timeline):
         raise TimelineError(f"inline OTIO JSON holds a {type(obj).__name__}, not a Timeline")
-    return obj
+    return tl.Loaded(obj)
+
+
+def _rate(params: dict[str, Any]) -> float | None:
+    rate = params.get("rate")
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate <= 240:
+        raise InvalidRequest("'rate' must be a frame rate in frames per second (1-240)")
+    return float(rate)
+
+
+def _finder(params: dict[str, Any]) -> tl.MediaFinder:
+    """Relative media paths start at the timeline file's folder; media roots relink."""
+    roots = params.get("media_roots") or []
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
+        raise InvalidRequest("'media_roots' must be a list of folder paths")
+    base = Path(params["timeline"]).parent if params.get("timeline") else None
+    return tl.MediaFinder(roots, base_dir=base)
+
+
+def _plan(
+    params: dict[str, Any], loaded: tl.Loaded, finder: tl.MediaFinder, scene_cuts=None
+) -> tl.CuePlan:
+    require = params.get("require_media", False)
+    if not isinstance(require, bool):
+        raise InvalidRequest("'require_media' must be true or false")
+    return tl.plan_selection(
+        loaded.timeline,
+        _selection(params.get("selection")),
+        _options(params),
+        scene_cuts=scene_cuts,
+        require_media=require,
+        media=finder,
+        markers=tl.parse_markers(params.get("markers")),
+    )
 
 
 def _selection(raw: Any) -> tl.Selection:
@@ -181,10 +225,10 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     parse_knobs(params.get("knobs"))
     _credits(params)
     _, named = _usages(params.get("usage"))
-    parse_markers(params.get("markers"))
-    selection, options = _selection(params.get("selection")), _options(params)  # cheap first
-    timeline = _read(params)
-    plan = tl.plan_selection(timeline, selection, options)
+    tl.parse_hits(params.get("hits"))
+    _selection(params.get("selection")), _options(params)  # cheap checks first
+    tl.parse_markers(params.get("markers"))
+    plan = _plan(params, _read(params), _finder(params))
     if not plan.cues:
         raise TimelineError("the selection holds no clip to score")
     known = {c.cue_id for c in plan.cues} | {c.primary.clip_name for c in plan.cues}
@@ -203,10 +247,14 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     out = dict(params)
     if out.get("timeline"):
         out["timeline"] = str(Path(out["timeline"]).expanduser().resolve())
+    if out.get("media_roots"):
+        out["media_roots"] = [str(Path(r).expanduser().resolve()) for r in out["media_roots"]]
     return out
 
 
 def _scene_cuts(request: tl.CueRequest) -> Sequence[float]:
+    if request.media_status == "missing":
+        return ()
     from engine import media
 
     return media.detect_cuts(request.media_path, request.source_in_s, request.source_out_s)
@@ -215,19 +263,23 @@ def _scene_cuts(request: tl.CueRequest) -> Sequence[float]:
 def _spec(
     cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None, origin_s: float
 ) -> CueSpec:
-    """`origin_s`: the timeline's start, so the stem's time reference counts from it."""
-    src = cue.primary
+    """The picture's range where its media is here, else the cut alone as text. `origin_s`:
+    the timeline's start, so the stem's time reference counts from it."""
+    knobs = parse_knobs(params.get("knobs"))
+    src = cue.picture
     return CueSpec(
-        media=src.media_path,
-        start_s=src.source_in_s,
-        end_s=src.source_out_s,
-        text=None,
+        media=src.media_path if src else None,
+        start_s=src.source_in_s if src else None,
+        end_s=src.source_out_s if src else None,
+        text=None if src else cut_only.text(cue, knobs.text),
         duration_s=cue.duration_s,
-        knobs=parse_knobs(params.get("knobs")),
+        knobs=knobs,
         backend=params.get("backend", "auto"),
         name=cue.cue_id,
         cut_times_s=cue.cut_times_s,
         continue_from=prev,
+        marker_times_s=cue.marker_times_s,
+        hits=tl.parse_hits(params.get("hits")),
         position_s=max(0.0, cue.record_in_s - origin_s),
         project=params.get("title") or "",
     )
@@ -315,6 +367,48 @@ def _ray_render(spec: CueSpec, home: str, seed: int, out_dir: str) -> Cue:
     return run_cue(spec, load_settings(Path(home)), seed, Path(out_dir), no_progress)[0]
 
 
+def _media_record(plan: tl.CuePlan, loaded: tl.Loaded) -> dict[str, Any]:
+    """What the scored OTIO records of its media: relinked and missing clips (the clips
+    keep their original references) and what reading the timeline assumed."""
+    seen: dict[str, dict[str, Any]] = {}
+    for cue in plan.cues:
+        for s in cue.segments:
+            if s.media_status != "found" and s.clip_id not in seen:
+                seen[s.clip_id] = {
+                    "clip_id": s.clip_id,
+                    "clip": s.clip_name,
+                    "status": s.media_status,
+                    "original": s.media_original,
+                    "path": s.media_path if s.media_status == "relinked" else None,
+                    "note": s.media_note,
+                }
+    rows = list(seen.values())
+    return {
+        "relinked": [r for r in rows if r["status"] == "relinked"],
+        "missing": [r for r in rows if r["status"] == "missing"],
+        "read_notes": list(loaded.notes),
+    }
+
+
+def _render(
+    plan: tl.CuePlan, params: dict[str, Any], ctx: RenderContext, out: Path, origin_s: float
+) -> list[Cue]:
+    address = params.get("ray_address") or os.environ.get("RAY_ADDRESS")
+
+    def cue_progress(i: int, n: int) -> None:
+        ctx.progress("cues", i, n)
+
+    if address:
+        return _render_on_ray(
+            plan, params, ctx.settings, ctx.seed, out, address, cue_progress, origin_s
+        )
+
+    def render(spec: CueSpec, seed: int) -> Cue:
+        return run_cue(spec, ctx.settings, seed, out, ctx.progress)[0]
+
+    return _render_all(plan, params, render, ctx.seed, cue_progress, origin_s)
+
+
 def _deliver_sheets(
     cues: list[Cue],
     placed: list[PlacedCue],
@@ -341,49 +435,67 @@ def _deliver_sheets(
     )
 
 
+def _row(planned: tl.PlannedCue, cue: Cue, start_s: float, usage: str) -> dict[str, Any]:
+    """One cue of the result (and of the cue sheet): what was played, and from what."""
+    notes = [] if planned.picture else [cut_only.note(planned)]
+    relinked = {s.media_status for s in planned.segments} & {"relinked", "missing"}
+    if planned.picture and relinked:
+        notes.append(f"media: {planned.media_status} (see the scored OTIO's vmb.media)")
+    return {
+        **cue.to_json(),
+        "cue_id": planned.cue_id,
+        "clip": planned.primary.clip_name,
+        "record_in_s": planned.record_in_s,
+        "record_out_s": planned.record_out_s,
+        "position_s": planned.record_in_s - start_s,
+        "usage": usage,
+        "media_status": planned.media_status,
+        "scored_without_picture": planned.picture is None,
+        "markers": [m.to_json() for m in planned.markers],
+        "notes": notes,
+    }
+
+
+def _take(planned: tl.PlannedCue, cue: Cue, final: Path) -> tl.Take:
+    """The cue's stem as it goes onto the score track (paths where the job delivers)."""
+    return tl.Take(
+        cue_id=planned.cue_id,
+        audio_path=str(final / cue.audio.name),
+        record_in_s=planned.record_in_s,
+        duration_s=planned.duration_s,
+        description=cue.description.text,
+        attributes=cue.description.attributes.to_json(),
+        seed=cue.seed,
+        backend=cue.backend,
+        midi_path=str(final / cue.midi.name) if cue.midi else None,
+    )
+
+
 def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, Any]:
     settings, out = ctx.settings, ctx.out_dir
-    timeline = _read(params)
-    options = _options(params)
+    loaded = _read(params)
+    timeline = loaded.timeline
     ctx.progress("plan", 0, 1)
-    plan = tl.plan_selection(
-        timeline, _selection(params.get("selection")), options, scene_cuts=_scene_cuts
-    )
-    address = params.get("ray_address") or os.environ.get("RAY_ADDRESS")
+    plan = _plan(params, loaded, _finder(params), scene_cuts=_scene_cuts)
     title = params.get("title") or timeline.name or "timeline"
     params = {**params, "title": title}
     start_s, end_s = tl.timeline_extent(timeline)
-
-    def cue_progress(i: int, n: int) -> None:
-        ctx.progress("cues", i, n)
-
-    if address:
-        cues = _render_on_ray(plan, params, settings, ctx.seed, out, address, cue_progress, start_s)
-    else:
-
-        def render(spec: CueSpec, seed: int) -> Cue:
-            return run_cue(spec, settings, seed, out, ctx.progress)[0]
-
-        cues = _render_all(plan, params, render, ctx.seed, cue_progress, start_s)
+    cues = _render(plan, params, ctx, out, start_s)
     ctx.progress("deliver", 0, 3)
-    final = ctx.final_dir
     takes = [
-        tl.Take(
-            cue_id=planned.cue_id,
-            audio_path=str(final / cue.audio.name),
-            record_in_s=planned.record_in_s,
-            duration_s=planned.duration_s,
-            description=cue.description.text,
-            attributes=cue.description.attributes.to_json(),
-            seed=cue.seed,
-            backend=cue.backend,
-            midi_path=str(final / cue.midi.name) if cue.midi else None,
-        )
-        for planned, cue in zip(plan.cues, cues, strict=True)
+        _take(planned, cue, ctx.final_dir) for planned, cue in zip(plan.cues, cues, strict=True)
     ]
-    tl.write_timeline(tl.place_takes(timeline, takes), out / "scored.otio")
+    scored = tl.place_takes(timeline, takes)
+    record = {**scored.metadata.get(tl.META, {}), "media": _media_record(plan, loaded)}
+    scored.metadata[tl.META] = record  # the clips keep their original references
+    tl.write_timeline(scored, out / "scored.otio")
     ctx.progress("deliver", 1, 3)
     usages = _usages(params.get("usage"))
+    usage = [_usage_of(planned, usages) for planned in plan.cues]
+    cue_rows = [
+        _row(planned, cue, start_s, u)
+        for planned, cue, u in zip(plan.cues, cues, usage, strict=True)
+    ]
     placed = [
         PlacedCue(
             name=planned.cue_id,
@@ -391,12 +503,12 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
             offset_s=planned.record_in_s - start_s,
             record_in_s=planned.record_in_s,
             record_out_s=planned.record_out_s,
-            info=cue.to_json(),
+            info=row,
             title=planned.primary.clip_name,
-            usage=_usage_of(planned, usages),
+            usage=u,
             adapted=tuple(adapted_tracks(cue)),
         )
-        for planned, cue in zip(plan.cues, cues, strict=True)
+        for planned, cue, row, u in zip(plan.cues, cues, cue_rows, usage, strict=True)
     ]
     mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate, title)
     ctx.progress("deliver", 2, 3)
@@ -413,19 +525,6 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         files[cue.audio.stem] = cue.audio.name
         if cue.midi:
             files[f"{cue.midi.stem}-midi"] = cue.midi.name
-    cue_rows = []
-    for planned, cue, place in zip(plan.cues, cues, placed, strict=True):
-        cue_rows.append(
-            {
-                **cue.to_json(),
-                "cue_id": planned.cue_id,
-                "clip": planned.primary.clip_name,
-                "record_in_s": planned.record_in_s,
-                "record_out_s": planned.record_out_s,
-                "position_s": planned.record_in_s - start_s,
-                "usage": place.usage,
-            }
-        )
     (out / "cues.json").write_text(json.dumps(cue_rows, indent=2, default=str))
     files["cues"] = "cues.json"
     return {
@@ -435,4 +534,5 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         "timeline_end_s": end_s,
         "timeline_rate": rate,
         "title": title,
+        "notes": list(loaded.notes),
     }

@@ -138,13 +138,18 @@ def _validate(request: GenerationRequest, max_duration_s: float) -> tuple[float,
         raise InvalidRequest(
             f"output name {request.name!r} must be 1-128 letters, digits, '.', '_', '-' or spaces"
         )
-    cuts = []
-    for c in request.cut_times_s:
+    return _times(request.cut_times_s, d, "scene cut")
+
+
+def _times(times: tuple[float, ...], duration_s: float, what: str) -> tuple[float, ...]:
+    """Hit times inside the cue, sorted, once each."""
+    out = []
+    for c in times:
         if not isinstance(c, int | float) or not math.isfinite(c):
-            raise InvalidRequest(f"scene cut times must be numbers of seconds, got {c!r}")
-        if 0.0 < c < d:
-            cuts.append(float(c))
-    return tuple(sorted(set(cuts)))
+            raise InvalidRequest(f"{what} times must be numbers of seconds, got {c!r}")
+        if 0.0 < c < duration_s:
+            out.append(float(c))
+    return tuple(sorted(set(out)))
 
 
 def _normalise_attributes(attrs: Attributes) -> tuple[str, str, str, tuple[str, ...]]:
@@ -199,6 +204,7 @@ class DraftGenerator:
             energy=energy,
             instruments=instruments,
             cuts=cuts,
+            markers=_times(request.marker_times_s, float(request.duration_s), "marker"),
         )
         arr = compose(spec, rng)
         facts: dict[str, object] = {

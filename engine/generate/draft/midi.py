@@ -63,7 +63,8 @@ def _conductor(arr: Arrangement) -> list[Event]:
         events.append((_tick(beat), 4, mido.MetaMessage("marker", text=label)))
     for hit in arr.cut_hits:
         beat = arr.beat_of(float(hit["time_s"]))  # type: ignore[arg-type]
-        events.append((_tick(beat), 5, mido.MetaMessage("cue_marker", text=f"cut {hit['kind']}")))
+        text = f"{hit.get('for', 'cut')} {hit['kind']}"  # "cut section", "marker accent"
+        events.append((_tick(beat), 5, mido.MetaMessage("cue_marker", text=text)))
     return events
 
 
