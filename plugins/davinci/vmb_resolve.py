@@ -452,6 +452,10 @@ class ResolveHost(vf.Host):
         )
 
 
+# What the sandboxed-edition message tells the user to run (a test parses it with `vmb`'s parser).
+SANDBOX_COMMAND = "vmb render timeline.otio --out score"
+
+
 def check_sandbox() -> None:
     """The Mac App Store edition runs in the macOS App Sandbox: its home is a container, so
     the engine's files and `vmb` are out of reach. Say what to do instead."""
@@ -462,7 +466,7 @@ def check_sandbox() -> None:
             f"home is {container}), so it cannot reach the VMB Score engine's files.\n"
             "Use DaVinci Resolve from blackmagicdesign.com (free or Studio) with VMB Score, "
             "or score the timeline outside Resolve: export it as OTIO and run\n"
-            "    vmb soundtrack <timeline.otio>",
+            f"    {SANDBOX_COMMAND}",
             "sandboxed",
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shlex
 import wave
 from pathlib import Path
 
@@ -435,6 +436,12 @@ def test_mac_app_store_sandbox_is_detected(monkeypatch, media: str) -> None:
     message = host["disp"].dialogs[-1]
     assert "Mac App Store edition" in message and container in message
     assert "blackmagicdesign.com" in message
+    # the command it suggests is one `vmb` really has: parse it with the engine's own parser
+    line = next(ln.strip() for ln in message.splitlines() if ln.strip().startswith("vmb "))
+    from engine.cli import build_parser
+
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    assert args.command == "render" and args.out
 
 
 def test_e2e_build_with_only_the_generic_timer_event(standin_engine, media: str) -> None:
