@@ -42,7 +42,9 @@ host_paths() {
   REAPER_KB="$REAPER_RES/reaper-kb.ini"
 }
 
-record() { printf '%s\t%s\n' "$1" "$2" >>"$MANIFEST.new"; }
+# Each entry goes into the manifest as it happens (before the file is written), so a run that
+# fails halfway can still be uninstalled exactly.
+record() { printf '%s\t%s\n' "$1" "$2" >>"$MANIFEST"; }
 
 ensure_dir() {  # mkdir -p that records each folder it creates
   local d="$1" missing=() i
@@ -55,8 +57,8 @@ ensure_dir() {  # mkdir -p that records each folder it creates
 
 put() {  # put SRC DEST
   ensure_dir "$(dirname "$2")"
-  cp "$1" "$2"
   record file "$2"
+  cp "$1" "$2"
 }
 
 json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
@@ -66,9 +68,9 @@ write_config() {  # the plugins' vmb_plugin.json: where `vmb` is, which home
   [ -x "$VENV/bin/vmb" ] && vmb="$(json_str "$VENV/bin/vmb")"
   [ -n "${VMB_HOME:-}" ] && home="$(json_str "$VMB_HOME")"
   ensure_dir "$(dirname "$dest")"
+  record file "$dest"
   printf '{\n  "vmb": %s,\n  "home": %s,\n  "installed_from": %s\n}\n' \
     "$vmb" "$home" "$(json_str "$ROOT")" >"$dest"
-  record file "$dest"
 }
 
 sha1_of() {
@@ -86,12 +88,12 @@ register_action() {  # register_action "VMB: Title" /abs/script.py  (REAPER clos
   fi
   if [ ! -f "$REAPER_KB" ]; then
     ensure_dir "$(dirname "$REAPER_KB")"
-    : >"$REAPER_KB"
     record created_kb "$REAPER_KB"
+    : >"$REAPER_KB"
   fi
   line="SCR 4 0 RS$(sha1_of "$script") \"Custom: $title\" \"$script\""
-  printf '%s\n' "$line" >>"$REAPER_KB"
   record kb "$line"
+  printf '%s\n' "$line" >>"$REAPER_KB"
 }
 
 host_root() {  # host_root HOST ROOT-KEY: the folder a files.txt ROOT stands for
@@ -149,13 +151,13 @@ note_sandboxed_resolve() {  # the Mac App Store edition cannot reach the engine 
 install_hosts() {
   host_paths
   refuse_if_reaper_runs
-  [ -f "$MANIFEST" ] && uninstall_hosts quiet  # a reinstall replaces the previous one exactly
+  # a reinstall replaces the previous one (or what a failed run left) exactly
+  if [ -f "$MANIFEST" ] || [ -f "$MANIFEST.new" ]; then uninstall_hosts quiet; fi
   ensure_manifest_dir
-  : >"$MANIFEST.new"
+  : >"$MANIFEST"
   install_files davinci
   install_files reaper
   install_blender
-  mv "$MANIFEST.new" "$MANIFEST"
   say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($RESOLVE_SCRIPTS)"
   say "  Python menu scripts: Resolve <= 21.0 (any edition) or Studio 21.1+; knob panel in Studio"
   if [ "$(uname -s)" = Darwin ] && [ -z "$HOST_DIR" ]; then note_sandboxed_resolve; fi
@@ -171,19 +173,33 @@ ensure_manifest_dir() {
   [ -d "$d" ] || mkdir -p "$d"
 }
 
+remove_pycache() {  # remove_pycache FILE: the caches Python wrote for FILE (only those)
+  local dir stem
+  case "$1" in *.py) ;; *) return 0 ;; esac
+  dir="$(dirname "$1")/__pycache__"
+  [ -d "$dir" ] || return 0
+  stem="$(basename "$1" .py)"
+  rm -f -- "$dir/$stem".*.pyc
+  rmdir -- "$dir" 2>/dev/null || true  # only when empty: another module's cache stays
+}
+
 uninstall_hosts() {
   local quiet="${1:-}"
   [ -n "${MANIFEST:-}" ] || host_paths
-  if [ ! -f "$MANIFEST" ]; then
+  # $MANIFEST.new: what a failed run of an older installer recorded (it renamed it at the end)
+  local -a lists=()
+  [ -f "$MANIFEST" ] && lists+=("$MANIFEST")
+  [ -f "$MANIFEST.new" ] && lists+=("$MANIFEST.new")
+  if ((${#lists[@]} == 0)); then
     [ -n "$quiet" ] || say "no host plugins installed here (no $MANIFEST)"
     return 0
   fi
-  if grep -q '^kb	' "$MANIFEST"; then refuse_if_reaper_runs; fi
+  if cat "${lists[@]}" | grep -q '^kb	'; then refuse_if_reaper_runs; fi
   local kind value tmp
   local -a dirs=() kbs=()
   while IFS=$'\t' read -r kind value; do
     case "$kind" in
-      file) rm -f -- "$value" ;;
+      file) rm -f -- "$value"; remove_pycache "$value" ;;
       dir) dirs+=("$value") ;;
       kb)
         if [ -f "$REAPER_KB" ]; then
@@ -194,7 +210,7 @@ uninstall_hosts() {
         fi ;;
       created_kb) kbs+=("$value") ;;
     esac
-  done <"$MANIFEST"
+  done < <(cat "${lists[@]}")
   for value in "${kbs[@]+"${kbs[@]}"}"; do
     [ -f "$value" ] && [ ! -s "$value" ] && rm -f -- "$value"
   done
@@ -202,6 +218,6 @@ uninstall_hosts() {
   for ((i = ${#dirs[@]} - 1; i >= 0; i--)); do
     rmdir -- "${dirs[i]}" 2>/dev/null || true  # only when empty: never a user's file
   done
-  rm -f -- "$MANIFEST"
+  rm -f -- "$MANIFEST" "$MANIFEST.new"
   [ -n "$quiet" ] || say "removed the host plugins listed in $MANIFEST"
 }

@@ -57,13 +57,14 @@ blender_zip() {  # blender_zip ZIP: the files plugins/blender/files.txt lists, a
   printf '{\n  "vmb": %s,\n  "home": null,\n  "installed_from": %s\n}\n' \
     "$vmb" "$(json_str "$ROOT")" >"$stage/vmb_plugin.json"
   ensure_dir "$(dirname "$zip")"
+  zip="$(cd "$(dirname "$zip")" && pwd)/$(basename "$zip")"  # the zip step runs in $stage
+  record file "$zip"
   if ! (cd "$stage" && "${PYTHON:-python3}" -m zipfile -c "$zip" ./*); then
     rm -rf "$stage"
     say "Blender: could not write $zip"
     return 1
   fi
   rm -rf "$stage"
-  record file "$zip"
 }
 
 install_blender() {

@@ -59,8 +59,25 @@ function Get-HostPaths {
 }
 
 # --- manifest helpers --------------------------------------------------------------------------
+# Text files are UTF-8 without a BOM (Windows PowerShell 5.1's `-Encoding UTF8` adds one, and
+# its default is the ANSI code page, which mangles non-ASCII user names in paths).
+$script:Utf8 = New-Object System.Text.UTF8Encoding($false)
+function Write-Utf8([string]$Path, [string[]]$Lines) {
+    $text = if ($Lines) { ($Lines -join "`r`n") + "`r`n" } else { "" }
+    [System.IO.File]::WriteAllText($Path, $text, $script:Utf8)
+}
+function Add-Utf8Line([string]$Path, [string]$Line) {
+    [System.IO.File]::AppendAllText($Path, $Line + "`r`n", $script:Utf8)
+}
+
+# Every entry goes into the manifest as it happens, so a run that fails halfway can still be
+# uninstalled ($script:ManifestPath is set by Install-Hosts before anything is copied).
 $script:Entries = New-Object System.Collections.Generic.List[string]
-function Add-Entry([string]$Kind, [string]$Value) { $script:Entries.Add("$Kind`t$Value") }
+$script:ManifestPath = $null
+function Add-Entry([string]$Kind, [string]$Value) {
+    $script:Entries.Add("$Kind`t$Value")
+    if ($script:ManifestPath) { Add-Utf8Line $script:ManifestPath "$Kind`t$Value" }
+}
 
 function Ensure-Dir([string]$Dir) {
     $missing = @()
@@ -75,20 +92,24 @@ function Ensure-Dir([string]$Dir) {
 
 function Put-File([string]$Src, [string]$Dest) {
     Ensure-Dir (Split-Path -Parent $Dest)
+    Add-Entry "file" $Dest  # recorded first: a copy that fails halfway is still removed
     Copy-Item -LiteralPath $Src -Destination $Dest -Force
-    Add-Entry "file" $Dest
 }
 
-function Write-PluginConfig([string]$Dest) {
+function Get-PluginConfigJson {
     $vmb = Join-Path $Venv "Scripts\vmb.exe"
     $config = [ordered]@{
         vmb = if (Test-Path -LiteralPath $vmb) { $vmb } else { $null }
         home = if ($env:VMB_HOME) { $env:VMB_HOME } else { $null }
         installed_from = $Root
     }
+    return ($config | ConvertTo-Json)
+}
+
+function Write-PluginConfig([string]$Dest) {
     Ensure-Dir (Split-Path -Parent $Dest)
-    $config | ConvertTo-Json | Set-Content -LiteralPath $Dest -Encoding UTF8
     Add-Entry "file" $Dest
+    Write-Utf8 $Dest @(Get-PluginConfigJson)  # no BOM (see Write-Utf8)
 }
 
 function Register-Action([hashtable]$P, [string]$Title, [string]$Script) {
@@ -98,15 +119,28 @@ function Register-Action([hashtable]$P, [string]$Title, [string]$Script) {
     }
     if (-not (Test-Path -LiteralPath $P.ReaperKb)) {
         Ensure-Dir (Split-Path -Parent $P.ReaperKb)
-        New-Item -ItemType File -Path $P.ReaperKb | Out-Null
         Add-Entry "created_kb" $P.ReaperKb
+        Write-Utf8 $P.ReaperKb @()
     }
     $sha = [System.Security.Cryptography.SHA1]::Create()
     $hash = ($sha.ComputeHash([Text.Encoding]::UTF8.GetBytes($Script)) |
         ForEach-Object { $_.ToString("x2") }) -join ""
     $line = "SCR 4 0 RS$hash `"Custom: $Title`" `"$Script`""
-    Add-Content -LiteralPath $P.ReaperKb -Value $line
     Add-Entry "kb" $line
+    Add-Utf8Line $P.ReaperKb $line  # UTF-8, as REAPER writes reaper-kb.ini
+}
+
+function Remove-PyCache([string]$File) {
+    # Python caches an installed module as __pycache__\<name>.<tag>.pyc beside it: remove only
+    # those of the files we installed, then the __pycache__ folder once it is empty
+    if (-not $File.EndsWith(".py")) { return }
+    $cache = Join-Path (Split-Path -Parent $File) "__pycache__"
+    if (-not (Test-Path -LiteralPath $cache)) { return }
+    $stem = [System.IO.Path]::GetFileNameWithoutExtension($File)
+    Get-ChildItem -LiteralPath $cache -File |
+        Where-Object { $_.Name.StartsWith("$stem.") -and $_.Name.EndsWith(".pyc") } |
+        Remove-Item -Force
+    if (-not (Get-ChildItem -LiteralPath $cache -Force)) { Remove-Item -LiteralPath $cache -Force }
 }
 
 function Uninstall-Hosts([switch]$Quiet) {
@@ -117,16 +151,20 @@ function Uninstall-Hosts([switch]$Quiet) {
     }
     if (Select-String -LiteralPath $P.Manifest -Pattern "^kb`t" -Quiet) { Assert-ReaperClosed }
     $dirs = @(); $kbs = @()
-    foreach ($entry in Get-Content -LiteralPath $P.Manifest) {
+    foreach ($entry in Get-Content -LiteralPath $P.Manifest -Encoding UTF8) {
         $kind, $value = $entry -split "`t", 2
         switch ($kind) {
-            "file" { Remove-Item -LiteralPath $value -Force -ErrorAction SilentlyContinue }
+            "file" {
+                Remove-Item -LiteralPath $value -Force -ErrorAction SilentlyContinue
+                Remove-PyCache $value
+            }
             "dir" { $dirs += $value }
             "created_kb" { $kbs += $value }
             "kb" {
                 if (Test-Path -LiteralPath $P.ReaperKb) {
-                    $keep = Get-Content -LiteralPath $P.ReaperKb | Where-Object { $_ -ne $value }
-                    Set-Content -LiteralPath $P.ReaperKb -Value $keep
+                    $keep = Get-Content -LiteralPath $P.ReaperKb -Encoding UTF8 |
+                        Where-Object { $_ -ne $value }
+                    Write-Utf8 $P.ReaperKb @($keep)
                 }
             }
         }
@@ -186,12 +224,14 @@ function Install-Hosts {
     Assert-ReaperClosed
     if (Test-Path -LiteralPath $P.Manifest) { Uninstall-Hosts -Quiet }
     $script:Entries.Clear()
+    $manifestDir = Split-Path -Parent $P.Manifest
+    if (-not (Test-Path -LiteralPath $manifestDir)) { New-Item -ItemType Directory -Path $manifestDir | Out-Null }
+    Write-Utf8 $P.Manifest @()
+    $script:ManifestPath = $P.Manifest  # from here on, every entry is in the manifest at once
     Install-Files $P "davinci"
     Install-Files $P "reaper"
     Install-Blender $P
-
-    Ensure-Dir (Split-Path -Parent $P.Manifest)
-    Set-Content -LiteralPath $P.Manifest -Value $script:Entries
+    $script:ManifestPath = $null
     Say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($($P.ResolveScripts))"
     Say "REAPER 6.0+: Actions > Show action list > 'Custom: VMB: ...' ($($P.ReaperScripts))"
     Say "  needs Preferences > Plug-ins > ReaScript > Enable Python; knobs: 'VMB: Insert controls'"
@@ -228,11 +268,19 @@ function Install-Blender([hashtable]$P) {
     $zipDir = if ($HostDir) { Join-Path (Resolve-Path $HostDir).Path "blender" } else { Join-Path (Get-VmbHome) "blender" }
     $zip = Join-Path $zipDir "vmb_score.zip"
     Ensure-Dir $zipDir
-    $paths = Get-Content -LiteralPath (Join-Path $src "blender\files.txt") |
-        Where-Object { $_ -and -not $_.StartsWith("#") -and -not $_.StartsWith("@config") } |
-        ForEach-Object { Join-Path $src ((($_ -split "`t")[0]) -replace "/", "\") }
-    Compress-Archive -LiteralPath $paths -DestinationPath $zip -Force
+    # staged under the names files.txt gives them, with the plugin's config (as install.sh does)
+    $stage = Join-Path ([System.IO.Path]::GetTempPath()) ("vmb-blender-" + [guid]::NewGuid())
+    New-Item -ItemType Directory -Path $stage | Out-Null
+    foreach ($line in Get-Content -LiteralPath (Join-Path $src "blender\files.txt")) {
+        if (-not $line -or $line.StartsWith("#")) { continue }
+        $cols = $line -split "`t"
+        $name = ($cols[1] -split "/", 2)[1]
+        if ($cols[0] -eq "@config") { Write-Utf8 (Join-Path $stage $name) @(Get-PluginConfigJson) }
+        else { Copy-Item -LiteralPath (Join-Path $src ($cols[0] -replace "/", "\")) -Destination (Join-Path $stage $name) }
+    }
     Add-Entry "file" $zip
+    Compress-Archive -Path (Join-Path $stage "*") -DestinationPath $zip -Force
+    Remove-Item -LiteralPath $stage -Recurse -Force
     if ($n -gt 0) {
         Say "  enable it in Blender: Edit > Preferences > Add-ons > 'VMB Score' (restart Blender first)"
     } else {

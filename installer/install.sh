@@ -15,6 +15,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VMB_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
+case "$PYTHON" in  # a relative path would break after a `cd` (the Blender zip step does one)
+  /*) ;;
+  */*)
+    PY_DIR="$(cd "$(dirname "$PYTHON")" 2>/dev/null && pwd)" ||
+      { echo "install.sh: PYTHON=$PYTHON: no folder $(dirname "$PYTHON")" >&2; exit 2; }
+    PYTHON="$PY_DIR/$(basename "$PYTHON")" ;;
+esac
 DEV=0
 SYSTEM=1
 HOSTS=0

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional
 
 APP = "VMB Score"
 CONFIG_NAME = "vmb_plugin.json"  # written next to the plugin by the installer
+CONFIG_PROBLEM = "config_problem"  # load_config's key for a config file it could not read
 API = "/v1"
 
 
@@ -85,13 +86,25 @@ def here() -> str:
 
 
 def load_config(plugin_dir: Optional[str] = None) -> Dict[str, Any]:
-    """The installer's small config ({"vmb": path, "home": path?}) next to this module."""
+    """The installer's small config ({"vmb": path, "home": path?}) next to this module.
+
+    Read as utf-8-sig: Windows PowerShell 5.1 writes a BOM. A file that exists but cannot be
+    read is said so (console now, and in every "engine not running" message) instead of being
+    silently treated as no config."""
+    path = os.path.join(plugin_dir or here(), CONFIG_NAME)
     try:
-        with open(os.path.join(plugin_dir or here(), CONFIG_NAME), encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             data = json.load(fh)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:
+        problem = f"the plugin's config {path} could not be read ({exc}); reinstall the plugin"
+    else:
+        if isinstance(data, dict):
+            return data
+        problem = f"the plugin's config {path} is not a JSON object; reinstall the plugin"
+    print("[VMB Score] " + problem, file=sys.stderr)
+    return {CONFIG_PROBLEM: problem}
 
 
 def resolve_home(config: Optional[Dict[str, Any]] = None) -> str:
@@ -122,9 +135,11 @@ def start_command(config: Optional[Dict[str, Any]] = None) -> str:
 
 
 def not_running_message(config: Optional[Dict[str, Any]], why: str) -> str:
-    return (
+    text = (
         f"The VMB Score engine is not running ({why}).\nStart it with:\n    {start_command(config)}"
     )
+    problem = (config or {}).get(CONFIG_PROBLEM)
+    return text + f"\n(Note: {problem}.)" if problem else text
 
 
 def engine_log_path(home: str) -> str:

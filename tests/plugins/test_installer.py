@@ -225,3 +225,94 @@ def test_refuses_while_reaper_runs(host_dir: Path, tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+# -- review of issue 12: a failed run can be undone; a relative PYTHON; Python's caches ----------
+def _failing_python(tmp_path: Path) -> str:
+    """An interpreter that fails: the Blender zip step (the last step) fails after every
+    other file has been copied."""
+    fake = tmp_path / "bin" / "python-broken"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    return str(fake)
+
+
+def test_a_failed_install_can_be_uninstalled(host_dir: Path, tmp_path: Path) -> None:
+    before = _snapshot(host_dir)
+    env = {"PYTHON": _failing_python(tmp_path), "HOME": str(tmp_path)}
+    failed = _run("--hosts-only", "--host-dir", str(host_dir), env=env)
+    assert failed.returncode != 0 and "could not write" in failed.stdout
+    assert (host_dir / "reaper" / "Scripts" / "VMB Score" / "vmb_reaper.py").is_file()
+    gone = _run("--uninstall", "--host-dir", str(host_dir), env={"HOME": str(tmp_path)})
+    assert gone.returncode == 0, gone.stderr
+    assert "no host plugins installed" not in gone.stdout
+    assert _snapshot(host_dir) == before
+
+
+def test_what_an_older_failed_run_left_is_uninstalled(host_dir: Path, tmp_path: Path) -> None:
+    """Older installers kept the list in *.manifest.new until the end: read that too."""
+    before = _snapshot(host_dir)
+    assert _run("--hosts-only", "--host-dir", str(host_dir)).returncode == 0
+    manifest = host_dir / "vmb-score-plugins.manifest"
+    manifest.rename(manifest.with_name(manifest.name + ".new"))
+    gone = _run("--uninstall", "--host-dir", str(host_dir))
+    assert gone.returncode == 0 and "removed the host plugins" in gone.stdout
+    assert _snapshot(host_dir) == before
+
+
+def test_relative_python_path_works(tmp_path: Path) -> None:
+    wrapper = tmp_path / "bin" / "py"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    target = tmp_path / "h"
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--hosts-only", "--host-dir", "h"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        env={**os.environ, "PYTHON": "bin/py", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / "blender" / "vmb_score.zip").is_file()
+
+
+def test_uninstall_removes_the_caches_of_installed_modules(tmp_path: Path) -> None:
+    """Hosts import the installed modules, and Python writes __pycache__ beside them."""
+    target = tmp_path / "h"
+    assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
+    ext = target / "blender" / "extensions" / "user_default" / "vmb_score"
+    scripts = target / "reaper" / "Scripts" / "VMB Score"
+    lib = target / "resolve" / "Fusion" / "vmb_score_lib"
+    for folder in (ext, scripts, lib):
+        done = subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(folder)], capture_output=True, check=False
+        )
+        assert done.returncode == 0 and (folder / "__pycache__").is_dir()
+    # a user's own module in the REAPER folder keeps its cache (and so its folder)
+    mine = target / "reaper" / "Scripts" / "Mine"
+    mine.mkdir()
+    (mine / "tool.py").write_text("X = 1\n")
+    (scripts / "my_tool.py").write_text("Y = 2\n")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(scripts)], check=True)
+    assert _run("--uninstall", "--host-dir", str(target)).returncode == 0
+    assert not ext.exists() and not lib.exists()
+    left = sorted(str(p.relative_to(scripts)) for p in scripts.rglob("*"))
+    assert left[0] == "__pycache__" and left[1].startswith("__pycache__/my_tool.")
+    assert left[2:] == ["my_tool.py"]
+
+
+def test_install_ps1_writes_utf8_without_bom_and_zips_the_config() -> None:
+    """No PowerShell here: check the text. Windows PowerShell 5.1's `-Encoding UTF8` writes a
+    BOM and its default encoding is the ANSI code page; the zip must carry vmb_plugin.json."""
+    ps1 = (ROOT / "installer" / "install.ps1").read_text()
+    assert "UTF8Encoding($false)" in ps1
+    code = [line.split("#")[0] for line in ps1.splitlines()]
+    for line in code:
+        assert "-Encoding UTF8" not in line or "Get-Content" in line, line
+        assert "Add-Content" not in line, line
+        if "Set-Content" in line:  # only the engine's requirements list (ASCII) may use it
+            assert "$full" in line, line
+    zip_part = ps1[ps1.index("function Install-Blender") :]
+    zip_part = zip_part[: zip_part.index("Compress-Archive")]
+    assert '"@config"' in zip_part and "Get-PluginConfigJson" in zip_part
+    assert "$script:ManifestPath = $P.Manifest" in ps1  # entries land in the manifest at once

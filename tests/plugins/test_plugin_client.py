@@ -60,6 +60,26 @@ def test_discovery_problems_say_what_to_do(vmb_home: Path) -> None:
         vc.connect({})
 
 
+def test_config_written_with_a_bom_is_read(tmp_path: Path) -> None:
+    """Windows PowerShell 5.1's `Set-Content -Encoding UTF8` starts the file with a BOM."""
+    text = json.dumps({"vmb": "C:\\vmb\\Scripts\\vmb.exe", "home": "C:\\h"})
+    (tmp_path / vc.CONFIG_NAME).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    config = vc.load_config(str(tmp_path))
+    assert config["vmb"] == "C:\\vmb\\Scripts\\vmb.exe" and config["home"] == "C:\\h"
+
+
+def test_unreadable_config_is_reported_not_ignored(tmp_path: Path, capsys) -> None:
+    (tmp_path / vc.CONFIG_NAME).write_text('{"vmb": "/v/bin/vmb",')  # cut short
+    config = vc.load_config(str(tmp_path))
+    assert "vmb" not in config
+    problem = config[vc.CONFIG_PROBLEM]
+    assert vc.CONFIG_NAME in problem and "reinstall" in problem
+    assert vc.CONFIG_NAME in capsys.readouterr().err
+    assert problem in vc.not_running_message(config, "no discovery file")
+    (tmp_path / vc.CONFIG_NAME).write_text("[1, 2]")
+    assert "not a JSON object" in vc.load_config(str(tmp_path))[vc.CONFIG_PROBLEM]
+
+
 def test_config_and_home(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / vc.CONFIG_NAME).write_text(json.dumps({"vmb": "/v/bin/vmb", "home": "/h"}))
     config = vc.load_config(str(tmp_path))
