@@ -8,7 +8,7 @@ on the Edit page. Standard library only, Python 3.6 syntax.
 """
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import vmb_client as vc
 from vmb_resolve_base import alive, audio_seconds, call, media_of, to_float
@@ -155,9 +155,16 @@ class Placer:
                 idx = self._new_track(tl, TRACK_NAME + " (retry)")
                 info["trackIndex"] = idx
             placed = call(mp, "AppendToTimeline", [info]) or []
-            problem = self._check_placed(tl, placed, idx, path, rec_in, frames, src_fps != fps)
+            problem, wrong = self._check_placed(
+                tl, placed, idx, path, rec_in, frames, src_fps != fps
+            )
             if not problem:
                 return {"track": idx, "record_frame": rec_in, "frames": frames, "notes": notes}
+            if wrong is not None:  # never leave a wrong item behind on the user's timeline
+                if self._delete(tl, [wrong], notes):
+                    problem += "; it was removed"
+                else:
+                    problem += f"; it could not be removed: delete it by hand (frame {rec_in})"
             notes.append(f"audio track {idx}: {problem}")
         raise vc.PluginError(
             f"Resolve did not place the audio ({'; '.join(notes)}). "
@@ -167,14 +174,15 @@ class Placer:
 
     def _check_placed(
         self, tl: Any, placed: List[Any], idx: int, path: str, rec_in: int, frames: int, loose: bool
-    ) -> str:
-        """'' when the track holds our item at rec_in with `frames` frames (one frame of
-        slack when the clip and timeline rates differ). AppendToTimeline's answer alone is
-        not trusted: it may be a dead handle or a phantom item (null id; davinci-resolve-mcp
-        api-limitations.md)."""
+    ) -> Tuple[str, Any]:
+        """('', None) when the track holds our item at rec_in with `frames` frames (one
+        frame of slack when the clip and timeline rates differ); else the problem, and the
+        item placed with the wrong length (to remove) if there is one. AppendToTimeline's
+        answer alone is not trusted: it may be a dead handle or a phantom item (null id;
+        davinci-resolve-mcp api-limitations.md)."""
         item = placed[0] if placed else None
         if not alive(item):
-            return "Resolve refused the append (dead handle)"
+            return "Resolve refused the append (dead handle)", None
         for cand in call(tl, "GetItemListInTrack", "audio", idx) or []:
             if not alive(cand) or int(cand.GetStart()) != rec_in:
                 continue
@@ -182,6 +190,9 @@ class Placer:
                 continue
             got = int(cand.GetEnd()) - rec_in
             if got == frames or (loose and abs(got - frames) <= 1):
-                return ""
-            return f"the item is {got} frames long instead of {frames}"
-        return f"no item at frame {rec_in} after the append (Resolve answered with a phantom item)"
+                return "", None
+            return f"the item is {got} frames long instead of {frames}", cand
+        return (
+            f"no item at frame {rec_in} after the append (Resolve answered with a phantom item)",
+            None,
+        )

@@ -425,6 +425,32 @@ def test_phantom_items_are_caught_by_reading_the_track_back(tmp_path: Path) -> N
     assert "'VMB Score' bin" in exc.value.message
 
 
+def test_a_wrong_length_item_is_removed_before_the_retry(tmp_path: Path) -> None:
+    """Retrying on a new track must not leave the wrong item on the user's timeline; the
+    removal needs the Edit page (DeleteClips), and the user's page comes back."""
+    host = fr.make_host()
+    tl, project, resolve = host["timeline"], host["project"], host["resolve"]
+    resolve.page = "fairlight"
+    project.pool.short_appends = 1
+    where = _session(host).place(project, tl, _wav(tmp_path / "a.wav", 2.0), START, 48, 24.0)
+    ours = [i for t in range(1, tl.GetTrackCount("audio") + 1) for i in tl.audio_items(t)]
+    assert len(ours) == 1 and ours[0].end - ours[0].start == 48  # only the right one
+    assert ours[0].track == ("audio", where["track"])
+    assert any("47 frames long instead of 48; it was removed" in n for n in where["notes"])
+    assert resolve.page == "fairlight"
+
+
+def test_a_wrong_item_that_cannot_be_removed_is_reported(tmp_path: Path, monkeypatch) -> None:
+    host = fr.make_host()
+    tl, project = host["timeline"], host["project"]
+    project.pool.short_appends = 2
+    monkeypatch.setattr(tl, "DeleteClips", lambda items, ripple=False: False)
+    with pytest.raises(vc.PluginError) as exc:
+        _session(host).place(project, tl, _wav(tmp_path / "a.wav", 2.0), START, 48, 24.0)
+    assert exc.value.message.count("could not be removed: delete it by hand") == 2
+    assert f"frame {START}" in exc.value.message
+
+
 def test_mac_app_store_sandbox_is_detected(monkeypatch, media: str) -> None:
     container = "/Users/ed/Library/Containers/com.blackmagic-design.DaVinciResolveAppStore/Data"
     monkeypatch.setenv("HOME", container)

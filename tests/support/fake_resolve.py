@@ -274,6 +274,10 @@ class FakeMediaPool:
         self.current = self.root
         self.appends: list[dict[str, Any]] = []
         self.phantoms = 0  # the next n appends answer with phantom items
+        # FAULT INJECTION (a test knob, not a documented quirk): the next n appends place an
+        # item one frame short, as a build that counted endFrame differently would (the
+        # exclusive-endFrame quirk above, davinci-resolve-mcp api_truth.py)
+        self.short_appends = 0
 
     def GetRootFolder(self) -> FakeFolder:
         return self.root
@@ -333,6 +337,9 @@ class FakeMediaPool:
                 self.phantoms -= 1
                 out.append(PhantomItem(mpi.GetName(), start, end, mpi, info["startFrame"]))
                 continue
+            if self.short_appends > 0:
+                self.short_appends -= 1
+                end -= 1
             item = FakeTimelineItem(mpi.GetName(), start, end, mpi, info["startFrame"])
             item.track = (kind, idx)
             track.items.append(item)
