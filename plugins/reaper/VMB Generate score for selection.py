@@ -42,14 +42,16 @@ def _load():
 VMB = _load()
 
 
-def vmb_tick():
-    """Called by REAPER's defer loop (RPR_defer("vmb_tick()"), run in this namespace)."""
-    VMB.tick(MODE)
+def vmb_tick(run):
+    """Called by REAPER's defer loop (RPR_defer("vmb_tick('<run id>')"), run in this
+    namespace): the run's id is in the code string, never read from a global, so two
+    actions sharing one __main__ cannot take each other's ticks."""
+    VMB.tick(run)
 
 
-def vmb_atexit():
-    """Called when the script ends or is terminated: cancels an unfinished job."""
-    VMB.at_exit(MODE)
+def vmb_atexit(run):
+    """Called when the script ends or is terminated: cancels the run's unfinished job."""
+    VMB.at_exit(run)
 
 
 # RPR_defer/RPR_atexit live in this script's namespace (REAPER puts them in __main__):

@@ -400,9 +400,12 @@ class ReaperHost(vf.Host):
 
     name = HOST
 
-    def __init__(self, mode: str, defer: Callable[[str], None]) -> None:
+    def __init__(self, mode: str, defer: Callable[[str], None], run: str = "") -> None:
         self.mode = mode  # "selection" | "project"
         self.defer = defer
+        # the run's id goes into every deferred code string: if REAPER runs the actions in
+        # one shared __main__, a second action must not redirect this run's ticks
+        self.tick_code = "vmb_tick({!r})".format(run or mode)
         self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
         self.note = ""
         self.placed = []  # type: List[Dict[str, Any]]
@@ -461,7 +464,7 @@ class ReaperHost(vf.Host):
     def schedule(self, fn: Callable[[], None], delay_s: float) -> bool:
         """REAPER's defer has no delay: each tick (~30/s) checks the time."""
         self.pending = (fn, time.time() + delay_s)
-        self.defer("vmb_tick()")
+        self.defer(self.tick_code)
         return True
 
     def tick(self) -> None:
@@ -469,7 +472,7 @@ class ReaperHost(vf.Host):
             return
         fn, due = self.pending
         if time.time() < due:
-            self.defer("vmb_tick()")
+            self.defer(self.tick_code)
             return
         self.pending = None
         fn()
@@ -524,7 +527,8 @@ def cue_position(path: str, fallback: float) -> float:
 
 
 # -- the actions -------------------------------------------------------------------------------
-FLOWS = {}  # type: Dict[str, vf.Flow]
+FLOWS = {}  # type: Dict[str, vf.Flow]  # by run id ("selection-1"), until the run ends
+_RUNS = [0]  # runs started in this REAPER session (ids stay unique while REAPER runs)
 
 
 def script_function(namespace: Optional[Dict[str, Any]], name: str) -> Any:
@@ -553,21 +557,24 @@ def main(
     except vc.PluginError as exc:
         message(exc.message)
         return None
-    flow = vf.Flow(ReaperHost(mode, defer), config)
-    FLOWS[mode] = flow
-    at_exit_fn("vmb_atexit()")
+    _RUNS[0] += 1
+    run = "{}-{}".format(mode, _RUNS[0])
+    flow = vf.Flow(ReaperHost(mode, defer, run), config)
+    FLOWS[run] = flow
+    at_exit_fn("vmb_atexit({!r})".format(run))
     return flow.start()
 
 
-def tick(mode: str) -> None:
-    flow = FLOWS.get(mode)
+def tick(run: str) -> None:
+    """One deferred tick of the run `run` (its id is in the code string REAPER runs)."""
+    flow = FLOWS.get(run)
     if flow is not None and not flow.finished:
         flow.host.tick()  # type: ignore[attr-defined]
 
 
-def at_exit(mode: str) -> None:
+def at_exit(run: str) -> None:
     """The script ended or the user terminated it: cancel an unfinished job."""
-    flow = FLOWS.get(mode)
+    flow = FLOWS.pop(run, None)
     if flow is not None and not flow.finished:
         flow.cancel()
 

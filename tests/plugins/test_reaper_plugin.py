@@ -256,7 +256,8 @@ def test_e2e_ticks_are_short_and_terminate_cancels(
     reaper.add_item(v, video, 0.0, 3.0, selected=True)
     ns = reaper.run_script(GENERATE)
     run = ns["VMB_RUN"]
-    assert run.job_id and reaper.deferred == ["vmb_tick()"]
+    assert run.job_id and len(reaper.deferred) == 1
+    assert reaper.deferred[0].startswith("vmb_tick('selection-")
     longest = 0.0
     deadline = time.monotonic() + 20
     while not reaper.help.startswith("VMB Score: generate") and time.monotonic() < deadline:
@@ -326,6 +327,38 @@ def test_defer_and_atexit_come_from_the_script_namespace(
     score = reaper.track_named("VMB Score")
     assert score is not None and score.items, reaper.messages
     assert reaper.messages[-1].startswith("Placed 1 item(s)")
+
+
+@pytest.mark.standin_step_s(0.2)
+def test_two_actions_in_one_shared_main_both_finish(
+    standin_engine, reaper: FakeReaper, video: str
+) -> None:
+    """If REAPER ran every Python action in one __main__, starting "Score whole project"
+    while "Generate" polls rebinds the script globals (MODE, vmb_tick): each deferred call
+    must still reach its own run, and both jobs must be placed."""
+    reaper.defer_mode = "manual"
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=0.0, length=2.0, selected=True)
+    reaper.add_item(v, video, pos=10.0, length=2.0)
+    reaper.loop = (0.5, 1.5)  # the selection's cue starts where no project cue does
+    first = reaper.run_script(GENERATE, shared=True)["VMB_RUN"]
+    second = reaper.run_script(WHOLE, shared=True)["VMB_RUN"]
+    assert reaper.namespace["MODE"] == "project" and first is not second
+    assert first.job_id and second.job_id and first.job_id != second.job_id
+    deadline = time.monotonic() + 30
+    while reaper.deferred and time.monotonic() < deadline:
+        reaper.tick()
+        time.sleep(0.02)
+    assert first.finished and first.error is None and first.outputs, reaper.messages
+    assert second.finished and second.error is None and second.outputs, reaper.messages
+    placed = [
+        (round(reaper.items[i].pos, 3), round(reaper.items[i].length, 3))
+        for t in reaper.order
+        if reaper.tracks[t].name.startswith("VMB Score") and "MIDI" not in reaper.tracks[t].name
+        for i in reaper.tracks[t].items
+    ]
+    assert sorted(placed) == [(0.0, 2.0), (0.5, 1.0), (10.0, 2.0)], placed
+    assert sum(m.startswith("Placed") or m.startswith("Scored") for m in reaper.messages) == 2
 
 
 def test_outside_an_action_defer_is_missing_and_said(reaper: FakeReaper) -> None:

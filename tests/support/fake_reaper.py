@@ -140,6 +140,7 @@ class FakeReaper:
         self.deferred: list[str] = []
         self.atexit: list[str] = []
         self.namespace: dict[str, Any] = {}
+        self.shared_main: dict[str, Any] | None = None  # run_script(shared=True)
         self._in_script = False
         self.cursor = 0.0
         self.defer_mode = "immediate"
@@ -182,14 +183,18 @@ class FakeReaper:
     def track_named(self, name: str) -> Track | None:
         return next((self.tracks[t] for t in self.order if self.tracks[t].name == name), None)
 
-    def run_script(self, path: Path) -> dict[str, Any]:
+    def run_script(self, path: Path, shared: bool = False) -> dict[str, Any]:
         """Run a ReaScript as REAPER does: the file is `__main__`, and REAPER puts
         RPR_defer/RPR_atexit into its globals (QUIRK: nowhere else; reapy
         reapy/core/reaper/defer.py reads them from sys.modules["__main__"]). Deferred code
-        strings run in that same namespace."""
+        strings run in that same namespace. shared=True runs every such script in ONE
+        `__main__` dict: no source says REAPER keeps Python scripts apart, so the plugin
+        must work either way."""
         init = dict(vars(self.module()))  # what `from reaper_python import *` gives
         init = {k: v for k, v in init.items() if k.startswith("RPR_")}
         init.update(RPR_defer=self.RPR_defer, RPR_atexit=self.RPR_atexit)
+        if shared:
+            return self._run_shared(Path(path), init)
         self.namespace = {}
         self._in_script = True
         try:
@@ -198,6 +203,19 @@ class FakeReaper:
             self._in_script = False
         if not self.namespace:  # nothing was deferred: the script's globals as returned
             self.namespace = ns
+        self._drain()
+        return self.namespace
+
+    def _run_shared(self, path: Path, init: dict[str, Any]) -> dict[str, Any]:
+        if self.shared_main is None:
+            self.shared_main = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.shared_main.update(init, __file__=str(path))
+        self.namespace = self.shared_main
+        self._in_script = True
+        try:
+            exec(compile(path.read_text(), str(path), "exec"), self.shared_main)  # noqa: S102
+        finally:
+            self._in_script = False
         self._drain()
         return self.namespace
 
