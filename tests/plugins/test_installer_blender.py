@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
+import tomllib
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
@@ -106,3 +110,31 @@ def test_blender_user_extensions_variable_wins(tmp_path: Path) -> None:
     done = _run("--hosts-only", env=env)
     assert done.returncode == 0, done.stderr
     assert _files(ext_root / "user_default" / "vmb_score") == NAMES
+
+
+def _blender_tags() -> set[str] | None:
+    """The add-on tags Blender knows (bpy's _bpy_internal/extensions/tags.py), from the
+    bpy venv the Blender test uses; None when that venv is missing."""
+    venv = Path(os.environ.get("VMB_BLENDER_VENV") or ROOT / ".venv-blender")
+    found = sorted(
+        venv.glob("lib/python*/site-packages/bpy/*/scripts/modules/_bpy_internal/extensions/tags.py")
+    )
+    if not found:
+        return None
+    for node in ast.parse(found[-1].read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "addons":
+            return set(ast.literal_eval(node.value))
+    raise AssertionError(f"no `addons` set in {found[-1]}")
+
+
+def test_manifest_tags_are_blender_addon_tags() -> None:
+    manifest = tomllib.loads((ROOT / "plugins" / "blender" / "blender_manifest.toml").read_text())
+    assert manifest["tags"] and manifest["type"] == "add-on"
+    known = _blender_tags()
+    if known is None:
+        why = "no bpy venv (.venv-blender): run ./installer/install.sh --dev"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(why + " (CI must check the tags)")
+        pytest.skip(why)
+    assert "Sequencer" in known
+    assert set(manifest["tags"]) <= known, set(manifest["tags"]) - known
