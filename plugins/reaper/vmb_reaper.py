@@ -405,7 +405,7 @@ class ReaperHost(vf.Host):
         self.defer = defer
         # the run's id goes into every deferred code string: if REAPER runs the actions in
         # one shared __main__, a second action must not redirect this run's ticks
-        self.tick_code = "vmb_tick({!r})".format(run or mode)
+        self.tick_code = f"vmb_tick({run or mode!r})"
         self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
         self.note = ""
         self.placed = []  # type: List[Dict[str, Any]]
@@ -558,10 +558,10 @@ def main(
         message(exc.message)
         return None
     _RUNS[0] += 1
-    run = "{}-{}".format(mode, _RUNS[0])
+    run = f"{mode}-{_RUNS[0]}"
     flow = vf.Flow(ReaperHost(mode, defer, run), config)
     FLOWS[run] = flow
-    at_exit_fn("vmb_atexit({!r})".format(run))
+    at_exit_fn(f"vmb_atexit({run!r})")
     return flow.start()
 
 

@@ -285,7 +285,9 @@ def test_uninstall_removes_the_caches_of_installed_modules(tmp_path: Path) -> No
     lib = target / "resolve" / "Fusion" / "vmb_score_lib"
     for folder in (ext, scripts, lib):
         done = subprocess.run(
-            [sys.executable, "-m", "compileall", "-q", str(folder)], capture_output=True, check=False
+            [sys.executable, "-m", "compileall", "-q", str(folder)],
+            capture_output=True,
+            check=False,
         )
         assert done.returncode == 0 and (folder / "__pycache__").is_dir()
     # a user's own module in the REAPER folder keeps its cache (and so its folder)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import os
 import subprocess
 import tomllib
@@ -117,7 +118,9 @@ def _blender_tags() -> set[str] | None:
     bpy venv the Blender test uses; None when that venv is missing."""
     venv = Path(os.environ.get("VMB_BLENDER_VENV") or ROOT / ".venv-blender")
     found = sorted(
-        venv.glob("lib/python*/site-packages/bpy/*/scripts/modules/_bpy_internal/extensions/tags.py")
+        venv.glob(
+            "lib/python*/site-packages/bpy/*/scripts/modules/_bpy_internal/extensions/tags.py"
+        )
     )
     if not found:
         return None
@@ -138,3 +141,16 @@ def test_manifest_tags_are_blender_addon_tags() -> None:
         pytest.skip(why)
     assert "Sequencer" in known
     assert set(manifest["tags"]) <= known, set(manifest["tags"]) - known
+
+
+def test_readme_names_what_the_plugins_and_docs_name() -> None:
+    """README's one-line summaries use the buttons' real labels and the documented versions."""
+    readme = (ROOT / "README.md").read_text()
+    hosts = (ROOT / "docs" / "HOSTS.md").read_text()
+    labels = re.findall(r'bl_label = "([^"]+)"', (ROOT / "plugins/blender/__init__.py").read_text())
+    blender = readme[readme.index("- **Blender**") :].split("\n- ")[0].split("\n\n")[0]
+    quoted = set(re.findall(r'"([^"]+)"', blender)) - {"VMB Score"}
+    assert quoted and quoted <= set(labels), quoted - set(labels)
+    resolve = readme[readme.index("- **DaVinci Resolve**") :].split("\n- ")[0]
+    studio = re.search(r"Studio ([\d.]+)", resolve).group(1)
+    assert f"| Studio {studio} and newer |" in hosts
