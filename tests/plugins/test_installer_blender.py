@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import ast
-import re
 import os
+import re
 import subprocess
 import tomllib
 import zipfile
