@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -131,6 +131,12 @@ class GenerationRequest:
     cut_times_s: tuple[float, ...] = ()
     sample_rate: int = 44100
     name: str = "cue"
+    # how the cue ends: ring | button | fade | cut | none (None: the backend's default, ring)
+    ending: str | None = None
+    loop: bool = False  # whole bars that loop seamlessly (the length is rounded to bars)
+    stems: bool = False  # also one WAV per part (draft backend only)
+    continue_from: dict[str, Any] | None = None  # what the previous cue of a run carried
+    frame_rate: float = 25.0  # the picture's rate: button and cut endings hit the last frame
 
 
 @dataclass(frozen=True)

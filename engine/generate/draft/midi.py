@@ -35,11 +35,15 @@ def _track(events: list[tuple[int, int, mido.Message | mido.MetaMessage]], end_t
     return track
 
 
-def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile:
+def build_midi(
+    arr: Arrangement, parts: set[int] | None = None, loop_markers: bool = False
+) -> mido.MidiFile:
     """The whole arrangement, or only the ``parts`` given (for split rendering); the
-    conductor track is always included."""
+    conductor track is always included. A loop's file ends exactly at the loop's end and
+    carries "loopStart"/"loopEnd" markers (and CC111 at the start, the loop-point convention
+    some game and tracker tools read)."""
     mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
-    end_time = arr.duration_s + TAIL_S
+    end_time = arr.duration_s + (0.0 if loop_markers else TAIL_S)
     end_tick = _tick(arr.beat_of(end_time))
     conductor: list[tuple[int, int, mido.MetaMessage]] = [
         (0, 0, mido.MetaMessage("track_name", name="VMB Score draft")),
@@ -69,6 +73,9 @@ def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile
         conductor.append(
             (_tick(beat), 5, mido.MetaMessage("cue_marker", text=f"cut {hit['kind']}"))
         )
+    if loop_markers:
+        conductor.append((0, 6, mido.MetaMessage("marker", text="loopStart")))
+        conductor.append((end_tick, 6, mido.MetaMessage("marker", text="loopEnd")))
     mid.tracks.append(_track(conductor, end_tick))
 
     reverb = st.GENRES[arr.genre].reverb
@@ -88,6 +95,8 @@ def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile
             (0, 2, mido.Message("control_change", channel=ch, control=93, value=min(127, chorus))),
             (0, 2, mido.Message("control_change", channel=ch, control=11, value=127)),
         ]
+        if loop_markers:
+            events.append((0, 2, mido.Message("control_change", channel=ch, control=111, value=0)))
         if part.is_drum:
             events = [e for e in events if not (hasattr(e[2], "control") and e[2].control == 10)]
         for n in arr.notes:
@@ -113,8 +122,10 @@ def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile
     return mid
 
 
-def write_midi(arr: Arrangement, path: Path, parts: set[int] | None = None) -> None:
-    build_midi(arr, parts).save(str(path))
+def write_midi(
+    arr: Arrangement, path: Path, parts: set[int] | None = None, loop_markers: bool = False
+) -> None:
+    build_midi(arr, parts, loop_markers).save(str(path))
 
 
 def split_parts(arr: Arrangement, groups: int) -> list[set[int]]:
