@@ -139,6 +139,9 @@ class GenerationRequest:
     frame_rate: float = 25.0  # the picture's rate: button and cut endings hit the last frame
 
 
+ENDINGS = ("ring", "button", "fade", "cut", "none")  # how a cue ends (GenerationRequest.ending)
+
+
 @dataclass(frozen=True)
 class GeneratedAudio:
     audio_path: Path  # stereo WAV, exactly round(duration_s * sample_rate) samples

@@ -21,6 +21,7 @@ from engine import backends, taxonomy
 from engine.backends import StageName
 from engine.config import Settings
 from engine.types import (
+    ENDINGS,
     GeneratedAudio,
     GenerationRequest,
     Knobs,
@@ -51,6 +52,10 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
+    ending: str | None = None  # ring | button | fade | cut | none; None: the backend's default
+    loop: bool = False  # whole bars that loop seamlessly (length rounded to bars)
+    stems: bool = False  # one WAV per part as well (draft backend)
+    frame_rate: float | None = None  # picture rate for button/cut endings (None: the media's)
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -73,6 +78,10 @@ class CueSpec:
             "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
             "continue_from": self.continue_from,
             "duck": self.duck,
+            "ending": self.ending,
+            "loop": self.loop,
+            "stems": self.stems,
+            "frame_rate": self.frame_rate,
         }
 
 
@@ -190,6 +199,10 @@ def parse_cue_params(
         "cut_times_s",
         "continue_from",
         "duck",
+        "ending",
+        "loop",
+        "stems",
+        "frame_rate",
     }
     unknown = set(params) - known
     if unknown:
@@ -236,6 +249,10 @@ def parse_cue_params(
         not isinstance(cuts, list) or not all(isinstance(c, int | float) for c in cuts)
     ):
         raise InvalidRequest("'cut_times_s' must be a list of seconds")
+    ending, loop, stems, frame_rate = parse_finish_params(params)
+    cont = params.get("continue_from")
+    if cont is not None and not isinstance(cont, dict):
+        raise InvalidRequest("'continue_from' must be a map (what the previous cue carried)")
     return CueSpec(
         media=str(Path(media).expanduser().resolve()) if media else None,
         start_s=start,
@@ -247,9 +264,34 @@ def parse_cue_params(
         name=name,
         variations=variations,
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
-        continue_from=params.get("continue_from"),
+        continue_from=cont,
         duck=bool(params.get("duck", True)),
+        ending=ending,
+        loop=loop,
+        stems=stems,
+        frame_rate=frame_rate,
     )
+
+
+def parse_finish_params(params: dict[str, Any]) -> tuple[str | None, bool, bool, float | None]:
+    """(ending, loop, stems, frame_rate) of cue or soundtrack params, checked."""
+    ending = params.get("ending")
+    if ending is not None and ending not in ENDINGS:
+        raise InvalidRequest(f"unknown ending {ending!r}; endings: {', '.join(ENDINGS)}")
+    flags = []
+    for key in ("loop", "stems"):
+        v = params.get(key, False)
+        if not isinstance(v, bool):
+            raise InvalidRequest(f"'{key}' must be true or false")
+        flags.append(v)
+    if flags[0] and ending is not None:
+        raise InvalidRequest("a loop has no ending: give 'loop' or 'ending', not both")
+    rate = params.get("frame_rate")
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate <= 240
+    ):
+        raise InvalidRequest("'frame_rate' must be 1-240 frames per second")
+    return ending, flags[0], flags[1], float(rate) if rate is not None else None
 
 
 _STAGE_CACHE: dict[tuple[str, str, Settings], Any] = {}
@@ -292,10 +334,13 @@ def _continued(description: MusicDescription, spec: CueSpec) -> MusicDescription
         return description
     attrs = description.attributes
     knob_tempo = spec.knobs.tempo is not None
+    genre = prev.get("genre") if spec.knobs.genre is None else None
     attrs = replace(
         attrs,
         bpm=attrs.bpm if knob_tempo else (prev.get("bpm") or attrs.bpm),
         key=prev.get("key") or attrs.key,
+        # one piece keeps its groove: the genre carries on unless the knobs change it
+        genre=genre if isinstance(genre, str) and genre in taxonomy.GENRES else attrs.genre,
     )
     return replace(description, attributes=attrs)
 
@@ -326,6 +371,33 @@ def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
     tmp = atomic.temp_path(path)
     sf.write(tmp, music * gain[:, None], sr, subtype=info.subtype, format=info.format)
     atomic.publish(tmp, path)
+
+
+def _frame_rate(spec: CueSpec) -> float:
+    """The picture's frame rate (button and cut endings hit the last frame); 25 without one."""
+    if spec.frame_rate:
+        return spec.frame_rate
+    if spec.media is not None:
+        from engine import media
+
+        rate = media.probe(spec.media).rate
+        if 1.0 <= rate <= 240.0:
+            return float(rate)
+    return 25.0
+
+
+def _say_unsupported(audio: GeneratedAudio, spec: CueSpec) -> GeneratedAudio:
+    """A backend that cannot do what was asked says so in the cue's output."""
+    notes = []
+    if spec.stems and "stems" not in audio.extra:
+        notes.append(f"the {audio.backend} backend renders one mixed track: it has no stems")
+    if spec.loop and "loop" not in audio.extra:
+        notes.append(f"the {audio.backend} backend cannot loop: the cue is not a seamless loop")
+    if spec.ending and "ending" not in audio.extra:
+        notes.append(f"the {audio.backend} backend has no '{spec.ending}' ending: its own was used")
+    if not notes:
+        return audio
+    return replace(audio, extra={**audio.extra, "unsupported": notes})
 
 
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:
@@ -392,11 +464,19 @@ def run_cue(
             cut_times_s=visual.cut_times_s,
             sample_rate=settings.pipeline.sample_rate,
             name=name,
+            ending=spec.ending,
+            loop=spec.loop,
+            stems=spec.stems,
+            continue_from=spec.continue_from,
+            frame_rate=_frame_rate(spec),
         )
         audio: GeneratedAudio = generator.generate(request, progress)
+        audio = _say_unsupported(audio, spec)
         played = _played(description, audio)
         if speech:
             _duck(audio.audio_path, speech)
+            for stem in (audio.extra.get("stems") or {}).values():
+                _duck(Path(str(stem)), speech)  # the same gain: stems still sum to the mix
             audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
         cue_timings = {**timings, "generate_s": time.perf_counter() - t0}
         cue_timings["total_s"] = sum(cue_timings.values())

@@ -20,7 +20,7 @@ from bridge import timeline as tl
 from bridge.errors import InvalidRequest, TimelineError
 from engine import backends
 from engine.config import Settings
-from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
+from engine.score.cue import Cue, CueSpec, parse_finish_params, parse_knobs, run_cue
 from engine.score.deliver import PlacedCue, cue_sheet, mix
 
 MAX_OTIO_JSON = 8 << 20
@@ -36,6 +36,8 @@ _KEYS = {
     "continuous",
     "ray_address",
     "title",
+    "ending",
+    "stems",
 }
 
 
@@ -92,7 +94,8 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
         per=per,
         min_length_s=float(lengths["min_length_s"]),
         max_length_s=float(lengths["max_length_s"]),
-        continuous=bool(params.get("continuous", False)),
+        # a scene's cues are one piece by default; per clip, only when asked
+        continuous=bool(params.get("continuous", per == "scene")),
     )
 
 
@@ -111,6 +114,9 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     if params.get("backend", "auto") not in backends.CHOICES:
         raise InvalidRequest(f"unknown backend; backends: {', '.join(backends.CHOICES)}")
     parse_knobs(params.get("knobs"))
+    if "loop" in params:
+        raise InvalidRequest("a soundtrack cannot loop; loop a single cue instead")
+    parse_finish_params(params)
     timeline = _read(params)
     plan = tl.plan_selection(timeline, _selection(params.get("selection")), _options(params))
     if not plan.cues:
@@ -133,7 +139,30 @@ def _scene_cuts(request: tl.CueRequest) -> Sequence[float]:
     return media.detect_cuts(request.media_path, request.source_in_s, request.source_out_s)
 
 
-def _spec(cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None) -> CueSpec:
+def endings(plan: tl.CuePlan, params: dict[str, Any], rate: float) -> list[str | None]:
+    """Each cue's ending by its place in the run: a cue that the next one continues without
+    a gap ends with `none` (the music plays on into the cut); the others end as asked
+    ('ending', default the backend's ring)."""
+    out: list[str | None] = []
+    cues = plan.cues
+    for i, cue in enumerate(cues):
+        nxt = cues[i + 1] if i + 1 < len(cues) else None
+        joined = (
+            nxt is not None
+            and nxt.continue_from == cue.cue_id
+            and abs(nxt.record_in_s - cue.record_out_s) < 0.5 / rate
+        )
+        out.append("none" if joined else params.get("ending"))
+    return out
+
+
+def _spec(
+    cue: tl.PlannedCue,
+    params: dict[str, Any],
+    prev: dict[str, Any] | None,
+    ending: str | None = None,
+    rate: float | None = None,
+) -> CueSpec:
     src = cue.primary
     return CueSpec(
         media=src.media_path,
@@ -146,17 +175,25 @@ def _spec(cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | Non
         name=cue.cue_id,
         cut_times_s=cue.cut_times_s,
         continue_from=prev,
+        ending=ending,
+        stems=bool(params.get("stems", False)),
+        frame_rate=rate,
     )
 
 
 def _carried(cue: Cue) -> dict[str, Any]:
-    """Tempo and key a following cue keeps (what was played, not only what was asked)."""
+    """What a following cue keeps (what was played, not only what was asked): tempo, key,
+    the genre's groove, and the draft's form position and motifs."""
     a = cue.description.attributes
-    return {
+    out = {
         "bpm": cue.extra.get("bpm", a.bpm),
         "key": cue.extra.get("key", a.key),
         "mode": cue.extra.get("mode", a.mode),
+        "genre": cue.extra.get("genre", a.genre),
     }
+    if isinstance(cue.extra.get("carry"), dict):
+        out["carry"] = cue.extra["carry"]
+    return out
 
 
 RenderFn = Callable[[CueSpec, int], Cue]
@@ -168,14 +205,16 @@ def _render_all(
     render: RenderFn,
     seed: int,
     progress: Callable[[int, int], None],
+    rate: float = 24.0,
 ) -> list[Cue]:
     """Sequential: a continuous plan needs each cue's key and tempo before the next."""
     results: list[Cue] = []
     n = len(plan.cues)
+    ends = endings(plan, params, rate)
     for i, cue in enumerate(plan.cues):
         progress(i, n)
         prev = _carried(results[-1]) if cue.continue_from and results else None
-        results.append(render(_spec(cue, params, prev), seed + i))
+        results.append(render(_spec(cue, params, prev, ends[i], rate), seed + i))
     progress(n, n)
     return results
 
@@ -188,6 +227,7 @@ def _render_on_ray(
     out_dir: Path,
     address: str,
     progress: Callable[[int, int], None],
+    rate: float = 24.0,
 ) -> list[Cue]:
     """Cues as Ray tasks; a continuous plan renders its first cue, then the rest in parallel."""
     import ray
@@ -200,7 +240,8 @@ def _render_on_ray(
             ignore_reinit_error=True,
         )
     remote = ray.remote(_ray_render)
-    specs = [_spec(c, params, None) for c in plan.cues]
+    ends = endings(plan, params, rate)
+    specs = [_spec(c, params, None, ends[i], rate) for i, c in enumerate(plan.cues)]
     results: list[Cue | None] = [None] * len(specs)
     first = 0
     if plan.continuous and specs:
@@ -242,14 +283,15 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     def cue_progress(i: int, n: int) -> None:
         ctx.progress("cues", i, n)
 
+    rate = tl.timeline_rate(timeline)
     if address:
-        cues = _render_on_ray(plan, params, settings, ctx.seed, out, address, cue_progress)
+        cues = _render_on_ray(plan, params, settings, ctx.seed, out, address, cue_progress, rate)
     else:
 
         def render(spec: CueSpec, seed: int) -> Cue:
             return run_cue(spec, settings, seed, out, ctx.progress)[0]
 
-        cues = _render_all(plan, params, render, ctx.seed, cue_progress)
+        cues = _render_all(plan, params, render, ctx.seed, cue_progress, rate)
     ctx.progress("deliver", 0, 3)
     final = ctx.final_dir
     takes = [
@@ -290,6 +332,8 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         files[cue.audio.stem] = cue.audio.name
         if cue.midi:
             files[f"{cue.midi.stem}-midi"] = cue.midi.name
+        for part, path in (cue.extra.get("stems") or {}).items():
+            files[f"{cue.audio.stem}-{part}"] = Path(str(path)).name
     cue_rows = []
     for planned, cue in zip(plan.cues, cues, strict=True):
         cue_rows.append(

@@ -37,9 +37,7 @@ def append_chunk(path: Path, chunk_id: bytes, payload: bytes) -> None:
         f.write(struct.pack("<I", new_riff))
 
 
-def smpl_payload(
-    sample_rate: int, loop_start: int, loop_end: int, unity_note: int = 60
-) -> bytes:
+def smpl_payload(sample_rate: int, loop_start: int, loop_end: int, unity_note: int = 60) -> bytes:
     """A `smpl` chunk with one forward loop over sample frames [loop_start, loop_end]
     (inclusive, as the format counts), repeating forever."""
     if not 0 <= loop_start <= loop_end:
@@ -57,7 +55,8 @@ def smpl_payload(
         1,  # one sample loop
         0,  # no sampler-specific data
     )
-    loop = struct.pack("<6I", 0, 0, loop_start, loop_end, 0, 0)  # id, forward, .., fraction, forever
+    # cue point id, type (0 = forward), start, end, fraction, play count (0 = forever)
+    loop = struct.pack("<6I", 0, 0, loop_start, loop_end, 0, 0)
     return header + loop
 
 

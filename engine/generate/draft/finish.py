@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.generate.draft.arrangement import Arrangement, Bar, Note, Section
+from engine.types import ENDINGS
 
-ENDINGS = ("ring", "button", "fade", "cut", "none")
 STEM_ORDER = ("drums", "bass", "harmony", "melody", "loops")
 RING_FADE_S = 0.08  # the reverb tail after the held chord is trimmed under this fade
 DECLICK_S = 0.004  # button, cut and none end on the music itself, only declicked
@@ -48,13 +48,11 @@ def end_envelope(n: int, sample_rate: int, ending: str) -> np.ndarray | None:
         return None
     if ending == "fade":
         fade_s = min(FADE_MAX_S, max(FADE_MIN_S, FADE_SHARE * n / sample_rate))
-        power = 1.0
     else:
         fade_s = RING_FADE_S if ending == "ring" else DECLICK_S
-        power = 1.0
     fade = min(n, max(1, int(fade_s * sample_rate)))
     env = np.ones(n, np.float32)
-    ramp = 0.5 * (1.0 + np.cos(np.linspace(0.0, math.pi, fade, dtype=np.float64))) ** power
+    ramp = 0.5 * (1.0 + np.cos(np.linspace(0.0, math.pi, fade, dtype=np.float64)))
     env[-fade:] = ramp.astype(np.float32)
     return env
 
@@ -128,7 +126,7 @@ def gain_of(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     b = before.astype(np.float64)
     a = after.astype(np.float64)
     power = np.sum(b * b, axis=1)
-    ok = power > 1e-10
+    ok = power > 1e-10  # below this the signal says nothing about the gain
     if not ok.any():
         return np.ones(len(b), np.float64)
     g = np.sum(a * b, axis=1)[ok] / power[ok]

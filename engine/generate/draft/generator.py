@@ -23,9 +23,9 @@ import soundfile as sf
 from bridge.errors import InvalidRequest
 from engine import taxonomy
 from engine.config import DraftConfig
+from engine.generate.draft import finish
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
-from engine.generate.draft import finish
 from engine.generate.draft.arranger import compose
 from engine.generate.draft.midi import split_parts, write_midi
 from engine.generate.draft.render import find_soundfont, render_midi
@@ -223,9 +223,9 @@ class DraftGenerator:
         loop_facts: dict[str, object] | None = None
         if request.loop:
             duration, bars = finish.loop_duration(duration, bpm)
+            note = f"length rounded to {bars} whole bars: {duration:.3f} s"
             loop_facts = {"bars": bars, "asked_s": float(request.duration_s),
-                          "duration_s": round(duration, 6),
-                          "note": f"length rounded to {bars} whole bars: {duration:.3f} s"}  # fmt: skip
+                          "duration_s": round(duration, 6), "note": note}  # fmt: skip
             cuts = ()
         carry, carry_warning = _carry(request.continue_from)
         if carry_warning:
@@ -267,8 +267,12 @@ class DraftGenerator:
             "notes": len(arr.notes),
             "seed": request.seed,
             "ending": "loop" if request.loop else ending,
-            "carry": {"label_index": arr.label_index, "motifs": arr.motifs,
-                      "genre": genre, "last_chord": _last_chord(arr)},  # fmt: skip
+            "carry": {
+                "label_index": arr.label_index,
+                "motifs": arr.motifs,
+                "genre": genre,
+                "last_chord": _last_chord(arr),
+            },  # fmt: skip
         }
         if loop_facts:
             facts["loop"] = loop_facts
