@@ -101,6 +101,8 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
 
 def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Validated in the daemon: the timeline reads, the selection exists, media is there."""
+    if "loop" in params:
+        raise InvalidRequest("a soundtrack cannot loop; loop a single cue instead (vmb generate)")
     unknown = set(params) - _KEYS
     if unknown:
         raise InvalidRequest(f"unknown soundtrack parameter(s): {', '.join(sorted(unknown))}")
@@ -114,8 +116,6 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     if params.get("backend", "auto") not in backends.CHOICES:
         raise InvalidRequest(f"unknown backend; backends: {', '.join(backends.CHOICES)}")
     parse_knobs(params.get("knobs"))
-    if "loop" in params:
-        raise InvalidRequest("a soundtrack cannot loop; loop a single cue instead")
     parse_finish_params(params)
     timeline = _read(params)
     plan = tl.plan_selection(timeline, _selection(params.get("selection")), _options(params))

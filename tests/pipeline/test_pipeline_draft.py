@@ -94,6 +94,9 @@ def test_generate_cli_through_daemon(
             "5",
             "--out",
             str(out),
+            "--stems",
+            "--ending",
+            "cut",
             "--json",
         ]
     )
@@ -101,6 +104,8 @@ def test_generate_cli_through_daemon(
     data = json.loads(capsys.readouterr().out)
     (cue,) = data["cues"]
     assert set(cue) == {
+        "stems",
+        "ending",
         "audio",
         "midi",
         "duration_s",
@@ -117,6 +122,9 @@ def test_generate_cli_through_daemon(
     info = sf.info(cue["audio"])
     assert info.frames == round(4.75 * 44100) and info.channels == 2
     assert Path(cue["audio"]).parent == out and Path(cue["midi"]).exists()
+    assert cue["ending"] == "cut" and set(cue["stems"]) == {"drums", "bass", "harmony", "melody"}
+    for path in cue["stems"].values():
+        assert Path(path).parent == out and sf.info(path).frames == info.frames
 
 
 def test_describe_cli_and_unknown_mood(
