@@ -92,3 +92,24 @@ def test_scene_runs_are_continuous_by_default_and_loops_are_refused(vmb_home: Pa
         parse_soundtrack_params({"timeline": "x.otio", "loop": True}, settings)
     with pytest.raises(InvalidRequest, match="unknown ending"):
         parse_soundtrack_params({"timeline": "x.otio", "ending": "sting"}, settings)
+
+
+def test_a_backend_without_stems_loops_or_endings_says_so(tmp_path: Path) -> None:
+    from engine.score.cue import _say_unsupported, parse_cue_params
+    from engine.types import GeneratedAudio
+
+    settings = load_settings()
+    spec = parse_cue_params(
+        {"text": "calm piano", "duration_s": 4.0, "stems": True, "ending": "button"}, settings
+    )
+    audio = GeneratedAudio(
+        audio_path=tmp_path / "cue.wav", num_samples=1, sample_rate=44100, backend="full",
+        weights="full-v1",
+    )  # fmt: skip
+    notes = _say_unsupported(audio, spec).extra["unsupported"]
+    assert any("full backend renders one mixed track: it has no stems" in n for n in notes)
+    assert any("'button' ending" in n for n in notes)
+    with pytest.raises(InvalidRequest, match="a loop has no ending"):
+        parse_cue_params({"text": "x", "duration_s": 4.0, "loop": True, "ending": "cut"}, settings)
+    with pytest.raises(InvalidRequest, match="'stems' must be true or false"):
+        parse_cue_params({"text": "x", "duration_s": 4.0, "stems": "yes"}, settings)
