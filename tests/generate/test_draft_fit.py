@@ -182,3 +182,25 @@ def test_bad_endings_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest, match="frame rate"):
         _gen(tmp_path, ending="cut", duration=2.0, frame_rate=0.0)
     assert not list(tmp_path.glob("*.wav"))
+
+
+def test_the_loop_layer_is_a_stem_of_its_own(tmp_path: Path) -> None:
+    from engine.config import DraftConfig
+    from engine.generate.draft.loops import SAMPLES_DIR
+
+    if not (SAMPLES_DIR / "loop_amen.flac").is_file():
+        pytest.skip("needs Debian's sonic-pi-samples (CC0) for the loop layer")
+    attrs = Attributes(mood="dark", genre="hip-hop", tempo_bucket="medium", energy="high",
+                       instruments=())  # fmt: skip
+    desc = MusicDescription(text="t", attributes=attrs, source="text", backend="draft",
+                            weights="none")  # fmt: skip
+    req = GenerationRequest(description=desc, retrieval=Retrieval(), duration_s=8.0, seed=3,
+                            out_dir=tmp_path, stems=True)  # fmt: skip
+    cue = DraftGenerator(DraftConfig(layer_loops=True)).generate(req)
+    mix, _ = _read(cue.audio_path)
+    stems = cue.extra["stems"]
+    assert "loops" in stems and "loops" in cue.extra
+    layer, _ = _read(Path(stems["loops"]))
+    assert _level_db(layer) > -50.0
+    total = np.sum([_read(Path(p))[0] for p in stems.values()], axis=0)
+    assert _level_db(total - mix) - _level_db(mix) < -50.0
