@@ -85,19 +85,26 @@ def loop_wrap(
 
 
 def last_onset_s(
-    audio: np.ndarray, sample_rate: int, search_s: float = 0.6, hop_s: float = 0.002
+    audio: np.ndarray,
+    sample_rate: int,
+    search_s: float = 0.6,
+    after_s: float = 0.02,
+    before_s: float = 0.06,
 ) -> float:
-    """The time of the strongest rise in short-time energy within the last ``search_s`` of
-    the audio (a final downbeat: crash, kick and chord together)."""
-    x = _mono(audio)
+    """The time of the strongest rise in level within the last ``search_s`` of the audio: the
+    power over the next ``after_s`` against the previous ``before_s`` (a final downbeat, the
+    whole band at once, rises over tens of milliseconds; a single note's transient does not)."""
+    x = np.square(_mono(audio))
     sr = sample_rate
-    hop = max(1, int(hop_s * sr))
-    w = 4 * hop
-    start = max(0, len(x) - int(search_s * sr) - w)
-    seg = x[start:]
-    n = max(1, (len(seg) - w) // hop + 1)
-    energy = np.array([float(np.mean(np.square(seg[i * hop : i * hop + w]))) for i in range(n)])
-    log_e = 10.0 * np.log10(energy + 1e-12)
-    rise = log_e[1:] - log_e[:-1]
-    i = int(np.argmax(rise)) + 1
-    return (start + i * hop + w) / sr
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    na, nb = max(1, int(after_s * sr)), max(1, int(before_s * sr))
+    hop = max(1, int(0.001 * sr))
+    lo = max(nb, len(x) - int(search_s * sr))
+    hi = len(x) - na
+    if hi <= lo:
+        return len(x) / sr
+    t = np.arange(lo, hi + 1, hop)
+    after = (csum[t + na] - csum[t]) / na
+    before = (csum[t] - csum[t - nb]) / nb
+    rise = np.log10(after + 1e-12) - np.log10(before + 1e-12)
+    return float(t[int(np.argmax(rise))]) / sr
