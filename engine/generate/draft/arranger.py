@@ -85,6 +85,8 @@ class Composer:
             self._write_ending()
         elif ending in ("button", "cut"):
             self._write_final_hit(button=ending == "button")
+        elif ending == "none":
+            self._sustain_into_cut()
         self._humanise_and_clean()
         arr.motifs = self.melody.carried()
         for sec in arr.sections:
@@ -259,6 +261,28 @@ class Composer:
                         self.drums.timpani_roll(pi, final.start - 2.0, 2.0, root, inten)
                     self.add(pi, final.start, 2.0, root, self.vel(1.2, inten, 0.0), True)
         self._fade_out(final.start + 0.35 * length)
+
+    def _sustain_into_cut(self) -> None:
+        """A cue that runs on into the next one: the last bar's chord sustains into the cut
+        (pads and comping parts strike it again on the bar's last beat, so decaying pianos
+        and guitars still sound), so the cut never falls in a gap."""
+        arr = self.arr
+        last = arr.bars[-1]
+        chord = last.chord
+        if chord is None:
+            return
+        start = last.start + max(0.0, float(np.floor(last.beats - 0.5)))
+        inten = max(0.7, self.section(last).intensity)
+        length = arr.end_beat - start
+        for role in ("pad", "comp"):
+            for pi in self.parts_with(role):
+                for p in self.chords.voicing(pi, role, chord, 4):
+                    self.add(pi, start, length, p, self.vel(0.9, inten, 0.0))
+        for pi in self.parts_with("bass"):
+            lo, hi = self.ranges(arr.parts[pi], "bass")
+            prev = self.bass.prev.get(pi, (lo + hi) // 2 - 3)
+            root = nearest_pitch(chord.root, prev, lo, hi)
+            self.add(pi, start, length, root, self.vel(0.9, inten, 0.0))
 
     def _write_final_hit(self, button: bool) -> None:
         """The final downbeat on the cue's last frame: the whole band hits the tonic chord with

@@ -223,6 +223,8 @@ class DraftGenerator:
         loop_facts: dict[str, object] | None = None
         if request.loop:
             duration, bars = finish.loop_duration(duration, bpm)
+            if duration > self.max_duration_s and bars > 1:  # rounded up past the limit
+                duration, bars = duration * (bars - 1) / bars, bars - 1
             note = f"length rounded to {bars} whole bars: {duration:.3f} s"
             loop_facts = {"bars": bars, "asked_s": float(request.duration_s),
                           "duration_s": round(duration, 6), "note": note}  # fmt: skip
