@@ -63,3 +63,21 @@ def smpl_payload(sample_rate: int, loop_start: int, loop_end: int, unity_note: i
 def add_loop_points(path: Path, sample_rate: int, num_samples: int) -> None:
     """Mark the whole file as one seamless loop."""
     append_chunk(path, b"smpl", smpl_payload(sample_rate, 0, max(0, num_samples - 1)))
+
+
+def read_chunk(path: Path, chunk_id: bytes) -> bytes | None:
+    """The payload of the first chunk with this id, or None (a file rewritten by an audio
+    library loses chunks it does not know: the caller appends this one again)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return None
+            cid, size = struct.unpack("<4sI", header)
+            if cid == chunk_id:
+                payload = f.read(size)
+                return payload if len(payload) == size else None
+            f.seek(size + (size & 1), 1)

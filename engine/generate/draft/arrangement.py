@@ -30,6 +30,7 @@ class ArrangeInput:
     energy: str
     instruments: tuple[str, ...]
     cuts: tuple[float, ...]
+    markers: tuple[float, ...] = ()  # hit points from the editor's markers, like cuts
     ending: str = "ring"  # ring | button | fade | cut | none
     loop: bool = False  # no intro, no ending: the last bar leads back into the first
     carry: dict[str, Any] | None = None  # the previous cue's form position and motifs

@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -139,13 +140,18 @@ def _validate(request: GenerationRequest, max_duration_s: float) -> tuple[float,
         raise InvalidRequest(
             f"output name {request.name!r} must be 1-128 letters, digits, '.', '_', '-' or spaces"
         )
-    cuts = []
-    for c in request.cut_times_s:
+    return _times(request.cut_times_s, d, "scene cut")
+
+
+def _times(times: tuple[float, ...], duration_s: float, what: str) -> tuple[float, ...]:
+    """Hit times inside the cue, sorted, once each."""
+    out = []
+    for c in times:
         if not isinstance(c, int | float) or not math.isfinite(c):
-            raise InvalidRequest(f"scene cut times must be numbers of seconds, got {c!r}")
-        if 0.0 < c < d:
-            cuts.append(float(c))
-    return tuple(sorted(set(cuts)))
+            raise InvalidRequest(f"{what} times must be numbers of seconds, got {c!r}")
+        if 0.0 < c < duration_s:
+            out.append(float(c))
+    return tuple(sorted(set(out)))
 
 
 def _normalise_attributes(attrs: Attributes) -> tuple[str, str, str, tuple[str, ...]]:
@@ -220,6 +226,7 @@ class DraftGenerator:
         tonic, mode, key_source, warnings = choose_key(request, mood, rng)
         ending = finish.check_ending(request.ending)
         duration = float(request.duration_s)
+        markers = _times(request.marker_times_s, duration, "marker")
         loop_facts: dict[str, object] | None = None
         if request.loop:
             duration, bars = finish.loop_duration(duration, bpm)
@@ -228,7 +235,7 @@ class DraftGenerator:
             note = f"length rounded to {bars} whole bars: {duration:.3f} s"
             loop_facts = {"bars": bars, "asked_s": float(request.duration_s),
                           "duration_s": round(duration, 6), "note": note}  # fmt: skip
-            cuts = ()
+            cuts = markers = ()  # a loop has no picture to hit
         carry, carry_warning = _carry(request.continue_from)
         if carry_warning:
             warnings.append(carry_warning)
@@ -245,6 +252,7 @@ class DraftGenerator:
             energy=energy,
             instruments=instruments,
             cuts=cuts,
+            markers=markers,
             ending=ending,
             loop=bool(request.loop),
             carry=carry,
@@ -363,15 +371,7 @@ class DraftGenerator:
         out_dir.mkdir(parents=True, exist_ok=True)
         wav_path = out_dir / f"{request.name}.wav"
         mid_path = out_dir / f"{request.name}.mid"
-        temps: list[Path] = []
-
-        def temp(suffix: str) -> Path:
-            fd, name = tempfile.mkstemp(dir=out_dir, prefix=f".{request.name}.", suffix=suffix)
-            os.close(fd)
-            temps.append(Path(name))
-            return Path(name)
-
-        try:
+        with _temp_files(out_dir, request.name) as temp:
             mid_tmp = temp(".tmp.mid")
             write_midi(arr, mid_tmp, loop_markers=request.loop)
             audio, stems = self._render(arr, soundfont, sr, request.stems, request.loop)
@@ -395,12 +395,7 @@ class DraftGenerator:
                 fsync_file(tmp_path)
             for tmp_path, final_path in outputs:
                 os.replace(tmp_path, final_path)
-            temps.clear()
             fsync_dir(out_dir)
-        finally:
-            for path in temps:
-                with contextlib.suppress(OSError):
-                    path.unlink()
         if request.stems:
             extra["stems"] = {k: str(v) for k, v in stem_paths.items()}
         t_end = time.perf_counter()
@@ -425,3 +420,23 @@ class DraftGenerator:
             midi_path=mid_path,
             extra=extra,
         )
+
+
+@contextlib.contextmanager
+def _temp_files(out_dir: Path, name: str) -> Iterator[Callable[[str], Path]]:
+    """Hands out temp files beside the outputs; those not renamed into place by the end of
+    the block (an error, a cancel) are deleted, so no half-written file is left."""
+    temps: list[Path] = []
+
+    def temp(suffix: str) -> Path:
+        fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=suffix)
+        os.close(fd)
+        temps.append(Path(tmp_name))
+        return Path(tmp_name)
+
+    try:
+        yield temp
+    finally:
+        for path in temps:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
