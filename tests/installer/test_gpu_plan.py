@@ -360,13 +360,15 @@ def test_cards_cuda_13_dropped_get_cpu_and_the_override(tmp_path: Path, gpus: li
     done = _plan(
         tmp_path, "--gpu", "cuda", smi=tmp_path / "bin", env={"VMB_TORCH_INDEX_URL": OLD_GPU_INDEX}
     )
-    assert _pip_lines(done.stdout)[0] == f"pip install torch==2.13.0+cu126 --index-url {OLD_GPU_INDEX}"
+    want = f"pip install torch==2.13.0+cu126 --index-url {OLD_GPU_INDEX}"
+    assert _pip_lines(done.stdout)[0] == want
 
 
 def test_turing_is_the_oldest_card_that_gets_cu130(tmp_path: Path) -> None:
     _fake_smi(tmp_path / "bin", ["Tesla T4, 7.5"])
     done = _plan(tmp_path, smi=tmp_path / "bin")
-    assert _chosen(done.stdout).startswith("cuda (nvidia-smi found Tesla T4 (compute capability 7.5")
+    chosen = _chosen(done.stdout)
+    assert chosen.startswith("cuda (nvidia-smi found Tesla T4 (compute capability 7.5")
 
 
 @pytest.mark.parametrize(
@@ -420,7 +422,8 @@ def _venv_with_torch(root: Path, version: str) -> Path:
     """A venv whose python answers the installer's torch version question with VERSION."""
     venv = root / "torch-venv"
     (venv / "bin").mkdir(parents=True)
-    _script(venv / "bin" / "python", f'case "$*" in -c*) echo "{version}"; exit 0 ;; esac\nexit 1\n')
+    answer = f'case "$*" in -c*) echo "{version}"; exit 0 ;; esac\nexit 1\n'
+    _script(venv / "bin" / "python", answer)
     return venv
 
 
@@ -432,7 +435,7 @@ def _venv_with_torch(root: Path, version: str) -> Path:
         ("2.13.0", ["--gpu", "cpu"], {}, False),
         ("2.13.0+cu130", ["--gpu", "cuda"], {}, False),
         # a mirror without a local tag on the pin: a CPU torch would satisfy it
-        ("2.13.0+cpu", ["--gpu", "cuda"], {"VMB_TORCH_INDEX_URL": "https://m.example/simple"}, True),
+        ("2.13.0+cpu", ["--gpu", "cuda"], {"VMB_TORCH_INDEX_URL": "https://m.example/s"}, True),
     ],
 )
 def test_switching_torch_builds_removes_the_installed_one(
