@@ -45,14 +45,16 @@ usage: install.sh [--dev] [--no-system] [--hosts | --hosts-only] [--host-dir DIR
   --host-dir DIR  put the hosts' files under DIR/resolve, DIR/reaper and DIR/blender instead of the hosts'
                   real resource folders (tests, portable installs)
   --uninstall     remove the host plugin files and REAPER action lines this script added
-  --gpu WHICH     auto (default): CUDA builds where nvidia-smi reports an NVIDIA GPU whose
-                  driver runs CUDA 13, else CPU; cuda: CUDA builds anyway; cpu: CPU builds.
+  --gpu WHICH     auto (default): CUDA builds where nvidia-smi reports an NVIDIA GPU of
+                  compute capability >= 7.5 whose driver runs CUDA 13, else CPU; cuda: CUDA
+                  builds anyway (older cards: with VMB_TORCH_INDEX_URL=$VMB_TORCH_OLD_GPU_INDEX);
+                  cpu: CPU builds.
                   macOS always gets the default build (Apple GPU via MPS where present)
   --print-plan    print the chosen builds and the pip commands, then stop (installs nothing)
 environment: VMB_VENV (venv folder, default $ROOT/.venv), PYTHON (interpreter, default python3),
              VMB_HOME (engine home the plugins look in; default per OS),
              VMB_GPU (default for --gpu), VMB_TORCH_INDEX_URL (the CUDA torch index,
-             default $VMB_TORCH_CUDA_INDEX_DEFAULT)
+             default $VMB_TORCH_CUDA_INDEX_DEFAULT), VMB_SMI_TIMEOUT (seconds for nvidia-smi, 20)
 USAGE
 }
 
