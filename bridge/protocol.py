@@ -76,7 +76,12 @@ COMMON: dict[str, Field] = {
 # Client -> daemon commands: the one schema table. Unknown extra fields are ignored (newer
 # clients may add optional ones); known fields are checked before anything else reads them.
 COMMANDS: dict[str, dict[str, Field]] = {
-    "hello": {"proto": Field("ints", True, 1, 4), "client": Field("str", False, 0, KEY_MAX_CHARS)},
+    "hello": {
+        "proto": Field("ints", True, 1, 4),
+        "client": Field("str", False, 0, KEY_MAX_CHARS),
+        # 1: have the worker work out its compute block (it imports torch once, lazily)
+        "compute": Field("int", False, 0, 1),
+    },
     "ping": {},
     "submit": {
         "kind": Field("str", True, 1, ID_MAX_CHARS),

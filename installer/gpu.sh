@@ -21,33 +21,65 @@ VMB_TORCH_CUDA_INDEX_DEFAULT="https://download.pytorch.org/whl/cu130"
 VMB_CUDA_MIN_MAJOR=13
 VMB_ORT_GPU_SPEC="onnxruntime-gpu==1.31.1"
 
-# _nvidia_gpu: 0 with GPU_NAME and GPU_DRIVER_CUDA set when nvidia-smi reports a GPU, else 1
+# A GPU line of `--query-gpu=name,compute_cap --format=csv,noheader`: "NVIDIA H200, 9.0".
+# Error text that nvidia-smi prints with exit 0 ("No devices were found", "Failed to
+# initialize NVML: ...") has no such shape and is not taken for a GPU.
+_GPU_LINE='^[[:space:]]*[[:alnum:]][^,]*,[[:space:]]*[0-9]+\.[0-9]+[[:space:]]*$'
+# CUDA 13 dropped Maxwell, Pascal and Volta (sm_50-sm_72): cu130 torch needs sm_75 (Turing).
+VMB_CUDA13_MIN_CC="7.5"
+VMB_TORCH_OLD_GPU_INDEX="https://download.pytorch.org/whl/cu126"
+
+# _smi ARGS...: nvidia-smi's stdout (stderr dropped: it is no GPU list), under a timeout
+# because a wedged driver can hang it; sets SMI_RC (124: timed out).
+_smi() {
+  local to=()
+  command -v timeout >/dev/null 2>&1 && to=(timeout "${VMB_SMI_TIMEOUT:-20}")
+  SMI_RC=0
+  SMI_OUT="$("${to[@]}" nvidia-smi "$@" 2>/dev/null)" || SMI_RC=$?
+}
+
+# _nvidia_gpu: 0 with GPU_NAME, GPU_CC (the lowest compute capability listed) and
+# GPU_DRIVER_CUDA ("" when the banner shows none) set when nvidia-smi lists a GPU, else 1
 # with GPU_REASON saying what was seen.
 _nvidia_gpu() {
-  GPU_NAME="" GPU_DRIVER_CUDA=""
+  GPU_NAME="" GPU_CC="" GPU_DRIVER_CUDA=""
   if ! command -v nvidia-smi >/dev/null 2>&1; then
     GPU_REASON="no nvidia-smi on PATH (no NVIDIA driver)"
     return 1
   fi
-  local out rc=0 to=()
-  command -v timeout >/dev/null 2>&1 && to=(timeout 20)  # a wedged driver can hang nvidia-smi
-  out="$("${to[@]}" nvidia-smi --query-gpu=name --format=csv,noheader 2>&1)" || rc=$?
-  if ((rc)); then
-    GPU_REASON="nvidia-smi failed (exit $rc): $(printf '%s' "$out" | head -n 1)"
+  _smi --query-gpu=name,compute_cap --format=csv,noheader
+  if ((SMI_RC == 124)); then
+    GPU_REASON="nvidia-smi timed out after ${VMB_SMI_TIMEOUT:-20} s (a wedged driver?)"
+    return 1
+  elif ((SMI_RC)); then
+    GPU_REASON="nvidia-smi failed (exit $SMI_RC)"
+    local first
+    first="$(printf '%s\n' "$SMI_OUT" | sed -n '/[^[:space:]]/{p;q;}')"
+    [ -n "$first" ] && GPU_REASON+=": $first"
     return 1
   fi
-  GPU_NAME="$(printf '%s\n' "$out" | sed -n '/[^[:space:]]/{p;q;}')"
-  if [ -z "$GPU_NAME" ]; then
+  local gpus
+  gpus="$(printf '%s\n' "$SMI_OUT" | grep -E "$_GPU_LINE")" || true
+  if [ -z "$gpus" ]; then
     GPU_REASON="nvidia-smi lists no GPU"
     return 1
   fi
+  GPU_NAME="$(printf '%s\n' "$gpus" | sed -n '1{s/^[[:space:]]*//;s/[[:space:]]*,.*//;p;}')"
+  GPU_CC="$(printf '%s\n' "$gpus" | sed 's/.*,[[:space:]]*//;s/[[:space:]]*$//' | sort -t. -k1,1n -k2,2n | head -n 1)"
   local count
-  count="$(printf '%s\n' "$out" | grep -c '[^[:space:]]')" || true
+  count="$(printf '%s\n' "$gpus" | grep -c .)" || true
   ((count > 1)) && GPU_NAME="$GPU_NAME (+$((count - 1)) more)"
-  # The banner's "CUDA Version: 12.4" is the newest CUDA the driver runs.
-  GPU_DRIVER_CUDA="$("${to[@]}" nvidia-smi 2>/dev/null |
-    sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)" || true
+  # The banner's "CUDA Version: 13.0" is the newest CUDA the driver runs ("N/A": none).
+  _smi
+  ((SMI_RC == 0)) && GPU_DRIVER_CUDA="$(printf '%s\n' "$SMI_OUT" |
+    sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)"
   return 0
+}
+
+# _cc_below A B: 0 when compute capability A (major.minor) is lower than B.
+_cc_below() {
+  local a_major="${1%%.*}" a_minor="${1#*.}" b_major="${2%%.*}" b_minor="${2#*.}"
+  ((a_major < b_major || (a_major == b_major && a_minor < b_minor)))
 }
 
 _cuda_packages() {
@@ -102,7 +134,18 @@ gpu_plan() {
     GPU_REASON="$GPU_REASON: CPU build"
     return 0
   fi
-  if [ -n "$GPU_DRIVER_CUDA" ] && ((${GPU_DRIVER_CUDA%%.*} < VMB_CUDA_MIN_MAJOR)); then
+  if [ -z "$GPU_DRIVER_CUDA" ]; then
+    GPU_REASON="$GPU_NAME found, but nvidia-smi shows no CUDA version for its driver: CPU"
+    GPU_REASON+=" build (force it with --gpu cuda)"
+    return 0
+  fi
+  if _cc_below "$GPU_CC" "$VMB_CUDA13_MIN_CC"; then
+    GPU_REASON="$GPU_NAME found, but its compute capability $GPU_CC is below"
+    GPU_REASON+=" $VMB_CUDA13_MIN_CC and CUDA 13 dropped it (Maxwell, Pascal, Volta): CPU build"
+    GPU_REASON+=" (for this card: --gpu cuda with VMB_TORCH_INDEX_URL=$VMB_TORCH_OLD_GPU_INDEX)"
+    return 0
+  fi
+  if ((${GPU_DRIVER_CUDA%%.*} < VMB_CUDA_MIN_MAJOR)); then
     GPU_REASON="$GPU_NAME found, but its driver runs CUDA $GPU_DRIVER_CUDA and the CUDA build"
     GPU_REASON+=" needs $VMB_CUDA_MIN_MAJOR.0: CPU build (update the NVIDIA driver, or force"
     GPU_REASON+=" it with --gpu cuda and VMB_TORCH_INDEX_URL)"
@@ -110,8 +153,8 @@ gpu_plan() {
   fi
   _cuda_packages
   GPU_KIND="cuda"
-  GPU_REASON="nvidia-smi found $GPU_NAME"
-  [ -n "$GPU_DRIVER_CUDA" ] && GPU_REASON+=" (driver runs CUDA $GPU_DRIVER_CUDA)"
+  GPU_REASON="nvidia-smi found $GPU_NAME (compute capability $GPU_CC, driver runs CUDA"
+  GPU_REASON+=" $GPU_DRIVER_CUDA)"
   return 0
 }
 

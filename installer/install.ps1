@@ -296,24 +296,53 @@ $CudaIndexDefault = "https://download.pytorch.org/whl/cu130"
 $CudaMinMajor = 13  # torch cu130 and onnxruntime-gpu 1.31 need a driver that runs CUDA 13
 $OrtGpuSpec = "onnxruntime-gpu==1.31.1"
 
+$Cuda13MinCC = [version]"7.5"  # CUDA 13 dropped Maxwell, Pascal, Volta (sm_50-sm_72)
+$OldGpuIndex = "https://download.pytorch.org/whl/cu126"
+# "NVIDIA H200, 9.0": error text nvidia-smi prints with exit 0 has no such shape
+$GpuLine = '^\s*[A-Za-z0-9][^,]*,\s*[0-9]+\.[0-9]+\s*$'
+
+function Invoke-Smi([string]$Exe, [string[]]$SmiArgs) {
+    # stdout only (stderr is no GPU list), under a timeout: a wedged driver can hang it
+    $secs = if ($env:VMB_SMI_TIMEOUT) { [int]$env:VMB_SMI_TIMEOUT } else { 20 }
+    $out = [IO.Path]::GetTempFileName(); $err = [IO.Path]::GetTempFileName()
+    try {
+        $start = @{ FilePath = $Exe; NoNewWindow = $true; PassThru = $true;
+                    RedirectStandardOutput = $out; RedirectStandardError = $err }
+        if ($SmiArgs) { $start.ArgumentList = $SmiArgs }  # an empty list is refused
+        $p = Start-Process @start
+        $null = $p.Handle  # without it, ExitCode stays empty after WaitForExit (.NET quirk)
+        if (-not $p.WaitForExit($secs * 1000)) {
+            $p.Kill()
+            return @{ Rc = 124; Lines = @(); Secs = $secs }
+        }
+        return @{ Rc = $p.ExitCode; Lines = @(Get-Content -LiteralPath $out); Secs = $secs }
+    } finally {
+        Remove-Item -LiteralPath $out, $err -ErrorAction SilentlyContinue
+    }
+}
+
 function Get-NvidiaGpu {
-    # Windows PowerShell turns a native command's stderr into errors under "Stop"
-    $ErrorActionPreference = "Continue"
     $smi = Get-Command nvidia-smi -ErrorAction SilentlyContinue
     if (-not $smi) { return @{ Ok = $false; Reason = "no nvidia-smi on PATH (no NVIDIA driver)" } }
-    $out = & $smi.Source --query-gpu=name "--format=csv,noheader" 2>&1
-    if ($LASTEXITCODE -ne 0) {
-        $first = ($out | Select-Object -First 1)
-        return @{ Ok = $false; Reason = "nvidia-smi failed (exit $LASTEXITCODE): $first" }
+    $q = Invoke-Smi $smi.Source @("--query-gpu=name,compute_cap", "--format=csv,noheader")
+    if ($q.Rc -eq 124) {
+        return @{ Ok = $false; Reason = "nvidia-smi timed out after $($q.Secs) s (a wedged driver?)" }
     }
-    $names = @($out | ForEach-Object { "$_".Trim() } | Where-Object { $_ })
-    if (-not $names) { return @{ Ok = $false; Reason = "nvidia-smi lists no GPU" } }
-    $name = $names[0]
-    if ($names.Count -gt 1) { $name = "$name (+$($names.Count - 1) more)" }
+    if ($q.Rc -ne 0) {
+        $first = ($q.Lines | Where-Object { "$_".Trim() } | Select-Object -First 1)
+        return @{ Ok = $false; Reason = "nvidia-smi failed (exit $($q.Rc)): $first" }
+    }
+    $gpus = @($q.Lines | Where-Object { "$_" -match $GpuLine })
+    if (-not $gpus) { return @{ Ok = $false; Reason = "nvidia-smi lists no GPU" } }
+    $name = ($gpus[0] -split ",")[0].Trim()
+    if ($gpus.Count -gt 1) { $name = "$name (+$($gpus.Count - 1) more)" }
+    $cc = @($gpus | ForEach-Object { [version](($_ -split ",")[-1].Trim()) } | Sort-Object)[0]
     $cuda = ""
-    $banner = (& $smi.Source 2>$null) -join "`n"
-    if ($banner -match "CUDA Version: *([0-9]+\.[0-9]+)") { $cuda = $Matches[1] }
-    return @{ Ok = $true; Name = $name; Cuda = $cuda }
+    $banner = Invoke-Smi $smi.Source @()
+    if ($banner.Rc -eq 0 -and ($banner.Lines -join "`n") -match "CUDA Version: *([0-9]+\.[0-9]+)") {
+        $cuda = $Matches[1]
+    }
+    return @{ Ok = $true; Name = $name; Cuda = $cuda; CC = $cc }
 }
 
 function Get-GpuPlan([string]$Request) {
@@ -326,14 +355,25 @@ function Get-GpuPlan([string]$Request) {
     $gpu = Get-NvidiaGpu
     if ($Request -eq "auto") {
         if (-not $gpu.Ok) { $plan.Reason = "$($gpu.Reason): CPU build"; return $plan }
-        if ($gpu.Cuda -and [int]($gpu.Cuda.Split(".")[0]) -lt $CudaMinMajor) {
+        if (-not $gpu.Cuda) {
+            $plan.Reason = "$($gpu.Name) found, but nvidia-smi shows no CUDA version for its " +
+                "driver: CPU build (force it with -Gpu cuda)"
+            return $plan
+        }
+        if ($gpu.CC -lt $Cuda13MinCC) {
+            $plan.Reason = "$($gpu.Name) found, but its compute capability $($gpu.CC) is below " +
+                "$Cuda13MinCC and CUDA 13 dropped it (Maxwell, Pascal, Volta): CPU build (for " +
+                "this card: -Gpu cuda with VMB_TORCH_INDEX_URL=$OldGpuIndex)"
+            return $plan
+        }
+        if ([int]($gpu.Cuda.Split(".")[0]) -lt $CudaMinMajor) {
             $plan.Reason = "$($gpu.Name) found, but its driver runs CUDA $($gpu.Cuda) and the " +
                 "CUDA build needs $CudaMinMajor.0: CPU build (update the NVIDIA driver, or " +
                 "force it with -Gpu cuda and VMB_TORCH_INDEX_URL)"
             return $plan
         }
-        $plan.Reason = "nvidia-smi found $($gpu.Name)"
-        if ($gpu.Cuda) { $plan.Reason += " (driver runs CUDA $($gpu.Cuda))" }
+        $plan.Reason = "nvidia-smi found $($gpu.Name) (compute capability $($gpu.CC), driver " +
+            "runs CUDA $($gpu.Cuda))"
     } elseif ($gpu.Ok) {
         $plan.Reason = "-Gpu cuda ($($gpu.Name))"
     } else {
@@ -361,6 +401,20 @@ function Test-PipHas([string]$Py, [string]$Name) {
     return ($LASTEXITCODE -eq 0)
 }
 
+function Test-TorchStale([string]$Py, $Plan) {
+    # pip counts an installed 2.13.0+cu130 as satisfying torch==2.13.0 (and +cpu a CUDA pin
+    # without a local tag): 1 when the venv's torch must go first. Reads metadata, no import.
+    if (-not (Test-Path -LiteralPath $Py)) { return $null }
+    if ($Plan.TorchSpec -match "\+") { return $null }  # an exact local tag: pip replaces it
+    $ErrorActionPreference = "Continue"
+    $v = & $Py -c 'import importlib.metadata as m; print(m.version("torch"))' 2>$null
+    if ($LASTEXITCODE -ne 0 -or -not $v) { return $null }
+    $v = "$v".Trim()
+    $tag = if ($v -match "\+(.+)$") { $Matches[1] } else { "" }
+    $stale = if ($Plan.Kind -eq "cuda") { $tag -eq "cpu" } else { $tag -match "^(cu|rocm)" }
+    if ($stale) { return $v } else { return $null }
+}
+
 function Install-Engine {
     $request = if ($Gpu) { $Gpu } elseif ($env:VMB_GPU) { $env:VMB_GPU } else { "auto" }
     $plan = Get-GpuPlan $request
@@ -378,6 +432,11 @@ function Install-Engine {
     }
     $torch = "torch==$TorchVersion"
     $full = Join-Path $Root "requirements\full.txt"
+    $oldTorch = Test-TorchStale $py $plan
+    if ($oldTorch) {
+        Say "replacing torch $oldTorch with the $($plan.Kind) build"
+        Invoke-Pip $py @("uninstall", "-y", "torch")
+    }
     Say "installing $($plan.TorchSpec)"
     if ($plan.Kind -eq "cuda") {
         Invoke-Pip $py @("install", $plan.TorchSpec, "--index-url", $plan.IndexUrl)
@@ -406,7 +465,15 @@ function Install-Engine {
     Say "ready: $(Join-Path $Venv 'Scripts\vmb.exe')"
 }
 
+if ($Uninstall -and $PrintPlan) {  # a dry run touches no host file either
+    Say "plan: uninstall the host plugin files the install manifest lists (nothing removed: -PrintPlan)"
+    exit 0
+}
 if ($Uninstall) { Uninstall-Hosts; exit 0 }
+if ($HostsOnly -and $PrintPlan) {
+    Say "plan: install only the DaVinci Resolve, REAPER and Blender plugins (no venv, no pip; nothing installed: -PrintPlan)"
+    exit 0
+}
 if ($HostsOnly) { Install-Hosts; exit 0 }
 Install-Engine
 if ($PrintPlan) { exit 0 }

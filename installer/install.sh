@@ -45,14 +45,16 @@ usage: install.sh [--dev] [--no-system] [--hosts | --hosts-only] [--host-dir DIR
   --host-dir DIR  put the hosts' files under DIR/resolve, DIR/reaper and DIR/blender instead of the hosts'
                   real resource folders (tests, portable installs)
   --uninstall     remove the host plugin files and REAPER action lines this script added
-  --gpu WHICH     auto (default): CUDA builds where nvidia-smi reports an NVIDIA GPU whose
-                  driver runs CUDA 13, else CPU; cuda: CUDA builds anyway; cpu: CPU builds.
+  --gpu WHICH     auto (default): CUDA builds where nvidia-smi reports an NVIDIA GPU of
+                  compute capability >= 7.5 whose driver runs CUDA 13, else CPU; cuda: CUDA
+                  builds anyway (older cards: with VMB_TORCH_INDEX_URL=$VMB_TORCH_OLD_GPU_INDEX);
+                  cpu: CPU builds.
                   macOS always gets the default build (Apple GPU via MPS where present)
   --print-plan    print the chosen builds and the pip commands, then stop (installs nothing)
 environment: VMB_VENV (venv folder, default $ROOT/.venv), PYTHON (interpreter, default python3),
              VMB_HOME (engine home the plugins look in; default per OS),
              VMB_GPU (default for --gpu), VMB_TORCH_INDEX_URL (the CUDA torch index,
-             default $VMB_TORCH_CUDA_INDEX_DEFAULT)
+             default $VMB_TORCH_CUDA_INDEX_DEFAULT), VMB_SMI_TIMEOUT (seconds for nvidia-smi, 20)
 USAGE
 }
 
@@ -87,11 +89,34 @@ ort_installed() {  # read-only, so --print-plan asks too where a venv exists
     "$VENV/bin/python" -m pip --disable-pip-version-check -q show "$1" >/dev/null 2>&1
 }
 
+# torch_stale: 0 when the venv's torch is another build than the one planned and pip would
+# keep it (a pin without a local tag is satisfied by any 2.13.0+tag). Sets INSTALLED_TORCH.
+# importlib.metadata reads the version without importing torch (milliseconds).
+torch_stale() {
+  INSTALLED_TORCH=""
+  [ -x "$VENV/bin/python" ] || return 1
+  INSTALLED_TORCH="$("$VENV/bin/python" -c \
+    'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null)" || return 1
+  local tag=""
+  [[ "$INSTALLED_TORCH" == *+* ]] && tag="${INSTALLED_TORCH#*+}"
+  case "$TORCH_SPEC" in *+*) return 1 ;; esac  # an exact local tag: pip replaces it itself
+  if [ "$GPU_KIND" = cuda ]; then
+    [ "$tag" = cpu ]
+  else
+    [[ "$tag" == cu* || "$tag" == rocm* ]]
+  fi
+}
+
 # pip_steps RUNNER: every pip call of an install, through run_pip or print_pip.
 pip_steps() {
   local pip="$1" full="$ROOT/requirements/full.txt"
   # torch first and alone, pinned: a looser spec would pull a multi-GB CUDA build.
   local TORCH="torch==$VMB_TORCH_VERSION"
+  if torch_stale; then
+    # pip counts an installed 2.13.0+cu130 as satisfying torch==2.13.0: remove it first
+    say "replacing torch $INSTALLED_TORCH with the $GPU_KIND build"
+    "$pip" uninstall -y torch
+  fi
   say "installing $TORCH_SPEC"
   if [ "$GPU_KIND" = cuda ]; then
     "$pip" install "$TORCH_SPEC" --index-url "$TORCH_INDEX_URL"
@@ -118,10 +143,22 @@ pip_steps() {
 # shellcheck source=installer/hosts.sh
 . "$ROOT/installer/hosts.sh"
 if ((UNINSTALL)); then
+  if ((PRINT_PLAN)); then  # a dry run touches no host file either (host_paths makes folders)
+    plan_manifest="$(vmb_home_dir)/installed-plugins.manifest"
+    [ -n "$HOST_DIR" ] && plan_manifest="$HOST_DIR/vmb-score-plugins.manifest"
+    say "plan: uninstall what $plan_manifest lists (nothing removed: --print-plan)"
+    cat "$plan_manifest" "$plan_manifest.new" 2>/dev/null | sed 's/^/remove /' || true
+    exit 0
+  fi
   uninstall_hosts
   exit 0
 fi
 if ((HOSTS_ONLY)); then
+  if ((PRINT_PLAN)); then
+    say "plan: install only the DaVinci Resolve, REAPER and Blender plugins${HOST_DIR:+ under $HOST_DIR}"
+    say "(no venv, no pip; nothing installed: --print-plan)"
+    exit 0
+  fi
   install_hosts
   exit 0
 fi

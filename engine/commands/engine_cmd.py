@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from engine.commands.common import print_json, settings
-from engine.config import Settings
 from engine.serve import control
+from engine.util.device import describe
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -24,32 +24,27 @@ def _start(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compute(s: Settings) -> dict:
-    """The full backend's device and dtype and the encoders' ONNX providers (this machine,
-    these settings; the daemon's workers apply the same policy)."""
-    try:
-        from engine.util.device import compute_report
-
-        return compute_report(s)
-    except ImportError as exc:
-        return {"device": None, "dtype": None, "error": f"torch does not import: {exc}"}
+# How long `vmb engine status` waits for an idle worker's first compute report (it imports
+# torch once; the daemon keeps the answer).
+COMPUTE_WAIT_S = 30.0
 
 
 def _status(args: argparse.Namespace) -> int:
+    """The daemon's state and its worker's compute block; the CLI imports no torch: what the
+    jobs run on is the worker's answer, under the daemon's settings and environment."""
     s = settings()
-    st = control.status(s)
-    st["compute"] = _compute(s)
+    st = control.status(s, compute_wait_s=COMPUTE_WAIT_S)
+    if not st["running"]:
+        st["compute"] = {"device": None, "dtype": None, "state": "engine not running"}
     if args.json:
         print_json(st)
-    elif st["running"]:
+        return 0 if st["running"] else 1
+    if st["running"]:
         print(f"running: pid {st['pid']}, {st['endpoint']}, boot {st['boot_id']}")
         print(f"job kinds: {', '.join(st.get('kinds', []))}")
+        print(f"full backend runs on: {describe(st['compute'])}")
     else:
         print("not running" + (f" ({st['error']})" if st.get("error") else ""))
-    if not args.json:
-        from engine.util.device import describe
-
-        print(f"full backend runs on: {describe(st['compute'])}")
     return 0 if st["running"] else 1
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from bridge.client import EngineClient
 from bridge.discovery import discovery_path, read_discovery
 from bridge.errors import ConfigError, EngineUnavailable, VMBError
+from bridge.protocol import PROTO_MAJOR, PROTO_MINOR
 from engine.config import Settings
 
 
@@ -31,8 +32,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def status(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
-    """{"running", "pid", "boot_id", "endpoint", ...}; running means it answered a ping."""
+def status(
+    settings: Settings, timeout_s: float = 2.0, compute_wait_s: float | None = None
+) -> dict[str, Any]:
+    """{"running", "pid", "boot_id", "endpoint", ...}; running means it answered a ping.
+    With compute_wait_s, also the worker's compute block (``compute``), waiting that long
+    while an idle worker works it out (its first torch import; later answers are cached)."""
     out: dict[str, Any] = {
         "running": False,
         "pid": None,
@@ -57,9 +62,22 @@ def status(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any]:
                 kinds=sorted(caps["kinds"]),
                 model_dir=caps.get("model_dir"),
             )
+            if compute_wait_s is not None:
+                out["compute"] = _worker_compute(c, compute_wait_s)
     except VMBError as exc:
         out["error"] = exc.message
     return out
+
+
+def _worker_compute(client: EngineClient, wait_s: float) -> dict[str, Any]:
+    """The daemon's worker's compute block; "state" says why there is none yet."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        caps = client.request("hello", proto=[PROTO_MAJOR, PROTO_MINOR], compute=1)
+        compute = caps["capabilities"].get("compute") or {"state": "not reported (older engine)"}
+        if "state" not in compute or compute.get("busy") or time.monotonic() >= deadline:
+            return compute
+        time.sleep(0.2)
 
 
 def start(

@@ -357,12 +357,15 @@ class Daemon:
         proto = body["proto"]
         if not proto or proto[0] != PROTO_MAJOR:
             raise VersionMismatch(f"client protocol {quote(proto)}; engine speaks {PROTO_MAJOR}.x")
+        if body.get("compute"):
+            self.worker.want_compute()
         return {
             "proto": [PROTO_MAJOR, PROTO_MINOR],
             "server_version": __version__,
             "capabilities": {
                 "kinds": {k: v.description for k, v in sorted(self.kinds.items())},
                 "model_dir": str(self.settings.model_dir),
+                "compute": self.worker.compute_status(),
                 "commands": sorted(protocol.COMMANDS),
                 "limits": {
                     "max_frames": protocol.MAX_FRAMES,

@@ -8,6 +8,7 @@ Messages over the pipe are plain dicts (the pipe is private to the two processes
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -68,9 +69,24 @@ def worker_main(conn: Connection, cancel: Any, home: str, kind_modules: list[str
             msg = conn.recv()
         except (EOFError, OSError):
             return
-        if msg.get("op") != "run":
-            continue
-        _run_one(conn, cancel, settings, msg)
+        if msg.get("op") == "compute":
+            conn.send({"type": "compute", "report": _compute_report(settings)})
+        elif msg.get("op") == "run":
+            _run_one(conn, cancel, settings, msg)
+
+
+def _compute_report(settings: Settings) -> dict[str, Any]:
+    """The worker's own view of where the full backend and the encoders run (the process
+    that runs the jobs, so `vmb engine status` reports what jobs get, not the CLI's view)."""
+    try:
+        from engine.util.device import compute_report
+
+        report = {**compute_report(settings), "pid": os.getpid()}
+        # plain JSON values only: a torch type in the pickle would make the daemon import torch
+        return json.loads(json.dumps(report, default=str))
+    except Exception as exc:  # noqa: BLE001 - a broken torch is a report, not a dead worker
+        error = clip_message(f"{type(exc).__name__}: {exc}")
+        return {"device": None, "dtype": None, "error": error}
 
 
 def _run_one(conn: Connection, cancel: Any, settings: Settings, msg: dict[str, Any]) -> None:
@@ -136,6 +152,27 @@ class WorkerSupervisor:
         self.cancel = self.ctx.Event()
         self.ready = False
         self.current: RunningJob | None = None
+        # the worker's compute block: asked for once (a hello with compute=1), then kept
+        self.compute: dict[str, Any] | None = None
+        self._compute_wanted = False
+        self._compute_sent = False
+
+    def want_compute(self) -> None:
+        self._compute_wanted = True
+        self._ask_compute()
+
+    def _ask_compute(self) -> None:
+        asked = self._compute_sent or self.compute is not None
+        if self._compute_wanted and not asked and self.conn is not None and self.ready:
+            self.conn.send({"op": "compute"})
+            self._compute_sent = True
+
+    def compute_status(self) -> dict[str, Any]:
+        """The compute block for hello: the worker's report, or why there is none yet."""
+        if self.compute is not None:
+            return self.compute
+        state = "pending" if self._compute_wanted else "not asked (hello with compute=1)"
+        return {"device": None, "dtype": None, "state": state, "busy": self.current is not None}
 
     def start(self) -> None:
         parent, child = self.ctx.Pipe()
@@ -150,6 +187,7 @@ class WorkerSupervisor:
         child.close()
         self.conn = parent
         self.ready = False
+        self._compute_sent = False  # a fresh worker answers a request still open
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.is_alive():
@@ -210,9 +248,13 @@ class WorkerSupervisor:
                     self.ready = True
                 elif msg["type"] in ("done", "failed", "cancelled"):
                     self.current = None
+                elif msg["type"] == "compute":
+                    self.compute = msg["report"]
+                    continue
                 out.append(msg)
         except (EOFError, OSError):
             pass
+        self._ask_compute()
         if self.proc is not None and not self.proc.is_alive():
             code = self.proc.exitcode
             job = self.current

@@ -55,7 +55,7 @@ def full_backend_device(settings: Any) -> dict[str, Any]:
         "device_name": None,
         "dtype": None,
         "offload": settings.generate.offload,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a str subclass: unpickling it imports torch
         "cuda": torch.version.cuda,
     }
     try:
@@ -95,6 +95,9 @@ def compute_report(settings: Any) -> dict[str, Any]:
 
 def describe(report: dict[str, Any]) -> str:
     """One line for people: "cuda (NVIDIA H200), bfloat16; ONNX: CUDAExecutionProvider"."""
+    if report.get("state"):  # the daemon's worker has not answered yet
+        busy = " (the worker is busy with a job)" if report.get("busy") else ""
+        return f"not known yet: {report['state']}{busy}; ask again in a few seconds"
     if report.get("error"):
         head = f"unavailable ({report['error']})"
     else:

@@ -79,11 +79,15 @@ def test_targets_are_judged_on_full_size_hopper_runs_only() -> None:
     got = targets([_full("NVIDIA H200", 1.5, False, 20e9), _full("NVIDIA H200", 2.5, True, 9e9)],
                   dry=False)  # fmt: skip
     assert [(t["target"], t["ok"]) for t in got] == [
-        ("<= 2 s on one H100/H200", True),
-        ("<= 2 s on one H100/H200", False),
-        ("<= 12 GB", True),  # the peak is judged with offload only
+        ("<= 2 s on one H100/H200", True),  # the time is judged on the plain run only
+        ("<= 12 GB", True),  # the peak with offload only (its 2.5 s is no miss)
     ]
-    (a100_cue, a100_peak) = targets([_full("NVIDIA A100-SXM4-80GB", 9.0, True, 13e9)], dry=False)
+    slow = targets([_full("NVIDIA H200", 2.5, False, 20e9)], dry=False)
+    assert [(t["target"], t["ok"]) for t in slow] == [("<= 2 s on one H100/H200", False)]
+    (a100_cue, a100_peak) = targets(
+        [_full("NVIDIA A100-SXM4-80GB", 9.0, False, 20e9), _full("NVIDIA A100", 9.0, True, 13e9)],
+        dry=False,
+    )
     assert a100_cue["ok"] is None and a100_peak["ok"] is False  # 2 s is the Hopper target
     assert all(t["ok"] is None for t in targets([_full("NVIDIA H100", 9.0, True, 13e9)], True))
     tiny = {**_full("cpu", 9.0, True, 1.0), "size": "tiny"}

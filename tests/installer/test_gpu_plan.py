@@ -35,10 +35,24 @@ def _script(path: Path, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
-def _fake_smi(bin_dir: Path, names: list[str], cuda: str = "13.0", fail: int = 0) -> Path:
+def _fake_smi(
+    bin_dir: Path,
+    names: list[str],
+    cuda: str = "13.0",
+    fail: int = 0,
+    *,
+    banner: str | None = None,
+    query_extra: str = "",
+    stderr: str = "",
+    hang: bool = False,
+) -> Path:
+    """A fake nvidia-smi: `--query-gpu=name,compute_cap` lists NAMES (", 9.0" added where a
+    name has no compute capability), plain `nvidia-smi` prints the banner."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     calls = bin_dir / "calls.log"
-    if fail:
+    if hang:
+        body = f'echo "$*" >> "{calls}"\nexec sleep 30\n'
+    elif fail:
         body = (
             f'echo "$*" >> "{calls}"\n'
             "echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
@@ -46,14 +60,16 @@ def _fake_smi(bin_dir: Path, names: list[str], cuda: str = "13.0", fail: int = 0
             f"exit {fail}\n"
         )
     else:
-        listing = "\n".join(names)
+        rows = [n if "," in n or not n else f"{n}, 9.0" for n in names]
+        listing = "\n".join(rows) + query_extra
         body = (
             f'echo "$*" >> "{calls}"\n'
-            'if [ "$1" = --query-gpu=name ]; then\n'
+            f"printf '%s\\n' '{stderr}' >&2\n"
+            'if [ "$1" = --query-gpu=name,compute_cap ]; then\n'
             f"  printf '%s\\n' '{listing}'\n"
             "  exit 0\n"
             "fi\n"
-            f"cat <<'EOF'\n{BANNER.format(cuda=cuda)}EOF\n"
+            f"cat <<'EOF'\n{banner if banner is not None else BANNER.format(cuda=cuda)}EOF\n"
         )
     _script(bin_dir / "nvidia-smi", body)
     return calls
@@ -111,14 +127,16 @@ def test_nvidia_gpu_gets_cuda_torch_and_onnxruntime_gpu(tmp_path: Path) -> None:
     calls = _fake_smi(tmp_path / "bin", ["NVIDIA H200"])
     done = _plan(tmp_path, smi=tmp_path / "bin")
     assert done.returncode == 0, done.stderr
-    assert _chosen(done.stdout) == "cuda (nvidia-smi found NVIDIA H200 (driver runs CUDA 13.0))"
+    assert _chosen(done.stdout) == (
+        "cuda (nvidia-smi found NVIDIA H200 (compute capability 9.0, driver runs CUDA 13.0))"
+    )
     pip = _pip_lines(done.stdout)
     assert pip[0] == f"pip install torch==2.13.0+cu130 --index-url {CUDA_INDEX}"
     cuda_reqs = tmp_path / "venv" / ".vmb-requirements-cuda.txt"
     assert pip[1] == (f"pip install torch==2.13.0 -r {ROOT}/requirements/engine.txt -r {cuda_reqs}")
     assert pip[2:] == CPU_COMMANDS[2:]
     assert "onnxruntime build: onnxruntime-gpu (never beside onnxruntime:" in done.stdout
-    assert "--query-gpu=name --format=csv,noheader" in calls.read_text()
+    assert "--query-gpu=name,compute_cap --format=csv,noheader" in calls.read_text()
 
 
 def test_two_gpus_are_named(tmp_path: Path) -> None:
@@ -319,3 +337,142 @@ def _cpu_stamp() -> str:
         + "dev=0"
     )
     return hashlib.sha256(src.encode()).hexdigest()[:16]
+
+
+# --- the GPU's generation, odd nvidia-smi output, switching torch builds, dry host runs ---
+
+OLD_GPU_INDEX = "https://download.pytorch.org/whl/cu126"
+
+
+@pytest.mark.parametrize(
+    "gpus", [["Tesla V100-SXM2-16GB, 7.0"], ["NVIDIA H200, 9.0", "Tesla P100-PCIE-16GB, 6.0"]]
+)
+def test_cards_cuda_13_dropped_get_cpu_and_the_override(tmp_path: Path, gpus: list[str]) -> None:
+    """A V100 on driver 580 reports CUDA 13.0, but cu130 torch has no sm_70 kernels."""
+    _fake_smi(tmp_path / "bin", gpus, cuda="13.0")
+    done = _plan(tmp_path, smi=tmp_path / "bin")
+    chosen = _chosen(done.stdout)
+    low = gpus[-1].split(", ")[1]
+    assert chosen.startswith("cpu (") and f"compute capability {low} is below 7.5" in chosen
+    assert f"--gpu cuda with VMB_TORCH_INDEX_URL={OLD_GPU_INDEX}" in chosen
+    assert _pip_lines(done.stdout) == CPU_COMMANDS
+    # the override the message names installs the cu126 build
+    done = _plan(
+        tmp_path, "--gpu", "cuda", smi=tmp_path / "bin", env={"VMB_TORCH_INDEX_URL": OLD_GPU_INDEX}
+    )
+    want = f"pip install torch==2.13.0+cu126 --index-url {OLD_GPU_INDEX}"
+    assert _pip_lines(done.stdout)[0] == want
+
+
+def test_turing_is_the_oldest_card_that_gets_cu130(tmp_path: Path) -> None:
+    _fake_smi(tmp_path / "bin", ["Tesla T4, 7.5"])
+    done = _plan(tmp_path, smi=tmp_path / "bin")
+    chosen = _chosen(done.stdout)
+    assert chosen.startswith("cuda (nvidia-smi found Tesla T4 (compute capability 7.5")
+
+
+@pytest.mark.parametrize(
+    "banner",
+    [
+        BANNER.format(cuda="N/A"),
+        "+------+\n| NVIDIA-SMI 580.159.03   Driver Version: 580.159.03 |\n",
+        "",
+    ],
+    ids=["cuda-na", "no-cuda-field", "empty"],
+)
+def test_no_parseable_cuda_version_is_no_auto_cuda(tmp_path: Path, banner: str) -> None:
+    _fake_smi(tmp_path / "bin", ["NVIDIA H200"], banner=banner)
+    done = _plan(tmp_path, smi=tmp_path / "bin")
+    chosen = _chosen(done.stdout)
+    assert chosen.startswith("cpu (NVIDIA H200 found, but nvidia-smi shows no CUDA version")
+    assert _pip_lines(done.stdout) == CPU_COMMANDS
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["No devices were found", "Failed to initialize NVML: Driver/library version mismatch"],
+)
+def test_error_text_with_exit_0_is_no_gpu(tmp_path: Path, text: str) -> None:
+    _fake_smi(tmp_path / "bin", [], query_extra=text)
+    done = _plan(tmp_path, smi=tmp_path / "bin")
+    assert _chosen(done.stdout) == "cpu (nvidia-smi lists no GPU: CPU build)"
+    assert _pip_lines(done.stdout) == CPU_COMMANDS
+
+
+def test_stderr_is_not_taken_for_gpus(tmp_path: Path) -> None:
+    _fake_smi(tmp_path / "bin", [], stderr="NVIDIA Phantom, 9.0")
+    done = _plan(tmp_path, smi=tmp_path / "bin")
+    assert _chosen(done.stdout) == "cpu (nvidia-smi lists no GPU: CPU build)"
+    # and a real GPU with warnings on stderr is named without them
+    _fake_smi(tmp_path / "bin", ["NVIDIA H200"], stderr="WARNING: infoROM is corrupted, 1.0")
+    done = _plan(tmp_path, smi=tmp_path / "bin")
+    assert "found NVIDIA H200 (compute" in _chosen(done.stdout)
+    assert "infoROM" not in done.stdout
+
+
+def test_a_hung_nvidia_smi_times_out(tmp_path: Path) -> None:
+    _fake_smi(tmp_path / "bin", [], hang=True)
+    done = _plan(tmp_path, smi=tmp_path / "bin", env={"VMB_SMI_TIMEOUT": "1"})
+    assert done.returncode == 0, done.stderr
+    assert _chosen(done.stdout).startswith("cpu (nvidia-smi timed out after 1 s")
+    assert _pip_lines(done.stdout) == CPU_COMMANDS
+
+
+def _venv_with_torch(root: Path, version: str) -> Path:
+    """A venv whose python answers the installer's torch version question with VERSION."""
+    venv = root / "torch-venv"
+    (venv / "bin").mkdir(parents=True)
+    answer = f'case "$*" in -c*) echo "{version}"; exit 0 ;; esac\nexit 1\n'
+    _script(venv / "bin" / "python", answer)
+    return venv
+
+
+@pytest.mark.parametrize(
+    ("installed", "args", "env", "replaced"),
+    [
+        ("2.13.0+cu130", ["--gpu", "cpu"], {}, True),  # CUDA -> CPU: pip would keep it
+        ("2.13.0+cpu", ["--gpu", "cpu"], {}, False),
+        ("2.13.0", ["--gpu", "cpu"], {}, False),
+        ("2.13.0+cu130", ["--gpu", "cuda"], {}, False),
+        # a mirror without a local tag on the pin: a CPU torch would satisfy it
+        ("2.13.0+cpu", ["--gpu", "cuda"], {"VMB_TORCH_INDEX_URL": "https://m.example/s"}, True),
+    ],
+)
+def test_switching_torch_builds_removes_the_installed_one(
+    tmp_path: Path, installed: str, args: list[str], env: dict[str, str], replaced: bool
+) -> None:
+    venv = _venv_with_torch(tmp_path, installed)
+    full_env = {k: v for k, v in os.environ.items() if k not in ("VMB_GPU", "VMB_TORCH_INDEX_URL")}
+    full_env.update(PATH=_path_without_smi(None), VMB_VENV=str(venv), **env)
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--print-plan", *args],
+        capture_output=True, text=True, timeout=60, env=full_env, check=True,
+    )  # fmt: skip
+    pip = _pip_lines(done.stdout)
+    assert (pip[0] == "pip uninstall -y torch") == replaced
+    assert ("replacing torch " + installed in done.stdout) == replaced
+    if replaced:
+        assert pip[1].startswith("pip install torch==2.13.0")
+    if args[-1] == "cpu":
+        assert pip[int(replaced) :] == CPU_COMMANDS
+
+
+def test_print_plan_with_hosts_only_installs_nothing(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    done = _plan(tmp_path, "--hosts-only", "--host-dir", str(hosts))
+    assert done.returncode == 0, done.stderr
+    assert "install only the DaVinci Resolve, REAPER and Blender plugins" in done.stdout
+    assert not hosts.exists() and not _pip_lines(done.stdout)
+
+
+def test_print_plan_with_uninstall_removes_nothing(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    plugin = hosts / "reaper" / "Scripts" / "VMB Score" / "vmb_score.py"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("# installed\n")
+    manifest = hosts / "vmb-score-plugins.manifest"
+    manifest.write_text(f"file\t{plugin}\n")
+    done = _plan(tmp_path, "--uninstall", "--host-dir", str(hosts))
+    assert done.returncode == 0, done.stderr
+    assert f"remove file\t{plugin}" in done.stdout
+    assert plugin.exists() and manifest.read_text() == f"file\t{plugin}\n"
