@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from bridge.discovery import read_discovery
-from bridge.errors import InvalidRequest
-from bridge.gateway import Gateway, http_status
+from bridge.errors import InvalidRequest, http_status
+from bridge.gateway import Gateway
 from bridge.knobs import clean_knobs, knob_definitions
 from support.gateway_http import GatewayHTTP
 

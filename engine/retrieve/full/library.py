@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidRequest, VMBError
+from bridge.errors import InvalidRequest, LibraryError
 from engine import taxonomy
 from engine.retrieve.full import ann, vectors
 from engine.util.sqlite_tx import immediate
@@ -65,14 +65,9 @@ _PARTITION_CACHE = 64  # partitions whose row lists stay in memory
 ANN_REBUILD_TAIL = 0.1  # rebuild when rows added since the build exceed this share
 
 
-class LibraryError(VMBError):
-    """The music library cannot be used as asked."""
-
-    code = "library"
-
-
 class EmptyPartition(InvalidRequest):
-    """A partition holds no piece; ``nearest`` names the closest one that has pieces."""
+    """A partition holds no piece; ``nearest`` names the closest one that has pieces.
+    (An engine-side refinement: it crosses the wire as InvalidRequest, its code.)"""
 
     def __init__(self, message: str, partition: str, nearest: str | None) -> None:
         super().__init__(message)

@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import VMBError, WeightsError
+from bridge.errors import LibraryError, VMBError, WeightsError
 from engine import taxonomy, weights
 from engine.config import Settings
 from engine.retrieve.full.encoders import clap as clap_mod
 from engine.retrieve.full.library import (
     EmptyPartition,
     EncoderStamp,
-    LibraryError,
     MusicLibrary,
     Partition,
     parse_partition,
