@@ -10,7 +10,13 @@ import opentimelineio as otio
 
 from bridge import timeline as tl
 from engine.commands.common import print_json, settings
-from engine.commands.generate import add_knob_args, copy_out, knobs_from, run_job
+from engine.commands.generate import (
+    add_knob_args,
+    copy_out,
+    knobs_from,
+    options_from,
+    run_job,
+)
 from engine.score.soundtrack import parse_soundtrack_params
 
 
@@ -33,9 +39,8 @@ def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
         "per": args.per,
         "continuous": args.continuous,
         "min_length_s": args.min_length,
+        **options_from(args),
     }
-    if args.backend:
-        params["backend"] = args.backend
     if args.range:
         rate = tl.timeline_rate(tl.read_timeline(params["timeline"]))
         params["selection"] = {"range": list(tl.parse_range(args.range, rate))}
@@ -89,8 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cues shorter than this merge into a neighbour (default 4 s)",
     )
     p.add_argument("--ray-address", help="render cues on Ray (or set RAY_ADDRESS)")
-    p.add_argument("--seed", type=int)
     p.add_argument("--out", required=True)
     p.add_argument("--json", action="store_true")
-    add_knob_args(p)
+    add_knob_args(p, skip=("text",))  # a soundtrack takes no text
     p.set_defaults(func=_render)

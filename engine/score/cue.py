@@ -8,18 +8,18 @@ are cached per process so models stay resident in the worker between jobs.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bridge.errors import InvalidRequest, quote
+from bridge.knobs import MAX_TEXT_CHARS, Knob, knob_rows, row_values
 from engine import backends, taxonomy
 from engine.backends import StageName
-from engine.config import Settings
+from engine.config import Settings, load_frozen
 from engine.types import (
     GeneratedAudio,
     GenerationRequest,
@@ -32,19 +32,19 @@ from engine.types import (
 from engine.util import atomic
 
 MAX_VARIATIONS = 8
-MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
 
 
 @dataclass(frozen=True)
 class CueSpec:
-    """A validated cue request (the `cue` and `describe` job kinds' params)."""
+    """A validated cue request (the `cue` and `describe` job kinds' params): its fields are
+    the wire's parameters, loaded by the config's strict loader (unknown keys refused)."""
 
-    media: str | None
-    start_s: float | None
-    end_s: float | None
-    text: str | None
-    duration_s: float | None  # None: the media range's length, known after probing
-    knobs: Knobs
+    media: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    text: str | None = None
+    duration_s: float | None = None  # None: the media range's length, known after probing
+    knobs: Knobs = field(default_factory=Knobs)
     backend: str = "auto"
     name: str = "cue"
     variations: int = 1
@@ -53,27 +53,14 @@ class CueSpec:
     duck: bool = True  # lower the music under dialogue found in the media's audio
 
     def to_params(self) -> dict[str, Any]:
-        k = self.knobs
-        return {
-            "media": self.media,
-            "start_s": self.start_s,
-            "end_s": self.end_s,
-            "text": self.text,
-            "duration_s": self.duration_s,
-            "knobs": {
-                "mood": k.mood,
-                "genre": k.genre,
-                "tempo": k.tempo,
-                "instruments": list(k.instruments),
-                "energy": k.energy,
-            },
-            "backend": self.backend,
-            "name": self.name,
-            "variations": self.variations,
-            "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
-            "continue_from": self.continue_from,
-            "duck": self.duck,
-        }
+        """The params this spec parses from (normalised): the job's stored parameters."""
+        return {f.name: _wire(getattr(self, f.name)) for f in fields(self)}
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, Knobs):
+        return value.to_json()
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True)
@@ -117,51 +104,75 @@ class Cue:
         }
 
 
-def _num(params: dict[str, Any], key: str, lo: float = 0.0) -> float | None:
-    v = params.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise InvalidRequest(f"'{key}' must be a number of seconds")
-    if v < lo:
-        raise InvalidRequest(f"'{key}' must be >= {lo:g}, got {v:g}")
-    return float(v)
+def _names(knob: Knob, value: str) -> str:
+    """One name of a knob's vocabulary, in taxonomy form (errors list the valid names)."""
+    if knob.vocabulary in taxonomy.all_tags():
+        return taxonomy.normalise_tag(knob.vocabulary, value)
+    valid = row_values(knob, {"backend": backends.CHOICES})
+    name = value.strip().lower()
+    if name not in valid:
+        raise InvalidRequest(
+            f"knob '{knob.name}' is {quote(value)}; one of {', '.join(valid)} is needed"
+        )
+    return name
+
+
+def _knob_value(knob: Knob, value: Any) -> Any:
+    """A knob's value checked against its row of the knob table, in taxonomy form."""
+    where = f"knob '{knob.name}'"
+    if knob.type == "multi":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise InvalidRequest(f"{where} must be a list of {knob.vocabulary or 'value'} names")
+        return tuple(dict.fromkeys(_names(knob, i) for i in items if i.strip()))
+    if knob.bpm:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InvalidRequest(f"{where} must be a tempo name or a BPM")
+        taxonomy.normalise_tempo(value if isinstance(value, str) else float(value))
+        return str(value).strip().lower()
+    if knob.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int) or not knob.lo <= value <= knob.hi:
+            raise InvalidRequest(f"{where} must be an integer {knob.lo}-{knob.hi}")
+        return value
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where} must be a string")
+    if knob.type == "text":
+        if len(value) > knob.max_length:
+            raise InvalidRequest(
+                f"{where} is {len(value)} characters; the limit is {knob.max_length}"
+            )
+        return value
+    return _names(knob, value)
 
 
 def parse_knobs(raw: Any) -> Knobs:
-    """Validate knob names against the taxonomy (errors list the valid names)."""
+    """The `knobs` map, checked row by row against the knob table (bridge/knobs.py)."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidRequest("'knobs' must be a map")
-    unknown = set(raw) - {"mood", "genre", "tempo", "instruments", "energy", "text"}
+    rows = {k.name: k for k in knob_rows("knobs")}
+    unknown = sorted(set(raw) - set(rows))
     if unknown:
         raise InvalidRequest(
-            f"unknown knob(s) {', '.join(sorted(unknown))}; knobs: mood, genre, tempo, "
-            "instruments, energy"
+            f"unknown knob(s) {', '.join(quote(u) for u in unknown[:8])}; knobs: {', '.join(rows)}"
         )
-    for name in ("mood", "genre", "energy", "text"):
-        if raw.get(name) is not None and not isinstance(raw[name], str):
-            raise InvalidRequest(f"knob '{name}' must be a string")
-    tempo = raw.get("tempo")
-    if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, str | int | float)):
-        raise InvalidRequest("knob 'tempo' must be a tempo name or a BPM")
-    inst = raw.get("instruments")
-    if inst is not None and not (
-        isinstance(inst, str) or (isinstance(inst, list) and all(isinstance(i, str) for i in inst))
-    ):
-        raise InvalidRequest("knob 'instruments' must be a list of instrument names")
-    if tempo is not None:
-        taxonomy.normalise_tempo(tempo if isinstance(tempo, str) else float(tempo))
-        tempo = str(tempo).strip().lower()
-    instruments = raw.get("instruments") or ()
-    return Knobs(
-        mood=taxonomy.normalise_mood(raw["mood"]) if raw.get("mood") else None,
-        genre=taxonomy.normalise_genre(raw["genre"]) if raw.get("genre") else None,
-        tempo=tempo,
-        instruments=taxonomy.normalise_instruments(instruments),
-        energy=taxonomy.normalise_energy(raw["energy"]) if raw.get("energy") else None,
-        text=raw.get("text"),
+    values = {n: _knob_value(rows[n], v) for n, v in raw.items() if v is not None and v != ""}
+    typed = {f.name for f in fields(Knobs)} - {"text", "extra"}
+    knobs = load_frozen(
+        Knobs,
+        {n: v for n, v in values.items() if n in typed and v != ()},
+        "knobs",
+        InvalidRequest,
+        "knob",
     )
+    return replace(knobs, extra=tuple(sorted((n, v) for n, v in values.items() if n not in typed)))
+
+
+def _seconds(spec: CueSpec) -> None:
+    for key in ("start_s", "end_s", "duration_s"):
+        v = getattr(spec, key)
+        if v is not None and v < 0:
+            raise InvalidRequest(f"'{key}' must be >= 0, got {v:g}")
 
 
 def _is_file_path(path: str) -> bool:
@@ -176,28 +187,12 @@ def _is_file_path(path: str) -> bool:
 def parse_cue_params(
     params: dict[str, Any], settings: Settings, need_duration: bool = True
 ) -> CueSpec:
-    """Check everything that can be checked before a job is acknowledged."""
-    known = {
-        "media",
-        "start_s",
-        "end_s",
-        "text",
-        "duration_s",
-        "knobs",
-        "backend",
-        "name",
-        "variations",
-        "cut_times_s",
-        "continue_from",
-        "duck",
-    }
-    unknown = set(params) - known
-    if unknown:
-        raise InvalidRequest(f"unknown cue parameter(s): {', '.join(sorted(unknown))}")
-    media, text = params.get("media"), params.get("text")
-    if media is not None and not isinstance(media, str):
-        raise InvalidRequest("'media' must be a file path")
-    if text is not None and (not isinstance(text, str) or not text.strip()):
+    """Check everything that can be checked before a job is acknowledged (a null is the
+    same as leaving the parameter out)."""
+    given = {k: v for k, v in params.items() if v is not None}
+    spec = load_frozen(CueSpec, given, "", InvalidRequest, "cue parameter", {"knobs": parse_knobs})
+    media, text = spec.media, spec.text
+    if text is not None and not text.strip():
         raise InvalidRequest("'text' must be a non-empty string")
     if text is not None and len(text) > MAX_TEXT_CHARS:
         raise InvalidRequest(f"'text' is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
@@ -205,10 +200,10 @@ def parse_cue_params(
         raise InvalidRequest("a cue needs 'media' (a video or image) or 'text'")
     if media is not None and not _is_file_path(media):
         raise InvalidRequest(f"media file not found: {quote(media, 200)}")
-    start, end = _num(params, "start_s"), _num(params, "end_s")
+    _seconds(spec)
+    start, end, duration = spec.start_s, spec.end_s, spec.duration_s
     if start is not None and end is not None and end <= start:
         raise InvalidRequest(f"end_s ({end:g}) must be after start_s ({start:g})")
-    duration = _num(params, "duration_s")
     if duration is None and start is not None and end is not None:
         duration = end - start
     if duration is None and media is None and need_duration:
@@ -223,32 +218,20 @@ def parse_cue_params(
     backend = params.get("backend") or settings.pipeline.backend
     if backend not in backends.CHOICES:
         raise InvalidRequest(
-            f"unknown backend {backend!r}; backends: {', '.join(backends.CHOICES)}"
+            f"unknown backend {quote(backend)}; backends: {', '.join(backends.CHOICES)}"
         )
-    variations = params.get("variations", 1)
-    if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
+    if not 1 <= spec.variations <= MAX_VARIATIONS:
         raise InvalidRequest(f"'variations' must be 1-{MAX_VARIATIONS}")
-    name = params.get("name") or "cue"
-    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+    name = spec.name or "cue"
+    if not name.replace("-", "").replace("_", "").isalnum():
         raise InvalidRequest("'name' may use letters, digits, '-' and '_' only")
-    cuts = params.get("cut_times_s")
-    if cuts is not None and (
-        not isinstance(cuts, list) or not all(isinstance(c, int | float) for c in cuts)
-    ):
-        raise InvalidRequest("'cut_times_s' must be a list of seconds")
-    return CueSpec(
+    return replace(
+        spec,
         media=str(Path(media).expanduser().resolve()) if media else None,
-        start_s=start,
-        end_s=end,
         text=text.strip() if text else None,
         duration_s=duration,
-        knobs=parse_knobs(params.get("knobs")),
         backend=backend,
         name=name,
-        variations=variations,
-        cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
-        continue_from=params.get("continue_from"),
-        duck=bool(params.get("duck", True)),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,24 +19,38 @@ import opentimelineio as otio
 from bridge import timeline as tl
 from bridge.errors import InvalidRequest, TimelineError
 from engine import backends
-from engine.config import Settings
+from engine.config import Settings, load_frozen
 from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
 from engine.score.deliver import PlacedCue, cue_sheet, mix
+from engine.types import Knobs
 
 MAX_OTIO_JSON = 8 << 20
-_KEYS = {
-    "timeline",
-    "otio_json",
-    "selection",
-    "knobs",
-    "backend",
-    "per",
-    "min_length_s",
-    "max_length_s",
-    "continuous",
-    "ray_address",
-    "title",
-}
+
+
+@dataclass(frozen=True)
+class SoundtrackSpec:
+    """A `soundtrack` job's parameters as the wire carries them, loaded by the config's
+    strict loader (unknown keys refused, each value of its type)."""
+
+    timeline: str | None = None  # a timeline file path ...
+    otio_json: str | None = None  # ... or the OTIO document itself (exactly one of them)
+    selection: dict[str, Any] | None = None  # {"all": true} | {"range": [s, e]} | {"clip": n}
+    knobs: Knobs = field(default_factory=Knobs)
+    backend: str = "auto"
+    per: str = "clip"  # clip | scene
+    min_length_s: float = 4.0
+    max_length_s: float = 120.0
+    continuous: bool = False
+    ray_address: str | None = None
+    title: str | None = None
+
+
+def load_soundtrack_spec(params: dict[str, Any]) -> SoundtrackSpec:
+    """The typed parameters (a null is the same as leaving the parameter out)."""
+    given = {k: v for k, v in params.items() if v is not None}
+    return load_frozen(
+        SoundtrackSpec, given, "", InvalidRequest, "soundtrack parameter", {"knobs": parse_knobs}
+    )
 
 
 class RenderContext(Protocol):
@@ -98,19 +112,13 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
 
 def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Validated in the daemon: the timeline reads, the selection exists, media is there."""
-    unknown = set(params) - _KEYS
-    if unknown:
-        raise InvalidRequest(f"unknown soundtrack parameter(s): {', '.join(sorted(unknown))}")
-    for key in ("timeline", "otio_json"):
-        if params.get(key) is not None and not isinstance(params[key], str):
-            raise InvalidRequest(f"'{key}' must be a string")
-    if bool(params.get("timeline")) == bool(params.get("otio_json")):
+    spec = load_soundtrack_spec(params)
+    if bool(spec.timeline) == bool(spec.otio_json):
         raise InvalidRequest("give exactly one of 'timeline' (a path) or 'otio_json'")
-    if params.get("otio_json") and len(params["otio_json"]) > MAX_OTIO_JSON:
+    if spec.otio_json and len(spec.otio_json) > MAX_OTIO_JSON:
         raise InvalidRequest(f"inline OTIO JSON is over {MAX_OTIO_JSON >> 20} MiB")
-    if params.get("backend", "auto") not in backends.CHOICES:
+    if spec.backend not in backends.CHOICES:
         raise InvalidRequest(f"unknown backend; backends: {', '.join(backends.CHOICES)}")
-    parse_knobs(params.get("knobs"))
     timeline = _read(params)
     plan = tl.plan_selection(timeline, _selection(params.get("selection")), _options(params))
     if not plan.cues:
