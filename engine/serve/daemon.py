@@ -43,6 +43,17 @@ from engine.serve.store import Job, JobStore
 from engine.serve.worker import WorkerSupervisor
 from engine.util.atomic import fsync_dir
 
+
+def knob_definitions() -> dict[str, Any]:
+    """The knob table (bridge/knobs.py) with the engine's vocabularies: what the `hello`
+    reply and the gateway's /v1/capabilities serve, and the host panels are built from."""
+    from bridge.knobs import knob_definitions as build
+    from engine import taxonomy
+    from engine.backends import CHOICES
+
+    return build(taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES)
+
+
 PROGRESS_INTERVAL_S = 0.1  # <= 10 Hz per job to subscribers and the store
 
 
@@ -210,16 +221,10 @@ class Daemon:
         if not server.gateway:
             return None
         from bridge.gateway import Gateway
-        from bridge.knobs import knob_definitions
-        from engine import taxonomy
-        from engine.backends import CHOICES
 
-        knobs = knob_definitions(
-            taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES
-        )
         gateway = Gateway(
             self.settings.home,
-            knobs,
+            knob_definitions(),
             discovery=disc,
             port=server.gateway_port,
             outputs_dir=self.settings.outputs_dir,
@@ -342,6 +347,7 @@ class Daemon:
                 "kinds": {k: v.description for k, v in sorted(self.kinds.items())},
                 "model_dir": str(self.settings.model_dir),
                 "commands": sorted(protocol.COMMANDS),
+                "knobs": knob_definitions(),
                 "limits": {
                     "max_frames": protocol.MAX_FRAMES,
                     "max_body_bytes": protocol.MAX_BODY_BYTES,

@@ -50,7 +50,10 @@ def swing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_new_row_shows_everywhere_and_is_parsed(swing: None, vmb_home: Path) -> None:
+    from engine.serve import daemon
+
     defs = _defs()
+    assert daemon.knob_definitions() == defs  # what hello and /v1/capabilities serve
     by_name = {k["name"]: k for k in defs["knobs"]}
     assert by_name["swing"]["values"] == ["auto", "straight", "heavy"]
     assert {o["name"]: o for o in defs["options"]}["layers"]["max"] == 4
