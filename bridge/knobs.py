@@ -6,8 +6,8 @@ or limits and its help. Everything else is built from `KNOBS`: the capabilities 
 plugins' request building read them), the engine's parser (`engine.score.cue.parse_knobs`)
 and the `vmb generate`/`describe`/`render` options (`engine.commands.generate`). Tag
 vocabularies come from the engine's taxonomy, passed in when the capabilities are built,
-because bridge must not import engine. "auto" means "let the picture decide": it is dropped
-before a request reaches the engine (`clean_knobs`).
+because bridge must not import engine. "auto" means "let the picture decide": the engine's
+knob parser drops it with `clean_knobs`, whichever path (HTTP or ZeroMQ) the request took.
 """
 
 from __future__ import annotations

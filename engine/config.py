@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bridge.discovery import default_home, run_dir
-from bridge.errors import ConfigError, VMBError, quote
+from bridge.errors import ConfigError, VMBError, quote, quote_names
 
 T = TypeVar("T")
+MAX_ERROR_CHARS = 280  # an unknown-key error lists the valid keys while it stays this short
 
 
 @dataclass(frozen=True)
@@ -191,32 +192,48 @@ def load_frozen(
     error: type[VMBError] = ConfigError,
     noun: str = "setting",
     convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    wire: Mapping[str, str] | None = None,
 ) -> T:
     """Build the frozen dataclass `cls` from a map: the one strict loader of the settings and
     of request parameters (CueSpec, SoundtrackSpec). Unknown keys are refused by name, each
     value must have its field's type, a field without a default must be given; `convert`
-    parses the fields whose wire form is richer than their type (knobs)."""
+    parses the keys whose wire form is richer than their type (knobs, markers); `wire` names
+    the fields whose key on the wire differs (field name -> key)."""
     if not isinstance(data, dict):
         raise error(f"'{where or noun}' must be a map")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in data if k not in fields]
+    keys = {(wire or {}).get(name, name): name for name in fields}  # key on the wire -> field
+    unknown = [k for k in data if k not in keys]
     if unknown:
-        names = ", ".join(quote(f"{where}.{k}" if where else k) for k in sorted(unknown)[:8])
-        has = f"'{where}' has" if where else f"{noun}s are"
-        raise error(f"unknown {noun} {names}; {has}: {', '.join(sorted(fields))}")
-    for name, f in fields.items():
+        _refuse_unknown(unknown, sorted(keys), where, noun, error)
+    for key, name in keys.items():
+        f = fields[name]
         no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if no_default and name not in data:
-            raise error(f"'{f'{where}.{name}' if where else name}' is required")
+        if no_default and key not in data:
+            raise error(f"'{f'{where}.{key}' if where else key}' is required")
     convert = convert or {}
     values = {}
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else key
-        values[key] = (
-            convert[key](value) if key in convert else _coerce(value, hints[key], dotted, error)
+        values[keys[key]] = (
+            convert[key](value)
+            if key in convert
+            else _coerce(value, hints[keys[key]], dotted, error)
         )
     return cls(**values)
+
+
+def _refuse_unknown(
+    unknown: list[str], known: list[str], where: str, noun: str, error: type[VMBError]
+) -> None:
+    """Names a peer sent are quoted briefly; the valid names follow while the message stays
+    short (a peer sending hundreds of long names gets a short answer)."""
+    names = quote_names(f"{where}.{k}" if where else k for k in unknown)
+    message = f"unknown {noun} {names}"
+    has = f"'{where}' has" if where else f"{noun}s are"
+    listed = f"{message}; {has}: {', '.join(known)}"
+    raise error(listed if len(listed) <= MAX_ERROR_CHARS else message)
 
 
 def _build_section(cls: type, data: dict[str, Any], name: str) -> Any:

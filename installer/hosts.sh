@@ -1,7 +1,11 @@
 # Host plugins for install.sh (sourced): DaVinci Resolve menu scripts, REAPER ReaScripts and
-# the VMB Controls JSFX. Every file, folder and reaper-kb.ini line it adds is written to a
-# manifest, so --uninstall removes exactly that and nothing else.
+# the VMB Controls JSFX. What goes where is listed once per host in plugins/<host>/files.txt
+# (install.ps1 reads the same lists). Every file, folder and reaper-kb.ini line it adds is
+# written to a manifest, so --uninstall removes exactly that and nothing else.
 # Needs: ROOT, VENV, HOST_DIR (may be empty) and say() from install.sh.
+
+# shellcheck source=installer/hosts_blender.sh
+. "$ROOT/installer/hosts_blender.sh"
 
 vmb_home_dir() {
   if [ -n "${VMB_HOME:-}" ]; then
@@ -17,21 +21,22 @@ host_paths() {
   if [ -n "$HOST_DIR" ]; then
     mkdir -p "$HOST_DIR"
     HOST_DIR="$(cd "$HOST_DIR" && pwd)"
-    RESOLVE_SCRIPTS="$HOST_DIR/resolve/Fusion/Scripts/Utility"
+    RESOLVE_FUSION="$HOST_DIR/resolve/Fusion"
     REAPER_RES="$HOST_DIR/reaper"
     MANIFEST="$HOST_DIR/vmb-score-plugins.manifest"
   else
     case "$(uname -s)" in
       Darwin)
-        RESOLVE_SCRIPTS="$HOME/Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts/Utility"
+        RESOLVE_FUSION="$HOME/Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion"
         REAPER_RES="$HOME/Library/Application Support/REAPER" ;;
       *)
-        RESOLVE_SCRIPTS="$HOME/.local/share/DaVinciResolve/Fusion/Scripts/Utility"
+        RESOLVE_FUSION="$HOME/.local/share/DaVinciResolve/Fusion"
         REAPER_RES="$HOME/.config/REAPER" ;;
     esac
     MANIFEST="$(vmb_home_dir)/installed-plugins.manifest"
   fi
-  RESOLVE_LIB="$RESOLVE_SCRIPTS/vmb_score_lib"
+  RESOLVE_SCRIPTS="$RESOLVE_FUSION/Scripts/Utility"
+  RESOLVE_LIB="$RESOLVE_FUSION/vmb_score_lib"  # outside Scripts/: not a menu entry
   REAPER_SCRIPTS="$REAPER_RES/Scripts/VMB Score"
   REAPER_EFFECTS="$REAPER_RES/Effects/VMB Score"
   REAPER_KB="$REAPER_RES/reaper-kb.ini"
@@ -89,34 +94,72 @@ register_action() {  # register_action "VMB: Title" /abs/script.py  (REAPER clos
   record kb "$line"
 }
 
+host_root() {  # host_root HOST ROOT-KEY: the folder a files.txt ROOT stands for
+  case "$1:$2" in
+    davinci:MENU) printf '%s' "$RESOLVE_SCRIPTS" ;;
+    davinci:LIB) printf '%s' "$RESOLVE_LIB" ;;
+    reaper:SCRIPTS) printf '%s' "$REAPER_SCRIPTS" ;;
+    reaper:EFFECTS) printf '%s' "$REAPER_EFFECTS" ;;
+    blender:EXT) printf '%s' "$BLENDER_EXT" ;;  # set per Blender version by install_blender
+    *) echo "install.sh: plugins/$1/files.txt: unknown folder '$2'" >&2; return 1 ;;
+  esac
+}
+
+install_files() {  # install_files HOST: copy what plugins/HOST/files.txt lists
+  local host="$1" src dest action target root
+  while IFS=$'\t' read -r src dest action || [ -n "$src" ]; do
+    case "$src" in '' | '#'*) continue ;; esac
+    root="$(host_root "$host" "${dest%%/*}")" || return 1
+    target="$root/${dest#*/}"
+    if [ "$src" = "@config" ]; then
+      write_config "$target"
+    else
+      put "$ROOT/plugins/$src" "$target"
+    fi
+    if [ -n "${action:-}" ]; then register_action "$action" "$target"; fi
+  done <"$ROOT/plugins/$host/files.txt"
+}
+
+reaper_pids() {  # pids of running REAPER processes (Linux: reaper; macOS: .../MacOS/REAPER)
+  ps -A -o pid= -o comm= 2>/dev/null |
+    awk '{ pid = $1; sub(/^ *[0-9]+ +/, ""); if (tolower($0) ~ /(^|\/)reaper$/) print pid }'
+}
+
+refuse_if_reaper_runs() {
+  # REAPER rewrites reaper-kb.ini when it quits: entries written meanwhile would be lost
+  local pids
+  pids="$(reaper_pids | tr '\n' ' ')"
+  if [ -n "$pids" ]; then
+    echo "install.sh: REAPER is running (pid ${pids% }). It rewrites reaper-kb.ini when it" \
+      "quits, which would drop the VMB Score actions. Quit REAPER, then run this again." >&2
+    exit 1
+  fi
+}
+
+note_sandboxed_resolve() {  # the Mac App Store edition cannot reach the engine (sandbox)
+  local d
+  for d in "$HOME/Library/Containers/"*[Rr]esolve*; do
+    [ -d "$d" ] || continue
+    say "note: $d is the Mac App Store edition of DaVinci Resolve; it runs sandboxed and"
+    say "  cannot reach the VMB Score engine: use the edition from blackmagicdesign.com"
+    return 0
+  done
+}
+
 install_hosts() {
   host_paths
+  refuse_if_reaper_runs
   [ -f "$MANIFEST" ] && uninstall_hosts quiet  # a reinstall replaces the previous one exactly
   ensure_manifest_dir
   : >"$MANIFEST.new"
-  local p="$ROOT/plugins"
-
-  put "$p/davinci/VMB Score.py" "$RESOLVE_SCRIPTS/VMB Score.py"
-  put "$p/davinci/VMB Score whole timeline.py" "$RESOLVE_SCRIPTS/VMB Score whole timeline.py"
-  put "$p/davinci/vmb_resolve.py" "$RESOLVE_LIB/vmb_resolve.py"
-  put "$p/common/vmb_client.py" "$RESOLVE_LIB/vmb_client.py"
-  write_config "$RESOLVE_LIB/vmb_plugin.json"
-
-  put "$p/reaper/VMB Generate score for selection.py" "$REAPER_SCRIPTS/VMB Generate score for selection.py"
-  put "$p/reaper/VMB Score whole project.py" "$REAPER_SCRIPTS/VMB Score whole project.py"
-  put "$p/reaper/VMB Insert controls.py" "$REAPER_SCRIPTS/VMB Insert controls.py"
-  put "$p/reaper/vmb_reaper.py" "$REAPER_SCRIPTS/vmb_reaper.py"
-  put "$p/common/vmb_client.py" "$REAPER_SCRIPTS/vmb_client.py"
-  write_config "$REAPER_SCRIPTS/vmb_plugin.json"
-  put "$p/reaper/VMB Controls.jsfx" "$REAPER_EFFECTS/VMB Controls.jsfx"
-  register_action "VMB: Generate score for selection" "$REAPER_SCRIPTS/VMB Generate score for selection.py"
-  register_action "VMB: Score whole project" "$REAPER_SCRIPTS/VMB Score whole project.py"
-  register_action "VMB: Insert controls" "$REAPER_SCRIPTS/VMB Insert controls.py"
-
+  install_files davinci
+  install_files reaper
+  install_blender
   mv "$MANIFEST.new" "$MANIFEST"
-  say "DaVinci Resolve: Workspace > Scripts > 'VMB Score' ($RESOLVE_SCRIPTS)"
+  say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($RESOLVE_SCRIPTS)"
   say "  Python menu scripts: Resolve <= 21.0 (any edition) or Studio 21.1+; knob panel in Studio"
-  say "REAPER: actions 'VMB: ...' ($REAPER_SCRIPTS); restart REAPER to load them"
+  if [ "$(uname -s)" = Darwin ] && [ -z "$HOST_DIR" ]; then note_sandboxed_resolve; fi
+  say "REAPER 6.0+: Actions > Show action list > 'Custom: VMB: ...' ($REAPER_SCRIPTS)"
   say "  needs Preferences > Plug-ins > ReaScript > Enable Python; knobs: 'VMB: Insert controls'"
   [ -x "$VENV/bin/vmb" ] || say "  no engine found at $VENV/bin/vmb: run ./installer/install.sh (engine) too"
   say "uninstall: $0 --uninstall${HOST_DIR:+ --host-dir \"$HOST_DIR\"}"
@@ -135,6 +178,7 @@ uninstall_hosts() {
     [ -n "$quiet" ] || say "no host plugins installed here (no $MANIFEST)"
     return 0
   fi
+  if grep -q '^kb	' "$MANIFEST"; then refuse_if_reaper_runs; fi
   local kind value tmp
   local -a dirs=() kbs=()
   while IFS=$'\t' read -r kind value; do

@@ -71,6 +71,39 @@ def synthetic_video(
     return Path(path)
 
 
+SPEECH = (
+    (4.0, "We need to talk about the music in this scene."),
+    (17.0, "Keep it under the dialogue, and let it breathe after the cut."),
+)
+
+
+def with_dialogue(video: Path, out: Path, lines=SPEECH) -> Path:
+    """The clip with spoken lines (espeak-ng) at the given times as its audio track, so that
+    dialogue ducking runs as it does on a real edit."""
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise MissingDependency(
+            "espeak-ng is needed for clips with dialogue: apt-get install espeak-ng"
+        )
+    inputs: list[str] = []
+    chains = []
+    for i, (at_s, words) in enumerate(lines):
+        wav = out.with_name(f".{out.stem}.line{i}.wav")
+        subprocess.run([espeak, "-w", str(wav), words], check=True, capture_output=True)
+        inputs += ["-i", str(wav)]
+        ms = int(at_s * 1000)
+        chains.append(f"[{i + 1}:a]aresample=48000,adelay={ms}|{ms}[s{i}]")
+    mixdown = "".join(f"[s{i}]" for i in range(len(lines)))
+    graph = ";".join([*chains, f"{mixdown}amix=inputs={len(lines)}:normalize=0,apad[a]"])
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video), *inputs,
+               "-filter_complex", graph, "-map", "0:v", "-map", "[a]", "-c:v", "copy",
+               "-c:a", "aac", "-shortest", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise MediaError(f"ffmpeg could not add dialogue to {video}: {done.stderr.strip()[-300:]}")
+    return out
+
+
 RATE = 24
 # three shots of different colour, brightness and motion
 SHOTS: tuple[Shot, ...] = (

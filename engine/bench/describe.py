@@ -24,6 +24,7 @@ from engine.bench import figure
 from engine.config import settings_from_dict
 from engine.describe.full import internvl
 from engine.describe.full.describer import ADAPTER_MODEL, BASE_MODEL, FullDescriber
+from engine.describe.full.tiny import tiny_tokenizer
 from engine.types import Knobs, VisualInput, no_progress
 
 FULL_NEW_TOKENS = 64
@@ -81,7 +82,7 @@ def measure_random_model(
     frames -> exactly `new_tokens` sampled tokens (median of `repeats`), peak memory."""
     from transformers import GenerationConfig, InternVLForConditionalGeneration
 
-    tokenizer = internvl.tiny_tokenizer()
+    tokenizer = tiny_tokenizer()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
@@ -174,9 +175,7 @@ def bench_describe(opts: argparse.Namespace) -> dict[str, Any]:
     if torch.cuda.is_available():
         device = torch.device("cuda")
         for size in FULL_TEXT:
-            cfg = full_config(
-                size, internvl.tiny_tokenizer().convert_tokens_to_ids("<IMG_CONTEXT>")
-            )
+            cfg = full_config(size, tiny_tokenizer().convert_tokens_to_ids("<IMG_CONTEXT>"))
             r = measure_random_model(cfg, device, torch.bfloat16, FULL_NEW_TOKENS, repeats)
             label = f"full {size} bf16 (random init)"
             figures.append(

@@ -18,10 +18,32 @@ from engine.bench import figure
 from engine.bench.protocol import private_engine
 from engine.serve import control
 
+# The job each kill interrupts: the daemon's self-check (cheap, many kills), or a real draft
+# cue (text only, 8 s: describe, retrieve, compose, FluidSynth render, loudness, publish).
+SOAK_JOBS: dict[str, tuple[dict[str, Any], float]] = {
+    "selfcheck": ({"steps": 8, "step_s": 0.02}, 0.4),
+    "cue": ({"text": "a hopeful piano theme", "duration_s": 8.0, "backend": "draft"}, 3.0),
+}
+
+
+def _damaged(kind: str, params: dict[str, Any], result: dict[str, Any]) -> bool:
+    """An output that is missing, cut short or not the length the job asked for."""
+    audio = Path(result["files"]["audio"])
+    if not audio.exists():
+        return True
+    if kind == "selfcheck":
+        return audio.stat().st_size < 44100 * 4
+    import soundfile as sf
+
+    info = sf.info(audio)
+    return info.frames != round(params["duration_s"] * info.samplerate)
+
 
 def bench_soak(opts: argparse.Namespace) -> dict[str, Any]:
     """Kill the daemon with SIGKILL during jobs, restart it, and count lost jobs."""
-    kills = 10 if opts.quick else 50
+    kind = getattr(opts, "kind", None) or "selfcheck"
+    params, max_wait_s = SOAK_JOBS[kind]
+    kills = (10 if opts.quick else 50) if kind == "selfcheck" else (3 if opts.quick else 10)
     rng = random.Random(1)
     accepted: list[str] = []
     t_start = time.perf_counter()
@@ -29,8 +51,8 @@ def bench_soak(opts: argparse.Namespace) -> dict[str, Any]:
         for _ in range(kills):
             with EngineClient(home=settings.home, timeout_s=10) as c:
                 for _ in range(2):
-                    accepted.append(c.submit("selfcheck", {"steps": 8, "step_s": 0.02})["job_id"])
-            time.sleep(rng.uniform(0.05, 0.4))
+                    accepted.append(c.submit(kind, params)["job_id"])
+            time.sleep(rng.uniform(0.05, max_wait_s))
             st = control.status(settings)
             os.kill(st["pid"], signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
@@ -40,18 +62,16 @@ def bench_soak(opts: argparse.Namespace) -> dict[str, Any]:
         with EngineClient(home=settings.home, timeout_s=10) as c:
             for job_id in accepted:
                 try:
-                    result = c.wait(job_id, timeout_s=120)
+                    result = c.wait(job_id, timeout_s=300)
                     done += 1
-                    audio = Path(result["files"]["audio"])
-                    if not audio.exists() or audio.stat().st_size < 44100 * 4:
-                        bad_outputs += 1
+                    bad_outputs += _damaged(kind, params, result)
                 except Exception:  # noqa: BLE001 - a lost job is what we count
                     lost.append(job_id)
             attempts = [c.result(j)["attempt"] for j in accepted]
     return {
         "name": "soak",
         "figures": [
-            figure("daemon kills (SIGKILL during jobs)", kills, "", ""),
+            figure(f"daemon kills (SIGKILL during {kind} jobs)", kills, "", ""),
             figure("jobs acknowledged", len(accepted), "", ""),
             figure("jobs done", done, "", ""),
             figure("jobs lost", len(lost), "", "0", not lost),
@@ -59,6 +79,6 @@ def bench_soak(opts: argparse.Namespace) -> dict[str, Any]:
             figure("jobs re-run after a kill", sum(a > 1 for a in attempts), "", ""),
             figure("wall time", time.perf_counter() - t_start, "s", ""),
         ],
-        "notes": [],
+        "notes": [f"job kind {kind}: {params}"],
         "lost": lost,
     }

@@ -29,6 +29,7 @@ def _add(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         ray_address=args.ray_address,
         backend=args.backend,
+        device=s.models.device,
     )
     progress = None if args.json else ProgressPrinter(lines_off_tty=True)
     report = add_paths(_root(), s.model_dir, args.paths, options, progress=progress)
@@ -44,6 +45,8 @@ def _add(args: argparse.Namespace) -> int:
         print(f"  skipped {path}: {reason}")
     for note in report.notes:
         print(f"  note: {note}")
+    for name, ran_on in report.encoders.items():
+        print(f"  {name.upper()} ran on {ran_on}")
     if report.calibration:
         print(f"  tag thresholds calibrated ({report.calibration['method']})")
     if report.ann:
@@ -52,7 +55,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.retrieve.full.library import MusicLibrary, parse_partition
+    from engine.retrieve.full.library import MusicLibrary
+    from engine.retrieve.full.schema import parse_partition
 
     part = parse_partition(args.partition) if args.partition else None
     with MusicLibrary.open(_root()) as lib:
@@ -69,8 +73,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from engine.retrieve.full.library import parse_partition
     from engine.retrieve.full.retriever import FullRetriever
+    from engine.retrieve.full.schema import parse_partition
 
     parts = [parse_partition(p) for p in args.partition or []]
     retriever = FullRetriever(settings(), backend=args.backend)

@@ -8,17 +8,20 @@ are cached per process so models stay resident in the worker between jobs.
 
 from __future__ import annotations
 
+import numbers
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidRequest, quote
-from bridge.knobs import MAX_TEXT_CHARS, Knob, knob_rows, row_values
+from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote, quote_names
+from bridge.hits import HITS, parse_hits, parse_markers
+from bridge.knobs import MAX_TEXT_CHARS, Knob, clean_knobs, knob_rows, row_values
 from engine import backends, taxonomy
-from engine.backends import StageName
+from engine.backends import STAGES, StageName
 from engine.config import Settings, load_frozen
 from engine.types import (
     GeneratedAudio,
@@ -28,16 +31,23 @@ from engine.types import (
     ProgressFn,
     Retrieval,
     VisualInput,
+    Weights,
+    overall_weights,
 )
 from engine.util import atomic
 
 MAX_VARIATIONS = 8
+MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
+MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
+MAX_INSTRUMENTS = 16
+CONTINUE_KEYS = {"bpm": (numbers.Real,), "key": (str,), "mode": (str,)}
 
 
 @dataclass(frozen=True)
 class CueSpec:
     """A validated cue request (the `cue` and `describe` job kinds' params): its fields are
-    the wire's parameters, loaded by the config's strict loader (unknown keys refused)."""
+    the wire's parameters (WIRE_NAMES where the wire says otherwise), loaded by the config's
+    strict loader (unknown keys refused)."""
 
     media: str | None = None
     start_s: float | None = None
@@ -51,10 +61,26 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
+    position_s: float = 0.0  # record-in from the timeline start: the WAV's BWF time reference
+    project: str = ""  # the production's title, written into the WAV's iXML
+    marker_times_s: tuple[float, ...] = ()  # hit points (editor's markers), seconds from start
+    hits: tuple[str, ...] = HITS  # what the music hits: "cuts", "markers", both or neither
 
     def to_params(self) -> dict[str, Any]:
         """The params this spec parses from (normalised): the job's stored parameters."""
-        return {f.name: _wire(getattr(self, f.name)) for f in fields(self)}
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            to_wire = _TO_WIRE.get(f.name, _wire)
+            out[WIRE_NAMES.get(f.name, f.name)] = to_wire(value)
+        return out
+
+
+WIRE_NAMES = {"marker_times_s": "markers"}  # a CueSpec field -> its parameter on the wire
+_TO_WIRE: dict[str, Callable[[Any], Any]] = {
+    "marker_times_s": lambda times: [{"time_s": t} for t in times],
+    "hits": lambda hits: ",".join(hits) or "none",
+}
 
 
 def _wire(value: Any) -> Any:
@@ -80,6 +106,9 @@ class Cue:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] = field(default_factory=dict)  # see compute_of
+    licence: str = ""  # what the user may do with this music (engine.score.licence)
+    conditioning: dict[str, Any] | None = None  # full cues: what reached the model
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,7 +129,10 @@ class Cue:
             },
             "seed": self.seed,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "conditioning": self.conditioning,
             "extra": self.extra,
+            "compute": self.compute,
+            "licence": self.licence,
         }
 
 
@@ -145,19 +177,35 @@ def _knob_value(knob: Knob, value: Any) -> Any:
     return _names(knob, value)
 
 
+def _check_knob_lengths(raw: dict[str, Any], rows: dict[str, Knob]) -> None:
+    """Bounds before the taxonomy looks: names are short, lists are short (text: its row)."""
+    for name, value in raw.items():
+        row = rows[name]
+        if row.type == "text":
+            continue
+        items = value.split(",") if row.type == "multi" and isinstance(value, str) else value
+        items = items if isinstance(items, list) else [items]
+        if row.type == "multi" and len(items) > MAX_INSTRUMENTS:
+            raise InvalidRequest(f"knob '{name}' lists more than {MAX_INSTRUMENTS}")
+        if any(isinstance(v, str) and len(v) > MAX_KNOB_CHARS for v in items):
+            raise InvalidRequest(f"knob '{name}': a knob value is over {MAX_KNOB_CHARS} chars")
+
+
 def parse_knobs(raw: Any) -> Knobs:
-    """The `knobs` map, checked row by row against the knob table (bridge/knobs.py)."""
+    """The `knobs` map, checked row by row against the knob table (bridge/knobs.py). "auto",
+    "" and null mean unset, as in the host panels (bridge.knobs.clean_knobs), on every path.
+    `text` (an option row) is taken here too: a soundtrack's words for its cues."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidRequest("'knobs' must be a map")
-    rows = {k.name: k for k in knob_rows("knobs")}
-    unknown = sorted(set(raw) - set(rows))
+    raw = clean_knobs(raw)
+    rows = {k.name: k for k in knob_rows() if k.group == "knobs" or k.name == "text"}
+    unknown = set(raw) - set(rows)
     if unknown:
-        raise InvalidRequest(
-            f"unknown knob(s) {', '.join(quote(u) for u in unknown[:8])}; knobs: {', '.join(rows)}"
-        )
-    values = {n: _knob_value(rows[n], v) for n, v in raw.items() if v is not None and v != ""}
-    typed = {f.name for f in fields(Knobs)} - {"text", "extra"}
+        raise InvalidRequest(f"unknown knob(s) {quote_names(unknown)}; knobs: {', '.join(rows)}")
+    _check_knob_lengths(raw, rows)
+    values = {n: _knob_value(rows[n], v) for n, v in raw.items()}
+    typed = {f.name for f in fields(Knobs)} - {"extra"}
     knobs = load_frozen(
         Knobs,
         {n: v for n, v in values.items() if n in typed and v != ()},
@@ -168,8 +216,37 @@ def parse_knobs(raw: Any) -> Knobs:
     return replace(knobs, extra=tuple(sorted((n, v) for n, v in values.items() if n not in typed)))
 
 
+def _continue_from(raw: Any) -> dict[str, Any] | None:
+    """The previous cue's {"bpm", "key", "mode"} (a soundtrack passes it on), or None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= set(CONTINUE_KEYS):
+        raise InvalidRequest("'continue_from' must be a map of 'bpm', 'key' and 'mode'")
+    for key, value in raw.items():
+        ok = value is None or (
+            isinstance(value, CONTINUE_KEYS[key]) and not isinstance(value, bool)
+        )
+        if not ok or (isinstance(value, str) and len(value) > MAX_KNOB_CHARS):
+            raise InvalidRequest(f"'continue_from.{key}' has the wrong type or length")
+    return raw
+
+
+def _marker_times(raw: Any) -> tuple[float, ...]:
+    """A host's markers ([{"time_s", "name"?, "comment"?}]) as hit times, "no hit" ones out."""
+    return tuple(m.time_s for m in parse_markers(raw) if m.wanted)
+
+
+# The parameters whose wire form is richer than their field (keyed by the wire's name).
+_FROM_WIRE: dict[str, Callable[[Any], Any]] = {
+    "knobs": parse_knobs,
+    "continue_from": _continue_from,
+    "markers": _marker_times,
+    "hits": parse_hits,
+}
+
+
 def _seconds(spec: CueSpec) -> None:
-    for key in ("start_s", "end_s", "duration_s"):
+    for key in ("start_s", "end_s", "duration_s", "position_s"):
         v = getattr(spec, key)
         if v is not None and v < 0:
             raise InvalidRequest(f"'{key}' must be >= 0, got {v:g}")
@@ -184,13 +261,7 @@ def _is_file_path(path: str) -> bool:
         return False
 
 
-def parse_cue_params(
-    params: dict[str, Any], settings: Settings, need_duration: bool = True
-) -> CueSpec:
-    """Check everything that can be checked before a job is acknowledged (a null is the
-    same as leaving the parameter out)."""
-    given = {k: v for k, v in params.items() if v is not None}
-    spec = load_frozen(CueSpec, given, "", InvalidRequest, "cue parameter", {"knobs": parse_knobs})
+def _check_text_and_media(spec: CueSpec) -> None:
     media, text = spec.media, spec.text
     if text is not None and not text.strip():
         raise InvalidRequest("'text' must be a non-empty string")
@@ -199,14 +270,36 @@ def parse_cue_params(
     if media is None and text is None:
         raise InvalidRequest("a cue needs 'media' (a video or image) or 'text'")
     if media is not None and not _is_file_path(media):
-        raise InvalidRequest(f"media file not found: {quote(media, 200)}")
+        raise InvalidRequest(f"media file not found: {quote(media, PATH_QUOTE_CHARS)}")
+
+
+def _check_names(spec: CueSpec) -> None:
+    if not 1 <= spec.variations <= MAX_VARIATIONS:
+        raise InvalidRequest(f"'variations' must be an integer 1-{MAX_VARIATIONS}")
+    name = spec.name or "cue"
+    if len(name) > MAX_NAME_CHARS or not name.replace("-", "").replace("_", "").isalnum():
+        raise InvalidRequest(f"'name' may use 1-{MAX_NAME_CHARS} letters, digits, '-' and '_' only")
+    if len(spec.project) > MAX_TEXT_CHARS:
+        raise InvalidRequest(f"'project' must be a title of at most {MAX_TEXT_CHARS} characters")
+
+
+def parse_cue_params(
+    params: dict[str, Any], settings: Settings, need_duration: bool = True
+) -> CueSpec:
+    """Check everything that can be checked before a job is acknowledged (a null is the
+    same as leaving the parameter out)."""
+    given = {k: v for k, v in params.items() if v is not None}
+    spec = load_frozen(
+        CueSpec, given, "", InvalidRequest, "cue parameter", _FROM_WIRE, wire=WIRE_NAMES
+    )
+    _check_text_and_media(spec)
     _seconds(spec)
     start, end, duration = spec.start_s, spec.end_s, spec.duration_s
     if start is not None and end is not None and end <= start:
         raise InvalidRequest(f"end_s ({end:g}) must be after start_s ({start:g})")
     if duration is None and start is not None and end is not None:
         duration = end - start
-    if duration is None and media is None and need_duration:
+    if duration is None and spec.media is None and need_duration:
         raise InvalidRequest("a text-only cue needs 'duration_s'")
     if duration is not None and duration <= 0:
         raise InvalidRequest(f"cue length must be positive, got {duration:g} s")
@@ -220,18 +313,14 @@ def parse_cue_params(
         raise InvalidRequest(
             f"unknown backend {quote(backend)}; backends: {', '.join(backends.CHOICES)}"
         )
-    if not 1 <= spec.variations <= MAX_VARIATIONS:
-        raise InvalidRequest(f"'variations' must be 1-{MAX_VARIATIONS}")
-    name = spec.name or "cue"
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidRequest("'name' may use letters, digits, '-' and '_' only")
+    _check_names(spec)
     return replace(
         spec,
-        media=str(Path(media).expanduser().resolve()) if media else None,
-        text=text.strip() if text else None,
+        media=str(Path(spec.media).expanduser().resolve()) if spec.media else None,
+        text=spec.text.strip() if spec.text else None,
         duration_s=duration,
         backend=backend,
-        name=name,
+        name=spec.name or "cue",
     )
 
 
@@ -249,11 +338,12 @@ def stage(backend: str, name: StageName, settings: Settings) -> Any:
 
 def visual_for(spec: CueSpec, settings: Settings) -> VisualInput:
     """What the describe stage sees: frames of the media range, an image, or nothing."""
-    if spec.media is None:
+    if spec.media is None:  # text only, or a cue scored from the cut alone
         return VisualInput(
             frames=np.zeros((0, 1, 1, 3), np.uint8),
             frame_times_s=(),
             duration_s=spec.duration_s or 0.0,
+            cut_times_s=spec.cut_times_s or (),
             source="text",
         )
     from engine import media
@@ -312,18 +402,53 @@ def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
 
 
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:
-    """Report the tempo and key the generator actually played, where it says so."""
+    """Report the tempo and key the generator actually played: the draft's arrangement says
+    so; a full cue's are measured on its audio, or reported as unknown (never the request)."""
     x = audio.extra
     attrs = description.attributes
-    bpm, mode = x.get("bpm", attrs.bpm), x.get("mode", attrs.mode)
-    key = x.get("key", attrs.key)
+    if audio.backend == "full":
+        bpm, key, mode = x.get("bpm"), x.get("key"), x.get("mode")
+    else:
+        bpm, key = x.get("bpm", attrs.bpm), x.get("key", attrs.key)
+        mode = x.get("mode", attrs.mode)
     return replace(description, attributes=replace(attrs, bpm=bpm, key=key, mode=mode))
 
 
+def _conditioning(
+    audio: GeneratedAudio, description: MusicDescription, retriever: Any
+) -> tuple[dict[str, Any] | None, Weights]:
+    """A full cue's conditioning with the weights each stage ran on, and the cue's label."""
+    given = audio.extra.get("conditioning")
+    if audio.backend != "full" or not isinstance(given, dict):
+        return None, audio.weights
+    stages: dict[str, Weights] = {
+        "describe": description.weights,
+        "retrieve": getattr(retriever, "weights", "none"),
+        "generate": audio.weights,
+    }
+    return {**given, "weights": stages}, overall_weights(stages)
+
+
+def compute_of(audio: GeneratedAudio, retriever: Any) -> dict[str, Any]:
+    """What the cue ran on: the generator's device and dtype (the full backend says; the draft
+    backend renders on the CPU and has no dtype) and the encoders' ONNX provider or device."""
+    ran_on = getattr(retriever, "ran_on", None)
+    return {
+        "device": audio.extra.get("device", "cpu"),
+        "dtype": audio.extra.get("dtype"),
+        "encoders": ran_on() if callable(ran_on) else {},
+    }
+
+
 def describe(
-    spec: CueSpec, settings: Settings, seed: int, progress: ProgressFn
+    spec: CueSpec,
+    settings: Settings,
+    seed: int,
+    progress: ProgressFn,
+    stages: tuple[StageName, ...] = ("describe",),
 ) -> tuple[str, str, VisualInput, MusicDescription, dict[str, float]]:
-    backend, reason = backends.select(spec.backend, settings)
+    """The describe stage alone needs no music library nor generator weights."""
+    backend, reason = backends.select(spec.backend, settings, stages)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("media", 0, 1)
@@ -342,8 +467,9 @@ def describe(
 def run_cue(
     spec: CueSpec, settings: Settings, seed: int, out_dir: Path, progress: ProgressFn
 ) -> list[Cue]:
-    """describe -> retrieve -> generate; K variations share description and references."""
-    backend, reason, visual, description, timings = describe(spec, settings, seed, progress)
+    """describe -> retrieve -> generate; K variations share description and references
+    and run as one batch where the generator has a batched path."""
+    backend, reason, visual, description, timings = describe(spec, settings, seed, progress, STAGES)
     duration = spec.duration_s or visual.duration_s
     if duration <= 0:
         raise InvalidRequest(f"the selected range of {spec.media} is empty")
@@ -353,51 +479,85 @@ def run_cue(
         )
     t0 = time.perf_counter()
     progress("retrieve", 0, 1)
-    retrieval = stage(backend, "retrieve", settings).retrieve(
-        description, spec.knobs, visual, settings.pipeline.top_k
-    )
+    retriever = stage(backend, "retrieve", settings)
+    retrieval = retriever.retrieve(description, spec.knobs, visual, settings.pipeline.top_k)
     timings["retrieve_s"] = time.perf_counter() - t0
     generator = stage(backend, "generate", settings)
     t0 = time.perf_counter()
     speech = _speech_regions(spec)
     if speech is not None:
         timings["speech_s"] = time.perf_counter() - t0
+    request = GenerationRequest(
+        description=description,
+        retrieval=retrieval,
+        duration_s=duration,
+        seed=seed,
+        out_dir=out_dir,
+        cut_times_s=visual.cut_times_s if "cuts" in spec.hits else (),
+        marker_times_s=spec.marker_times_s if "markers" in spec.hits else (),
+        sample_rate=settings.pipeline.sample_rate,
+        name=spec.name,
+    )
     cues = []
-    for v in range(spec.variations):
-        name = spec.name if spec.variations == 1 else f"{spec.name}-v{v + 1}"
-        t0 = time.perf_counter()
-        request = GenerationRequest(
-            description=description,
-            retrieval=retrieval,
-            duration_s=duration,
-            seed=seed + v,
-            out_dir=out_dir,
-            cut_times_s=visual.cut_times_s,
-            sample_rate=settings.pipeline.sample_rate,
-            name=name,
-        )
-        audio: GeneratedAudio = generator.generate(request, progress)
+    for v, audio, generate_s in _generate_all(generator, request, spec, progress):
         played = _played(description, audio)
         if speech:
             _duck(audio.audio_path, speech)
             audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
-        cue_timings = {**timings, "generate_s": time.perf_counter() - t0}
+        conditioning, weights = _conditioning(audio, description, retriever)
+        cue_timings = {**timings, "generate_s": generate_s}
         cue_timings["total_s"] = sum(cue_timings.values())
         cues.append(
-            Cue(
-                audio=audio.audio_path,
-                midi=audio.midi_path,
-                duration_s=audio.num_samples / audio.sample_rate,
-                num_samples=audio.num_samples,
-                sample_rate=audio.sample_rate,
-                backend=audio.backend,
-                backend_reason=reason,
-                weights=audio.weights,
-                description=played,
-                retrieval=retrieval,
-                seed=seed + v,
-                timings=cue_timings,
-                extra=dict(audio.extra),
+            _finish(
+                Cue(
+                    audio=audio.audio_path,
+                    midi=audio.midi_path,
+                    duration_s=audio.num_samples / audio.sample_rate,
+                    num_samples=audio.num_samples,
+                    sample_rate=audio.sample_rate,
+                    backend=audio.backend,
+                    backend_reason=reason,
+                    weights=weights,
+                    description=played,
+                    retrieval=retrieval,
+                    seed=seed + v,
+                    timings=cue_timings,
+                    extra=dict(audio.extra),
+                    conditioning=conditioning,
+                    compute=compute_of(audio, retriever),
+                ),
+                spec,
+                settings,
             )
         )
     return cues
+
+
+def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:
+    """The one place a stem is finalised: its licence, and bext + iXML written into the WAV."""
+    from engine.score.provenance import cue_licence, stamp_cue
+
+    licence = cue_licence(cue, settings)
+    stamp_cue(cue, spec, licence)
+    return replace(cue, licence=licence.summary)
+
+
+def _generate_all(
+    generator: Any, request: GenerationRequest, spec: CueSpec, progress: ProgressFn
+) -> list[tuple[int, GeneratedAudio, float]]:
+    """(variation, audio, seconds) for every variation: one batch where the generator has a
+    batched path (the full one), else one after another."""
+    k = spec.variations
+    names = [spec.name if k == 1 else f"{spec.name}-v{v + 1}" for v in range(k)]
+    seeds = [request.seed + v for v in range(k)]
+    if k > 1 and hasattr(generator, "generate_variations"):
+        t0 = time.perf_counter()
+        batch = generator.generate_variations(request, seeds, progress, names=names)
+        took = time.perf_counter() - t0
+        return [(v, audio, took) for v, audio in enumerate(batch)]
+    out = []
+    for v in range(k):
+        t0 = time.perf_counter()
+        one = replace(request, seed=seeds[v], name=names[v])
+        out.append((v, generator.generate(one, progress), time.perf_counter() - t0))
+    return out

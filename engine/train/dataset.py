@@ -551,7 +551,8 @@ def write_tiny_llm(out_dir: Path, seed: int) -> None:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from engine.describe.full.internvl import seeded, tiny_tokenizer
+    from engine.describe.full.internvl import seeded
+    from engine.describe.full.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     tokenizer.chat_template = CHATML_TEMPLATE

@@ -3,21 +3,22 @@
 Standard library only and Python 3.6 syntax: hosts run their own interpreters (Resolve
 <= 21.0 a system Python >= 3.6, 21.1+ its bundled Python without pip; REAPER the user's
 libpython). This module reads the engine's discovery file (same home rules as
-bridge/discovery.py), calls the loopback HTTP gateway with the token, offers to start the
-engine when the installer recorded where `vmb` is, remembers the last knobs, and writes
-OTIO JSON with plain json (no opentimelineio in a host).
+bridge/discovery.py), calls the loopback HTTP gateway with the token, starts the engine
+when the installer recorded where `vmb` is, remembers the last knobs, and writes OTIO JSON
+with plain json (no opentimelineio in a host). The flow every host runs on top of it
+(connect, offer to start, submit, poll, fetch, place) is vmb_flow.py.
 """
 
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 APP = "VMB Score"
 CONFIG_NAME = "vmb_plugin.json"  # written next to the plugin by the installer
@@ -63,6 +64,15 @@ def default_home() -> str:
         return os.path.join(os.environ.get("APPDATA", home), "VMB Score")
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
     return os.path.join(data, "vmb-score")
+
+
+def sandbox_container() -> Optional[str]:
+    """The app container when this interpreter runs inside a macOS app sandbox (the Mac
+    App Store edition of Resolve): `~` is then .../Library/Containers/<app>/Data."""
+    home = os.path.expanduser("~")
+    if os.environ.get("APP_SANDBOX_CONTAINER_ID") or "/Library/Containers/" in home:
+        return home
+    return None
 
 
 def discovery_path(home: Optional[str] = None) -> str:
@@ -117,57 +127,44 @@ def not_running_message(config: Optional[Dict[str, Any]], why: str) -> str:
     )
 
 
-def start_engine(config: Dict[str, Any], home: str, timeout_s: float = 90.0) -> None:
-    """Run `vmb engine start` (it returns once the daemon answers) with this home."""
-    exe = vmb_executable(config)
-    if not exe:
-        raise EngineNotRunning(not_running_message(config, "no vmb executable was recorded"))
-    env = dict(os.environ)
-    env["VMB_HOME"] = home
-    try:
-        proc = subprocess.Popen(
-            [exe, "engine", "start"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        out, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise EngineNotRunning(
-            f"The engine did not start within {timeout_s:g} s; try in a terminal:\n"
-            f"    {start_command(config)}"
-        ) from None
-    except OSError as exc:
-        raise EngineNotRunning(not_running_message(config, f"cannot run {exe}: {exc}")) from None
-    if proc.returncode != 0:
-        tail = (out or b"").decode("utf-8", "replace").strip().splitlines()[-3:]
-        raise EngineNotRunning(
-            "The engine failed to start ({}). Try in a terminal:\n    {}".format(
-                " | ".join(tail) or f"exit code {proc.returncode}", start_command(config)
-            )
-        )
+def engine_log_path(home: str) -> str:
+    """Where a plugin-started `vmb engine start` writes its output (read on failure)."""
+    return os.path.join(home, "plugins", "engine-start.log")
 
 
 def spawn_engine(config: Dict[str, Any], home: str) -> Any:
-    """Start `vmb engine start` without waiting (hosts whose UI must not block); poll
-    `try_connect` afterwards. Returns the process."""
+    """Start `vmb engine start` without waiting (the flow polls `try_connect` and the
+    process afterwards); its output goes to engine_log_path(home). Returns the process."""
     exe = vmb_executable(config)
     if not exe:
         raise EngineNotRunning(not_running_message(config, "no vmb executable was recorded"))
     env = dict(os.environ)
     env["VMB_HOME"] = home
+    log = engine_log_path(home)
     try:
-        return subprocess.Popen(
-            [exe, "engine", "start"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [exe, "engine", "start"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
     except OSError as exc:
         raise EngineNotRunning(not_running_message(config, f"cannot run {exe}: {exc}")) from None
+
+
+def engine_start_failure(config: Dict[str, Any], home: str, code: int) -> str:
+    """The message for a `vmb engine start` that exited with `code`: its last lines."""
+    try:
+        with open(engine_log_path(home), "rb") as fh:
+            tail = fh.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+    except OSError:
+        tail = []
+    return "The engine failed to start ({}). Try in a terminal:\n    {}".format(
+        " | ".join(tail) or f"exit code {code}", start_command(config)
+    )
 
 
 def read_discovery(home: str, config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -295,25 +292,11 @@ class Gateway:
         return dest
 
 
-def connect(
-    config: Optional[Dict[str, Any]] = None,
-    offer_start: Optional[Callable[[str], bool]] = None,
-    timeout_s: float = 10.0,
-) -> Gateway:
-    """A gateway that answered a health check. When no engine answers and the installer
-    recorded `vmb`, `offer_start(question)` may say yes: the engine is started, then used."""
+def connect(config: Optional[Dict[str, Any]] = None, timeout_s: float = 10.0) -> Gateway:
+    """A gateway that answered a health check (EngineNotRunning when none does; the
+    flow in vmb_flow.py offers to start one)."""
     config = config or {}
-    home = resolve_home(config)
-    try:
-        return _connect_once(home, config, timeout_s)
-    except EngineNotRunning as exc:
-        if not (vmb_executable(config) and offer_start):
-            raise
-        question = exc.message.split("\n")[0] + "\nStart it now? (this can take a minute)"
-        if not offer_start(question):
-            raise
-    start_engine(config, home)
-    return _connect_once(home, config, timeout_s)
+    return _connect_once(resolve_home(config), config, timeout_s)
 
 
 def try_connect(config: Dict[str, Any], timeout_s: float = 0.5) -> Optional[Gateway]:
@@ -370,33 +353,6 @@ def failure_message(job: Dict[str, Any]) -> str:
     return "The engine could not make the music: {} [{}]".format(
         err.get("message", "unknown error"), err.get("code", "job_failed")
     )
-
-
-def wait_job(
-    gw: Gateway,
-    job_id: str,
-    on_progress: Optional[Callable[[Dict[str, Any]], None]] = None,
-    should_cancel: Optional[Callable[[], bool]] = None,
-    poll_s: float = 0.25,
-    timeout_s: float = 3600.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Dict[str, Any]:
-    """Poll until the job ends (for hosts that can block); raises PluginError on failure."""
-    deadline = time.time() + timeout_s
-    cancelled = False
-    while time.time() < deadline:
-        job = gw.job(job_id)
-        if on_progress:
-            on_progress(job)
-        if job.get("state") == "done":
-            return job
-        if job.get("state") in ("failed", "cancelled"):
-            raise PluginError(failure_message(job), (job.get("error") or {}).get("code", "failed"))
-        if should_cancel and not cancelled and should_cancel():
-            gw.cancel(job_id)
-            cancelled = True
-        sleep(poll_s)
-    raise PluginError(f"The job did not finish within {timeout_s:g} s.", "timeout")
 
 
 # -- knobs ----------------------------------------------------------------------------------
@@ -463,6 +419,38 @@ def fallback_text(knobs: Dict[str, Any]) -> str:
         if knobs.get(k) and str(knobs[k]) != "auto"
     ]
     return " ".join(words + ["background music for a video"]).strip()
+
+
+def bwf_position_s(path: str) -> Optional[float]:
+    """Seconds from the timeline start a Broadcast WAV says it belongs at (its bext time
+    reference over its sample rate), as a host's "use BWF start offset" import reads it;
+    None for a file without a bext chunk or that is not a WAV."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            rate, ref = None, None
+            while rate is None or ref is None:
+                h = fh.read(8)
+                if len(h) < 8:
+                    break
+                cid, size = struct.unpack("<4sI", h)
+                if cid == b"fmt " and size >= 8:
+                    rate = struct.unpack("<HHI", fh.read(8))[2]
+                    fh.seek(size - 8 + (size & 1), 1)
+                elif cid == b"bext" and size >= 346:
+                    fh.seek(338, 1)
+                    lo, hi = struct.unpack("<II", fh.read(8))
+                    ref = lo + (hi << 32)
+                    fh.seek(size - 346 + (size & 1), 1)
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    if not rate or ref is None:
+        return None
+    return ref / float(rate)
 
 
 # -- OTIO JSON (no opentimelineio in a host) -------------------------------------------------

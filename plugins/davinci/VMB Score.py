@@ -1,6 +1,6 @@
 """VMB Score: music for the selected clip, in/out range, or the clip under the playhead.
 
-DaVinci Resolve menu script (Workspace > Scripts > VMB Score). The work is done in
+DaVinci Resolve menu script (Workspace > Scripts > Utility > VMB Score). The work is done in
 vmb_resolve.py and vmb_client.py, installed next to this script in vmb_score_lib/.
 """
 
@@ -8,6 +8,17 @@ import os
 import sys
 
 MODE = "cue"
+
+
+def _lib_dirs(here):
+    """Where the library may be: installed, Fusion/vmb_score_lib (outside Fusion/Scripts,
+    whose .py files Resolve lists as menu entries); in the repository, ../common and here."""
+    fusion = os.path.dirname(os.path.dirname(here))
+    return [
+        os.path.join(fusion, "vmb_score_lib"),
+        os.path.join(os.path.dirname(here), "common"),
+        here,
+    ]
 
 
 def _script_dir():
@@ -33,18 +44,14 @@ def _script_dir():
         os.path.join(home, ".local", "share", "DaVinciResolve", "Fusion", "Scripts", "Utility"),
         "/opt/resolve/Fusion/Scripts/Utility",
     ):
-        if os.path.isdir(os.path.join(cand, "vmb_score_lib")):
+        if os.path.isfile(os.path.join(_lib_dirs(cand)[0], "vmb_resolve.py")):
             return cand
     return os.getcwd()
 
 
 def _main(g):
     here = _script_dir()
-    for folder in (
-        os.path.join(os.path.dirname(here), "common"),
-        here,
-        os.path.join(here, "vmb_score_lib"),
-    ):
+    for folder in reversed(_lib_dirs(here)):
         if os.path.isdir(folder) and folder not in sys.path:
             sys.path.insert(0, folder)
     try:

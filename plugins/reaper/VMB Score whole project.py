@@ -43,7 +43,7 @@ VMB = _load()
 
 
 def vmb_tick():
-    """Called by REAPER's defer loop (RPR_defer("vmb_tick()"))."""
+    """Called by REAPER's defer loop (RPR_defer("vmb_tick()"), run in this namespace)."""
     VMB.tick(MODE)
 
 
@@ -52,4 +52,6 @@ def vmb_atexit():
     VMB.at_exit(MODE)
 
 
-VMB_RUN = VMB.main(MODE) if VMB else None
+# RPR_defer/RPR_atexit live in this script's namespace (REAPER puts them in __main__):
+# the library gets them from globals()
+VMB_RUN = VMB.main(MODE, globals()) if VMB else None

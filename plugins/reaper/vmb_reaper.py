@@ -4,28 +4,32 @@ Used by the Python ReaScripts "VMB: Generate score for selection", "VMB: Score w
 project" and "VMB: Insert controls". Standard library + reaper_python only (third-party
 imports can crash REAPER), Python 3.6 syntax. REAPER's Python API returns a tuple of every
 argument for functions with out-parameters (the return value first when there is one),
-so those results are indexed. The job runs in a deferred loop (`RPR_defer` with a code
-string, ~30 ticks/s on the main thread): each tick makes at most one short HTTP call, so
-REAPER never freezes; the WAV (and a draft's MIDI) lands on a "VMB Score" track.
+so those results are indexed. The job runs the common flow (vmb_flow.py) in a deferred
+loop: `RPR_defer` with a code string, ~30 ticks/s on the main thread, taken from the
+action script's namespace (REAPER defines it there, not in reaper_python); each tick
+makes at most one short HTTP call, so REAPER never freezes. The WAV (and a draft's MIDI)
+goes in with InsertMedia and is read back before the user is told it is there.
+Minimum REAPER: MIN_VERSION (checked at start with GetAppVersion).
 """
 
 import json
 import os
+import re
+import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+import wave
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
+import vmb_flow as vf
+import vmb_reaper_jsfx as jsfx
+from vmb_reaper_jsfx import CONTROLS_FX, render_jsfx  # noqa: F401 - render_jsfx: tests, tools
 
 HOST = "reaper"
 TRACK_NAME = "VMB Score"
 MIDI_TRACK_NAME = "VMB Score MIDI"
-CONTROLS_NAME = "VMB Controls"
-CONTROLS_FX = "JS:VMB Score/VMB Controls.jsfx"
-CONTROLS_MARKER = 7351.0  # the hidden first slider's value: identifies the JSFX
 EXT_KEY = "P_EXT:vmb_score"
-POLL_S = 0.25
-TICK_TIMEOUT_S = 0.5  # the longest one tick may wait for the engine
-START_TIMEOUT_S = 90.0
+MIN_VERSION = (6, 0)  # P_EXT: item strings are not in 5.95 (its reaper_python.py)
 MB_OK, MB_YESNO, MB_YES = 0, 4, 6
 VIDEO_EXT = (".mov", ".mp4", ".m4v", ".mkv", ".avi", ".webm", ".mxf", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
@@ -198,112 +202,13 @@ def project_otio() -> Dict[str, Any]:
     return vc.otio_timeline(proj, fps, tracks, 0.0, {"reaper": {"app": api.RPR_GetAppVersion()}})
 
 
-# -- JSFX knobs --------------------------------------------------------------------------------
-def jsfx_layout(defs: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The sliders of the VMB Controls JSFX, in order, from the knob definitions."""
-    rows = [{"var": "vmb_id", "label": "-VMB Score controls id", "marker": True}]
-    for knob in list(defs.get("knobs", [])) + list(defs.get("options", [])):
-        name, label, kind = knob["name"], knob.get("label", knob["name"]), knob.get("type")
-        if kind == "choice":
-            rows.append({"var": name, "label": label, "knob": name, "values": knob["values"]})
-            if name == "tempo" and knob.get("bpm"):
-                hi = int(knob["bpm"]["max"])
-                rows.append(
-                    {"var": "bpm", "label": "Tempo BPM (0 = use Tempo)", "knob": "bpm", "max": hi}
-                )
-        elif kind == "multi":
-            values = [knob.get("empty", "none")] + list(knob["values"])
-            for i in range(int(knob.get("max", 3))):
-                rows.append(
-                    {
-                        "var": f"{name}{i + 1}",
-                        "label": f"{label} {i + 1}",
-                        "knob": name,
-                        "values": values,
-                        "multi": True,
-                    }
-                )
-        elif kind == "integer":
-            hi = int(knob.get("max") or 2147483647)
-            rows.append({"var": name, "label": f"{label} (0 = random)", "knob": name, "max": hi})
-    return rows
-
-
-def render_jsfx(defs: Dict[str, Any]) -> str:
-    """The VMB Controls JSFX source: sliders only (automatable, saved with the project)."""
-    lines = [
-        f"desc:{CONTROLS_NAME}",
-        "//tags: utility VMB Score",
-        "//author: VMB Score",
-        "// Knobs for the VMB Score ReaScripts, which read these sliders with TrackFX_GetParam.",
-        "// Generated from the engine's knob definitions (vmb_reaper.render_jsfx): do not edit.",
-        "",
-        "in_pin:none",
-        "out_pin:none",
-        "",
-    ]
-    for n, row in enumerate(jsfx_layout(defs), start=1):
-        if row.get("marker"):
-            spec = f"{CONTROLS_MARKER:g}<0,10000,1>"
-        elif "values" in row:
-            spec = "0<0,{},1{{{}}}>".format(len(row["values"]) - 1, ",".join(row["values"]))
-        else:
-            spec = "0<0,{},1>".format(row["max"])
-        lines.append(f"slider{n}:{row['var']}={spec}{row['label']}")
-    lines += ["", "@slider", f"vmb_id = {CONTROLS_MARKER:g};", "", "@sample", ""]
-    return "\n".join(lines)
-
-
+# -- JSFX knobs (vmb_reaper_jsfx) ------------------------------------------------------------------
 def find_controls() -> Optional[Tuple[Any, int]]:
-    """(track, fx index) of the first VMB Controls JSFX (project tracks, then master)."""
-    api = rp()
-    tracks = [api.RPR_GetTrack(0, t) for t in range(int(api.RPR_CountTracks(0)))]
-    tracks.append(api.RPR_GetMasterTrack(0))
-    for track in tracks:
-        for fx in range(int(api.RPR_TrackFX_GetCount(track))):
-            name = str(api.RPR_TrackFX_GetFXName(track, fx, "", 256)[3])
-            if CONTROLS_NAME not in name or int(api.RPR_TrackFX_GetNumParams(track, fx)) < 1:
-                continue
-            if (
-                abs(float(api.RPR_TrackFX_GetParam(track, fx, 0, 0.0, 0.0)[0]) - CONTROLS_MARKER)
-                < 0.5
-            ):
-                return track, fx
-    return None
+    return jsfx.find_controls(rp())
 
 
 def read_controls(defs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """Knob values from the VMB Controls sliders, by slider label (None: no JSFX)."""
-    found = find_controls()
-    if found is None:
-        return None
-    api = rp()
-    track, fx = found
-    layout = dict((row["label"], row) for row in jsfx_layout(defs) if not row.get("marker"))
-    values = {}  # type: Dict[str, Any]
-    bpm = 0
-    for p in range(1, int(api.RPR_TrackFX_GetNumParams(track, fx))):
-        label = str(api.RPR_TrackFX_GetParamName(track, fx, p, "", 256)[4])
-        row = layout.get(label)
-        if row is None:
-            continue
-        raw = float(api.RPR_TrackFX_GetParam(track, fx, p, 0.0, 0.0)[0])
-        if "values" in row:
-            text = str(api.RPR_TrackFX_GetFormattedParamValue(track, fx, p, "", 256)[4])
-            if text not in row["values"]:  # an older JSFX: map the index instead
-                i = int(round(raw))
-                text = row["values"][i] if 0 <= i < len(row["values"]) else row["values"][0]
-            if row.get("multi"):
-                values.setdefault(row["knob"], []).append(text)
-            else:
-                values[row["knob"]] = text
-        elif row["knob"] == "bpm":
-            bpm = int(round(raw))
-        else:
-            values[row["knob"]] = int(round(raw)) or None
-    if bpm > 0:
-        values["tempo"] = str(bpm)
-    return values
+    return jsfx.read_controls(rp(), defs)
 
 
 # -- placing -----------------------------------------------------------------------------------
@@ -320,6 +225,8 @@ def _new_track(name: str) -> Any:
     idx = int(api.RPR_CountTracks(0))
     api.RPR_InsertTrackAtIndex(idx, True)
     track = api.RPR_GetTrack(0, idx)
+    if null(track):
+        raise vc.PluginError(f"REAPER did not add the track '{name}'.", "track")
     api.RPR_GetSetMediaTrackInfo_String(track, "P_NAME", name, True)
     return track
 
@@ -356,273 +263,326 @@ def target(base: str, start: float, end: float, notes: List[str]) -> Tuple[Any, 
     return _new_track(f"{base} {count + 1}" if count else base), None
 
 
+def _items_of(track: Any) -> List[Any]:
+    api = rp()
+    return [
+        api.RPR_GetTrackMediaItem(track, i) for i in range(int(api.RPR_CountTrackMediaItems(track)))
+    ]
+
+
+def _selected_items() -> List[Any]:
+    api = rp()
+    return [api.RPR_GetSelectedMediaItem(0, i) for i in range(api.RPR_CountSelectedMediaItems(0))]
+
+
+def expected_length(path: str) -> Optional[float]:
+    """Seconds of a WAV (stdlib wave); None for files whose length REAPER counts otherwise."""
+    try:
+        with wave.open(path, "rb") as w:
+            return w.getnframes() / float(w.getframerate())
+    except Exception:  # noqa: BLE001 - MIDI and other formats: the file name is checked
+        return None
+
+
+def _insert(path: str, track: Any, item: Any, pos: float) -> Any:
+    """InsertMedia, the call that works from Python (a source made with
+    PCM_Source_CreateFromFile is not yet in the project, so the bridge's ValidatePtr hands
+    SetMediaItemTake_Source a NULL: reapy issue #38). New item: at the edit cursor on the
+    track (mode 512 | index << 16), found by comparing the track's items before and after.
+    Earlier item: the file goes in as a take of that item, selected alone (mode 3). The
+    edit cursor and the user's item selection are put back."""
+    api = rp()
+    cursor = float(api.RPR_GetCursorPosition())
+    chosen = _selected_items()
+    try:
+        if item is None:
+            before = set(_items_of(track))
+            idx = int(api.RPR_GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER")) - 1
+            api.RPR_SetEditCurPos(pos, False, False)
+            api.RPR_InsertMedia(path, 512 | (idx << 16))
+            new = [it for it in _items_of(track) if it not in before]
+            if len(new) != 1:
+                raise vc.PluginError(
+                    f"REAPER did not insert {path} on track '{_track_name(track)}' "
+                    f"({len(new)} new items).",
+                    "place",
+                )
+            return new[0]
+        api.RPR_SelectAllMediaItems(0, False)
+        api.RPR_SetMediaItemSelected(item, True)
+        api.RPR_InsertMedia(path, 3)
+        return item
+    finally:
+        api.RPR_SelectAllMediaItems(0, False)
+        for it in chosen:
+            api.RPR_SetMediaItemSelected(it, True)
+        api.RPR_SetEditCurPos(cursor, False, False)
+
+
+def verify(item: Any, path: str) -> Tuple[Any, str]:
+    """(take, problem): the item's active take must play `path` (and a WAV its length)."""
+    api = rp()
+    take = api.RPR_GetActiveTake(item)
+    if null(take):
+        return take, "the item has no take"
+    src = api.RPR_GetMediaItemTake_Source(take)
+    if null(src):
+        return take, "the take has no source (REAPER's Python bridge passed NULL)"
+    name = str(api.RPR_GetMediaSourceFileName(src, "", 4096)[1])
+    if os.path.normcase(os.path.realpath(name)) != os.path.normcase(os.path.realpath(path)):
+        return take, f"the take plays '{name or 'nothing'}' instead"
+    want = expected_length(path)
+    got = float(api.RPR_GetMediaSourceLength(src, False)[0])
+    if want is not None and abs(got - want) > 0.01:
+        return take, f"its source is {got:.3f} s long instead of {want:.3f} s"
+    return take, ""
+
+
 def place(
     path: str, pos: float, length: Optional[float], label: str, base: str = TRACK_NAME
 ) -> Dict[str, Any]:
-    """Put a file at `pos` s on a free VMB Score track (as a new take where we regenerate)."""
+    """Put a file at `pos` s on a free VMB Score track (as a new take where we regenerate),
+    then read it back: the take must play that file, at that length."""
     api = rp()
-    src = api.RPR_PCM_Source_CreateFromFile(path)
-    if null(src):
+    if not os.path.isfile(path):
         raise vc.PluginError(f"REAPER cannot read {path}", "media")
-    r = api.RPR_GetMediaSourceLength(src, False)
-    src_len, is_qn = float(r[0]), bool(r[2])
     if length is None or length <= 0:
-        length = src_len if not is_qn else 0.0
+        length = expected_length(path) or 0.0
     if length <= 0:
-        raise vc.PluginError(f"The generated file is empty: {path}", "media")
+        raise vc.PluginError(f"The generated file is empty or unreadable: {path}", "media")
     notes = []  # type: List[str]
-    track, item = target(base, pos, pos + length, notes)
-    new_item = item is None
-    if new_item:
-        item = api.RPR_AddMediaItemToTrack(track)
-    take = api.RPR_AddTakeToMediaItem(item)
-    api.RPR_SetMediaItemTake_Source(take, src)
+    track, earlier = target(base, pos, pos + length, notes)
+    item = _insert(path, track, earlier, pos)
+    take, problem = verify(item, path)
+    if problem:
+        if earlier is None:
+            api.RPR_DeleteTrackMediaItem(track, item)
+        raise vc.PluginError(
+            f"REAPER did not place {os.path.basename(path)} correctly on '{_track_name(track)}' "
+            f"at {pos:.3f} s: {problem}. The file is kept: {path}",
+            "place",
+        )
     api.RPR_GetSetMediaItemTakeInfo_String(take, "P_NAME", label, True)
-    api.RPR_SetActiveTake(take)
     api.RPR_SetMediaItemInfo_Value(item, "D_POSITION", pos)
     api.RPR_SetMediaItemInfo_Value(item, "D_LENGTH", length)
-    api.RPR_GetSetMediaItemInfo_String(item, EXT_KEY, json.dumps({"file": path}), True)
-    if not new_item:
+    if not api.RPR_GetSetMediaItemInfo_String(item, EXT_KEY, json.dumps({"file": path}), True)[0]:
+        notes.append("REAPER did not keep the item's VMB tag (P_EXT); regenerating adds a track")
+    if earlier is not None:
         notes.append(f"added as a new take on the earlier item on '{_track_name(track)}'")
-    return {
-        "track": _track_name(track),
-        "item": item,
-        "position": pos,
-        "length": length,
-        "notes": notes,
-    }
+    return {"track": _track_name(track), "item": item, "position": pos, "length": length,
+            "notes": notes}  # fmt: skip
 
 
-# -- the deferred run --------------------------------------------------------------------------
-class Run:
-    """One action's job: begin() gathers and submits, tick() polls, finish() places."""
+# -- version ---------------------------------------------------------------------------------
+def app_version() -> Tuple[int, ...]:
+    """(7, 60) from GetAppVersion's '7.60/linux-x86_64' ('6.83+dev0301/x64' too)."""
+    text = str(rp().RPR_GetAppVersion() or "")
+    m = re.match(r"\s*(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2))) if m else (0,)
 
-    def __init__(self, mode: str, config: Optional[Dict[str, Any]] = None) -> None:
+
+def check_version() -> None:
+    """P_EXT item strings (our take tags) are not in the 5.95 API (its reaper_python.py)."""
+    have = app_version()
+    if have < MIN_VERSION:
+        raise vc.PluginError(
+            "VMB Score needs REAPER {} or newer; this is REAPER {}.\nUpdate REAPER "
+            "(reaper.fm/download.php), then run the action again.".format(
+                ".".join(str(n) for n in MIN_VERSION), rp().RPR_GetAppVersion()
+            ),
+            "host_version",
+        )
+
+
+# -- the host ------------------------------------------------------------------------------------
+class ReaperHost(vf.Host):
+    """REAPER's side of the common flow: deferred ticks, message boxes, the status line."""
+
+    name = HOST
+
+    def __init__(self, mode: str, defer: Callable[[str], None]) -> None:
         self.mode = mode  # "selection" | "project"
-        self.config = vc.load_config() if config is None else config
-        self.home = vc.resolve_home(self.config)
-        self.gw = None  # type: Optional[vc.Gateway]
-        self.job_id = None  # type: Optional[str]
-        self.sel = None  # type: Optional[Dict[str, Any]]
-        self.values = {}  # type: Dict[str, Any]
-        self.request = {}  # type: Dict[str, Any]
-        self.starting_since = None  # type: Optional[float]
-        self.next_poll = 0.0
-        self.last_text = ""
-        self.result = None  # type: Optional[Dict[str, Any]]
-        self.finished = False
+        self.defer = defer
+        self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
         self.note = ""
+        self.placed = []  # type: List[Dict[str, Any]]
+        self.defs = {}  # type: Dict[str, Any]  # the knob table the engine serves
 
-    def begin(self) -> bool:
-        """True when ticks are needed (a job to poll, or an engine starting)."""
-        if self.mode == "selection":
-            self.sel = selection()
-            sel = self.sel
-            if sel["media"] and not os.path.isfile(sel["media"]):
-                raise vc.PluginError(
-                    f"The media is offline: {sel['media']}\nRelink it, then try again.",
-                    "media_offline",
-                )
-        try:
-            self.gw = vc.connect(self.config, timeout_s=10.0)
-        except vc.EngineNotRunning as exc:
-            if not vc.vmb_executable(self.config):
-                raise
-            question = exc.message.split("\n")[0] + "\nStart it now? (this can take a minute)"
-            if message(question, MB_YESNO) != MB_YES:
-                raise
-            vc.spawn_engine(self.config, self.home)
-            self.starting_since = time.time()
-            status("starting the engine…")
-            return True
-        self.submit()
-        return True
+    def read_selection(self) -> Optional[Dict[str, Any]]:
+        check_version()
+        if self.mode != "selection":
+            return None
+        sel = selection()
+        if sel["media"] and not os.path.isfile(sel["media"]):
+            raise vc.PluginError(
+                f"The media is offline: {sel['media']}\nRelink it, then try again.",
+                "media_offline",
+            )
+        return sel
 
-    def knobs(self) -> Dict[str, Any]:
-        assert self.gw is not None
-        defs = self.gw.capabilities().get("knobs") or {}
+    def knobs(self, gw: vc.Gateway, home: str) -> Dict[str, Any]:
+        defs = self.defs = gw.capabilities().get("knobs") or {}
         values = read_controls(defs)
         if values is None:
-            values = vc.load_knobs(HOST, self.home)
             self.note = (
                 "no VMB Controls on any track: used the last knobs (run 'VMB: Insert controls')"
             )
-        else:
-            self.note = "knobs from the VMB Controls JSFX"
-            vc.save_knobs(HOST, values, self.home)
+            return vc.load_knobs(HOST, home)
+        self.note = "knobs from the VMB Controls JSFX"
+        vc.save_knobs(HOST, values, home)
         return values
 
-    def submit(self) -> None:
-        assert self.gw is not None
-        self.values = self.knobs()
-        req = vc.split_options(self.values)
-        if self.mode == "selection":
-            sel = self.sel or {}
-            req.update({"duration_s": sel["end"] - sel["start"], "name": sel["name"]})
-            if sel["media"]:
-                req.update(
-                    {"media": sel["media"], "start_s": sel["src_in"], "end_s": sel["src_out"]}
-                )
-            elif "text" not in req:
-                req["text"] = vc.fallback_text(req["knobs"])
-            self.request = req
-            self.job_id = self.gw.submit_cue(req)["job_id"]
-        else:
+    def build_request(self, gw: vc.Gateway, sel: Any) -> Dict[str, Any]:
+        values = self.knobs(gw, vc.resolve_home(gw.config))
+        req = vc.split_options(values, self.defs)
+        if self.mode != "selection":
             req.update({"otio_json": json.dumps(project_otio()), "selection": {"all": True}})
-            self.request = req
-            self.job_id = self.gw.submit_soundtrack(req)["job_id"]
-        status("submitted (run the action again and terminate it to cancel)")
+            return {"kind": "soundtrack", "params": req}
+        req.update({
+            "duration_s": sel["end"] - sel["start"],
+            "name": sel["name"],
+            "position_s": max(0.0, sel["start"]),  # the stem's BWF time reference
+        })  # fmt: skip
+        if sel["media"]:
+            req.update({"media": sel["media"], "start_s": sel["src_in"], "end_s": sel["src_out"]})
+        elif "text" not in req:
+            req["text"] = vc.fallback_text(req["knobs"])
+        return {"kind": "cue", "params": req}
 
-    def tick(self) -> bool:
-        """One short step; True to be called again."""
-        now = time.time()
-        if now < self.next_poll:
-            return True
-        self.next_poll = now + POLL_S
-        if self.job_id is None:  # waiting for the engine we started
-            self.gw = vc.try_connect(self.config, timeout_s=TICK_TIMEOUT_S)
-            if self.gw is not None:
-                self.starting_since = None
-                self.submit()
-            elif now - (self.starting_since or now) > START_TIMEOUT_S:
-                raise vc.EngineNotRunning(
-                    f"The engine did not start within {START_TIMEOUT_S:g} s. Try in a "
-                    f"terminal:\n    {vc.start_command(self.config)}"
-                )
-            return True
-        assert self.gw is not None
-        try:
-            job = self.gw.job(self.job_id, timeout_s=TICK_TIMEOUT_S)
-        except vc.PluginError as exc:
-            if exc.code == "timeout":
-                return True  # busy engine: try again next poll
-            raise
-        text = vc.progress_text(job)
-        if text != self.last_text:
-            status(text)
-            self.last_text = text
-        state = job.get("state")
-        if state in ("failed", "cancelled"):
-            raise vc.PluginError(vc.failure_message(job), (job.get("error") or {}).get("code"))
-        if state == "done":
-            self.finish()
-            return False
+    def ask(self, question: str) -> bool:
+        return message(question, MB_YESNO) == MB_YES
+
+    def progress(self, text: str) -> None:
+        if text == "submitted":
+            text = "submitted (run the action again and terminate it to cancel)"
+        status(text)
+
+    def report(self, text: str, error: bool = False) -> None:
+        message(text)
+
+    def schedule(self, fn: Callable[[], None], delay_s: float) -> bool:
+        """REAPER's defer has no delay: each tick (~30/s) checks the time."""
+        self.pending = (fn, time.time() + delay_s)
+        self.defer("vmb_tick()")
         return True
 
-    def finish(self) -> None:
-        assert self.gw is not None and self.job_id is not None
-        out = vc.fetch_outputs(self.gw, self.job_id)
+    def tick(self) -> None:
+        if self.pending is None:
+            return
+        fn, due = self.pending
+        if time.time() < due:
+            self.defer("vmb_tick()")
+            return
+        self.pending = None
+        fn()
+
+    def place(self, out: Dict[str, Any], sel: Any) -> str:
         api = rp()
-        placed = []
         api.RPR_Undo_BeginBlock()
         try:
-            if self.mode == "selection":
-                sel = self.sel or {}
-                length = sel["end"] - sel["start"]
-                audio = out["files"].get("audio")
-                if not audio:
-                    raise vc.PluginError("The engine returned no audio file.", "result")
-                placed.append(place(audio, sel["start"], length, sel["name"]))
-                if out["files"].get("midi"):
-                    placed.append(
-                        place(
-                            out["files"]["midi"], sel["start"], length, sel["name"], MIDI_TRACK_NAME
-                        )
-                    )
-            else:
-                origin = float(out["result"].get("timeline_start_s") or 0.0)  # 0: our OTIO
-                for cue in out["result"].get("cues") or []:
-                    audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
-                    if not audio or cue.get("record_in_s") is None:
-                        continue
-                    start = float(cue["record_in_s"]) - origin
-                    end = cue.get("record_out_s")
-                    length = float(end) - float(cue["record_in_s"]) if end is not None else None
-                    label = vc.cue_name(str(cue.get("clip") or "cue"))
-                    placed.append(place(audio, start, length, label))
-                    midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
-                    if midi:
-                        placed.append(place(midi, start, length, label, MIDI_TRACK_NAME))
+            for start, length, label, audio, midi in self._stems(out, sel):
+                wav = place(audio, start, length, label)
+                self.placed.append(wav)
+                if midi:  # as long as the audio (a MIDI file's own length is in beats)
+                    self.placed.append(place(midi, start, wav["length"], label, MIDI_TRACK_NAME))
         finally:
             api.RPR_Undo_EndBlock("VMB Score: place music", -1)
             api.RPR_UpdateArrange()
         api.RPR_Main_OnCommand(40047, 0)  # Peaks: build any missing peaks
-        self.result = {"job_id": self.job_id, "placed": placed, "files": out["files"]}
-        self.finished = True
-        notes = [n for p in placed for n in p["notes"]]
-        status("done")
-        message(
-            f"Placed {len(placed)} item(s) on '{TRACK_NAME}' ({self.note}).\n" + "\n".join(notes)
+        return f"Placed {len(self.placed)} item(s) on '{TRACK_NAME}' ({self.note})." + (
+            vf.placed_summary(self.placed)
         )
 
-    def cancel(self) -> None:
-        """At exit (the user terminated the script): cancel an unfinished job."""
-        if self.job_id and not self.finished and self.gw is not None:
-            try:
-                self.gw.cancel(self.job_id)
-                status("cancelled")
-            except vc.PluginError:
-                pass
+    def _stems(self, out: Dict[str, Any], sel: Any) -> List[Tuple[float, Any, str, str, Any]]:
+        """(start s, length s, label, audio, midi) per stem to place."""
+        if self.mode == "selection":
+            audio = out["files"].get("audio")
+            if not audio:
+                raise vc.PluginError("The engine returned no audio file.", "result")
+            length = sel["end"] - sel["start"]
+            start = cue_position(audio, sel["start"])
+            return [(start, length, sel["name"], audio, out["files"].get("midi"))]
+        stems = []
+        origin = float(out["result"].get("timeline_start_s") or 0.0)  # 0: our OTIO
+        for cue in out["result"].get("cues") or []:
+            audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
+            if not audio or cue.get("record_in_s") is None:
+                continue
+            end = cue.get("record_out_s")
+            length = float(end) - float(cue["record_in_s"]) if end is not None else None
+            midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
+            label = vc.cue_name(str(cue.get("clip") or "cue"))
+            start = cue_position(audio, float(cue["record_in_s"]) - origin)
+            stems.append((start, length, label, audio, midi))
+        return stems
 
 
-RUNS = {}  # type: Dict[str, Run]
+def cue_position(path: str, fallback: float) -> float:
+    """Where a stem goes: its BWF time reference (what REAPER's "BWF start offset" import
+    uses; the engine writes the cue's position from the project start), else `fallback`
+    (an engine too old to write bext)."""
+    pos = vc.bwf_position_s(path)
+    return fallback if pos is None else pos
 
 
-def _fail(exc: BaseException, run: Optional[Run]) -> None:
-    """Every failure becomes a message box, never a traceback dialog."""
-    if run is not None:
-        run.finished = True
-    if isinstance(exc, vc.PluginError):
-        text = exc.message
-    else:
-        text = f"Something went wrong: {type(exc).__name__}: {exc}\nDetails: {_log()}"
-    status("stopped")
-    message(text)
+# -- the actions -------------------------------------------------------------------------------
+FLOWS = {}  # type: Dict[str, vf.Flow]
 
 
-def _log() -> str:
-    import traceback
+def script_function(namespace: Optional[Dict[str, Any]], name: str) -> Any:
+    """RPR_defer / RPR_atexit: REAPER defines them in the running script's own namespace
+    (`__main__`), not in reaper_python (RomeoDespres/reapy, reapy/core/reaper/defer.py)."""
+    fn = (namespace or {}).get(name)
+    if fn is None:
+        fn = getattr(sys.modules.get("__main__"), name, None)
+    if not callable(fn):
+        raise vc.PluginError(
+            f"REAPER did not give this script {name} (it defines it for Python ReaScripts "
+            "run as actions). Run it from Actions > Show action list > 'Custom: VMB: ...'.",
+            "host_api",
+        )
+    return fn
 
-    folder = os.path.join(vc.resolve_home(vc.load_config()), "plugins")
+
+def main(
+    mode: str, namespace: Optional[Dict[str, Any]] = None, config: Optional[Dict[str, Any]] = None
+) -> Optional[vf.Flow]:
+    """Entry of the generate/score actions: `namespace` is the action script's globals(),
+    which define vmb_tick()/vmb_atexit() and hold REAPER's RPR_defer/RPR_atexit."""
     try:
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, "reaper-errors.log")
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + traceback.format_exc() + "\n")
-        return path
-    except OSError:
-        return "(the error log is not writable)"
-
-
-def main(mode: str, config: Optional[Dict[str, Any]] = None) -> Optional[Run]:
-    """Entry of the generate/score actions; the script defines vmb_tick()/vmb_atexit()."""
-    run = None
-    try:
-        run = Run(mode, config)
-        RUNS[mode] = run
-        if run.begin():
-            rp().RPR_atexit("vmb_atexit()")
-            rp().RPR_defer("vmb_tick()")
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc, run)
-    return run
+        defer = script_function(namespace, "RPR_defer")
+        at_exit_fn = script_function(namespace, "RPR_atexit")
+    except vc.PluginError as exc:
+        message(exc.message)
+        return None
+    flow = vf.Flow(ReaperHost(mode, defer), config)
+    FLOWS[mode] = flow
+    at_exit_fn("vmb_atexit()")
+    return flow.start()
 
 
 def tick(mode: str) -> None:
-    run = RUNS.get(mode)
-    if run is None or run.finished:
-        return
-    try:
-        if run.tick():
-            rp().RPR_defer("vmb_tick()")
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc, run)
+    flow = FLOWS.get(mode)
+    if flow is not None and not flow.finished:
+        flow.host.tick()  # type: ignore[attr-defined]
 
 
 def at_exit(mode: str) -> None:
-    run = RUNS.get(mode)
-    if run is not None:
-        run.cancel()
+    """The script ended or the user terminated it: cancel an unfinished job."""
+    flow = FLOWS.get(mode)
+    if flow is not None and not flow.finished:
+        flow.cancel()
+
+
+def _fail(exc: BaseException) -> None:
+    """A message box, never a traceback dialog (unexpected errors also go to the log)."""
+    if isinstance(exc, vc.PluginError):
+        text = exc.message
+    else:
+        log = vf.Flow(ReaperHost("controls", lambda code: None), None).log_error()
+        text = f"Something went wrong: {type(exc).__name__}: {exc}\nDetails: {log}"
+    status("stopped")
+    message(text)
 
 
 def insert_controls() -> Optional[Dict[str, Any]]:
@@ -656,5 +616,5 @@ def insert_controls() -> Optional[Dict[str, Any]]:
         api.RPR_TrackFX_Show(track, fx, 3)
         return {"track": TRACK_NAME, "fx": fx, "new": True}
     except Exception as exc:  # noqa: BLE001
-        _fail(exc, None)
+        _fail(exc)
         return None

@@ -17,7 +17,7 @@ import torch
 from bridge.errors import InvalidRequest, JobCancelled, MediaError, WeightsError
 from engine import weights
 from engine.config import Settings, settings_from_dict
-from engine.describe.full import internvl
+from engine.describe.full import internvl, lora, tiny
 from engine.describe.full.describer import FullDescriber, full_describe_available
 from engine.types import Knobs, VisualInput, no_progress
 
@@ -174,7 +174,7 @@ def test_lora_only_on_the_language_model(model_dir: Path) -> None:
     mmdm = internvl.load_base(model_dir / "internvl", torch.device("cpu"))
     assert any(n.endswith("vision_tower.encoder.layer.0.attention.q_proj") for n, _ in
                mmdm.model.named_modules())  # fmt: skip
-    internvl.attach_lora(mmdm)
+    lora.attach_lora(mmdm)
     trainable = [n for n, p in mmdm.model.named_parameters() if p.requires_grad]
     assert trainable and all(".language_model." in n and ".lora_" in n for n in trainable)
     wrapped = [n for n, m in mmdm.model.named_modules() if hasattr(m, "lora_A")]
@@ -191,7 +191,7 @@ def test_adapter_that_does_not_match_the_base(model_dir: Path, tmp_path: Path) -
     (other / "vmb-mmdm.json").write_text(json.dumps(info))
     mmdm = internvl.load_base(model_dir / "internvl", torch.device("cpu"))
     with pytest.raises(WeightsError, match="another base model"):
-        internvl.load_adapter(mmdm, other)
+        lora.load_adapter(mmdm, other)
 
     from safetensors.torch import load_file, save_file
 
@@ -202,7 +202,7 @@ def test_adapter_that_does_not_match_the_base(model_dir: Path, tmp_path: Path) -
     save_file(state, str(other / "adapter_model.safetensors"))
     mmdm = internvl.load_base(model_dir / "internvl", torch.device("cpu"))
     with pytest.raises(WeightsError, match="does not fit the base model"):
-        internvl.load_adapter(mmdm, other)
+        lora.load_adapter(mmdm, other)
 
 
 def test_merged_adapter_gives_the_same_logits(model_dir: Path) -> None:
@@ -210,7 +210,7 @@ def test_merged_adapter_gives_the_same_logits(model_dir: Path) -> None:
     outs = []
     for merge in (False, True):
         mmdm = internvl.load_base(model_dir / "internvl", torch.device("cpu"))
-        internvl.load_adapter(mmdm, model_dir / "vmb-mmdm-lora", merge=merge)
+        lora.load_adapter(mmdm, model_dir / "vmb-mmdm-lora", merge=merge)
         with torch.no_grad():
             outs.append(mmdm.model(**mmdm.encode(frames, "video")).logits)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
@@ -230,6 +230,9 @@ def test_availability_and_missing_weights(model_dir: Path, tmp_path: Path) -> No
     assert ok and "without the MMDM adapter" in why
     with pytest.raises(WeightsError, match="vmb-mmdm-lora"):
         FullDescriber(_settings(bare), require_adapter=True)
+    weights.finalize_folder(bare / "internvl", "internvl", "real")  # as if downloaded
+    zero_shot = FullDescriber(_settings(bare))
+    assert zero_shot.weights == "base" and not zero_shot.adapter_used  # not "real": no MMDM
 
 
 def test_corrupt_base_weights_are_refused(model_dir: Path, tmp_path: Path) -> None:
@@ -248,8 +251,8 @@ def test_bench_runs_the_full_size_code_path_on_a_tiny_config() -> None:
     """The GPU benchmark's function, on the CPU with the tiny config (same code path)."""
     from engine.bench.describe import FULL_TEXT, full_parameters, measure_random_model
 
-    tok = internvl.tiny_tokenizer()
-    r = measure_random_model(internvl.tiny_config(tok), torch.device("cpu"), torch.float32, 4, 1)
+    tok = tiny.tiny_tokenizer()
+    r = measure_random_model(tiny.tiny_config(tok), torch.device("cpu"), torch.float32, 4, 1)
     assert r["latency_s"] > 0 and r["prompt_tokens"] > 40
     assert set(FULL_TEXT) == {"2B", "8B"}
     assert 7.5e9 < full_parameters("8B") < 8.5e9

@@ -11,7 +11,7 @@ import pytest
 from bridge.errors import InvalidRequest
 from engine.eval.tempo import estimate_tempo, onset_times, track_beats
 from engine.generate import loudness
-from engine.generate.draft.arranger import plan_time
+from engine.generate.draft.form import plan_time
 from engine.generate.draft.generator import DraftGenerator, choose_tempo
 from engine.generate.draft.theory import chord_from_roman, parse_key, voice_lead
 from engine.taxonomy import INSTRUMENTS

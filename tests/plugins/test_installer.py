@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
+PLUGIN_MODULES = (
+    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_reaper_jsfx", "vmb_resolve", "vmb_resolve_base",
+    "vmb_resolve_panel", "vmb_resolve_place",
+)  # fmt: skip
 FOREIGN_KB = 'KEY 1 65 0 0\nSCR 4 0 RSabc "Custom: someone else" "/x/other.lua"\n'
 
 
@@ -48,12 +53,15 @@ def test_hosts_only_installs_registers_and_uninstalls_exactly(host_dir: Path) ->
     done = _run("--hosts-only", "--host-dir", str(host_dir))
     assert done.returncode == 0, done.stderr
     utility = host_dir / "resolve" / "Fusion" / "Scripts" / "Utility"
+    lib = host_dir / "resolve" / "Fusion" / "vmb_score_lib"
     scripts = host_dir / "reaper" / "Scripts" / "VMB Score"
     for path in (
         utility / "VMB Score.py",
         utility / "VMB Score whole timeline.py",
-        utility / "vmb_score_lib" / "vmb_resolve.py",
-        utility / "vmb_score_lib" / "vmb_client.py",
+        lib / "vmb_resolve.py",
+        lib / "vmb_client.py",
+        lib / "vmb_flow.py",
+        scripts / "vmb_flow.py",
         scripts / "VMB Generate score for selection.py",
         scripts / "VMB Score whole project.py",
         scripts / "VMB Insert controls.py",
@@ -122,11 +130,7 @@ def test_installed_plugins_find_their_modules(tmp_path: Path, monkeypatch) -> No
     target = tmp_path / "h"
     assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
     saved_path = list(sys.path)
-    saved_mods = {
-        m: sys.modules.pop(m)
-        for m in ("vmb_client", "vmb_reaper", "vmb_resolve")
-        if m in sys.modules
-    }
+    saved_mods = {m: sys.modules.pop(m) for m in PLUGIN_MODULES if m in sys.modules}
     try:
         reaper = FakeReaper(target / "reaper")
         monkeypatch.setitem(sys.modules, "reaper_python", reaper.module())
@@ -134,14 +138,90 @@ def test_installed_plugins_find_their_modules(tmp_path: Path, monkeypatch) -> No
             target / "reaper" / "Scripts" / "VMB Score" / "VMB Insert controls.py"
         )
         assert ns["VMB_RESULT"]["new"] is True and not reaper.messages
-        assert sys.modules["vmb_reaper"].__file__.startswith(str(target))
+        for mod in ("vmb_reaper", "vmb_flow", "vmb_client"):
+            assert sys.modules[mod].__file__.startswith(str(target)), mod
         host = fr.make_host()
         script = target / "resolve" / "Fusion" / "Scripts" / "Utility" / "VMB Score.py"
         runpy.run_path(str(script), init_globals=host)
-        assert sys.modules["vmb_resolve"].__file__.startswith(str(target))
+        for mod in ("vmb_resolve", "vmb_resolve_place", "vmb_flow", "vmb_client"):
+            assert sys.modules[mod].__file__.startswith(str(target)), mod
         assert "Nothing to score" in host["disp"].dialogs[-1]
     finally:
         sys.path[:] = saved_path
-        for m in ("vmb_client", "vmb_reaper", "vmb_resolve"):
+        for m in PLUGIN_MODULES:
             sys.modules.pop(m, None)
         sys.modules.update(saved_mods)
+
+
+# -- issue 12: one list per host, the library out of menu folders, REAPER closed ---------------
+def _listed(host: str) -> list[list[str]]:
+    lines = (ROOT / "plugins" / host / "files.txt").read_text().splitlines()
+    return [line.split("\t") for line in lines if line and not line.startswith("#")]
+
+
+def test_resolve_menu_folder_holds_only_the_menu_scripts(tmp_path: Path) -> None:
+    """Resolve lists every .py under Fusion/Scripts (subfolders too) as a menu entry."""
+    target = tmp_path / "h"
+    assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
+    scripts = target / "resolve" / "Fusion" / "Scripts"
+    menu = sorted(p.name for p in scripts.rglob("*.py"))
+    assert menu == ["VMB Score whole timeline.py", "VMB Score.py"]
+    lib = target / "resolve" / "Fusion" / "vmb_score_lib"
+    assert {"vmb_resolve.py", "vmb_client.py", "vmb_flow.py"} <= {p.name for p in lib.iterdir()}
+
+
+def test_both_installers_read_the_lists(tmp_path: Path) -> None:
+    """Every listed file is installed, and no installer names a plugin file itself."""
+    target = tmp_path / "h"
+    assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
+    roots = {
+        "MENU": target / "resolve" / "Fusion" / "Scripts" / "Utility",
+        "LIB": target / "resolve" / "Fusion" / "vmb_score_lib",
+        "SCRIPTS": target / "reaper" / "Scripts" / "VMB Score",
+        "EFFECTS": target / "reaper" / "Effects" / "VMB Score",
+    }
+    kb = (target / "reaper" / "reaper-kb.ini").read_text()
+    for host in ("davinci", "reaper"):
+        rows = _listed(host)
+        assert rows
+        for row in rows:
+            key, rel = row[1].split("/", 1)
+            dest = roots[key] / rel
+            assert dest.is_file(), dest
+            if row[0] != "@config":
+                assert dest.read_bytes() == (ROOT / "plugins" / row[0]).read_bytes()
+            if len(row) > 2:
+                assert f'"Custom: {row[2]}" "{dest}"' in kb
+    installers = (ROOT / "installer" / "hosts.sh").read_text()
+    installers += (ROOT / "installer" / "install.ps1").read_text()
+    for host in ("davinci", "reaper"):
+        for row in _listed(host):
+            if row[0] != "@config":
+                assert Path(row[0]).name not in installers, f"{row[0]} is hard-coded"
+
+
+def test_refuses_while_reaper_runs(host_dir: Path, tmp_path: Path) -> None:
+    """REAPER rewrites reaper-kb.ini when it quits: never edit it while REAPER runs."""
+    fake = tmp_path / "bin" / "reaper"  # a process named like REAPER's (Linux: `reaper`)
+    fake.parent.mkdir()
+    shutil.copy("/bin/sleep", fake)
+    before = _snapshot(host_dir)
+    proc = subprocess.Popen([str(fake), "60"])
+    try:
+        done = _run("--hosts-only", "--host-dir", str(host_dir))
+        assert done.returncode == 1
+        assert "REAPER is running" in done.stderr and str(proc.pid) in done.stderr
+        assert "Quit REAPER" in done.stderr
+        assert _snapshot(host_dir) == before  # nothing written, kb untouched
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _run("--hosts-only", "--host-dir", str(host_dir)).returncode == 0
+    proc = subprocess.Popen([str(fake), "60"])
+    try:
+        gone = _run("--uninstall", "--host-dir", str(host_dir))
+        assert gone.returncode == 1 and "REAPER is running" in gone.stderr
+        assert "Custom: VMB: " in (host_dir / "reaper" / "reaper-kb.ini").read_text()
+    finally:
+        proc.kill()
+        proc.wait()

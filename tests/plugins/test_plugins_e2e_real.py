@@ -61,7 +61,7 @@ def test_real_draft_cue_in_reaper_places_wav_and_midi(engine, tmp_path: Path, mo
     shutil.copy(REAPER_DIR / "VMB Controls.jsfx", resource / "Effects" / "VMB Score")
     reaper = FakeReaper(resource)
     monkeypatch.setitem(sys.modules, "reaper_python", reaper.module())
-    vrp.RUNS.clear()
+    vrp.FLOWS.clear()
     v = reaper.add_track("Video")
     reaper.add_item(v, video, pos=10.0, length=4.0, selected=True)
     reaper.loop = (11.0, 13.0)
@@ -70,11 +70,11 @@ def test_real_draft_cue_in_reaper_places_wav_and_midi(engine, tmp_path: Path, mo
     reaper.set_knob("Genre", "ambient")
     ns = reaper.run_script(REAPER_DIR / "VMB Generate score for selection.py")
     run = ns["VMB_RUN"]
-    assert run.finished and run.result, reaper.messages
+    assert run.finished and run.error is None and run.outputs, reaper.messages
     score = reaper.track_named("VMB Score")
     (item,) = [reaper.items[i] for i in score.items]
     assert item.pos == 11.0 and item.length == pytest.approx(2.0)
-    assert set(run.result["files"]) >= {"audio", "midi"}  # the draft writes MIDI
+    assert set(run.outputs["files"]) >= {"audio", "midi"}  # the draft writes MIDI
     midi = reaper.track_named("VMB Score MIDI")
     assert midi is not None and len(midi.items) == 1
 

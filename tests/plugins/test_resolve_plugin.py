@@ -45,8 +45,8 @@ def media(tmp_path: Path) -> str:
 
 
 # -- selection ----------------------------------------------------------------------------------
-def test_selected_clips_first_on_21(media: str) -> None:
-    host = fr.make_host((21, 0, 0))
+def test_selected_clips_first_on_21_0_4(media: str) -> None:
+    host = fr.make_host((21, 0, 4))
     tl = host["timeline"]
     a = tl.add_clip(1, "A", START + 48, START + 120, media, src_start=10)
     tl.add_clip(1, "B", START + 120, START + 200, media)
@@ -72,7 +72,7 @@ def test_mark_in_out_is_relative_to_the_timeline_start(media: str) -> None:
 
 
 def test_playhead_clip_is_the_highest_track(media: str) -> None:
-    host = fr.make_host((21, 0, 0))
+    host = fr.make_host((21, 0, 4))
     tl = host["timeline"]
     tl.add_clip(1, "under", START, START + 100, media)
     tl.add_clip(2, "over", START + 20, START + 60, media)
@@ -280,7 +280,7 @@ def _studio_user(mood: str, instruments: list[str]):
 
 
 def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_home: Path) -> None:
-    host = fr.make_host((21, 0, 0))
+    host = fr.make_host((21, 0, 4))
     tl = host["timeline"]
     clip = tl.add_clip(1, "Shot 1", START + 240, START + 336, media, src_start=24)
     tl.selected = [clip]
@@ -291,7 +291,7 @@ def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_h
     knob_ids = [w for w in panel.widgets if w.startswith("knob_")]
     assert "knob_genre" in knob_ids and "knob_instruments_2" in knob_ids  # generated
     assert "hip-hop" in panel.widgets["knob_genre"].items  # values from the engine
-    assert panel.widgets["Status"].Text == "placing the stem…"
+    assert panel.widgets["Status"].Text == "done"
     track = result["placed"][0]["track"]
     assert tl.GetTrackName("audio", track) == "VMB Score"
     (item,) = tl.audio_items(track)
@@ -325,7 +325,7 @@ def test_e2e_free_edition_mark_range_uses_last_knobs(
 
 
 def test_e2e_whole_timeline_places_every_cue(standin_engine, media: str) -> None:
-    host = fr.make_host((21, 0, 0))
+    host = fr.make_host((21, 0, 4))
     tl = host["timeline"]
     tl.add_clip(1, "A", START, START + 48, media)
     tl.add_clip(1, "B", START + 72, START + 144, media)
@@ -341,7 +341,7 @@ def test_e2e_whole_timeline_places_every_cue(standin_engine, media: str) -> None
 
 @pytest.mark.standin_step_s(0.3)
 def test_e2e_cancel_from_the_panel(standin_engine, media: str) -> None:
-    host = fr.make_host((21, 0, 0))
+    host = fr.make_host((21, 0, 4))
     tl = host["timeline"]
     tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]
     disp = host["disp"]
@@ -354,7 +354,7 @@ def test_e2e_cancel_from_the_panel(standin_engine, media: str) -> None:
 
 
 def test_e2e_build_without_ui_timer_waits_blocking(standin_engine, media: str) -> None:
-    host = fr.make_host((21, 0, 0), with_timer=False)
+    host = fr.make_host((21, 0, 4), with_timer=False)
     tl = host["timeline"]
     tl.selected = [tl.add_clip(1, "A", START + 10, START + 58, media)]
     host["disp"].actions.append(lambda win: win.click("Generate"))
@@ -365,3 +365,87 @@ def test_e2e_build_without_ui_timer_waits_blocking(standin_engine, media: str) -
         panel.widgets["Status"].Text
         == "working… (no UI timer in this build: progress is in the Console)"
     )
+
+
+# -- quirks of the real host (sources in the fake); each test failed on the old plugin ------
+@pytest.mark.parametrize("project_fps", [24.0, 25.0])
+def test_end_frame_is_exclusive_in_clip_frames(tmp_path: Path, project_fps: float) -> None:
+    """endFrame is exclusive (Studio 21.0: 6254..6348 gave 94 frames) and counted at the
+    rate the WAV was imported at (the project's), not the timeline's."""
+    host = fr.make_host(fps=24.0, project_fps=project_fps)
+    tl, project = host["timeline"], host["project"]
+    wav = _wav(tmp_path / "cue.wav", 3.0)
+    where = _session(host).place(project, tl, wav, START + 10, 48, 24.0)
+    (item,) = tl.audio_items(where["track"])
+    assert (item.start, item.end) == (START + 10, START + 58)  # 48 timeline frames, not 47
+    assert project.pool.appends[-1]["endFrame"] == round(48 * project_fps / 24.0)
+    whole = _session(host).place(
+        project, tl, _wav(tmp_path / "w.wav", 2.0), START + 100, None, 24.0
+    )
+    assert whole["frames"] == 48  # the whole WAV: 2 s of timeline frames
+
+
+def test_selected_clips_need_21_0_4() -> None:
+    host = fr.make_host((21, 0, 0))
+    assert not hasattr(host["timeline"], "GetSelectedClips")
+    with pytest.raises(vc.PluginError, match="Nothing to score") as exc:
+        _session(host).selection(host["timeline"], 24.0)
+    assert "cannot report selected clips (21.0.4+ can)" in exc.value.message
+    assert vr.VERSION_GATED["Timeline.GetSelectedClips"] == (21, 0, 4)
+
+
+def test_replacing_a_take_opens_the_edit_page_and_goes_back(tmp_path: Path, vmb_home) -> None:
+    """DeleteClips works only on the Edit page; the user may run the script on another."""
+    host = fr.make_host()
+    tl, project, resolve = host["timeline"], host["project"], host["resolve"]
+    out = vmb_home / "outputs" / "job1"
+    out.mkdir(parents=True)
+    s = _session(host)
+    first = s.place(project, tl, _wav(out / "take1.wav", 2.0), START, 48, 24.0)
+    resolve.page = "fairlight"
+    second = s.place(project, tl, _wav(out / "take2.wav", 2.0), START, 48, 24.0)
+    assert second["track"] == first["track"] and tl.GetTrackCount("audio") == 2
+    (item,) = tl.audio_items(first["track"])
+    assert item.mpi.GetClipProperty("File Path").endswith("take2.wav")
+    assert resolve.page == "fairlight"  # the user's page again
+
+
+def test_phantom_items_are_caught_by_reading_the_track_back(tmp_path: Path) -> None:
+    host = fr.make_host()
+    tl, project = host["timeline"], host["project"]
+    project.pool.phantoms = 1
+    where = _session(host).place(project, tl, _wav(tmp_path / "a.wav", 1.0), START, None, 24.0)
+    (item,) = tl.audio_items(where["track"])  # really on the timeline
+    assert item.start == START and item.GetUniqueId()
+    assert any("phantom" in n for n in where["notes"])
+    project.pool.phantoms = 2
+    with pytest.raises(vc.PluginError, match="phantom") as exc:
+        _session(host).place(project, tl, _wav(tmp_path / "b.wav", 1.0), START + 500, None, 24.0)
+    assert "'VMB Score' bin" in exc.value.message
+
+
+def test_mac_app_store_sandbox_is_detected(monkeypatch, media: str) -> None:
+    container = "/Users/ed/Library/Containers/com.blackmagic-design.DaVinciResolveAppStore/Data"
+    monkeypatch.setenv("HOME", container)
+    monkeypatch.setenv("APP_SANDBOX_CONTAINER_ID", "com.blackmagic-design.DaVinciResolveAppStore")
+    host = fr.make_host()
+    tl = host["timeline"]
+    tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]
+    assert vr.entry(host, "cue", {}) is None
+    message = host["disp"].dialogs[-1]
+    assert "Mac App Store edition" in message and container in message
+    assert "blackmagicdesign.com" in message
+
+
+def test_e2e_build_with_only_the_generic_timer_event(standin_engine, media: str) -> None:
+    """Some builds deliver only the dispatcher's generic On.Timeout."""
+    host = fr.make_host()
+    tl = host["timeline"]
+    tl.selected = [tl.add_clip(1, "A", START, START + 48, media)]
+    disp = host["disp"]
+    disp.timer_events = "generic"
+    disp.max_ticks = 600
+    disp.actions.append(lambda win: win.click("Generate"))
+    result = vr.entry(host, "cue", {})
+    assert result is not None and result["placed"][0]["record_frame"] == START
+    assert "Placed" in disp.dialogs[-1]

@@ -16,6 +16,7 @@ from bridge.errors import ConfigError, InvalidRequest
 from engine.config import DraftConfig, Settings
 from engine.describe.draft import DraftDescriber
 from engine.retrieve.draft import library as lib_mod
+from engine.retrieve.draft import records
 from engine.retrieve.draft.analyse import name_hints
 from engine.retrieve.draft.library import DraftLibrary
 from engine.retrieve.draft.retriever import (
@@ -100,11 +101,11 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, music_dir: Path) -> tuple[
     return settings, report
 
 
-def _by_title(settings: Settings) -> dict[str, lib_mod.Piece]:
+def _by_title(settings: Settings) -> dict[str, records.Piece]:
     return {p.title: p for p in library_list(settings)}
 
 
-def test_add_report_and_corrupt_file(indexed: tuple[Settings, lib_mod.AddReport]) -> None:
+def test_add_report_and_corrupt_file(indexed: tuple[Settings, records.AddReport]) -> None:
     settings, report = indexed
     assert (report.added, report.updated, report.total) == (6, 0, 6)
     assert [Path(p).name for p, _ in report.failed] == ["broken.wav"]
@@ -118,7 +119,7 @@ def test_add_report_and_corrupt_file(indexed: tuple[Settings, lib_mod.AddReport]
     assert stats.embedding_model.startswith("all-MiniLM-L6-v2")
 
 
-def test_tempo_within_3_percent(indexed: tuple[Settings, lib_mod.AddReport]) -> None:
+def test_tempo_within_3_percent(indexed: tuple[Settings, records.AddReport]) -> None:
     pieces = _by_title(indexed[0])
     for name, bpm in CLICK_BPMS.items():
         got = pieces[name.replace("_", " ")].bpm
@@ -126,7 +127,7 @@ def test_tempo_within_3_percent(indexed: tuple[Settings, lib_mod.AddReport]) -> 
     assert "tempo:fast" in pieces["pulse three"].tags and "tempo:slow" in pieces["pulse one"].tags
 
 
-def test_key_detection_and_midi(indexed: tuple[Settings, lib_mod.AddReport]) -> None:
+def test_key_detection_and_midi(indexed: tuple[Settings, records.AddReport]) -> None:
     pieces = _by_title(indexed[0])
     assert (pieces["tune one"].key, pieces["tune one"].mode) == ("C", "major")
     assert (pieces["tune two"].key, pieces["tune two"].mode) == ("A", "minor")
@@ -168,7 +169,7 @@ def test_incremental_add_and_persistence(tmp_path: Path, music_dir: Path) -> Non
     ]
 
 
-def test_partitions_and_exact_top_k(indexed: tuple[Settings, lib_mod.AddReport]) -> None:
+def test_partitions_and_exact_top_k(indexed: tuple[Settings, records.AddReport]) -> None:
     settings = indexed[0]
     fast = library_list(settings, partition="tempo:fast")
     assert [p.title for p in fast] == ["pulse three"]
@@ -187,7 +188,7 @@ def test_partitions_and_exact_top_k(indexed: tuple[Settings, lib_mod.AddReport])
         assert [h.piece.title for h in inside] == ["pulse three"]
 
 
-def test_empty_partition_says_so(indexed: tuple[Settings, lib_mod.AddReport]) -> None:
+def test_empty_partition_says_so(indexed: tuple[Settings, records.AddReport]) -> None:
     settings = indexed[0]
     with pytest.raises(InvalidRequest, match=r"mood:aggressive is empty; the nearest non-empty"):
         library_search("angry", 3, settings, partition="mood:aggressive")
@@ -203,7 +204,7 @@ def test_empty_partition_says_so(indexed: tuple[Settings, lib_mod.AddReport]) ->
         assert result.used is None and result.hits and "has a genre tag" in (result.note or "")
 
 
-def test_retriever_broad_and_targeted(indexed: tuple[Settings, lib_mod.AddReport]) -> None:
+def test_retriever_broad_and_targeted(indexed: tuple[Settings, records.AddReport]) -> None:
     settings = indexed[0]
     visual = VisualInput(np.zeros((0, 1, 1, 3), np.uint8), (), 0.0, source="text")
     knobs = Knobs(text="a fast driving pulse", tempo="150", instruments=("violin",))

@@ -15,12 +15,12 @@ import pytest
 from bridge.errors import InvalidRequest
 from engine import taxonomy
 from engine.retrieve.full import indexing, vectors
-from engine.retrieve.full import library as full_library
-from engine.retrieve.full.library import (
+from engine.retrieve.full import schema as full_schema
+from engine.retrieve.full.library import MusicLibrary
+from engine.retrieve.full.schema import (
     EmptyPartition,
     EncoderStamp,
     LibraryError,
-    MusicLibrary,
     Partition,
     PieceAnalysis,
     parse_partition,
@@ -43,6 +43,8 @@ def test_add_reports_pieces_and_skips_bad_files(
 ) -> None:
     lib_root, folder, report = added
     assert len(report.added) == len(PIECES) + 1  # five audio files and the video
+    assert report.encoders == {"clap": "torch cpu", "clip": "torch cpu"}  # what ran, said
+    assert report.to_json()["encoders"] == report.encoders
     reasons = dict(report.skipped)
     assert set(reasons) == {str(folder / "corrupt.wav"), str(folder.parent / "missing.wav")}
     assert "cannot decode" in reasons[str(folder / "corrupt.wav")]
@@ -142,14 +144,14 @@ def _synthetic(root: Path, n: int, dim: int = 16, seed: int = 0, batch: int = 64
     rng = np.random.default_rng(seed)
     vecs = rng.standard_normal((n, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    tags = [(f, t) for f in full_library.TAG_FACETS for t in taxonomy.all_tags()[f]]
+    tags = [(f, t) for f in full_schema.TAG_FACETS for t in taxonomy.all_tags()[f]]
     emb = rng.standard_normal((len(tags), dim)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     bpms = rng.uniform(60, 200, n)
     with MusicLibrary.open(root, create=True) as lib, lib.writer() as w:
         w.set_encoders(_stamp(dim), None)
         w.set_vocabulary([f for f, _ in tags], [t for _, t in tags],
-                         [full_library.prompt_for(f, t) for f, t in tags], emb)  # fmt: skip
+                         [full_schema.prompt_for(f, t) for f, t in tags], emb)  # fmt: skip
         for start in range(0, n, batch):
             w.commit(
                 [_analysis(i, vecs[i], float(bpms[i])) for i in range(start, min(n, start + batch))]
@@ -228,12 +230,12 @@ def test_interrupted_add_leaves_a_consistent_library(
     monkeypatch.setattr(MusicLibrary, "_tx", real_tx)
     # On disk now: 74 rows in the matrix file, 64 committed. Readers see the 64.
     dim = 16
-    assert (tmp_path / full_library.AUDIO_FILE).stat().st_size == 74 * 2 * dim
+    assert (tmp_path / full_schema.AUDIO_FILE).stat().st_size == 74 * 2 * dim
     with MusicLibrary.open(tmp_path) as lib:
         assert lib.count() == 64 and len(lib.audio_matrix()) == 64
         assert np.allclose(lib.audio_matrix(), vecs, atol=1e-3)
         with lib.writer() as w:  # the next writer cuts the leftover rows, then goes on
-            assert (tmp_path / full_library.AUDIO_FILE).stat().st_size == 64 * 2 * dim
+            assert (tmp_path / full_schema.AUDIO_FILE).stat().st_size == 64 * 2 * dim
             w.commit([_analysis(1000 + i, extra[i], 120.0) for i in range(10)])
         assert lib.count() == 74
         got = lib.search_audio(extra[3], 1)
@@ -250,15 +252,15 @@ def test_killed_writer_process_recovers(tmp_path: Path) -> None:
     _synthetic(tmp_path, 32)
     script = textwrap.dedent(f"""
         import os, numpy as np
-        from engine.retrieve.full import library as fl
+        from engine.retrieve.full import library as fl, schema
         lib = fl.MusicLibrary.open(__import__("pathlib").Path({str(tmp_path)!r}))
         def die(self):
             os._exit(9)
         fl.MusicLibrary._tx = die
         w = lib.writer().__enter__()
         v = np.ones(16, np.float32) / 4.0
-        w.commit([fl.PieceAnalysis("/x.wav", 1, 1, "f" * 64, "audio", "x", 1.0, None, None,
-                                    None, None, v, np.zeros((0, 0), np.float32))])
+        w.commit([schema.PieceAnalysis("/x.wav", 1, 1, "f" * 64, "audio", "x", 1.0, None, None,
+                                        None, None, v, np.zeros((0, 0), np.float32))])
     """)
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=Path(__file__).parents[2], timeout=120
@@ -268,7 +270,7 @@ def test_killed_writer_process_recovers(tmp_path: Path) -> None:
         assert lib.count() == 32
         with lib.writer():  # the dead process's lock is gone
             pass
-        assert (tmp_path / full_library.AUDIO_FILE).stat().st_size == 32 * 2 * 16
+        assert (tmp_path / full_schema.AUDIO_FILE).stat().st_size == 32 * 2 * 16
 
 
 def test_second_writer_is_refused(tmp_path: Path) -> None:
@@ -285,7 +287,7 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
 
 def test_newer_library_version_is_refused(tmp_path: Path) -> None:
     _synthetic(tmp_path, 4)
-    conn = sqlite3.connect(tmp_path / full_library.DB_FILE)
+    conn = sqlite3.connect(tmp_path / full_schema.DB_FILE)
     conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     conn.commit()
     conn.close()

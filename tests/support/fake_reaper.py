@@ -3,7 +3,13 @@
 Modelled (hosts.md §4): RPR_ functions with out-parameters return a tuple of every
 argument (the return value first when not void); `RPR_defer`/`RPR_atexit` take code
 strings run in the calling script's namespace, either at once (a trampoline, ~30 ticks/s)
-or on a manual `tick()`; JSFX parameters come from parsing the real .jsfx file (enum
+or on a manual `tick()`. Quirks from these sources, each marked QUIRK below:
+defer/atexit exist only in the running script's `__main__` globals, not in the module
+(REAPER's generated reaper_python.py; reapy, reapy/core/reaper/defer.py); the bridge
+validates every pointer argument and passes NULL for a source not yet in the project
+(reapy issue #38); P_EXT: item strings are missing before 6.0 (absent from the 5.95 API).
+Scripts run as REAPER runs them: `run_script` executes the file as `__main__` with
+RPR_defer/RPR_atexit in its globals. JSFX parameters come from parsing the real .jsfx file (enum
 sliders show their labels in TrackFX_GetFormattedParamValue; a leading '-' hides a
 slider but it is still a parameter); PCM_Source_CreateFromFile fails (null) for missing
 files; MIDI sources report their length in quarter notes. Pointers are opaque strings
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import runpy
+import sys
 import time
 import types
 import wave
@@ -132,6 +140,8 @@ class FakeReaper:
         self.deferred: list[str] = []
         self.atexit: list[str] = []
         self.namespace: dict[str, Any] = {}
+        self._in_script = False
+        self.cursor = 0.0
         self.defer_mode = "immediate"
         self._draining = False
         self.ticks = 0
@@ -173,12 +183,29 @@ class FakeReaper:
         return next((self.tracks[t] for t in self.order if self.tracks[t].name == name), None)
 
     def run_script(self, path: Path) -> dict[str, Any]:
-        """Run a ReaScript as REAPER does: its own namespace, defer strings run in it."""
-        self.namespace = {"__name__": "__main__", "__file__": str(path)}
-        code = compile(Path(path).read_text(), str(path), "exec")
-        exec(code, self.namespace)  # noqa: S102 - that is what REAPER does with a script
+        """Run a ReaScript as REAPER does: the file is `__main__`, and REAPER puts
+        RPR_defer/RPR_atexit into its globals (QUIRK: nowhere else; reapy
+        reapy/core/reaper/defer.py reads them from sys.modules["__main__"]). Deferred code
+        strings run in that same namespace."""
+        init = dict(vars(self.module()))  # what `from reaper_python import *` gives
+        init = {k: v for k, v in init.items() if k.startswith("RPR_")}
+        init.update(RPR_defer=self.RPR_defer, RPR_atexit=self.RPR_atexit)
+        self.namespace = {}
+        self._in_script = True
+        try:
+            ns = runpy.run_path(str(path), init_globals=init, run_name="__main__")
+        finally:
+            self._in_script = False
+        if not self.namespace:  # nothing was deferred: the script's globals as returned
+            self.namespace = ns
         self._drain()
         return self.namespace
+
+    def _script_globals(self) -> None:
+        """While the script runs, sys.modules["__main__"] is the script (runpy): keep its
+        live globals, where REAPER runs deferred code strings."""
+        if self._in_script and not self.namespace:
+            self.namespace = sys.modules["__main__"].__dict__
 
     def tick(self, n: int = 1) -> None:
         """Manual defer mode: run the pending deferred calls n times."""
@@ -213,9 +240,11 @@ class FakeReaper:
 
     # -- the module --------------------------------------------------------------------------
     def module(self) -> types.ModuleType:
+        """reaper_python: every RPR_ function except defer/atexit (QUIRK: REAPER's generated
+        reaper_python.py, 5.95 and 6.x, has neither; they are in the script's namespace)."""
         mod = types.ModuleType("reaper_python")
         for name in dir(self):
-            if name.startswith("RPR_"):
+            if name.startswith("RPR_") and name not in ("RPR_defer", "RPR_atexit"):
                 setattr(mod, name, getattr(self, name))
         mod.__all__ = [n for n in dir(mod) if n.startswith("RPR_")]  # type: ignore[attr-defined]
         return mod
@@ -239,11 +268,13 @@ class FakeReaper:
 
     def RPR_defer(self, code: str) -> None:
         assert isinstance(code, str), "Python defer takes a code string"
+        self._script_globals()
         self.deferred.append(code)
         self._drain()
 
     def RPR_atexit(self, code: str) -> None:
         assert isinstance(code, str), "Python atexit takes a code string"
+        self._script_globals()
         self.atexit.append(code)
 
     def RPR_Undo_BeginBlock(self) -> None:
@@ -343,6 +374,8 @@ class FakeReaper:
         self, item: str, parmname: str, stringNeedBig: str, setNewValue: bool
     ) -> tuple:
         it = self.items[item]
+        if parmname.startswith("P_EXT:") and self._version() < (6, 0):
+            return (False, item, parmname, "", setNewValue)  # QUIRK: no P_EXT in 5.95
         if setNewValue:
             it.ext[parmname] = stringNeedBig
         return (True, item, parmname, it.ext.get(parmname, ""), setNewValue)
@@ -387,8 +420,18 @@ class FakeReaper:
         return self.takes[take].source
 
     def RPR_SetMediaItemTake_Source(self, take: str, source: str) -> bool:
-        self.takes[take].source = source
+        # QUIRK (reapy issue #38): the bridge's ValidatePtr rejects a source that no take
+        # in the project uses yet, such as one fresh from PCM_Source_CreateFromFile, and
+        # passes NULL: the take is left without a source and nothing says so.
+        self.takes[take].source = self._valid(source)
         return True
+
+    def _valid(self, source: str) -> str:
+        """What the bridge passes for a PCM_source* argument: NULL unless the project
+        uses it (a take's source, or the parent of one)."""
+        used = {t.source for t in self.takes.values()}
+        used |= {self.sources[u].parent for u in used if u in self.sources}
+        return source if source in used else NULL["PCM_source"]
 
     # sources
     def RPR_PCM_Source_CreateFromFile(self, filename: str) -> str:
@@ -410,16 +453,66 @@ class FakeReaper:
     def RPR_GetMediaSourceFileName(
         self, source: str, filenamebuf: str, filenamebuf_sz: int
     ) -> tuple:
-        src = self.sources.get(source)
+        src = self.sources.get(self._valid(source))
         return (source, src.path if src else "", filenamebuf_sz)
 
     def RPR_GetMediaSourceParent(self, src: str) -> str | None:
-        s = self.sources.get(src)
+        s = self.sources.get(self._valid(src))
         return s.parent if s and s.parent else None
 
     def RPR_GetMediaSourceLength(self, source: str, lengthIsQNOut: bool) -> tuple:
-        src = self.sources[source]
-        return (src.length, source, src.qn)
+        src = self.sources.get(self._valid(source))
+        return (src.length, source, src.qn) if src else (0.0, source, False)
+
+    # inserting media (the call that works from Python: hosts.md §4, §7)
+    def _version(self) -> tuple[int, int]:
+        m = re.match(r"(\d+)\.(\d+)", self.version)
+        return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+    def RPR_GetCursorPosition(self) -> float:
+        return self.cursor
+
+    def RPR_SetEditCurPos(self, time: float, moveview: bool, seekplay: bool) -> None:
+        self.cursor = float(time)
+
+    def RPR_SelectAllMediaItems(self, proj: int, selected: bool) -> None:
+        for it in self.items.values():
+            it.selected = bool(selected)
+
+    def RPR_SetMediaItemSelected(self, item: str, selected: bool) -> None:
+        self.items[item].selected = bool(selected)
+
+    def RPR_DeleteTrackMediaItem(self, tr: str, it: str) -> bool:
+        if it not in self.tracks[tr].items:
+            return False
+        self.tracks[tr].items.remove(it)
+        del self.items[it]
+        return True
+
+    def RPR_InsertMedia(self, file: str, mode: int) -> int:
+        """mode 3: a take on each selected item; mode 512 | idx << 16: a new item on
+        track idx (0-based) at the edit cursor, as long as the source (MIDI: 120 bpm).
+        The edit cursor moves to the end of the new item (REAPER's default)."""
+        src = self.RPR_PCM_Source_CreateFromFile(file)
+        if src == NULL["PCM_source"]:
+            return 0
+        seconds = self.sources[src].length * (0.5 if self.sources[src].qn else 1.0)
+        if mode & 3 == 3:
+            for item in [i for i, it in self.items.items() if it.selected]:
+                take = _ptr("MediaItem_Take")
+                self.takes[take] = Take(src, name=Path(file).name)
+                self.items[item].takes.append(take)
+                self.items[item].active = len(self.items[item].takes) - 1
+            return 1
+        assert mode & 512 and mode & 3 == 0, f"mode {mode}: only track-index inserts are faked"
+        track = self.order[mode >> 16]
+        item = self.RPR_AddMediaItemToTrack(track)
+        take = _ptr("MediaItem_Take")
+        self.takes[take] = Take(src, name=Path(file).name)
+        self.items[item].takes.append(take)
+        self.items[item].pos, self.items[item].length = self.cursor, seconds
+        self.cursor += seconds
+        return 1
 
     # FX
     def RPR_TrackFX_AddByName(self, track: str, fxname: str, recFX: bool, instantiate: int) -> int:

@@ -3,10 +3,17 @@
 Modelled (hosts.md §2-3): timelines start at 01:00:00:00 (frame 86400 at 24 fps) and item
 frames are absolute; GetMarkInOut is relative to the timeline start; appending onto an
 occupied region or a locked track returns a dead handle (truthy, every method None) and
-places nothing; non-integer frames are refused (None); GetSelectedClips exists only from
-21 on; the free edition has no UIManager (None) since 19.1; GetCurrentVideoItem returns
-the highest video track's item; Timeline.Export writes OTIO JSON. Only methods that the
-vendor listing has are defined (a contract test checks it), plus Fusion's UI objects.
+places nothing; non-integer frames are refused (None); the free edition has no UIManager
+(None) since 19.1; GetCurrentVideoItem returns the highest video track's item;
+Timeline.Export writes OTIO JSON. Measured quirks (the Resolve scripting README
+of 24 Jul 2026 and samuelgursky/davinci-resolve-mcp's live measurements,
+docs/reference/api-limitations.md and src/utils/api_truth.py), each marked QUIRK below:
+AppendToTimeline's endFrame is exclusive and counted in the clip's own frames (the project
+rate at import time), and it may answer with phantom items that are not on the timeline;
+DeleteClips works only on the Edit page; Timeline.GetSelectedClips exists from 21.0.4;
+UIManager timer events arrive as the named timer's Timeout or the dispatcher's generic
+On.Timeout depending on the build. Only methods that the vendor listing has are defined (a
+contract test checks it), plus Fusion's UI objects.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class FakeTimelineItem:
         self.name, self.start, self.end, self.mpi, self.src_start = name, start, end, mpi, src_start
         self.track: tuple[str, int] = ("video", 1)
 
+    phantom = False
+
     def GetName(self) -> str:
         return self.name
 
@@ -81,6 +90,16 @@ class FakeTimelineItem:
     def GetTrackTypeAndIndex(self) -> tuple[str, int]:
         return self.track
 
+    def GetUniqueId(self) -> str | None:
+        return None if self.phantom else f"item-{id(self):x}"
+
+
+class PhantomItem(FakeTimelineItem):
+    """QUIRK (davinci-resolve-mcp api-limitations.md): AppendToTimeline can answer with
+    an item that is not on the timeline: it looks alive, its id is null."""
+
+    phantom = True
+
 
 class FakeTrack:
     def __init__(self, name: str, subtype: str = "stereo") -> None:
@@ -100,6 +119,7 @@ class FakeTimeline:
         self.playhead = start_frame
         self.selected: list[FakeTimelineItem] = []
         self.exports: list[str] = []
+        self.app: FakeResolve | None = None  # for the current page
 
     # test helpers
     def add_clip(
@@ -166,6 +186,8 @@ class FakeTimeline:
         return True
 
     def DeleteClips(self, items: list[FakeTimelineItem], ripple: bool = False) -> bool:
+        if self.app is not None and self.app.page != "edit":
+            return False  # QUIRK (davinci-resolve-mcp api-limitations.md): Edit page only
         for tracks in self.tracks.values():
             for t in tracks:
                 t.items = [i for i in t.items if i not in items]
@@ -223,7 +245,7 @@ def _rt(value: float, rate: float) -> Any:
 
 
 class TimelineWithSelection(FakeTimeline):
-    """Resolve 21+: Timeline.GetSelectedClips exists."""
+    """QUIRK: Timeline.GetSelectedClips exists from 21.0.4 (scripting README, 24 Jul 2026)."""
 
     def GetSelectedClips(self) -> list[FakeTimelineItem]:
         return list(self.selected)
@@ -251,6 +273,7 @@ class FakeMediaPool:
         self.root = FakeFolder("Master")
         self.current = self.root
         self.appends: list[dict[str, Any]] = []
+        self.phantoms = 0  # the next n appends answer with phantom items
 
     def GetRootFolder(self) -> FakeFolder:
         return self.root
@@ -268,7 +291,7 @@ class FakeMediaPool:
         return True
 
     def ImportMedia(self, items: list[Any]) -> list[FakeMediaPoolItem]:
-        fps = self.project.timeline.fps if self.project.timeline else 24.0
+        fps = self.project.fps  # QUIRK: "Frames"/"FPS" are at the project rate at import
         out = []
         for item in items:
             path = item["FilePath"] if isinstance(item, dict) else item
@@ -296,13 +319,20 @@ class FakeMediaPool:
                 out.append(Dead())
                 continue
             track = tl.tracks[kind][idx - 1]
+            mpi = info["mediaPoolItem"]
             start = info["recordFrame"]
-            end = start + info["endFrame"] - info["startFrame"] + 1
+            # QUIRK (Studio 21.0, api_truth.py: 6254..6348 gave 94 frames): endFrame is
+            # exclusive, in the clip's frames; the item spans them at the timeline rate
+            clip_fps = float(mpi.GetClipProperty("FPS"))
+            end = start + int(round((info["endFrame"] - info["startFrame"]) * tl.fps / clip_fps))
             busy = any(i.start < end and start < i.end for i in track.items)
             if track.locked or busy:
                 out.append(Dead())  # the documented quirk: truthy, every method None
                 continue
-            mpi = info["mediaPoolItem"]
+            if self.phantoms > 0:
+                self.phantoms -= 1
+                out.append(PhantomItem(mpi.GetName(), start, end, mpi, info["startFrame"]))
+                continue
             item = FakeTimelineItem(mpi.GetName(), start, end, mpi, info["startFrame"])
             item.track = (kind, idx)
             track.items.append(item)
@@ -311,10 +341,12 @@ class FakeMediaPool:
 
 
 class FakeProject:
-    def __init__(self, timeline: FakeTimeline | None) -> None:
+    def __init__(self, timeline: FakeTimeline | None, fps: float | None = None) -> None:
         self.timelines = [timeline] if timeline else []
         self.timeline = timeline
         self.pool = FakeMediaPool(self)
+        # the project rate; a timeline may run at another one (its own setting)
+        self.fps = fps or (timeline.fps if timeline else 24.0)
 
     def GetName(self) -> str:
         return "Project"
@@ -336,7 +368,7 @@ class FakeProject:
         return True
 
     def GetSetting(self, name: str = "") -> Any:
-        return ""
+        return {"timelineFrameRate": f"{self.fps:g}"}.get(name, "")
 
 
 class FakeProjectManager:
@@ -359,6 +391,14 @@ class FakeResolve:
     ) -> None:
         self.pm = FakeProjectManager(project)
         self.version, self.studio = version, studio
+        self.page = "edit"
+
+    def GetCurrentPage(self) -> str:
+        return self.page
+
+    def OpenPage(self, pageName: str) -> bool:
+        self.page = pageName
+        return True
 
     def GetVersion(self) -> list[Any]:
         return [*self.version, 5, ""]
@@ -514,6 +554,10 @@ class FakeDispatcher:
         self.dialogs: list[str] = []
         self.looping = False
         self.max_ticks = 2000
+        # QUIRK (community UIManager scripts hook both): where timer events arrive differs
+        # between builds: "named" (win/disp.On.<TimerID>.Timeout), "generic"
+        # (disp.On.Timeout) or "both"
+        self.timer_events = "named"
 
     def AddWindow(self, props: dict[str, Any], layout: Widget) -> FakeWindow:
         win = FakeWindow(props, layout)
@@ -542,7 +586,12 @@ class FakeDispatcher:
             assert ticks < self.max_ticks, "RunLoop never exited"
             time.sleep(min(t.Interval for t in timers) / 1000.0 / 5)
             for t in timers:
-                for handler in (self.On.handler(t.ID, "Timeout"), win.On.handler(t.ID, "Timeout")):
+                handlers = []
+                if self.timer_events in ("named", "both"):
+                    handlers += [self.On.handler(t.ID, "Timeout"), win.On.handler(t.ID, "Timeout")]
+                if self.timer_events in ("generic", "both"):
+                    handlers.append(self.On.__dict__.get("Timeout"))
+                for handler in handlers:
                     if handler and self.looping:
                         handler({"who": t.ID})
                 if self.actions and self.looping:  # e.g. the user clicks Cancel mid-job
@@ -573,18 +622,21 @@ class FakeBmd:
 
 
 def make_host(
-    version: tuple[int, ...] = (21, 0, 0),
+    version: tuple[int, ...] = (21, 0, 4),
     studio: bool = True,
     with_timer: bool = True,
     start_frame: int = 86400,
     fps: float = 24.0,
     timeline: bool = True,
+    project_fps: float | None = None,
 ) -> dict[str, Any]:
     """Globals a menu script gets: resolve, fusion, bmd (+ the fakes, for assertions)."""
-    cls = TimelineWithSelection if version >= (21, 0) else FakeTimeline
+    cls = TimelineWithSelection if version >= (21, 0, 4) else FakeTimeline
     tl = cls("Edit", fps, start_frame) if timeline else None
-    project = FakeProject(tl)
+    project = FakeProject(tl, project_fps)
     resolve = (OldResolve if version < (18, 5) else FakeResolve)(project, version, studio)
+    if tl is not None:
+        tl.app = resolve
     ui = FakeUI(with_timer) if studio or version < (19, 1) else None
     fusion = FakeFusion(ui)
     bmd = FakeBmd(resolve)

@@ -16,7 +16,7 @@ from bridge.errors import InvalidRequest, MediaError
 from engine import weights
 from engine.cli import main
 from engine.config import settings_from_dict
-from engine.describe.full import internvl
+from engine.describe.full import internvl, lora
 from engine.describe.full.describer import FullDescriber
 from engine.train import mmdm as train
 from engine.types import Knobs, VisualInput, no_progress
@@ -87,18 +87,18 @@ def test_two_steps_reduce_the_loss_and_the_adapter_reloads_identically(
     assert weights.verify(adapter.name, adapter.parent).ok  # hashes recorded and matching
     marker = json.loads((adapter / weights.MARKER).read_text())
     assert marker["name"] == "vmb-mmdm-lora" and marker["weights"] == "random"
-    info = internvl.read_adapter_info(adapter)
+    info = lora.read_adapter_info(adapter)
     assert info.rank == 16 and info.training and info.training["val_loss"] == result.val_loss
 
     # save -> reload: identical logits and identical sampled text
     trained = internvl.load_base(model_dir / "internvl", torch.device("cpu"))
-    internvl.attach_lora(trained)
+    lora.attach_lora(trained)
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(trained.model, load_file(str(adapter / "adapter_model.safetensors")))
     reloaded = internvl.load_base(model_dir / "internvl", torch.device("cpu"))
-    internvl.load_adapter(reloaded, adapter)
+    lora.load_adapter(reloaded, adapter)
     frames = train.example_frames(examples[0])
     trained.model.eval()
     with torch.no_grad():

@@ -81,7 +81,7 @@ class FullDescriber:
         merge_adapter: bool = False,
         max_new_tokens: int | None = None,
     ) -> None:
-        from engine.describe.full import internvl
+        from engine.describe.full import internvl, lora
 
         base = weights.resolve(BASE_MODEL, settings.model_dir)
         adapter: weights.ModelFolder | None
@@ -94,9 +94,12 @@ class FullDescriber:
         self.device = internvl.pick_device(settings.models.device)
         self._mmdm = internvl.load_base(base.path, self.device)
         if adapter is not None:
-            internvl.load_adapter(self._mmdm, adapter.path, merge=merge_adapter)
+            lora.load_adapter(self._mmdm, adapter.path, merge=merge_adapter)
         kinds = {base.weights} | ({adapter.weights} if adapter else set())
-        self.weights: Weights = "random" if "random" in kinds else "real"
+        # "base": zero-shot InternVL, without VMB's MMDM adapter
+        self.weights: Weights = (
+            "random" if "random" in kinds else "real" if adapter is not None else "base"
+        )
         self.adapter_used = adapter is not None
         self.base_path: Path = base.path
         self.max_new_tokens = max_new_tokens or internvl.MAX_NEW_TOKENS

@@ -11,7 +11,8 @@ input, scaled and normalised exactly as GotOcr2ImageProcessorPil(crop_to_patches
 does, and the ids are built by hand: ``Frame1: <img>`` + ``<IMG_CONTEXT>`` x tokens-per-image
 + ``</img>`` per frame, then the paper's question, in the chatml turn format. The LoRA
 adapter touches only the language model (a regex on its module names: a plain
-``["q_proj", "v_proj"]`` would also wrap the vision tower).
+``["q_proj", "v_proj"]`` would also wrap the vision tower); it lives in
+engine.describe.full.lora, the toy-size models for tests in engine.describe.full.tiny.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,21 +41,12 @@ NUM_FRAMES = 10  # frames per video, sampled uniformly over the cue's source ran
 TOP_K, TOP_P, TEMPERATURE = 50, 1.0, 1.0  # the paper's sampling settings
 MAX_NEW_TOKENS = 96  # one sentence; the paper's example is ~25 tokens
 MIN_NEW_TOKENS = 4  # an immediate end-of-turn is never a description
-LORA_RANK, LORA_ALPHA, LORA_DROPOUT = 16, 32, 0.05
-ADAPTER_INFO = "vmb-mmdm.json"
-ADAPTER_FORMAT = 1
 
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
 TURN_START, TURN_END = "<|im_start|>", "<|im_end|>"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# LoRA on the language model's attention projections only (Qwen2/Llama names; InternLM2's
-# fused wqkv/wo for remote-code InternVL2). The vision tower and projector stay frozen.
-LORA_TARGETS = {
-    "native": r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)",
-    "remote": r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|wqkv|wo)",
-}
 _CHATML_TEMPLATES = ("internlm2-chat", "Hermes-2", "internvl2_5", "internlm2-chat-v3")
 
 Kind = Literal["native", "remote"]
@@ -85,41 +77,6 @@ class BaseSignature:
     vision_layers: int
     image_size: int
     image_token_id: int
-
-
-@dataclass(frozen=True)
-class AdapterInfo:
-    """vmb-mmdm.json beside the peft files: what the adapter was trained for and how."""
-
-    format: int
-    base: BaseSignature
-    prompt: str
-    num_frames: int
-    rank: int
-    alpha: int
-    dropout: float
-    target_modules: str
-    training: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], where: str) -> AdapterInfo:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise WeightsError(f"{where}: unknown keys {sorted(unknown)}")
-        missing = known - set(data) - {"training"}
-        if missing:
-            raise WeightsError(f"{where}: missing keys {sorted(missing)}")
-        if data["format"] != ADAPTER_FORMAT:
-            raise WeightsError(f"{where}: adapter format {data['format']} is not supported")
-        base = data["base"]
-        base_known = {f.name for f in fields(BaseSignature)}
-        if not isinstance(base, dict) or set(base) != base_known:
-            raise WeightsError(f"{where}: 'base' must have exactly {sorted(base_known)}")
-        return cls(**{**data, "base": BaseSignature(**base)})
 
 
 # ----------------------------------------------------------------------------- frames
@@ -215,7 +172,7 @@ def pick_dtype(device: torch.device) -> torch.dtype:
     return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -228,7 +185,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def base_kind(folder: Path) -> Kind:
-    config = _read_json(folder / "config.json")
+    config = read_json(folder / "config.json")
     model_type = config.get("model_type")
     if model_type == "internvl":
         return "native"
@@ -406,7 +363,7 @@ def _vision_mean_std(folder: Path) -> tuple[tuple[float, ...], tuple[float, ...]
     path = folder / "preprocessor_config.json"
     if not path.exists():
         return IMAGENET_MEAN, IMAGENET_STD
-    data = _read_json(path)
+    data = read_json(path)
     mean = tuple(float(v) for v in data.get("image_mean", IMAGENET_MEAN))
     std = tuple(float(v) for v in data.get("image_std", IMAGENET_STD))
     if len(mean) != 3 or len(std) != 3:
@@ -418,13 +375,8 @@ def _first(value: Any) -> int:
     return int(value[0] if isinstance(value, list | tuple) else value)
 
 
-def load_base(folder: Path, device: torch.device, dtype: torch.dtype | None = None) -> MMDM:
-    """Load a base InternVL strictly (missing, unexpected or mis-shaped weights are errors)."""
-    quiet_transformers()
-    kind = base_kind(folder)
-    dtype = dtype or pick_dtype(device)
-    tokenizer = _load_tokenizer(folder, remote=kind == "remote")
-    mean, std = _vision_mean_std(folder)
+def _load_model(folder: Path, kind: Kind, dtype: torch.dtype) -> Any:
+    """The InternVL weights, strictly: missing, unexpected or mis-shaped ones are errors."""
     try:
         if kind == "native":
             from transformers import InternVLForConditionalGeneration
@@ -447,41 +399,62 @@ def load_base(folder: Path, device: torch.device, dtype: torch.dtype | None = No
     problems = {k: sorted(map(str, v)) for k, v in info.items() if v}
     if problems:
         raise WeightsError(f"{folder}: weights do not match the config: {problems}")
+    return model
+
+
+def _native_vision(folder: Path, config: Any, context_id: int) -> tuple[Any, Any, int, int]:
+    """(vision config, text config, image size, tokens per image) of a transformers-native
+    InternVL, checked against the tokenizer."""
+    vision, text = config.vision_config, config.text_config
+    size = _first(vision.image_size)
+    patch = _first(vision.patch_size)
+    tokens = int((size // patch) ** 2 * config.downsample_ratio**2)
+    if tokens != config.image_seq_length:
+        raise WeightsError(
+            f"{folder}: image_seq_length {config.image_seq_length} does not match the "
+            f"vision tower ({size}px / {patch}px patches x {config.downsample_ratio}^2)"
+        )
+    if context_id != config.image_token_id:
+        raise WeightsError(
+            f"{folder}: config image_token_id {config.image_token_id} is not the "
+            f"tokenizer's {IMG_CONTEXT} ({context_id})"
+        )
+    return vision, text, size, tokens
+
+
+def _remote_vision(folder: Path, model: Any, context_id: int) -> tuple[Any, Any, int, int]:
+    """The same for a remote-code InternVL2 (chatml templates only)."""
+    config = model.config
+    if getattr(config, "template", None) not in _CHATML_TEMPLATES:
+        raise WeightsError(
+            f"{folder}: chat template {getattr(config, 'template', None)!r} is not "
+            f"supported (chatml templates only: {', '.join(_CHATML_TEMPLATES)})"
+        )
+    vision, text = config.vision_config, config.llm_config
+    size = int(getattr(config, "force_image_size", None) or _first(vision.image_size))
+    tokens = int(model.num_image_token)
+    model.img_context_token_id = context_id
+    return vision, text, size, tokens
+
+
+def load_base(folder: Path, device: torch.device, dtype: torch.dtype | None = None) -> MMDM:
+    """Load a base InternVL strictly (missing, unexpected or mis-shaped weights are errors)."""
+    quiet_transformers()
+    kind = base_kind(folder)
+    dtype = dtype or pick_dtype(device)
+    tokenizer = _load_tokenizer(folder, remote=kind == "remote")
+    mean, std = _vision_mean_std(folder)
+    model = _load_model(folder, kind, dtype)
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-
-    config = model.config
     context_id = _single_token(tokenizer, IMG_CONTEXT)
     _single_token(tokenizer, IMG_START)
     _single_token(tokenizer, IMG_END)
     if kind == "native":
-        vision, text = config.vision_config, config.text_config
-        size = _first(vision.image_size)
-        patch = _first(vision.patch_size)
-        tokens = int((size // patch) ** 2 * config.downsample_ratio**2)
-        if tokens != config.image_seq_length:
-            raise WeightsError(
-                f"{folder}: image_seq_length {config.image_seq_length} does not match the "
-                f"vision tower ({size}px / {patch}px patches x {config.downsample_ratio}^2)"
-            )
-        if context_id != config.image_token_id:
-            raise WeightsError(
-                f"{folder}: config image_token_id {config.image_token_id} is not the "
-                f"tokenizer's {IMG_CONTEXT} ({context_id})"
-            )
-        vision_layers, text_type = vision.num_hidden_layers, text.model_type
+        vision, text, size, tokens = _native_vision(folder, model.config, context_id)
     else:
-        if getattr(config, "template", None) not in _CHATML_TEMPLATES:
-            raise WeightsError(
-                f"{folder}: chat template {getattr(config, 'template', None)!r} is not "
-                f"supported (chatml templates only: {', '.join(_CHATML_TEMPLATES)})"
-            )
-        vision, text = config.vision_config, config.llm_config
-        size = int(getattr(config, "force_image_size", None) or _first(vision.image_size))
-        tokens = int(model.num_image_token)
-        model.img_context_token_id = context_id
-        vision_layers, text_type = vision.num_hidden_layers, text.model_type
+        vision, text, size, tokens = _remote_vision(folder, model, context_id)
     spec = VisionSpec(
         image_size=size,
         tokens_per_image=tokens,
@@ -491,247 +464,16 @@ def load_base(folder: Path, device: torch.device, dtype: torch.dtype | None = No
     )
     signature = BaseSignature(
         kind=kind,
-        text_model_type=str(text_type),
+        text_model_type=str(text.model_type),
         text_hidden_size=int(text.hidden_size),
         text_layers=int(text.num_hidden_layers),
         vocab_size=int(text.vocab_size),
         vision_hidden_size=int(vision.hidden_size),
-        vision_layers=int(vision_layers),
+        vision_layers=int(vision.num_hidden_layers),
         image_size=size,
         image_token_id=context_id,
     )
     return MMDM(model, tokenizer, spec, signature, kind, device, dtype, folder.name)
-
-
-# ----------------------------------------------------------------------------- LoRA
-
-
-def lora_config(
-    kind: Kind, rank: int = LORA_RANK, alpha: int = LORA_ALPHA, dropout: float = LORA_DROPOUT
-) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=rank,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        target_modules=LORA_TARGETS[kind],
-        bias="none",
-    )
-
-
-def attach_lora(
-    mmdm: MMDM,
-    rank: int = LORA_RANK,
-    alpha: int = LORA_ALPHA,
-    dropout: float = LORA_DROPOUT,
-    seed: int = 0,
-) -> None:
-    """Wrap the language model's attention projections with a fresh trainable adapter
-    (lora_A initialised from `seed`, lora_B zero: the wrapped model starts as the base)."""
-    with seeded(mmdm.device, seed):
-        mmdm.model = _wrap(mmdm.model, lora_config(mmdm.kind, rank, alpha, dropout))
-    trainable = [n for n, p in mmdm.model.named_parameters() if p.requires_grad]
-    outside = [n for n in trainable if "language_model" not in n]
-    if outside:
-        raise WeightsError(f"LoRA reached modules outside the language model: {outside[:3]}")
-
-
-def _wrap(model: torch.nn.Module, config: Any) -> Any:
-    """get_peft_model without its noise (a renamed-base warning, a deprecation)."""
-    import warnings
-
-    from peft import get_peft_model
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        return get_peft_model(model, config)
-
-
-def lora_parameters(mmdm: MMDM) -> dict[str, torch.Tensor]:
-    return {n: p for n, p in mmdm.model.named_parameters() if p.requires_grad}
-
-
-def save_adapter(mmdm: MMDM, out_dir: Path, training: dict[str, Any] | None = None) -> None:
-    """adapter_config.json + adapter_model.safetensors (peft) + vmb-mmdm.json (ours)."""
-    from peft import PeftModel
-
-    if not isinstance(mmdm.model, PeftModel):
-        raise WeightsError("this model has no adapter to save")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    mmdm.model.peft_config["default"].base_model_name_or_path = mmdm.base_name
-    mmdm.model.save_pretrained(str(out_dir), safe_serialization=True, save_embedding_layers=False)
-    (out_dir / "README.md").unlink(missing_ok=True)  # peft's model-card stub
-    cfg = mmdm.model.peft_config["default"]
-    info = AdapterInfo(
-        format=ADAPTER_FORMAT,
-        base=mmdm.signature,
-        prompt=PROMPT,
-        num_frames=NUM_FRAMES,
-        rank=int(cfg.r),
-        alpha=int(cfg.lora_alpha),
-        dropout=float(cfg.lora_dropout),
-        target_modules=str(cfg.target_modules),
-        training=training,
-    )
-    (out_dir / ADAPTER_INFO).write_text(json.dumps(info.to_json(), indent=2))
-
-
-def read_adapter_info(adapter_dir: Path) -> AdapterInfo:
-    path = adapter_dir / ADAPTER_INFO
-    return AdapterInfo.from_json(_read_json(path), str(path))
-
-
-def load_adapter(mmdm: MMDM, adapter_dir: Path, merge: bool = False) -> AdapterInfo:
-    """Attach a saved adapter strictly: the base must match the one it was trained on and
-    every adapter tensor must exist with the same shape; optionally merge it in."""
-    from peft import LoraConfig, get_peft_model_state_dict
-    from peft.utils import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    info = read_adapter_info(adapter_dir)
-    if info.base != mmdm.signature:
-        diff = {
-            k: (v, getattr(mmdm.signature, k))
-            for k, v in asdict(info.base).items()
-            if getattr(mmdm.signature, k) != v
-        }
-        raise WeightsError(
-            f"the adapter in {adapter_dir} was trained on another base model "
-            f"(adapter vs base: {diff})"
-        )
-    if info.prompt != PROMPT:
-        raise WeightsError(f"the adapter in {adapter_dir} was trained with another prompt")
-    try:
-        cfg = LoraConfig.from_pretrained(str(adapter_dir))
-    except (OSError, ValueError, TypeError) as exc:
-        raise WeightsError(
-            f"{adapter_dir}/adapter_config.json is not a LoRA config: {exc}"
-        ) from None
-    cfg.inference_mode = True
-    model = _wrap(mmdm.model, cfg)
-    path = adapter_dir / "adapter_model.safetensors"
-    if not path.exists():
-        raise WeightsError(f"{path} is missing")
-    state = load_file(str(path))
-    expected = {k: v.shape for k, v in get_peft_model_state_dict(model).items()}
-    got = {k: v.shape for k, v in state.items()}
-    missing = sorted(set(expected) - set(got))
-    unexpected = sorted(set(got) - set(expected))
-    mismatched = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-    if missing or unexpected or mismatched:
-        raise WeightsError(
-            f"the adapter in {adapter_dir} does not fit the base model: "
-            f"missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {mismatched[:3]}"
-        )
-    set_peft_model_state_dict(model, state)
-    model.to(mmdm.device)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.eval()
-    mmdm.model = model.merge_and_unload() if merge else model
-    return info
-
-
-# ----------------------------------------------------------------------------- tiny models
-
-TINY_SPECIALS = ("<|endoftext|>", TURN_START, TURN_END, IMG_START, IMG_END, IMG_CONTEXT)
-_TINY_CORPUS = (
-    PROMPT,
-    question_for("image"),
-    "An uplifting and catchy pop track, blending bass, synthesizer, drums which is perfect "
-    "for nostalgic and fun moments.",
-    "A slow, dreamy ambient piece with soft piano, strings and pad in D minor.",
-    "A fast-paced, energetic rock song driven by electric guitar, bass and drums at 150 BPM.",
-    "A tense cinematic score with cello, percussion and brass building to an epic climax.",
-    "A calm lofi hip-hop beat with electric piano, vinyl texture and mellow drums.",
-    "Frame1: Frame2: Frame3: Frame4: Frame5: Frame6: Frame7: Frame8: Frame9: Frame10: user "
-    "assistant system",
-)
-
-
-def tiny_tokenizer(vocab_size: int = 400) -> Any:
-    """A byte-level BPE trained in memory on music sentences, with InternVL's special tokens
-    (byte-level, so any text encodes). For tests and benchmarks; no hub involved."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from engine import taxonomy
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(TINY_SPECIALS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    words = " ".join(t for facet in taxonomy.all_tags().values() for t in facet)
-    tok.train_from_iterator([*_TINY_CORPUS, words] * 4, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token=TURN_END, pad_token="<|endoftext|>"
-    )
-
-
-def tiny_config(tokenizer: Any) -> Any:
-    """Every InternVL part at toy size: 56 px frames, 14 px patches -> 4 tokens per frame."""
-    from transformers import InternVLConfig, InternVLVisionConfig, Qwen2Config
-
-    vision = InternVLVisionConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-        image_size=56, patch_size=14,
-    )  # fmt: skip
-    text = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=1024,
-        tie_word_embeddings=True,
-    )  # fmt: skip
-    return InternVLConfig(
-        vision_config=vision.to_dict(),
-        text_config=text.to_dict(),
-        image_token_id=tokenizer.convert_tokens_to_ids(IMG_CONTEXT),
-        image_seq_length=4,
-    )
-
-
-def write_tiny_internvl(out_dir: Path, seed: int) -> None:
-    """tiny_builder of "internvl": the production layout with random weights."""
-    from transformers import InternVLForConditionalGeneration
-
-    quiet_transformers()
-    tokenizer = tiny_tokenizer()
-    with seeded(torch.device("cpu"), seed):
-        model = InternVLForConditionalGeneration(tiny_config(tokenizer))
-    model.save_pretrained(str(out_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(out_dir))
-    preprocessor = {
-        "image_processor_type": "GotOcr2ImageProcessorPil",
-        "size": {"height": 56, "width": 56},
-        "crop_to_patches": False,
-        "image_mean": list(IMAGENET_MEAN),
-        "image_std": list(IMAGENET_STD),
-    }
-    (out_dir / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
-
-
-def write_tiny_mmdm_adapter(out_dir: Path, seed: int) -> None:
-    """tiny_builder of "vmb-mmdm-lora": a random adapter that fits the tiny base (its lora_B
-    is non-zero, so unlike a fresh adapter it changes the output)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "internvl"
-        base.mkdir()
-        write_tiny_internvl(base, seed)
-        mmdm = load_base(base, torch.device("cpu"))
-        attach_lora(mmdm)
-        gen = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            for p in lora_parameters(mmdm).values():
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-        save_adapter(mmdm, out_dir, training=None)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

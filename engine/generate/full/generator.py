@@ -23,205 +23,38 @@ import numpy as np
 import torch
 
 from bridge.errors import (
-    ConfigError,
     InvalidRequest,
-    MediaError,
     OutOfMemory,
     WeightsError,
 )
 from engine import weights
-from engine.config import GenerateConfig, Settings
+from engine.config import Settings
+from engine.generate.full import conditioning as cond
 from engine.generate.full import sampling
+from engine.generate.full.audio import (
+    Window,
+    assemble,
+    load_audio,
+    loop_to,
+    plan_windows,
+    resample,
+    write_wav_atomic,
+)
+from engine.generate.full.availability import check_config, pick_device, pick_dtype, weights_label
 from engine.generate.full.ecmg import ECMG, check_adapter_folder
-from engine.generate.full.sao import load_sao, read_config
-from engine.generate.full.stylization import styled_prompt
-from engine.types import GeneratedAudio, GenerationRequest, ProgressFn, Reference, no_progress
-from engine.util import atomic
+from engine.generate.full.sao import load_sao
+from engine.types import (
+    GeneratedAudio,
+    GenerationRequest,
+    ProgressFn,
+    Reference,
+    Weights,
+    no_progress,
+)
 
 ClapEmbed = Callable[[Reference], np.ndarray]
-"""Returns the 512-d CLAP audio embedding of a library piece (the retrieve stage owns CLAP)."""
-
-CPU_MAX_DIT_PARAMS = 100_000_000  # above this, backend=auto does not pick the CPU
-
-
-# ---- configuration, device, availability ----
-
-
-def check_config(cfg: GenerateConfig) -> None:
-    if cfg.sampler not in sampling.SAMPLERS:
-        raise ConfigError(f"generate.sampler must be one of {', '.join(sampling.SAMPLERS)}")
-    if cfg.steps < 1 or cfg.cfg_scale < 0:
-        raise ConfigError("generate.steps must be >= 1 and generate.cfg_scale >= 0")
-    if not 0 < cfg.sigma_min < cfg.sigma_max:
-        raise ConfigError("generate.sigma_min must be > 0 and below generate.sigma_max")
-    if cfg.dtype not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"generate.dtype must be auto, fp32, bf16 or fp16, not {cfg.dtype!r}")
-    if cfg.max_cue_s <= 0 or cfg.overlap_s <= 0:
-        raise ConfigError("generate.max_cue_s and generate.overlap_s must be > 0")
-
-
-def pick_device(preference: str) -> torch.device:
-    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ConfigError("models.device is cuda but no CUDA device is available")
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if preference == "mps" or (preference == "auto" and mps is not None and mps.is_available()):
-        if mps is None or not mps.is_available():
-            raise ConfigError("models.device is mps but MPS is not available")
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
-    """bf16 where the GPU has it, else fp16; fp32 on the CPU (16-bit matmuls are slow there)."""
-    if preference == "fp32" or (preference == "auto" and device.type == "cpu"):
-        return torch.float32
-    if preference == "bf16":
-        return torch.bfloat16
-    if preference == "fp16":
-        return torch.float16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
-
-
-def estimate_dit_parameters(config: dict[str, Any]) -> int:
-    """From the config alone (no SAT import): attention, cross-attention and SwiGLU per block."""
-    dit = config["model"]["diffusion"]["config"]
-    d, depth, c = int(dit["embed_dim"]), int(dit["depth"]), int(dit.get("cond_token_dim", 0))
-    per_block = 4 * d * d + (2 * d * d + 2 * c * c) + 12 * d * d
-    return depth * per_block
-
-
-def full_available(settings: Settings) -> tuple[bool, str]:
-    """Whether the full generator's weights are installed and this device can run it."""
-    cfg = settings.generate
-    try:
-        check_config(cfg)
-        base = weights.resolve(cfg.model, settings.model_dir)
-        text = weights.resolve(cfg.text_encoder, settings.model_dir)
-        device = pick_device(settings.models.device)
-        params = estimate_dit_parameters(read_config(base.path))
-    except (ConfigError, WeightsError) as exc:
-        return False, exc.message
-    try:
-        adapters = weights.resolve(cfg.adapters, settings.model_dir)
-        adapter_note = f"{cfg.adapters} {adapters.weights} weights"
-    except WeightsError:
-        adapters = None
-        adapter_note = f"{cfg.adapters} not installed: references unused"
-    kinds = {base.weights, text.weights} | ({adapters.weights} if adapters else set())
-    label = "random" if "random" in kinds else "real"
-    if device.type == "cpu" and params > CPU_MAX_DIT_PARAMS and settings.models.device != "cpu":
-        return False, (
-            f"no GPU: the full model ({params / 1e9:.2f} B DiT parameters) takes many minutes "
-            'per cue on the CPU; set models.device = "cpu" to use it anyway'
-        )
-    return True, f"full backend ready on {device.type} ({label} weights; {adapter_note})"
-
-
-# ---- windows, audio ----
-
-
-@dataclass(frozen=True)
-class Window:
-    index: int
-    start: int  # first latent frame of this window in the cue
-    length: int  # latent frames denoised in this window
-    known: int  # leading frames held to the previous window's last ones
-
-
-def plan_windows(total: int, window: int, overlap: int, crop: bool) -> list[Window]:
-    """Latent windows covering ``total`` frames: one if it fits, else hops of window-overlap."""
-    if total <= window:
-        return [Window(0, 0, total if crop else window, 0)]
-    overlap = max(1, min(overlap, window // 2))
-    hop = window - overlap
-    count = 1 + math.ceil((total - window) / hop)
-    out = []
-    for k in range(count):
-        start = k * hop
-        length = window if not crop else min(window, total - start)
-        out.append(Window(k, start, length, overlap if k else 0))
-    return out
-
-
-def assemble(
-    chunks: Sequence[np.ndarray], windows: Sequence[Window], ratio: int, total: int
-) -> np.ndarray:
-    """Place window audio [K, C, S] on the timeline, linear crossfades over the overlaps."""
-    k, c = chunks[0].shape[:2]
-    end = max((w.start + w.length) * ratio for w in windows)
-    out = np.zeros((k, c, max(end, total)), dtype=np.float32)
-    for w, audio in zip(windows, chunks, strict=True):
-        s = w.start * ratio
-        fade = w.known * ratio
-        if fade:
-            ramp = np.linspace(0.0, 1.0, fade, endpoint=False, dtype=np.float32)
-            out[..., s : s + fade] = out[..., s : s + fade] * (1 - ramp) + audio[..., :fade] * ramp
-        out[..., s + fade : s + audio.shape[-1]] = audio[..., fade:]
-    return out[..., :total]
-
-
-def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    if sr_in == sr_out:
-        return audio
-    from scipy.signal import resample_poly
-
-    g = math.gcd(sr_in, sr_out)
-    return resample_poly(audio, sr_out // g, sr_in // g, axis=-1).astype(np.float32)
-
-
-def load_audio(
-    path: str, sample_rate: int, channels: int, max_samples: int | None = None
-) -> np.ndarray:
-    """Decode [channels, S] float32 at ``sample_rate`` (only what is needed of a long file)."""
-    import soundfile as sf
-
-    try:
-        info = sf.info(path)
-        frames = -1
-        if max_samples is not None:
-            frames = math.ceil(max_samples * info.samplerate / sample_rate) + 64
-        data, sr = sf.read(path, frames=frames, dtype="float32", always_2d=True)
-        audio = resample(data.T, int(sr), sample_rate)
-    except Exception:  # formats libsndfile cannot read (mp3 in mp4, aac, ...): PyAV
-        from engine.media import decode_audio
-
-        try:
-            stereo = decode_audio(path, rate=sample_rate, channels=2)
-        except MediaError:
-            raise
-        except Exception as exc:
-            raise MediaError(f"cannot read reference audio {path}: {exc}") from None
-        audio = np.ascontiguousarray(stereo.T)
-    if audio.shape[-1] == 0:
-        raise MediaError(f"reference audio {path} is empty")
-    if audio.shape[0] == 1 and channels > 1:
-        audio = np.repeat(audio, channels, axis=0)
-    audio = np.ascontiguousarray(audio[:channels], dtype=np.float32)
-    return audio if max_samples is None else audio[:, :max_samples]
-
-
-def loop_to(audio: np.ndarray, n: int) -> np.ndarray:
-    """Repeat a reference shorter than needed (the ControlFormer needs the whole span)."""
-    reps = math.ceil(n / audio.shape[-1])
-    return np.tile(audio, (1, reps))[:, :n] if reps > 1 else audio[:, :n]
-
-
-def write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    """Temp file in the same folder, fsync, rename: a reader never sees a partial WAV."""
-    import soundfile as sf
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic.temp_path(path)
-    try:
-        sf.write(tmp, audio.T, sample_rate, format="WAV", subtype="PCM_24")
-        atomic.publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+"""Returns the CLAP audio embedding of a library piece, for references that do not carry the
+one the library stores (``Reference.clap``)."""
 
 
 @contextlib.contextmanager
@@ -246,7 +79,7 @@ def _is_oom(exc: BaseException) -> bool:
 @dataclass
 class _Loaded:
     ecmg: ECMG
-    weights: str  # "real" | "random"
+    weights: Weights  # "real" | "base" (no vmb-ecmg) | "random"
     adapters_installed: bool
     device: torch.device
     dtype: torch.dtype
@@ -255,9 +88,10 @@ class _Loaded:
 class FullGenerator:
     """engine.types.Generator for backend "full".
 
-    ``clap_embed`` gives the targeted reference's CLAP audio embedding (512-d); without it
-    the Stylization input is zeros (noted in the result's ``extra``). ``model_dir`` overrides
-    the settings' model folder (tests, benchmarks).
+    The Stylization input is the targeted reference's CLAP embedding as the library stores it
+    (``Reference.clap``); ``clap_embed`` gives it for references without one. Without either,
+    or without a targeted reference, Stylization is off (said in ``conditioning``).
+    ``model_dir`` overrides the settings' model folder (tests, benchmarks).
     """
 
     def __init__(
@@ -276,7 +110,7 @@ class FullGenerator:
         cls,
         settings: Settings,
         ecmg: ECMG,
-        weights_kind: str,
+        weights_kind: Weights,
         adapters_installed: bool = True,
         clap_embed: ClapEmbed | None = None,
     ) -> FullGenerator:
@@ -309,14 +143,15 @@ class FullGenerator:
             check_adapter_folder(adapters.path)
             ecmg = ECMG.load(sao, adapters.path)
         else:
-            ecmg = ECMG.fresh(sao)  # zero-initialised: exactly the base SAO
+            ecmg = ECMG.base(sao)  # no block copies: nothing would feed them
         device = pick_device(self.settings.models.device)
         dtype = pick_dtype(cfg.dtype, device)
         ecmg.to(device, dtype)
-        kinds = {base.weights, text.weights} | ({adapters.weights} if adapters else set())
         self._loaded = _Loaded(
             ecmg=ecmg,
-            weights="random" if "random" in kinds else "real",
+            weights=weights_label(
+                [base.weights, text.weights], adapters.weights if adapters else None
+            ),
             adapters_installed=adapters is not None,
             device=device,
             dtype=dtype,
@@ -353,11 +188,17 @@ class FullGenerator:
         return self.generate_variations(request, [request.seed], progress)[0]
 
     def generate_variations(
-        self, request: GenerationRequest, seeds: Sequence[int], progress: ProgressFn = no_progress
+        self,
+        request: GenerationRequest,
+        seeds: Sequence[int],
+        progress: ProgressFn = no_progress,
+        names: Sequence[str] | None = None,
     ) -> list[GeneratedAudio]:
-        """K variations of one cue in one batch (one seed each); ``<name>.wav`` for one seed,
-        ``<name>-<seed>.wav`` for several."""
+        """K variations of one cue in one batch (one seed each); files are ``names`` or
+        ``<name>.wav`` for one seed, ``<name>-<seed>.wav`` for several."""
         self._validate(request, seeds)
+        if names is not None and len(names) != len(seeds):
+            raise InvalidRequest(f"{len(names)} names for {len(seeds)} seeds")
         try:
             audio, extra = self._run(request, seeds, progress)
         except Exception as exc:
@@ -383,7 +224,7 @@ class FullGenerator:
                     ) from None
                 raise
             extra["notes"].append("retried with offload after running out of GPU memory")
-        return self._write(request, seeds, audio, extra, progress)
+        return self._write(request, seeds, audio, extra, progress, names)
 
     def _validate(self, request: GenerationRequest, seeds: Sequence[int]) -> None:
         limit = min(self.config.max_cue_s, self.settings.pipeline.max_cue_s)
@@ -413,15 +254,56 @@ class FullGenerator:
         notes: list[str] = []
         k = len(seeds)
 
-        targeted = request.retrieval.targeted[0] if request.retrieval.targeted else None
-        prompt = styled_prompt(request.description, targeted)
+        prompt, conditioning = cond.describe_conditioning(
+            request, sao.prompt, cfg.adapters, loaded.adapters_installed, loaded.weights, notes
+        )
         control_full, style = None, None
-        if not loaded.adapters_installed:
-            notes.append(f"{cfg.adapters} weights not installed: plain SAO, references not used")
-        else:
+        if loaded.adapters_installed:
             control_full = self._reference_latent(request, total_latents, loaded, notes, progress)
-            style = self._style(targeted, k, loaded, notes)
+            emb = cond.style_embedding(
+                request.retrieval.targeted,
+                self.clap_embed,
+                loaded.ecmg.stylization.config.clap_dim,
+                cfg.adapters,
+                notes,
+            )
+            if emb is not None:
+                style = torch.from_numpy(emb)[None].repeat(k, 1).to(loaded.device)
+        cond.mark_used(conditioning, control=control_full is not None, style=style is not None)
 
+        chunks = self._sample_windows(
+            windows, prompt, seeds, n_model, control_full, style, progress
+        )
+        audio = assemble(chunks, windows, ratio, n_model)
+        extra: dict[str, Any] = {
+            "prompt": prompt,
+            "windows": len(windows),
+            "steps": cfg.steps,
+            "cfg_scale": cfg.cfg_scale,
+            "sampler": cfg.sampler,
+            "sigma": [cfg.sigma_min, cfg.sigma_max],
+            "device": loaded.device.type,
+            "dtype": str(loaded.dtype).replace("torch.", ""),
+            "seeds": [int(s) for s in seeds],
+            "conditioning": conditioning,
+            "notes": notes,
+        }
+        return audio, extra
+
+    def _sample_windows(
+        self,
+        windows: list[Window],
+        prompt: str,
+        seeds: Sequence[int],
+        n_model: int,
+        control_full: torch.Tensor | None,
+        style: torch.Tensor | None,
+        progress: ProgressFn,
+    ) -> list[np.ndarray]:
+        """Sample and decode window by window, each continuing the previous one."""
+        loaded = self._loaded
+        assert loaded is not None
+        cfg = self.config
         sigmas = sampling.sigma_schedule(
             cfg.steps, cfg.sigma_min, cfg.sigma_max, cfg.rho, loaded.device
         )
@@ -447,20 +329,7 @@ class FullGenerator:
             progress("decode", w.index, len(windows))
             chunks.append(self._decode(latents))
             progress("decode", w.index + 1, len(windows))
-        audio = assemble(chunks, windows, ratio, n_model)
-        extra: dict[str, Any] = {
-            "prompt": prompt,
-            "windows": len(windows),
-            "steps": cfg.steps,
-            "cfg_scale": cfg.cfg_scale,
-            "sampler": cfg.sampler,
-            "sigma": [cfg.sigma_min, cfg.sigma_max],
-            "device": loaded.device.type,
-            "dtype": str(loaded.dtype).replace("torch.", ""),
-            "seeds": [int(s) for s in seeds],
-            "notes": notes,
-        }
-        return audio, extra
+        return chunks
 
     def _reference_latent(
         self,
@@ -487,25 +356,6 @@ class FullGenerator:
             latent = loaded.ecmg.encode(torch.from_numpy(audio)[None])[0]
         progress("encode", 1, 1)
         return latent.to(loaded.device)
-
-    def _style(
-        self, targeted: Reference | None, k: int, loaded: _Loaded, notes: list[str]
-    ) -> torch.Tensor:
-        dim = loaded.ecmg.stylization.config.clap_dim
-        if targeted is None:
-            notes.append("no targeted reference: style embedding is zeros")
-            emb = np.zeros(dim, np.float32)
-        elif self.clap_embed is None:
-            notes.append("no CLAP embedder given: style embedding is zeros")
-            emb = np.zeros(dim, np.float32)
-        else:
-            emb = np.asarray(self.clap_embed(targeted), dtype=np.float32).reshape(-1)
-            if emb.shape != (dim,) or not np.isfinite(emb).all():
-                raise InvalidRequest(
-                    f"CLAP embedding of {targeted.piece_id} must be {dim} finite values, "
-                    f"got shape {emb.shape}"
-                )
-        return torch.from_numpy(emb)[None].repeat(k, 1).to(loaded.device)
 
     def _sample_window(
         self,
@@ -583,6 +433,7 @@ class FullGenerator:
         audio: np.ndarray,
         extra: dict[str, Any],
         progress: ProgressFn,
+        names: Sequence[str] | None = None,
     ) -> list[GeneratedAudio]:
         loaded = self._loaded
         assert loaded is not None
@@ -599,8 +450,9 @@ class FullGenerator:
                 out = out * (0.98 / peak)
                 notes.append(f"peak {peak:.2f} scaled to -0.2 dBFS")
             name = request.name if len(seeds) == 1 else f"{request.name}-{seed}"
-            path = Path(request.out_dir) / f"{name}.wav"
+            path = Path(request.out_dir) / f"{names[i] if names else name}.wav"
             write_wav_atomic(path, out, request.sample_rate)
+            played = cond.measure_played(out, request.sample_rate)
             results.append(
                 GeneratedAudio(
                     audio_path=path,
@@ -608,7 +460,7 @@ class FullGenerator:
                     sample_rate=request.sample_rate,
                     backend="full",
                     weights=loaded.weights,  # type: ignore[arg-type]
-                    extra={**extra, "seed": int(seed), "notes": notes},
+                    extra={**extra, **played, "seed": int(seed), "notes": notes},
                 )
             )
         progress("write", 1, 1)

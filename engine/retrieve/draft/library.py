@@ -14,7 +14,7 @@ float16 matrix beside it (`draft-emb-<generation>.npy`, memory-mapped for querie
 - Queries filter in SQL (partition = facet + tag), then take the exact cosine over the
   matching rows.
 
-(The full backend's library, with CLAP/CLIP embeddings, is engine/retrieve/full_library.py.)
+(The full backend's library, with CLAP/CLIP embeddings, is engine/retrieve/full/library.py.)
 """
 
 from __future__ import annotations
@@ -23,30 +23,21 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bridge.errors import ConfigError, InvalidRequest, MediaError
+from bridge.errors import ConfigError, InvalidRequest
 from engine import taxonomy
 from engine.config import Settings
-from engine.retrieve.draft.analyse import (
-    FACETS,
-    PieceAnalysis,
-    analyse_file,
-    is_library_file,
-    piece_id,
-)
-from engine.util.atomic import publish, temp_path
+from engine.retrieve.draft import indexing
+from engine.retrieve.draft.analyse import FACETS, is_library_file
+from engine.retrieve.draft.records import AddReport, Hit, LibraryStats, Piece, Progress
 from engine.util.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
-ANALYSIS_VERSION = "1"  # bump when analysis changes: every file is analysed again
 SYSTEM_SAMPLES_DIR = Path("/usr/share/sonic-pi/samples")
 DB_NAME = "draft.sqlite"
-BATCH = 512  # files analysed per committed transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,120 +60,6 @@ CREATE TABLE IF NOT EXISTS failures (
     error TEXT NOT NULL, at REAL NOT NULL
 )
 """
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One indexed file, as stored."""
-
-    piece_id: str
-    path: str
-    title: str
-    kind: str  # "loop" | "track" | "sound" | "midi" (see draft_analyse.PieceAnalysis)
-    duration_s: float
-    bpm: float | None
-    key: str | None
-    mode: str | None
-    loudness_db: float | None
-    brightness_hz: float | None
-    tags: tuple[str, ...]  # "facet:tag"
-    text: str  # what was embedded
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.piece_id,
-            "path": self.path,
-            "title": self.title,
-            "kind": self.kind,
-            "duration_s": self.duration_s,
-            "bpm": self.bpm,
-            "key": self.key,
-            "mode": self.mode,
-            "loudness_db": self.loudness_db,
-            "brightness_hz": self.brightness_hz,
-            "tags": list(self.tags),
-        }
-
-
-@dataclass(frozen=True)
-class Hit:
-    piece: Piece
-    score: float  # cosine similarity
-
-
-@dataclass(frozen=True)
-class AddReport:
-    """What an add/refresh did; broken files are listed here, never raised."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    failed: tuple[tuple[str, str], ...] = ()  # (path, reason)
-    missing_roots: tuple[str, ...] = ()
-    total: int = 0
-    elapsed_s: float = 0.0
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "failed": [{"path": p, "reason": r} for p, r in self.failed],
-            "missing_roots": list(self.missing_roots),
-            "total": self.total,
-            "elapsed_s": round(self.elapsed_s, 3),
-        }
-
-
-@dataclass(frozen=True)
-class LibraryStats:
-    pieces: int
-    kinds: dict[str, int]
-    with_tempo: int
-    with_key: int
-    partitions: dict[str, dict[str, int]]  # facet -> tag -> count
-    roots: tuple[str, ...]
-    failures: int
-    db_path: str
-    embedding_model: str
-    total_duration_s: float = 0.0
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "pieces": self.pieces,
-            "kinds": self.kinds,
-            "with_tempo": self.with_tempo,
-            "with_key": self.with_key,
-            "partitions": self.partitions,
-            "roots": list(self.roots),
-            "failures": self.failures,
-            "db_path": self.db_path,
-            "embedding_model": self.embedding_model,
-            "total_duration_s": round(self.total_duration_s, 1),
-        }
-
-
-def _embed(texts: list[str]) -> np.ndarray:
-    from engine.text_embed import embed_texts
-
-    return embed_texts(texts)
-
-
-def _embedding_model() -> tuple[str, int]:
-    from engine.text_embed import EMBED_DIM, MODEL_NAME
-
-    return MODEL_NAME, EMBED_DIM
-
-
-def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = temp_path(path)
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    publish(tmp, path)
 
 
 def normalise_tag(facet: str, value: str) -> str:
@@ -328,178 +205,12 @@ class DraftLibrary:
                 db.execute("DELETE FROM roots WHERE path=?", (str(Path(p).expanduser().resolve()),))
         return self.refresh()
 
-    # --- indexing --------------------------------------------------------------------------
-
-    def _scan(self, roots: tuple[Path, ...]) -> tuple[dict[str, tuple[Path, int, int]], list[str]]:
-        """path -> (root folder, mtime_ns, size) of every library file under the roots."""
-        found: dict[str, tuple[Path, int, int]] = {}
-        missing: list[str] = []
-        for root in roots:
-            if not root.exists():
-                missing.append(str(root))
-                continue
-            files = [root] if root.is_file() else sorted(root.rglob("*"))
-            folder = root if root.is_dir() else root.parent
-            for f in files:
-                if not is_library_file(f) or str(f) in found:
-                    continue
-                try:
-                    st = f.stat()
-                except OSError:
-                    continue
-                if f.is_file():
-                    found[str(f)] = (folder, st.st_mtime_ns, st.st_size)
-        return found, missing
+    # --- indexing (engine.retrieve.draft.indexing) ------------------------------------------
 
     def refresh(self, progress: Progress | None = None) -> AddReport:
         """Bring the index in line with the active roots: analyse new or changed files, drop
         vanished ones; an unchanged file costs one stat."""
-        t0 = time.monotonic()
-        found, missing = self._scan(self.active_roots())
-        model = ":".join(map(str, _embedding_model()))
-        stale_analysis = self._meta("analysis_version") != ANALYSIS_VERSION
-        stale_model = self._meta("embedding_model") not in (None, model)
-        known = {
-            r["path"]: (r["mtime_ns"], r["size"])
-            for r in self._rows("SELECT path, mtime_ns, size FROM pieces")
-        }
-        failures = {
-            r["path"]: (r["mtime_ns"], r["size"], r["error"])
-            for r in self._rows("SELECT path, mtime_ns, size, error FROM failures")
-        }
-        todo: list[str] = []
-        failed: list[tuple[str, str]] = []
-        unchanged = 0
-        for path, (_, mtime, size) in found.items():
-            if not stale_analysis and known.get(path) == (mtime, size):
-                unchanged += 1
-            elif not stale_analysis and failures.get(path, (None, None, ""))[:2] == (mtime, size):
-                failed.append((path, failures[path][2]))  # still the same broken file
-            else:
-                todo.append(path)
-        gone = [p for p in known if p not in found] + [p for p in failures if p not in found]
-        added = updated = done = 0
-        for start in range(0, max(len(todo), 1), BATCH):
-            results: list[PieceAnalysis] = []
-            errors: list[tuple[str, str]] = []
-            for path in todo[start : start + BATCH]:
-                try:
-                    results.append(analyse_file(Path(path), found[path][0]))
-                except MediaError as exc:
-                    errors.append((path, exc.message))
-                except Exception as exc:  # a broken file must never abort indexing
-                    errors.append((path, f"{type(exc).__name__}: {exc}"))
-                done += 1
-                if progress is not None:
-                    progress(done, len(todo))
-            added += sum(1 for r in results if r.path not in known)
-            updated += sum(1 for r in results if r.path in known)
-            failed.extend(errors)
-            first = start == 0
-            self._commit(results, errors, found, gone if first else [], stale_model and first)
-        if stale_analysis:
-            with self._write() as db:
-                db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('analysis_version', ?)",
-                    (ANALYSIS_VERSION,),
-                )
-        return AddReport(
-            added=added,
-            updated=updated,
-            unchanged=unchanged,
-            removed=len([p for p in gone if p in known]),
-            failed=tuple(failed),
-            missing_roots=tuple(missing),
-            total=self.count(),
-            elapsed_s=time.monotonic() - t0,
-        )
-
-    def _commit(
-        self,
-        results: list[PieceAnalysis],
-        errors: list[tuple[str, str]],
-        found: dict[str, tuple[Path, int, int]],
-        remove: list[str],
-        reembed: bool,
-    ) -> None:
-        """One batch in one transaction, with its new embedding matrix generation."""
-        if not (results or errors or remove or reembed):
-            return
-        new_emb = _embed([r.text for r in results]) if results else None  # outside the lock
-        _, dim = _embedding_model()
-        with self._write() as db:
-            current = self._meta("embeddings")
-            try:
-                old = self._load_matrix(current) if current else None
-            except (OSError, ValueError):  # deleted or damaged by hand: embed again
-                old = None
-            for p in remove:
-                db.execute("DELETE FROM pieces WHERE path=?", (p,))
-                db.execute("DELETE FROM failures WHERE path=?", (p,))
-            for p in [r.path for r in results] + [p for p, _ in errors]:
-                db.execute("DELETE FROM pieces WHERE path=?", (p,))  # tags go by cascade
-            # Compact: surviving rows keep their order, new pieces are appended.
-            survivors = db.execute("SELECT id, row, text FROM pieces ORDER BY row").fetchall()
-            parts: list[np.ndarray] = []
-            if survivors:
-                rows_ok = old is not None and all(s["row"] < old.shape[0] for s in survivors)
-                if reembed or old is None or not rows_ok:
-                    parts.append(_embed([s["text"] for s in survivors]).astype(np.float16))
-                else:
-                    parts.append(np.asarray(old[[s["row"] for s in survivors]], np.float16))
-            db.executemany(
-                "UPDATE pieces SET row=? WHERE id=?",
-                [(i, s["id"]) for i, s in enumerate(survivors)],
-            )
-            now = time.time()
-            for i, r in enumerate(results):
-                root, mtime, size = found[r.path]
-                pid = piece_id(r.path)
-                db.execute(
-                    "INSERT INTO pieces VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (pid, r.path, str(root), mtime, size, r.kind, r.title, r.duration_s, r.bpm,
-                     r.tempo_confidence, r.key, r.mode, r.key_strength, r.loudness_db,
-                     r.brightness_hz, r.onset_rate, r.text, len(survivors) + i, now),
-                )  # fmt: skip
-                db.executemany(
-                    "INSERT OR IGNORE INTO piece_tags VALUES (?, ?, ?)",
-                    [(pid, f, t) for f, t in r.tags],
-                )
-                db.execute("DELETE FROM failures WHERE path=?", (r.path,))
-            if new_emb is not None:
-                parts.append(new_emb.astype(np.float16))
-            for path, reason in errors:
-                _, mtime, size = found[path]
-                db.execute(
-                    "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
-                    (path, mtime, size, reason, now),
-                )
-            matrix = np.concatenate(parts) if parts else np.zeros((0, dim), np.float16)
-            gen = self.generation() + 1
-            name = f"draft-emb-{gen}.npy"
-            _write_npy_atomic(self.dir / name, matrix)  # durable before the commit names it
-            db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [
-                    ("embeddings", name),
-                    ("generation", str(gen)),
-                    ("embedding_model", ":".join(map(str, _embedding_model()))),
-                ],
-            )
-        self._clean_generations()
-
-    def _clean_generations(self) -> None:
-        """Delete matrices the index no longer names; inside a write transaction, so no
-        other writer is between writing its new generation and committing it."""
-        with self._write():
-            current = self._meta("embeddings")
-            for f in self.dir.glob("draft-emb-*.npy"):
-                if f.name != current:
-                    with contextlib.suppress(OSError):  # a reader may hold it open (Windows)
-                        f.unlink()
-            for f in self.dir.glob(".draft-emb-*.tmp"):
-                with contextlib.suppress(OSError):
-                    f.unlink()
+        return indexing.refresh(self, progress)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -509,7 +220,7 @@ class DraftLibrary:
     def _matrix_now(self) -> np.ndarray:
         name = self._meta("embeddings")
         if name is None:
-            return np.zeros((0, _embedding_model()[1]), np.float16)
+            return np.zeros((0, indexing.embedding_model()[1]), np.float16)
         if name != self._matrix_file or self._matrix is None:
             self._matrix = self._load_matrix(name)
             self._matrix_file = name

@@ -24,16 +24,8 @@ import numpy as np
 from bridge.errors import ConfigError, InvalidRequest
 from engine import taxonomy
 from engine.config import Settings, load_settings
-from engine.retrieve.draft.library import (
-    AddReport,
-    DraftLibrary,
-    Hit,
-    LibraryStats,
-    Piece,
-    Progress,
-    normalise_tag,
-    parse_partition,
-)
+from engine.retrieve.draft.library import DraftLibrary, normalise_tag, parse_partition
+from engine.retrieve.draft.records import AddReport, Hit, LibraryStats, Piece, Progress
 from engine.types import Knobs, MusicDescription, Reference, Retrieval, VisualInput
 
 log = logging.getLogger(__name__)

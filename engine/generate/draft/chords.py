@@ -1,0 +1,165 @@
+"""Harmony parts, bar by bar: comping patterns, sustained pads, arpeggios and counter-lines,
+all voiced in close position and voice-led from the part's previous chord."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.generate.draft import style as st
+from engine.generate.draft.arrangement import Bar, Part, Section
+from engine.generate.draft.theory import Chord, nearest_pitch, voice_lead
+
+if TYPE_CHECKING:
+    from engine.generate.draft.arranger import Composer
+
+
+class ChordWriter:
+    """Writes the comp, pad, arp and counter roles; remembers each part's last voicing."""
+
+    def __init__(self, composer: Composer) -> None:
+        self.c = composer
+        # (part, role) -> last voicing; ("arp_shape", section) -> [shape]
+        self.voicings: dict[tuple[int | str, str | int], list[int]] = {}
+
+    def voicing(self, pi: int, role: str, chord: Chord, n_voices: int = 4) -> list[int]:
+        part = self.c.arr.parts[pi]
+        lo, hi = self.c.ranges(part, role)
+        key = (pi, role)
+        v = voice_lead(chord, self.voicings.get(key), lo, hi, n_voices)
+        self.voicings[key] = v
+        return v
+
+    def _comp_style(self, part: Part) -> str:
+        """The genre's comping style, adapted to what the instrument can play."""
+        style = self.c.style.comp_style
+        if part.name in ("guitar", "acoustic-guitar") and style not in ("funk", "montuno"):
+            style = "strum"
+        if part.name == "electric-guitar" and self.c.style.flavour == "power":
+            style = "power"
+        if part.name in ("piano", "electric-piano") and style in ("strum", "power", "stab"):
+            style = "block"
+        return style
+
+    def comp(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
+        t = st.TRAITS.get(part.name)
+        sustain = t.sustain if t else False
+        level = 1 if sec.intensity < 0.72 else 2
+        style = self.c.style.comp_style
+        if sustain:
+            self._sustained(pi, part, bar, sec, "comp", pulse=level == 2)
+            return
+        if style in ("broken", "alberti"):
+            self._broken(pi, bar, sec, "comp", sixteenths=False, alberti=style == "alberti")
+            return
+        style = self._comp_style(part)
+        chord = bar.chord
+        assert chord is not None
+        if style == "power":  # root, fifth, octave, low on the neck
+            root = nearest_pitch(chord.root, 45, 40, 52)
+            voicing = [root, root + 7, root + 12]
+        else:
+            voicing = self.voicing(pi, "comp", chord, 4 if style != "funk" else 3)
+        self._comp_pattern(pi, bar, sec, st.COMP_PATTERNS[style][level - 1], voicing)
+
+    def _comp_pattern(self, pi: int, bar: Bar, sec: Section, pattern, voicing: list[int]) -> None:
+        """Play ``voicing`` on the pattern's steps; strums ('D'/'U') roll the chord."""
+        c = self.c
+        n_steps = bar.beats * 4
+        for ev in pattern:
+            step, length, vf = ev[0], ev[1], ev[2]
+            direction = ev[3] if len(ev) > 3 else None
+            if step >= n_steps - 1e-9:
+                continue
+            start = c.step_beat(step)
+            end = min(c.step_beat(step + length) if step + length < 16 else 4.0, bar.beats)
+            if bar.beats > 4 and step + length >= 16:
+                end = bar.beats
+            dur = (end - start) * (0.92 if length > 2 else 0.6)
+            if c.mood.staccato and length >= 4:
+                dur *= 0.6
+            notes = voicing if direction != "U" else list(reversed(voicing))
+            bps = c.arr.beats_per_second_at(bar.start)
+            spread = 0.011 * bps if direction else 0.0
+            vel = c.vel(vf * 0.92, sec.intensity)
+            for k, p in enumerate(notes):
+                c.add(pi, bar.start + start + k * spread, dur - k * spread, p,
+                      max(18, vel - (3 if direction == "U" else 0) * k))  # fmt: skip
+
+    def _sustained(self, pi, part: Part, bar: Bar, sec: Section, role: str, pulse: bool) -> None:
+        c = self.c
+        chord = bar.chord
+        assert chord is not None
+        voicing = self.voicing(pi, role, chord, 4)
+        vf = 0.72 if role == "pad" else 0.8
+        if pulse and part.name in ("strings", "brass", "synthesizer") and role == "comp":
+            n = int(bar.beats * 2)
+            for i in range(n):
+                acc = 1.0 if i % 2 == 0 else 0.8
+                for p in voicing[:3]:
+                    c.add(pi, bar.start + i * 0.5, 0.42, p, c.vel(vf * acc, sec.intensity))
+            return
+        for p in voicing:
+            c.add(pi, bar.start, bar.beats * 0.995, p, c.vel(vf, sec.intensity, 2.0))
+
+    def pad(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
+        if sec.intensity < 0.2:
+            return
+        self._sustained(pi, part, bar, sec, "pad", pulse=False)
+
+    def _broken_order(self, tones: list[int], sec: Section, alberti: bool) -> list[int]:
+        """The order a broken chord walks its tones (one seeded shape per section)."""
+        if alberti:
+            return [tones[0], tones[-1], tones[1], tones[-1]]
+        key = ("arp_shape", sec.index)
+        if key not in self.voicings:
+            self.voicings[key] = [int(self.c.rng.integers(3))]
+        shape = self.voicings[key][0]
+        ext = tones + [tones[0] + 12]
+        order = [ext[0], ext[1], ext[2], ext[3], ext[2], ext[1]] if shape == 0 else ext
+        if shape == 2:
+            order = [ext[0], ext[2], ext[1], ext[3]]
+        return order
+
+    def _broken(self, pi, bar: Bar, sec: Section, role: str, sixteenths: bool, alberti=False):
+        c = self.c
+        chord = bar.chord
+        assert chord is not None
+        voicing = self.voicing(pi, role, chord, 3)
+        order = self._broken_order(sorted(voicing), sec, alberti)
+        step_beats = 0.25 if sixteenths else 0.5
+        if role == "comp" and sec.intensity < 0.6 and not alberti:
+            step_beats = 1.0
+        n = int(bar.beats / step_beats + 1e-9)
+        for i in range(n):
+            p = order[i % len(order)]
+            accent = 1.0 if (i * step_beats) % 2 == 0 else 0.82
+            dur = step_beats * (2.5 if step_beats < 1 else 1.0)
+            off = c.step_beat(i * step_beats * 4)
+            c.add(pi, bar.start + off, min(dur, bar.beats - off),
+                  p, c.vel(0.8 * accent, sec.intensity))  # fmt: skip
+
+    def arp(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
+        ambient = self.c.spec.genre in ("ambient", "cinematic", "classical")
+        if sec.intensity < (0.3 if ambient else 0.6):
+            return
+        fast = sec.intensity >= 0.9 and self.c.arr.bpm < 125 and not ambient
+        self._broken(pi, bar, sec, "arp", sixteenths=fast)
+
+    def counter(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
+        if sec.label not in ("B", "break") or sec.intensity < 0.5:
+            return
+        c = self.c
+        chord = bar.chord
+        assert chord is not None
+        lo, hi = c.ranges(part, "counter")
+        key = (pi, "counter")
+        prev = self.voicings.get(key, [(lo + hi) // 2])[0]
+        targets = [chord.third if chord.third is not None else chord.root, chord.fifth]
+        halves = [0.0, 2.0] if bar.beats >= 4 else [0.0]
+        for k, off in enumerate(halves):
+            pc = targets[k % len(targets)]
+            p = nearest_pitch(pc, prev, lo, hi)
+            dur = (2.0 if len(halves) == 2 else bar.beats) * 0.98
+            c.add(pi, bar.start + off, dur, p, c.vel(0.72, sec.intensity, 2.0))
+            prev = p
+        self.voicings[key] = [prev]

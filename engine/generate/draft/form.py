@@ -1,0 +1,176 @@
+"""The draft arrangement's time plan and form: tempo segments fitted to the scene cuts, then
+4/4 bars grouped into labelled sections (intro, A, B, break, end) with their intensities.
+
+Scene cuts and markers (hit points) that leave room become section boundaries: the segment
+before one gets a whole number of beats (its tempo nudged by at most 3.5 % for a cut, 3 % for a
+marker) so it falls on a downbeat; hits too close to a boundary are returned as accents at
+their exact time instead. The last segment ends
+with a bar that holds the final chord to the cue's exact length.
+"""
+
+from __future__ import annotations
+
+import math
+
+from engine.generate.draft import style as st
+from engine.generate.draft.arrangement import Arrangement, Bar, Section, TempoSegment, q
+
+# the order section labels take through a cue's body
+CYCLE_LABELS = ("A", "B", "A2", "B", "break", "B", "A2", "B")
+
+
+CUT_NUDGE = 0.035  # the most a segment's tempo moves to land a cut on a downbeat
+MARKER_NUDGE = 0.03  # ... and a marker
+
+
+def plan_time(
+    duration_s: float, bpm: float, cuts: tuple[float, ...], markers: tuple[float, ...] = ()
+) -> tuple[list[TempoSegment], list[float], list[float], float]:
+    """Tempo segments, boundary beats (hits that start sections), accent hit times, end beat.
+
+    Hits are the cuts and the markers together (a marker on a cut is one hit)."""
+    beat_s = 60.0 / bpm
+    boundaries = [0.0]
+    accents: list[float] = []
+    only_markers = {m for m in markers if all(abs(m - c) > 1e-3 for c in cuts)}
+    for c in sorted({*cuts, *only_markers}):
+        if c - boundaries[-1] >= 3.5 * beat_s and duration_s - c >= 1.0 * beat_s:
+            boundaries.append(c)
+        else:
+            accents.append(c)
+    segments: list[TempoSegment] = []
+    boundary_beats: list[float] = []
+    beat = 0.0
+    t = 0.0
+    for i, b0 in enumerate(boundaries):
+        if i + 1 < len(boundaries):
+            length = boundaries[i + 1] - b0
+            n_exact = length / beat_s
+            n = max(1, round(n_exact))
+            nudge = MARKER_NUDGE if boundaries[i + 1] in only_markers else CUT_NUDGE
+            if abs(n / n_exact - 1.0) <= nudge:
+                us = round(length * 1e6 / n)
+                beats = float(n)
+            else:
+                us = round(beat_s * 1e6)
+                beats = q(length * 1e6 / us)
+        else:
+            us = round(beat_s * 1e6)
+            beats = 0.0
+        segments.append(TempoSegment(start_beat=beat, start_s=t, us_per_beat=us))
+        if i > 0:
+            boundary_beats.append(beat)
+        beat += beats
+        t += beats * us / 1e6
+    last = segments[-1]
+    end_beat = last.start_beat + (duration_s - last.start_s) * 1e6 / last.us_per_beat
+    return segments, boundary_beats, accents, end_beat
+
+
+Span = tuple[float, float]  # (start beat, length in beats)
+
+
+def _segment_bars(b0: float, b1: float) -> list[Span]:
+    """Whole bars between two cuts; a remainder of a beat or more is a short bar, less is
+    added to the last bar."""
+    length = b1 - b0
+    bars: list[Span] = []
+    n_full = math.floor(length / 4.0 + 1e-9)
+    rem = q(length - 4.0 * n_full)
+    for j in range(n_full):
+        bars.append((b0 + 4.0 * j, 4.0))
+    if rem >= 0.999:
+        bars.append((b0 + 4.0 * n_full, rem))
+    elif rem > 0 and bars:
+        start, beats = bars[-1]
+        bars[-1] = (start, beats + rem)
+    elif rem > 0:
+        bars.append((b0, rem))
+    return bars
+
+
+def _all_segment_bars(
+    seg_starts: list[float], seg_ends: list[float], hold_min: float
+) -> tuple[list[list[Span]], Span]:
+    """The body bars of each segment, and the final held bar (at least ``hold_min`` beats)."""
+    body: list[list[Span]] = []
+    final: Span | None = None
+    for k, (b0, b1) in enumerate(zip(seg_starts, seg_ends, strict=True)):
+        if k == len(seg_starts) - 1:
+            n_body = max(0, math.floor((b1 - b0 - hold_min) / 4.0 + 1e-9))
+            body.append([(b0 + 4.0 * j, 4.0) for j in range(n_body)])
+            final = (b0 + 4.0 * n_body, b1 - (b0 + 4.0 * n_body))
+        else:
+            body.append(_segment_bars(b0, b1))
+    assert final is not None
+    return body, final
+
+
+def _group(
+    bars: list[Span], with_intro: bool, section_size: int, li: int
+) -> tuple[list[tuple[str, list[Span]]], int]:
+    """One segment's bars as labelled sections; ``li`` is the position in the label cycle."""
+    groups: list[tuple[str, list[Span]]] = []
+    remaining = list(bars)
+    if with_intro:
+        n_intro = 4 if len(remaining) >= 20 else 2
+        groups.append(("intro", remaining[:n_intro]))
+        remaining = remaining[n_intro:]
+    while remaining:
+        n = len(remaining)
+        if n <= section_size + 1:
+            size = n
+        elif n - section_size >= 4:
+            size = section_size
+        else:
+            size = (n + 1) // 2
+        groups.append((CYCLE_LABELS[li % len(CYCLE_LABELS)], remaining[:size]))
+        li += 1
+        remaining = remaining[size:]
+    return groups, li
+
+
+def _set_intensities(arr: Arrangement, energy_scale: float) -> None:
+    n_sections = len(arr.sections)
+    for i, sec in enumerate(arr.sections):
+        base = st.SECTION_INTENSITY[sec.label]
+        if sec.label == "B" and i >= n_sections - 3:
+            base += 0.05  # the last chorus lifts
+        sec.intensity = min(1.1, base * energy_scale)
+    if arr.sections[-1].label == "end" and len(arr.sections) > 1:
+        arr.sections[-1].intensity = arr.sections[-2].intensity
+
+
+def plan_bars(
+    arr: Arrangement, boundary_beats: list[float], genre: str, energy_scale: float
+) -> None:
+    """Fill ``arr.bars`` and ``arr.sections``: each cut starts a section, the last bar holds."""
+    seg_starts = [0.0, *boundary_beats]
+    seg_ends = [*boundary_beats, arr.end_beat]
+    bps = arr.tempo[-1].us_per_beat / 1e6  # seconds per beat at the end
+    hold_min = min(6.0, max(2.0, 2.0 / bps))
+    body, final = _all_segment_bars(seg_starts, seg_ends, hold_min)
+    total_body = sum(len(b) for b in body)
+    section_size = 12 if genre == "blues" else 8
+    li = 0
+    for k, bars in enumerate(body):
+        with_intro = k == 0 and total_body >= 10 and len(bars) >= 6
+        groups, li = _group(bars, with_intro, section_size, li)
+        for gi, (label, gbars) in enumerate(groups):
+            sec = Section(
+                index=len(arr.sections),
+                label=label,
+                intensity=0.0,
+                bars=[],
+                after_cut=(k > 0 and gi == 0),
+            )
+            arr.sections.append(sec)
+            for start, beats in gbars:
+                sec.bars.append(len(arr.bars))
+                arr.bars.append(Bar(len(arr.bars), start, beats, sec.index))
+    end_sec = Section(index=len(arr.sections), label="end", intensity=0.0, bars=[])
+    end_sec.after_cut = len(seg_starts) > 1 and abs(final[0] - seg_starts[-1]) < 1e-6
+    arr.sections.append(end_sec)
+    end_sec.bars.append(len(arr.bars))
+    arr.bars.append(Bar(len(arr.bars), final[0], final[1], end_sec.index, final=True))
+    _set_intensities(arr, energy_scale)

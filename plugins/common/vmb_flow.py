@@ -1,0 +1,243 @@
+"""One flow for every host: connect -> offer to start the engine -> submit -> poll -> fetch ->
+place -> report, driven by a few host callbacks.
+
+Standard library only, Python 3.6 syntax (hosts run their own interpreters). A host file
+(vmb_reaper.py, vmb_resolve.py, the Blender add-on) implements `Host` and holds only what
+differs between editors: how to read the selection and the knobs, how to show progress,
+how to place a stem, how to tell the user, and how to wait. The flow never blocks for
+longer than one short HTTP call per step unless the host asks it to (scripts, panels
+without a UI timer, Blender's `wait=True`):
+
+    host.schedule(fn, delay_s) -> True   the host calls fn() later (REAPER's RPR_defer,
+                                          Resolve's UIManager timer, bpy.app.timers)
+    host.schedule(fn, delay_s) -> False  the flow sleeps delay_s itself and goes on
+
+Every failure ends in `host.report(message, error=True)`: a plain message, never a
+traceback (unexpected errors are written to <home>/plugins/<host>-errors.log).
+"""
+
+import os
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional
+
+import vmb_client as vc
+
+POLL_S = 0.25  # between job polls
+TICK_TIMEOUT_S = 0.5  # the longest one step may wait for the engine (non-blocking hosts)
+START_TIMEOUT_S = 90.0  # `vmb engine start` until the gateway answers
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Host:
+    """What a host implements. `name` keys the remembered knobs and the error log."""
+
+    name = "host"
+
+    def read_selection(self) -> Any:
+        """What to score (host-specific); raise vc.PluginError when nothing is selected."""
+        raise NotImplementedError
+
+    def build_request(self, gw: vc.Gateway, selection: Any) -> Optional[Dict[str, Any]]:
+        """{"kind": "cue" | "soundtrack", "params": {...}} from the selection and the
+        knobs (the host may show its panel here); None when the user cancelled."""
+        raise NotImplementedError
+
+    def ask(self, question: str) -> bool:
+        """A yes/no question (only: start the engine now?)."""
+        return False
+
+    def progress(self, text: str) -> None:
+        """Short progress text ('generate 3/10 (30%)')."""
+
+    def place(self, outputs: Dict[str, Any], selection: Any) -> str:
+        """Put the stems on the timeline; return the text to tell the user. outputs is
+        vc.fetch_outputs(): {"result", "files", "paths"}."""
+        raise NotImplementedError
+
+    def report(self, message: str, error: bool = False) -> None:
+        """The final word to the user (success or failure)."""
+
+    def schedule(self, fn: Callable[[], None], delay_s: float) -> bool:
+        """Call fn() after delay_s and return True; False makes the flow wait itself."""
+        return False
+
+
+class Flow:
+    """One run of one host command. start() runs until the first wait; the host's
+    scheduler (or the flow itself, when the host cannot defer) runs the rest."""
+
+    def __init__(
+        self,
+        host: Host,
+        config: Optional[Dict[str, Any]] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host = host
+        self.config = vc.load_config() if config is None else config
+        self.home = vc.resolve_home(self.config)
+        self.sleep = sleep
+        self.gw = None  # type: Optional[vc.Gateway]
+        self.selection = None  # type: Any
+        self.request = None  # type: Optional[Dict[str, Any]]
+        self.job_id = None  # type: Optional[str]
+        self.job = None  # type: Optional[Dict[str, Any]]
+        self.outputs = None  # type: Optional[Dict[str, Any]]
+        self.result_text = ""
+        self.error = None  # type: Optional[str]
+        self.finished = False
+        self.cancelled = False
+        self._cancel_sent = False
+        self._engine = None  # type: Any  # the `vmb engine start` process we spawned
+        self._starting_since = 0.0
+        self._last_progress = ""
+        self._step = self._begin  # type: Callable[[], Optional[float]]
+
+    # -- driving ------------------------------------------------------------------------
+    def start(self) -> "Flow":
+        """Run the first steps now; the rest follows through host.schedule."""
+        self._drive()
+        return self
+
+    def tick(self) -> None:
+        """One scheduled step (what host.schedule's fn is)."""
+        self._drive()
+
+    def _drive(self) -> None:
+        while not self.finished:
+            delay = self._guarded(self._step)
+            if delay is None or self.finished:
+                return
+            if self.host.schedule(self.tick, delay):
+                return
+            self.sleep(delay)
+
+    def _guarded(self, step: Callable[[], Optional[float]]) -> Optional[float]:
+        try:
+            return step()
+        except vc.PluginError as exc:
+            self._fail(exc.message)
+        except Exception as exc:  # noqa: BLE001 - a message and a log, never a traceback
+            self._fail(
+                f"Something went wrong: {type(exc).__name__}: {exc}\nDetails: {self.log_error()}"
+            )
+        return None
+
+    def cancel(self) -> None:
+        """The user cancelled (panel button, window closed, script terminated). Sends the
+        cancel at once: a terminated REAPER script gets no further ticks."""
+        self.cancelled = True
+        if self.finished or self.job_id is None or self.gw is None or self._cancel_sent:
+            return
+        try:
+            self.gw.cancel(self.job_id)
+            self._cancel_sent = True
+            self.host.progress("cancelling…")
+        except vc.PluginError:
+            pass  # the next poll tries again
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self.finished = True
+        self.host.progress("stopped")
+        self.host.report(message, error=True)
+
+    def log_error(self) -> str:
+        """Append the current traceback to <home>/plugins/<host>-errors.log; its path."""
+        folder = os.path.join(self.home, "plugins")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, self.host.name + "-errors.log")
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + traceback.format_exc() + "\n")
+            return path
+        except OSError:
+            return "(the error log is not writable)"
+
+    # -- the steps (each returns the delay before the next one, None when done) --------------
+    def _begin(self) -> Optional[float]:
+        self.selection = self.host.read_selection()
+        try:
+            self.gw = vc.connect(self.config, timeout_s=CONNECT_TIMEOUT_S)
+        except vc.EngineNotRunning as exc:
+            if not vc.vmb_executable(self.config):
+                raise
+            question = exc.message.split("\n")[0] + "\nStart it now? (this can take a minute)"
+            if not self.host.ask(question):
+                raise
+            self._engine = vc.spawn_engine(self.config, self.home)
+            self._starting_since = time.time()
+            self.host.progress("starting the engine…")
+            self._step = self._wait_engine
+            return POLL_S
+        return self._submit()
+
+    def _wait_engine(self) -> Optional[float]:
+        self.gw = vc.try_connect(self.config, timeout_s=TICK_TIMEOUT_S)
+        if self.gw is not None:
+            return self._submit()
+        code = self._engine.poll() if self._engine is not None else None
+        if code is not None and code != 0:
+            raise vc.EngineNotRunning(vc.engine_start_failure(self.config, self.home, code))
+        if time.time() - self._starting_since > START_TIMEOUT_S:
+            raise vc.EngineNotRunning(
+                f"The engine did not start within {START_TIMEOUT_S:g} s. Try in a terminal:\n"
+                f"    {vc.start_command(self.config)}"
+            )
+        return POLL_S
+
+    def _submit(self) -> Optional[float]:
+        assert self.gw is not None
+        request = self.host.build_request(self.gw, self.selection)
+        if request is None:
+            self.cancelled = True
+            self.finished = True
+            self.host.progress("cancelled")
+            return None
+        kind, params = request["kind"], request["params"]
+        if kind not in ("cue", "soundtrack"):
+            raise vc.PluginError(f"Unknown job kind {kind!r}.", "plugin")
+        self.request = params
+        if self.cancelled:  # cancelled while the panel was up
+            self.finished = True
+            return None
+        submit = self.gw.submit_cue if kind == "cue" else self.gw.submit_soundtrack
+        accepted = submit(params)
+        self.job_id = accepted["job_id"]
+        self.host.progress("submitted")
+        self._step = self._poll
+        return POLL_S
+
+    def _poll(self) -> Optional[float]:
+        assert self.gw is not None and self.job_id is not None
+        if self.cancelled and not self._cancel_sent:
+            self.cancel()
+        try:
+            job = self.gw.job(self.job_id, timeout_s=TICK_TIMEOUT_S)
+        except vc.PluginError as exc:
+            if exc.code == "timeout":
+                return POLL_S  # a busy engine: try again next poll
+            raise
+        text = vc.progress_text(job)
+        if text != self._last_progress:
+            self.host.progress(text)
+            self._last_progress = text
+        state = job.get("state")
+        if state in ("failed", "cancelled"):
+            raise vc.PluginError(vc.failure_message(job), (job.get("error") or {}).get("code"))
+        if state != "done":
+            return POLL_S
+        self.job = job
+        self.outputs = vc.fetch_outputs(self.gw, self.job_id)
+        self.host.progress("placing…")
+        self.result_text = self.host.place(self.outputs, self.selection)
+        self.finished = True
+        self.host.progress("done")
+        self.host.report(self.result_text)
+        return None
+
+
+def placed_summary(placed: List[Dict[str, Any]]) -> str:
+    """The notes of several placements, one per line (empty when none)."""
+    notes = [n for p in placed for n in p.get("notes", [])]
+    return ("\n" + "\n".join(notes)) if notes else ""
