@@ -79,6 +79,7 @@ class SoundtrackSpec:
 _FROM_WIRE: dict[str, Callable[[Any], Any]] = {
     "knobs": parse_knobs,
     "hits": tl.parse_hits,
+    "rate": lambda raw: _frame_rate(raw),
     "markers": lambda raw: tuple(tl.parse_markers(raw)),
 }
 
@@ -118,7 +119,10 @@ def _read(params: dict[str, Any]) -> tl.Loaded:
 
 
 def _rate(params: dict[str, Any]) -> float | None:
-    rate = params.get("rate")
+    return _frame_rate(params.get("rate"))
+
+
+def _frame_rate(rate: Any) -> float | None:
     if rate is None:
         return None
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate <= 240:

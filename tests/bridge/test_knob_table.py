@@ -17,7 +17,7 @@ from bridge.knobs import Knob, knob_definitions
 from engine import taxonomy
 from engine.backends import CHOICES
 from engine.config import load_settings
-from engine.score.cue import CueSpec, parse_cue_params, parse_knobs
+from engine.score.cue import WIRE_NAMES, CueSpec, parse_cue_params, parse_knobs
 from engine.score.soundtrack import SoundtrackSpec, load_soundtrack_spec
 from engine.types import Knobs
 
@@ -126,7 +126,11 @@ def test_requests_use_the_strict_typed_loader(vmb_home: Path) -> None:
         ({**base, "cut_times_s": [1.0, "x"]}, r"'cut_times_s\[1\]' must be a number"),
         ({**base, "continue_from": 5}, "'continue_from' must be a map"),
         ({**base, "start_s": True}, "'start_s' must be a number"),
-        ({**base, "knobs": {"text": "x"}}, "unknown knob"),
+        ({**base, "knobs": {"swing": "x"}}, "unknown knob"),
+        ({**base, "knobs": {"text": "x" * 1001}}, "knob 'text' is 1001 characters"),
+        ({**base, "marker_times_s": [1.0]}, "unknown cue parameter 'marker_times_s'"),
+        ({**base, "markers": [{"time_s": "x"}]}, "each marker"),
+        ({**base, "position_s": -1}, "'position_s' must be >= 0"),
         ({**base, "text": "x" * 1001}, "the limit is 1000"),
     ]
     for params, message in bad:
@@ -134,7 +138,10 @@ def test_requests_use_the_strict_typed_loader(vmb_home: Path) -> None:
             parse_cue_params(params, settings)
     spec = parse_cue_params({**base, "name": None, "cut_times_s": [1, 2]}, settings)
     assert spec.name == "cue" and spec.cut_times_s == (1.0, 2.0)
-    assert set(spec.to_params()) == {f.name for f in dataclasses.fields(CueSpec)}
+    assert set(spec.to_params()) == {
+        WIRE_NAMES.get(f.name, f.name) for f in dataclasses.fields(CueSpec)
+    }
+    assert parse_cue_params(spec.to_params(), settings) == spec  # the stored params round-trip
     with pytest.raises(InvalidRequest, match="unknown soundtrack parameter 'pre'"):
         load_soundtrack_spec({"timeline": "t.otio", "pre": "clip"})
     with pytest.raises(InvalidRequest, match="'continuous' must be true or false"):
