@@ -35,10 +35,10 @@ def _knob_help(row: Knob) -> str:
 def add_knob_args(
     p: argparse.ArgumentParser,
     skip: tuple[str, ...] = (),
-    types: dict[str, Any] | None = None,
+    types: dict[str, tuple[Any, str]] | None = None,
 ) -> None:
     """One command-line option per row of the knob table (bridge/knobs.py) but `skip`;
-    `types` overrides an integer row's parser (generate's --seed also takes "next")."""
+    `types` gives an integer row another parser and a help note (--seed also takes "next")."""
     for row in knob_rows("knobs"):
         p.add_argument(f"--{row.name}", help=_knob_help(row))
     for row in knob_rows("options"):
@@ -48,9 +48,8 @@ def add_knob_args(
             values = row_values(row, {"backend": backends.CHOICES})
             p.add_argument(f"--{row.name}", choices=values, default=None, help=row.help)
         elif row.type == "integer":
-            kind = (types or {}).get(row.name, int)
-            more = f"; {kind.__doc__.split(':')[0]}" if kind is not int and kind.__doc__ else ""
-            p.add_argument(f"--{row.name}", type=kind, help=f"{row.help} ({row.lo}-{row.hi}){more}")
+            kind, note = (types or {}).get(row.name, (int, ""))
+            p.add_argument(f"--{row.name}", type=kind, help=f"{row.help} ({row.lo}-{row.hi}){note}")
         else:
             p.add_argument(f"--{row.name}", help=row.help)
     add_model_dir_arg(p)
@@ -265,7 +264,7 @@ def _media_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=float, help="source in, seconds")
     p.add_argument("--end", type=float, help="source out, seconds")
     p.add_argument("--json", action="store_true")
-    add_knob_args(p, types={"seed": seed_arg})
+    add_knob_args(p, types={"seed": (seed_arg, "; with --from, 'next' too")})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
