@@ -7,8 +7,8 @@ lacks: the routes map one to one onto protocol commands, plus the knob definitio
 panels and the bytes of a job's output files (for an engine on another machine).
 
 Every request needs `Authorization: Bearer <token>` (the token of the discovery file).
-Errors are `{"error": {"code", "message"}}` with the bridge.errors code mapped to an HTTP
-status; no request ever gets a traceback.
+Errors are `{"error": {"code", "message"}}` with the HTTP status of the bridge.errors class
+(`http_status`); no request ever gets a traceback.
 
 Routes (all under /v1):
   GET    /health                      engine answers? {"ok", "engine": {version, boot_id}}
@@ -46,12 +46,17 @@ from bridge import protocol
 from bridge.client import EngineClient
 from bridge.discovery import Discovery, read_discovery
 from bridge.errors import (
+    GatewayBusy,
     InvalidRequest,
     JobStateError,
     MalformedMessage,
     MessageTooLarge,
+    MethodNotAllowed,
+    RouteNotFound,
     Unauthorized,
+    UnsupportedMediaType,
     VMBError,
+    http_status,
     quote,
 )
 
@@ -60,61 +65,6 @@ MAX_REQUEST_BYTES = 4 << 20  # an HTTP body; larger inline OTIO must be sent as 
 INLINE_OTIO_MAX_BYTES = 256 << 10  # above this, inline OTIO is spooled to a file for the job
 MAX_CONCURRENT_REQUESTS = 32
 FILE_CHUNK = 1 << 16
-
-
-class RouteNotFound(VMBError):
-    """No such route."""
-
-    code = "not_found"
-
-
-class MethodNotAllowed(VMBError):
-    """The route does not take this HTTP method."""
-
-    code = "method_not_allowed"
-
-
-class UnsupportedMediaType(VMBError):
-    """Request bodies must be JSON."""
-
-    code = "unsupported_media_type"
-
-
-class GatewayBusy(VMBError):
-    """Too many requests at once."""
-
-    code = "busy"
-
-
-HTTP_STATUS: dict[str, int] = {
-    "unauthorized": 401,
-    "not_found": 404,
-    "unknown_job": 404,
-    "method_not_allowed": 405,
-    "invalid_request": 400,
-    "unknown_kind": 400,
-    "malformed": 400,
-    "protocol": 400,
-    "version": 400,
-    "unknown_command": 400,
-    "config": 400,
-    "timeline": 422,
-    "media": 422,
-    "idempotency_conflict": 409,
-    "job_state": 409,
-    "already_running": 409,
-    "too_large": 413,
-    "unsupported_media_type": 415,
-    "busy": 503,
-    "engine_unavailable": 503,
-    "weights": 503,
-    "missing_dependency": 503,
-}
-
-
-def http_status(code: str) -> int:
-    """HTTP status for a bridge.errors code; anything unknown is a server-side failure."""
-    return HTTP_STATUS.get(code, 500)
 
 
 def _is_loopback(host: str) -> bool:

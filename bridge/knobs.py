@@ -1,34 +1,135 @@
-"""Knob definitions for host panels: names, labels, allowed values and ranges as plain JSON.
+"""The knob table: every knob and request option a user sets, in one place.
 
-Panels (Resolve UIManager, REAPER JSFX) are generated from this, never hard-coded. The tag
-lists come from the engine's taxonomy, passed in when the engine starts the gateway, because
-bridge must not import engine. "auto" means "let the picture decide": the engine's knob parser
-drops it with `clean_knobs`, whichever path (HTTP or ZeroMQ) the request took.
+Each row says its name, panel label, type, where it goes in a request (`group`), its values
+or limits and its help. Everything else is built from `KNOBS`: the capabilities the daemon's
+`hello` and the gateway's `/v1/capabilities` serve (`knob_definitions`; host panels and the
+plugins' request building read them), the engine's parser (`engine.score.cue.parse_knobs`)
+and the `vmb generate`/`describe`/`render` options (`engine.commands.generate`). Tag
+vocabularies come from the engine's taxonomy, passed in when the capabilities are built,
+because bridge must not import engine. "auto" means "let the picture decide": the engine's
+knob parser drops it with `clean_knobs`, whichever path (HTTP or ZeroMQ) the request took.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 KNOBS_VERSION = 1
 AUTO = "auto"
 NONE = "none"  # an empty instrument slot in a panel
-KNOB_NAMES = ("mood", "genre", "tempo", "energy", "instruments")
 MAX_INSTRUMENT_SLOTS = 3
-MAX_SEED = 2**31 - 1
-MAX_TEXT_CHARS = 2000
+MAX_SEED = 2**31 - 1  # a JSFX slider and a Resolve spin box hold it; the wire takes 2^32-1
+MAX_TEXT_CHARS = 1000  # the full describer's parser limit (engine/describe/full/parse.py)
 
 
-def _choice(name: str, label: str, values: Sequence[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "label": label,
-        "type": "choice",
-        "values": [AUTO, *values],
-        "default": AUTO,
-        **extra,
-    }
+@dataclass(frozen=True)
+class Knob:
+    """One row of the knob table.
+
+    type: "choice" (one of `values`, or the vocabulary's), "multi" (a list of them, at most
+    `max_items` panel slots), "integer" (lo..hi), "text" (at most `max_length` characters).
+    group: "knobs" rows go in a request's `knobs` map; "options" rows are fields of their own.
+    vocabulary: the engine's tag facet (or "backend") whose names are the values, passed to
+    `knob_definitions`; `values` are fixed ones. `bpm`: a tempo, also taking a BPM.
+    """
+
+    name: str
+    label: str
+    type: Literal["choice", "multi", "integer", "text"]
+    group: Literal["knobs", "options"]
+    help: str
+    vocabulary: str = ""
+    values: tuple[str, ...] = ()
+    bpm: bool = False
+    max_items: int = 0
+    lo: int = 0
+    hi: int = 0
+    max_length: int = 0
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("mood", "Mood", "choice", "knobs", "the feel of the music", vocabulary="mood"),
+    Knob("genre", "Genre", "choice", "knobs", "the style of the music", vocabulary="genre"),
+    Knob(
+        "tempo",
+        "Tempo",
+        "choice",
+        "knobs",
+        "a tempo bucket (slow | medium | fast) or a BPM",
+        vocabulary="tempo",
+        bpm=True,
+    ),
+    Knob("energy", "Energy", "choice", "knobs", "how intense the music is", vocabulary="energy"),
+    Knob(
+        "instruments",
+        "Instruments",
+        "multi",
+        "knobs",
+        "the instruments to feature",
+        vocabulary="instrument",
+        max_items=MAX_INSTRUMENT_SLOTS,
+    ),
+    Knob(
+        "backend",
+        "Backend",
+        "choice",
+        "options",
+        "auto picks full where its weights are installed, else draft",
+        vocabulary="backend",
+    ),
+    Knob(
+        "seed",
+        "Seed",
+        "integer",
+        "options",
+        "empty or 0: a new random seed each time",
+        lo=0,
+        hi=MAX_SEED,
+    ),
+    Knob(
+        "text",
+        "Describe the music (optional)",
+        "text",
+        "options",
+        "describe the music in words (replaces or steers the picture)",
+        max_length=MAX_TEXT_CHARS,
+    ),
+)
+
+
+def knob_rows(group: str | None = None) -> tuple[Knob, ...]:
+    """The table's rows (of one group); read at call time, so a new row shows everywhere."""
+    return tuple(k for k in KNOBS if group is None or k.group == group)
+
+
+def row_values(knob: Knob, vocabularies: Mapping[str, Sequence[str]]) -> list[str]:
+    """A row's allowed names: its vocabulary's (passed in by the engine) or its fixed ones."""
+    if knob.vocabulary:
+        return list(vocabularies.get(knob.vocabulary, ()))
+    return list(knob.values)
+
+
+def _definition(knob: Knob, vocab: Mapping[str, Sequence[str]], bpm: tuple[float, float]) -> dict:
+    out: dict[str, Any] = {"name": knob.name, "label": knob.label, "type": knob.type}
+    values = row_values(knob, vocab)
+    if knob.type == "choice" and knob.group == "knobs":
+        out.update(values=[AUTO, *values], default=AUTO)
+    elif knob.type == "choice":
+        out.update(values=values, default=values[0] if values else AUTO)
+    elif knob.type == "multi":
+        out.update(values=values, default=[], max=knob.max_items, empty=NONE)
+    elif knob.type == "integer":
+        out.update(min=knob.lo, max=knob.hi, default=None)
+    else:
+        out.update(default="", max_length=knob.max_length)
+    if knob.bpm:
+        out["bpm"] = {"min": bpm[0], "max": bpm[1]}
+        out["help"] = f"{knob.help}; a BPM between {bpm[0]:g} and {bpm[1]:g} is sent as a string"
+    elif knob.type in ("integer", "text"):
+        out["help"] = knob.help
+    return out
 
 
 def knob_definitions(
@@ -36,57 +137,15 @@ def knob_definitions(
     bpm_range: tuple[float, float] = (40.0, 220.0),
     backends: Sequence[str] = ("auto", "draft", "full"),
 ) -> dict[str, Any]:
-    """The JSON the capabilities endpoint serves; `tags` is engine.taxonomy.all_tags()."""
-    lo, hi = float(bpm_range[0]), float(bpm_range[1])
+    """The JSON the capabilities serve; `tags` is engine.taxonomy.all_tags(). Hosts build
+    their panels from it and their requests from its two lists (vmb_client.split_options)."""
+    vocab = {**tags, "backend": tuple(backends)}
+    bpm = (float(bpm_range[0]), float(bpm_range[1]))
     return {
         "version": KNOBS_VERSION,
         "auto": AUTO,
-        "knobs": [
-            _choice("mood", "Mood", tags["mood"]),
-            _choice("genre", "Genre", tags["genre"]),
-            _choice(
-                "tempo",
-                "Tempo",
-                tags["tempo"],
-                bpm={"min": lo, "max": hi},
-                help=f"a tempo bucket, or a BPM between {lo:g} and {hi:g} (sent as a string)",
-            ),
-            _choice("energy", "Energy", tags["energy"]),
-            {
-                "name": "instruments",
-                "label": "Instruments",
-                "type": "multi",
-                "values": list(tags["instrument"]),
-                "default": [],
-                "max": MAX_INSTRUMENT_SLOTS,
-                "empty": NONE,
-            },
-        ],
-        "options": [
-            {
-                "name": "backend",
-                "label": "Backend",
-                "type": "choice",
-                "values": list(backends),
-                "default": backends[0] if backends else AUTO,
-            },
-            {
-                "name": "seed",
-                "label": "Seed",
-                "type": "integer",
-                "min": 0,
-                "max": MAX_SEED,
-                "default": None,
-                "help": "empty or 0: a new random seed each time",
-            },
-            {
-                "name": "text",
-                "label": "Describe the music (optional)",
-                "type": "text",
-                "default": "",
-                "max_length": MAX_TEXT_CHARS,
-            },
-        ],
+        "knobs": [_definition(k, vocab, bpm) for k in knob_rows("knobs")],
+        "options": [_definition(k, vocab, bpm) for k in knob_rows("options")],
     }
 
 

@@ -9,16 +9,21 @@ VMB_CONFIG (another config file).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.discovery import default_home, run_dir
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, VMBError, quote, quote_names
+
+T = TypeVar("T")
+MAX_ERROR_CHARS = 280  # an unknown-key error lists the valid keys while it stays this short
 
 
 @dataclass(frozen=True)
@@ -128,43 +133,113 @@ class Settings:
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "home"}
 
 
-def _coerce(value: Any, typ: Any, where: str) -> Any:
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _words(typ: Any) -> str:
+    """A type as a user reads it ("a number", "a list of a string")."""
+    if typing.get_origin(typ) is tuple:
+        return f"a list of {_words(typing.get_args(typ)[0]).removeprefix('a ')}s"
+    if typing.get_origin(typ) is dict:
+        return "a map"
+    if typing.get_origin(typ) in (types.UnionType, typing.Union):
+        return " or ".join(_words(t) for t in typing.get_args(typ) if t is not type(None))
+    return _TYPE_WORDS.get(typ, getattr(typ, "__name__", str(typ)))
+
+
+def _coerce(value: Any, typ: Any, where: str, error: type[VMBError]) -> Any:
+    """`value` as the field type `typ`, or `error` naming the field: an int is a float, a
+    list of the item type is a tuple, numbers are finite, a bool is never a number."""
     origin = typing.get_origin(typ)
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"setting '{where}' must be a list of strings")
-        return tuple(value)
+    if typ is Any:
+        return value
     if origin in (types.UnionType, typing.Union):
+        arms = [t for t in typing.get_args(typ) if t is not type(None)]
+        if value is not None and len(arms) == 1:  # X | None: X's own message names the item
+            return _coerce(value, arms[0], where, error)
         for t in typing.get_args(typ):
             if t is type(None) and value is None:
                 return None
             try:
-                return _coerce(value, t, where)
-            except ConfigError:
+                return _coerce(value, t, where, error)
+            except error:
                 continue
-        raise ConfigError(f"setting '{where}' has the wrong type")
+        raise error(f"'{where}' must be {_words(typ)}, got {type(value).__name__} {quote(value)}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise error(f"'{where}' must be {_words(typ)}, got {type(value).__name__}")
+        item = typing.get_args(typ)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]", error) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise error(f"'{where}' must be a map, got {type(value).__name__} {quote(value)}")
+        return value
+    if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise error(f"'{where}' must be a finite number")
+        return float(value)
     if isinstance(typ, type) and (
         not isinstance(value, typ) or (typ is not bool and isinstance(value, bool))
     ):
-        raise ConfigError(
-            f"setting '{where}' must be {typ.__name__}, got {type(value).__name__} {value!r}"
-        )
+        raise error(f"'{where}' must be {_words(typ)}, got {type(value).__name__} {quote(value)}")
     return value
+
+
+def load_frozen(
+    cls: type[T],
+    data: Any,
+    where: str = "",
+    error: type[VMBError] = ConfigError,
+    noun: str = "setting",
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    wire: Mapping[str, str] | None = None,
+) -> T:
+    """Build the frozen dataclass `cls` from a map: the one strict loader of the settings and
+    of request parameters (CueSpec, SoundtrackSpec). Unknown keys are refused by name, each
+    value must have its field's type, a field without a default must be given; `convert`
+    parses the keys whose wire form is richer than their type (knobs, markers); `wire` names
+    the fields whose key on the wire differs (field name -> key)."""
+    if not isinstance(data, dict):
+        raise error(f"'{where or noun}' must be a map")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    keys = {(wire or {}).get(name, name): name for name in fields}  # key on the wire -> field
+    unknown = [k for k in data if k not in keys]
+    if unknown:
+        _refuse_unknown(unknown, sorted(keys), where, noun, error)
+    for key, name in keys.items():
+        f = fields[name]
+        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if no_default and key not in data:
+            raise error(f"'{f'{where}.{key}' if where else key}' is required")
+    convert = convert or {}
+    values = {}
+    for key, value in data.items():
+        dotted = f"{where}.{key}" if where else key
+        values[keys[key]] = (
+            convert[key](value)
+            if key in convert
+            else _coerce(value, hints[keys[key]], dotted, error)
+        )
+    return cls(**values)
+
+
+def _refuse_unknown(
+    unknown: list[str], known: list[str], where: str, noun: str, error: type[VMBError]
+) -> None:
+    """Names a peer sent are quoted briefly; the valid names follow while the message stays
+    short (a peer sending hundreds of long names gets a short answer)."""
+    names = quote_names(f"{where}.{k}" if where else k for k in unknown)
+    message = f"unknown {noun} {names}"
+    has = f"'{where}' has" if where else f"{noun}s are"
+    listed = f"{message}; {has}: {', '.join(known)}"
+    raise error(listed if len(listed) <= MAX_ERROR_CHARS else message)
 
 
 def _build_section(cls: type, data: dict[str, Any], name: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"'{name}' must be a table of settings")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(
-                f"unknown setting '{name}.{key}'; '{name}' has: {', '.join(sorted(known))}"
-            )
-    return cls(**{k: _coerce(v, hints[k], f"{name}.{k}") for k, v in data.items()})
+    return load_frozen(cls, data, name)
 
 
 def _env_overrides(raw: dict[str, dict[str, Any]]) -> None:

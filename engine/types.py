@@ -8,7 +8,7 @@ either describer feeds either retriever and either generator.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -37,14 +37,33 @@ def no_progress(stage: str, step: int, of: int) -> None:
 
 @dataclass(frozen=True)
 class Knobs:
-    """What the user turned. Any set knob wins over what the engine infers."""
+    """What the user turned. Any set knob wins over what the engine infers.
+
+    The knobs are the rows of bridge/knobs.py KNOBS (group "knobs"); the parser
+    (engine.score.cue.parse_knobs) fills the field of the same name, and a row that no stage
+    reads by name yet lands in `extra`, so a new knob is carried, never dropped."""
 
     mood: str | None = None
     genre: str | None = None
     tempo: str | None = None  # bucket name ("slow"|"medium"|"fast") or a BPM as text
     instruments: tuple[str, ...] = ()
     energy: str | None = None
-    text: str | None = None  # free text that replaces or steers the description
+    text: str | None = None  # free text that replaces or steers the description (not a knob)
+    extra: tuple[tuple[str, str | int | tuple[str, ...]], ...] = ()  # (name, value), sorted
+
+    def to_json(self) -> dict[str, object]:
+        """The knobs map of a request, one entry per knob row (the inverse of parse_knobs)."""
+        from bridge.knobs import knob_rows
+
+        extra = dict(self.extra)
+        typed = {f.name for f in fields(self)} - {"text", "extra"}
+        out: dict[str, object] = {}
+        for row in knob_rows("knobs"):
+            value = getattr(self, row.name) if row.name in typed else extra.get(row.name)
+            out[row.name] = list(value) if isinstance(value, tuple) else value
+        if self.text is not None:
+            out["text"] = self.text
+        return out
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bridge import protocol
 from bridge.client import EngineClient
 from bridge.errors import InvalidRequest
+from bridge.knobs import Knob, knob_rows, row_values
+from engine import backends
 from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
 from engine.score.cue import parse_cue_params
 from engine.score.deliver import conditioning_summary
@@ -19,23 +22,59 @@ from engine.types import ENDINGS
 from engine.util import atomic
 
 
-def add_knob_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mood", help="e.g. happy, calm, tense, epic (see `vmb describe --help`)")
-    p.add_argument("--genre", help="e.g. cinematic, pop, electronic, ambient")
-    p.add_argument("--tempo", help="slow | medium | fast | a BPM (40-220)")
-    p.add_argument("--instruments", help="comma list, e.g. piano,strings,drums")
-    p.add_argument("--energy", choices=["low", "medium", "high"])
-    p.add_argument("--backend", choices=["auto", "draft", "full"], default=None)
+def _knob_help(row: Knob) -> str:
+    from engine import taxonomy
+
+    values = row_values(row, taxonomy.all_tags())
+    if row.bpm:
+        return f"{row.help} ({taxonomy.MIN_BPM:g}-{taxonomy.MAX_BPM:g})"
+    if row.type == "multi":
+        return f"{row.help}, comma-separated (e.g. piano,drums) from: {', '.join(values)}"
+    return f"{row.help}; one of: {', '.join(values)}" if values else row.help
+
+
+def add_knob_args(
+    p: argparse.ArgumentParser,
+    skip: tuple[str, ...] = (),
+    types: dict[str, tuple[Any, str]] | None = None,
+) -> None:
+    """One command-line option per row of the knob table (bridge/knobs.py) but `skip`;
+    `types` gives an integer row another parser and a help note (--seed also takes "next")."""
+    for row in knob_rows("knobs"):
+        p.add_argument(f"--{row.name}", help=_knob_help(row))
+    for row in knob_rows("options"):
+        if row.name in skip:
+            continue
+        if row.type == "choice":
+            values = row_values(row, {"backend": backends.CHOICES})
+            p.add_argument(f"--{row.name}", choices=values, default=None, help=row.help)
+        elif row.type == "integer":
+            kind, note = (types or {}).get(row.name, (int, ""))
+            p.add_argument(f"--{row.name}", type=kind, help=f"{row.help} ({row.lo}-{row.hi}){note}")
+        else:
+            p.add_argument(f"--{row.name}", help=row.help)
     add_model_dir_arg(p)
 
 
 def knobs_from(args: argparse.Namespace) -> dict[str, Any]:
-    knobs: dict[str, Any] = {
-        k: getattr(args, k) for k in ("mood", "genre", "tempo", "energy") if getattr(args, k)
-    }
-    if args.instruments:
-        knobs["instruments"] = [i for i in args.instruments.split(",") if i.strip()]
+    """The request's knobs map from the options of the knob rows (lists comma-separated)."""
+    knobs: dict[str, Any] = {}
+    for row in knob_rows("knobs"):
+        value = getattr(args, row.name, None)
+        if value and row.type == "multi":
+            knobs[row.name] = [i for i in value.split(",") if i.strip()]
+        elif value:
+            knobs[row.name] = value
     return knobs
+
+
+def options_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The request fields of the option rows given (seed, a submit field, is not a param)."""
+    return {
+        row.name: getattr(args, row.name)
+        for row in knob_rows("options")
+        if getattr(args, row.name, None) and row.name not in protocol.COMMANDS["submit"]
+    }
 
 
 def seed_arg(text: str) -> int | str:
@@ -100,17 +139,13 @@ def cue_params(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidRequest("--seed next needs --from FILE.wav (the take it follows)")
     if not args.media and not args.text:
         raise InvalidRequest("give a MEDIA file (video or image) or --text")
-    params: dict[str, Any] = {"knobs": knobs_from(args)}
+    params: dict[str, Any] = {"knobs": knobs_from(args), **options_from(args)}
     if args.media:
         params["media"] = str(Path(args.media).expanduser().resolve())
     for key in ("start", "end", "duration"):
         value = getattr(args, key, None)
         if value is not None:
             params[f"{key}_s"] = value
-    if args.text:
-        params["text"] = args.text
-    if args.backend:
-        params["backend"] = args.backend
     # clear errors before anything starts (describe needs no length)
     parse_cue_params(params, settings(), need_duration=hasattr(args, "variations"))
     return params
@@ -272,10 +307,8 @@ def _media_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("media", nargs="?", help="video or image file")
     p.add_argument("--start", type=float, help="source in, seconds")
     p.add_argument("--end", type=float, help="source out, seconds")
-    p.add_argument("--text", help="describe the music in words (replaces or steers the picture)")
-    p.add_argument("--seed", type=seed_arg, help="a whole number; with --from, 'next' too")
     p.add_argument("--json", action="store_true")
-    add_knob_args(p)
+    add_knob_args(p, types={"seed": (seed_arg, "; with --from, 'next' too")})
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,6 +17,7 @@ from engine.commands.generate import (
     copy_out,
     finish_params,
     knobs_from,
+    options_from,
     run_job,
 )
 from engine.commands.timeline import add_timeline_args
@@ -55,14 +56,13 @@ def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
         "media_roots": [str(Path(r).expanduser().resolve()) for r in args.media_root],
         "require_media": args.require_media,
         "hits": args.hits,
+        **options_from(args),
         **finish_params(args),
     }
     if args.continuous is not None:
         params["continuous"] = args.continuous
     if args.rate is not None:
         params["rate"] = args.rate
-    if args.backend:
-        params["backend"] = args.backend
     if args.range:
         rate = tl.timeline_rate(tl.read_timeline(params["timeline"], args.rate))
         params["selection"] = {"range": list(tl.parse_range(args.range, rate))}
@@ -151,8 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="[CLIP=]CODE",
         help="cue sheet usage: BI (default), BV, VI, VV, MT, ET; CLIP=CODE for one clip",
     )
-    p.add_argument("--seed", type=int)
     p.add_argument("--out", required=True)
     p.add_argument("--json", action="store_true")
-    add_knob_args(p)
+    add_knob_args(p, skip=("text",))  # a soundtrack takes no text
     p.set_defaults(func=_render)

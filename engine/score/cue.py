@@ -9,10 +9,10 @@ are cached per process so models stay resident in the worker between jobs.
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,10 @@ import numpy as np
 
 from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote, quote_names
 from bridge.hits import HITS, parse_hits, parse_markers
-from bridge.knobs import clean_knobs
+from bridge.knobs import MAX_TEXT_CHARS, Knob, clean_knobs, knob_rows, row_values
 from engine import backends, taxonomy
 from engine.backends import STAGES, StageName
-from engine.config import Settings
+from engine.config import Settings, load_frozen
 from engine.score.finishing import frame_rate_of, parse_finish_params, say_unsupported
 from engine.types import (
     GeneratedAudio,
@@ -39,7 +39,6 @@ from engine.types import (
 from engine.util import atomic
 
 MAX_VARIATIONS = 8
-MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
 MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
 MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
 MAX_INSTRUMENTS = 16
@@ -57,14 +56,16 @@ MAX_CARRY_CHARS = 8000  # a carry is a few hundred bytes of JSON (form position,
 
 @dataclass(frozen=True)
 class CueSpec:
-    """A validated cue request (the `cue` and `describe` job kinds' params)."""
+    """A validated cue request (the `cue` and `describe` job kinds' params): its fields are
+    the wire's parameters (WIRE_NAMES where the wire says otherwise), loaded by the config's
+    strict loader (unknown keys refused)."""
 
-    media: str | None
-    start_s: float | None
-    end_s: float | None
-    text: str | None
-    duration_s: float | None  # None: the media range's length, known after probing
-    knobs: Knobs
+    media: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    text: str | None = None
+    duration_s: float | None = None  # None: the media range's length, known after probing
+    knobs: Knobs = field(default_factory=Knobs)
     backend: str = "auto"
     name: str = "cue"
     variations: int = 1
@@ -81,35 +82,26 @@ class CueSpec:
     frame_rate: float | None = None  # picture rate for button/cut endings (None: the media's)
 
     def to_params(self) -> dict[str, Any]:
-        k = self.knobs
-        return {
-            "media": self.media,
-            "start_s": self.start_s,
-            "end_s": self.end_s,
-            "text": self.text,
-            "duration_s": self.duration_s,
-            "knobs": {
-                "mood": k.mood,
-                "genre": k.genre,
-                "tempo": k.tempo,
-                "instruments": list(k.instruments),
-                "energy": k.energy,
-            },
-            "backend": self.backend,
-            "name": self.name,
-            "variations": self.variations,
-            "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
-            "continue_from": self.continue_from,
-            "duck": self.duck,
-            "position_s": self.position_s,
-            "project": self.project,
-            "markers": [{"time_s": t} for t in self.marker_times_s],
-            "hits": ",".join(self.hits) or "none",
-            "ending": self.ending,
-            "loop": self.loop,
-            "stems": self.stems,
-            "frame_rate": self.frame_rate,
-        }
+        """The params this spec parses from (normalised): the job's stored parameters."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            to_wire = _TO_WIRE.get(f.name, _wire)
+            out[WIRE_NAMES.get(f.name, f.name)] = to_wire(value)
+        return out
+
+
+WIRE_NAMES = {"marker_times_s": "markers"}  # a CueSpec field -> its parameter on the wire
+_TO_WIRE: dict[str, Callable[[Any], Any]] = {
+    "marker_times_s": lambda times: [{"time_s": t} for t in times],
+    "hits": lambda hits: ",".join(hits) or "none",
+}
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, Knobs):
+        return value.to_json()
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True)
@@ -159,67 +151,84 @@ class Cue:
         }
 
 
-def _num(params: dict[str, Any], key: str, lo: float = 0.0) -> float | None:
-    v = params.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise InvalidRequest(f"'{key}' must be a number of seconds")
-    if v < lo:
-        raise InvalidRequest(f"'{key}' must be >= {lo:g}, got {v:g}")
-    return float(v)
+def _names(knob: Knob, value: str) -> str:
+    """One name of a knob's vocabulary, in taxonomy form (errors list the valid names)."""
+    if knob.vocabulary in taxonomy.all_tags():
+        return taxonomy.normalise_tag(knob.vocabulary, value)
+    valid = row_values(knob, {"backend": backends.CHOICES})
+    name = value.strip().lower()
+    if name not in valid:
+        raise InvalidRequest(
+            f"knob '{knob.name}' is {quote(value)}; one of {', '.join(valid)} is needed"
+        )
+    return name
+
+
+def _knob_value(knob: Knob, value: Any) -> Any:
+    """A knob's value checked against its row of the knob table, in taxonomy form."""
+    where = f"knob '{knob.name}'"
+    if knob.type == "multi":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise InvalidRequest(f"{where} must be a list of {knob.vocabulary or 'value'} names")
+        return tuple(dict.fromkeys(_names(knob, i) for i in items if i.strip()))
+    if knob.bpm:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InvalidRequest(f"{where} must be a tempo name or a BPM")
+        taxonomy.normalise_tempo(value if isinstance(value, str) else float(value))
+        return str(value).strip().lower()
+    if knob.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int) or not knob.lo <= value <= knob.hi:
+            raise InvalidRequest(f"{where} must be an integer {knob.lo}-{knob.hi}")
+        return value
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where} must be a string")
+    if knob.type == "text":
+        if len(value) > knob.max_length:
+            raise InvalidRequest(
+                f"{where} is {len(value)} characters; the limit is {knob.max_length}"
+            )
+        return value
+    return _names(knob, value)
+
+
+def _check_knob_lengths(raw: dict[str, Any], rows: dict[str, Knob]) -> None:
+    """Bounds before the taxonomy looks: names are short, lists are short (text: its row)."""
+    for name, value in raw.items():
+        row = rows[name]
+        if row.type == "text":
+            continue
+        items = value.split(",") if row.type == "multi" and isinstance(value, str) else value
+        items = items if isinstance(items, list) else [items]
+        if row.type == "multi" and len(items) > MAX_INSTRUMENTS:
+            raise InvalidRequest(f"knob '{name}' lists more than {MAX_INSTRUMENTS}")
+        if any(isinstance(v, str) and len(v) > MAX_KNOB_CHARS for v in items):
+            raise InvalidRequest(f"knob '{name}': a knob value is over {MAX_KNOB_CHARS} chars")
 
 
 def parse_knobs(raw: Any) -> Knobs:
-    """Validate knob names against the taxonomy (errors list the valid names). "auto", ""
-    and null mean unset, as in the host panels (bridge.knobs.clean_knobs), on every path."""
+    """The `knobs` map, checked row by row against the knob table (bridge/knobs.py). "auto",
+    "" and null mean unset, as in the host panels (bridge.knobs.clean_knobs), on every path.
+    `text` (an option row) is taken here too: a soundtrack's words for its cues."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidRequest("'knobs' must be a map")
     raw = clean_knobs(raw)
-    unknown = set(raw) - {"mood", "genre", "tempo", "instruments", "energy", "text"}
+    rows = {k.name: k for k in knob_rows() if k.group == "knobs" or k.name == "text"}
+    unknown = set(raw) - set(rows)
     if unknown:
-        raise InvalidRequest(
-            f"unknown knob(s) {quote_names(unknown)}; knobs: mood, genre, tempo, "
-            "instruments, energy"
-        )
-    for name in ("mood", "genre", "energy", "text"):
-        if raw.get(name) is not None and not isinstance(raw[name], str):
-            raise InvalidRequest(f"knob '{name}' must be a string")
-    _check_knob_lengths(raw)
-    tempo = raw.get("tempo")
-    if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, str | int | float)):
-        raise InvalidRequest("knob 'tempo' must be a tempo name or a BPM")
-    inst = raw.get("instruments")
-    if inst is not None and not (
-        isinstance(inst, str) or (isinstance(inst, list) and all(isinstance(i, str) for i in inst))
-    ):
-        raise InvalidRequest("knob 'instruments' must be a list of instrument names")
-    if tempo is not None:
-        taxonomy.normalise_tempo(tempo if isinstance(tempo, str) else float(tempo))
-        tempo = str(tempo).strip().lower()
-    instruments = raw.get("instruments") or ()
-    return Knobs(
-        mood=taxonomy.normalise_mood(raw["mood"]) if raw.get("mood") else None,
-        genre=taxonomy.normalise_genre(raw["genre"]) if raw.get("genre") else None,
-        tempo=tempo,
-        instruments=taxonomy.normalise_instruments(instruments),
-        energy=taxonomy.normalise_energy(raw["energy"]) if raw.get("energy") else None,
-        text=raw.get("text"),
+        raise InvalidRequest(f"unknown knob(s) {quote_names(unknown)}; knobs: {', '.join(rows)}")
+    _check_knob_lengths(raw, rows)
+    values = {n: _knob_value(rows[n], v) for n, v in raw.items()}
+    typed = {f.name for f in fields(Knobs)} - {"extra"}
+    knobs = load_frozen(
+        Knobs,
+        {n: v for n, v in values.items() if n in typed and v != ()},
+        "knobs",
+        InvalidRequest,
+        "knob",
     )
-
-
-def _check_knob_lengths(raw: dict[str, Any]) -> None:
-    """Bounds before the taxonomy looks: tags are short, text is the describer's limit."""
-    if len(raw.get("text") or "") > MAX_TEXT_CHARS:
-        raise InvalidRequest(f"knob 'text' is over {MAX_TEXT_CHARS} chars")
-    inst = raw.get("instruments")
-    if isinstance(inst, list) and len(inst) > MAX_INSTRUMENTS:
-        raise InvalidRequest(f"knob 'instruments' lists more than {MAX_INSTRUMENTS}")
-    values = [raw.get(k) for k in ("mood", "genre", "energy", "tempo")]
-    values += inst if isinstance(inst, list) else [inst]
-    if any(isinstance(v, str) and len(v) > MAX_KNOB_CHARS for v in values):
-        raise InvalidRequest(f"a knob value is over {MAX_KNOB_CHARS} chars")
+    return replace(knobs, extra=tuple(sorted((n, v) for n, v in values.items() if n not in typed)))
 
 
 def _continue_from(raw: Any) -> dict[str, Any] | None:
@@ -242,6 +251,27 @@ def _continue_from(raw: Any) -> dict[str, Any] | None:
     return raw
 
 
+def _marker_times(raw: Any) -> tuple[float, ...]:
+    """A host's markers ([{"time_s", "name"?, "comment"?}]) as hit times, "no hit" ones out."""
+    return tuple(m.time_s for m in parse_markers(raw) if m.wanted)
+
+
+# The parameters whose wire form is richer than their field (keyed by the wire's name).
+_FROM_WIRE: dict[str, Callable[[Any], Any]] = {
+    "knobs": parse_knobs,
+    "continue_from": _continue_from,
+    "markers": _marker_times,
+    "hits": parse_hits,
+}
+
+
+def _seconds(spec: CueSpec) -> None:
+    for key in ("start_s", "end_s", "duration_s", "position_s"):
+        v = getattr(spec, key)
+        if v is not None and v < 0:
+            raise InvalidRequest(f"'{key}' must be >= 0, got {v:g}")
+
+
 def _is_file_path(path: str) -> bool:
     """Whether a client's path names an existing file (a name too long, a NUL or an
     unknown ~user is a wrong path, not a server fault)."""
@@ -251,39 +281,9 @@ def _is_file_path(path: str) -> bool:
         return False
 
 
-def parse_cue_params(
-    params: dict[str, Any], settings: Settings, need_duration: bool = True
-) -> CueSpec:
-    """Check everything that can be checked before a job is acknowledged."""
-    known = {
-        "media",
-        "start_s",
-        "end_s",
-        "text",
-        "duration_s",
-        "knobs",
-        "backend",
-        "name",
-        "variations",
-        "cut_times_s",
-        "continue_from",
-        "duck",
-        "position_s",
-        "project",
-        "markers",
-        "hits",
-        "ending",
-        "loop",
-        "stems",
-        "frame_rate",
-    }
-    unknown = set(params) - known
-    if unknown:
-        raise InvalidRequest(f"unknown cue parameter(s): {quote_names(unknown)}")
-    media, text = params.get("media"), params.get("text")
-    if media is not None and not isinstance(media, str):
-        raise InvalidRequest("'media' must be a file path")
-    if text is not None and (not isinstance(text, str) or not text.strip()):
+def _check_text_and_media(spec: CueSpec) -> None:
+    media, text = spec.media, spec.text
+    if text is not None and not text.strip():
         raise InvalidRequest("'text' must be a non-empty string")
     if text is not None and len(text) > MAX_TEXT_CHARS:
         raise InvalidRequest(f"'text' is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
@@ -291,13 +291,36 @@ def parse_cue_params(
         raise InvalidRequest("a cue needs 'media' (a video or image) or 'text'")
     if media is not None and not _is_file_path(media):
         raise InvalidRequest(f"media file not found: {quote(media, PATH_QUOTE_CHARS)}")
-    start, end = _num(params, "start_s"), _num(params, "end_s")
+
+
+def _check_names(spec: CueSpec) -> None:
+    if not 1 <= spec.variations <= MAX_VARIATIONS:
+        raise InvalidRequest(f"'variations' must be an integer 1-{MAX_VARIATIONS}")
+    name = spec.name or "cue"
+    if len(name) > MAX_NAME_CHARS or not name.replace("-", "").replace("_", "").isalnum():
+        raise InvalidRequest(f"'name' may use 1-{MAX_NAME_CHARS} letters, digits, '-' and '_' only")
+    if len(spec.project) > MAX_TEXT_CHARS:
+        raise InvalidRequest(f"'project' must be a title of at most {MAX_TEXT_CHARS} characters")
+
+
+def parse_cue_params(
+    params: dict[str, Any], settings: Settings, need_duration: bool = True
+) -> CueSpec:
+    """Check everything that can be checked before a job is acknowledged (a null is the
+    same as leaving the parameter out)."""
+    given = {k: v for k, v in params.items() if v is not None}
+    spec = load_frozen(
+        CueSpec, given, "", InvalidRequest, "cue parameter", _FROM_WIRE, wire=WIRE_NAMES
+    )
+    _check_text_and_media(spec)
+    parse_finish_params(given)  # ending values, loop xor ending, frame rate range
+    _seconds(spec)
+    start, end, duration = spec.start_s, spec.end_s, spec.duration_s
     if start is not None and end is not None and end <= start:
         raise InvalidRequest(f"end_s ({end:g}) must be after start_s ({start:g})")
-    duration = _num(params, "duration_s")
     if duration is None and start is not None and end is not None:
         duration = end - start
-    if duration is None and media is None and need_duration:
+    if duration is None and spec.media is None and need_duration:
         raise InvalidRequest("a text-only cue needs 'duration_s'")
     if duration is not None and duration <= 0:
         raise InvalidRequest(f"cue length must be positive, got {duration:g} s")
@@ -311,52 +334,14 @@ def parse_cue_params(
         raise InvalidRequest(
             f"unknown backend {quote(backend)}; backends: {', '.join(backends.CHOICES)}"
         )
-    variations = params.get("variations", 1)
-    if (
-        isinstance(variations, bool)
-        or not isinstance(variations, int)
-        or not 1 <= variations <= MAX_VARIATIONS
-    ):
-        raise InvalidRequest(f"'variations' must be an integer 1-{MAX_VARIATIONS}")
-    name = params.get("name") or "cue"
-    if (
-        not isinstance(name, str)
-        or len(name) > MAX_NAME_CHARS
-        or not name.replace("-", "").replace("_", "").isalnum()
-    ):
-        raise InvalidRequest(f"'name' may use 1-{MAX_NAME_CHARS} letters, digits, '-' and '_' only")
-    position = _num(params, "position_s") or 0.0
-    project = params.get("project") or ""
-    if not isinstance(project, str) or len(project) > MAX_TEXT_CHARS:
-        raise InvalidRequest(f"'project' must be a title of at most {MAX_TEXT_CHARS} characters")
-    cuts = params.get("cut_times_s")
-    if cuts is not None and (
-        not isinstance(cuts, list)
-        or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cuts)
-    ):
-        raise InvalidRequest("'cut_times_s' must be a list of seconds")
-    ending, loop, stems, frame_rate = parse_finish_params(params)
-    return CueSpec(
-        media=str(Path(media).expanduser().resolve()) if media else None,
-        start_s=start,
-        end_s=end,
-        text=text.strip() if text else None,
+    _check_names(spec)
+    return replace(
+        spec,
+        media=str(Path(spec.media).expanduser().resolve()) if spec.media else None,
+        text=spec.text.strip() if spec.text else None,
         duration_s=duration,
-        knobs=parse_knobs(params.get("knobs")),
         backend=backend,
-        name=name,
-        variations=variations,
-        cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
-        continue_from=_continue_from(params.get("continue_from")),
-        duck=bool(params.get("duck", True)),
-        position_s=position,
-        project=project,
-        marker_times_s=tuple(m.time_s for m in parse_markers(params.get("markers")) if m.wanted),
-        hits=parse_hits(params.get("hits")),
-        ending=ending,
-        loop=loop,
-        stems=stems,
-        frame_rate=frame_rate,
+        name=spec.name or "cue",
     )
 
 

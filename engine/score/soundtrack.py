@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from bridge import timeline as tl
 from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, TimelineError, quote, quote_names
 from bridge.jsondepth import check_json_depth
 from engine import backends
-from engine.config import Settings
+from engine.config import Settings, load_frozen
 from engine.score import cut_only
 from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
 from engine.score.deliver import (
@@ -39,6 +39,7 @@ from engine.score.deliver import (
 )
 from engine.score.finishing import parse_finish_params
 from engine.score.provenance import adapted_tracks, cue_licence
+from engine.types import Knobs
 
 MAX_OTIO_JSON = 8 << 20
 MAX_CLIP_CHARS = 256  # selection.clip: a clip name or id
@@ -46,29 +47,52 @@ MAX_STRING_CHARS = 200  # title, ray_address
 MIN_LENGTH_RANGE = (0.5, 600.0)  # min_length_s: > 0, or a split could stay where it is
 MAX_LENGTH_MAX = 3600.0  # max_length_s: 0 (never split) or min_length_s..this
 MAX_CREDIT = 200
-_KEYS = {
-    "timeline",
-    "otio_json",
-    "selection",
-    "knobs",
-    "backend",
-    "per",
-    "min_length_s",
-    "max_length_s",
-    "continuous",
-    "ray_address",
-    "title",
-    "media_roots",
-    "rate",
-    "hits",
-    "require_media",
-    "markers",
-    "usage",
-    "composer",
-    "publisher",
-    "ending",
-    "stems",
+
+
+@dataclass(frozen=True)
+class SoundtrackSpec:
+    """A `soundtrack` job's parameters as the wire carries them, loaded by the config's
+    strict loader (unknown keys refused, each value of its type); the checks that need the
+    timeline follow in parse_soundtrack_params."""
+
+    timeline: str | None = None  # a timeline file path ...
+    otio_json: str | None = None  # ... or the OTIO document itself (exactly one of them)
+    selection: dict[str, Any] | None = None  # {"all": true} | {"range": [s, e]} | {"clip": n}
+    knobs: Knobs = field(default_factory=Knobs)
+    backend: str = "auto"
+    per: str = "clip"  # clip | scene
+    min_length_s: float = 4.0
+    max_length_s: float = 120.0
+    continuous: bool = False
+    ray_address: str | None = None
+    title: str | None = None
+    media_roots: tuple[str, ...] = ()  # folders where moved media is looked for (relinking)
+    rate: float | None = None  # the timeline's frame rate where its file does not say (EDL)
+    hits: tuple[str, ...] = tl.HITS  # what the music hits: "cuts", "markers", both or neither
+    require_media: bool = False  # refuse, rather than score a clip from the cut alone
+    markers: tuple[tl.HitMarker, ...] = ()  # a host's markers: more hit points
+    usage: str | dict[str, str] | None = None  # cue sheet usage: a code, or {clip or cue: code}
+    composer: str | None = None
+    publisher: str | None = None
+    ending: str | None = None  # the last cue's ending (the others: by their place in the run)
+    stems: bool = False  # one WAV per part of every cue (draft backend)
+
+
+# The parameters whose wire form is richer than their field.
+_FROM_WIRE: dict[str, Callable[[Any], Any]] = {
+    "knobs": parse_knobs,
+    "hits": tl.parse_hits,
+    "rate": lambda raw: _frame_rate(raw),
+    "markers": lambda raw: tuple(tl.parse_markers(raw)),
 }
+
+
+def load_soundtrack_spec(params: dict[str, Any]) -> SoundtrackSpec:
+    """The typed parameters (a null is the same as leaving the parameter out)."""
+    given = {k: v for k, v in params.items() if v is not None}
+    return load_frozen(
+        SoundtrackSpec, given, "", InvalidRequest, "soundtrack parameter", _FROM_WIRE
+    )
 
 
 class RenderContext(Protocol):
@@ -98,7 +122,10 @@ def _read(params: dict[str, Any]) -> tl.Loaded:
 
 
 def _rate(params: dict[str, Any]) -> float | None:
-    rate = params.get("rate")
+    return _frame_rate(params.get("rate"))
+
+
+def _frame_rate(rate: Any) -> float | None:
     if rate is None:
         return None
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate <= 240:
@@ -211,30 +238,22 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
     """Validated in the daemon: the timeline reads, the selection exists, media is there."""
     if "loop" in params:
         raise InvalidRequest("a soundtrack cannot loop; loop a single cue instead (vmb generate)")
-    unknown = set(params) - _KEYS
-    if unknown:
-        raise InvalidRequest(f"unknown soundtrack parameter(s): {quote_names(unknown)}")
-    for key in ("timeline", "otio_json", "title", "ray_address"):
-        if params.get(key) is not None and not isinstance(params[key], str):
-            raise InvalidRequest(f"'{key}' must be a string")
+    spec = load_soundtrack_spec(params)
     for key in ("title", "ray_address"):
-        if len(params.get(key) or "") > MAX_STRING_CHARS:
+        if len(getattr(spec, key) or "") > MAX_STRING_CHARS:
             raise InvalidRequest(f"'{key}' is over {MAX_STRING_CHARS} chars")
-    if bool(params.get("timeline")) == bool(params.get("otio_json")):
+    if bool(spec.timeline) == bool(spec.otio_json):
         raise InvalidRequest("give exactly one of 'timeline' (a path) or 'otio_json'")
-    if params.get("otio_json") and len(params["otio_json"]) > MAX_OTIO_JSON:
+    if spec.otio_json and len(spec.otio_json) > MAX_OTIO_JSON:
         raise InvalidRequest(f"inline OTIO JSON is over {MAX_OTIO_JSON >> 20} MiB")
-    if params.get("backend", "auto") not in backends.CHOICES:
+    if spec.backend not in backends.CHOICES:
         raise InvalidRequest(
-            f"unknown backend {quote(params['backend'])}; backends: {', '.join(backends.CHOICES)}"
+            f"unknown backend {quote(spec.backend)}; backends: {', '.join(backends.CHOICES)}"
         )
-    parse_knobs(params.get("knobs"))
     parse_finish_params(params)
     _credits(params)
     _, named = _usages(params.get("usage"))
-    tl.parse_hits(params.get("hits"))
     _selection(params.get("selection")), _options(params)  # cheap checks first
-    tl.parse_markers(params.get("markers"))
     plan = _plan(params, _read(params), _finder(params))
     if not plan.cues:
         raise TimelineError("the selection holds no clip to score")

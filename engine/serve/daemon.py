@@ -44,6 +44,17 @@ from engine.serve.store import Job, JobStore
 from engine.serve.worker import WorkerSupervisor
 from engine.util.atomic import fsync_dir
 
+
+def knob_definitions() -> dict[str, Any]:
+    """The knob table (bridge/knobs.py) with the engine's vocabularies: what the `hello`
+    reply and the gateway's /v1/capabilities serve, and the host panels are built from."""
+    from bridge.knobs import knob_definitions as build
+    from engine import taxonomy
+    from engine.backends import CHOICES
+
+    return build(taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES)
+
+
 PROGRESS_INTERVAL_S = 0.1  # <= 10 Hz per job to subscribers and the store
 LIST_BYTES = 768 << 10  # a `list` reply stops adding jobs here (and says `truncated`)
 LIST_JOB_BYTES = 64 << 10  # a listed job over this shows no result (`result` has it)
@@ -213,16 +224,10 @@ class Daemon:
         if not server.gateway:
             return None
         from bridge.gateway import Gateway
-        from bridge.knobs import knob_definitions
-        from engine import taxonomy
-        from engine.backends import CHOICES
 
-        knobs = knob_definitions(
-            taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES
-        )
         gateway = Gateway(
             self.settings.home,
-            knobs,
+            knob_definitions(),
             discovery=disc,
             port=server.gateway_port,
             outputs_dir=self.settings.outputs_dir,
@@ -367,6 +372,7 @@ class Daemon:
                 "model_dir": str(self.settings.model_dir),
                 "compute": self.worker.compute_status(),
                 "commands": sorted(protocol.COMMANDS),
+                "knobs": knob_definitions(),
                 "limits": {
                     "max_frames": protocol.MAX_FRAMES,
                     "max_body_bytes": protocol.MAX_BODY_BYTES,

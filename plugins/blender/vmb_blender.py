@@ -141,11 +141,12 @@ class BlenderHost(vf.Host):
 
     def build_request(self, gw: vc.Gateway, selection: Any) -> Optional[Dict[str, Any]]:
         STATE["caps"] = gw.capabilities()
+        defs = STATE["caps"].get("knobs")
         options = panel_options(self.scene())
         vc.save_knobs(HOST, options)
         if self.mode == "selection":
-            return {"kind": "cue", "params": st.cue_params(selection, options)}
-        params = vc.split_options(options)
+            return {"kind": "cue", "params": st.cue_params(selection, options, defs)}
+        params = vc.split_options(options, defs)
         params.update(otio_json=json.dumps(selection["otio"]), selection={"all": True})
         if selection["markers"]:
             params["markers"] = selection["markers"]

@@ -221,9 +221,12 @@ def read_selection(scene: Any) -> Dict[str, Any]:
     return sel
 
 
-def cue_params(sel: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
-    """The `cue` request: the record length, the picture's source range, the markers."""
-    req = vc.split_options(options)
+def cue_params(
+    sel: Dict[str, Any], options: Dict[str, Any], defs: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
+    """The `cue` request: the record length, the picture's source range, the markers;
+    `defs`: the knob table the engine serves (which panel values are knobs)."""
+    req = vc.split_options(options, defs)
     req["duration_s"] = (sel["end"] - sel["start"]) / sel["fps"]
     req["name"] = sel["name"]
     if sel["media"]:

@@ -394,21 +394,29 @@ def save_knobs(host: str, knobs: Dict[str, Any], home: Optional[str] = None) -> 
     os.replace(tmp, path)
 
 
-def split_options(values: Dict[str, Any]) -> Dict[str, Any]:
-    """Panel values -> request fields: knobs{...}, backend, seed, text (empty ones left out)."""
-    knob_names = ("mood", "genre", "tempo", "energy", "instruments")
+def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Panel values -> request fields, from the knob table the engine serves (the "knobs" of
+    /v1/capabilities): a row of defs["knobs"] goes into knobs{...}, a row of defs["options"]
+    is a field of its own, typed by the row (empty ones left out). Without defs, every value
+    that is not a known option is a knob (so a new knob still reaches the engine)."""
+    if defs:
+        knob_names = [k["name"] for k in defs.get("knobs", [])]
+        options = {o["name"]: o.get("type") for o in defs.get("options", [])}
+    else:
+        options = {"backend": "choice", "seed": "integer", "text": "text"}
+        knob_names = [k for k in values if k not in options]
     req = {"knobs": {k: values[k] for k in knob_names if k in values}}  # type: Dict[str, Any]
-    backend = values.get("backend")
-    if backend:
-        req["backend"] = backend
-    seed = values.get("seed")
-    if isinstance(seed, str):
-        seed = int(seed) if seed.strip().isdigit() else None
-    if isinstance(seed, int) and not isinstance(seed, bool) and seed > 0:
-        req["seed"] = seed
-    text = values.get("text")
-    if isinstance(text, str) and text.strip():
-        req["text"] = text.strip()
+    for name, kind in options.items():
+        value = values.get(name)
+        if kind == "integer":
+            if isinstance(value, str):
+                value = int(value) if value.strip().isdigit() else None
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                req[name] = value  # empty or 0: not sent (a new random seed)
+        elif isinstance(value, str) and value.strip():
+            req[name] = value.strip()
+        elif value not in (None, "", [], {}) and not isinstance(value, str):
+            req[name] = value
     return req
 
 

@@ -325,11 +325,12 @@ class ResolveHost(vf.Host):
             title = f"{sel.source} at {timecode(sel.rec_in, fps)} ({sel.frames / fps:.1f} s)"
         else:
             title = f"whole timeline '{call(tl, 'GetName') or ''}'"
-        values = self.s.knobs(gw.capabilities(), title)
+        caps = gw.capabilities()
+        values = self.s.knobs(caps, title)
         if values is None:
             return None
         vc.save_knobs(HOST, values, self.s.home)
-        req = vc.split_options(values)
+        req = vc.split_options(values, caps.get("knobs"))
         if sel is None:
             text, ctx["how"] = self.s.export_otio(tl, fps)
             req.update({"otio_json": text, "selection": {"all": True}})

@@ -409,6 +409,7 @@ class ReaperHost(vf.Host):
         self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
         self.note = ""
         self.placed = []  # type: List[Dict[str, Any]]
+        self.defs = {}  # type: Dict[str, Any]  # the knob table the engine serves
 
     def read_selection(self) -> Optional[Dict[str, Any]]:
         check_version()
@@ -423,7 +424,7 @@ class ReaperHost(vf.Host):
         return sel
 
     def knobs(self, gw: vc.Gateway, home: str) -> Dict[str, Any]:
-        defs = gw.capabilities().get("knobs") or {}
+        defs = self.defs = gw.capabilities().get("knobs") or {}
         values = read_controls(defs)
         if values is None:
             self.note = (
@@ -435,7 +436,8 @@ class ReaperHost(vf.Host):
         return values
 
     def build_request(self, gw: vc.Gateway, sel: Any) -> Dict[str, Any]:
-        req = vc.split_options(self.knobs(gw, vc.resolve_home(gw.config)))
+        values = self.knobs(gw, vc.resolve_home(gw.config))
+        req = vc.split_options(values, self.defs)
         if self.mode != "selection":
             req.update({"otio_json": json.dumps(project_otio()), "selection": {"all": True}})
             return {"kind": "soundtrack", "params": req}

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from bridge.discovery import read_discovery
-from bridge.errors import InvalidRequest
-from bridge.gateway import Gateway, http_status
+from bridge.errors import InvalidRequest, http_status
+from bridge.gateway import Gateway
 from bridge.knobs import clean_knobs, knob_definitions
 from support.gateway_http import GatewayHTTP
 
@@ -124,6 +124,10 @@ def test_capabilities_has_kinds_and_taxonomy_knobs(engine) -> None:
     assert knobs["genre"]["values"][1:] == list(taxonomy.GENRES)
     assert knobs["instruments"]["values"] == list(taxonomy.INSTRUMENTS)
     assert knobs["tempo"]["bpm"] == {"min": taxonomy.MIN_BPM, "max": taxonomy.MAX_BPM}
+    from bridge.client import EngineClient
+
+    with EngineClient(home=engine.settings.home) as client:  # the daemon's hello: the same table
+        assert client.hello()["capabilities"]["knobs"] == caps["knobs"]
 
 
 def test_submit_progress_result_and_file_bytes(engine) -> None:

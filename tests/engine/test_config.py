@@ -35,8 +35,8 @@ def test_toml_values_and_env_overrides(vmb_home: Path, monkeypatch: pytest.Monke
     [
         ("[server]\nprot = 1\n", "unknown setting 'server.prot'"),
         ("[sever]\nport = 1\n", "unknown section 'sever'"),
-        ("[server]\nport = 'x'\n", "'server.port' must be int"),
-        ("[server]\nport = true\n", "'server.port' must be int"),
+        ("[server]\nport = 'x'\n", "'server.port' must be an integer"),
+        ("[server]\nport = true\n", "'server.port' must be an integer"),
         ("[pipeline]\nbackend = 'gpu'\n", "pipeline.backend"),
         ("[server]\nhost = '0.0.0.0'\n", "CURVE"),
         ("[server\n", "cannot read"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import opentimelineio as otio
@@ -72,10 +73,12 @@ def test_demo_scores_a_clip(
 
 
 def test_model_dir_must_match_the_running_engine(
-    engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine.cli import main
 
+    # the CLI exports --model-dir as VMB_MODEL_DIR in this process: undone after the test
+    monkeypatch.setenv("VMB_MODEL_DIR", os.environ.get("VMB_MODEL_DIR", ""))
     code = main(["describe", "--text", "calm piano", "--model-dir", str(tmp_path / "other")])
     assert code == 2
     err = capsys.readouterr().err

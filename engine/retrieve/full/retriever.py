@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import VMBError, WeightsError
+from bridge.errors import LibraryError, VMBError, WeightsError
 from engine import taxonomy, weights
 from engine.config import Settings
 from engine.retrieve.full.encoders import clap as clap_mod
@@ -30,7 +30,6 @@ from engine.retrieve.full.schema import (
     DB_FILE,
     EmptyPartition,
     EncoderStamp,
-    LibraryError,
     Partition,
     parse_partition,
     prompt_for,

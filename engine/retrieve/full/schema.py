@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidRequest, VMBError
+from bridge.errors import InvalidRequest
+from bridge.errors import LibraryError as LibraryError  # re-exported for the library's modules
 from engine import taxonomy
 
 SCHEMA_VERSION = 1
@@ -42,14 +43,9 @@ EXPECTED_RATE = {"genre": 0.15, "mood": 0.2, "instrument": 0.3}
 MIN_CALIBRATION_PIECES = 32  # the library calibrates itself from this many pieces on
 
 
-class LibraryError(VMBError):
-    """The music library cannot be used as asked."""
-
-    code = "library"
-
-
 class EmptyPartition(InvalidRequest):
-    """A partition holds no piece; ``nearest`` names the closest one that has pieces."""
+    """A partition holds no piece; ``nearest`` names the closest one that has pieces.
+    (An engine-side refinement: it crosses the wire as InvalidRequest, its code.)"""
 
     def __init__(self, message: str, partition: str, nearest: str | None) -> None:
         super().__init__(message)

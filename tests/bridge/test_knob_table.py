@@ -1,0 +1,151 @@
+"""One knob table (bridge/knobs.py KNOBS): the capabilities, the parser, the CLI options and
+the plugins' request building all come from it, and request parameters go through the
+config's strict loader (CueSpec, SoundtrackSpec)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge import knobs as knob_table
+from bridge.errors import InvalidRequest
+from bridge.knobs import Knob, knob_definitions
+from engine import taxonomy
+from engine.backends import CHOICES
+from engine.config import load_settings
+from engine.score.cue import WIRE_NAMES, CueSpec, parse_cue_params, parse_knobs
+from engine.score.soundtrack import SoundtrackSpec, load_soundtrack_spec
+from engine.types import Knobs
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "common"))
+import vmb_client as vc  # noqa: E402 - the plugins' stdlib client, as hosts load it
+
+SWING = Knob(
+    "swing", "Swing", "choice", "knobs", "how much the rhythm swings", values=("straight", "heavy")
+)
+LAYERS = Knob("layers", "Layers", "integer", "options", "how many layers", lo=1, hi=4)
+
+
+def _defs() -> dict:
+    return knob_definitions(
+        taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES
+    )
+
+
+def _help(command: str) -> str:
+    from engine.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command].format_help()
+
+
+@pytest.fixture
+def swing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(knob_table, "KNOBS", (*knob_table.KNOBS, SWING, LAYERS))
+
+
+def test_a_new_row_shows_everywhere_and_is_parsed(swing: None, vmb_home: Path) -> None:
+    from engine.serve import daemon
+
+    defs = _defs()
+    assert daemon.knob_definitions() == defs  # what hello and /v1/capabilities serve
+    by_name = {k["name"]: k for k in defs["knobs"]}
+    assert by_name["swing"]["values"] == ["auto", "straight", "heavy"]
+    assert {o["name"]: o for o in defs["options"]}["layers"]["max"] == 4
+    for command in ("generate", "describe", "render"):
+        assert "--swing" in _help(command) and "how much the rhythm swings" in _help(command)
+    knobs = parse_knobs({"swing": "Heavy", "mood": "calm"})
+    assert knobs.mood == "calm" and dict(knobs.extra) == {"swing": "heavy"}
+    with pytest.raises(InvalidRequest, match="knob 'swing'.*straight, heavy"):
+        parse_knobs({"swing": "wobbly"})
+    spec = parse_cue_params(
+        {"text": "calm", "duration_s": 4, "knobs": {"swing": "straight"}}, load_settings()
+    )
+    params = spec.to_params()
+    assert params["knobs"]["swing"] == "straight"  # carried into the job, not dropped
+    assert parse_cue_params(params, load_settings()) == spec  # the stored params round-trip
+    assert load_soundtrack_spec({"timeline": "t.otio", "knobs": {"swing": "heavy"}}).knobs == (
+        Knobs(extra=(("swing", "heavy"),))
+    )
+    panel = {"mood": "calm", "swing": "heavy", "layers": "3", "seed": "0", "text": " x "}
+    assert vc.split_options(panel, defs) == {
+        "knobs": {"mood": "calm", "swing": "heavy"},
+        "layers": 3,
+        "text": "x",
+    }
+
+
+def test_cli_options_become_the_request(swing: None, vmb_home: Path) -> None:
+    from engine.cli import build_parser
+    from engine.commands.generate import cue_params
+
+    args = build_parser().parse_args(
+        ["generate", "--text", "calm", "--duration", "4", "--swing", "heavy", "--backend", "draft"]
+        + ["--instruments", "piano,drums", "--seed", "7", "--out", str(vmb_home)]
+    )
+    params = cue_params(args)  # parsed by the engine's parser before anything starts
+    assert params["knobs"] == {"swing": "heavy", "instruments": ["piano", "drums"]}
+    assert params["backend"] == "draft" and params["text"] == "calm" and "seed" not in params
+    assert args.seed == 7 and "--layers" in _help("generate")
+    # an option row is a request field of its own: the engine's typed spec must have it
+    args = build_parser().parse_args(["generate", "--text", "x", "--layers", "2", "--out", "o"])
+    with pytest.raises(InvalidRequest, match="unknown cue parameter 'layers'"):
+        cue_params(args)
+
+
+def test_capabilities_are_the_table() -> None:
+    defs = _defs()
+    rows = {k.name: k for k in knob_table.KNOBS}
+    assert [k["name"] for k in defs["knobs"]] == [k for k in rows if rows[k].group == "knobs"]
+    assert [o["name"] for o in defs["options"]] == ["backend", "seed", "text"]
+    text = next(o for o in defs["options"] if o["name"] == "text")
+    from engine.describe.full.parse import MAX_TEXT_CHARS
+
+    assert text["max_length"] == MAX_TEXT_CHARS == 1000  # the panel and the engine agree
+    typed = {f.name for f in dataclasses.fields(Knobs)} - {"text", "extra"}
+    assert typed <= set(rows)  # every typed knob is a row of the table
+    from bridge.protocol import COMMANDS
+
+    cue_fields = {f.name for f in dataclasses.fields(CueSpec)}
+    for row in knob_table.knob_rows("options"):  # each option is a cue field or a submit field
+        assert row.name in cue_fields or row.name in COMMANDS["submit"], row.name
+
+
+def test_requests_use_the_strict_typed_loader(vmb_home: Path) -> None:
+    settings = load_settings()
+    base = {"text": "calm", "duration_s": 4.0}
+    bad = [
+        ({**base, "durations": 3}, "unknown cue parameter 'durations'"),
+        ({**base, "variations": "2"}, "'variations' must be an integer"),
+        ({**base, "duck": "yes"}, "'duck' must be true or false"),
+        ({**base, "cut_times_s": [1.0, "x"]}, r"'cut_times_s\[1\]' must be a number"),
+        ({**base, "continue_from": 5}, "'continue_from' must be a map"),
+        ({**base, "start_s": True}, "'start_s' must be a number"),
+        ({**base, "knobs": {"swing": "x"}}, "unknown knob"),
+        ({**base, "knobs": {"text": "x" * 1001}}, "knob 'text' is 1001 characters"),
+        ({**base, "marker_times_s": [1.0]}, "unknown cue parameter 'marker_times_s'"),
+        ({**base, "markers": [{"time_s": "x"}]}, "each marker"),
+        ({**base, "position_s": -1}, "'position_s' must be >= 0"),
+        ({**base, "text": "x" * 1001}, "the limit is 1000"),
+    ]
+    for params, message in bad:
+        with pytest.raises(InvalidRequest, match=message):
+            parse_cue_params(params, settings)
+    spec = parse_cue_params({**base, "name": None, "cut_times_s": [1, 2]}, settings)
+    assert spec.name == "cue" and spec.cut_times_s == (1.0, 2.0)
+    assert set(spec.to_params()) == {
+        WIRE_NAMES.get(f.name, f.name) for f in dataclasses.fields(CueSpec)
+    }
+    assert parse_cue_params(spec.to_params(), settings) == spec  # the stored params round-trip
+    with pytest.raises(InvalidRequest, match="unknown soundtrack parameter 'pre'"):
+        load_soundtrack_spec({"timeline": "t.otio", "pre": "clip"})
+    with pytest.raises(InvalidRequest, match="'continuous' must be true or false"):
+        load_soundtrack_spec({"timeline": "t.otio", "continuous": 1})
+    assert load_soundtrack_spec({"otio_json": "{}", "per": "scene"}) == SoundtrackSpec(
+        otio_json="{}", per="scene"
+    )
