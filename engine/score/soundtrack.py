@@ -260,11 +260,10 @@ def _scene_cuts(request: tl.CueRequest) -> Sequence[float]:
     return media.detect_cuts(request.media_path, request.source_in_s, request.source_out_s)
 
 
-def _spec(
-    cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None, origin_s: float
-) -> CueSpec:
-    """The picture's range where its media is here, else the cut alone as text. `origin_s`:
-    the timeline's start, so the stem's time reference counts from it."""
+def _spec(cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None) -> CueSpec:
+    """The picture's range where its media is here, else the cut alone as text. The stem's
+    BWF time reference is its record-in on the timeline's own clock (Broadcast WAV counts
+    from midnight, so a cut starting at 01:00:00:00 places its stems after that hour)."""
     knobs = parse_knobs(params.get("knobs"))
     src = cue.picture
     return CueSpec(
@@ -280,7 +279,7 @@ def _spec(
         continue_from=prev,
         marker_times_s=cue.marker_times_s,
         hits=tl.parse_hits(params.get("hits")),
-        position_s=max(0.0, cue.record_in_s - origin_s),
+        position_s=max(0.0, cue.record_in_s),
         project=params.get("title") or "",
     )
 
@@ -304,7 +303,6 @@ def _render_all(
     render: RenderFn,
     seed: int,
     progress: Callable[[int, int], None],
-    origin_s: float = 0.0,
 ) -> list[Cue]:
     """Sequential: a continuous plan needs each cue's key and tempo before the next."""
     results: list[Cue] = []
@@ -312,7 +310,7 @@ def _render_all(
     for i, cue in enumerate(plan.cues):
         progress(i, n)
         prev = _carried(results[-1]) if cue.continue_from and results else None
-        results.append(render(_spec(cue, params, prev, origin_s), seed + i))
+        results.append(render(_spec(cue, params, prev), seed + i))
     progress(n, n)
     return results
 
@@ -325,7 +323,6 @@ def _render_on_ray(
     out_dir: Path,
     address: str,
     progress: Callable[[int, int], None],
-    origin_s: float = 0.0,
 ) -> list[Cue]:
     """Cues as Ray tasks; a continuous plan renders its first cue, then the rest in parallel."""
     import ray
@@ -338,7 +335,7 @@ def _render_on_ray(
             ignore_reinit_error=True,
         )
     remote = ray.remote(_ray_render)
-    specs = [_spec(c, params, None, origin_s) for c in plan.cues]
+    specs = [_spec(c, params, None) for c in plan.cues]
     results: list[Cue | None] = [None] * len(specs)
     first = 0
     if plan.continuous and specs:
@@ -390,23 +387,19 @@ def _media_record(plan: tl.CuePlan, loaded: tl.Loaded) -> dict[str, Any]:
     }
 
 
-def _render(
-    plan: tl.CuePlan, params: dict[str, Any], ctx: RenderContext, out: Path, origin_s: float
-) -> list[Cue]:
+def _render(plan: tl.CuePlan, params: dict[str, Any], ctx: RenderContext, out: Path) -> list[Cue]:
     address = params.get("ray_address") or os.environ.get("RAY_ADDRESS")
 
     def cue_progress(i: int, n: int) -> None:
         ctx.progress("cues", i, n)
 
     if address:
-        return _render_on_ray(
-            plan, params, ctx.settings, ctx.seed, out, address, cue_progress, origin_s
-        )
+        return _render_on_ray(plan, params, ctx.settings, ctx.seed, out, address, cue_progress)
 
     def render(spec: CueSpec, seed: int) -> Cue:
         return run_cue(spec, ctx.settings, seed, out, ctx.progress)[0]
 
-    return _render_all(plan, params, render, ctx.seed, cue_progress, origin_s)
+    return _render_all(plan, params, render, ctx.seed, cue_progress)
 
 
 def _deliver_sheets(
@@ -435,19 +428,22 @@ def _deliver_sheets(
     )
 
 
-def _row(planned: tl.PlannedCue, cue: Cue, start_s: float, usage: str) -> dict[str, Any]:
-    """One cue of the result (and of the cue sheet): what was played, and from what."""
+def _row(planned: tl.PlannedCue, cue: Cue, final: Path, usage: str) -> dict[str, Any]:
+    """One cue of the result (and of the cue sheet, the mix's iXML, cues.json): what was
+    played, and from what; files named where the job publishes them, not its staging."""
     notes = [] if planned.picture else [cut_only.note(planned)]
     relinked = {s.media_status for s in planned.segments} & {"relinked", "missing"}
     if planned.picture and relinked:
         notes.append(f"media: {planned.media_status} (see the scored OTIO's vmb.media)")
     return {
         **cue.to_json(),
+        "audio": str(final / cue.audio.name),
+        "midi": str(final / cue.midi.name) if cue.midi else None,
         "cue_id": planned.cue_id,
         "clip": planned.primary.clip_name,
         "record_in_s": planned.record_in_s,
         "record_out_s": planned.record_out_s,
-        "position_s": planned.record_in_s - start_s,
+        "position_s": planned.record_in_s,  # the stem's BWF time reference
         "usage": usage,
         "media_status": planned.media_status,
         "scored_without_picture": planned.picture is None,
@@ -480,7 +476,7 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     title = params.get("title") or timeline.name or "timeline"
     params = {**params, "title": title}
     start_s, end_s = tl.timeline_extent(timeline)
-    cues = _render(plan, params, ctx, out, start_s)
+    cues = _render(plan, params, ctx, out)
     ctx.progress("deliver", 0, 3)
     takes = [
         _take(planned, cue, ctx.final_dir) for planned, cue in zip(plan.cues, cues, strict=True)
@@ -493,7 +489,7 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     usages = _usages(params.get("usage"))
     usage = [_usage_of(planned, usages) for planned in plan.cues]
     cue_rows = [
-        _row(planned, cue, start_s, u)
+        _row(planned, cue, ctx.final_dir, u)
         for planned, cue, u in zip(plan.cues, cues, usage, strict=True)
     ]
     placed = [
@@ -510,7 +506,8 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         )
         for planned, cue, row, u in zip(plan.cues, cues, cue_rows, usage, strict=True)
     ]
-    mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate, title)
+    rate_hz = settings.pipeline.sample_rate
+    mix(placed, end_s - start_s, out / "soundtrack.wav", rate_hz, title, start_s)
     ctx.progress("deliver", 2, 3)
     rate = tl.timeline_rate(timeline)
     _deliver_sheets(cues, placed, params, settings, rate, out)
