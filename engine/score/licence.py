@@ -26,13 +26,13 @@ MIT_SOUNDFONTS = {
 # ships them, but among the most sampled recordings, so content-ID systems may flag them.
 AMEN_LOOPS = frozenset({"loop_amen", "loop_amen_full"})
 AMEN_NOTE = (
-    "This cue layers a Sonic Pi loop cut from the Amen break (The Winstons, \"Amen, Brother\", "
+    'This cue layers a Sonic Pi loop cut from the Amen break (The Winstons, "Amen, Brother", '
     "1969). Sonic Pi releases it under CC0, but the break is one of the most sampled "
     "recordings: YouTube Content ID and rights holders may still claim it. For broadcast or "
     "monetised use, set layer_loops = false in the draft settings, or clear the claim."
 )
 COMPOSER_NOTE = (
-    "Cue sheets name the composer as \"VMB Score (machine-generated)\" unless you pass "
+    'Cue sheets name the composer as "VMB Score (machine-generated)" unless you pass '
     "--composer: rights societies (PRS, ASCAP, BMI, GEMA, SACEM ...) generally register only "
     "works with a human author, so name the person who made the creative choices, or "
     "expect no performance royalties."
