@@ -226,6 +226,7 @@ def cue_params(sel: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
     req = vc.split_options(options)
     req["duration_s"] = (sel["end"] - sel["start"]) / sel["fps"]
     req["name"] = sel["name"]
+    req["position_s"] = max(0.0, sel["start"] / sel["fps"])  # the stem's BWF time reference
     if sel["media"]:
         req.update(media=sel["media"], start_s=sel["src_in"], end_s=sel["src_out"])
         if req["end_s"] <= req["start_s"]:  # a still or a freeze: one frame's worth
