@@ -72,7 +72,7 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
-    position_s: float = 0.0  # record-in from the timeline start: the WAV's BWF time reference
+    position_s: float = 0.0  # record-in on the timeline clock (BWF: since midnight)
     project: str = ""  # the production's title, written into the WAV's iXML
     marker_times_s: tuple[float, ...] = ()  # hit points (editor's markers), seconds from start
     hits: tuple[str, ...] = HITS  # what the music hits: "cuts", "markers", both or neither

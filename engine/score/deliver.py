@@ -84,9 +84,11 @@ def mix(
     out: Path,
     sample_rate: int = 44100,
     title: str = "timeline",
+    start_s: float = 0.0,
 ) -> Path:
     """Sum every cue at its offset into one stereo WAV of the timeline's length (atomic),
-    with bext (time reference 0: the timeline start) and iXML naming its cues."""
+    with bext (time reference: the timeline's start, `start_s` on its own clock) and iXML
+    naming its cues."""
     total = np.zeros((max(1, round(length_s * sample_rate)), 2), np.float32)
     for cue in cues:
         audio, sr = sf.read(cue.audio, dtype="float32", always_2d=True)
@@ -106,7 +108,7 @@ def mix(
         sf.write(tmp, total, sample_rate, subtype="PCM_24", format="WAV")
         records = [{**c.info, "cue_id": c.name, "record_in_s": c.record_in_s} for c in cues]
         licences = [str(c.info.get("licence", "")) for c in cues]
-        return stamp_mix(tmp, out, title, sample_rate, records, licences)
+        return stamp_mix(tmp, out, title, sample_rate, records, licences, start_s)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -22,6 +22,21 @@ MIT_SOUNDFONTS = {
     "musescore_general": "MuseScore General soundfont (MIT)",
     "musescore_general_lite": "MuseScore General Lite soundfont (MIT)",
 }
+# Sonic Pi loops cut from the Amen break ("Amen, Brother", The Winstons, 1969): CC0 as Sonic Pi
+# ships them, but among the most sampled recordings, so content-ID systems may flag them.
+AMEN_LOOPS = frozenset({"loop_amen", "loop_amen_full"})
+AMEN_NOTE = (
+    'This cue layers a Sonic Pi loop cut from the Amen break (The Winstons, "Amen, Brother", '
+    "1969). Sonic Pi releases it under CC0, but the break is one of the most sampled "
+    "recordings: YouTube Content ID and rights holders may still claim it. For broadcast or "
+    "monetised use, set layer_loops = false in the draft settings, or clear the claim."
+)
+COMPOSER_NOTE = (
+    'Cue sheets name the composer as "VMB Score (machine-generated)" unless you pass '
+    "--composer: rights societies (PRS, ASCAP, BMI, GEMA, SACEM ...) generally register only "
+    "works with a human author, so name the person who made the creative choices, or "
+    "expect no performance royalties."
+)
 # Models whose weights make or shape the audio of a full cue (describe/retrieve only steer it).
 FULL_GENERATE = ("sao-1.0", "t5-base", "vmb-ecmg")
 
@@ -50,19 +65,24 @@ def _soundfont_name(soundfont: str | None) -> str | None:
     return None
 
 
-def _draft(soundfont: str | None) -> LicenceStatement:
+def _draft(soundfont: str | None, samples: Sequence[str] = ()) -> LicenceStatement:
     font = _soundfont_name(soundfont)
+    amen = any(Path(s).stem in AMEN_LOOPS for s in samples)
     if font is None:
         summary = (
             f"draft: composed by VMB Score (MIT) and rendered with your soundfont {soundfont}; "
             "that soundfont's licence decides what you may do with this music"
         )
-        lines = (summary,)
+        if amen:
+            summary += "; its Amen-break loop (CC0) may draw Content ID claims"
+        lines = (summary, *((AMEN_NOTE,) if amen else ()), COMPOSER_NOTE)
         return LicenceStatement("draft", summary, lines)
     summary = (
         f"draft: free to use, change, sell and broadcast without royalty or credit "
         f"(composed by VMB Score, MIT; rendered with the {font}; loops CC0)"
     )
+    if amen:
+        summary += "; its Amen-break loop (CC0) may draw Content ID claims"
     lines = (
         "Draft backend: the notes are written by VMB Score's own composer (MIT licence) and "
         f"played with the {font} and, where layered, CC0 Sonic Pi samples.",
@@ -70,6 +90,8 @@ def _draft(soundfont: str | None) -> LicenceStatement:
         "edit, sell, broadcast and register the music for any production without royalties "
         "or credit. Only redistributing the soundfont file itself needs its MIT notice.",
         "Library tracks the draft consults lend it a tempo and a key, never their audio.",
+        *((AMEN_NOTE,) if amen else ()),
+        COMPOSER_NOTE,
     )
     return LicenceStatement("draft", summary, lines)
 
@@ -117,6 +139,7 @@ def _full(model_dir: Path, adapted: Sequence[str]) -> LicenceStatement:
     )
     if adapted:
         summary += f"; adapts library music: {', '.join(adapted)}"
+    lines.append(COMPOSER_NOTE)
     return LicenceStatement("full", summary, tuple(lines))
 
 
@@ -125,14 +148,16 @@ def output_licence(
     model_dir: Path,
     soundfont: str | None = None,
     adapted: Sequence[str] = (),
+    samples: Sequence[str] = (),
 ) -> LicenceStatement:
     """The licence statement for music made by `backend` with what is installed now.
 
     `soundfont`: the draft's rendering soundfont (None: the default FluidR3 GM);
-    `adapted`: titles of library tracks whose audio conditioned a full cue.
+    `adapted`: titles of library tracks whose audio conditioned a full cue;
+    `samples`: loop files a draft cue layered (Cue.extra["loops"]).
     """
     if backend == "draft":
-        return _draft(soundfont)
+        return _draft(soundfont, samples)
     if backend == "full":
         return _full(model_dir, adapted)
     raise ValueError(f"unknown backend {backend!r}")

@@ -34,10 +34,23 @@ def adapted_tracks(cue: Cue) -> list[str]:
     return list(dict.fromkeys(refs))
 
 
+def layered_samples(cue: Cue) -> list[str]:
+    """Sample files a draft cue layered under its band (its loop and texture)."""
+    loops = cue.extra.get("loops") if cue.backend == "draft" else None
+    if not isinstance(loops, dict):
+        return []
+    parts = (loops.get("loop"), loops.get("texture"))
+    return [str(p["sample"]) for p in parts if isinstance(p, dict) and p.get("sample")]
+
+
 def cue_licence(cue: Cue, settings: Settings) -> LicenceStatement:
     soundfont = cue.extra.get("soundfont") if cue.backend == "draft" else None
     return output_licence(
-        cue.backend, settings.model_dir, soundfont=soundfont, adapted=adapted_tracks(cue)
+        cue.backend,
+        settings.model_dir,
+        soundfont=soundfont,
+        adapted=adapted_tracks(cue),
+        samples=layered_samples(cue),
     )
 
 
@@ -49,6 +62,12 @@ def rerender_request(cue: Cue, spec: CueSpec) -> dict[str, Any]:
         "name": cue.audio.stem,
         "variations": 1,
     }
+
+
+def _reference(stem: str, seed: int) -> str:
+    """'<file stem>-s<seed>', once: a take's file (`--seed next`) already ends with it."""
+    tag = f"-s{seed}"
+    return stem if stem.endswith(tag) else stem + tag
 
 
 def stamp_cue(
@@ -88,7 +107,7 @@ def stamp_cue(
             vmb=vmb,
             project=spec.project,
             scene=scene,
-            originator_reference=f"{scene}-s{cue.seed}"[:32],
+            originator_reference=_reference(scene, cue.seed)[:32],
             loudness_lufs=cue.extra.get("loudness_lufs") if part is None else None,
             true_peak_dbtp=cue.extra.get("true_peak_dbtp") if part is None else None,
         ),
@@ -102,8 +121,10 @@ def stamp_mix(
     sample_rate: int,
     cues: Sequence[dict[str, Any]],
     licences: Sequence[str],
+    start_s: float = 0.0,
 ) -> Path:
-    """The mix starts at the timeline start (time reference 0) and lists its cues."""
+    """The mix starts at the timeline's start (`start_s`, on the timeline's own clock: BWF
+    counts samples since midnight) and lists its cues."""
     vmb = {
         "kind": "mix",
         "cues": [
@@ -114,7 +135,7 @@ def stamp_mix(
     }
     provenance = bwf.Provenance(
         description=f"VMB Score mix of {len(cues)} cue(s) for {title}",
-        time_reference=0,
+        time_reference=round(max(0.0, start_s) * sample_rate),
         sample_rate=sample_rate,
         vmb=vmb,
         project=title,

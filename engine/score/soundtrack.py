@@ -305,10 +305,9 @@ def endings(plan: tl.CuePlan, params: dict[str, Any], rate: float) -> list[str |
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the cues sit: the timeline's start (stems' time references count from it), its
-    frame rate (button and cut endings hit the last frame) and each cue's ending."""
+    """How the cues sit on the timeline: its frame rate (button and cut endings hit the last
+    frame) and each cue's ending."""
 
-    origin_s: float = 0.0
     rate: float = 24.0
     endings: tuple[str | None, ...] = ()
 
@@ -320,7 +319,9 @@ def _spec(
     at: Placement,
     i: int,
 ) -> CueSpec:
-    """The picture's range where its media is here, else the cut alone as text."""
+    """The picture's range where its media is here, else the cut alone as text. The stem's
+    BWF time reference is its record-in on the timeline's own clock (Broadcast WAV counts
+    from midnight, so a cut starting at 01:00:00:00 places its stems after that hour)."""
     knobs = parse_knobs(params.get("knobs"))
     src = cue.picture
     return CueSpec(
@@ -336,7 +337,7 @@ def _spec(
         continue_from=prev,
         marker_times_s=cue.marker_times_s,
         hits=tl.parse_hits(params.get("hits")),
-        position_s=max(0.0, cue.record_in_s - at.origin_s),
+        position_s=max(0.0, cue.record_in_s),
         project=params.get("title") or "",
         ending=at.endings[i] if i < len(at.endings) else params.get("ending"),
         stems=bool(params.get("stems", False)),
@@ -507,19 +508,22 @@ def _deliver_sheets(
     )
 
 
-def _row(planned: tl.PlannedCue, cue: Cue, start_s: float, usage: str) -> dict[str, Any]:
-    """One cue of the result (and of the cue sheet): what was played, and from what."""
+def _row(planned: tl.PlannedCue, cue: Cue, final: Path, usage: str) -> dict[str, Any]:
+    """One cue of the result (and of the cue sheet, the mix's iXML, cues.json): what was
+    played, and from what; files named where the job publishes them, not its staging."""
     notes = [] if planned.picture else [cut_only.note(planned)]
     relinked = {s.media_status for s in planned.segments} & {"relinked", "missing"}
     if planned.picture and relinked:
         notes.append(f"media: {planned.media_status} (see the scored OTIO's vmb.media)")
     return {
         **cue.to_json(),
+        "audio": str(final / cue.audio.name),
+        "midi": str(final / cue.midi.name) if cue.midi else None,
         "cue_id": planned.cue_id,
         "clip": planned.primary.clip_name,
         "record_in_s": planned.record_in_s,
         "record_out_s": planned.record_out_s,
-        "position_s": planned.record_in_s - start_s,
+        "position_s": planned.record_in_s,  # the stem's BWF time reference
         "usage": usage,
         "media_status": planned.media_status,
         "scored_without_picture": planned.picture is None,
@@ -553,7 +557,7 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     params = {**params, "title": title}
     start_s, end_s = tl.timeline_extent(timeline)
     rate = tl.timeline_rate(timeline)
-    cues = _render(plan, params, ctx, Placement(origin_s=start_s, rate=rate))
+    cues = _render(plan, params, ctx, Placement(rate=rate))
     ctx.progress("deliver", 0, 3)
     takes = [
         _take(planned, cue, ctx.final_dir) for planned, cue in zip(plan.cues, cues, strict=True)
@@ -566,7 +570,7 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     usages = _usages(params.get("usage"))
     usage = [_usage_of(planned, usages) for planned in plan.cues]
     cue_rows = [
-        _row(planned, cue, start_s, u)
+        _row(planned, cue, ctx.final_dir, u)
         for planned, cue, u in zip(plan.cues, cues, usage, strict=True)
     ]
     placed = [
@@ -583,7 +587,8 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         )
         for planned, cue, row, u in zip(plan.cues, cues, cue_rows, usage, strict=True)
     ]
-    mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate, title)
+    rate_hz = settings.pipeline.sample_rate
+    mix(placed, end_s - start_s, out / "soundtrack.wav", rate_hz, title, start_s)
     ctx.progress("deliver", 2, 3)
     _deliver_sheets(cues, placed, params, settings, rate, out)
     ctx.progress("deliver", 3, 3)

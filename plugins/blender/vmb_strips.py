@@ -229,6 +229,7 @@ def cue_params(
     req = vc.split_options(options, defs)
     req["duration_s"] = (sel["end"] - sel["start"]) / sel["fps"]
     req["name"] = sel["name"]
+    req["position_s"] = max(0.0, sel["start"] / sel["fps"])  # the stem's BWF time reference
     if sel["media"]:
         req.update(media=sel["media"], start_s=sel["src_in"], end_s=sel["src_out"])
         if req["end_s"] <= req["start_s"]:  # a still or a freeze: one frame's worth

@@ -335,7 +335,10 @@ class ResolveHost(vf.Host):
             text, ctx["how"] = self.s.export_otio(tl, fps)
             req.update({"otio_json": text, "selection": {"all": True}})
             return {"kind": "soundtrack", "params": req}
-        req.update({"duration_s": sel.frames / fps, "name": sel.name})
+        # BWF time reference: the record frame on the timeline's clock (its start included)
+        req.update(
+            {"duration_s": sel.frames / fps, "name": sel.name, "position_s": sel.rec_in / fps}
+        )
         if sel.media:
             req.update({"media": sel.media, "start_s": sel.src_in_s, "end_s": sel.src_out_s})
         elif "text" not in req:

@@ -199,7 +199,8 @@ def project_otio() -> Dict[str, Any]:
         kind = "Video" if any(is_picture(c["path"]) for c in clips) else "Audio"
         tracks.append({"name": name or f"Track {t + 1}", "kind": kind, "clips": clips})
     proj = str(api.RPR_GetProjectName(0, "", 512)[1] or "REAPER project")
-    return vc.otio_timeline(proj, fps, tracks, 0.0, {"reaper": {"app": api.RPR_GetAppVersion()}})
+    meta = {"reaper": {"app": api.RPR_GetAppVersion()}}
+    return vc.otio_timeline(proj, fps, tracks, time_offset(), meta)  # starts at REAPER's clock
 
 
 # -- JSFX knobs (vmb_reaper_jsfx) ------------------------------------------------------------------
@@ -444,7 +445,7 @@ class ReaperHost(vf.Host):
         req.update({
             "duration_s": sel["end"] - sel["start"],
             "name": sel["name"],
-            "position_s": max(0.0, sel["start"]),  # the stem's BWF time reference
+            "position_s": max(0.0, sel["start"] + time_offset()),  # BWF: REAPER's clock
         })  # fmt: skip
         if sel["media"]:
             req.update({"media": sel["media"], "start_s": sel["src_in"], "end_s": sel["src_out"]})
@@ -503,10 +504,10 @@ class ReaperHost(vf.Host):
             if not audio:
                 raise vc.PluginError("The engine returned no audio file.", "result")
             length = sel["end"] - sel["start"]
-            start = cue_position(audio, sel["start"])
+            start = cue_position(audio, sel["start"], time_offset())
             return [(start, length, sel["name"], audio, out["files"].get("midi"))]
         stems = []
-        origin = float(out["result"].get("timeline_start_s") or 0.0)  # 0: our OTIO
+        origin = float(out["result"].get("timeline_start_s") or 0.0)  # our OTIO: time_offset()
         for cue in out["result"].get("cues") or []:
             audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
             if not audio or cue.get("record_in_s") is None:
@@ -515,17 +516,24 @@ class ReaperHost(vf.Host):
             length = float(end) - float(cue["record_in_s"]) if end is not None else None
             midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
             label = vc.cue_name(str(cue.get("clip") or "cue"))
-            start = cue_position(audio, float(cue["record_in_s"]) - origin)
+            start = cue_position(audio, float(cue["record_in_s"]) - origin, origin)
             stems.append((start, length, label, audio, midi))
         return stems
 
 
-def cue_position(path: str, fallback: float) -> float:
-    """Where a stem goes: its BWF time reference (what REAPER's "BWF start offset" import
-    uses; the engine writes the cue's position from the project start), else `fallback`
+def time_offset() -> float:
+    """The project's start time (Project settings: Project start time), in seconds: a
+    project position plus it is REAPER's own timeline clock, the clock BWF positions use."""
+    return float(rp().RPR_GetProjectTimeOffset(0, False))
+
+
+def cue_position(path: str, fallback: float, offset: float = 0.0) -> float:
+    """Where a stem goes, in project position: its BWF time reference (samples since
+    midnight, on the clock the request sent) less `offset` (what that clock reads at
+    project position 0), as REAPER's "BWF start offset" import places it; else `fallback`
     (an engine too old to write bext)."""
     pos = vc.bwf_position_s(path)
-    return fallback if pos is None else pos
+    return fallback if pos is None else max(0.0, pos - offset)
 
 
 # -- the actions -------------------------------------------------------------------------------

@@ -120,6 +120,7 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
     assert req["media"] == str(clip_a) and req["knobs"] == {"mood": facts["scene"]["mood"]}
     assert req["start_s"] == pytest.approx(0.5) and req["end_s"] == pytest.approx(3.5)
     assert req["duration_s"] == pytest.approx(3.0)
+    assert req["position_s"] == pytest.approx(112 / 24)  # the stem's BWF time reference
     assert req["markers"] == [{"time_s": 1.0, "name": "hit"}]  # frame 136, 24 frames in
     assert Path(placed["file"]).is_file() and _rms(placed["file"]) > 1e-3
     assert sf.info(placed["file"]).duration == pytest.approx(3.0, abs=0.05)
@@ -216,6 +217,7 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
     r = f["fps_mismatch_request"]
     assert r["duration_s"] == pytest.approx(72 / 30) and r["knobs"] == {"mood": "calm"}
     assert (r["start_s"], r["end_s"]) == (pytest.approx(1.0), pytest.approx(4.0))
+    assert r["position_s"] == pytest.approx(34 / 30)  # BWF: the record frame on the scene clock
 
     # speed effect over a 2 s input: Multiply x2 and Stretch both show the clip's 4 s
     for key in ("speed_multiply", "speed_stretch"):
@@ -233,6 +235,7 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
     assert f["sound_only"]["media"] is None
     req = f["sound_only_request"]
     assert req["duration_s"] == pytest.approx(3.0) and req["text"]
+    assert req["position_s"] == pytest.approx(700 / 24)
     assert req["markers"] == [{"time_s": 0.5, "name": "boom"}]
     assert "media" not in req
     assert "select one or more strips" in f["nothing"]

@@ -31,6 +31,8 @@ def test_bwf_position_reads_the_engine_time_reference(tmp_path: Path) -> None:
     )
     assert vc.bwf_position_s(str(stem)) == 3.5
     assert vrp.cue_position(str(stem), 99.0) == 3.5  # the file's own position wins
+    # a project starting at 00:00:02: BWF 3.5 s on REAPER's clock is project position 1.5 s
+    assert vrp.cue_position(str(stem), 99.0, 2.0) == 1.5
 
 
 def test_files_without_bext_fall_back(tmp_path: Path) -> None:
@@ -40,3 +42,4 @@ def test_files_without_bext_fall_back(tmp_path: Path) -> None:
     for path in (plain, junk, tmp_path / "missing.wav"):
         assert vc.bwf_position_s(str(path)) is None
         assert vrp.cue_position(str(path), 7.25) == 7.25
+        assert vrp.cue_position(str(path), 7.25, 3600.0) == 7.25

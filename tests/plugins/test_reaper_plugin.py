@@ -236,6 +236,7 @@ def test_e2e_generate_places_wav_and_midi(standin_engine, reaper: FakeReaper, vi
     score = reaper.track_named("VMB Score")
     wav_items = [reaper.items[i] for i in score.items]
     assert [(i.pos, round(i.length, 3)) for i in wav_items] == [(22.0, 4.0)]
+    assert run.request["position_s"] == pytest.approx(22.0)  # the stem's BWF position
     take = reaper.takes[wav_items[0].takes[0]]
     assert reaper.sources[take.source].path.endswith(".wav")
     midi = reaper.track_named("VMB Score MIDI")
@@ -416,3 +417,42 @@ def test_too_old_reaper_is_told_the_minimum_version(reaper: FakeReaper, video: s
     reaper.run_script(GENERATE)
     assert "needs REAPER 6.0 or newer; this is REAPER 5.95/x64" in reaper.messages[-1]
     assert not reaper.deferred and reaper.track_named("VMB Score") is None
+
+
+def test_e2e_project_start_time_places_by_bwf(
+    standin_engine, reaper: FakeReaper, video: str
+) -> None:
+    """A project starting at 01:00:00:00: requests carry REAPER's own clock (the BWF time
+    reference is samples since midnight), stems land at their project positions."""
+    reaper.time_offset = 3600.0
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=20.0, length=10.0, startoffs=5.0, selected=True)
+    reaper.loop = (22.0, 26.0)
+    run = reaper.run_script(GENERATE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    assert run.request["position_s"] == pytest.approx(3622.0)
+    assert vc.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3622.0)
+    score = reaper.track_named("VMB Score")
+    assert [(reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items] == [
+        (22.0, 4.0)
+    ]
+
+
+def test_e2e_whole_project_with_a_start_time(
+    standin_engine, reaper: FakeReaper, video: str
+) -> None:
+    """The project's OTIO starts at REAPER's clock; the stems go back to project positions."""
+    reaper.time_offset = 3600.0
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=20.0, length=10.0, startoffs=5.0)
+    reaper.add_item(v, video, pos=40.0, length=3.0, startoffs=1.0)
+    doc = vrp.project_otio()
+    assert doc["global_start_time"]["value"] / doc["global_start_time"]["rate"] == 3600.0
+    run = reaper.run_script(WHOLE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    cues = run.outputs["result"]["cues"]
+    assert [c["record_in_s"] for c in cues] == pytest.approx([3620.0, 3640.0])
+    assert vc.bwf_position_s(run.outputs["paths"].get(cues[0]["audio"], cues[0]["audio"])) == 3620.0
+    score = reaper.track_named("VMB Score")
+    spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items)
+    assert spans == [(20.0, 10.0), (40.0, 3.0)]

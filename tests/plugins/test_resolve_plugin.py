@@ -300,6 +300,8 @@ def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_h
     req = result["request"]
     assert req["knobs"]["mood"] == "calm" and req["knobs"]["instruments"] == ["piano", "strings"]
     assert req["start_s"] == pytest.approx(1.0) and req["end_s"] == pytest.approx(5.0)
+    assert req["position_s"] == pytest.approx((START + 240) / 24)  # BWF: since midnight
+    assert vc.bwf_position_s(result["files"]["audio"]) == pytest.approx(3610.0)
     job = vc.fetch_outputs(vc.connect({}), result["job"]["job_id"])["result"]
     assert job["standin"] and job["params"]["knobs"]["mood"] == "calm"
     assert job["params"]["knobs"]["genre"] is None  # "auto" was dropped by the gateway

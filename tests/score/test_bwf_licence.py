@@ -118,6 +118,31 @@ def test_draft_licence_names_the_soundfont() -> None:
     assert "/home/me/strings.sf2" in own.summary and "royalty" not in own.summary
 
 
+def test_amen_loops_and_the_machine_composer_are_flagged() -> None:
+    from types import SimpleNamespace
+
+    from engine.score.provenance import layered_samples
+
+    for stem in ("loop_amen", "loop_amen_full"):
+        cue = SimpleNamespace(
+            backend="draft",
+            extra={"loops": {"loop": {"sample": f"{stem}.flac"}, "texture": {"sample": "v.flac"}}},
+        )
+        samples = layered_samples(cue)  # type: ignore[arg-type]
+        assert samples == [f"{stem}.flac", "v.flac"]
+        amen = output_licence("draft", Path("/nowhere"), samples=samples)
+        assert "Amen" in amen.summary and "Content ID" in amen.summary
+        assert "Amen, Brother" in amen.text() and "CC0" in amen.text()
+    breakbeat = output_licence("draft", Path("/nowhere"), samples=["loop_breakbeat.flac"])
+    plain = output_licence("draft", Path("/nowhere"))
+    for st in (breakbeat, plain):
+        assert "Amen" not in st.text()
+        assert "human author" in st.text() and "--composer" in st.text()
+    own = output_licence("draft", Path("/nowhere"), "/x/strings.sf2", samples=["loop_amen.flac"])
+    assert "Amen" in own.summary
+    assert layered_samples(SimpleNamespace(backend="full", extra={"loops": {}})) == []  # type: ignore[arg-type]
+
+
 def test_models_list_prints_the_statement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

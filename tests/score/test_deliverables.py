@@ -94,11 +94,13 @@ def test_render_writes_bwf_stems_mix_and_standard_cue_sheet(
     cues, files = data["cues"], data["files"]
     assert [c["clip"] for c in cues] == ["Opening", "Chase"]
 
-    # every stem: bext time reference = record-in from the timeline start, in samples
+    # every stem: bext time reference = record-in in samples since midnight (the timeline
+    # starts at 01:00:00:00, so Pro Tools / Fairlight / REAPER spot it there, not an hour early)
     for cue, (_, start, _dur) in zip(cues, CLIPS, strict=True):
         stem = Path(cue["audio"])
         b = riff.bext(stem)
-        assert b["time_reference"] == start * 44100 // RATE
+        assert b["time_reference"] == (START_FRAME + start) * 44100 // RATE
+        assert b["time_reference"] == round(cue["record_in_s"] * 44100)
         assert b["originator"] == f"VMB Score {__version__}"
         assert b["description"] == cue["description"][:256]
         assert len(b["date"]) == 10 and b["date"][4] == "-" and len(b["time"]) == 8
@@ -113,11 +115,15 @@ def test_render_writes_bwf_stems_mix_and_standard_cue_sheet(
         audio, sr = sf.read(stem)  # still a WAV every reader opens, samples intact
         assert sr == 44100 and len(audio) == cue["num_samples"]
 
-    # the mix starts at the timeline start and lists its cues
+    # the mix starts at the timeline start (01:00:00:00) and lists its cues where they live
     mix = Path(files["mix"])
-    assert riff.bext(mix)["time_reference"] == 0
+    assert riff.bext(mix)["time_reference"] == START_FRAME * 44100 // RATE == 3600 * 44100
     listed = json.loads(_vmb(mix)["CUES"])
     assert [c["cue_id"] for c in listed] == [c["cue_id"] for c in cues]
+    assert [c["audio"] for c in listed] == [c["audio"] for c in cues]
+    saved = json.loads(Path(files["cues"]).read_text())
+    for c in [*listed, *saved]:
+        assert ".staging" not in c["audio"] and Path(c["audio"]).is_file(), c["audio"]
     assert len(sf.read(mix)[0]) == round(156 / RATE * 44100)
 
     # the standard cue sheet: every column from the timeline and the cue records
@@ -187,6 +193,7 @@ def test_generate_from_wav_rerenders_and_next_take(
     capsys.readouterr()
     take = again / "cue-s8.wav"
     assert int(_vmb(take)["SEED"]) == 8
+    assert riff.bext(take)["originator_reference"] == "cue-s8"  # not cue-s8-s8
     assert json.loads(_vmb(take)["KNOBS"])["mood"] == "tense"
     c, _ = sf.read(take, dtype="int32")
     assert c.shape == a.shape and not np.array_equal(a, c)

@@ -129,6 +129,7 @@ class FakeReaper:
         self.sources: dict[str, Source] = {}
         self.loop = (0.0, 0.0)
         self.fps = 25.0
+        self.time_offset = 0.0  # Project settings: project start time, in seconds
         self.project_name = "film.rpp"
         self.messages: list[str] = []
         self.answers: list[int] = []
@@ -311,6 +312,11 @@ class FakeReaper:
 
     def RPR_GetProjectName(self, proj: int, buf: str, buf_sz: int) -> tuple:
         return (proj, self.project_name, buf_sz)
+
+    def RPR_GetProjectTimeOffset(self, proj: int, rndframe: bool) -> float:
+        """The project start time in seconds; project positions (items, loop range, cursor)
+        stay 0-based and the ruler shows position + offset (reascripthelp.html)."""
+        return self.time_offset
 
     def RPR_TimeMap_curFrameRate(self, proj: int, dropFrameOut: bool) -> tuple:
         return (self.fps, proj, False)

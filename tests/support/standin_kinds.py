@@ -20,6 +20,7 @@ import soundfile as sf
 
 from bridge.errors import InvalidRequest
 from engine.config import Settings
+from engine.score import bwf
 from engine.score.cue import parse_cue_params
 from engine.serve.kinds import JobContext, register
 
@@ -33,6 +34,15 @@ def _tone(path: Path, seconds: float, seed: int) -> int:
     tone = 0.1 * np.sin(2 * np.pi * freq * t)
     sf.write(path, np.stack([tone, tone], axis=1), SR, subtype="PCM_16")
     return n
+
+
+def _stamp(path: Path, position_s: float) -> None:
+    """The bext time reference the real kinds write (record-in on the timeline clock), so
+    the plugins place stand-in stems by it as they place real ones."""
+    ref = round(max(0.0, position_s) * SR)
+    bwf.stamp(
+        path, bwf.Provenance(description="stand-in", time_reference=ref, sample_rate=SR, vmb={})
+    )
 
 
 def _midi(path: Path) -> None:
@@ -61,6 +71,7 @@ def _run_cue(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     name = params.get("name") or "cue"
     audio = ctx.out_dir / f"{name}.wav"
     n = _tone(audio, seconds, ctx.seed)
+    _stamp(audio, float(params.get("position_s") or 0.0))
     files = {"audio": audio.name}
     midi = None
     if params.get("backend") == "draft":
@@ -105,6 +116,7 @@ def _run_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         start, dur = origin + rng.start_time.to_seconds(), rng.duration.to_seconds()
         path = ctx.out_dir / f"cue-{i}.wav"
         _tone(path, dur, ctx.seed + i)
+        _stamp(path, start)
         files[f"cue-{i}"] = path.name
         cues.append(
             {
