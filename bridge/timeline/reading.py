@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import opentimelineio as otio
-from opentimelineio.opentime import RationalTime
+from opentimelineio.opentime import RationalTime, TimeRange
 
 from bridge.errors import PATH_QUOTE_CHARS, TimelineError, quote
 from bridge.jsondepth import check_timeline_file_depth
@@ -70,6 +70,8 @@ def load_timeline(path: str | Path, rate: float | None = None) -> Loaded:
         raise TimelineError(f"{_name(p)}: holds no timeline")
     if used is not None and result.global_start_time is None:
         result.global_start_time = _edl_start(p, used)
+    if used is not None:
+        _locators_on_record_clock(result, notes)
     if rate is not None and used is None and abs(timeline_rate(result) - rate) > 0.01:
         notes.append(f"--rate {rate:g} ignored: the timeline states {timeline_rate(result):g} fps")
     return Loaded(result, tuple(notes), used)
@@ -202,6 +204,32 @@ def _edl_start(path: Path, rate: float) -> RationalTime | None:
         if match:
             return otio.opentime.from_timecode(match.group(3), tc_rate(rate))
     return None
+
+
+def _locators_on_record_clock(timeline: otio.schema.Timeline, notes: list[str]) -> None:
+    """An EDL's `* LOC:` timecodes are on the record clock (Avid, Premiere and Resolve write
+    them so; see OTIO's own screening_example.edl), but OTIO's reader puts them on the clip
+    as source time. A locator inside the clip's record range is moved to the source time it
+    marks; one outside it is kept as source time (OTIO's EDL writer writes source time)."""
+    start = timeline.global_start_time or RationalTime(0, timeline_rate(timeline))
+    for track in timeline.tracks:
+        # the reader shifts each track back by the first record timecode (source_range
+        # starting at -start): markers brought to the stack would count the hour twice
+        if track.source_range is not None and track.source_range.start_time == -start:
+            track.source_range = None
+    moved = 0
+    for clip in timeline.find_clips():
+        record = clip.range_in_parent()
+        rec_in = start + record.start_time
+        src_in = clip.trimmed_range().start_time
+        for marker in clip.markers:
+            at = marker.marked_range.start_time
+            if rec_in <= at < rec_in + record.duration:
+                src = at - rec_in + src_in
+                marker.marked_range = TimeRange(src, marker.marked_range.duration)
+                moved += 1
+    if moved:
+        notes.append(f"{moved} EDL locator(s) (LOC) read on the record clock")
 
 
 # -- a file from a newer OpenTimelineIO ------------------------------------------------

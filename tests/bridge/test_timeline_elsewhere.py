@@ -132,6 +132,35 @@ def test_markers_become_hit_points(tmp_path: Path, capsys: pytest.CaptureFixture
     assert [c["marker_times_s"] for c in data["cues"]] == [[], [0.8], [], []]
 
 
+AVID_EDL = """TITLE: AVID 25
+FCM: NON-DROP FRAME
+
+001  A001C003 V     C        10:00:00:00 10:00:04:24 01:00:00:00 01:00:04:24
+* FROM CLIP NAME:  A001C003_car_chase
+* LOC: 01:00:02:12 RED     STINGER
+002  B002C001 V     C        11:00:00:05 11:00:05:05 01:00:04:24 01:00:09:24
+* FROM CLIP NAME:  B002C001_beach_sunset
+* LOC: 01:00:06:00 GREEN   NO HIT
+003  A001C004 V     C        10:10:00:00 10:10:06:00 01:00:09:24 01:00:15:24
+* FROM CLIP NAME:  A001C004_crowd_cheers
+* LOC: 01:00:12:00 BLUE    SWELL
+"""
+
+
+def test_avid_edl_locators_are_on_the_record_clock(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # Avid writes `* LOC:` on the record clock (as OTIO's own screening_example.edl has them);
+    # read as source time they fell outside every clip and were dropped.
+    path = tmp_path / "avid.edl"
+    path.write_text(AVID_EDL)
+    data = plan(capsys, str(path), "--rate", "25")
+    got = [(c["marker_times_s"], [m["name"] for m in c["markers"]]) for c in data["cues"]]
+    assert got == [([2.48], ["STINGER"]), ([], []), ([2.04], ["SWELL"])]
+    assert data["cues"][0]["markers"][0]["time_s"] == pytest.approx(3602.48)
+    assert any("3 EDL locator(s) (LOC) read on the record clock" in n for n in data["notes"])
+
+
 def test_edl_frame_rate_guessed_given_or_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
