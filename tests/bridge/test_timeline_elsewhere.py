@@ -271,3 +271,51 @@ def test_soundtrack_params_for_timelines_from_elsewhere(tmp_path: Path, root: Pa
     for extra, message in cases:
         with pytest.raises((InvalidRequest, TimelineError), match=message):
             parse_soundtrack_params({"timeline": edl, **extra}, settings)
+
+
+def _movie(path: Path, timecode: str | None) -> Path:
+    """A real 6 s 25 fps movie; a camera file carries its start timecode (tmcd track)."""
+    import subprocess
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tc = ["-timecode", timecode] if timecode else []
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=blue:s=64x36:r=25:d=6",
+         *tc, "-c:v", "mpeg4", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+TC_EDL = """TITLE: TC
+FCM: NON-DROP FRAME
+
+001  A001     V     C        10:00:00:10 10:00:05:10 01:00:00:00 01:00:05:00
+* FROM CLIP NAME:  car chase
+* FROM CLIP: D:/media/Day 1/shot_a.mov
+002  B002     V     C        10:00:01:00 10:00:03:00 01:00:05:00 01:00:07:00
+* FROM CLIP NAME:  sunset
+* FROM CLIP: S:/x/shot_e.mov
+"""
+
+
+def test_relinked_edl_counts_from_the_files_start_timecode(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # EDL references have no available range: 10:00:00:10 was taken as 36000.4 s into the
+    # file, past its end, and the render failed. The file's own start timecode fixes it; a
+    # file without one is scored from the cut, the rest of the timeline goes on.
+    media = tmp_path / "media"
+    _movie(media / "Day 1" / "shot_a.mov", "10:00:00:00")
+    _movie(media / "shot_e.mov", None)
+    path = tmp_path / "tc.edl"
+    path.write_text(TC_EDL)
+    cues = plan(capsys, str(path), "--rate", "25", "--media-root", str(media))["cues"]
+    assert cues[0]["media_status"] == "relinked"
+    assert (cues[0]["source_in_s"], cues[0]["source_out_s"]) == (0.4, 5.4)
+    assert cues[1]["media_status"] == "missing"
+    note = cues[1]["media_note"]
+    assert "10:00:01:00 is not in shot_e.mov (has no start timecode" in note
+    assert "scored from the cut" in note
+    err = fail(capsys, str(path), "--rate", "25", "--media-root", str(media), "--require-media")
+    assert "clip 'sunset'" in err and "no start timecode" in err
