@@ -105,8 +105,8 @@ def _adapter_read(p: Path, **kwargs: object) -> object:
 
 
 def _read_other(p: Path, suffix: str, notes: list[str]) -> object:
-    if suffix == ".otiod":
-        return _adapter_read(p, absolute_media_reference_paths=True)
+    if suffix == ".otiod":  # resolved once: the adapter joins the bundle's path to the media
+        return _adapter_read(p.resolve(), absolute_media_reference_paths=True)
     if suffix == ".otioz":
         folder = _unpacked(p)
         notes.append(f"media of the bundle unpacked to {folder}")

@@ -201,6 +201,25 @@ def test_bundles_carry_their_media(tmp_path: Path, capsys: pytest.CaptureFixture
     assert Path(plan(capsys, str(d))["cues"][0]["media"]).is_relative_to(d)
 
 
+def test_a_bundle_given_by_a_relative_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the adapter joined the relative bundle path to its media, then the finder joined the
+    # timeline's folder again: every clip was "missing"
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "m.mov").write_bytes(b"x" * 64)
+    t = elsewhere()
+    for clip in t.find_clips():
+        url = otio.url_utils.url_from_filepath(str(tmp_path / "m.mov"))
+        clip.media_reference.target_url = url
+    write(t, tmp_path / "moved" / "b.otiod")
+    (tmp_path / "m.mov").unlink()
+    monkeypatch.chdir(tmp_path)
+    cues = plan(capsys, "moved/b.otiod")["cues"]
+    assert {c["media_status"] for c in cues} == {"found"}
+    assert Path(cues[0]["media"]).read_bytes() == b"x" * 64
+
+
 def test_newer_otio_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     text = otio.adapters.write_to_string(elsewhere(), "otio_json")
     newer = tmp_path / "newer.otio"
