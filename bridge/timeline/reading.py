@@ -38,6 +38,7 @@ class Loaded:
     timeline: otio.schema.Timeline
     notes: tuple[str, ...] = ()
     edl_rate: float | None = None  # the rate an EDL was read at
+    drop_frame: bool | None = None  # an EDL's FCM / ";" timecodes; None: as the rate implies
 
 
 def read_timeline(path: str | Path, rate: float | None = None) -> otio.schema.Timeline:
@@ -74,7 +75,8 @@ def load_timeline(path: str | Path, rate: float | None = None) -> Loaded:
         _locators_on_record_clock(result, notes)
     if rate is not None and used is None and abs(timeline_rate(result) - rate) > 0.01:
         notes.append(f"--rate {rate:g} ignored: the timeline states {timeline_rate(result):g} fps")
-    return Loaded(result, tuple(notes), used)
+    drop = _edl_drop(p.read_text(errors="replace")) if used is not None else None
+    return Loaded(result, tuple(notes), used, drop)
 
 
 def _name(p: Path) -> str:
@@ -150,9 +152,7 @@ def _read_edl(p: Path, rate: float | None, notes: list[str]) -> tuple[object, fl
             raise TimelineError(f"{exc}; is --rate {rate:g} the EDL's frame rate?") from None
     text = p.read_text(errors="replace")
     frames = [int(m.group(2)) for m in _TC.finditer(text)]
-    drop = any(m.group(1) == ";" for m in _TC.finditer(text)) or bool(
-        re.search(r"^FCM:\s*DROP FRAME", text, re.MULTILINE)
-    )
+    drop = _edl_drop(text)
     top = max(frames, default=0)
     tried: list[str] = []
     for candidate in _candidates(top, drop):
@@ -176,6 +176,13 @@ def _read_edl(p: Path, rate: float | None, notes: list[str]) -> tuple[object, fl
     raise TimelineError(
         f"{p}: the EDL's timecodes fit none of the common frame rate(s) "
         f"({', '.join(f'{r:g}' for r in COMMON_RATES)}: {detail}); give its rate with --rate FPS"
+    )
+
+
+def _edl_drop(text: str) -> bool:
+    """Drop-frame timecode: ";" in a timecode or `FCM: DROP FRAME`."""
+    return any(m.group(1) == ";" for m in _TC.finditer(text)) or bool(
+        re.search(r"^FCM:\s*DROP FRAME", text, re.MULTILINE)
     )
 
 

@@ -416,6 +416,7 @@ def _deliver_sheets(
     settings: Settings,
     rate: float,
     out: Path,
+    drop_frame: bool | None = None,
 ) -> None:
     """The HTML cue sheet and the standard CSV one, with the licence of what made the music."""
     title = params["title"]
@@ -432,6 +433,7 @@ def _deliver_sheets(
         out / "cue-sheet.csv",
         composer=params.get("composer") or "",
         publisher=params.get("publisher") or "",
+        drop_frame=drop_frame,
     )
 
 
@@ -513,7 +515,7 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate, title)
     ctx.progress("deliver", 2, 3)
     rate = tl.timeline_rate(timeline)
-    _deliver_sheets(cues, placed, params, settings, rate, out)
+    _deliver_sheets(cues, placed, params, settings, rate, out, loaded.drop_frame)
     ctx.progress("deliver", 3, 3)
     files = {
         "otio": "scored.otio",

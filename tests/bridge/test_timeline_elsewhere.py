@@ -338,3 +338,26 @@ def test_relinked_edl_counts_from_the_files_start_timecode(
     assert "scored from the cut" in note
     err = fail(capsys, str(path), "--rate", "25", "--media-root", str(media), "--require-media")
     assert "clip 'sunset'" in err and "no start timecode" in err
+
+
+def test_non_drop_2997_edl_shows_non_drop_timecode(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # a 29.97 non-drop EDL was shown in drop-frame timecode (01:00:03;18 for 01:00:00:00)
+    path = tmp_path / "ndf.edl"
+    path.write_text(
+        "TITLE: NDF 2997\nFCM: NON-DROP FRAME\n\n"
+        "001  A001C003 V     C        10:00:00:00 10:00:04:29 01:00:00:00 01:00:04:29\n"
+    )
+    assert cli.main(["plan", str(path), "--rate", "29.97", "--min-length", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "timeline 01:00:00:00-01:00:04:29 at 29.97 fps" in out, out
+    assert "  01:00:00:00-01:00:04:29     4.97 s" in out, out
+    dropped = tmp_path / "df.edl"
+    dropped.write_text(
+        "TITLE: DF 2997\nFCM: DROP FRAME\n\n"
+        "001  A001C003 V     C        10:00:00;00 10:00:04;29 01:00:00;00 01:00:04;29\n"
+    )
+    assert cli.main(["plan", str(dropped), "--rate", "29.97", "--min-length", "0"]) == 0
+    assert "timeline 01:00:00;00-01:00:04;29" in capsys.readouterr().out
+    assert tl.timecode(3600.0, 25, False) == "01:00:00:00"
