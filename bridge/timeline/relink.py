@@ -26,6 +26,7 @@ from bridge.timeline.clock import tc_rate
 Status = Literal["found", "relinked", "missing"]
 _DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 _MAX_FILES = 200_000  # a media root this large is probably a whole disk
+_FILE_NAME = re.compile(r"^\s*[^\\/:]+\.[A-Za-z0-9]{2,5}\s*$")  # a clip named like a file
 _TC_TAG = re.compile(r"^\d\d:\d\d:\d\d[:;.]\d\d$")
 _CLOCKS: dict[tuple[str, int, int], tuple[float | None, float | None]] = {}
 
@@ -96,6 +97,12 @@ class MediaFinder:
 
     def locate(self, clip: otio.schema.Clip) -> Located:
         url = reference_url(clip)
+        named = _FILE_NAME.match(clip.name or "")
+        if not url and named and self.roots:  # Premiere/Resolve EDL: "* FROM CLIP NAME: x.mov"
+            key = "\0name:" + clip.name
+            if key not in self._cache:
+                self._cache[key] = self._by_name(clip.name.strip())
+            return self._cache[key]
         if not url:
             ref = clip.media_reference
             what = type(ref).__name__ if ref is not None else "no reference"
@@ -122,6 +129,21 @@ class MediaFinder:
             shown = tuple(str(p) for p in best[:8])
             return Located("missing", foreign.text, original=url, note=note, candidates=shown)
         return Located("missing", foreign.text, original=url, note="not under the media root(s)")
+
+    def _by_name(self, name: str) -> Located:
+        best, _ = self._matches((name,))
+        if len(best) == 1:
+            return Located("relinked", str(best[0]), original=name, how="clip name")
+        if best:
+            note = f"ambiguous: {len(best)} files match {name!r} equally well"
+            shown = tuple(str(p) for p in best[:8])
+            return Located("missing", name, original=name, note=note, candidates=shown)
+        return Located(
+            "missing",
+            name,
+            original=name,
+            note="no media path; no file of the clip's name under the media root(s)",
+        )
 
     def _matches(self, parts: tuple[str, ...]) -> tuple[list[Path], int]:
         """Files named like parts[-1] whose trailing components match the most of `parts`."""

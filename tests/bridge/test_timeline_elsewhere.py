@@ -361,3 +361,24 @@ def test_non_drop_2997_edl_shows_non_drop_timecode(
     assert cli.main(["plan", str(dropped), "--rate", "29.97", "--min-length", "0"]) == 0
     assert "timeline 01:00:00;00-01:00:04;29" in capsys.readouterr().out
     assert tl.timecode(3600.0, 25, False) == "01:00:00:00"
+
+
+def test_premiere_edl_relinks_by_the_clip_name(
+    tmp_path: Path, root: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # Premiere and Resolve write "* FROM CLIP NAME: file.mov" and no path at all
+    path = tmp_path / "prem.edl"
+    path.write_text(
+        "TITLE: Sequence 01\nFCM: NON-DROP FRAME\n\n"
+        "001  AX       V     C        00:00:00:10 00:00:05:10 01:00:00:00 01:00:05:00\n"
+        "* FROM CLIP NAME: c003.mov\n"
+        "002  AX       V     C        00:00:01:00 00:00:06:00 01:00:05:00 01:00:10:00\n"
+        "* FROM CLIP NAME: dup.mov\n"
+        "003  AX       V     C        00:00:01:00 00:00:06:00 01:00:10:00 01:00:15:00\n"
+        "* FROM CLIP NAME: Opening titles\n"
+    )
+    cues = plan(capsys, str(path), "--rate", "25", "--media-root", str(root))["cues"]
+    got = [(c["media_status"], c["media"], c["media_note"]) for c in cues]
+    assert got[0] == ("relinked", str(root / "show/C003.mov"), "relinked by clip name")
+    assert got[1][0] == "missing" and got[1][2].startswith("ambiguous: 2 files")
+    assert got[2][0] == "missing" and "no media path" in got[2][2]  # not a file name
