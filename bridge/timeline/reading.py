@@ -28,6 +28,7 @@ from bridge.timeline.clock import tc_rate, timeline_rate
 META = "vmb"  # our metadata namespace (score clips, what a scored timeline relinked)
 COMMON_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0)
 _TC = re.compile(r"(?<!\d)\d\d:\d\d:\d\d([:;.])(\d\d)(?!\d)")
+_VALUE_TYPES = {"RationalTime", "TimeRange", "TimeTransform"}  # version 1, not in the map
 _SCHEMA = re.compile(r'"OTIO_SCHEMA"\s*:\s*"([A-Za-z0-9_]+)\.(\d+)"')
 
 
@@ -95,24 +96,26 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | Path) -> None:
 # -- the formats -----------------------------------------------------------------------
 
 
-def _adapter_read(p: Path, **kwargs: object) -> object:
+def _adapter_read(p: Path, shown: Path | None = None, **kwargs: object) -> object:
+    """Read with OTIO's adapters; errors name `shown` (the user's file, not a cache)."""
+    shown = shown or p
     try:
         return otio.adapters.read_from_file(str(p), **kwargs)
     except Exception as exc:  # adapters raise anything from ValueError to KeyError
         text = str(exc)
         if "unsupported schema version" in text or "UnknownSchema" in text:
-            raise _newer(p, _schemas_of(p)) from None
+            raise _newer(shown, _schemas_of(p)) from None
         why = f"{type(exc).__name__}: {quote(text, PATH_QUOTE_CHARS)}"
-        raise TimelineError(f"{_name(p)}: not a readable timeline ({why})") from exc
+        raise TimelineError(f"{_name(shown)}: not a readable timeline ({why})") from exc
 
 
 def _read_other(p: Path, suffix: str, notes: list[str]) -> object:
     if suffix == ".otiod":  # resolved once: the adapter joins the bundle's path to the media
-        return _adapter_read(p.resolve(), absolute_media_reference_paths=True)
+        return _adapter_read(p.resolve(), p, absolute_media_reference_paths=True)
     if suffix == ".otioz":
         folder = _unpacked(p)
         notes.append(f"media of the bundle unpacked to {folder}")
-        return _adapter_read(folder, adapter_name="otiod", absolute_media_reference_paths=True)
+        return _adapter_read(folder, p, adapter_name="otiod", absolute_media_reference_paths=True)
     return _adapter_read(p)
 
 
@@ -261,7 +264,7 @@ def _newer(p: Path, text: str) -> TimelineError:
         {
             f"{name}.{version}"
             for name, version in _SCHEMA.findall(text)
-            if name not in known or int(version) > known[name]
+            if (name not in known and name not in _VALUE_TYPES) or int(version) > known.get(name, 1)
         }
     )
     what = f" (it uses {', '.join(newer[:6])})" if newer else ""

@@ -9,6 +9,7 @@ through engine.cli.main (planning opens no media, so the relinked files may be s
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import opentimelineio as otio
@@ -226,10 +227,31 @@ def test_newer_otio_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     newer.write_text(text.replace('"Clip.2"', '"Clip.99"'))
     err = fail(capsys, str(newer))
     assert "made by a newer OpenTimelineIO" in err and "Clip.99" in err
+    assert "RationalTime" not in err and "TimeRange" not in err  # value types, version 1
     assert otio.__version__ in err
     unknown = tmp_path / "unknown.otio"
     unknown.write_text(text.replace('"Clip.2"', '"HoloClip.1"'))
     assert "HoloClip.1" in fail(capsys, str(unknown))
+    bundle = tmp_path / "newer.otioz"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("content.otio", newer.read_text())
+        zf.writestr("version.txt", "1.0.0")
+    err = fail(capsys, str(bundle))
+    assert err.startswith(f"vmb: error: {bundle}: made by a newer") and "vmb-otioz" not in err
+
+
+def test_no_hit_is_matched_as_words() -> None:
+    from bridge.hits import HitMarker
+
+    assert not HitMarker(1.0, "NO-HIT").wanted and not HitMarker(1.0, "x", "no  hit").wanted
+    assert HitMarker(1.0, "casino hit").wanted and HitMarker(1.0, "no hitch").wanted
+
+
+def test_render_help_names_the_hits_once(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["render", "--help"])
+    out = capsys.readouterr().out
+    assert "--hits HITS" in out and "markers,cuts,cuts" not in out
 
 
 @pytest.mark.parametrize(
