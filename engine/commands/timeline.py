@@ -83,11 +83,15 @@ def _plan(args: argparse.Namespace) -> int:
         selection = tl.Selection.of_clip(args.clip)
     else:
         selection = tl.Selection()
-    options = tl.PlanOptions(
-        per=args.per,
-        min_length_s=args.min_length,
-        max_length_s=args.max_length,
-        continuous=args.continuous,
+    from engine.score.soundtrack import plan_options  # the limits a render has
+
+    options = plan_options(
+        {
+            "per": args.per,
+            "min_length_s": args.min_length,
+            "max_length_s": args.max_length,
+            "continuous": args.continuous,
+        }
     )
     scenes = args.scenes or args.per == "scene"
     plan = tl.plan_selection(

@@ -176,6 +176,11 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
     )
 
 
+def plan_options(params: dict[str, Any]) -> tl.PlanOptions:
+    """The cue plan's options, checked as a render checks them (`vmb plan` uses this)."""
+    return _options(params)
+
+
 def _usages(raw: Any) -> tuple[str, dict[str, str]]:
     """(default usage code, {clip name or cue id: code}) from 'usage': a code or a map."""
     if raw is None:

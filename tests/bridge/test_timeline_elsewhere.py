@@ -68,7 +68,7 @@ def write(timeline: otio.schema.Timeline, path: Path) -> Path:
 
 
 def plan(capsys: pytest.CaptureFixture, *argv: str) -> dict:
-    code = cli.main(["plan", *argv, "--json", "--min-length", "0"])
+    code = cli.main(["plan", *argv, "--json", "--min-length", "0.5"])
     out, err = capsys.readouterr()
     assert code == 0, err
     return json.loads(out)
@@ -109,7 +109,7 @@ def test_text_view_marks_media_and_require_media(
     tmp_path: Path, root: Path, capsys: pytest.CaptureFixture
 ) -> None:
     path = write(elsewhere(), tmp_path / "elsewhere.xml")
-    assert cli.main(["plan", str(path), "--min-length", "0", "--media-root", str(root)]) == 0
+    assert cli.main(["plan", str(path), "--min-length", "0.5", "--media-root", str(root)]) == 0
     out = capsys.readouterr().out
     assert out.count("[relinked]") == 3 and out.count("[MISSING MEDIA]") == 1
     assert f"-> {root / 'Day 1/A001.mov'}" in out and "ambiguous" in out
@@ -371,7 +371,7 @@ def test_non_drop_2997_edl_shows_non_drop_timecode(
         "TITLE: NDF 2997\nFCM: NON-DROP FRAME\n\n"
         "001  A001C003 V     C        10:00:00:00 10:00:04:29 01:00:00:00 01:00:04:29\n"
     )
-    assert cli.main(["plan", str(path), "--rate", "29.97", "--min-length", "0"]) == 0
+    assert cli.main(["plan", str(path), "--rate", "29.97", "--min-length", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "timeline 01:00:00:00-01:00:04:29 at 29.97 fps" in out, out
     assert "  01:00:00:00-01:00:04:29     4.97 s" in out, out
@@ -380,7 +380,7 @@ def test_non_drop_2997_edl_shows_non_drop_timecode(
         "TITLE: DF 2997\nFCM: DROP FRAME\n\n"
         "001  A001C003 V     C        10:00:00;00 10:00:04;29 01:00:00;00 01:00:04;29\n"
     )
-    assert cli.main(["plan", str(dropped), "--rate", "29.97", "--min-length", "0"]) == 0
+    assert cli.main(["plan", str(dropped), "--rate", "29.97", "--min-length", "0.5"]) == 0
     assert "timeline 01:00:00;00-01:00:04;29" in capsys.readouterr().out
     assert tl.timecode(3600.0, 25, False) == "01:00:00:00"
 
@@ -404,3 +404,11 @@ def test_premiere_edl_relinks_by_the_clip_name(
     assert got[0] == ("relinked", str(root / "show/C003.mov"), "relinked by clip name")
     assert got[1][0] == "missing" and got[1][2].startswith("ambiguous: 2 files")
     assert got[2][0] == "missing" and "no media path" in got[2][2]  # not a file name
+
+
+def test_plan_checks_min_length_as_render_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = write(elsewhere(), tmp_path / "e.otio")
+    err = fail(capsys, str(path), "--min-length", "0")
+    assert "'min_length_s' must be 0.5-600 s, not 0" in err
