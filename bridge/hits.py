@@ -6,6 +6,7 @@ package's markers (bridge.timeline.markers) are made of the same HitMarker.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ class HitMarker:
     def wanted(self) -> bool:
         """Not marked "no hit" in its name or comment."""
         text = " ".join(f"{self.name} {self.comment}".lower().replace("-", " ").split())
-        return "no hit" not in text
+        return re.search(r"\bno hit\b", text) is None  # not "casino hit", "no hitch"
 
     def to_json(self) -> dict[str, object]:
         return {"time_s": round(self.time_s, 6), "name": self.name, "where": self.where}

@@ -38,10 +38,13 @@ def timeline_extent(timeline: otio.schema.Timeline) -> tuple[float, float]:
     return start.to_seconds(), (start + timeline.duration()).to_seconds()
 
 
-def timecode(seconds: float, rate: float) -> str:
-    return otio.opentime.to_timecode(
-        otio.opentime.from_seconds(seconds, tc_rate(rate)), tc_rate(rate)
-    )
+def timecode(seconds: float, rate: float, drop_frame: bool | None = None) -> str:
+    """HH:MM:SS:FF; at 29.97/59.94 drop-frame (HH:MM:SS;FF) unless drop_frame is False (a
+    non-drop EDL)."""
+    rt = otio.opentime.from_seconds(seconds, tc_rate(rate))
+    if drop_frame is False:
+        return otio.opentime.to_timecode(rt, tc_rate(rate), False)
+    return otio.opentime.to_timecode(rt, tc_rate(rate))
 
 
 def parse_time(text: str, rate: float) -> float:

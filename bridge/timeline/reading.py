@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import opentimelineio as otio
-from opentimelineio.opentime import RationalTime
+from opentimelineio.opentime import RationalTime, TimeRange
 
 from bridge.errors import PATH_QUOTE_CHARS, TimelineError, quote
 from bridge.jsondepth import check_timeline_file_depth
@@ -28,6 +28,7 @@ from bridge.timeline.clock import tc_rate, timeline_rate
 META = "vmb"  # our metadata namespace (score clips, what a scored timeline relinked)
 COMMON_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0)
 _TC = re.compile(r"(?<!\d)\d\d:\d\d:\d\d([:;.])(\d\d)(?!\d)")
+_VALUE_TYPES = {"RationalTime", "TimeRange", "TimeTransform"}  # version 1, not in the map
 _SCHEMA = re.compile(r'"OTIO_SCHEMA"\s*:\s*"([A-Za-z0-9_]+)\.(\d+)"')
 
 
@@ -38,6 +39,7 @@ class Loaded:
     timeline: otio.schema.Timeline
     notes: tuple[str, ...] = ()
     edl_rate: float | None = None  # the rate an EDL was read at
+    drop_frame: bool | None = None  # an EDL's FCM / ";" timecodes; None: as the rate implies
 
 
 def read_timeline(path: str | Path, rate: float | None = None) -> otio.schema.Timeline:
@@ -70,9 +72,12 @@ def load_timeline(path: str | Path, rate: float | None = None) -> Loaded:
         raise TimelineError(f"{_name(p)}: holds no timeline")
     if used is not None and result.global_start_time is None:
         result.global_start_time = _edl_start(p, used)
+    if used is not None:
+        _locators_on_record_clock(result, notes)
     if rate is not None and used is None and abs(timeline_rate(result) - rate) > 0.01:
         notes.append(f"--rate {rate:g} ignored: the timeline states {timeline_rate(result):g} fps")
-    return Loaded(result, tuple(notes), used)
+    drop = _edl_drop(p.read_text(errors="replace")) if used is not None else None
+    return Loaded(result, tuple(notes), used, drop)
 
 
 def _name(p: Path) -> str:
@@ -91,24 +96,26 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | Path) -> None:
 # -- the formats -----------------------------------------------------------------------
 
 
-def _adapter_read(p: Path, **kwargs: object) -> object:
+def _adapter_read(p: Path, shown: Path | None = None, **kwargs: object) -> object:
+    """Read with OTIO's adapters; errors name `shown` (the user's file, not a cache)."""
+    shown = shown or p
     try:
         return otio.adapters.read_from_file(str(p), **kwargs)
     except Exception as exc:  # adapters raise anything from ValueError to KeyError
         text = str(exc)
         if "unsupported schema version" in text or "UnknownSchema" in text:
-            raise _newer(p, _schemas_of(p)) from None
+            raise _newer(shown, _schemas_of(p)) from None
         why = f"{type(exc).__name__}: {quote(text, PATH_QUOTE_CHARS)}"
-        raise TimelineError(f"{_name(p)}: not a readable timeline ({why})") from exc
+        raise TimelineError(f"{_name(shown)}: not a readable timeline ({why})") from exc
 
 
 def _read_other(p: Path, suffix: str, notes: list[str]) -> object:
-    if suffix == ".otiod":
-        return _adapter_read(p, absolute_media_reference_paths=True)
+    if suffix == ".otiod":  # resolved once: the adapter joins the bundle's path to the media
+        return _adapter_read(p.resolve(), p, absolute_media_reference_paths=True)
     if suffix == ".otioz":
         folder = _unpacked(p)
         notes.append(f"media of the bundle unpacked to {folder}")
-        return _adapter_read(folder, adapter_name="otiod", absolute_media_reference_paths=True)
+        return _adapter_read(folder, p, adapter_name="otiod", absolute_media_reference_paths=True)
     return _adapter_read(p)
 
 
@@ -148,9 +155,7 @@ def _read_edl(p: Path, rate: float | None, notes: list[str]) -> tuple[object, fl
             raise TimelineError(f"{exc}; is --rate {rate:g} the EDL's frame rate?") from None
     text = p.read_text(errors="replace")
     frames = [int(m.group(2)) for m in _TC.finditer(text)]
-    drop = any(m.group(1) == ";" for m in _TC.finditer(text)) or bool(
-        re.search(r"^FCM:\s*DROP FRAME", text, re.MULTILINE)
-    )
+    drop = _edl_drop(text)
     top = max(frames, default=0)
     tried: list[str] = []
     for candidate in _candidates(top, drop):
@@ -174,6 +179,13 @@ def _read_edl(p: Path, rate: float | None, notes: list[str]) -> tuple[object, fl
     raise TimelineError(
         f"{p}: the EDL's timecodes fit none of the common frame rate(s) "
         f"({', '.join(f'{r:g}' for r in COMMON_RATES)}: {detail}); give its rate with --rate FPS"
+    )
+
+
+def _edl_drop(text: str) -> bool:
+    """Drop-frame timecode: ";" in a timecode or `FCM: DROP FRAME`."""
+    return any(m.group(1) == ";" for m in _TC.finditer(text)) or bool(
+        re.search(r"^FCM:\s*DROP FRAME", text, re.MULTILINE)
     )
 
 
@@ -204,6 +216,32 @@ def _edl_start(path: Path, rate: float) -> RationalTime | None:
     return None
 
 
+def _locators_on_record_clock(timeline: otio.schema.Timeline, notes: list[str]) -> None:
+    """An EDL's `* LOC:` timecodes are on the record clock (Avid, Premiere and Resolve write
+    them so; see OTIO's own screening_example.edl), but OTIO's reader puts them on the clip
+    as source time. A locator inside the clip's record range is moved to the source time it
+    marks; one outside it is kept as source time (OTIO's EDL writer writes source time)."""
+    start = timeline.global_start_time or RationalTime(0, timeline_rate(timeline))
+    for track in timeline.tracks:
+        # the reader shifts each track back by the first record timecode (source_range
+        # starting at -start): markers brought to the stack would count the hour twice
+        if track.source_range is not None and track.source_range.start_time == -start:
+            track.source_range = None
+    moved = 0
+    for clip in timeline.find_clips():
+        record = clip.range_in_parent()
+        rec_in = start + record.start_time
+        src_in = clip.trimmed_range().start_time
+        for marker in clip.markers:
+            at = marker.marked_range.start_time
+            if rec_in <= at < rec_in + record.duration:
+                src = at - rec_in + src_in
+                marker.marked_range = TimeRange(src, marker.marked_range.duration)
+                moved += 1
+    if moved:
+        notes.append(f"{moved} EDL locator(s) (LOC) read on the record clock")
+
+
 # -- a file from a newer OpenTimelineIO ------------------------------------------------
 
 
@@ -226,7 +264,7 @@ def _newer(p: Path, text: str) -> TimelineError:
         {
             f"{name}.{version}"
             for name, version in _SCHEMA.findall(text)
-            if name not in known or int(version) > known[name]
+            if (name not in known and name not in _VALUE_TYPES) or int(version) > known.get(name, 1)
         }
     )
     what = f" (it uses {', '.join(newer[:6])})" if newer else ""

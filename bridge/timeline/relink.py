@@ -21,10 +21,14 @@ from urllib.parse import unquote, urlsplit
 import opentimelineio as otio
 
 from bridge.errors import InvalidRequest
+from bridge.timeline.clock import tc_rate
 
 Status = Literal["found", "relinked", "missing"]
 _DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 _MAX_FILES = 200_000  # a media root this large is probably a whole disk
+_FILE_NAME = re.compile(r"^\s*[^\\/:]+\.[A-Za-z0-9]{2,5}\s*$")  # a clip named like a file
+_TC_TAG = re.compile(r"^\d\d:\d\d:\d\d[:;.]\d\d$")
+_CLOCKS: dict[tuple[str, int, int], tuple[float | None, float | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,12 @@ class MediaFinder:
 
     def locate(self, clip: otio.schema.Clip) -> Located:
         url = reference_url(clip)
+        named = _FILE_NAME.match(clip.name or "")
+        if not url and named and self.roots:  # Premiere/Resolve EDL: "* FROM CLIP NAME: x.mov"
+            key = "\0name:" + clip.name
+            if key not in self._cache:
+                self._cache[key] = self._by_name(clip.name.strip())
+            return self._cache[key]
         if not url:
             ref = clip.media_reference
             what = type(ref).__name__ if ref is not None else "no reference"
@@ -119,6 +129,21 @@ class MediaFinder:
             shown = tuple(str(p) for p in best[:8])
             return Located("missing", foreign.text, original=url, note=note, candidates=shown)
         return Located("missing", foreign.text, original=url, note="not under the media root(s)")
+
+    def _by_name(self, name: str) -> Located:
+        best, _ = self._matches((name,))
+        if len(best) == 1:
+            return Located("relinked", str(best[0]), original=name, how="clip name")
+        if best:
+            note = f"ambiguous: {len(best)} files match {name!r} equally well"
+            shown = tuple(str(p) for p in best[:8])
+            return Located("missing", name, original=name, note=note, candidates=shown)
+        return Located(
+            "missing",
+            name,
+            original=name,
+            note="no media path; no file of the clip's name under the media root(s)",
+        )
 
     def _matches(self, parts: tuple[str, ...]) -> tuple[list[Path], int]:
         """Files named like parts[-1] whose trailing components match the most of `parts`."""
@@ -166,3 +191,41 @@ def _root(raw: str | Path) -> Path:
     if not root.is_dir():
         raise InvalidRequest(f"media root is not a folder: {raw}")
     return root.resolve()
+
+
+def media_clock(path: str) -> tuple[float | None, float | None]:
+    """(start timecode in seconds, length in seconds) of a media file, None where unknown.
+    An EDL's source timecodes count from the file's own start timecode (a camera file
+    often starts at 10:00:00:00); FFmpeg reports it as the `timecode` tag of the container
+    or of a stream (QuickTime tmcd track, MXF)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, None
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _CLOCKS:
+        if len(_CLOCKS) > 1000:
+            _CLOCKS.clear()
+        _CLOCKS[key] = _probe_clock(path)
+    return _CLOCKS[key]
+
+
+def _probe_clock(path: str) -> tuple[float | None, float | None]:
+    try:
+        import av  # only here: planning a timeline with full media ranges opens no media
+
+        with av.open(path) as container:
+            length = container.duration / 1_000_000 if container.duration else None
+            video = next(iter(container.streams.video), None)
+            rate = float(video.average_rate) if video is not None and video.average_rate else 0
+            tags = [dict(container.metadata)] + [dict(s.metadata) for s in container.streams]
+    except Exception:  # noqa: BLE001 - an unreadable file has no clock; the cue says so later
+        return None, None
+    tc = next((t["timecode"] for t in tags if _TC_TAG.match(str(t.get("timecode", "")))), None)
+    if tc is None or rate <= 0:
+        return None, length
+    try:
+        start = otio.opentime.from_timecode(tc.replace(".", ":"), tc_rate(rate)).to_seconds()
+    except Exception:  # noqa: BLE001 - a timecode that does not fit the rate
+        return None, length
+    return start, length

@@ -21,7 +21,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, TimelineError, quote
 from bridge.timeline.clock import start_of, timecode, timeline_extent, timeline_rate
-from bridge.timeline.relink import Located, MediaFinder
+from bridge.timeline.relink import Located, MediaFinder, media_clock
 from bridge.timeline.takes import SCORE_TRACK
 
 _ID = "_vmb_item_id"  # marks items of the working copies only; never written out
@@ -284,14 +284,21 @@ def _request(seg: _Segment, rate: float, finder: MediaFinder, require: bool) -> 
     speed = _speed(clip)
     source = clip.trimmed_range()
     available = getattr(ref, "available_range", None)
-    origin = available.start_time if available is not None else RationalTime(0, 1)
+    where = _located(clip, seg.clip_id, finder, require)
+    origin_s, length_s = 0.0, None
+    if available is not None:
+        origin_s = available.start_time.to_seconds()
+    elif where.status != "missing":  # an EDL: the file's own start timecode
+        start_s, length_s = media_clock(where.path)
+        origin_s = start_s or 0.0
     # OTIO trims move the source start one for one with record time; the media moves
     # `speed` times as fast.
     trimmed_off = (source.start_time - seg.source_start).to_seconds()
-    media_in = (seg.source_start - origin).to_seconds() + trimmed_off * speed
+    media_in = seg.source_start.to_seconds() - origin_s + trimmed_off * speed
     length = seg.duration.to_seconds() * speed if speed else 1 / source.start_time.rate
     record_in = seg.record_start.to_seconds()
-    where = _located(clip, seg.clip_id, finder, require)
+    if length_s is not None and not -1e-6 <= min(media_in, media_in + length) < length_s:
+        where = _outside(where, seg, clip, length_s, origin_s, require)
     return CueRequest(
         clip_name=clip.name,
         clip_id=seg.clip_id,
@@ -307,6 +314,28 @@ def _request(seg: _Segment, rate: float, finder: MediaFinder, require: bool) -> 
         media_original=where.original,
         media_note=_media_note(where),
     )
+
+
+def _outside(
+    where: Located,
+    seg: _Segment,
+    clip: otio.schema.Clip,
+    length_s: float,
+    origin_s: float,
+    require: bool,
+) -> Located:
+    """A clip whose source timecode is not in its file (an EDL relinked to a file without
+    the camera's start timecode): that cue is scored from the cut, the render goes on."""
+    rate = seg.source_start.rate
+    tc = otio.opentime.to_timecode(seg.clip.trimmed_range().start_time, rate)
+    clock = f"starts at {timecode(origin_s, rate)}" if origin_s else "has no start timecode"
+    note = (
+        f"source timecode {tc} is not in {Path(where.path).name} ({clock}, "
+        f"{length_s:.1f} s long): scored from the cut"
+    )
+    if require:
+        raise TimelineError(f"clip {quote(clip.name)} ({seg.clip_id}): {note}")
+    return replace(where, status="missing", note=note)
 
 
 def _find_clip(timeline: otio.schema.Timeline, wanted: str) -> tuple[Kind, str]:

@@ -138,7 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--hits",
         default="cuts,markers",
         choices=["cuts,markers", "markers,cuts", "cuts", "markers", "none"],
-        help="what the music hits: cuts and markers (default), one of them, or none",
+        metavar="HITS",
+        help="what the music hits: cuts,markers (default), cuts, markers or none",
     )
     add_timeline_args(p)
     p.add_argument("--ray-address", help="render cues on Ray (or set RAY_ADDRESS)")

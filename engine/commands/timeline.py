@@ -45,9 +45,12 @@ _MARK = {"found": "", "relinked": "  [relinked]", "missing": "  [MISSING MEDIA]"
 def _print_plan(args: argparse.Namespace, loaded: tl.Loaded, plan: tl.CuePlan) -> None:
     timeline, rate = loaded.timeline, tl.timeline_rate(loaded.timeline)
     first, end = tl.timeline_extent(timeline)
+
+    def tc(seconds: float) -> str:
+        return tl.timecode(seconds, rate, loaded.drop_frame)
+
     print(
-        f"{args.timeline}: {len(plan.cues)} cue(s); timeline {tl.timecode(first, rate)}-"
-        f"{tl.timecode(end, rate)} at {rate:g} fps"
+        f"{args.timeline}: {len(plan.cues)} cue(s); timeline {tc(first)}-{tc(end)} at {rate:g} fps"
     )
     for note in loaded.notes:
         print(f"  note: {note}")
@@ -56,8 +59,8 @@ def _print_plan(args: argparse.Namespace, loaded: tl.Loaded, plan: tl.CuePlan) -
         after = f"  after {cue.continue_from}" if cue.continue_from else ""
         name = Path(p.media_path).name if p.media_path else "(no media path)"
         print(
-            f"  {cue.cue_id}  {tl.timecode(cue.record_in_s, rate)}-"
-            f"{tl.timecode(cue.record_out_s, rate)}  {cue.duration_s:7.2f} s  "
+            f"  {cue.cue_id}  {tc(cue.record_in_s)}-{tc(cue.record_out_s)}"
+            f"  {cue.duration_s:7.2f} s  "
             f"{p.clip_id} {p.clip_name!r}  {name} "
             f"{p.source_in_s:.3f}-{p.source_out_s:.3f} s  x{p.speed:g}"
             f"  ({len(cue.segments)} piece(s), {len(cue.cut_times_s)} cut(s), "
@@ -80,11 +83,15 @@ def _plan(args: argparse.Namespace) -> int:
         selection = tl.Selection.of_clip(args.clip)
     else:
         selection = tl.Selection()
-    options = tl.PlanOptions(
-        per=args.per,
-        min_length_s=args.min_length,
-        max_length_s=args.max_length,
-        continuous=args.continuous,
+    from engine.score.soundtrack import plan_options  # the limits a render has
+
+    options = plan_options(
+        {
+            "per": args.per,
+            "min_length_s": args.min_length,
+            "max_length_s": args.max_length,
+            "continuous": args.continuous,
+        }
     )
     scenes = args.scenes or args.per == "scene"
     plan = tl.plan_selection(

@@ -234,6 +234,7 @@ def music_cue_sheet(
     out: Path,
     composer: str = "",
     publisher: str = "",
+    drop_frame: bool | None = None,
 ) -> Path:
     """The standard music cue sheet as CSV (UTF-8 with BOM, so spreadsheet apps read it)."""
     buf = io.StringIO()
@@ -247,8 +248,8 @@ def music_cue_sheet(
                 title,
                 i,
                 cue.title or cue.name,
-                timecode(cue.record_in_s, rate),
-                timecode(cue.record_out_s, rate),
+                timecode(cue.record_in_s, rate, drop_frame),
+                timecode(cue.record_out_s, rate, drop_frame),
                 _mmss(cue.record_out_s - cue.record_in_s),
                 USAGES[cue.usage],
                 composer or DEFAULT_COMPOSER,

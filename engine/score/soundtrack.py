@@ -207,6 +207,11 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
     )
 
 
+def plan_options(params: dict[str, Any]) -> tl.PlanOptions:
+    """The cue plan's options, checked as a render checks them (`vmb plan` uses this)."""
+    return _options(params)
+
+
 def _usages(raw: Any) -> tuple[str, dict[str, str]]:
     """(default usage code, {clip name or cue id: code}) from 'usage': a code or a map."""
     if raw is None:
@@ -489,6 +494,7 @@ def _deliver_sheets(
     settings: Settings,
     rate: float,
     out: Path,
+    drop_frame: bool | None = None,
 ) -> None:
     """The HTML cue sheet and the standard CSV one, with the licence of what made the music."""
     title = params["title"]
@@ -505,6 +511,7 @@ def _deliver_sheets(
         out / "cue-sheet.csv",
         composer=params.get("composer") or "",
         publisher=params.get("publisher") or "",
+        drop_frame=drop_frame,
     )
 
 
@@ -590,7 +597,7 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     rate_hz = settings.pipeline.sample_rate
     mix(placed, end_s - start_s, out / "soundtrack.wav", rate_hz, title, start_s)
     ctx.progress("deliver", 2, 3)
-    _deliver_sheets(cues, placed, params, settings, rate, out)
+    _deliver_sheets(cues, placed, params, settings, rate, out, loaded.drop_frame)
     ctx.progress("deliver", 3, 3)
     files = {
         "otio": "scored.otio",

@@ -436,6 +436,22 @@ def fallback_text(knobs: Dict[str, Any]) -> str:
     return " ".join(words + ["background music for a video"]).strip()
 
 
+MAX_MARKERS = 1000  # the engine's limit on a request's markers (bridge/hits.py)
+
+
+def hit_markers(found: List[Any], lo_s: float, hi_s: float, origin_s: float) -> List[Dict]:
+    """A host's markers [(time_s, name, comment)] within [lo_s, hi_s) as a request's
+    "markers" (hit points): seconds from origin_s, the clock of the request."""
+    out = []  # type: List[Dict[str, Any]]
+    for t, name, comment in sorted(found, key=lambda m: m[0]):
+        if lo_s <= t < hi_s and len(out) < MAX_MARKERS:
+            mark = {"time_s": round(t - origin_s, 6), "name": str(name or "")[:200]}
+            if comment:
+                mark["comment"] = str(comment)[:200]
+            out.append(mark)
+    return out
+
+
 def bwf_position_s(path: str) -> Optional[float]:
     """Seconds from the timeline start a Broadcast WAV says it belongs at (its bext time
     reference over its sample rate), as a host's "use BWF start offset" import reads it;

@@ -219,6 +219,20 @@ class ResolveSession:
         sel.src_out_s = float(src_start) / src_fps + last / fps
         return sel
 
+    def markers(self, tl: Any, fps: float) -> List[Tuple[float, str, str]]:
+        """The timeline's markers as (seconds on the record clock, name, note): GetMarkers
+        keys are frames from the timeline start (fusionscript.pyi: "timeline offset")."""
+        start = int(call(tl, "GetStartFrame") or 0)
+        found = call(tl, "GetMarkers")
+        if not isinstance(found, dict):
+            return []
+        out = []
+        for frame, info in found.items():
+            info = info if isinstance(info, dict) else {}
+            at = (start + to_float(frame, 0.0)) / fps
+            out.append((at, str(info.get("name") or ""), str(info.get("note") or "")))
+        return out
+
     # OTIO ------------------------------------------------------------------------------------
     def export_otio(self, tl: Any, fps: float) -> Tuple[str, str]:
         """(OTIO JSON text, how): Resolve's own export where it exists, else built here."""
@@ -334,11 +348,19 @@ class ResolveHost(vf.Host):
         if sel is None:
             text, ctx["how"] = self.s.export_otio(tl, fps)
             req.update({"otio_json": text, "selection": {"all": True}})
+            found = vc.hit_markers(self.s.markers(tl, fps), -1e12, 1e12, 0.0)
+            if found:  # on the OTIO timeline's clock (it starts at GetStartFrame)
+                req["markers"] = found
             return {"kind": "soundtrack", "params": req}
         # BWF time reference: the record frame on the timeline's clock (its start included)
         req.update(
             {"duration_s": sel.frames / fps, "name": sel.name, "position_s": sel.rec_in / fps}
         )
+        found = vc.hit_markers(
+            self.s.markers(tl, fps), sel.rec_in / fps, sel.rec_out / fps, sel.rec_in / fps
+        )
+        if found:  # seconds from the cue's start
+            req["markers"] = found
         if sel.media:
             req.update({"media": sel.media, "start_s": sel.src_in_s, "end_s": sel.src_out_s})
         elif "text" not in req:

@@ -168,6 +168,19 @@ def selection() -> Dict[str, Any]:
     return sel
 
 
+def project_markers() -> List[Tuple[float, str, str]]:
+    """Project markers and the starts of regions as (seconds, name, ""): hit points."""
+    api = rp()
+    out = []
+    for i in range(int(api.RPR_CountProjectMarkers(0, 0, 0)[0])):
+        got = api.RPR_EnumProjectMarkers3(0, i, False, 0.0, 0.0, "", 0, 0)
+        if not got[0]:
+            break
+        name = got[6] if isinstance(got[6], str) else ""
+        out.append((float(got[4]), name, ""))
+    return out
+
+
 # -- OTIO of the project -----------------------------------------------------------------------
 def project_otio() -> Dict[str, Any]:
     """One OTIO track per REAPER track (Video when it holds a video file), gaps filled;
@@ -441,12 +454,18 @@ class ReaperHost(vf.Host):
         req = vc.split_options(values, self.defs)
         if self.mode != "selection":
             req.update({"otio_json": json.dumps(project_otio()), "selection": {"all": True}})
+            found = vc.hit_markers(project_markers(), -1e12, 1e12, 0.0)
+            if found:  # the project clock, as the OTIO (it starts at 0)
+                req["markers"] = found
             return {"kind": "soundtrack", "params": req}
         req.update({
             "duration_s": sel["end"] - sel["start"],
             "name": sel["name"],
             "position_s": max(0.0, sel["start"] + time_offset()),  # BWF: REAPER's clock
         })  # fmt: skip
+        found = vc.hit_markers(project_markers(), sel["start"], sel["end"], sel["start"])
+        if found:  # seconds from the cue's start
+            req["markers"] = found
         if sel["media"]:
             req.update({"media": sel["media"], "start_s": sel["src_in"], "end_s": sel["src_out"]})
         elif "text" not in req:

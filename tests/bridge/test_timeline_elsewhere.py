@@ -9,6 +9,7 @@ through engine.cli.main (planning opens no media, so the relinked files may be s
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import opentimelineio as otio
@@ -67,7 +68,7 @@ def write(timeline: otio.schema.Timeline, path: Path) -> Path:
 
 
 def plan(capsys: pytest.CaptureFixture, *argv: str) -> dict:
-    code = cli.main(["plan", *argv, "--json", "--min-length", "0"])
+    code = cli.main(["plan", *argv, "--json", "--min-length", "0.5"])
     out, err = capsys.readouterr()
     assert code == 0, err
     return json.loads(out)
@@ -108,7 +109,7 @@ def test_text_view_marks_media_and_require_media(
     tmp_path: Path, root: Path, capsys: pytest.CaptureFixture
 ) -> None:
     path = write(elsewhere(), tmp_path / "elsewhere.xml")
-    assert cli.main(["plan", str(path), "--min-length", "0", "--media-root", str(root)]) == 0
+    assert cli.main(["plan", str(path), "--min-length", "0.5", "--media-root", str(root)]) == 0
     out = capsys.readouterr().out
     assert out.count("[relinked]") == 3 and out.count("[MISSING MEDIA]") == 1
     assert f"-> {root / 'Day 1/A001.mov'}" in out and "ambiguous" in out
@@ -130,6 +131,35 @@ def test_markers_become_hit_points(tmp_path: Path, capsys: pytest.CaptureFixture
     # An EDL keeps clip markers only (LOC lines); "NO HIT" is still skipped.
     data = plan(capsys, str(write(elsewhere(), tmp_path / "m.edl")))
     assert [c["marker_times_s"] for c in data["cues"]] == [[], [0.8], [], []]
+
+
+AVID_EDL = """TITLE: AVID 25
+FCM: NON-DROP FRAME
+
+001  A001C003 V     C        10:00:00:00 10:00:04:24 01:00:00:00 01:00:04:24
+* FROM CLIP NAME:  A001C003_car_chase
+* LOC: 01:00:02:12 RED     STINGER
+002  B002C001 V     C        11:00:00:05 11:00:05:05 01:00:04:24 01:00:09:24
+* FROM CLIP NAME:  B002C001_beach_sunset
+* LOC: 01:00:06:00 GREEN   NO HIT
+003  A001C004 V     C        10:10:00:00 10:10:06:00 01:00:09:24 01:00:15:24
+* FROM CLIP NAME:  A001C004_crowd_cheers
+* LOC: 01:00:12:00 BLUE    SWELL
+"""
+
+
+def test_avid_edl_locators_are_on_the_record_clock(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # Avid writes `* LOC:` on the record clock (as OTIO's own screening_example.edl has them);
+    # read as source time they fell outside every clip and were dropped.
+    path = tmp_path / "avid.edl"
+    path.write_text(AVID_EDL)
+    data = plan(capsys, str(path), "--rate", "25")
+    got = [(c["marker_times_s"], [m["name"] for m in c["markers"]]) for c in data["cues"]]
+    assert got == [([2.48], ["STINGER"]), ([], []), ([2.04], ["SWELL"])]
+    assert data["cues"][0]["markers"][0]["time_s"] == pytest.approx(3602.48)
+    assert any("3 EDL locator(s) (LOC) read on the record clock" in n for n in data["notes"])
 
 
 def test_edl_frame_rate_guessed_given_or_refused(
@@ -172,16 +202,56 @@ def test_bundles_carry_their_media(tmp_path: Path, capsys: pytest.CaptureFixture
     assert Path(plan(capsys, str(d))["cues"][0]["media"]).is_relative_to(d)
 
 
+def test_a_bundle_given_by_a_relative_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the adapter joined the relative bundle path to its media, then the finder joined the
+    # timeline's folder again: every clip was "missing"
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "m.mov").write_bytes(b"x" * 64)
+    t = elsewhere()
+    for clip in t.find_clips():
+        url = otio.url_utils.url_from_filepath(str(tmp_path / "m.mov"))
+        clip.media_reference.target_url = url
+    write(t, tmp_path / "moved" / "b.otiod")
+    (tmp_path / "m.mov").unlink()
+    monkeypatch.chdir(tmp_path)
+    cues = plan(capsys, "moved/b.otiod")["cues"]
+    assert {c["media_status"] for c in cues} == {"found"}
+    assert Path(cues[0]["media"]).read_bytes() == b"x" * 64
+
+
 def test_newer_otio_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     text = otio.adapters.write_to_string(elsewhere(), "otio_json")
     newer = tmp_path / "newer.otio"
     newer.write_text(text.replace('"Clip.2"', '"Clip.99"'))
     err = fail(capsys, str(newer))
     assert "made by a newer OpenTimelineIO" in err and "Clip.99" in err
+    assert "RationalTime" not in err and "TimeRange" not in err  # value types, version 1
     assert otio.__version__ in err
     unknown = tmp_path / "unknown.otio"
     unknown.write_text(text.replace('"Clip.2"', '"HoloClip.1"'))
     assert "HoloClip.1" in fail(capsys, str(unknown))
+    bundle = tmp_path / "newer.otioz"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("content.otio", newer.read_text())
+        zf.writestr("version.txt", "1.0.0")
+    err = fail(capsys, str(bundle))
+    assert err.startswith(f"vmb: error: {bundle}: made by a newer") and "vmb-otioz" not in err
+
+
+def test_no_hit_is_matched_as_words() -> None:
+    from bridge.hits import HitMarker
+
+    assert not HitMarker(1.0, "NO-HIT").wanted and not HitMarker(1.0, "x", "no  hit").wanted
+    assert HitMarker(1.0, "casino hit").wanted and HitMarker(1.0, "no hitch").wanted
+
+
+def test_render_help_names_the_hits_once(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["render", "--help"])
+    out = capsys.readouterr().out
+    assert "--hits HITS" in out and "markers,cuts,cuts" not in out
 
 
 @pytest.mark.parametrize(
@@ -242,3 +312,103 @@ def test_soundtrack_params_for_timelines_from_elsewhere(tmp_path: Path, root: Pa
     for extra, message in cases:
         with pytest.raises((InvalidRequest, TimelineError), match=message):
             parse_soundtrack_params({"timeline": edl, **extra}, settings)
+
+
+def _movie(path: Path, timecode: str | None) -> Path:
+    """A real 6 s 25 fps movie; a camera file carries its start timecode (tmcd track)."""
+    import subprocess
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tc = ["-timecode", timecode] if timecode else []
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=blue:s=64x36:r=25:d=6",
+         *tc, "-c:v", "mpeg4", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+TC_EDL = """TITLE: TC
+FCM: NON-DROP FRAME
+
+001  A001     V     C        10:00:00:10 10:00:05:10 01:00:00:00 01:00:05:00
+* FROM CLIP NAME:  car chase
+* FROM CLIP: D:/media/Day 1/shot_a.mov
+002  B002     V     C        10:00:01:00 10:00:03:00 01:00:05:00 01:00:07:00
+* FROM CLIP NAME:  sunset
+* FROM CLIP: S:/x/shot_e.mov
+"""
+
+
+def test_relinked_edl_counts_from_the_files_start_timecode(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # EDL references have no available range: 10:00:00:10 was taken as 36000.4 s into the
+    # file, past its end, and the render failed. The file's own start timecode fixes it; a
+    # file without one is scored from the cut, the rest of the timeline goes on.
+    media = tmp_path / "media"
+    _movie(media / "Day 1" / "shot_a.mov", "10:00:00:00")
+    _movie(media / "shot_e.mov", None)
+    path = tmp_path / "tc.edl"
+    path.write_text(TC_EDL)
+    cues = plan(capsys, str(path), "--rate", "25", "--media-root", str(media))["cues"]
+    assert cues[0]["media_status"] == "relinked"
+    assert (cues[0]["source_in_s"], cues[0]["source_out_s"]) == (0.4, 5.4)
+    assert cues[1]["media_status"] == "missing"
+    note = cues[1]["media_note"]
+    assert "10:00:01:00 is not in shot_e.mov (has no start timecode" in note
+    assert "scored from the cut" in note
+    err = fail(capsys, str(path), "--rate", "25", "--media-root", str(media), "--require-media")
+    assert "clip 'sunset'" in err and "no start timecode" in err
+
+
+def test_non_drop_2997_edl_shows_non_drop_timecode(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # a 29.97 non-drop EDL was shown in drop-frame timecode (01:00:03;18 for 01:00:00:00)
+    path = tmp_path / "ndf.edl"
+    path.write_text(
+        "TITLE: NDF 2997\nFCM: NON-DROP FRAME\n\n"
+        "001  A001C003 V     C        10:00:00:00 10:00:04:29 01:00:00:00 01:00:04:29\n"
+    )
+    assert cli.main(["plan", str(path), "--rate", "29.97", "--min-length", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "timeline 01:00:00:00-01:00:04:29 at 29.97 fps" in out, out
+    assert "  01:00:00:00-01:00:04:29     4.97 s" in out, out
+    dropped = tmp_path / "df.edl"
+    dropped.write_text(
+        "TITLE: DF 2997\nFCM: DROP FRAME\n\n"
+        "001  A001C003 V     C        10:00:00;00 10:00:04;29 01:00:00;00 01:00:04;29\n"
+    )
+    assert cli.main(["plan", str(dropped), "--rate", "29.97", "--min-length", "0.5"]) == 0
+    assert "timeline 01:00:00;00-01:00:04;29" in capsys.readouterr().out
+    assert tl.timecode(3600.0, 25, False) == "01:00:00:00"
+
+
+def test_premiere_edl_relinks_by_the_clip_name(
+    tmp_path: Path, root: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # Premiere and Resolve write "* FROM CLIP NAME: file.mov" and no path at all
+    path = tmp_path / "prem.edl"
+    path.write_text(
+        "TITLE: Sequence 01\nFCM: NON-DROP FRAME\n\n"
+        "001  AX       V     C        00:00:00:10 00:00:05:10 01:00:00:00 01:00:05:00\n"
+        "* FROM CLIP NAME: c003.mov\n"
+        "002  AX       V     C        00:00:01:00 00:00:06:00 01:00:05:00 01:00:10:00\n"
+        "* FROM CLIP NAME: dup.mov\n"
+        "003  AX       V     C        00:00:01:00 00:00:06:00 01:00:10:00 01:00:15:00\n"
+        "* FROM CLIP NAME: Opening titles\n"
+    )
+    cues = plan(capsys, str(path), "--rate", "25", "--media-root", str(root))["cues"]
+    got = [(c["media_status"], c["media"], c["media_note"]) for c in cues]
+    assert got[0] == ("relinked", str(root / "show/C003.mov"), "relinked by clip name")
+    assert got[1][0] == "missing" and got[1][2].startswith("ambiguous: 2 files")
+    assert got[2][0] == "missing" and "no media path" in got[2][2]  # not a file name
+
+
+def test_plan_checks_min_length_as_render_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = write(elsewhere(), tmp_path / "e.otio")
+    err = fail(capsys, str(path), "--min-length", "0")
+    assert "'min_length_s' must be 0.5-600 s, not 0" in err

@@ -50,7 +50,7 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 
 def test_plan_json(edit: Path, capsys: pytest.CaptureFixture) -> None:
-    code, out, _ = run(capsys, "plan", str(edit), "--all", "--json", "--min-length", "0")
+    code, out, _ = run(capsys, "plan", str(edit), "--all", "--json", "--min-length", "0.5")
     assert code == 0
     cues = json.loads(out)["cues"]
     keys = {"clip", "media", "source_in_s", "source_out_s", "record_in_s", "record_out_s"}
@@ -72,7 +72,7 @@ def test_plan_range_in_seconds_or_timecode(edit: Path, capsys: pytest.CaptureFix
 
 
 def test_plan_scenes_and_clip(edit: Path, capsys: pytest.CaptureFixture) -> None:
-    code, out, _ = run(capsys, "plan", str(edit), "--per", "scene", "--min-length", "0",
+    code, out, _ = run(capsys, "plan", str(edit), "--per", "scene", "--min-length", "0.5",
                        "--continuous", "--json")  # fmt: skip
     cues = json.loads(out)["cues"]
     spans = [(c["record_in_s"], c["record_out_s"], c["source_in_s"]) for c in cues]

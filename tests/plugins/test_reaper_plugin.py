@@ -223,6 +223,9 @@ def test_e2e_generate_places_wav_and_midi(standin_engine, reaper: FakeReaper, vi
     v = reaper.add_track("Video")
     reaper.add_item(v, video, pos=20.0, length=10.0, startoffs=5.0, selected=True)
     reaper.loop = (22.0, 26.0)
+    reaper.add_marker(23.5, "door")
+    reaper.add_marker(10.0, "before the cue")
+    reaper.add_marker(25.0, "chorus", region_end=40.0)  # a region's start is a hit too
     reaper.run_script(CONTROLS)
     reaper.set_knob("Mood", "dreamy")
     reaper.set_knob("Backend", "draft")
@@ -233,6 +236,8 @@ def test_e2e_generate_places_wav_and_midi(standin_engine, reaper: FakeReaper, vi
         11.0
     )
     assert run.request["knobs"]["mood"] == "dreamy"
+    marks = run.request["markers"]  # seconds from the cue's start
+    assert marks == [{"time_s": 1.5, "name": "door"}, {"time_s": 3.0, "name": "chorus"}]
     score = reaper.track_named("VMB Score")
     wav_items = [reaper.items[i] for i in score.items]
     assert [(i.pos, round(i.length, 3)) for i in wav_items] == [(22.0, 4.0)]
@@ -281,9 +286,11 @@ def test_e2e_whole_project(standin_engine, reaper: FakeReaper, video: str) -> No
     v = reaper.add_track("Picture")
     reaper.add_item(v, video, pos=1.0, length=2.0)
     reaper.add_item(v, video, pos=4.0, length=3.0, startoffs=7.0)
+    reaper.add_marker(5.5, "hit")
     ns = reaper.run_script(WHOLE)
     run = ns["VMB_RUN"]
     assert run.finished and run.error is None and run.outputs, reaper.messages
+    assert run.request["markers"] == [{"time_s": 5.5, "name": "hit"}]
     score = reaper.track_named("VMB Score")
     spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items)
     assert spans == [(1.0, 2.0), (4.0, 3.0)]

@@ -285,6 +285,8 @@ def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_h
     tl = host["timeline"]
     clip = tl.add_clip(1, "Shot 1", START + 240, START + 336, media, src_start=24)
     tl.selected = [clip]
+    tl.AddMarker(288.0, "Blue", "door slam", "", 1.0, "")  # frames from the timeline start
+    tl.AddMarker(100.0, "Red", "before the cue", "", 1.0, "")
     host["disp"].actions.append(_studio_user("calm", ["piano", "strings"]))
     result = runpy.run_path(str(SCRIPT), init_globals=host)["VMB_RESULT"]
     assert result and result["placed"][0]["record_frame"] == START + 240
@@ -302,6 +304,7 @@ def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_h
     assert req["start_s"] == pytest.approx(1.0) and req["end_s"] == pytest.approx(5.0)
     assert req["position_s"] == pytest.approx((START + 240) / 24)  # BWF: since midnight
     assert vc.bwf_position_s(result["files"]["audio"]) == pytest.approx(3610.0)
+    assert req["markers"] == [{"time_s": 2.0, "name": "door slam"}]  # seconds into the cue
     job = vc.fetch_outputs(vc.connect({}), result["job"]["job_id"])["result"]
     assert job["standin"] and job["params"]["knobs"]["mood"] == "calm"
     assert job["params"]["knobs"]["genre"] is None  # "auto" was dropped by the gateway
@@ -332,6 +335,8 @@ def test_e2e_whole_timeline_places_every_cue(standin_engine, media: str) -> None
     tl = host["timeline"]
     tl.add_clip(1, "A", START, START + 48, media)
     tl.add_clip(1, "B", START + 72, START + 144, media)
+    tl.AddMarker(84.0, "Blue", "hit", "", 1.0, "")
+    tl.AddMarker(96.0, "Blue", "", "no hit", 1.0, "")
     host["disp"].actions.append(lambda win: win.click("Generate"))
     result = runpy.run_path(str(WHOLE), init_globals=host)["VMB_RESULT"]
     assert result is not None, host["disp"].dialogs
@@ -339,6 +344,9 @@ def test_e2e_whole_timeline_places_every_cue(standin_engine, media: str) -> None
     assert starts == [START, START + 72]
     assert {"mix", "otio", "cue_sheet", "cue-1", "cue-2"} <= set(result["files"])
     json.loads(result["request"]["otio_json"])  # Resolve's export went inline
+    marks = result["request"]["markers"]  # on the timeline clock, like the OTIO export
+    assert marks[0] == {"time_s": round((START + 84) / 24, 6), "name": "hit"}
+    assert marks[1]["comment"] == "no hit"
     assert "2 cue(s)" in host["disp"].dialogs[-1]
 
 

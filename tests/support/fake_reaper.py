@@ -128,6 +128,7 @@ class FakeReaper:
         self.takes: dict[str, Take] = {}
         self.sources: dict[str, Source] = {}
         self.loop = (0.0, 0.0)
+        self.markers: list[tuple[bool, float, float, str]] = []  # (is region, pos, end, name)
         self.fps = 25.0
         self.time_offset = 0.0  # Project settings: project start time, in seconds
         self.project_name = "film.rpp"
@@ -320,6 +321,34 @@ class FakeReaper:
 
     def RPR_TimeMap_curFrameRate(self, proj: int, dropFrameOut: bool) -> tuple:
         return (self.fps, proj, False)
+
+    # markers and regions (reascripthelp.html: CountProjectMarkers, EnumProjectMarkers3)
+    def add_marker(self, pos: float, name: str = "", region_end: float | None = None) -> None:
+        self.markers.append((region_end is not None, pos, region_end or 0.0, name))
+
+    def RPR_CountProjectMarkers(self, proj: int, num_markersOut: int, num_regionsOut: int) -> tuple:
+        """retval = markers + regions; the out-parameters come back in the tuple."""
+        regions = sum(1 for m in self.markers if m[0])
+        return (len(self.markers), proj, len(self.markers) - regions, regions)
+
+    def RPR_EnumProjectMarkers3(
+        self,
+        proj: int,
+        idx: int,
+        isrgnOut: bool,
+        posOut: float,
+        rgnendOut: float,
+        nameOut: str,
+        markrgnindexnumberOut: int,
+        colorOut: int,
+    ) -> tuple:
+        """Markers and regions in time order, idx from 0; retval is the next index, 0 when
+        idx is past the last one (the documented "returns 0 when done")."""
+        ordered = sorted(self.markers, key=lambda m: m[1])
+        if not 0 <= idx < len(ordered):
+            return (0, proj, idx, False, 0.0, 0.0, "", 0, 0)
+        rgn, pos, end, name = ordered[idx]
+        return (idx + 1, proj, idx, rgn, pos, end, name, idx + 1, 0)
 
     def RPR_GetSet_LoopTimeRange(
         self, isSet: bool, isLoop: bool, start: float, end: float, allowautoseek: bool

@@ -116,6 +116,8 @@ class FakeTimeline:
             "audio": [FakeTrack("Audio 1")],
         }
         self.marks: dict[str, dict[str, int]] = {}
+        # GetMarkers: frame offset from the timeline start (a float key) -> information
+        self.markers: dict[float, dict[str, Any]] = {}
         self.playhead = start_frame
         self.selected: list[FakeTimelineItem] = []
         self.exports: list[str] = []
@@ -192,6 +194,30 @@ class FakeTimeline:
             for t in tracks:
                 t.items = [i for i in t.items if i not in items]
         return True
+
+    def AddMarker(
+        self,
+        frameId: float,
+        color: str,
+        name: str,
+        note: str,
+        duration: float,
+        customData: str | None = None,
+    ) -> bool:
+        """fusionscript.pyi Timeline.AddMarker: frameId is the offset from the timeline
+        start; one marker per frame (a second one there is refused)."""
+        if float(frameId) in self.markers or frameId < 0:
+            return False
+        self.markers[float(frameId)] = {
+            "color": color, "duration": float(duration), "note": note, "name": name,
+            "customData": customData or "",
+        }  # fmt: skip
+        return True
+
+    def GetMarkers(self) -> dict[float, dict[str, Any]]:
+        """fusionscript.pyi Timeline.GetMarkers: {96.0: {'color': 'Green', 'duration': 1.0,
+        'note': '', 'name': 'Marker 1', 'customData': ''}}, keys relative to the start."""
+        return {k: dict(v) for k, v in self.markers.items()}
 
     def GetMarkInOut(self) -> dict[str, dict[str, int]]:
         return {k: dict(v) for k, v in self.marks.items()}
