@@ -3,6 +3,7 @@ windowed continuation, references looped, and every failure typed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -180,6 +181,34 @@ def test_style_is_the_targeted_references_library_embedding(
     cond = out.extra["conditioning"]
     assert cond["style"] and cond["style_from"] == "target-1"
     assert cond["control"] and cond["control_from"] == "broad-1"
+
+
+def test_without_references_the_adapters_get_the_trained_nulls(
+    model_dir: Path, reference: Path, tmp_path: Path
+) -> None:
+    """No library: zero latent to the ControlFormer, zero style through the Stylization
+    projection -- the nulls training used -- never a bypass the adapters never saw."""
+    gen = FullGenerator(_settings(tmp_path / "h", model_dir, crop_to_cue=True, steps=2))
+    ecmg = gen.load().ecmg
+    seen: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
+    original = ecmg.v_prediction
+
+    def spy(x, t, cond, control, style, cfg_scale=1.0):  # noqa: ANN001, ANN202
+        seen.append((control, style))
+        return original(x, t, cond, control, style, cfg_scale)
+
+    ecmg.v_prediction = spy  # type: ignore[method-assign]
+    req = _request(tmp_path, reference, 0.5)
+    req = dataclasses.replace(req, retrieval=Retrieval())
+    out = gen.generate(req)
+    assert seen
+    for control, style in seen:
+        assert control is not None and style is not None, "adapters bypassed without references"
+        assert not control.any() and not style.any()
+    cond = out.extra["conditioning"]
+    assert not cond["control"] and not cond["style"]
+    notes = " ".join(out.extra["notes"])
+    assert "null control" in notes and "null style" in notes
 
 
 def test_another_targeted_reference_changes_the_music(

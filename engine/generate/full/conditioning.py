@@ -77,7 +77,10 @@ def style_embedding(
 ) -> np.ndarray | None:
     """The first targeted reference's CLAP embedding (the library's), or None: no style."""
     if not targeted:
-        notes.append("no targeted reference: Stylization off")
+        notes.append(
+            "no targeted reference: Stylization given the null style (zero CLAP embedding "
+            "through its projection), as trained with text+style dropout"
+        )
         return None
     ref = targeted[0]
     if ref.clap is not None:
@@ -85,7 +88,7 @@ def style_embedding(
     elif clap_embed is not None:
         emb = np.asarray(clap_embed(ref), dtype=np.float32).reshape(-1)
     else:
-        notes.append(f"no CLAP embedding for {ref.piece_id}: Stylization off")
+        notes.append(f"no CLAP embedding for {ref.piece_id}: Stylization given the null style")
         return None
     if emb.shape != (dim,):
         raise WeightsError(
