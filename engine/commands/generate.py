@@ -177,7 +177,14 @@ def _generate(args: argparse.Namespace) -> int:
             "compute",
             "licence",
         )
-        print_json({"cues": [{k: c[k] for k in keys} for c in cues]})
+        print_json(
+            {
+                "cues": [
+                    {**{k: c[k] for k in keys}, "notes": list(c.get("extra", {}).get("notes", []))}
+                    for c in cues
+                ]
+            }
+        )
         return 0
     for c in cues:
         a = c["attributes"]
@@ -194,9 +201,17 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"  licence: {c['licence']}")
         cond = c.get("conditioning")
         if cond:
-            print(f'  model text: "{cond["text"]}"')
-            print(f"  {conditioning_summary(cond)}")
+            for line in conditioning_lines(cond):
+                print(f"  {line}")
     return 0
+
+
+def conditioning_lines(cond: dict[str, Any]) -> list[str]:
+    """What reached the model, in words; a prompt cut at the text encoder's limit is said."""
+    lines = [f'model text: "{cond["text"]}"', conditioning_summary(cond)]
+    if cond.get("text_cut"):
+        lines.append(f'text cut at the encoder\'s token limit: dropped "{cond["text_cut"]}"')
+    return lines
 
 
 def describe_compute(compute: dict[str, Any]) -> str:

@@ -252,9 +252,18 @@ def test_a_prompt_over_the_token_limit_is_cut_and_says_so(
 ) -> None:
     long = " ".join(["calm piano music with soft strings"] * 40) + "."
     out = generator.generate(_request(tmp_path, reference, 0.5, text=long))
-    cut = out.extra["conditioning"]["text_cut"]
-    assert cut and cut.endswith("instruments: piano")
-    assert any("128 tokens: cut" in n for n in out.extra["notes"])
+    cond = out.extra["conditioning"]
+    cut = cond["text_cut"]
+    # the knobs survive; the description's end is what goes
+    assert cut and "instruments" not in cut and cut.endswith("soft strings.")
+    assert out.extra["prompt"].endswith(cond["attribute_text"])
+    assert generator.load().ecmg.sao.prompt.cut_words(out.extra["prompt"]) is None
+    assert out.extra["prompt"].startswith("calm piano music")
+    assert any("128 tokens: cut" in n and "keeping every attribute" in n
+               for n in out.extra["notes"])  # fmt: skip
+    from engine.commands.generate import conditioning_lines
+
+    assert any("text cut" in line and cut in line for line in conditioning_lines(cond))
 
 
 def test_without_adapters_no_block_copies_and_no_references(

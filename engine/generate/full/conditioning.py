@@ -16,7 +16,7 @@ import numpy as np
 
 from bridge.errors import InvalidRequest, WeightsError
 from engine.generate.full.stylization import attribute_text, styled_prompt
-from engine.types import GenerationRequest, Reference, Weights
+from engine.types import Attributes, GenerationRequest, Reference, Weights
 
 MIN_KEY_STRENGTH = 0.5  # below this correlation with a key profile, no key is reported
 
@@ -32,11 +32,11 @@ def describe_conditioning(
     """(prompt, conditioning): the text sent to the model and what else may condition it.
     ``encoder`` is the T5 prompt conditioner (its token limit is reported, never silent)."""
     description, retrieval = request.description, request.retrieval
-    prompt = styled_prompt(description.text, description.attributes)
-    cut = encoder.cut_words(prompt)
+    prompt, cut = fit_prompt(description.text, description.attributes, encoder)
     if cut is not None:
         notes.append(
-            f"prompt longer than the text encoder's {encoder.max_length} tokens: cut {cut!r}"
+            f"prompt longer than the text encoder's {encoder.max_length} tokens: cut {cut!r} "
+            "from the description, keeping every attribute"
         )
     if not adapters_installed:
         notes.append(f"{adapters_name} not installed: plain SAO, references not used")
@@ -56,6 +56,28 @@ def describe_conditioning(
         "style_from": targeted[0].piece_id if targeted else None,
         "weights": {"generate": weights},
     }
+
+
+def fit_prompt(text: str, attributes: Attributes, encoder: Any) -> tuple[str, str | None]:
+    """(prompt, the words cut or None) within the encoder's token limit. The description is
+    shortened from its end so the attribute text (the knobs) always reaches the model; only
+    if the attributes alone are too long is their end cut."""
+    prompt = styled_prompt(text, attributes)
+    if encoder.cut_words(prompt) is None:
+        return prompt, None
+    words = text.split()
+    lo, hi = 0, len(words)  # the most description words that still fit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if encoder.cut_words(styled_prompt(" ".join(words[:mid]), attributes)) is None:
+            lo = mid
+        else:
+            hi = mid - 1
+    short = styled_prompt(" ".join(words[:lo]), attributes)
+    beyond = encoder.cut_words(short)
+    if beyond is not None:  # even the attribute text alone is over the limit
+        return short, " ".join([*words, "/", beyond])
+    return short, " ".join(words[lo:])
 
 
 def mark_used(conditioning: dict[str, Any], control: bool, style: bool) -> None:

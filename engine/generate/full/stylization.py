@@ -51,7 +51,7 @@ def attribute_text(attributes: Attributes) -> str:
 def styled_prompt(description: str, attributes: Attributes) -> str:
     """The prompt with the attribute text appended (the text half of the Stylization input)."""
     text = description.strip().rstrip(".")
-    return f"{text}. {attribute_text(attributes)}"
+    return f"{text}. {attribute_text(attributes)}" if text else attribute_text(attributes)
 
 
 class Stylization(nn.Module):
