@@ -107,7 +107,14 @@ def test_full_cue_says_what_conditioned_it(
     assert np.array_equal(cue.retrieval.targeted[0].clap, stored) and np.any(stored)
     # tempo and key reported are the ones measured on the cue's own audio
     audio, sr = sf.read(cue.audio, always_2d=True)
-    assert out["attributes"]["bpm"] == analyse_audio(audio, sr).bpm
+    f = analyse_audio(audio, sr)
+    measured = out["extra"]["measured"]
+    # floats that are never None, so a copied or fixed value cannot pass as None == None
+    assert measured["tempo_confidence"] == round(f.tempo_confidence, 3)
+    assert measured["key_strength"] == round(f.key_strength, 3) and f.key_strength != 0
+    assert out["attributes"]["bpm"] == f.bpm == measured["bpm"]
+    if f.bpm is None:  # no steady pulse in a 1 s cue: nothing asked may be reported instead
+        assert out["attributes"]["tempo"] == "slow" and "BPM" not in cond["attribute_text"]
     # and the cue sheet's row says the same
     placed = PlacedCue("cue", cue.audio, 0.0, 0.0, 1.0, out)
     page = cue_sheet([placed], "t", tmp_path / "sheet.html").read_text()
