@@ -367,13 +367,10 @@ def _continued(description: MusicDescription, spec: CueSpec) -> MusicDescription
     if not prev:
         return description
     attrs = description.attributes
-    knob_tempo = spec.knobs.tempo is not None
-    attrs = replace(
-        attrs,
-        bpm=attrs.bpm if knob_tempo else (prev.get("bpm") or attrs.bpm),
-        key=prev.get("key") or attrs.key,
-    )
-    return replace(description, attributes=attrs)
+    bpm = attrs.bpm if spec.knobs.tempo is not None else (prev.get("bpm") or attrs.bpm)
+    if bpm != attrs.bpm:  # a carried BPM brings its bucket: never "slow (144 BPM)"
+        attrs = replace(attrs, bpm=bpm, tempo_bucket=taxonomy.tempo_bucket(bpm))
+    return replace(description, attributes=replace(attrs, key=prev.get("key") or attrs.key))
 
 
 def _speech_regions(spec: CueSpec) -> list[tuple[float, float]] | None:

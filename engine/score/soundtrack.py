@@ -288,11 +288,18 @@ def _spec(
 def _carried(cue: Cue) -> dict[str, Any]:
     """Tempo and key a following cue keeps (what was played, not only what was asked)."""
     a = cue.description.attributes
-    return {
+    carried = {
         "bpm": cue.extra.get("bpm", a.bpm),
         "key": cue.extra.get("key", a.key),
         "mode": cue.extra.get("mode", a.mode),
     }
+    strength = (cue.extra.get("measured") or {}).get("key_strength")  # full cues measure it
+    if strength is not None:
+        from engine.generate.full.conditioning import MIN_KEY_STRENGTH
+
+        if strength < MIN_KEY_STRENGTH:  # no clear key was played: none to keep
+            carried.update(key=None, mode=None)
+    return carried
 
 
 RenderFn = Callable[[CueSpec, int], Cue]
