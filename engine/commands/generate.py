@@ -180,7 +180,7 @@ def _generate(args: argparse.Namespace) -> int:
         print_json(
             {
                 "cues": [
-                    {**{k: c[k] for k in keys}, "notes": list(c.get("extra", {}).get("notes", []))}
+                    {**{k: c[k] for k in keys}, "notes": _generator_notes(c)}
                     for c in cues
                 ]
             }
@@ -204,6 +204,12 @@ def _generate(args: argparse.Namespace) -> int:
             for line in conditioning_lines(cond):
                 print(f"  {line}")
     return 0
+
+
+def _generator_notes(cue: dict[str, Any]) -> list[str]:
+    """The full generator's notes (a draft cue's ``extra.notes`` is its note count)."""
+    notes = (cue.get("extra") or {}).get("notes")
+    return [str(n) for n in notes] if isinstance(notes, list) else []
 
 
 def conditioning_lines(cond: dict[str, Any]) -> list[str]:

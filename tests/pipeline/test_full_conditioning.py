@@ -121,6 +121,21 @@ def test_full_cue_says_what_conditioned_it(
     assert f"model text: {cond['text']}" in page
     assert f"style from {cond['style_from']}" in page
     assert "weights: describe none, retrieve random, generate random" in page
+    broad_ids = ", ".join(cond["broad"])
+    assert f"broad references: {broad_ids}; targeted: {cond['style_from']}" in page
+    # the standard CSV cue sheet says the same, compactly
+    import csv
+
+    from engine.score.deliver import music_cue_sheet
+
+    sheet = music_cue_sheet([placed], "t", 24.0, tmp_path / "sheet.csv")
+    with open(sheet, newline="", encoding="utf-8-sig") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["Weights"] == "describe none, retrieve random, generate random"
+    assert row["Conditioning"].startswith(
+        f"ControlFormer from {cond['control_from']}; style from {cond['style_from']}; "
+        f"broad references: {broad_ids}"
+    )
 
 
 def test_fallback_partition_keeps_what_was_asked(
