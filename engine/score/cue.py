@@ -507,6 +507,8 @@ def run_cue(
         conditioning, weights = _conditioning(audio, description, retriever)
         cue_timings = {**timings, "generate_s": generate_s}
         cue_timings["total_s"] = sum(cue_timings.values())
+        if spec.variations > 1 and hasattr(generator, "generate_variations"):
+            cue_timings["generate_batch_of"] = spec.variations  # generate_s: 1/K of the batch
         cues.append(
             _finish(
                 Cue(
@@ -553,8 +555,8 @@ def _generate_all(
     if k > 1 and hasattr(generator, "generate_variations"):
         t0 = time.perf_counter()
         batch = generator.generate_variations(request, seeds, progress, names=names)
-        took = time.perf_counter() - t0
-        return [(v, audio, took) for v, audio in enumerate(batch)]
+        share = (time.perf_counter() - t0) / len(batch)  # each variation's share of the batch
+        return [(v, audio, share) for v, audio in enumerate(batch)]
     out = []
     for v in range(k):
         t0 = time.perf_counter()

@@ -153,14 +153,20 @@ def test_fallback_partition_keeps_what_was_asked(
 def test_variations_run_as_one_batch(
     library_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    import time
+
     from engine.generate.full.generator import FullGenerator
 
     calls: list[int] = []
+    took: list[float] = []
     original = FullGenerator.generate_variations
 
     def counting(self, request, seeds, progress=no_progress, names=None):  # noqa: ANN001, ANN202
         calls.append(len(seeds))
-        return original(self, request, seeds, progress, names=names)
+        t0 = time.perf_counter()
+        out = original(self, request, seeds, progress, names=names)
+        took.append(time.perf_counter() - t0)
+        return out
 
     monkeypatch.setattr(FullGenerator, "generate_variations", counting)
     settings = _settings(library_home, monkeypatch)
@@ -168,6 +174,10 @@ def test_variations_run_as_one_batch(
     assert calls == [3]
     assert [c.audio.name for c in cues] == ["cue-v1.wav", "cue-v2.wav", "cue-v3.wav"]
     assert [c.seed for c in cues] == [5, 6, 7]
+    # each variation reports its share of the one batch, not the whole batch time
+    shares = [c.timings["generate_s"] for c in cues]
+    assert sum(shares) == pytest.approx(took[0], rel=0.05)
+    assert all(c.timings.get("generate_batch_of") == 3 for c in cues)
     a, _ = sf.read(cues[0].audio)
     b, _ = sf.read(cues[1].audio)
     assert not np.allclose(a, b, atol=1e-3)
