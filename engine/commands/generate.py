@@ -243,7 +243,7 @@ def _generate(args: argparse.Namespace) -> int:
         )
         rows = []
         for c in cues:
-            row = {k: c[k] for k in keys}
+            row = {**{k: c[k] for k in keys}, "notes": _generator_notes(c)}
             row.update({k: c["extra"][k] for k in ("ending", "loop", "unsupported")
                         if k in c["extra"]})  # fmt: skip
             rows.append(row)
@@ -273,9 +273,23 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"  licence: {c['licence']}")
         cond = c.get("conditioning")
         if cond:
-            print(f'  model text: "{cond["text"]}"')
-            print(f"  {conditioning_summary(cond)}")
+            for line in conditioning_lines(cond):
+                print(f"  {line}")
     return 0
+
+
+def _generator_notes(cue: dict[str, Any]) -> list[str]:
+    """The full generator's notes (a draft cue's ``extra.notes`` is its note count)."""
+    notes = (cue.get("extra") or {}).get("notes")
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+def conditioning_lines(cond: dict[str, Any]) -> list[str]:
+    """What reached the model, in words; a prompt cut at the text encoder's limit is said."""
+    lines = [f'model text: "{cond["text"]}"', conditioning_summary(cond)]
+    if cond.get("text_cut"):
+        lines.append(f'text cut at the encoder\'s token limit: dropped "{cond["text_cut"]}"')
+    return lines
 
 
 def describe_compute(compute: dict[str, Any]) -> str:

@@ -120,6 +120,9 @@ def add_ecmg_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=1e-3)
     p.add_argument("--warmup", type=float, default=0.99, help="InverseLR warmup factor")
     p.add_argument("--cfg-dropout", type=float, default=0.1, help="text+style null rate")
+    p.add_argument(
+        "--control-dropout", type=float, default=0.1, help="reference -> null control rate"
+    )
     p.add_argument("--control-depth", type=int, default=12, help="DiT blocks copied (new runs)")
     p.add_argument("--init", help="start from this vmb-ecmg folder instead of zero-init")
     p.add_argument("--clip-seconds", type=float, help="training crop (default: model window)")
@@ -148,6 +151,7 @@ def train_ecmg(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         warmup=args.warmup,
         cfg_dropout=args.cfg_dropout,
+        control_dropout=args.control_dropout,
         control_depth=args.control_depth,
         init_adapters=Path(args.init).expanduser() if args.init else None,
         clip_seconds=args.clip_seconds,

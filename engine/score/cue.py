@@ -385,11 +385,12 @@ def _continued(description: MusicDescription, spec: CueSpec) -> MusicDescription
     if not prev:
         return description
     attrs = description.attributes
-    knob_tempo = spec.knobs.tempo is not None
+    bpm = attrs.bpm if spec.knobs.tempo is not None else (prev.get("bpm") or attrs.bpm)
+    if bpm != attrs.bpm:  # a carried BPM brings its bucket: never "slow (144 BPM)"
+        attrs = replace(attrs, bpm=bpm, tempo_bucket=taxonomy.tempo_bucket(bpm))
     genre = prev.get("genre") if spec.knobs.genre is None else None
     attrs = replace(
         attrs,
-        bpm=attrs.bpm if knob_tempo else (prev.get("bpm") or attrs.bpm),
         key=prev.get("key") or attrs.key,
         # one piece keeps its groove: the genre carries on unless the knobs change it
         genre=genre if isinstance(genre, str) and genre in taxonomy.GENRES else attrs.genre,
@@ -543,6 +544,8 @@ def run_cue(
         conditioning, weights = _conditioning(audio, description, retriever)
         cue_timings = {**timings, "generate_s": generate_s}
         cue_timings["total_s"] = sum(cue_timings.values())
+        if spec.variations > 1 and hasattr(generator, "generate_variations"):
+            cue_timings["generate_batch_of"] = spec.variations  # generate_s: 1/K of the batch
         cues.append(
             _finish(
                 Cue(
@@ -592,8 +595,8 @@ def _generate_all(
     if k > 1 and hasattr(generator, "generate_variations"):
         t0 = time.perf_counter()
         batch = generator.generate_variations(request, seeds, progress, names=names)
-        took = time.perf_counter() - t0
-        return [(v, audio, took) for v, audio in enumerate(batch)]
+        share = (time.perf_counter() - t0) / len(batch)  # each variation's share of the batch
+        return [(v, audio, share) for v, audio in enumerate(batch)]
     out = []
     for v in range(k):
         t0 = time.perf_counter()

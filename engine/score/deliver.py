@@ -48,6 +48,8 @@ CSV_COLUMNS = (
     "Publisher / Library",
     "Source",
     "Licence",
+    "Weights",  # per stage: "describe none, retrieve random, generate random"
+    "Conditioning",  # what reached the model besides the text
 )
 DEFAULT_COMPOSER = f"VMB Score {__version__} (machine-generated)"
 NO_PUBLISHER = "none (generated, no library music)"
@@ -154,14 +156,42 @@ def conditioning_summary(cond: dict[str, Any]) -> str:
     return f"{control}; {style}; weights: {stages}"
 
 
+def _references_text(cond: dict[str, Any]) -> str:
+    broad = ", ".join(cond.get("broad") or []) or "none"
+    targeted = ", ".join(
+        f"{t['id']} ({t['partition']})" if t.get("partition") else t["id"]
+        for t in cond.get("targeted") or []
+    )
+    return f"broad references: {broad}; targeted: {targeted or 'none'}"
+
+
 def _conditioning_html(info: dict[str, Any]) -> str:
     cond = info.get("conditioning")
     if not cond:
         return ""
     return (
         f"<div class=a>model text: {html.escape(str(cond['text']))}</div>"
+        f"<div class=a>{html.escape(_references_text(cond))}</div>"
         f"<div class=a>{html.escape(conditioning_summary(cond))}</div>"
     )
+
+
+def _weights_cell(info: dict[str, Any]) -> str:
+    """The weights each stage ran on (full cues), else the cue's one label."""
+    stages = (info.get("conditioning") or {}).get("weights")
+    if stages:
+        return ", ".join(f"{k} {v}" for k, v in stages.items())
+    return str(info.get("weights", ""))
+
+
+def _conditioning_cell(info: dict[str, Any]) -> str:
+    cond = info.get("conditioning")
+    if not cond:
+        return "description and attributes (no reference conditioning)"
+    control = f"ControlFormer from {cond['control_from']}" if cond["control"] else "no control"
+    style = f"style from {cond['style_from']}" if cond["style"] else "no style"
+    cut = "; text cut at the encoder limit" if cond.get("text_cut") else ""
+    return f"{control}; {style}; {_references_text(cond)}{cut}"
 
 
 def cue_sheet(
@@ -256,6 +286,8 @@ def music_cue_sheet(
                 pub,
                 _source(cue),
                 cue.info.get("licence", ""),
+                _weights_cell(cue.info),
+                _conditioning_cell(cue.info),
             )
         )
     return atomic.write_bytes(out, buf.getvalue().encode("utf-8-sig"))

@@ -354,15 +354,21 @@ def _carried(cue: Cue) -> dict[str, Any]:
     """What a following cue keeps (what was played, not only what was asked): tempo, key,
     the genre's groove, and the draft's form position and motifs."""
     a = cue.description.attributes
-    out = {
+    carried = {
         "bpm": cue.extra.get("bpm", a.bpm),
         "key": cue.extra.get("key", a.key),
         "mode": cue.extra.get("mode", a.mode),
         "genre": cue.extra.get("genre", a.genre),
     }
     if isinstance(cue.extra.get("carry"), dict):
-        out["carry"] = cue.extra["carry"]
-    return out
+        carried["carry"] = cue.extra["carry"]
+    strength = (cue.extra.get("measured") or {}).get("key_strength")  # full cues measure it
+    if strength is not None:
+        from engine.generate.full.conditioning import MIN_KEY_STRENGTH
+
+        if strength < MIN_KEY_STRENGTH:  # no clear key was played: none to keep
+            carried.update(key=None, mode=None)
+    return carried
 
 
 RenderFn = Callable[[CueSpec, int], Cue]

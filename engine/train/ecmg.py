@@ -4,7 +4,10 @@ The paper's recipe: the base model is frozen; only the new modules learn, with t
 v-objective SAO was trained with, AdamW (lr 1e-6, weight decay 0.001), InverseLR, and 16-bit
 mixed precision on a GPU (fp32 on the CPU). Gradients are accumulated over ``grad_accum``
 micro-batches per optimizer step. Text and CLAP embedding are dropped together with
-probability ``cfg_dropout`` (the null condition classifier-free guidance uses at inference).
+probability ``cfg_dropout`` (the null condition classifier-free guidance uses at inference);
+independently, the reference latent is replaced by the null control (a zero latent) with
+probability ``control_dropout``, so the adapters also learn the no-reference case the generator
+meets with an empty library (it then feeds this same zero latent and the zero style).
 
 Data: a JSONL file, one record per line (relative paths from the file's folder)::
 
@@ -37,7 +40,7 @@ from bridge.errors import InvalidRequest, MediaError, WeightsError
 from engine import weights
 from engine.generate.full.audio import load_audio, loop_to
 from engine.generate.full.availability import pick_device
-from engine.generate.full.ecmg import DEFAULT_CONTROL_DEPTH, ECMG
+from engine.generate.full.ecmg import DEFAULT_CONTROL_DEPTH, ECMG, null_control
 from engine.generate.full.sao import SAO, load_sao
 from engine.types import ProgressFn, no_progress
 
@@ -71,6 +74,7 @@ class ECMGTrainConfig:
     power: float = 0.5
     warmup: float = 0.99  # ... times (1 - warmup ** (step + 1))
     cfg_dropout: float = 0.1
+    control_dropout: float = 0.1  # reference latent -> null control (zeros): no-library case
     control_depth: int = DEFAULT_CONTROL_DEPTH
     init_adapters: Path | None = None  # start from an existing vmb-ecmg folder
     clip_seconds: float | None = None  # training crop (default: the model window)
@@ -426,6 +430,8 @@ def _micro_step(
     cross = cond["cross_attn_cond"]
     cond["cross_attn_cond"] = torch.where(drop[:, None, None], torch.zeros_like(cross), cross)
     style = torch.where(drop[:, None], torch.zeros_like(style), style)
+    no_ref = (torch.rand(len(batch), generator=g) < cfg.control_dropout).to(device)
+    control = torch.where(no_ref[:, None, None], null_control(control), control)
     with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
         return ecmg.v_loss(target, cond, control, style, t, noise)
 

@@ -5,7 +5,10 @@ tags) the broad reference is the library piece whose CLAP audio embedding is nea
 clip's music (eq. 2, the training side), and the targeted reference is the best piece inside
 one of the clip's own partitions (tempo, genre, mood or instrument, picked per clip from a
 seeded generator) by the CLAP text embedding of that attribute (eq. 4). The clip's own
-music is never its own reference (found by path or by its bytes). The record carries the
+music is never its own reference: found by path, by its bytes, or -- re-encoded (another
+codec, bit depth) -- by content: a CLAP audio cosine above OWN_COSINE confirmed by the same
+duration and a log-spectrogram fingerprint (CLAP alone is too coarse: distinct pieces can
+exceed the cosine, the tiny test CLAP's always do). The record carries the
 targeted piece's CLAP embedding as the library stores it, and the attribute text in the
 form the generator sends at inference (engine.generate.full.stylization.attribute_text).
 """
@@ -30,6 +33,8 @@ from engine.types import Attributes, ProgressFn, no_progress
 from engine.util import atomic
 
 _KEYS = {"audio", "description", "tags", "meta", "video", "start", "end", "frames", "image"}
+OWN_COSINE = 0.98  # CLAP audio cosine above which a library piece may be the clip's own music
+OWN_FINGERPRINT = 0.98  # log-spectrogram correlation that confirms it is
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Clip:
     description: str
     tags: TrackTags
     meta: dict[str, Any]
+    video: str | None = None  # the manifest's video, kept for provenance
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,14 @@ def _parse_clip(raw: str, line: int, path: Path) -> Clip:
     if not audio.is_file():
         raise InvalidRequest(f"{where}: audio file {audio} does not exist")
     meta = data.get("meta") or {}
+    video = data.get("video")
     return Clip(
-        line, audio, data["description"].strip(), tags, meta if isinstance(meta, dict) else {}
+        line,
+        audio,
+        data["description"].strip(),
+        tags,
+        meta if isinstance(meta, dict) else {},
+        video if isinstance(video, str) else None,
     )
 
 
@@ -99,6 +111,26 @@ def clip_partitions(tags: TrackTags) -> list[Partition]:
     return out
 
 
+def fingerprint(path: Path) -> np.ndarray:
+    """Log energy in 32 bands per 85 ms frame: survives re-encoding, not another piece."""
+    from engine.retrieve.dsp import magnitude_spectrogram, to_analysis_rate
+
+    x = to_analysis_rate(read_audio_48k(path), 48000)
+    spec = magnitude_spectrogram(x, 2048, 2048) ** 2  # [frames, 1025]
+    bands = spec[:, :1024].reshape(len(spec), 32, 32).sum(axis=2)
+    log = np.log10(bands + 1e-12)
+    return np.maximum(log, log.max() - 8.0)  # floor 80 dB down: codec noise is not content
+
+
+def same_fingerprint(a: np.ndarray, b: np.ndarray) -> bool:
+    """The same duration (within two frames) and correlated log-spectrograms."""
+    if abs(len(a) - len(b)) > 2 or min(len(a), len(b)) == 0:
+        return False
+    n = min(len(a), len(b))
+    r = np.corrcoef(a[:n].ravel(), b[:n].ravel())[0, 1]
+    return bool(r > OWN_FINGERPRINT)
+
+
 class ReferenceFinder:
     """Broad and targeted retrieval for training clips over one library, own music excluded."""
 
@@ -112,11 +144,28 @@ class ReferenceFinder:
 
         return self.library.find(str(audio)) or self.library.with_content(content_hash(audio))
 
+    def _same_music(self, query: np.ndarray, audio: Path) -> list[int]:
+        """Rows holding the clip's music in another encoding: CLAP cosine, then fingerprint."""
+        hits = self.library.search_audio(query, 8)
+        rows = [row for row, score in hits if score > OWN_COSINE]
+        if not rows:
+            return []
+        mine = fingerprint(audio)
+        same = []
+        for record in self.library.records_for_rows(rows):
+            try:
+                theirs = fingerprint(Path(record.path))
+            except MediaError:
+                continue  # a library file gone missing cannot be the clip's music here
+            if same_fingerprint(mine, theirs):
+                same.append(record.row)
+        return same
+
     def _best(
-        self, query: np.ndarray, exclude: int | None, partitions: list[Partition] | None = None
+        self, query: np.ndarray, exclude: set[int], partitions: list[Partition] | None = None
     ) -> tuple[int, float] | None:
-        hits = self.library.search_audio(query, 2, partitions)
-        hits = [(row, score) for row, score in hits if row != exclude]
+        hits = self.library.search_audio(query, len(exclude) + 1, partitions)
+        hits = [(row, score) for row, score in hits if row not in exclude]
         return hits[0] if hits else None
 
     def references(
@@ -124,11 +173,14 @@ class ReferenceFinder:
     ) -> tuple[PieceRecord, PieceRecord, Partition, PieceRecord | None]:
         """(broad, targeted, partition, own piece) for one clip."""
         own = self.own_piece(clip.audio)
-        exclude = own.row if own else None
         if own is not None:
             query = self.library.audio_embedding(own.piece_id)
         else:
             query = self.clap.embed_audio(read_audio_48k(clip.audio))
+        same = self._same_music(query, clip.audio)
+        exclude = set(same) | ({own.row} if own else set())
+        if own is None and same:  # re-encoded: not the same path nor bytes, the same music
+            own = self.library.records_for_rows([same[0]])[0]
         broad = self._best(query, exclude)
         if broad is None:
             raise InvalidRequest("the library has no piece besides the clip's own music")
@@ -185,6 +237,7 @@ def build_ecmg_records(
                     "targeted": targeted.piece_id,
                     "partition": str(partition),
                     "own_piece": own.piece_id if own else None,
+                    "video": clip.video,
                 },
             }
         )

@@ -3,6 +3,7 @@ windowed continuation, references looped, and every failure typed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -182,6 +183,34 @@ def test_style_is_the_targeted_references_library_embedding(
     assert cond["control"] and cond["control_from"] == "broad-1"
 
 
+def test_without_references_the_adapters_get_the_trained_nulls(
+    model_dir: Path, reference: Path, tmp_path: Path
+) -> None:
+    """No library: zero latent to the ControlFormer, zero style through the Stylization
+    projection -- the nulls training used -- never a bypass the adapters never saw."""
+    gen = FullGenerator(_settings(tmp_path / "h", model_dir, crop_to_cue=True, steps=2))
+    ecmg = gen.load().ecmg
+    seen: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
+    original = ecmg.v_prediction
+
+    def spy(x, t, cond, control, style, cfg_scale=1.0):  # noqa: ANN001, ANN202
+        seen.append((control, style))
+        return original(x, t, cond, control, style, cfg_scale)
+
+    ecmg.v_prediction = spy  # type: ignore[method-assign]
+    req = _request(tmp_path, reference, 0.5)
+    req = dataclasses.replace(req, retrieval=Retrieval())
+    out = gen.generate(req)
+    assert seen
+    for control, style in seen:
+        assert control is not None and style is not None, "adapters bypassed without references"
+        assert not control.any() and not style.any()
+    cond = out.extra["conditioning"]
+    assert not cond["control"] and not cond["style"]
+    notes = " ".join(out.extra["notes"])
+    assert "null control" in notes and "null style" in notes
+
+
 def test_another_targeted_reference_changes_the_music(
     generator: FullGenerator, reference: Path, tmp_path: Path
 ) -> None:
@@ -223,9 +252,18 @@ def test_a_prompt_over_the_token_limit_is_cut_and_says_so(
 ) -> None:
     long = " ".join(["calm piano music with soft strings"] * 40) + "."
     out = generator.generate(_request(tmp_path, reference, 0.5, text=long))
-    cut = out.extra["conditioning"]["text_cut"]
-    assert cut and cut.endswith("instruments: piano")
-    assert any("128 tokens: cut" in n for n in out.extra["notes"])
+    cond = out.extra["conditioning"]
+    cut = cond["text_cut"]
+    # the knobs survive; the description's end is what goes
+    assert cut and "instruments" not in cut and cut.endswith("soft strings.")
+    assert out.extra["prompt"].endswith(cond["attribute_text"])
+    assert generator.load().ecmg.sao.prompt.cut_words(out.extra["prompt"]) is None
+    assert out.extra["prompt"].startswith("calm piano music")
+    assert any("128 tokens: cut" in n and "keeping every attribute" in n
+               for n in out.extra["notes"])  # fmt: skip
+    from engine.commands.generate import conditioning_lines
+
+    assert any("text cut" in line and cut in line for line in conditioning_lines(cond))
 
 
 def test_without_adapters_no_block_copies_and_no_references(
@@ -268,6 +306,74 @@ def test_reported_tempo_and_key_are_measured_on_the_audio(
     f = analyse_audio(audio, sr)
     assert out.extra["bpm"] == f.bpm and out.extra["bpm"] != 128.0
     assert out.extra["measured"]["key"] == (f"{f.key} {f.mode}" if f.key else None)
+
+
+_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def _triad_root(path: Path) -> str:
+    """An estimate independent of engine.retrieve.dsp: one FFT of the whole file, energy per
+    pitch class, the best-matching major triad."""
+    audio, sr = sf.read(path, always_2d=True)
+    x = audio.mean(axis=1)
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / sr)
+    ok = (freqs > 80) & (freqs < 2000)
+    pc = np.rint(12 * np.log2(freqs[ok] / 440.0) + 69).astype(int) % 12
+    energy = np.bincount(pc, weights=spec[ok], minlength=12)
+    scores = [energy[r] + energy[(r + 4) % 12] + energy[(r + 7) % 12] for r in range(12)]
+    return _NAMES[int(np.argmax(scores))]
+
+
+def _tonal_decode(gen: FullGenerator, midi_root: int) -> None:
+    """The VAE decodes to a major triad on ``midi_root``: tonal audio with a known key."""
+    sao = gen.load().ecmg.sao
+
+    def decode(latents: torch.Tensor) -> np.ndarray:
+        n = latents.shape[-1] * sao.downsampling_ratio
+        t = np.arange(n) / sao.sample_rate
+        tone = sum(np.sin(2 * np.pi * 440 * 2 ** ((midi_root + i - 69) / 12) * t)
+                   for i in (0, 4, 7))  # fmt: skip
+        return np.broadcast_to(0.2 * tone, (latents.shape[0], 2, n)).astype(np.float32)
+
+    gen._decode = decode  # type: ignore[method-assign]
+
+
+def test_each_cue_reports_the_key_of_its_own_audio(
+    model_dir: Path, reference: Path, tmp_path: Path
+) -> None:
+    """Two cues with different music report different keys, each the key of its WAV."""
+    seen = []
+    for i, root in enumerate((60, 66)):  # C major, F# major
+        gen = FullGenerator(_settings(tmp_path / f"h{i}", model_dir, crop_to_cue=True, steps=2))
+        _tonal_decode(gen, root)
+        asked = Attributes("calm", "classical", "slow", "low", ("piano",), key="D", mode="minor")
+        out = gen.generate(_request(tmp_path / str(i), reference, 1.0, attributes=asked))
+        expected = _triad_root(out.audio_path)
+        assert expected == _NAMES[root % 12]
+        assert (out.extra["key"], out.extra["mode"]) == (expected, "major")
+        seen.append(out.extra["key"])
+    assert seen[0] != seen[1]
+
+
+def test_noise_reports_no_key() -> None:
+    from engine.generate.full.conditioning import measure_played
+
+    sr = 44100
+    for seed in range(6):
+        white = np.random.default_rng(seed).standard_normal(5 * sr)
+        spectrum = np.fft.rfft(white)
+        f = np.fft.rfftfreq(white.size)
+        f[0] = f[1]
+        for power in (0.0, 0.5, 1.0):  # white, pink, brown
+            x = np.fft.irfft(spectrum / f**power, white.size)
+            x = 0.3 * x / np.abs(x).max()
+            played = measure_played(np.stack([x, x]), sr)
+            assert played["key"] is None and played["mode"] is None, (seed, power, played)
+    t = np.arange(3 * sr) / sr
+    chord = sum(np.sin(2 * np.pi * 440 * 2 ** ((57 + i - 69) / 12) * t) for i in (0, 3, 7))
+    played = measure_played(0.1 * np.stack([chord, chord]), sr)
+    assert (played["key"], played["mode"]) == ("A", "minor")
 
 
 def test_nan_during_sampling_aborts_with_a_typed_error(

@@ -67,6 +67,7 @@ def _config(root: Path, records: Path, out: str, **kw: object) -> ECMGTrainConfi
         lr=3e-4,
         warmup=0.0,
         cfg_dropout=0.0,
+        control_dropout=0.0,
         control_depth=2,
         clip_seconds=0.5,
         save_every=1,
@@ -169,3 +170,28 @@ def test_cli_trains_and_installs(setup: tuple[Path, Path], capsys: pytest.Captur
     report = json.loads(capsys.readouterr().out)
     assert report["steps"] == 1 and report["installed"] == str(root / "models" / "vmb-ecmg")
     assert weights.resolve("vmb-ecmg", root / "models").weights == "random"
+
+
+def test_control_dropout_trains_the_no_reference_null(tmp_path: Path) -> None:
+    """Some steps see the zero latent the generator feeds when the library has no reference."""
+    from engine.train.ecmg import _Example, _micro_step
+
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    class Net:
+        def conditioning(self, prompts, start, totals):  # noqa: ANN001, ANN202
+            return {"cross_attn_cond": torch.ones(len(prompts), 3, 4)}
+
+        def v_loss(self, target, cond, control, style, t, noise):  # noqa: ANN001, ANN202
+            seen.append((control.clone(), style.clone()))
+            return torch.zeros(())
+
+    ex = _Example(torch.ones(2, 5), torch.ones(2, 5), torch.ones(6), "p", 1.0)
+    for rate, expect_zero in ((1.0, True), (0.0, False)):
+        seen.clear()
+        cfg = _config(tmp_path, tmp_path / "r.jsonl", "o", control_dropout=rate, batch_size=8)
+        _micro_step(Net(), [ex], cfg, 0, 0, None, torch.device("cpu"))  # type: ignore[arg-type]
+        control, style = seen[0]
+        assert bool((control == 0).all()) is expect_zero
+        assert bool((control == 1).all()) is not expect_zero
+        assert (style == 1).all()  # cfg_dropout 0: the style is kept

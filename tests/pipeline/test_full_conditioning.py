@@ -107,13 +107,35 @@ def test_full_cue_says_what_conditioned_it(
     assert np.array_equal(cue.retrieval.targeted[0].clap, stored) and np.any(stored)
     # tempo and key reported are the ones measured on the cue's own audio
     audio, sr = sf.read(cue.audio, always_2d=True)
-    assert out["attributes"]["bpm"] == analyse_audio(audio, sr).bpm
+    f = analyse_audio(audio, sr)
+    measured = out["extra"]["measured"]
+    # floats that are never None, so a copied or fixed value cannot pass as None == None
+    assert measured["tempo_confidence"] == round(f.tempo_confidence, 3)
+    assert measured["key_strength"] == round(f.key_strength, 3) and f.key_strength != 0
+    assert out["attributes"]["bpm"] == f.bpm == measured["bpm"]
+    if f.bpm is None:  # no steady pulse in a 1 s cue: nothing asked may be reported instead
+        assert out["attributes"]["tempo"] == "slow" and "BPM" not in cond["attribute_text"]
     # and the cue sheet's row says the same
     placed = PlacedCue("cue", cue.audio, 0.0, 0.0, 1.0, out)
     page = cue_sheet([placed], "t", tmp_path / "sheet.html").read_text()
     assert f"model text: {cond['text']}" in page
     assert f"style from {cond['style_from']}" in page
     assert "weights: describe none, retrieve random, generate random" in page
+    broad_ids = ", ".join(cond["broad"])
+    assert f"broad references: {broad_ids}; targeted: {cond['style_from']}" in page
+    # the standard CSV cue sheet says the same, compactly
+    import csv
+
+    from engine.score.deliver import music_cue_sheet
+
+    sheet = music_cue_sheet([placed], "t", 24.0, tmp_path / "sheet.csv")
+    with open(sheet, newline="", encoding="utf-8-sig") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["Weights"] == "describe none, retrieve random, generate random"
+    assert row["Conditioning"].startswith(
+        f"ControlFormer from {cond['control_from']}; style from {cond['style_from']}; "
+        f"broad references: {broad_ids}"
+    )
 
 
 def test_fallback_partition_keeps_what_was_asked(
@@ -131,14 +153,20 @@ def test_fallback_partition_keeps_what_was_asked(
 def test_variations_run_as_one_batch(
     library_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    import time
+
     from engine.generate.full.generator import FullGenerator
 
     calls: list[int] = []
+    took: list[float] = []
     original = FullGenerator.generate_variations
 
     def counting(self, request, seeds, progress=no_progress, names=None):  # noqa: ANN001, ANN202
         calls.append(len(seeds))
-        return original(self, request, seeds, progress, names=names)
+        t0 = time.perf_counter()
+        out = original(self, request, seeds, progress, names=names)
+        took.append(time.perf_counter() - t0)
+        return out
 
     monkeypatch.setattr(FullGenerator, "generate_variations", counting)
     settings = _settings(library_home, monkeypatch)
@@ -146,6 +174,10 @@ def test_variations_run_as_one_batch(
     assert calls == [3]
     assert [c.audio.name for c in cues] == ["cue-v1.wav", "cue-v2.wav", "cue-v3.wav"]
     assert [c.seed for c in cues] == [5, 6, 7]
+    # each variation reports its share of the one batch, not the whole batch time
+    shares = [c.timings["generate_s"] for c in cues]
+    assert sum(shares) == pytest.approx(took[0], rel=0.05)
+    assert all(c.timings.get("generate_batch_of") == 3 for c in cues)
     a, _ = sf.read(cues[0].audio)
     b, _ = sf.read(cues[1].audio)
     assert not np.allclose(a, b, atol=1e-3)

@@ -144,6 +144,8 @@ def test_render_writes_bwf_stems_mix_and_standard_cue_sheet(
             "Publisher / Library": "none (generated, no library music)",
             "Source": "draft",
             "Licence": cue["licence"],
+            "Weights": "none",
+            "Conditioning": "description and attributes (no reference conditioning)",
         }
         assert cue["record_in_s"] == pytest.approx((START_FRAME + start) / RATE)
     assert [r["Duration"] for r in rows] == ["00:02", "00:05"]  # 4.5 s rounds half up

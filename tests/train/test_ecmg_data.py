@@ -35,11 +35,17 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert len(report.added) == 4
     outside = root / "outside.wav"  # a clip whose music is not in the library
     write_audio(outside, 95, 4.0, 660, seed=9)
+    import soundfile as sf
+
+    data, sr = sf.read(music / "p1.wav")  # p1 re-encoded: other bytes, other path
+    sf.write(root / "p1_pcm24.wav", data, sr, subtype="PCM_24")
     lines = [
         {"audio": str(music / "p0.wav"), "description": "A slow sad piano piece.",
          "tags": _tags("slow", 90), "meta": {"key": "A minor"}, "video": "clip0.mp4"},
         {"audio": str(music / "p2.wav"), "description": "Fast jazz.", "tags": _tags("fast", 150)},
         {"audio": str(outside), "description": "Slow piano.", "tags": _tags("slow", 95)},
+        {"audio": str(root / "p1_pcm24.wav"), "description": "Slow jazz piano.",
+         "tags": _tags("slow", 100)},
     ]  # fmt: skip
     (root / "described.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return root
@@ -54,11 +60,13 @@ def test_records_reference_other_pieces_with_stored_embeddings(
     out = home / "records.jsonl"
     code = main(["dataset", "ecmg", str(home / "described.jsonl"), "--out", str(out),
                  "--model-dir", str(tiny_models()), "--json"])  # fmt: skip
-    assert code == 0 and json.loads(capsys.readouterr().out)["written"] == 3
+    assert code == 0 and json.loads(capsys.readouterr().out)["written"] == 4
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     with MusicLibrary.open(home / "home" / "library" / "full") as lib:
+        p1 = lib.find(str(home / "music" / "p1.wav"))
+        assert p1 is not None
         for row in rows:
-            own = lib.find(row["audio"])
+            own = lib.find(row["audio"]) or (p1 if "pcm24" in row["audio"] else None)
             meta = row["meta"]
             assert meta["own_piece"] == (own.piece_id if own else None)
             assert row["reference"] != row["audio"]
@@ -71,8 +79,12 @@ def test_records_reference_other_pieces_with_stored_embeddings(
     assert rows[0]["attribute"].startswith("tempo: slow (90 BPM); genre: jazz; mood: sad")
     assert "instruments: piano" in rows[0]["attribute"] and "key: A minor" in rows[0]["attribute"]
     assert rows[2]["meta"]["own_piece"] is None  # embedded with CLAP, not found in the library
+    # the PCM_24 re-encode of p1 is found by content and never references p1
+    assert rows[3]["meta"]["own_piece"] == p1.piece_id
+    assert p1.piece_id not in (rows[3]["meta"]["broad"], rows[3]["meta"]["targeted"])
+    assert rows[0]["meta"]["video"] == "clip0.mp4" and rows[1]["meta"]["video"] is None
     records = read_records(out, TINY_CONFIG.joint_dim)  # what `vmb train ecmg` reads
-    assert len(records) == 3 and len(records[0].embedding) == TINY_CONFIG.joint_dim
+    assert len(records) == 4 and len(records[0].embedding) == TINY_CONFIG.joint_dim
 
 
 def test_a_clip_with_nothing_else_to_reference_is_reported(

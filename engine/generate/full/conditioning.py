@@ -16,9 +16,12 @@ import numpy as np
 
 from bridge.errors import InvalidRequest, WeightsError
 from engine.generate.full.stylization import attribute_text, styled_prompt
-from engine.types import GenerationRequest, Reference, Weights
+from engine.types import Attributes, GenerationRequest, Reference, Weights
 
-MIN_KEY_STRENGTH = 0.5  # below this correlation with a key profile, no key is reported
+# Below this correlation with a key profile no key is reported. Calibrated with
+# engine.retrieve.dsp.analyse_audio: white/pink/blue/brown noise (8 seeds, 1 s and 5 s) reach
+# at most 0.611 (brown); draft renders of 7 genres x 2 seeds at least 0.728; triads ~0.80+.
+MIN_KEY_STRENGTH = 0.67
 
 
 def describe_conditioning(
@@ -32,11 +35,11 @@ def describe_conditioning(
     """(prompt, conditioning): the text sent to the model and what else may condition it.
     ``encoder`` is the T5 prompt conditioner (its token limit is reported, never silent)."""
     description, retrieval = request.description, request.retrieval
-    prompt = styled_prompt(description.text, description.attributes)
-    cut = encoder.cut_words(prompt)
+    prompt, cut = fit_prompt(description.text, description.attributes, encoder)
     if cut is not None:
         notes.append(
-            f"prompt longer than the text encoder's {encoder.max_length} tokens: cut {cut!r}"
+            f"prompt longer than the text encoder's {encoder.max_length} tokens: cut {cut!r} "
+            "from the description, keeping every attribute"
         )
     if not adapters_installed:
         notes.append(f"{adapters_name} not installed: plain SAO, references not used")
@@ -58,6 +61,28 @@ def describe_conditioning(
     }
 
 
+def fit_prompt(text: str, attributes: Attributes, encoder: Any) -> tuple[str, str | None]:
+    """(prompt, the words cut or None) within the encoder's token limit. The description is
+    shortened from its end so the attribute text (the knobs) always reaches the model; only
+    if the attributes alone are too long is their end cut."""
+    prompt = styled_prompt(text, attributes)
+    if encoder.cut_words(prompt) is None:
+        return prompt, None
+    words = text.split()
+    lo, hi = 0, len(words)  # the most description words that still fit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if encoder.cut_words(styled_prompt(" ".join(words[:mid]), attributes)) is None:
+            lo = mid
+        else:
+            hi = mid - 1
+    short = styled_prompt(" ".join(words[:lo]), attributes)
+    beyond = encoder.cut_words(short)
+    if beyond is not None:  # even the attribute text alone is over the limit
+        return short, " ".join([*words, "/", beyond])
+    return short, " ".join(words[lo:])
+
+
 def mark_used(conditioning: dict[str, Any], control: bool, style: bool) -> None:
     """Record whether the ControlFormer and the Stylization inputs were really given."""
     conditioning["control"] = control
@@ -77,7 +102,10 @@ def style_embedding(
 ) -> np.ndarray | None:
     """The first targeted reference's CLAP embedding (the library's), or None: no style."""
     if not targeted:
-        notes.append("no targeted reference: Stylization off")
+        notes.append(
+            "no targeted reference: Stylization given the null style (zero CLAP embedding "
+            "through its projection), as trained with text+style dropout"
+        )
         return None
     ref = targeted[0]
     if ref.clap is not None:
@@ -85,7 +113,7 @@ def style_embedding(
     elif clap_embed is not None:
         emb = np.asarray(clap_embed(ref), dtype=np.float32).reshape(-1)
     else:
-        notes.append(f"no CLAP embedding for {ref.piece_id}: Stylization off")
+        notes.append(f"no CLAP embedding for {ref.piece_id}: Stylization given the null style")
         return None
     if emb.shape != (dim,):
         raise WeightsError(

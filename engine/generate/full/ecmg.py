@@ -33,6 +33,12 @@ ADAPTER_FILES = (
 )
 
 
+def null_control(like: torch.Tensor) -> torch.Tensor:
+    """The control input meaning "no reference": a zero latent. Training drops references to
+    it (control dropout) and the generator feeds it when the library gives none."""
+    return torch.zeros_like(like)
+
+
 class ECMG:
     """The conditioned generator's network; adapters are hooked into the SAO DiT while alive.
     Without adapters (:meth:`base`) it is the plain SAO: no block copies are built."""

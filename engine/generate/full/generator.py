@@ -41,7 +41,7 @@ from engine.generate.full.audio import (
     write_wav_atomic,
 )
 from engine.generate.full.availability import check_config, pick_device, pick_dtype, weights_label
-from engine.generate.full.ecmg import ECMG, check_adapter_folder
+from engine.generate.full.ecmg import ECMG, check_adapter_folder, null_control
 from engine.generate.full.sao import load_sao
 from engine.types import (
     GeneratedAudio,
@@ -258,8 +258,17 @@ class FullGenerator:
             request, sao.prompt, cfg.adapters, loaded.adapters_installed, loaded.weights, notes
         )
         control_full, style = None, None
+        used_control = used_style = False
         if loaded.adapters_installed:
+            # Without a reference the adapters get the nulls training used (zero latent, zero
+            # style through the projection), never a bypass they were not trained for.
             control_full = self._reference_latent(request, total_latents, loaded, notes, progress)
+            used_control = control_full is not None
+            if control_full is None:
+                n = min(total_latents, sao.window_latents)
+                control_full = null_control(
+                    torch.zeros(sao.latent_channels, n, device=loaded.device)
+                )
             emb = cond.style_embedding(
                 request.retrieval.targeted,
                 self.clap_embed,
@@ -267,9 +276,11 @@ class FullGenerator:
                 cfg.adapters,
                 notes,
             )
-            if emb is not None:
-                style = torch.from_numpy(emb)[None].repeat(k, 1).to(loaded.device)
-        cond.mark_used(conditioning, control=control_full is not None, style=style is not None)
+            used_style = emb is not None
+            if emb is None:
+                emb = np.zeros(loaded.ecmg.stylization.config.clap_dim, np.float32)
+            style = torch.from_numpy(emb)[None].repeat(k, 1).to(loaded.device)
+        cond.mark_used(conditioning, control=used_control, style=used_style)
 
         chunks = self._sample_windows(
             windows, prompt, seeds, n_model, control_full, style, progress
@@ -341,7 +352,10 @@ class FullGenerator:
     ) -> torch.Tensor | None:
         """The broad reference's latent, one window long at most, looped if shorter."""
         if not request.retrieval.broad:
-            notes.append("no broad reference: ControlFormer off")
+            notes.append(
+                "no broad reference: ControlFormer given the null control (zero latent), "
+                "as trained with control dropout"
+            )
             return None
         sao = loaded.ecmg.sao
         ref = request.retrieval.broad[0]

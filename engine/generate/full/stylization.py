@@ -39,7 +39,7 @@ def attribute_text(attributes: Attributes) -> str:
     mood: sad; energy: low; instruments: piano, strings; key: A minor"). Built from what the
     user set or the describer chose, never from the partition retrieval fell back to."""
     a = attributes
-    tempo = a.tempo_bucket + (f" ({a.bpm:g} BPM)" if a.bpm else "")
+    tempo = a.tempo_bucket + (f" ({a.bpm:.0f} BPM)" if a.bpm else "")  # whole BPM
     parts = [f"tempo: {tempo}", f"genre: {a.genre}", f"mood: {a.mood}", f"energy: {a.energy}"]
     if a.instruments:
         parts.append("instruments: " + ", ".join(i.replace("-", " ") for i in a.instruments))
@@ -51,7 +51,7 @@ def attribute_text(attributes: Attributes) -> str:
 def styled_prompt(description: str, attributes: Attributes) -> str:
     """The prompt with the attribute text appended (the text half of the Stylization input)."""
     text = description.strip().rstrip(".")
-    return f"{text}. {attribute_text(attributes)}"
+    return f"{text}. {attribute_text(attributes)}" if text else attribute_text(attributes)
 
 
 class Stylization(nn.Module):

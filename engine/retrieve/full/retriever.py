@@ -25,6 +25,7 @@ from bridge.errors import LibraryError, VMBError, WeightsError
 from engine import taxonomy, weights
 from engine.config import Settings
 from engine.retrieve.full.encoders import clap as clap_mod
+from engine.retrieve.full.encoders import clip as clip_mod
 from engine.retrieve.full.library import MusicLibrary
 from engine.retrieve.full.schema import (
     DB_FILE,
@@ -34,7 +35,15 @@ from engine.retrieve.full.schema import (
     parse_partition,
     prompt_for,
 )
-from engine.types import Knobs, MusicDescription, Reference, Retrieval, VisualInput, Weights
+from engine.types import (
+    Knobs,
+    MusicDescription,
+    Reference,
+    Retrieval,
+    VisualInput,
+    Weights,
+    overall_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +168,18 @@ class FullRetriever:
 
     @property
     def weights(self) -> Weights:
-        """What retrieval ran on: CLAP's weights, or none without a library."""
+        """What retrieval ran on: the weakest of CLAP's weights and -- where the library has
+        key frames and CLIP is installed, so CLIP also ranks -- CLIP's; none without a library."""
         if not self.has_library():
             return "none"
-        return weights.resolve(clap_mod.MODEL_NAME, self.settings.model_dir).weights
+        model_dir = self.settings.model_dir
+        labels = {"clap": weights.resolve(clap_mod.MODEL_NAME, model_dir).weights}
+        if len(self.library.frame_matrix()):
+            try:
+                labels["clip"] = weights.resolve(clip_mod.MODEL_NAME, model_dir).weights
+            except WeightsError:
+                pass  # CLIP not installed: only CLAP ranks
+        return overall_weights(labels)  # type: ignore[arg-type]
 
     def retrieve(
         self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
