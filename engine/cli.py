@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = os.environ.get("VMB_MODEL_DIR")
     if getattr(args, "model_dir", None):  # every model-loading command takes --model-dir
         os.environ["VMB_MODEL_DIR"] = str(args.model_dir)
     try:
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vmb: interrupted", file=sys.stderr)
         return 130
+    finally:  # --model-dir is this command's: a caller in the same process keeps its own
+        if before is None:
+            os.environ.pop("VMB_MODEL_DIR", None)
+        else:
+            os.environ["VMB_MODEL_DIR"] = before
     return int(code or 0)
 
 

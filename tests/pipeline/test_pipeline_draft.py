@@ -106,6 +106,7 @@ def test_generate_cli_through_daemon(
     data = json.loads(capsys.readouterr().out)
     (cue,) = data["cues"]
     assert set(cue) == {
+        "notes",
         "stems",
         "ending",
         "audio",
