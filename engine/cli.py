@@ -20,11 +20,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.demo",
     "engine.commands.eval",
     "engine.commands.generate",
+    "engine.commands.describe",
     "engine.commands.render",
     "engine.commands.train",
     "engine.commands.dataset",
     "engine.commands.library",
-    "engine.commands.timeline",
+    "engine.commands.plan",
+    "engine.commands.probe",
 )
 
 

@@ -29,7 +29,7 @@ from engine.score.cue import parse_cue_params, run_cue
 from engine.types import no_progress
 
 CLICK_TO_STEM_TARGET_S = 1.5
-POLL_S = 0.02  # a plugin's poll interval is 0.25 s; polling faster measures the engine
+POLL_S = 0.25  # what the plugins poll at (plugins/common/vmb_flow.py): what an editor waits
 
 
 def _http(base: str, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:

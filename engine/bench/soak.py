@@ -68,6 +68,7 @@ def bench_soak(opts: argparse.Namespace) -> dict[str, Any]:
                 except Exception:  # noqa: BLE001 - a lost job is what we count
                     lost.append(job_id)
             attempts = [c.result(j)["attempt"] for j in accepted]
+    reruns = sum(a > 1 for a in attempts)
     return {
         "name": "soak",
         "figures": [
@@ -76,7 +77,9 @@ def bench_soak(opts: argparse.Namespace) -> dict[str, Any]:
             figure("jobs done", done, "", ""),
             figure("jobs lost", len(lost), "", "0", not lost),
             figure("damaged outputs", bad_outputs, "", "0", bad_outputs == 0),
-            figure("jobs re-run after a kill", sum(a > 1 for a in attempts), "", ""),
+            figure(  # a soak whose kills never hit a running job proves nothing
+                "jobs re-run after a kill", reruns, "", ">= 1", reruns >= 1
+            ),
             figure("wall time", time.perf_counter() - t_start, "s", ""),
         ],
         "notes": [f"job kind {kind}: {params}"],

@@ -302,22 +302,7 @@ def describe_compute(compute: dict[str, Any]) -> str:
     return text
 
 
-def _describe(args: argparse.Namespace) -> int:
-    result = run_job("describe", cue_params(args), seed=args.seed)
-    if args.json:
-        print_json(result)
-    else:
-        print(result["description"])
-        a = result["attributes"]
-        print(
-            f"  mood {a['mood']}, genre {a['genre']}, tempo {a['tempo']}, energy "
-            f"{a['energy']}, instruments {', '.join(a['instruments'])}"
-        )
-        print(f"  ({result['backend_reason']}; weights: {result['weights']})")
-    return 0
-
-
-def _media_args(p: argparse.ArgumentParser) -> None:
+def media_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("media", nargs="?", help="video or image file")
     p.add_argument("--start", type=float, help="source in, seconds")
     p.add_argument("--end", type=float, help="source out, seconds")
@@ -327,7 +312,7 @@ def _media_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="score a clip, an image or a text: one cue")
-    _media_args(g)
+    media_args(g)
     g.add_argument("--duration", type=float, help="cue length in seconds (text-only cues)")
     g.add_argument("--variations", type=int, default=1)
     g.add_argument("--no-duck", action="store_true", help="do not lower the music under speech")
@@ -340,7 +325,3 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="re-render a VMB Score WAV from the provenance inside it (--seed next: next take)",
     )
     g.set_defaults(func=_generate)
-    d = sub.add_parser("describe", help="the music description of a clip, image or text")
-    _media_args(d)
-    d.add_argument("--duration", type=float, help=argparse.SUPPRESS)
-    d.set_defaults(func=_describe)

@@ -20,7 +20,7 @@ from engine.commands.generate import (
     options_from,
     run_job,
 )
-from engine.commands.timeline import add_timeline_args
+from engine.commands.plan import add_timeline_args
 from engine.score.soundtrack import parse_soundtrack_params
 
 

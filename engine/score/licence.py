@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine import weights
 
-# The soundfonts the draft backend picks by itself (engine/generate/draft_render.py), by the
+# The soundfonts the draft backend picks by itself (engine/generate/draft/render.py), by the
 # file name's stem: their licence for the samples inside them.
 MIT_SOUNDFONTS = {
     "fluidr3_gm": "FluidR3 GM soundfont (MIT)",

@@ -317,7 +317,7 @@ class Placement:
     endings: tuple[str | None, ...] = ()
 
 
-def _spec(
+def spec_of(
     cue: tl.PlannedCue,
     params: dict[str, Any],
     prev: dict[str, Any] | None,
@@ -350,7 +350,7 @@ def _spec(
     )
 
 
-def _carried(cue: Cue) -> dict[str, Any]:
+def carried_from(cue: Cue) -> dict[str, Any]:
     """What a following cue keeps (what was played, not only what was asked): tempo, key,
     the genre's groove, and the draft's form position and motifs."""
     a = cue.description.attributes
@@ -385,64 +385,13 @@ def _render_all(
     """Sequential: a continuous plan needs each cue's key and tempo before the next."""
     results: list[Cue] = []
     n = len(plan.cues)
-    at = _placement(plan, params, at)
+    at = placement(plan, params, at)
     for i, cue in enumerate(plan.cues):
         progress(i, n)
-        prev = _carried(results[-1]) if cue.continue_from and results else None
-        results.append(render(_spec(cue, params, prev, at, i), seed + i))
+        prev = carried_from(results[-1]) if cue.continue_from and results else None
+        results.append(render(spec_of(cue, params, prev, at, i), seed + i))
     progress(n, n)
     return results
-
-
-def _render_on_ray(
-    plan: tl.CuePlan,
-    params: dict[str, Any],
-    settings: Settings,
-    seed: int,
-    out_dir: Path,
-    address: str,
-    progress: Callable[[int, int], None],
-    at: Placement | None = None,
-) -> list[Cue]:
-    """Cues as Ray tasks; a continuous plan renders its first cue, then the rest in parallel."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(
-            address=None if address == "local" else address,
-            log_to_driver=False,
-            include_dashboard=False,
-            ignore_reinit_error=True,
-        )
-    remote = ray.remote(_ray_render)
-    at = _placement(plan, params, at)
-    specs = [_spec(c, params, None, at, i) for i, c in enumerate(plan.cues)]
-    results: list[Cue | None] = [None] * len(specs)
-    first = 0
-    if plan.continuous and specs:
-        results[0] = ray.get(remote.remote(specs[0], str(settings.home), seed, str(out_dir)))
-        carried = _carried(results[0])
-        specs = [specs[0]] + [replace(s, continue_from=carried) for s in specs[1:]]
-        first = 1
-    pending = {
-        remote.remote(specs[i], str(settings.home), seed + i, str(out_dir)): i
-        for i in range(first, len(specs))
-    }
-    done = first
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        i = pending.pop(ready[0])
-        results[i] = ray.get(ready[0])
-        done += 1
-        progress(done, len(specs))
-    return [r for r in results if r is not None]
-
-
-def _ray_render(spec: CueSpec, home: str, seed: int, out_dir: str) -> Cue:
-    from engine.config import load_settings
-    from engine.types import no_progress
-
-    return run_cue(spec, load_settings(Path(home)), seed, Path(out_dir), no_progress)[0]
 
 
 def _media_record(plan: tl.CuePlan, loaded: tl.Loaded) -> dict[str, Any]:
@@ -468,7 +417,7 @@ def _media_record(plan: tl.CuePlan, loaded: tl.Loaded) -> dict[str, Any]:
     }
 
 
-def _placement(plan: tl.CuePlan, params: dict[str, Any], at: Placement | None) -> Placement:
+def placement(plan: tl.CuePlan, params: dict[str, Any], at: Placement | None) -> Placement:
     """`at` with each cue's ending filled in (by its place in the run)."""
     at = at or Placement()
     return replace(at, endings=tuple(endings(plan, params, at.rate)))
@@ -483,7 +432,9 @@ def _render(
         ctx.progress("cues", i, n)
 
     if address:
-        return _render_on_ray(
+        from engine.score.ray import render_on_ray
+
+        return render_on_ray(
             plan, params, ctx.settings, ctx.seed, ctx.out_dir, address, cue_progress, at
         )
 
@@ -560,6 +511,23 @@ def _take(planned: tl.PlannedCue, cue: Cue, final: Path) -> tl.Take:
     )
 
 
+def _files(cues: list[Cue]) -> dict[str, str]:
+    """The job's files by name: timeline, mix, cue sheets, and each cue's stem(s) and MIDI."""
+    files = {
+        "otio": "scored.otio",
+        "mix": "soundtrack.wav",
+        "cue_sheet": "cue-sheet.html",
+        "cue_sheet_csv": "cue-sheet.csv",
+    }
+    for cue in cues:
+        files[cue.audio.stem] = cue.audio.name
+        if cue.midi:
+            files[f"{cue.midi.stem}-midi"] = cue.midi.name
+        for part, path in (cue.extra.get("stems") or {}).items():
+            files[f"{cue.audio.stem}-{part}"] = Path(str(path)).name
+    return files
+
+
 def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, Any]:
     settings, out = ctx.settings, ctx.out_dir
     loaded = _read(params)
@@ -605,18 +573,7 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     ctx.progress("deliver", 2, 3)
     _deliver_sheets(cues, placed, params, settings, rate, out, loaded.drop_frame)
     ctx.progress("deliver", 3, 3)
-    files = {
-        "otio": "scored.otio",
-        "mix": "soundtrack.wav",
-        "cue_sheet": "cue-sheet.html",
-        "cue_sheet_csv": "cue-sheet.csv",
-    }
-    for cue in cues:
-        files[cue.audio.stem] = cue.audio.name
-        if cue.midi:
-            files[f"{cue.midi.stem}-midi"] = cue.midi.name
-        for part, path in (cue.extra.get("stems") or {}).items():
-            files[f"{cue.audio.stem}-{part}"] = Path(str(path)).name
+    files = _files(cues)
     (out / "cues.json").write_text(json.dumps(cue_rows, indent=2, default=str))
     files["cues"] = "cues.json"
     return {

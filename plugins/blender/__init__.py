@@ -11,7 +11,7 @@ import sys
 
 import bpy
 from bpy.app.handlers import persistent
-from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, StringProperty
 
 from . import vmb_client as vc
 
@@ -21,48 +21,15 @@ if getattr(sys.modules.get("vmb_client"), "__name__", vc.__name__) != "vmb_clien
     sys.modules["vmb_client"] = vc
 from . import vmb_blender as vb  # noqa: E402
 
-_ITEMS = {}  # type: dict  # enum items per knob; kept referenced (Blender needs that)
-_DEFAULT = [("auto", "auto", "let the engine choose")]
-
-
-def _defs():
-    caps = vb.STATE.get("caps") or {}
-    knobs = caps.get("knobs") or {}
-    return list(knobs.get("knobs", [])) + list(knobs.get("options", []))
-
-
-def _items_for(name):
-    def items(self, context):
-        for knob in _defs():
-            if knob.get("name") == name and knob.get("values"):
-                values = list(knob["values"])
-                if knob.get("type") == "multi":
-                    values = [knob.get("empty", "none")] + values
-                _ITEMS[name] = [(v, v, "") for v in values]
-                return _ITEMS[name]
-        _ITEMS.setdefault(name, [("none", "none", "")] if name == "instruments" else _DEFAULT)
-        return _ITEMS[name]
-
-    return items
-
-
-class VMBSettings(bpy.types.PropertyGroup):
-    mood: EnumProperty(name="Mood", items=_items_for("mood"))
-    genre: EnumProperty(name="Genre", items=_items_for("genre"))
-    tempo: EnumProperty(name="Tempo", items=_items_for("tempo"))
-    bpm: IntProperty(name="BPM", description="0: use Tempo", min=0, max=300, default=0)
-    energy: EnumProperty(name="Energy", items=_items_for("energy"))
-    instrument1: EnumProperty(name="Instrument 1", items=_items_for("instruments"))
-    instrument2: EnumProperty(name="Instrument 2", items=_items_for("instruments"))
-    instrument3: EnumProperty(name="Instrument 3", items=_items_for("instruments"))
-    backend: EnumProperty(name="Backend", items=_items_for("backend"))
-    seed: IntProperty(name="Seed", description="0: a new random seed each time", min=0)
-    text: StringProperty(name="Describe", description="Describe the music (optional)")
-    start_engine: BoolProperty(
+# the settings every panel has; the knobs' settings are added from the served knob table
+# (vb.ensure_settings): a knob the engine adds shows here without a change to this file
+BASE = {
+    "start_engine": BoolProperty(
         name="Start the engine when needed",
         description="Run `vmb engine start` when no engine answers",
         default=True,
-    )
+    ),
+}
 
 
 def _finish(op, flow, wait):
@@ -139,6 +106,7 @@ class VMB_OT_refresh_knobs(bpy.types.Operator):
         try:
             gw = vc.connect(vc.load_config(), timeout_s=5.0)
             vb.STATE["caps"] = gw.capabilities()
+            vb.ensure_settings(BASE)
         except vc.PluginError as exc:
             self.report({"ERROR"}, exc.message)
             return {"CANCELLED"}
@@ -175,20 +143,18 @@ class VMB_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         layout, props = self.layout, context.scene.vmb_score
-        defs = _defs()
-        if not defs:
+        rows = vb.knob_rows()
+        if not rows:
             layout.label(text="Knobs come from the engine:")
             layout.operator("vmb.refresh_knobs", icon="FILE_REFRESH")
         col = layout.column()
-        for knob in defs:
-            name = knob.get("name")
-            if knob.get("type") == "multi":
-                for i in range(1, min(3, int(knob.get("max", 3))) + 1):
-                    col.prop(props, f"instrument{i}")
-            elif hasattr(props, name or ""):
-                col.prop(props, name, text=knob.get("label", name))
-                if name == "tempo" and knob.get("bpm"):
-                    col.prop(props, "bpm")
+        for knob in rows:  # drawn from the table; a row not registered yet is skipped
+            names = vb.slots(knob) if knob.get("type") == "multi" else [knob["name"]]
+            if knob.get("bpm"):
+                names.append(knob["name"] + "_bpm")
+            for name in names:
+                if hasattr(props, name):
+                    col.prop(props, name)
         layout.prop(props, "start_engine")
         busy = vb.running() is not None
         row = layout.row(align=True)
@@ -218,7 +184,6 @@ def _cancel_on_load(*_args):
 
 
 CLASSES = (
-    VMBSettings,
     VMB_OT_score_selection,
     VMB_OT_score_timeline,
     VMB_OT_cancel,
@@ -231,7 +196,8 @@ CLASSES = (
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
-    bpy.types.Scene.vmb_score = PointerProperty(type=VMBSettings)
+    vb.STATE["base"] = BASE
+    vb.ensure_settings(BASE)
     bpy.app.handlers.load_pre.append(_cancel_on_load)
 
 
@@ -241,6 +207,6 @@ def unregister():
         del sys.modules["vmb_client"]
     if _cancel_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_cancel_on_load)
-    del bpy.types.Scene.vmb_score
+    vb.drop_settings()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -93,27 +93,113 @@ def place(scene: Any, path: str, start: int, frames: int, label: str, job: str) 
     return {"channel": ch, "frame": start, "frames": frames, "strip": strip.name, "notes": notes}
 
 
+# -- the panel's settings, from the knob table the engine serves -----------------------------
+_ITEMS = {}  # type: Dict[str, List[Tuple[str, str, str]]]  # kept referenced (Blender needs it)
+_SETTINGS = {"cls": None, "sig": None}  # the registered settings class and its table
+
+
+def knob_rows(defs: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """The rows of the knob table ("knobs" then "options"), the served one by default."""
+    if defs is None:
+        defs = (STATE.get("caps") or {}).get("knobs") or {}
+    rows = list(defs.get("knobs", [])) + list(defs.get("options", []))
+    return [r for r in rows if str(r.get("name", "")).isidentifier()]
+
+
+def slots(knob: Dict[str, Any]) -> List[str]:
+    """The settings of a list knob: one choice per slot (name_1 .. name_max)."""
+    return [f"{knob['name']}_{i}" for i in range(1, max(1, int(knob.get("max") or 3)) + 1)]
+
+
+def _items_for(name: str) -> Callable:
+    def items(self: Any, context: Any) -> List[Tuple[str, str, str]]:
+        for knob in knob_rows():
+            if knob["name"] == name and knob.get("values"):
+                values = [str(v) for v in knob["values"]]
+                if knob.get("type") == "multi":
+                    values = [str(knob.get("empty", "none"))] + values
+                _ITEMS[name] = [(v, v, "") for v in values]
+                return _ITEMS[name]
+        return _ITEMS.setdefault(name, [("auto", "auto", "let the engine choose")])
+
+    return items
+
+
+def _annotations(rows: List[Dict[str, Any]], base: Dict[str, Any]) -> Dict[str, Any]:
+    props = bpy.props
+    ann = {}  # type: Dict[str, Any]
+    for knob in rows:
+        name, kind, label = knob["name"], knob.get("type"), str(knob.get("label") or knob["name"])
+        desc = str(knob.get("help", ""))[:200]
+        if kind == "multi":
+            for i, slot in enumerate(slots(knob), 1):
+                ann[slot] = props.EnumProperty(name=f"{label} {i}", items=_items_for(name))
+        elif kind == "choice":
+            ann[name] = props.EnumProperty(name=label, description=desc, items=_items_for(name))
+        elif kind == "integer":
+            hi = knob.get("max")
+            top = int(hi) if isinstance(hi, (int, float)) else 2**31 - 1
+            ann[name] = props.IntProperty(
+                name=label, description="0: auto. " + desc, min=0, max=top
+            )
+        else:
+            ann[name] = props.StringProperty(name=label, description=desc)
+        if isinstance(knob.get("bpm"), dict):
+            top = int(knob["bpm"].get("max") or 300)
+            ann[name + "_bpm"] = props.IntProperty(
+                name="BPM", description=f"0: use {label}", min=0, max=top
+            )
+    ann.update(base)
+    return ann
+
+
+def ensure_settings(base: Dict[str, Any], defs: Optional[Dict[str, Any]] = None) -> Any:
+    """(Re)register Scene.vmb_score from the knob table (a new knob gets its setting); the
+    values already set stay (they are the scene's ID properties, kept by name)."""
+    rows = knob_rows(defs)
+    sig = json.dumps([[r["name"], r.get("type"), r.get("max"), bool(r.get("bpm"))] for r in rows])
+    if _SETTINGS["cls"] is not None and _SETTINGS["sig"] == sig:
+        return _SETTINGS["cls"]
+    ann = _annotations(rows, base)
+    cls = type("VMBSettings", (bpy.types.PropertyGroup,), {"__annotations__": ann})
+    drop_settings()
+    bpy.utils.register_class(cls)
+    bpy.types.Scene.vmb_score = bpy.props.PointerProperty(type=cls)
+    _SETTINGS.update(cls=cls, sig=sig)
+    return cls
+
+
+def drop_settings() -> None:
+    if hasattr(bpy.types.Scene, "vmb_score"):
+        del bpy.types.Scene.vmb_score
+    if _SETTINGS["cls"] is not None:
+        bpy.utils.unregister_class(_SETTINGS["cls"])
+    _SETTINGS.update(cls=None, sig=None)
+
+
 # -- the host ----------------------------------------------------------------------------------
-def panel_options(scene: Any) -> Dict[str, Any]:
-    """The knob values of the scene's VMB Score panel (what vc.split_options takes)."""
+def panel_options(scene: Any, defs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The knob values of the scene's VMB Score panel (what vc.split_options takes), read
+    by the rows of the knob table: "auto", empty slots, 0 and "" are left out."""
     props = getattr(scene, "vmb_score", None)
     if props is None:
         return {}
     out = {}  # type: Dict[str, Any]
-    for name in ("mood", "genre", "tempo", "energy", "backend"):
-        value = getattr(props, name, "auto")
-        if value and value != "auto":
-            out[name] = value
-    if props.bpm > 0:
-        out["tempo"] = str(props.bpm)
-    inst = [getattr(props, f"instrument{i}") for i in (1, 2, 3)]
-    inst = [v for v in inst if v and v not in ("none", "auto")]
-    if inst:
-        out["instruments"] = inst
-    if props.seed > 0:
-        out["seed"] = int(props.seed)
-    if props.text.strip():
-        out["text"] = props.text.strip()
+    for knob in knob_rows(defs):
+        name, kind = knob["name"], knob.get("type")
+        if kind == "multi":
+            picked = [str(getattr(props, s, "") or "") for s in slots(knob)]
+            empty = ("", "auto", str(knob.get("empty", "none")))
+            if [v for v in picked if v not in empty]:
+                out[name] = [v for v in picked if v not in empty]
+        elif hasattr(props, name):
+            value = getattr(props, name)
+            if kind == "integer" and int(value) > 0:
+                out[name] = int(value)
+            elif isinstance(value, str) and value.strip() and value.strip() != "auto":
+                out[name] = value.strip()
+        if int(getattr(props, name + "_bpm", 0) or 0) > 0:
+            out[name] = str(int(getattr(props, name + "_bpm")))
     return out
 
 
@@ -142,7 +228,9 @@ class BlenderHost(vf.Host):
     def build_request(self, gw: vc.Gateway, selection: Any) -> Optional[Dict[str, Any]]:
         STATE["caps"] = gw.capabilities()
         defs = STATE["caps"].get("knobs")
-        options = panel_options(self.scene())
+        if STATE.get("base"):
+            ensure_settings(STATE["base"], defs)  # a knob the engine added since the panel drew
+        options = panel_options(self.scene(), defs)
         vc.save_knobs(HOST, options)
         if self.mode == "selection":
             return {"kind": "cue", "params": st.cue_params(selection, options, defs)}

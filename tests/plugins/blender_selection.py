@@ -115,5 +115,51 @@ facts["timeline"] = {
         for t in tracks
     ],
 }
+# the panel comes from the served knob table: a knob the engine adds (here "texture", an
+# integer "layers", a 2-slot list) gets its setting and reaches the request, no code change
+vb = sys.modules[EXT + ".vmb_blender"]
+base = sys.modules[EXT].BASE
+table = {
+    "knobs": [
+        {"name": "mood", "label": "Mood", "type": "choice", "values": ["auto", "calm", "dark"]},
+        {"name": "texture", "label": "Texture", "type": "choice", "values": ["auto", "grainy"]},
+        {"name": "layers", "label": "Layers", "type": "integer", "min": 1, "max": 8},
+        {
+            "name": "tempo",
+            "label": "Tempo",
+            "type": "choice",
+            "values": ["auto", "slow"],
+            "bpm": {"min": 40, "max": 220},
+        },
+        {
+            "name": "instruments",
+            "label": "Instruments",
+            "type": "multi",
+            "max": 2,
+            "values": ["piano", "cello"],
+            "empty": "none",
+        },
+    ],
+    "options": [{"name": "seed", "label": "Seed", "type": "integer", "min": 0, "max": 99}],
+}
+vb.STATE["caps"] = {"knobs": table}
+vb.ensure_settings(base)
+p = scene.vmb_score
+p.mood, p.texture, p.layers, p.tempo_bpm, p.instruments_2, p.seed = (
+    "dark",
+    "grainy",
+    3,
+    96,
+    "cello",
+    7,
+)
+facts["table_values"] = vb.panel_options(scene, table)
+facts["table_request"] = vc.split_options(facts["table_values"], table)
+table["knobs"].append({"name": "air", "label": "Air", "type": "text"})
+vb.ensure_settings(base)  # the engine added a knob: re-registered, the values set stay
+scene.vmb_score.air = "open"
+facts["table_grown"] = vb.panel_options(scene, table)
+facts["table_slots"] = [hasattr(scene.vmb_score, f"instruments_{i}") for i in (1, 2, 3)]
+
 with open(OUT, "w", encoding="utf-8") as fh:
     json.dump(facts, fh, indent=1)

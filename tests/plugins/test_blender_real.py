@@ -250,3 +250,25 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
     assert tracks["Channel 5"]["clips"] == [{"name": "inner", "start": 12.0, "dur": 84.0}]
     assert tracks["Channel 3"]["clips"][0]["dur"] == 48.0
     assert f["timeline"]["markers"] == [{"time_s": pytest.approx(712 / 24), "name": "boom"}]
+
+    # the panel's settings and the request come from the served knob table (new knobs too)
+    assert f["table_values"] == {
+        "mood": "dark",
+        "texture": "grainy",
+        "layers": 3,
+        "tempo": "96",
+        "instruments": ["cello"],
+        "seed": 7,
+    }
+    assert f["table_request"] == {
+        "knobs": {
+            "mood": "dark",
+            "texture": "grainy",
+            "layers": 3,
+            "tempo": "96",
+            "instruments": ["cello"],
+        },
+        "seed": 7,
+    }
+    assert f["table_grown"] == {**f["table_values"], "air": "open"}
+    assert f["table_slots"] == [True, True, False]

@@ -45,7 +45,7 @@ def test_a_carried_bpm_brings_its_bucket_and_is_rounded(tmp_path: Path) -> None:
 def test_a_key_not_clearly_played_is_not_carried(tmp_path: Path) -> None:
     from engine.generate.full.conditioning import MIN_KEY_STRENGTH
     from engine.score.cue import Cue
-    from engine.score.soundtrack import _carried
+    from engine.score.soundtrack import carried_from
 
     def cue(strength: float) -> Cue:
         measured = {"bpm": 120.0, "key": "B minor", "key_strength": strength}
@@ -53,9 +53,9 @@ def test_a_key_not_clearly_played_is_not_carried(tmp_path: Path) -> None:
         return Cue(tmp_path / "a.wav", None, 4.0, 4, 1, "full", "", "random", _description(),
                    Retrieval(), 1, extra=extra)  # fmt: skip
 
-    weak = _carried(cue(MIN_KEY_STRENGTH - 0.05))
+    weak = carried_from(cue(MIN_KEY_STRENGTH - 0.05))
     assert weak["key"] is None and weak["mode"] is None and weak["bpm"] == 120.0
-    strong = _carried(cue(MIN_KEY_STRENGTH + 0.05))
+    strong = carried_from(cue(MIN_KEY_STRENGTH + 0.05))
     assert (strong["key"], strong["mode"]) == ("B", "minor")
-    draft = _carried(replace(cue(0.0), extra={"bpm": 90.0, "key": "C", "mode": "major"}))
+    draft = carried_from(replace(cue(0.0), extra={"bpm": 90.0, "key": "C", "mode": "major"}))
     assert draft["key"] == "C"  # a draft cue's key is what it wrote, no measurement

@@ -1,4 +1,4 @@
-"""`vmb plan TIMELINE` (cues for a selection) and `vmb probe MEDIA` (what the engine sees)."""
+"""`vmb plan TIMELINE`: the music cues of a timeline selection (no media needed)."""
 
 from __future__ import annotations
 
@@ -109,39 +109,6 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _probe(args: argparse.Namespace) -> int:
-    info = media.probe(args.media)
-    cuts: tuple[float, ...] = ()
-    motion: float | None = None
-    start, end = args.start or 0.0, args.end if args.end is not None else info.duration_s
-    if info.has_video and not info.is_image:
-        seen = media.visual_input(args.media, args.start, args.end, n_frames=0)
-        cuts, motion = seen.cut_times_s, seen.motion_energy
-        end = start + seen.duration_s
-    if args.json:
-        print_json(
-            {
-                **info.to_json(),
-                "start_s": start,
-                "end_s": end,
-                "cut_times_s": list(cuts),
-                "motion_energy": motion,
-            }
-        )
-        return 0
-    parts = [f"{info.duration_s:.3f} s"]
-    if info.has_video:
-        parts.append(f"{info.width}x{info.height} {info.codec} {info.pix_fmt}")
-        parts.append(f"{info.rate:g} fps" + (" (variable)" if info.variable_frame_rate else ""))
-    if info.has_audio:
-        parts.append(f"audio {info.audio_rate} Hz x{info.audio_channels}")
-    print(f"{args.media}: " + ", ".join(parts))
-    if motion is not None:
-        shown = ", ".join(f"{c:.3f}" for c in cuts) or "none"
-        print(f"  {start:.3f}-{end:.3f} s: scene cuts at {shown}; motion energy {motion:.4f}")
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="music cues for a timeline selection (OTIO, XML, EDL)")
     p.add_argument("timeline", help=".otio, .otioz, .otiod, FCP 7 .xml, .fcpxml or CMX 3600 .edl")
@@ -157,10 +124,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_timeline_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_plan)
-
-    q = sub.add_parser("probe", help="duration, rate, scene cuts and motion of a media file")
-    q.add_argument("media")
-    q.add_argument("--start", type=float, default=None, help="range start (media seconds)")
-    q.add_argument("--end", type=float, default=None, help="range end (media seconds)")
-    q.add_argument("--json", action="store_true", help="machine-readable output")
-    q.set_defaults(func=_probe)
