@@ -97,15 +97,17 @@ def render_parts(arr: Arrangement, soundfont: Path, num_samples: int) -> list[np
     return [fit_length(a, num_samples) for a in audios]
 
 
-def _role_onsets(arr: Arrangement) -> dict[str, set[int]]:
-    """16th-step onset positions of the drums, the bass and the comping (chord) parts."""
+def _role_onsets(arr: Arrangement) -> dict[str, set]:
+    """16th-step onset positions of the drums (with the drum: a kick moved is another
+    groove), the bass and the comping (chord) parts."""
     groups = {"drums": ("drums", "perc"), "bass": ("bass",), "comp": ("comp", "pad", "arp")}
-    out: dict[str, set[int]] = {g: set() for g in groups}
+    out: dict[str, set] = {g: set() for g in groups}
     for n in arr.notes:
         roles = arr.parts[n.part].roles
+        step = int(round(n.start * 4))
         for g, rs in groups.items():
             if roles[0] in rs or (g == "bass" and "bass" in roles and len(roles) == 1):
-                out[g].add(int(round(n.start * 4)))
+                out[g].add((step, n.pitch) if g == "drums" else step)
     return out
 
 

@@ -59,7 +59,8 @@ def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "clipped": max(vals("clipped")),
     }  # fmt: skip
     for g in ("drums", "bass", "comp"):
-        out[f"jaccard_{g}"] = _mean_jaccard([set(r["onsets"][g]) for r in rows])
+        out[f"jaccard_{g}"] = _mean_jaccard([{tuple(x) if isinstance(x, list) else x
+                                              for x in r["onsets"][g]} for r in rows])
     return out
 
 

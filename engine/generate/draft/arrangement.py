@@ -38,6 +38,7 @@ class Part:
     roles: tuple[str, ...]  # melody, comp, pad, bass, arp, counter, timpani, drums, perc, hits
     channel: int  # 0-15; 9 is the drum channel
     added: bool = False  # added by the genre, not asked for
+    volume: int = 0  # CC7 (0: the role's default in style.ROLE_MIX)
 
     @property
     def is_drum(self) -> bool:

@@ -25,10 +25,11 @@ from engine.generate.draft.arrangement import (
     Section,
     q,
 )
-from engine.generate.draft.band import assign_parts
+from engine.generate.draft.band import assign_parts, section_expression
 from engine.generate.draft.bass import BassWriter
 from engine.generate.draft.chords import ChordWriter
 from engine.generate.draft.drums import DrumWriter, level
+from engine.generate.draft.feel import apply_feel
 from engine.generate.draft.form import plan_bars, plan_time
 from engine.generate.draft.harmony import plan_harmony
 from engine.generate.draft.melody import MelodyWriter
@@ -75,6 +76,7 @@ class Composer:
         self._write_parts()
         self._write_hits(boundary_beats, accents)
         self._write_ending()
+        apply_feel(arr, s.genre, self.rng)
         self._humanise_and_clean()
         for sec in arr.sections:
             arr.markers.append((arr.bars[sec.bars[0]].start, sec.label))
@@ -247,7 +249,8 @@ class Composer:
                     if final.start >= 2.0:
                         self.drums.timpani_roll(pi, final.start - 2.0, 2.0, root, inten)
                     self.add(pi, final.start, 2.0, root, self.vel(1.2, inten, 0.0), True)
-        self._fade_out(final.start + 0.35 * length)
+        section_expression(arr)
+        self._fade_out(final.start + 0.35 * length, st.SECTION_EXPRESSION["end"])
 
     def _end_chord(self, pi: int, part: Part, role: str, final: Bar, length: float, inten: float):
         """The final chord of a harmony part: rolled on plucked instruments, arpeggiated
@@ -266,7 +269,7 @@ class Composer:
             self.add(pi, final.start + k * roll, length - k * roll, p,
                      self.vel(0.85, inten, 2.0), True)  # fmt: skip
 
-    def _fade_out(self, fade_start: float) -> None:
+    def _fade_out(self, fade_start: float, start_value: int = 127) -> None:
         """The held chord fades (CC11) over its second half, so the cue ends quietly."""
         arr = self.arr
         end = arr.end_beat
@@ -276,7 +279,7 @@ class Composer:
                 continue
             for i in range(steps + 1):
                 x = i / steps
-                value = int(round(127 * (1.0 - x) ** 1.6 + 8 * x))
+                value = int(round(start_value * (1.0 - x) ** 1.6 + 8 * x))
                 arr.ccs.append((pi, q(fade_start + x * (end - fade_start)), 11, value))
 
     def _humanise_and_clean(self) -> None:

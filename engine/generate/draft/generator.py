@@ -66,7 +66,8 @@ def _references(request: GenerationRequest) -> list[tuple[str, Reference]]:
 
 def choose_tempo(request: GenerationRequest) -> tuple[float, str]:
     """Attributes.bpm wins; else the retrieved reference's BPM (folded by octaves into the asked
-    bucket); else the bucket's default BPM. Returns (bpm, source)."""
+    bucket) when it suits the mood and genre; else a tempo drawn inside the bucket by mood and
+    genre (seeded). Returns (bpm, source)."""
     attrs = request.description.attributes
     bucket = taxonomy.normalise_tempo(attrs.tempo_bucket)[0]
     if attrs.bpm is not None:
@@ -77,13 +78,19 @@ def choose_tempo(request: GenerationRequest) -> tuple[float, str]:
                 f"{taxonomy.MAX_BPM:g} BPM or a bucket ({', '.join(taxonomy.TEMPO_BUCKETS)})"
             )
         return bpm, "attributes"
+    mood = taxonomy.normalise_mood(attrs.mood)
+    genre = taxonomy.normalise_genre(attrs.genre)
+    lo, hi, centre = st.tempo_window(bucket, mood, genre)
     for source, ref in _references(request):
         if ref.bpm is None or not math.isfinite(ref.bpm) or ref.bpm <= 0:
             continue
         folded = _fold_into_bucket(float(ref.bpm), bucket)
-        if folded is not None:
+        if folded is not None and abs(folded / centre - 1.0) <= st.REFERENCE_TOLERANCE:
             return round(folded, 2), source
-    return taxonomy.TEMPO_DEFAULT_BPM[bucket], "bucket-default"
+    # drawn by mood and genre, seeded apart from the composition's generator
+    rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, 19])
+    bpm = centre + float(rng.uniform(-1.0, 1.0)) * st.TEMPO_SPREAD * (hi - lo)
+    return float(round(min(hi, max(lo, bpm)))), "mood+genre"
 
 
 def choose_key(

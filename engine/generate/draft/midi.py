@@ -79,6 +79,7 @@ def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile
         ch = part.channel
         role = part.roles[0]
         volume, pan = st.ROLE_MIX.get(role, (90, 64))
+        volume = part.volume or volume
         events: list[tuple[int, int, mido.Message | mido.MetaMessage]] = [
             (0, 0, mido.MetaMessage("track_name", name=f"{part.name} ({', '.join(part.roles)})")),
             (0, 1, mido.Message("program_change", channel=ch, program=part.program)),
