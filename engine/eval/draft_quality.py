@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.describe.draft import instruments_of
 from engine.eval import draft_measures as dm
+from engine.eval import draft_report
 from engine.eval.tempo import track_beats
 from engine.generate.draft.arrangement import Arrangement
 from engine.generate.draft.generator import DraftGenerator, fade_end, fit_length
@@ -32,7 +33,7 @@ from engine.generate.loudness import integrated_loudness
 from engine.types import Attributes, GenerationRequest, MusicDescription, Retrieval
 
 SR = 44100
-
+GROOVE_GENRES = draft_report.GROOVE
 
 
 @dataclass(frozen=True)
@@ -198,14 +199,18 @@ def _part_levels(arr: Arrangement, parts: list[np.ndarray]) -> dict[str, Any]:
 def _shared_patch(arr: Arrangement) -> bool:
     """One part (or patch) plays both the lead and the chords."""
     lead = {p.program for p in arr.parts if "melody" in p.roles and not p.is_drum}
-    chords = {p.program for p in arr.parts
-              if not p.is_drum and {"comp", "pad"} & set(p.roles) and "melody" not in p.roles}
+    chords = {
+        p.program
+        for p in arr.parts
+        if not p.is_drum and {"comp", "pad"} & set(p.roles) and "melody" not in p.roles
+    }
     both = any("melody" in p.roles and {"comp", "pad"} & set(p.roles) for p in arr.parts)
     return both or bool(lead & chords)
 
 
-def measure_cue(gen: DraftGenerator, cue: CueSpec, seed: int, soundfont: Path,
-                duration_s: float = DURATION_S) -> dict[str, Any]:
+def measure_cue(
+    gen: DraftGenerator, cue: CueSpec, seed: int, soundfont: Path, duration_s: float = DURATION_S
+) -> dict[str, Any]:
     """Compose one cue, render its parts, measure everything."""
     with tempfile.TemporaryDirectory() as tmp:
         arr, facts = gen.arrange(_request(cue, seed, Path(tmp), duration_s))
@@ -232,11 +237,10 @@ def measure_cue(gen: DraftGenerator, cue: CueSpec, seed: int, soundfont: Path,
     return row
 
 
-def run(cues=CUES, seeds=SEEDS, duration_s: float = DURATION_S,
-        log: Log = lambda m: None) -> dict[str, Any]:
+def run(
+    cues=CUES, seeds=SEEDS, duration_s: float = DURATION_S, log: Log = lambda m: None
+) -> dict[str, Any]:
     """Measure every cue with every seed; the summary checks the targets."""
-    from engine.eval.draft_report import summarise
-
     gen = DraftGenerator()
     soundfont = find_soundfont(gen.config.soundfont)
     rows = []
@@ -244,4 +248,4 @@ def run(cues=CUES, seeds=SEEDS, duration_s: float = DURATION_S,
         for seed in seeds:
             rows.append(measure_cue(gen, cue, seed, soundfont, duration_s))
             log(f"{cue.name} seed {seed}: corr {rows[-1]['correlation']:+.2f}")
-    return summarise(rows)
+    return draft_report.summarise(rows)

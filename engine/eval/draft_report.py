@@ -31,6 +31,7 @@ def _mean_jaccard(sets: list[set]) -> float | None:
 
 def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One cue over its seeds: worst case for targets, means for descriptive figures."""
+
     def vals(k):
         return [r[k] for r in rows if r.get(k) is not None]
 
@@ -59,8 +60,9 @@ def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "clipped": max(vals("clipped")),
     }  # fmt: skip
     for g in ("drums", "bass", "comp"):
-        out[f"jaccard_{g}"] = _mean_jaccard([{tuple(x) if isinstance(x, list) else x
-                                              for x in r["onsets"][g]} for r in rows])
+        out[f"jaccard_{g}"] = _mean_jaccard(
+            [{tuple(x) if isinstance(x, list) else x for x in r["onsets"][g]} for r in rows]
+        )
     return out
 
 

@@ -443,7 +443,9 @@ GENRE_TEMPO: dict[str, tuple[float, float]] = {
     "rock": (96, 172), "world": (80, 132),
 }  # fmt: skip
 BUCKET_TEMPO: dict[str, tuple[float, float]] = {
-    "slow": (56, 104), "medium": (105, 134), "fast": (136, 176),
+    "slow": (56, 104),
+    "medium": (105, 134),
+    "fast": (136, 176),
 }
 MOOD_TEMPO: dict[str, float] = {
     "sad": 0.12, "melancholic": 0.2, "calm": 0.22, "dreamy": 0.3, "romantic": 0.3,
@@ -463,6 +465,7 @@ def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, floa
     if hi - lo < 6:  # the genre lives outside the bucket: the bucket wins
         lo, hi = b_lo, b_hi
     return lo, hi, lo + MOOD_TEMPO.get(mood, 0.5) * (hi - lo)
+
 
 # ---- harmonic rhythm --------------------------------------------------------------------------
 # bars each chord of a progression lasts in A sections (seeded choice); B sections move a
