@@ -167,9 +167,11 @@ def part_volume(program: int, role: str, family: str) -> int:
 
 def section_expression(arr: Arrangement) -> None:
     """CC11 per section (style.SECTION_EXPRESSION): a B section lifts over its A by level as
-    well as by layers, and the final chord sits under the climax."""
+    well as by layers, and the final chord sits under the climax. High-energy cues already
+    lift by layers (full drums, timpani, cymbals), so their A sections dip half as far."""
+    depth = 0.5 if arr.energy == "high" else 1.0
     for sec in arr.sections:
         beat = arr.bars[sec.bars[0]].start
-        value = st.SECTION_EXPRESSION.get(sec.label, 120)
+        value = round(127 - depth * (127 - st.SECTION_EXPRESSION.get(sec.label, 120)))
         for pi in range(len(arr.parts)):
             arr.ccs.append((pi, beat, 11, value))
