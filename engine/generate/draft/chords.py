@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     from engine.generate.draft.arranger import Composer
 
 
+# 16th steps a broken chord (arpeggio, Alberti bass) strikes in a bar: even eighths, a
+# dotted 3+3+2 cell, quarters then eighths, eighths running into sixteenths
+BROKEN_RHYTHMS = (
+    (0, 2, 4, 6, 8, 10, 12, 14),
+    (0, 3, 6, 8, 11, 14),
+    (0, 4, 8, 10, 12, 14),
+    (0, 2, 4, 6, 8, 10, 12, 13, 14, 15),
+)
+
+
 class ChordWriter:
     """Writes the comp, pad, arp and counter roles; remembers each part's last voicing."""
 
@@ -158,11 +168,21 @@ class ChordWriter:
         if role == "comp" and sec.intensity < 0.6 and not alberti:
             step_beats = 1.0
         n = int(bar.beats / step_beats + 1e-9)
-        for i in range(n):
+        steps = [i * step_beats * 4 for i in range(n)]
+        if step_beats == 0.5:  # this seed's rhythm for a broken chord in eighths
+            key = ("broken", f"{pi}{role}")
+            if key not in self.patterns:
+                self.patterns[key] = [int(c.rng.integers(len(BROKEN_RHYTHMS)))]
+            cell = BROKEN_RHYTHMS[self.patterns[key][0]]
+            steps = [b * 16 + x for b in range(int(bar.beats // 4) + 1) for x in cell
+                     if b * 16 + x < bar.beats * 4 - 1e-9]  # fmt: skip
+        for i, step in enumerate(steps):
             p = order[i % len(order)]
-            accent = 1.0 if (i * step_beats) % 2 == 0 else 0.82
+            accent = 1.0 if step % 8 == 0 else 0.82
+            nxt = steps[i + 1] if i + 1 < len(steps) else bar.beats * 4
             dur = step_beats * (2.5 if step_beats < 1 else 1.0)
-            off = c.step_beat(i * step_beats * 4)
+            dur = max(dur, (nxt - step) / 4.0)
+            off = c.step_beat(step)
             c.add(pi, bar.start + off, min(dur, bar.beats - off),
                   p, c.vel(0.8 * accent, sec.intensity))  # fmt: skip
 

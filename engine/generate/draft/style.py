@@ -414,7 +414,7 @@ ENERGY_DENSITY = {"low": -0.15, "medium": 0.0, "high": 0.15}
 
 # expression (CC11) by section label: B sections lift over A, the held final chord sits
 # under the climax
-SECTION_EXPRESSION = {"intro": 127, "A": 114, "A2": 118, "B": 127, "break": 114, "end": 108}
+SECTION_EXPRESSION = {"intro": 127, "A": 114, "A2": 118, "B": 127, "break": 114, "end": 100}
 
 # section intensities (before the energy scale) by label
 SECTION_INTENSITY = {"intro": 0.42, "A": 0.7, "B": 1.0, "break": 0.5, "A2": 0.8, "end": 0.8}

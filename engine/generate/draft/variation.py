@@ -19,7 +19,7 @@ def _set(steps: str, i: int, ch: str) -> str:
 def vary_line(note: int, steps: str, rng: np.random.Generator) -> str:
     """One drum line, varied: kicks move or are added off the beat, hats change subdivision,
     snares get ghost notes. Steps 0, 4, 8 and 12 keep what the genre put there."""
-    if note in (st.KICK, st.KICK2):
+    if note in (st.KICK, st.KICK2, st.TOM_LO, st.TOM_MID):
         free = [i for i in _KICK_SPOTS if steps[i] == "."]
         taken = [i for i in _KICK_SPOTS if steps[i] != "."]
         for i in rng.permutation(free)[: int(rng.integers(1, 3))] if free else []:
@@ -68,6 +68,11 @@ def vary_events(events: list, rng: np.random.Generator, push: bool = True) -> li
             elif len(pickup) > 2 and isinstance(pickup[2], float):
                 pickup[2] *= 0.8
             out.append(pickup)
+    short = [k for k, e in enumerate(out) if e[1] == 2]
+    if short and rng.random() < 0.5:  # an eighth becomes two sixteenths
+        k = short[int(rng.integers(len(short)))]
+        out[k][1] = 1
+        out.insert(k + 1, [out[k][0] + 1, 1, *out[k][2:]])
     if len(out) > 3 and rng.random() < 0.4:
         del out[1 + int(rng.integers(len(out) - 1))]
     return [tuple(e) for e in out if e[1] > 0]
