@@ -22,6 +22,7 @@ BROKEN_RHYTHMS = (
     (0, 4, 8, 10, 12, 14),
     (0, 2, 4, 6, 8, 10, 12, 13, 14, 15),
 )
+SLOW_BROKEN_RHYTHMS = ((0, 4, 8, 12), (0, 6, 8, 14), (0, 4, 10, 12), (0, 8, 10, 12))
 
 
 class ChordWriter:
@@ -121,7 +122,7 @@ class ChordWriter:
         c = self.c
         key = ("held", f"{pi}{role}")
         if key not in self.patterns:
-            self.patterns[key] = [int(c.rng.integers(3))]
+            self.patterns[key] = [int(c.rng.integers(4))]
         kind = self.patterns[key][0]
         prev = c.arr.bars[bar.index - 1] if bar.index > 0 else None
         same = prev is not None and prev.chord == bar.chord and prev.section == bar.section
@@ -130,10 +131,11 @@ class ChordWriter:
                 if n.part == pi and abs(n.start + n.dur - bar.start) < 0.05 * bar.beats + 0.02:
                     n.dur += bar.beats
             return
-        if kind == 2 and bar.beats >= 4:
+        if kind in (2, 3) and bar.beats >= 4:
+            split = 2.0 if kind == 2 else 1.5  # halves, or a dotted-quarter push
             for p in voicing:
-                c.add(pi, bar.start, 2.0 * 0.99, p, c.vel(vf, sec.intensity, 2.0))
-                c.add(pi, bar.start + 2.0, (bar.beats - 2.0) * 0.995, p,
+                c.add(pi, bar.start, split * 0.99, p, c.vel(vf, sec.intensity, 2.0))
+                c.add(pi, bar.start + split, (bar.beats - split) * 0.995, p,
                       c.vel(vf * 0.85, sec.intensity, 2.0))  # fmt: skip
             return
         for p in voicing:
@@ -169,11 +171,12 @@ class ChordWriter:
             step_beats = 1.0
         n = int(bar.beats / step_beats + 1e-9)
         steps = [i * step_beats * 4 for i in range(n)]
-        if step_beats == 0.5:  # this seed's rhythm for a broken chord in eighths
-            key = ("broken", f"{pi}{role}")
+        if step_beats in (0.5, 1.0):  # this seed's rhythm for a broken chord
+            cells = BROKEN_RHYTHMS if step_beats == 0.5 else SLOW_BROKEN_RHYTHMS
+            key = ("broken", f"{pi}{role}{step_beats}")
             if key not in self.patterns:
-                self.patterns[key] = [int(c.rng.integers(len(BROKEN_RHYTHMS)))]
-            cell = BROKEN_RHYTHMS[self.patterns[key][0]]
+                self.patterns[key] = [int(c.rng.integers(len(cells)))]
+            cell = cells[self.patterns[key][0]]
             steps = [b * 16 + x for b in range(int(bar.beats // 4) + 1) for x in cell
                      if b * 16 + x < bar.beats * 4 - 1e-9]  # fmt: skip
         for i, step in enumerate(steps):

@@ -83,7 +83,7 @@ PATCH_LOUDNESS: dict[int, float] = {
     19: -24.0, 24: -28.0, 25: -27.4, 28: -32.3, 29: -20.8, 30: -18.1, 32: -25.8, 33: -25.2,
     34: -25.9, 35: -24.3, 36: -29.6, 39: -18.8, 40: -23.7, 42: -28.0, 43: -28.1, 46: -27.0,
     47: -33.0, 48: -25.4, 49: -22.8, 52: -25.7, 56: -25.6, 57: -20.2, 58: -19.3, 60: -21.8,
-    61: -23.4, 65: -22.1, 68: -22.8, 71: -20.3, 73: -23.6, 75: -23.7, 89: -26.6, 99: -19.7,
+    61: -23.4, 65: -22.1, 68: -22.8, 71: -20.3, 73: -21.0, 75: -23.7, 89: -26.6, 99: -19.7,
 }  # fmt: skip
 DRUM_KIT_LOUDNESS = -30.0  # kick/snare/hat groove, velocity 90
 # patches whose FluidR3 stereo samples are out of phase (L/R correlation -0.2 to -0.9, up to
@@ -99,7 +99,7 @@ MONO_SAFE: dict[int, int] = {
 ROLE_LEVEL_DB: dict[str, dict[str, float]] = {
     "groove": {"melody": -3.0, "comp": -6.0, "pad": -9.0, "arp": -9.0, "counter": -9.0,
                "bass": -1.5, "drums": 0.0, "perc": -6.0, "timpani": -4.0, "hits": 0.0},
-    "open": {"melody": -6.5, "comp": -5.0, "pad": -5.0, "arp": -8.0, "counter": -6.0,
+    "open": {"melody": -7.5, "comp": -5.0, "pad": -5.0, "arp": -8.0, "counter": -6.0,
              "bass": -5.0, "drums": -3.0, "perc": -7.0, "timpani": -3.0, "hits": -3.0},
 }  # fmt: skip
 LEVEL_REFERENCE_LUFS = -27.0  # a patch this loud (at CC7 127) plays its role at full volume
