@@ -8,6 +8,7 @@ from __future__ import annotations
 
 MAX_MESSAGE_CHARS = 1000  # a message sent to a peer; quoted input is shorter still (quote())
 QUOTE_CHARS = 40  # error messages quote at most this much of what a peer sent
+PATH_QUOTE_CHARS = 200  # ... except a file path, quoted up to this (docs/protocol-limits.md)
 
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
@@ -18,6 +19,13 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     if isinstance(value, str | bytes):
         return f"{text[:limit]}... ({len(value)} {'chars' if isinstance(value, str) else 'bytes'})"
     return f"{text[:limit]}..."
+
+
+def quote_names(names: object, most: int = 3) -> str:
+    """Names a peer sent (unknown parameters, knobs), sorted, each quoted, at most `most`."""
+    items = sorted(str(n) for n in names)  # type: ignore[attr-defined]
+    shown = ", ".join(quote(n) for n in items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 class VMBError(Exception):

@@ -54,7 +54,6 @@ from bridge.errors import (
     VMBError,
     quote,
 )
-from bridge.knobs import clean_knobs
 
 API_VERSION = 1
 MAX_REQUEST_BYTES = 4 << 20  # an HTTP body; larger inline OTIO must be sent as a file path
@@ -228,12 +227,13 @@ class Gateway:
         files = result.get("files") or {}
         if name not in files:
             raise RouteNotFound(
-                f"job {job_id} has no file {name!r}; files: {', '.join(sorted(files)) or 'none'}"
+                f"job {job_id} has no file {quote(name)}; "
+                f"files: {', '.join(sorted(files)) or 'none'}"
             )
         path = Path(files[name]).resolve()
         root = self.outputs_dir.resolve()
         if root not in path.parents or not path.is_file():
-            raise RouteNotFound(f"file {name!r} of job {job_id} is not available")
+            raise RouteNotFound(f"file {quote(name)} of job {job_id} is not available")
         return path
 
     def spool_otio(self, text: str) -> Path:
@@ -261,11 +261,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, handler)
 
 
-def _job_fields(kind: str, params: Any, body: dict[str, Any]) -> dict[str, Any]:
+def _job_fields(kind: Any, params: Any, body: dict[str, Any]) -> dict[str, Any]:
     """The submit command this body becomes, checked by the protocol's own validator (the
-    daemon's schema) before anything reads it; returns the fields besides kind and params."""
+    daemon's schema) before anything reads it; returns the fields besides kind and params.
+    Missing params stay missing (refused as on ZeroMQ); null optional fields are absent."""
     fields = {k: body[k] for k in ("seed", "idempotency_key") if body.get(k) is not None}
-    protocol.validate_fields("submit", {"kind": kind, "params": params, **fields})
+    submit = {"kind": kind, **({} if params is None else {"params": params}), **fields}
+    protocol.validate_fields("submit", submit)
     return fields
 
 
@@ -440,19 +442,18 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _h_submit(self, gw: Gateway, body: dict, query: dict) -> None:
-        kind, params = body.get("kind"), body.get("params", {})
+        kind, params = body.get("kind"), body.get("params")
         fields = _job_fields(kind, params, body)
         self._submit(gw, kind, params, fields)
 
     @staticmethod
     def _params(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A route whose body is the params (+ seed, idempotency_key): checked, knobs cleaned."""
+        """A route whose body is the params (+ seed, idempotency_key), checked as they will be
+        relayed ("auto" knobs are the engine's to drop, on every path: engine.score.cue)."""
         params = {k: v for k, v in body.items() if k not in ("seed", "idempotency_key")}
         fields = _job_fields(kind, params, body)
-        if "knobs" in params:
-            if params["knobs"] is not None and not isinstance(params["knobs"], dict):
-                raise InvalidRequest("'knobs' must be a JSON object")
-            params["knobs"] = clean_knobs(params["knobs"])
+        if params.get("knobs") is not None and not isinstance(params["knobs"], dict):
+            raise InvalidRequest("'knobs' must be a JSON object")
         return params, fields
 
     def _h_submit_cue(self, gw: Gateway, body: dict, query: dict) -> None:

@@ -2,8 +2,8 @@
 
 Panels (Resolve UIManager, REAPER JSFX) are generated from this, never hard-coded. The tag
 lists come from the engine's taxonomy, passed in when the engine starts the gateway, because
-bridge must not import engine. "auto" means "let the picture decide": it is dropped before a
-request reaches the engine (`clean_knobs`).
+bridge must not import engine. "auto" means "let the picture decide": the engine's knob parser
+drops it with `clean_knobs`, whichever path (HTTP or ZeroMQ) the request took.
 """
 
 from __future__ import annotations

@@ -45,6 +45,9 @@ ID_MAX_CHARS = 64  # job ids (the engine makes 32 hex digits), kind names
 KEY_MAX_CHARS = 200  # idempotency keys, client names, rids given as strings
 TOKEN_MAX_CHARS = 256
 PARAM_KEY_MAX_CHARS = 128  # map keys inside params
+# The params a job keeps (msgpack-packed): well under MAX_BODY_BYTES, so a `result` or
+# `attach` reply that carries them (and the job's result) always fits in one message.
+PARAMS_MAX_BYTES = 512 << 10
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
 
@@ -183,7 +186,7 @@ def _decode_array(meta: Any, buf: bytes) -> np.ndarray:
         raise MalformedMessage("array header must be {dtype, shape}")
     dtype, shape = meta["dtype"], meta["shape"]
     if dtype not in ARRAY_DTYPES:
-        raise MalformedMessage(f"array dtype {dtype!r} is not allowed")
+        raise MalformedMessage(f"array dtype {quote(dtype)} is not allowed")
     if (
         not isinstance(shape, list)
         or len(shape) > 8
@@ -206,9 +209,7 @@ def decode(frames: list[bytes]) -> Message:
     tag = bytes(frames[0])
     if tag != TAG:
         if tag.startswith(TAG_PREFIX):
-            raise VersionMismatch(
-                f"peer speaks {tag.decode(errors='replace')}; this engine speaks {TAG.decode()}"
-            )
+            raise VersionMismatch(f"peer speaks {quote(tag)}; this engine speaks {TAG.decode()}")
         raise MalformedMessage("missing protocol tag (not a VMB peer)")
     body = unpack(bytes(frames[1]))
     raw = [bytes(f) for f in frames[2:]]
@@ -220,6 +221,23 @@ def decode(frames: list[bytes]) -> Message:
             raise MessageTooLarge(f"frame of {len(buf)} bytes exceeds {MAX_FRAME_BYTES}")
     arrays = tuple(_decode_array(m, b) for m, b in zip(metas, raw, strict=True))
     return Message(body=body, arrays=arrays)
+
+
+def is_unicode(text: str) -> bool:
+    """Whether `text` can be encoded at all: JSON's \\ud800 escapes give lone surrogates,
+    which no peer (msgpack, SQLite, a file name) can take."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def packed_size(value: Any) -> int:
+    """Bytes of `value` as msgpack (what it costs inside a message)."""
+    return len(msgpack.packb(value, use_bin_type=True))
 
 
 def _check_params(value: Any, where: str) -> str | None:
@@ -238,6 +256,8 @@ def _check_params(value: Any, where: str) -> str | None:
             for key, sub in item.items():
                 if not isinstance(key, str) or len(key) > PARAM_KEY_MAX_CHARS:
                     return f"'{path}' keys must be strings of at most {PARAM_KEY_MAX_CHARS} chars"
+                if not is_unicode(key):
+                    return f"'{path}' has a key that is not valid Unicode: {quote(key)}"
                 stack.append((sub, f"{path}.{key[:QUOTE_CHARS]}", depth + 1))
         elif isinstance(item, list):
             if len(item) > MAX_CONTAINER_LEN:
@@ -245,7 +265,10 @@ def _check_params(value: Any, where: str) -> str | None:
             stack.extend((sub, f"{path}[{i}]", depth + 1) for i, sub in enumerate(item))
         elif isinstance(item, bytes | bytearray | memoryview):
             return f"'{path}' is binary; params hold only JSON values (send text or numbers)"
-        elif isinstance(item, bool) or item is None or isinstance(item, str):
+        elif isinstance(item, str):
+            if not is_unicode(item):
+                return f"'{path}' is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if not INT_MIN <= item <= INT_MAX:
@@ -268,13 +291,16 @@ def _check(spec: Field, value: Any, where: str) -> str | None:
         return _check_params(value, where)
     if spec.kind == "rid":
         if isinstance(value, str):
-            return None if len(value) <= KEY_MAX_CHARS else f"'{where}' is too long"
+            ok = len(value) <= KEY_MAX_CHARS and is_unicode(value)
+            return None if ok else f"'{where}' is too long or not valid Unicode"
         spec = Field("int", lo=INT_MIN, hi=INT_MAX)
     if spec.kind == "str":
         if not isinstance(value, str):
             return f"'{where}' has the wrong type: a string is needed"
         if not spec.lo <= len(value) <= spec.hi:
             return f"'{where}' must have {_num(spec.lo)}-{_num(spec.hi)} chars, not {len(value)}"
+        if not is_unicode(value):
+            return f"'{where}' is not valid Unicode (a lone surrogate)"
         if spec.choices and value not in spec.choices:
             return f"'{where}' is {quote(value)}; one of {', '.join(spec.choices)} is needed"
         return None
@@ -301,9 +327,10 @@ def valid_rid(value: Any) -> bool:
 
 def validate_fields(command: str, body: Mapping[str, Any]) -> None:
     """Check `body` against the schema of `command` (and the common fields): the one
-    validator of the daemon and the gateway. Raises InvalidRequest naming the field."""
+    validator of the daemon and the gateway. Raises InvalidRequest naming the field.
+    An optional field sent as null counts as absent (JSON clients write null for "unset")."""
     for name, spec in (*COMMON.items(), *COMMANDS[command].items()):
-        if name not in body:
+        if name not in body or (body[name] is None and not spec.required):
             if spec.required:
                 raise InvalidRequest(f"'{command}' needs the field '{name}'")
             continue

@@ -16,6 +16,7 @@ from engine.types import Describer, Generator, Retriever
 
 Check = Callable[[Settings], tuple[bool, str]]
 StageName = Literal["describe", "retrieve", "generate"]
+STAGES: tuple[StageName, ...] = ("describe", "retrieve", "generate")
 
 
 @dataclass(frozen=True)
@@ -26,23 +27,29 @@ class Backend:
     describer: Callable[[Settings], Describer]
     retriever: Callable[[Settings], Retriever]
     generator: Callable[[Settings], Generator]
-    checks: tuple[Check, ...] = ()
+    checks: tuple[tuple[StageName, Check], ...] = ()
 
     def build(self, stage: StageName, settings: Settings) -> Describer | Retriever | Generator:
         return {"describe": self.describer, "retrieve": self.retriever, "generate": self.generator}[
             stage
         ](settings)
 
-    def problems(self, settings: Settings) -> list[str]:
-        """Why this backend cannot run here, in words (empty: it can)."""
-        found = []
-        for check in self.checks:
+    def problems(self, settings: Settings, stages: tuple[StageName, ...] = STAGES) -> list[str]:
+        """Why this backend cannot run these stages here, in words (empty: it can)."""
+        return [why for ok, why in self.report(settings, stages).values() if not ok]
+
+    def report(
+        self, settings: Settings, stages: tuple[StageName, ...] = STAGES
+    ) -> dict[StageName, tuple[bool, str]]:
+        """(ok, what will run or why not) per checked stage."""
+        found: dict[StageName, tuple[bool, str]] = {}
+        for stage, check in self.checks:
+            if stage not in stages:
+                continue
             try:
-                ok, why = check(settings)
+                found[stage] = check(settings)
             except ImportError as exc:
-                ok, why = False, f"{check.__module__} is not available ({exc})"
-            if not ok:
-                found.append(why)
+                found[stage] = (False, f"{check.__module__} is not available ({exc})")
         return found
 
 
@@ -107,7 +114,11 @@ BACKENDS: dict[str, Backend] = {
         _full_describer,
         _full_retriever,
         _full_generator,
-        checks=(_full_describe_check, _full_retrieve_check, _full_generate_check),
+        checks=(
+            ("describe", _full_describe_check),
+            ("retrieve", _full_retrieve_check),
+            ("generate", _full_generate_check),
+        ),
     ),
 }
 CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
@@ -120,13 +131,17 @@ def get(name: str) -> Backend:
         raise InvalidRequest(f"unknown backend {name!r}; backends: {', '.join(BACKENDS)}") from None
 
 
-def select(requested: str, settings: Settings) -> tuple[str, str]:
-    """(backend, why). Full only where every stage can run; auto falls back to draft."""
+def select(
+    requested: str, settings: Settings, stages: tuple[StageName, ...] = STAGES
+) -> tuple[str, str]:
+    """(backend, why). Full only where every needed stage can run (a music library is not
+    needed); auto falls back to draft. The reason says what each full stage will run."""
     if requested == "draft":
         return "draft", "asked for the draft backend"
-    problems = BACKENDS["full"].problems(settings)
+    report = BACKENDS["full"].report(settings, stages)
+    problems = [why for ok, why in report.values() if not ok]
     if not problems:
-        return "full", "full backend: all model weights installed"
+        return "full", "full backend: " + "; ".join(f"{k}: {why}" for k, (_, why) in report.items())
     if requested == "full":
         raise WeightsError("the full backend cannot run: " + "; ".join(problems))
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -136,7 +151,7 @@ def select(requested: str, settings: Settings) -> tuple[str, str]:
 def build_checked(name: str, stage: StageName, settings: Settings) -> object:
     """One stage of a named backend, refusing with the reason when it cannot run here."""
     backend = get(name)
-    problems = backend.problems(settings)
+    problems = backend.problems(settings, (stage,))
     if problems:
         raise WeightsError(f"the {name} backend cannot run here: " + "; ".join(problems))
     return backend.build(stage, settings)

@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["VMB_MODEL_DIR"] = str(args.model_dir)
     try:
         code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        return _reader_went_away()
     except VMBError as exc:
         print(f"vmb: error: {exc.message}", file=sys.stderr)
         return 2 if exc.code in ("invalid_request", "unknown_kind", "config") else 1
@@ -55,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         print("vmb: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _reader_went_away() -> int:
+    """`vmb ... | head`: the reader closed the pipe. End quietly, as a SIGPIPE'd tool does;
+    stdout goes to /dev/null so the interpreter's final flush cannot complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE
 
 
 if __name__ == "__main__":

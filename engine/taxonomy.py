@@ -8,7 +8,7 @@ list of valid names.
 
 from __future__ import annotations
 
-from bridge.errors import InvalidRequest
+from bridge.errors import InvalidRequest, quote
 
 MOODS: tuple[str, ...] = (
     "happy", "uplifting", "fun", "playful", "calm", "dreamy", "romantic", "nostalgic",
@@ -80,7 +80,7 @@ def _clean(value: str) -> str:
 def _pick(value: str, valid: tuple[str, ...] | list[str], what: str) -> str:
     v = _clean(value)
     if v not in valid:
-        raise InvalidRequest(f"unknown {what} {value!r}; valid {what}s: {', '.join(valid)}")
+        raise InvalidRequest(f"unknown {what} {quote(value)}; valid {what}s: {', '.join(valid)}")
     return v
 
 
@@ -122,7 +122,9 @@ def normalise_tag(facet: str, value: str) -> str:
         "energy": normalise_energy,
     }
     if facet not in normalisers:
-        raise InvalidRequest(f"unknown facet {facet!r}; facets: tempo, {', '.join(normalisers)}")
+        raise InvalidRequest(
+            f"unknown facet {quote(facet)}; facets: tempo, {', '.join(normalisers)}"
+        )
     return normalisers[facet](value)
 
 
@@ -143,7 +145,7 @@ def normalise_tempo(value: str | float | int) -> tuple[str, float | None]:
             value = float(v.removesuffix("bpm").strip())
         except ValueError:
             raise InvalidRequest(
-                f"unknown tempo {value!r}; use {', '.join(TEMPO_BUCKETS)} or a BPM "
+                f"unknown tempo {quote(value)}; use {', '.join(TEMPO_BUCKETS)} or a BPM "
                 f"between {MIN_BPM:g} and {MAX_BPM:g}"
             ) from None
     bpm = float(value)

@@ -14,9 +14,21 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-Weights = Literal["real", "random", "none"]
+Weights = Literal["real", "base", "random", "none"]
+"""Which weights ran: "real" (everything real, VMB's own adapters included), "base" (real
+public base models but VMB's adapters missing: zero-shot InternVL, plain SAO), "random"
+(any random weights: tests, benchmarks), "none" (no model ran: text passed through)."""
 ProgressFn = Callable[[str, int, int], None]
 """progress(stage, step, of): reports progress and raises JobCancelled if cancel was asked."""
+
+
+def overall_weights(stages: dict[str, Weights]) -> Weights:
+    """One label for a cue from its stages' labels: the weakest one that ran a model."""
+    ran = set(stages.values()) - {"none"}
+    for label in ("random", "base", "real"):
+        if label in ran:
+            return label  # type: ignore[return-value]
+    return "none"
 
 
 def no_progress(stage: str, step: int, of: int) -> None:
@@ -97,6 +109,9 @@ class Reference:
     key: str | None = None
     mode: str | None = None
     tags: tuple[str, ...] = ()
+    # The piece's CLAP audio embedding as the library stores it (the Stylization input of a
+    # targeted reference); not part of the JSON, not compared.
+    clap: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -130,6 +145,7 @@ class GenerationRequest:
     out_dir: Path
     cut_times_s: tuple[float, ...] = ()
     sample_rate: int = 44100
+    marker_times_s: tuple[float, ...] = ()  # editor's hit points, seconds from the cue start
     name: str = "cue"
 
 

@@ -177,7 +177,13 @@ def resolve(name: str, model_dir: Path) -> ModelFolder:
     missing = [rel for rel in marker.get("files", {}) if not (folder / rel).is_file()]
     if missing:
         raise WeightsError(f"model {name!r} in {folder} is missing files: {', '.join(missing)}")
-    return ModelFolder(name=name, path=folder, weights=marker.get("weights", "real"))
+    kind = marker.get("weights")
+    if kind not in ("real", "random"):  # never assume real: a hand-made marker proves nothing
+        raise WeightsError(
+            f"{folder / MARKER} does not say whether the weights are real or random "
+            f"(weights: {kind!r}); run `vmb models download {name}` or `vmb models tiny` again"
+        )
+    return ModelFolder(name=name, path=folder, weights=kind)
 
 
 def installed(model_dir: Path) -> dict[str, str]:

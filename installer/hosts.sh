@@ -4,6 +4,9 @@
 # written to a manifest, so --uninstall removes exactly that and nothing else.
 # Needs: ROOT, VENV, HOST_DIR (may be empty) and say() from install.sh.
 
+# shellcheck source=installer/hosts_blender.sh
+. "$ROOT/installer/hosts_blender.sh"
+
 vmb_home_dir() {
   if [ -n "${VMB_HOME:-}" ]; then
     printf '%s' "$VMB_HOME"
@@ -97,6 +100,7 @@ host_root() {  # host_root HOST ROOT-KEY: the folder a files.txt ROOT stands for
     davinci:LIB) printf '%s' "$RESOLVE_LIB" ;;
     reaper:SCRIPTS) printf '%s' "$REAPER_SCRIPTS" ;;
     reaper:EFFECTS) printf '%s' "$REAPER_EFFECTS" ;;
+    blender:EXT) printf '%s' "$BLENDER_EXT" ;;  # set per Blender version by install_blender
     *) echo "install.sh: plugins/$1/files.txt: unknown folder '$2'" >&2; return 1 ;;
   esac
 }
@@ -150,6 +154,7 @@ install_hosts() {
   : >"$MANIFEST.new"
   install_files davinci
   install_files reaper
+  install_blender
   mv "$MANIFEST.new" "$MANIFEST"
   say "DaVinci Resolve: Workspace > Scripts > Utility > 'VMB Score' ($RESOLVE_SCRIPTS)"
   say "  Python menu scripts: Resolve <= 21.0 (any edition) or Studio 21.1+; knob panel in Studio"

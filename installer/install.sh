@@ -2,10 +2,13 @@
 # VMB Score installer (Linux, macOS): engine venv with pinned packages + Debian packages,
 # and on request the DaVinci Resolve and REAPER plugins.
 #   ./installer/install.sh                 engine and the draft backend's system packages
-#   ./installer/install.sh --dev           the same plus the test tools
+#   ./installer/install.sh --dev           the same plus the test tools (and bpy in .venv-blender)
 #   ./installer/install.sh --hosts         engine, then the host plugins
 #   ./installer/install.sh --hosts-only    only the host plugins (no venv, no packages)
 #   ./installer/install.sh --uninstall     remove exactly the host plugin files it installed
+#   ./installer/install.sh --gpu cuda      the CUDA builds of torch and onnxruntime (default:
+#                                          auto, CUDA where nvidia-smi reports a GPU)
+#   ./installer/install.sh --print-plan    say which builds and pip commands, install nothing
 # Idempotent: a second run on a set-up machine only checks (seconds).
 set -euo pipefail
 
@@ -18,19 +21,31 @@ HOSTS=0
 HOSTS_ONLY=0
 UNINSTALL=0
 HOST_DIR=""
+GPU="${VMB_GPU:-auto}"
+PRINT_PLAN=0
+
+# shellcheck source=installer/gpu.sh
+. "$ROOT/installer/gpu.sh"
 
 usage() {
   cat <<USAGE
 usage: install.sh [--dev] [--no-system] [--hosts | --hosts-only] [--host-dir DIR] [--uninstall]
-  --dev           also install the test tools (pytest, hypothesis, ruff)
+  --dev           also install the test tools (pytest, hypothesis, ruff) and, for the
+                  Blender test, bpy in its own venv (VMB_BLENDER_VENV, default $ROOT/.venv-blender)
   --no-system     do not install Debian packages (print what is missing instead)
-  --hosts         after the engine, install the DaVinci Resolve and REAPER plugins
+  --hosts         after the engine, install the DaVinci Resolve, REAPER and Blender plugins
   --hosts-only    install only the host plugins (skips the venv and system packages)
-  --host-dir DIR  put the hosts' files under DIR/resolve and DIR/reaper instead of the hosts'
+  --host-dir DIR  put the hosts' files under DIR/resolve, DIR/reaper and DIR/blender instead of the hosts'
                   real resource folders (tests, portable installs)
   --uninstall     remove the host plugin files and REAPER action lines this script added
+  --gpu WHICH     auto (default): CUDA builds where nvidia-smi reports an NVIDIA GPU whose
+                  driver runs CUDA 13, else CPU; cuda: CUDA builds anyway; cpu: CPU builds.
+                  macOS always gets the default build (Apple GPU via MPS where present)
+  --print-plan    print the chosen builds and the pip commands, then stop (installs nothing)
 environment: VMB_VENV (venv folder, default $ROOT/.venv), PYTHON (interpreter, default python3),
-             VMB_HOME (engine home the plugins look in; default per OS)
+             VMB_HOME (engine home the plugins look in; default per OS),
+             VMB_GPU (default for --gpu), VMB_TORCH_INDEX_URL (the CUDA torch index,
+             default $VMB_TORCH_CUDA_INDEX_DEFAULT)
 USAGE
 }
 
@@ -41,6 +56,11 @@ while [ $# -gt 0 ]; do
     --hosts) HOSTS=1 ;;
     --hosts-only) HOSTS=1; HOSTS_ONLY=1 ;;
     --uninstall) UNINSTALL=1 ;;
+    --print-plan) PRINT_PLAN=1 ;;
+    --gpu)
+      [ $# -ge 2 ] || { echo "install.sh: --gpu needs auto, cuda or cpu" >&2; exit 2; }
+      GPU="$2"; shift ;;
+    --gpu=*) GPU="${1#--gpu=}" ;;
     --host-dir)
       [ $# -ge 2 ] || { echo "install.sh: --host-dir needs a folder" >&2; exit 2; }
       HOST_DIR="$2"; shift ;;
@@ -53,6 +73,41 @@ done
 
 say() { printf '[vmb install] %s\n' "$*"; }
 
+run_pip() { "${PIP[@]}" "$@"; }
+print_pip() { printf 'pip %s\n' "$*"; }
+ort_installed() {  # read-only, so --print-plan asks too where a venv exists
+  [ -x "$VENV/bin/python" ] &&
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q show "$1" >/dev/null 2>&1
+}
+
+# pip_steps RUNNER: every pip call of an install, through run_pip or print_pip.
+pip_steps() {
+  local pip="$1" full="$ROOT/requirements/full.txt"
+  # torch first and alone, pinned: a looser spec would pull a multi-GB CUDA build.
+  local TORCH="torch==$VMB_TORCH_VERSION"
+  say "installing $TORCH_SPEC"
+  if [ "$GPU_KIND" = cuda ]; then
+    "$pip" install "$TORCH_SPEC" --index-url "$TORCH_INDEX_URL"
+    full="${VENV}/.vmb-requirements-cuda.txt"
+    [ "$pip" = run_pip ] && cuda_requirements "$ROOT/requirements/full.txt" "$full"
+  else
+    "$pip" install "$TORCH"
+  fi
+  if ort_installed "$ORT_OTHER"; then
+    # onnxruntime and onnxruntime-gpu share one folder: remove both, then install one afresh
+    say "replacing $ORT_OTHER with $ORT_PACKAGE"
+    "$pip" uninstall -y "$ORT_OTHER" "$ORT_PACKAGE"
+  fi
+  say "installing engine requirements"
+  "$pip" install "$TORCH" -r "$ROOT/requirements/engine.txt" -r "$full"
+  "$pip" install --no-deps -r "$ROOT/requirements/nodeps.txt"
+  "$pip" install --no-deps -e "$ROOT"
+  if ((DEV)); then
+    say "installing test tools"
+    "$pip" install "$TORCH" -r "$ROOT/requirements/dev.txt"
+  fi
+}
+
 # shellcheck source=installer/hosts.sh
 . "$ROOT/installer/hosts.sh"
 if ((UNINSTALL)); then
@@ -61,6 +116,18 @@ if ((UNINSTALL)); then
 fi
 if ((HOSTS_ONLY)); then
   install_hosts
+  exit 0
+fi
+
+# --- which torch / onnxruntime builds (installer/gpu.sh) ----------------------------------
+if ! gpu_plan "$GPU"; then
+  echo "install.sh: $GPU_REASON" >&2
+  exit 2
+fi
+say "torch build: $GPU_KIND ($GPU_REASON)"
+say "onnxruntime build: $ORT_PACKAGE (never beside $ORT_OTHER: they share one folder)"
+if ((PRINT_PLAN)); then
+  pip_steps print_pip
   exit 0
 fi
 
@@ -103,27 +170,20 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 # A stamp of everything pip would do; unchanged stamp = nothing to install.
 stamp_src="$(cat "$ROOT"/requirements/{engine,full,nodeps}.txt "$ROOT/pyproject.toml"; ((DEV)) && cat "$ROOT/requirements/dev.txt"; echo "dev=$DEV")"
+if [ "$GPU_KIND" = cuda ]; then  # CPU and MPS keep the stamp they always had
+  stamp_src+="$(printf '\ngpu=cuda %s %s %s' "$TORCH_SPEC" "$TORCH_INDEX_URL" "$VMB_ORT_GPU_SPEC")"
+fi
 stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -c1-16)"
 stamp_file="$VENV/.vmb-install-$stamp"
 if [ -f "$stamp_file" ] && "$VENV/bin/python" -c "import engine, bridge" 2>/dev/null; then
   say "environment up to date ($VENV)"
 else
-  # torch first and alone, pinned: a looser spec would pull a multi-GB CUDA build.
-  TORCH="torch==2.13.0"
-  say "installing $TORCH"
-  "${PIP[@]}" install "$TORCH"
-  say "installing engine requirements"
-  "${PIP[@]}" install "$TORCH" -r "$ROOT/requirements/engine.txt" -r "$ROOT/requirements/full.txt"
-  "${PIP[@]}" install --no-deps -r "$ROOT/requirements/nodeps.txt"
-  "${PIP[@]}" install --no-deps -e "$ROOT"
-  if ((DEV)); then
-    say "installing test tools"
-    "${PIP[@]}" install "$TORCH" -r "$ROOT/requirements/dev.txt"
-  fi
+  pip_steps run_pip
   rm -f "$VENV"/.vmb-install-*
   touch "$stamp_file"
 fi
 say "ready: $VENV/bin/vmb"
+if ((DEV)); then ensure_blender_venv; fi
 if ((HOSTS)); then
   install_hosts
 fi

@@ -28,6 +28,7 @@ BENCHES: dict[str, str] = {
     "media": "engine.bench.media:bench_media",
     "draft": "engine.bench.draft:bench_draft",
     "fuzz": "engine.bench.fuzz:bench_fuzz",
+    "hits": "engine.bench.hits:bench_hits",
 }
 NOT_IN_ALL = ("soak",)  # the soak kills daemons repeatedly; run it on its own
 

@@ -28,6 +28,7 @@ import zmq
 from bridge import protocol
 from bridge.client import EngineClient
 from bridge.discovery import read_discovery
+from bridge.errors import InvalidRequest
 from engine.bench import figure
 from engine.bench import fuzz_messages as fm
 from engine.bench.protocol import private_engine
@@ -241,14 +242,19 @@ def _after(settings: Any, boot_id: str, pid: int) -> dict[str, Any]:
 
 
 def bench_fuzz(opts: argparse.Namespace) -> dict[str, Any]:
-    n = getattr(opts, "messages", None) or (QUICK_MESSAGES if opts.quick else DEFAULT_MESSAGES)
-    seed = getattr(opts, "seed", None) or 20
+    n = getattr(opts, "messages", None)
+    if n is None:
+        n = QUICK_MESSAGES if opts.quick else DEFAULT_MESSAGES
+    if n < 0:
+        raise InvalidRequest(f"--messages must be 0 or more, not {n}")
+    seed = getattr(opts, "seed", None)
+    seed = 20 if seed is None else seed
     rng = random.Random(seed)
     t0 = time.monotonic()
     with _fuzz_kinds(), private_engine() as settings:
         disc = read_discovery(settings.home)
         assert disc.endpoint.startswith("tcp://127.0.0.1:"), disc.endpoint
-        ctx = fm.FuzzContext(token=disc.token)
+        ctx = fm.FuzzContext(token=disc.token, files=fm.hostile_files(settings.home / "fuzz"))
         zres = zmq_phase(disc.endpoint, ctx, n, rng)
         hres = http_phase(disc.gateway, ctx, n // 10, seed) if disc.gateway else None
         after = _after(settings, disc.boot_id, disc.pid)

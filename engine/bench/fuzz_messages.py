@@ -3,8 +3,10 @@
 Each generator takes a seeded `random.Random` and the fuzz context (token, known job ids) and
 returns one message. The classes are the ones an outside fuzz reported (binary params, huge
 integers, unbounded strings) plus generated ones: random frames, bad tags, random msgpack,
-valid-looking requests with random fields, bad array headers, mutated bodies, and requests
-on real job ids.
+valid-looking requests with random fields, bad array headers, mutated bodies, requests
+on real job ids, and the classes of the review of issue 20: lone surrogates (JSON \\ud800
+escapes), near-limit params followed by `list`/`result`, and deeply nested OTIO JSON (inline
+and in timeline files).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +37,16 @@ STRINGS = (
 )  # fmt: skip
 
 
+NEAR_LIMIT_SUBMITS = 40  # big-params submits per run: each is up to 1 MiB on the wire
+DEEP = 100_000  # far past OTIO's C++ reader's stack (about 50,000 levels)
+
+
 @dataclass
 class FuzzContext:
     token: str
     job_ids: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # hostile timeline files by name
+    big_submits: int = 0
 
     def job_id(self, rng: random.Random) -> str:
         if self.job_ids and rng.random() < 0.7:
@@ -47,6 +56,39 @@ class FuzzContext:
     def note_job(self, job_id: Any) -> None:
         if isinstance(job_id, str) and len(self.job_ids) < 2000:
             self.job_ids.append(job_id)
+
+
+def hostile_files(folder: Any) -> dict[str, str]:
+    """Timeline files a daemon must refuse without reading them into OTIO's parser."""
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "deep_list.otio": "[" * DEEP,
+        "deep_map.otio": '{"a":' * DEEP,
+        "brackets_in_strings.otio": '{"x": "' + "[" * DEEP + '"}',
+        "unterminated.otio": '"' + '\\"' * DEEP,
+    }
+    out = {}
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+        out[name] = str(folder / name)
+    bundle = folder / "deep.otioz"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("content.otio", "[" * DEEP)
+    out["deep.otioz"] = str(bundle)
+    return out
+
+
+def deep_json(rng: random.Random) -> str:
+    """OTIO-ish JSON text nested far too deeply (or brackets hidden in strings: legal)."""
+    n = rng.choice((200, 300, 5_000, DEEP))  # 200: under the limit, so OTIO reads it
+    return rng.choice(
+        (
+            "[" * n,
+            '{"a":' * n + "1" + "}" * n,
+            '{"OTIO_SCHEMA": "Timeline.1", "x": ' + "[" * n + "]" * n + "}",
+            '{"x": "' + "[" * n + '"}',
+        )
+    )
 
 
 def scalar(rng: random.Random, binary: bool = True) -> Any:
@@ -240,6 +282,45 @@ def z_job_ops(rng: random.Random, ctx: FuzzContext) -> list[bytes]:
     return _frames(_req(ctx, rng, command, job_id=ctx.job_id(rng)))
 
 
+def z_surrogates(rng: random.Random, ctx: FuzzContext) -> list[bytes]:
+    """A msgpack str holding an encoded lone surrogate (msgpack itself cannot make one)."""
+    where = rng.randrange(4)
+    params: dict[str, Any] = {"x": "SURRX"} if where == 0 else {"SURRX": 1}
+    body = _req(ctx, rng, "submit", kind="noop", params=params)
+    if where == 2:
+        body = _req(ctx, rng, "submit", kind="SURRX", params={})
+    elif where == 3:
+        body = _req(ctx, rng, "submit", kind="noop", params={}, idempotency_key="SURRX")
+    packed = msgpack.packb(body, use_bin_type=True)
+    return [protocol.TAG, packed.replace(b"\xa5SURRX", b"\xa3\xed\xa0\x80")]
+
+
+def z_near_limit(rng: random.Random, ctx: FuzzContext) -> list[bytes]:
+    """Params around the per-job limit (few: each is big), then `list` and `result` that
+    must still fit in one reply."""
+    if ctx.big_submits < NEAR_LIMIT_SUBMITS and rng.random() < 0.3:
+        ctx.big_submits += 1
+        size = rng.choice(
+            (protocol.PARAMS_MAX_BYTES - 64, protocol.PARAMS_MAX_BYTES + 64, 600_000,
+             protocol.MAX_BODY_BYTES - 400)
+        )  # fmt: skip
+        body = _req(ctx, rng, "submit", kind="noop", params={"blob": "p" * size})
+        body["idempotency_key"] = f"near-limit-{size}"  # one stored job per size at most
+        return _frames(body)
+    if rng.random() < 0.5:
+        return _frames(_req(ctx, rng, "list", limit=rng.choice((10, 100, 1000))))
+    return _frames(_req(ctx, rng, rng.choice(("result", "attach")), job_id=ctx.job_id(rng)))
+
+
+def z_deep_nesting(rng: random.Random, ctx: FuzzContext) -> list[bytes]:
+    """Soundtracks whose OTIO nests past what OTIO's C++ reader survives."""
+    if ctx.files and rng.random() < 0.4:
+        params: dict[str, Any] = {"timeline": rng.choice(list(ctx.files.values()))}
+    else:
+        params = {"otio_json": deep_json(rng)}
+    return _frames(_req(ctx, rng, "submit", kind="soundtrack", params=params))
+
+
 ZMQ_CLASSES: dict[str, tuple[float, Callable[[random.Random, FuzzContext], list[bytes]]]] = {
     "binary_params": (1, z_binary_params),
     "huge_ints": (1, z_huge_ints),
@@ -251,6 +332,9 @@ ZMQ_CLASSES: dict[str, tuple[float, Callable[[random.Random, FuzzContext], list[
     "bad_arrays": (1, z_bad_arrays),
     "mutated": (1, z_mutated),
     "job_ops": (1, z_job_ops),
+    "surrogates": (0.5, z_surrogates),
+    "near_limit": (0.3, z_near_limit),
+    "deep_nesting": (0.3, z_deep_nesting),
 }
 
 
@@ -353,6 +437,39 @@ def h_job_ops(rng: random.Random, ctx: FuzzContext) -> HttpRequest:
     return HttpRequest(method, path)
 
 
+SURROGATE = "\ud800"
+
+
+def h_surrogates(rng: random.Random, ctx: FuzzContext) -> HttpRequest:
+    """JSON \\ud800 / \\udfff escapes (valid JSON, invalid Unicode) in every kind of field."""
+    bad = rng.choice((SURROGATE, "\udfff", "calm " + SURROGATE, SURROGATE + "x" * 50))
+    case = rng.randrange(7)
+    if case == 0:
+        return _post("/v1/jobs", {"kind": "noop", "params": {"x": bad}})
+    if case == 1:
+        return _post("/v1/jobs", {"kind": "noop", "params": {bad: 1}})
+    if case == 2:
+        return _post("/v1/jobs", {"kind": "noop", "params": {}, "idempotency_key": bad})
+    if case == 3:
+        return _post("/v1/jobs", {"kind": bad, "params": {}})
+    if case == 4:
+        return _post("/v1/cue", {"text": bad, "duration_s": 5, "knobs": {"mood": bad}})
+    if case == 5:
+        return _post("/v1/soundtrack", {"otio_json": bad})
+    raw = b'{"kind": "noop", "params": {"x": "\\ud800\\udc00\\udfff"}}'  # a pair, then a lone one
+    return HttpRequest("POST", "/v1/jobs", raw, (("Content-Type", "application/json"),))
+
+
+def h_deep_nesting(rng: random.Random, ctx: FuzzContext) -> HttpRequest:
+    """Deep OTIO inline (small: relayed; over 256 KiB: spooled to a file) or as a file."""
+    if ctx.files and rng.random() < 0.3:
+        return _post("/v1/soundtrack", {"timeline": rng.choice(list(ctx.files.values()))})
+    text = deep_json(rng)
+    if rng.random() < 0.3:
+        text += " " * (300 << 10)  # past the gateway's inline limit: spooled to a file
+    return _post("/v1/soundtrack", {"otio_json": text})
+
+
 HTTP_CLASSES: dict[str, tuple[float, Callable[[random.Random, FuzzContext], HttpRequest]]] = {
     "big_ints": (1, h_big_ints),
     "long_strings": (0.5, h_long_strings),
@@ -360,4 +477,6 @@ HTTP_CLASSES: dict[str, tuple[float, Callable[[random.Random, FuzzContext], Http
     "bad_bodies": (1, h_bad_bodies),
     "routes": (1, h_routes),
     "job_ops": (1, h_job_ops),
+    "surrogates": (0.7, h_surrogates),
+    "deep_nesting": (0.4, h_deep_nesting),
 }

@@ -28,6 +28,19 @@ DIM = 512
 FILTER_SHARE = 0.02  # rows carrying instrument:violin, the single-partition filter
 
 
+def _write_vectors(path: Path, centres: np.ndarray, n: int, rng: np.random.Generator) -> None:
+    """n unit vectors scattered around random centres, as the library's float16 matrix."""
+    with open(path, "wb") as fh:
+        for start in range(0, n, 100_000):
+            m = min(100_000, n - start)
+            v = (
+                centres[rng.integers(0, len(centres), m)]
+                + rng.standard_normal((m, DIM), dtype=np.float32) * 0.045
+            )
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
+            fh.write(v.astype(np.float16).tobytes())
+
+
 def synthetic_library(root: Path, n: int, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
     """Write an n-piece library (random clustered vectors, random partitions); returns the
     cluster centres (for queries) and the ground truth kept while generating it (the rows of
@@ -54,15 +67,7 @@ def synthetic_library(root: Path, n: int, seed: int = 0) -> tuple[np.ndarray, di
     violin = np.zeros(n, bool)
     violin[rng.choice(n, size=int(n * FILTER_SHARE), replace=False)] = True
     conn = lib._conn
-    with open(root / schema.AUDIO_FILE, "wb") as fh:
-        for start in range(0, n, 100_000):
-            m = min(100_000, n - start)
-            v = (
-                centres[rng.integers(0, len(centres), m)]
-                + rng.standard_normal((m, DIM), dtype=np.float32) * 0.045
-            )
-            v /= np.linalg.norm(v, axis=1, keepdims=True)
-            fh.write(v.astype(np.float16).tobytes())
+    _write_vectors(root / schema.AUDIO_FILE, centres, n, rng)
     g = rng.integers(0, len(genres), n)
     mo = rng.integers(0, len(moods), n)
     te = rng.integers(0, len(tempos), n)
@@ -155,6 +160,90 @@ def _indexing_throughput(seconds_each: float, files: int) -> dict[str, float]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _measure(tmp: Path, n: int, nq: int) -> dict[str, Any]:
+    """Build the synthetic library and time filtered, unfiltered and exact searches in it."""
+    m: dict[str, Any] = {"ann": None}
+    t0 = time.perf_counter()
+    centres, truth = synthetic_library(tmp, n)
+    m["build_s"] = time.perf_counter() - t0
+    rng = np.random.default_rng(1)
+    queries = [
+        (c + rng.standard_normal(DIM).astype(np.float32) * 0.03)
+        for c in centres[rng.integers(0, len(centres), nq)]
+    ]
+    queries = [q / np.linalg.norm(q) for q in queries]
+    lib = MusicLibrary.open(tmp)
+    violin = [Partition("instrument", "violin")]
+    two = [Partition("genre", "rock"), Partition("tempo", "fast")]
+    t1 = time.perf_counter()
+    m["share"] = len(lib.partition_rows(violin)) / n
+    m["cold_ms"] = (time.perf_counter() - t1) * 1000
+    m["share2"] = len(lib.partition_rows(two)) / n
+    m["filt_ms"], filt_res = _p50(lambda q: lib.search_audio(q, 10, violin), queries)
+    m["filt2_ms"], filt2_res = _p50(lambda q: lib.search_audio(q, 10, two), queries)
+    matrix = np.memmap(tmp / schema.AUDIO_FILE, np.float16, "r", shape=(n, DIM))
+    m["exact_ok"] = all(
+        [r for r, _ in res] == want
+        for name, results in (("violin", filt_res), ("rock+fast", filt2_res))
+        for res, want in zip(results, _truth_top10(matrix, queries, truth[name]), strict=True)
+    )
+    if n >= writer.ANN_MIN_ROWS:
+        t1 = time.perf_counter()
+        with lib.writer() as w:
+            m["ann"] = w.maybe_build_ann(force=True)
+        m["ann_build_s"] = time.perf_counter() - t1
+    m["unf_ms"], unf_res = _p50(lambda q: lib.search_audio(q, 10), queries)
+    m["exact_unf_ms"], _ = _p50(
+        lambda q: vectors.top_k(matrix, q, 10), queries[: max(5, nq // 5)], warm=1
+    )
+    truth_all = _truth_top10(matrix, queries, np.arange(n))
+    m["recall"] = float(np.mean([
+        len({r for r, _ in a} & set(want)) / 10
+        for a, want in zip(unf_res, truth_all, strict=True)
+    ]))  # fmt: skip
+    lib.close()
+    return m
+
+
+def _figures(m: dict[str, Any], idx: dict[str, float]) -> list[dict]:
+    filt_ms, unf_ms, recall = m["filt_ms"], m["unf_ms"], m["recall"]
+    exact_ok = m["exact_ok"]
+    figures = [
+        figure("library build (synthetic)", round(m["build_s"], 1), "s"),
+        figure(
+            f"filtered top-10 p50 ({m['share']:.1%} of rows)",
+            round(filt_ms, 2),
+            "ms",
+            "<= 10 ms",
+            filt_ms <= 10,
+        ),
+        figure("first fetch of that partition's rows (SQL)", round(m["cold_ms"], 2), "ms"),
+        figure(
+            f"filtered top-10 p50 (genre+tempo, {m['share2']:.1%})", round(m["filt2_ms"], 2), "ms"
+        ),
+        figure(
+            "filtered results = ground truth, every query", float(exact_ok), "bool", "1", exact_ok
+        ),
+        figure(
+            "unfiltered top-10 p50" + (" (ANN)" if m["ann"] else " (exact)"),
+            round(unf_ms, 2),
+            "ms",
+            "<= 40 ms",
+            unf_ms <= 40,
+        ),  # fmt: skip
+        figure("unfiltered exact scan p50", round(m["exact_unf_ms"], 2), "ms"),
+        figure("unfiltered recall@10 vs exact", round(recall, 3), "", ">= 0.95", recall >= 0.95),
+        figure(
+            "indexing throughput (tiny encoders)",
+            round(idx["audio_s"] / idx["wall_s"], 1),
+            "audio s/s",
+        ),  # fmt: skip
+    ]
+    if m["ann"]:
+        figures.insert(5, figure("ANN build (faiss IVF fp16)", round(m["ann_build_s"], 1), "s"))
+    return figures
+
+
 def bench_retrieval(opts: argparse.Namespace) -> dict[str, Any]:
     quick = bool(getattr(opts, "quick", False))
     n = int(getattr(opts, "items", None) or (100_000 if quick else 1_000_000))
@@ -168,80 +257,13 @@ def bench_retrieval(opts: argparse.Namespace) -> dict[str, Any]:
         "(LRU, 64 partitions); p50 figures are warm",
     ]
     try:
-        t0 = time.perf_counter()
-        centres, truth = synthetic_library(tmp, n)
-        build_s = time.perf_counter() - t0
-        rng = np.random.default_rng(1)
-        queries = [
-            (c + rng.standard_normal(DIM).astype(np.float32) * 0.03)
-            for c in centres[rng.integers(0, len(centres), nq)]
-        ]
-        queries = [q / np.linalg.norm(q) for q in queries]
-        lib = MusicLibrary.open(tmp)
-        violin = [Partition("instrument", "violin")]
-        two = [Partition("genre", "rock"), Partition("tempo", "fast")]
-        t1 = time.perf_counter()
-        share = len(lib.partition_rows(violin)) / n
-        cold_ms = (time.perf_counter() - t1) * 1000
-        share2 = len(lib.partition_rows(two)) / n
-        filt_ms, filt_res = _p50(lambda q: lib.search_audio(q, 10, violin), queries)
-        filt2_ms, filt2_res = _p50(lambda q: lib.search_audio(q, 10, two), queries)
-        matrix = np.memmap(tmp / schema.AUDIO_FILE, np.float16, "r", shape=(n, DIM))
-        exact_ok = all(
-            [r for r, _ in res] == want
-            for name, results in (("violin", filt_res), ("rock+fast", filt2_res))
-            for res, want in zip(results, _truth_top10(matrix, queries, truth[name]), strict=True)
-        )
-        ann_info = None
-        if n >= writer.ANN_MIN_ROWS:
-            t1 = time.perf_counter()
-            with lib.writer() as w:
-                ann_info = w.maybe_build_ann(force=True)
-            ann_build_s = time.perf_counter() - t1
-        unf_ms, unf_res = _p50(lambda q: lib.search_audio(q, 10), queries)
-        exact_unf_ms, _ = _p50(
-            lambda q: vectors.top_k(matrix, q, 10), queries[: max(5, nq // 5)], warm=1
-        )
-        truth_all = _truth_top10(matrix, queries, np.arange(n))
-        recall = float(np.mean([
-            len({r for r, _ in a} & set(want)) / 10
-            for a, want in zip(unf_res, truth_all, strict=True)
-        ]))  # fmt: skip
-        lib.close()
+        m = _measure(tmp, n, nq)
         idx = _indexing_throughput(10.0 if quick else 30.0, 2 if quick else 4)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    figures = [
-        figure("library build (synthetic)", round(build_s, 1), "s"),
-        figure(
-            f"filtered top-10 p50 ({share:.1%} of rows)",
-            round(filt_ms, 2),
-            "ms",
-            "<= 10 ms",
-            filt_ms <= 10,
-        ),
-        figure("first fetch of that partition's rows (SQL)", round(cold_ms, 2), "ms"),
-        figure(f"filtered top-10 p50 (genre+tempo, {share2:.1%})", round(filt2_ms, 2), "ms"),
-        figure(
-            "filtered results = ground truth, every query", float(exact_ok), "bool", "1", exact_ok
-        ),
-        figure(
-            "unfiltered top-10 p50" + (" (ANN)" if ann_info else " (exact)"),
-            round(unf_ms, 2),
-            "ms",
-            "<= 40 ms",
-            unf_ms <= 40,
-        ),  # fmt: skip
-        figure("unfiltered exact scan p50", round(exact_unf_ms, 2), "ms"),
-        figure("unfiltered recall@10 vs exact", round(recall, 3), "", ">= 0.95", recall >= 0.95),
-        figure(
-            "indexing throughput (tiny encoders)",
-            round(idx["audio_s"] / idx["wall_s"], 1),
-            "audio s/s",
-        ),  # fmt: skip
-    ]
+    figures = _figures(m, idx)
+    ann_info = m["ann"]
     if ann_info:
-        figures.insert(5, figure("ANN build (faiss IVF fp16)", round(ann_build_s, 1), "s"))
         notes.append(f"ANN: nlist {ann_info.nlist}, nprobe {ann_info.nprobe}, build-time recall@10 "
                      f"{ann_info.recall_at_10}")  # fmt: skip
     notes.append(
@@ -255,13 +277,13 @@ def bench_retrieval(opts: argparse.Namespace) -> dict[str, Any]:
         "notes": notes,
         "items": n,
         "weights": "random (synthetic vectors; tiny encoders for indexing)",
-        "filtered_share": round(share, 4),
-        "filtered_top10_ms_p50": round(filt_ms, 3),
-        "filtered_cold_fetch_ms": round(cold_ms, 3),
-        "filtered_two_partitions_top10_ms_p50": round(filt2_ms, 3),
-        "unfiltered_top10_ms_p50": round(unf_ms, 3),
-        "unfiltered_exact_top10_ms_p50": round(exact_unf_ms, 3),
-        "unfiltered_recall_at_10": round(recall, 4),
+        "filtered_share": round(m["share"], 4),
+        "filtered_top10_ms_p50": round(m["filt_ms"], 3),
+        "filtered_cold_fetch_ms": round(m["cold_ms"], 3),
+        "filtered_two_partitions_top10_ms_p50": round(m["filt2_ms"], 3),
+        "unfiltered_top10_ms_p50": round(m["unf_ms"], 3),
+        "unfiltered_exact_top10_ms_p50": round(m["exact_unf_ms"], 3),
+        "unfiltered_recall_at_10": round(m["recall"], 4),
         "ann": ann_info.__dict__ if ann_info else None,
         "indexing_audio_seconds_per_second": round(idx["audio_s"] / idx["wall_s"], 2),
     }

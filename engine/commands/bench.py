@@ -67,6 +67,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark and print figures beside targets")
     p.add_argument("name", choices=[*registry.BENCHES, "all"])
@@ -78,4 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (fuzz)")
     p.add_argument("--kind", choices=["selfcheck", "cue"], default=None,
                    help="the jobs the soak kills the daemon under (default selfcheck)")  # fmt: skip
+    g = p.add_argument_group("generate", "the generate benchmark's run (default: the paper's)")
+    g.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    g.add_argument("--offload", action="store_true", help="T5 and the VAE wait on the CPU")
+    g.add_argument("--steps", type=_positive_int, default=None, help="denoiser steps (100)")
+    g.add_argument("--cue-seconds", type=_positive_float, default=None, help="cue length (30)")
     p.set_defaults(func=_run)

@@ -1,4 +1,5 @@
-"""`vmb dataset tag|targets`: build MMDM training data (CLAP tags, LLM descriptions).
+"""`vmb dataset tag|targets|ecmg`: build training data (CLAP tags, LLM descriptions, ECMG
+references).
 
 Light at import: torch and the models load inside the command functions.
 """
@@ -89,8 +90,37 @@ def _targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ecmg(args: argparse.Namespace) -> int:
+    from engine.retrieve.full.retriever import FullRetriever
+    from engine.train.ecmg_data import ReferenceFinder, build_ecmg_records
+
+    retriever = FullRetriever(settings())
+    finder = ReferenceFinder(retriever.library, retriever.clap)
+    try:
+        report = build_ecmg_records(
+            Path(args.described),
+            Path(args.out),
+            finder,
+            seed=args.seed,
+            on_error=args.on_error,
+            progress=ProgressPrinter(lines_off_tty=True),
+        )
+    finally:
+        retriever.close()
+    report_skipped(report.skipped)
+    summary = {"out": args.out, "written": report.written, "skipped": len(report.skipped)}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"wrote {report.written} ECMG training records to {args.out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dataset", help="build MMDM training data: CLAP tags, LLM descriptions")
+    p = sub.add_parser(
+        "dataset",
+        help="build training data: CLAP tags, LLM descriptions, ECMG references",
+    )
     dsub = p.add_subparsers(dest="dataset_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
     add_model_dir_arg(common)
@@ -114,3 +144,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", choices=["auto", "cuda", "mps", "cpu"], default=None)
     g.set_defaults(func=_targets)
+
+    e = dsub.add_parser(
+        "ecmg",
+        parents=[common],
+        help="ECMG records: broad + targeted references from the music library per clip",
+    )
+    e.add_argument("described", help="JSONL written by `vmb dataset targets` (tags + sentence)")
+    e.add_argument("--out", required=True, help="records JSONL for `vmb train ecmg`")
+    e.add_argument("--seed", type=int, default=0, help="picks each clip's targeted partition")
+    e.set_defaults(func=_ecmg)

@@ -45,9 +45,10 @@ def _demo(args: argparse.Namespace) -> int:
     print("done:")
     print(f"  soundtrack: {f['mix']}")
     print(f"  timeline with the 'VMB Score' track: {f['otio']}")
-    print(f"  cue sheet: {f['cue_sheet']}")
+    print(f"  cue sheet: {f['cue_sheet']} (standard CSV: {f['cue_sheet_csv']})")
     first = result["cues"][0]
     print(f"  ({first['backend_reason']}; weights: {first['weights']})")
+    print(f"  licence: {first['licence']}")
     print("the engine keeps running with its models loaded; stop it with `vmb engine stop`")
     return 0
 

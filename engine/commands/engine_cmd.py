@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.commands.common import print_json, settings
+from engine.config import Settings
 from engine.serve import control
 
 
@@ -23,8 +24,21 @@ def _start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compute(s: Settings) -> dict:
+    """The full backend's device and dtype and the encoders' ONNX providers (this machine,
+    these settings; the daemon's workers apply the same policy)."""
+    try:
+        from engine.util.device import compute_report
+
+        return compute_report(s)
+    except ImportError as exc:
+        return {"device": None, "dtype": None, "error": f"torch does not import: {exc}"}
+
+
 def _status(args: argparse.Namespace) -> int:
-    st = control.status(settings())
+    s = settings()
+    st = control.status(s)
+    st["compute"] = _compute(s)
     if args.json:
         print_json(st)
     elif st["running"]:
@@ -32,6 +46,10 @@ def _status(args: argparse.Namespace) -> int:
         print(f"job kinds: {', '.join(st.get('kinds', []))}")
     else:
         print("not running" + (f" ({st['error']})" if st.get("error") else ""))
+    if not args.json:
+        from engine.util.device import describe
+
+        print(f"full backend runs on: {describe(st['compute'])}")
     return 0 if st["running"] else 1
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from bridge.client import EngineClient
 from bridge.errors import InvalidRequest
 from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
 from engine.score.cue import parse_cue_params
+from engine.score.deliver import conditioning_summary
 from engine.serve import control
 from engine.util import atomic
 
@@ -34,7 +37,66 @@ def knobs_from(args: argparse.Namespace) -> dict[str, Any]:
     return knobs
 
 
+def seed_arg(text: str) -> int | str:
+    """A seed, or "next": the seed after the one a --from WAV records (the next take)."""
+    if text == "next":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a seed is a whole number or 'next', not {text!r}"
+        ) from None
+
+
+def params_from_wav(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """The cue request and seed a VMB Score WAV records; knob options given now override."""
+    from engine.score import bwf
+
+    info = bwf.read(Path(args.from_wav).expanduser())
+    vmb = info["vmb"]
+    request, seed = vmb.get("request"), vmb.get("seed")
+    if not isinstance(request, dict) or not isinstance(seed, int):
+        raise InvalidRequest(f"{args.from_wav} records no cue request to re-render (a mix?)")
+    params = dict(request)
+    media = params.get("media")
+    if media and not Path(media).exists():
+        attrs = vmb.get("attributes") or {}
+        print(
+            f"note: {media} is gone; re-rendering from the recorded description and "
+            "attributes instead of the picture",
+            file=sys.stderr,
+        )
+        params.update(media=None, start_s=None, end_s=None, text=vmb.get("description"))
+        params["knobs"] = {
+            **{k: attrs.get(k) for k in ("mood", "genre", "energy")},
+            "tempo": str(attrs["bpm"]) if attrs.get("bpm") else attrs.get("tempo"),
+            "instruments": attrs.get("instruments") or [],
+            **{k: v for k, v in (params.get("knobs") or {}).items() if v},
+        }
+    params["knobs"] = {**(params.get("knobs") or {}), **knobs_from(args)}
+    if args.backend:
+        params["backend"] = args.backend
+    if args.duration is not None:
+        params["duration_s"] = args.duration
+    recorded = seed
+    if args.seed == "next":
+        seed += 1
+    elif args.seed is not None:
+        seed = args.seed
+    if seed != recorded:  # another take: never the same file name as the one it follows
+        base = re.sub(r"-s\d+$", "", str(params.get("name") or "cue"))
+        params["name"] = f"{base}-s{seed}"
+    source = Path(args.from_wav).expanduser().resolve()
+    if (Path(args.out).expanduser().resolve() / f"{params.get('name')}.wav") == source:
+        raise InvalidRequest(f"the re-render would replace {source}; give another --out folder")
+    parse_cue_params(params, settings())
+    return params, seed
+
+
 def cue_params(args: argparse.Namespace) -> dict[str, Any]:
+    if getattr(args, "seed", None) == "next":
+        raise InvalidRequest("--seed next needs --from FILE.wav (the take it follows)")
     if not args.media and not args.text:
         raise InvalidRequest("give a MEDIA file (video or image) or --text")
     params: dict[str, Any] = {"knobs": knobs_from(args)}
@@ -81,10 +143,18 @@ def copy_out(path: str | None, out: Path) -> str | None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    params = cue_params(args)
-    params["variations"] = args.variations
-    params["duck"] = not args.no_duck
-    result = run_job("cue", params, seed=args.seed)
+    seed = args.seed
+    if args.from_wav:
+        if args.media or args.text:
+            raise InvalidRequest("--from re-renders a WAV: give no MEDIA or --text with it")
+        params, seed = params_from_wav(args)
+        if args.variations != 1:
+            params["variations"] = args.variations
+    else:
+        params = cue_params(args)
+        params["variations"] = args.variations
+        params["duck"] = not args.no_duck
+    result = run_job("cue", params, seed=seed)
     out = Path(args.out).expanduser()
     cues = []
     for cue in result["cues"]:
@@ -96,12 +166,16 @@ def _generate(args: argparse.Namespace) -> int:
             "midi",
             "duration_s",
             "backend",
+            "backend_reason",
             "weights",
+            "conditioning",
             "description",
             "attributes",
             "references",
             "seed",
             "timings",
+            "compute",
+            "licence",
         )
         print_json({"cues": [{k: c[k] for k in keys} for c in cues]})
         return 0
@@ -116,7 +190,23 @@ def _generate(args: argparse.Namespace) -> int:
             f"{', '.join(a['instruments'])}"
         )
         print(f"  {c['backend_reason']}; weights: {c['weights']}")
+        print(f"  ran on: {describe_compute(c.get('compute') or {})}")
+        print(f"  licence: {c['licence']}")
+        cond = c.get("conditioning")
+        if cond:
+            print(f'  model text: "{cond["text"]}"')
+            print(f"  {conditioning_summary(cond)}")
     return 0
+
+
+def describe_compute(compute: dict[str, Any]) -> str:
+    """One line from a cue's compute block, e.g. cuda, bfloat16; CLAP onnx CUDAExecutionProvider."""
+    text = str(compute.get("device") or "cpu")
+    if compute.get("dtype"):
+        text += f", {compute['dtype']}"
+    for name, ran_on in (compute.get("encoders") or {}).items():
+        text += f"; {name.upper()} {ran_on}"
+    return text
 
 
 def _describe(args: argparse.Namespace) -> int:
@@ -139,7 +229,7 @@ def _media_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=float, help="source in, seconds")
     p.add_argument("--end", type=float, help="source out, seconds")
     p.add_argument("--text", help="describe the music in words (replaces or steers the picture)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_arg, help="a whole number; with --from, 'next' too")
     p.add_argument("--json", action="store_true")
     add_knob_args(p)
 
@@ -151,6 +241,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--variations", type=int, default=1)
     g.add_argument("--no-duck", action="store_true", help="do not lower the music under speech")
     g.add_argument("--out", required=True, help="folder for the stems")
+    g.add_argument(
+        "--from",
+        dest="from_wav",
+        metavar="FILE.wav",
+        help="re-render a VMB Score WAV from the provenance inside it (--seed next: next take)",
+    )
     g.set_defaults(func=_generate)
     d = sub.add_parser("describe", help="the music description of a clip, image or text")
     _media_args(d)

@@ -29,6 +29,7 @@ def _add(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         ray_address=args.ray_address,
         backend=args.backend,
+        device=s.models.device,
     )
     progress = None if args.json else ProgressPrinter(lines_off_tty=True)
     report = add_paths(_root(), s.model_dir, args.paths, options, progress=progress)
@@ -44,6 +45,8 @@ def _add(args: argparse.Namespace) -> int:
         print(f"  skipped {path}: {reason}")
     for note in report.notes:
         print(f"  note: {note}")
+    for name, ran_on in report.encoders.items():
+        print(f"  {name.upper()} ran on {ran_on}")
     if report.calibration:
         print(f"  tag thresholds calibrated ({report.calibration['method']})")
     if report.ann:

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from engine import weights
-from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir
+from engine.commands.common import (
+    add_model_dir_arg,
+    print_json,
+    resolve_model_dir,
+    settings,
+)
+from engine.score.licence import output_licence
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -25,13 +31,27 @@ def _list(args: argparse.Namespace) -> int:
         }
         for s in weights.load_manifest().values()
     ]
+    soundfont = settings().draft.soundfont or None  # None: the MIT soundfont found by default
+    statements = [output_licence(b, model_dir, soundfont=soundfont) for b in ("draft", "full")]
     if args.json:
-        print_json({"model_dir": str(model_dir), "models": rows})
+        print_json(
+            {
+                "model_dir": str(model_dir),
+                "models": rows,
+                "output_licence": {
+                    st.backend: {"summary": st.summary, "lines": list(st.lines)}
+                    for st in statements
+                },
+            }
+        )
     else:
         print(f"model dir: {model_dir}")
         for r in rows:
             state = f"installed ({r['weights']} weights)" if r["installed"] else "not installed"
             print(f"  {r['name']:<14} {r['component']:<9} {state:<28} {r['licence']}")
+        print("\nWhat you may do with the music each backend makes:")
+        for st in statements:
+            print("\n".join(f"  {line}" for line in st.lines))
     return 0
 
 

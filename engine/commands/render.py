@@ -9,8 +9,10 @@ from typing import Any
 import opentimelineio as otio
 
 from bridge import timeline as tl
+from bridge.errors import InvalidRequest
 from engine.commands.common import print_json, settings
 from engine.commands.generate import add_knob_args, copy_out, knobs_from, run_job
+from engine.commands.timeline import add_timeline_args
 from engine.score.soundtrack import parse_soundtrack_params
 
 
@@ -26,6 +28,17 @@ def relocate(otio_path: Path, old_dir: str, new_dir: Path) -> None:
     tl.write_timeline(timeline, otio_path)
 
 
+def usage_param(values: list[str]) -> str | dict[str, str]:
+    """`--usage MT` (every cue) and `--usage "Opening=MT"` (one clip or cue), repeatable."""
+    named = dict(v.split("=", 1) for v in values if "=" in v)
+    plain = [v for v in values if "=" not in v]
+    if len(plain) > 1:
+        raise InvalidRequest("give one --usage for every cue; name a clip for the others")
+    if not named:
+        return plain[0]
+    return {**({"*": plain[0]} if plain else {}), **{k.strip(): v for k, v in named.items()}}
+
+
 def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {
         "timeline": str(Path(args.timeline).expanduser().resolve()),
@@ -33,16 +46,26 @@ def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
         "per": args.per,
         "continuous": args.continuous,
         "min_length_s": args.min_length,
+        "media_roots": [str(Path(r).expanduser().resolve()) for r in args.media_root],
+        "require_media": args.require_media,
+        "hits": args.hits,
     }
+    if args.rate is not None:
+        params["rate"] = args.rate
     if args.backend:
         params["backend"] = args.backend
     if args.range:
-        rate = tl.timeline_rate(tl.read_timeline(params["timeline"]))
+        rate = tl.timeline_rate(tl.read_timeline(params["timeline"], args.rate))
         params["selection"] = {"range": list(tl.parse_range(args.range, rate))}
     elif args.clip:
         params["selection"] = {"clip": args.clip}
     if args.ray_address:
         params["ray_address"] = args.ray_address
+    for key in ("title", "composer", "publisher"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
+    if args.usage:
+        params["usage"] = usage_param(args.usage)
     return parse_soundtrack_params(params, settings())
 
 
@@ -65,16 +88,23 @@ def _render(args: argparse.Namespace) -> int:
             f"{cue['cue_id']}: {cue['clip']} {cue['record_in_s']:.2f}-{cue['record_out_s']:.2f}"
             f' s  "{cue["description"]}"'
         )
+    for note in result.get("notes", []):
+        print(f"note: {note}")
+    blind = [c["cue_id"] for c in result["cues"] if c.get("scored_without_picture")]
+    if blind:
+        print(f"scored without picture (media missing): {', '.join(blind)}")
     print(f"stems, timeline and cue sheet in {out}:")
-    for key in ("otio", "mix", "cue_sheet"):
+    for key in ("otio", "mix", "cue_sheet", "cue_sheet_csv"):
         print(f"  {key}: {result['files'][key]}")
     print(f"  ({result['cues'][0]['backend_reason']}; weights: {result['cues'][0]['weights']})")
+    for licence in dict.fromkeys(c["licence"] for c in result["cues"]):
+        print(f"  licence: {licence}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="score a timeline: every cue, stems, OTIO, mix, cue sheet")
-    p.add_argument("timeline", help=".otio, FCP 7 XML, FCPX XML or EDL")
+    p.add_argument("timeline", help=".otio, .otioz, .otiod, FCP 7 XML, FCPX XML or EDL")
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--range", help="START-END in seconds or timecode (timeline clock)")
     sel.add_argument("--clip", help="one clip, by name or id")
@@ -88,7 +118,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="cues shorter than this merge into a neighbour (default 4 s)",
     )
+    p.add_argument(
+        "--hits",
+        default="cuts,markers",
+        choices=["cuts,markers", "markers,cuts", "cuts", "markers", "none"],
+        help="what the music hits: cuts and markers (default), one of them, or none",
+    )
+    add_timeline_args(p)
     p.add_argument("--ray-address", help="render cues on Ray (or set RAY_ADDRESS)")
+    p.add_argument("--title", help="production title for the cue sheets (default: the timeline's)")
+    p.add_argument("--composer", help="composer on the music cue sheet")
+    p.add_argument("--publisher", help="publisher on the music cue sheet")
+    p.add_argument(
+        "--usage",
+        action="append",
+        metavar="[CLIP=]CODE",
+        help="cue sheet usage: BI (default), BV, VI, VV, MT, ET; CLIP=CODE for one clip",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--out", required=True)
     p.add_argument("--json", action="store_true")

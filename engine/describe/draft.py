@@ -489,6 +489,35 @@ def _second_mood(mood: str, ranking: list[str]) -> str:
     return mood
 
 
+def _feel(
+    stats: VisualStats | None,
+    hints: TextHints | None,
+    k_mood: str | None,
+    k_energy: str | None,
+    k_tempo: str | None,
+) -> tuple[str, list[str], str, str]:
+    """(mood, mood ranking, energy, tempo bucket): arousal and the mood ranking come from the
+    picture, else from the text's mood; knobs and the text's words steer them."""
+    if stats is not None:
+        arousal = arousal_of(stats)
+        ranking = rank_moods(stats, arousal)
+    else:
+        ranking = list(hints.moods) if hints else list(MOOD_PROTOTYPES)
+        arousal = 0.5 if hints is None else MOOD_PROTOTYPES[ranking[0]][4]
+    if hints is not None and stats is not None:  # with a picture, text steers by its words
+        ranking = list(dict.fromkeys([*hints.named_moods, *ranking]))
+    mood = k_mood or ranking[0]
+    if mood != ranking[0]:  # a knob or the text moved the mood: follow its energy
+        arousal = 0.5 * arousal + 0.5 * MOOD_PROTOTYPES[mood][4]
+    energy_hint = k_energy or (hints.energy if hints else None)
+    tempo_hint = k_tempo or (hints.tempo if hints else None)
+    if energy_hint:
+        arousal = _ENERGY_AROUSAL[energy_hint]
+    elif tempo_hint:
+        arousal = 0.5 * arousal + 0.5 * _TEMPO_AROUSAL[tempo_hint]
+    return mood, ranking, energy_hint or energy_of(arousal), tempo_hint or tempo_of(arousal)
+
+
 class DraftDescriber:
     """engine.types.Describer from visual statistics, free text and knobs (no weights)."""
 
@@ -519,26 +548,7 @@ class DraftDescriber:
         hints = parse_text(text) if text else None
         progress("describe", 2, steps)
 
-        # Arousal and mood ranking: from the picture, else from the text's mood.
-        if stats is not None:
-            arousal = arousal_of(stats)
-            ranking = rank_moods(stats, arousal)
-        else:
-            ranking = list(hints.moods) if hints else list(MOOD_PROTOTYPES)
-            arousal = 0.5 if hints is None else MOOD_PROTOTYPES[ranking[0]][4]
-        if hints is not None and stats is not None:  # with a picture, text steers by its words
-            ranking = list(dict.fromkeys([*hints.named_moods, *ranking]))
-        mood = k_mood or ranking[0]
-        if mood != ranking[0]:  # a knob or the text moved the mood: follow its energy
-            arousal = 0.5 * arousal + 0.5 * MOOD_PROTOTYPES[mood][4]
-        energy_hint = k_energy or (hints.energy if hints else None)
-        tempo_hint = k_tempo or (hints.tempo if hints else None)
-        if energy_hint:
-            arousal = _ENERGY_AROUSAL[energy_hint]
-        elif tempo_hint:
-            arousal = 0.5 * arousal + 0.5 * _TEMPO_AROUSAL[tempo_hint]
-        energy = energy_hint or energy_of(arousal)
-        tempo = tempo_hint or tempo_of(arousal)
+        mood, ranking, energy, tempo = _feel(stats, hints, k_mood, k_energy, k_tempo)
         bpm = k_bpm if k_tempo else (hints.bpm if hints else None)
 
         lead = k_instruments or (hints.instruments if hints else ())

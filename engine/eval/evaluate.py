@@ -285,8 +285,36 @@ def _check_frames(spec: MetricSpec, gf: np.ndarray, rf: np.ndarray, req: EvalReq
             )
 
 
-def evaluate(req: EvalRequest, progress: Callable[[str], None] = lambda msg: None) -> EvalResult:
-    """Compute every chosen metric; inputs are validated before any model runs."""
+AudioOf = Callable[[str], tuple[np.ndarray, int]]
+
+
+@dataclass
+class _Inputs:
+    """The validated files of one evaluation, audio decoded once and cached."""
+
+    gen: dict[str, Path]
+    ref: dict[str, Path]
+    texts: dict[str, str]
+    visual: dict[str, Path]
+    gen_audio: AudioOf = field(init=False)
+    ref_audio: AudioOf = field(init=False)
+
+    def __post_init__(self) -> None:
+        cache: dict[tuple[str, str], tuple[np.ndarray, int]] = {}
+
+        def audio_of(side: str, files: dict[str, Path]) -> AudioOf:
+            def get(i: str) -> tuple[np.ndarray, int]:
+                if (side, i) not in cache:
+                    cache[(side, i)] = read_audio(files[i])
+                return cache[(side, i)]
+
+            return get
+
+        self.gen_audio, self.ref_audio = audio_of("g", self.gen), audio_of("r", self.ref)
+
+
+def _inputs(req: EvalRequest) -> _Inputs:
+    """List and pair the folders, read the texts; every problem is found before any model."""
     gen = list_media(req.generated, AUDIO_SUFFIXES, "generated")
     ref = list_media(req.reference, AUDIO_SUFFIXES, "reference") if req.reference else {}
     if req.reference and not req.unpaired:
@@ -303,19 +331,50 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = lambda msg: Non
             raise InvalidRequest(f"{req.visual}: no image or video for {', '.join(absent[:5])}")
     if req.pca_dim is not None and req.pca_dim < 1:
         raise InvalidRequest("--pca-dim must be at least 1")
+    return _Inputs(gen, ref, texts, visual)
+
+
+def _frechet(
+    spec: MetricSpec, model: Any, inp: _Inputs, req: EvalRequest, notes: list[str]
+) -> tuple[float, dict[str, float], dict[str, object], tuple[np.ndarray, np.ndarray]]:
+    """FD over all embedding frames; (value, frames per file, details, the frames)."""
+    g = {i: model.embed_audio(*inp.gen_audio(i)) for i in inp.gen}
+    r = {i: model.embed_audio(*inp.ref_audio(i)) for i in inp.ref}
+    gf, rf = np.concatenate(list(g.values())), np.concatenate(list(r.values()))
+    _check_frames(spec, gf, rf, req)
+    value, sg, sr_ = metrics.frechet_distance_frames(gf, rf, req.pca_dim)
+    details: dict[str, object] = {
+        "generated_frames": sg.count, "reference_frames": sr_.count, "dims": sg.dim
+    }  # fmt: skip
+    if sg.rank_deficient or sr_.rank_deficient:
+        details["rank_deficient"] = True
+        notes.append(
+            f"{spec.label}: {min(sg.count, sr_.count)} frames in {sg.dim} dims, so a "
+            "covariance is singular and FD is biased; compare only runs with equal frame "
+            "counts, or use more audio or --pca-dim K with K well below the frame count"
+        )
+    per_file = {i: float(v.shape[0]) for i, v in g.items()}  # frames per file
+    return value, per_file, details, (gf, rf)
+
+
+def _paired(spec: MetricSpec, model: Any, inp: _Inputs) -> tuple[float, dict[str, float]]:
+    """Text-audio (CLAP) or visual-audio (ImageBind) score per generated file."""
+    ids = list(inp.gen)
+    if spec.kind == "clap":
+        a = model.embed_text([inp.texts[i] for i in ids])
+        b = np.stack([model.embed_clip(*inp.gen_audio(i)) for i in ids])
+    else:  # imagebind
+        a = model.embed_visual_files([inp.visual[i] for i in ids])
+        b = model.embed_audio_files([inp.gen[i] for i in ids])
+    value, per = metrics.paired_score(a, b)
+    return value, dict(zip(ids, map(float, per), strict=True))
+
+
+def evaluate(req: EvalRequest, progress: Callable[[str], None] = lambda msg: None) -> EvalResult:
+    """Compute every chosen metric; inputs are validated before any model runs."""
+    inp = _inputs(req)
     chosen, skipped = select_metrics(req)
-
-    cache: dict[tuple[str, str], tuple[np.ndarray, int]] = {}
-
-    def audio_of(side: str, files: dict[str, Path]) -> Callable[[str], tuple[np.ndarray, int]]:
-        def get(i: str) -> tuple[np.ndarray, int]:
-            if (side, i) not in cache:
-                cache[(side, i)] = read_audio(files[i])
-            return cache[(side, i)]
-
-        return get
-
-    gen_audio, ref_audio = audio_of("g", gen), audio_of("r", ref)
+    gen, ref, gen_audio, ref_audio = inp.gen, inp.ref, inp.gen_audio, inp.ref_audio
     for i in gen:  # read everything first: a bad file fails before minutes of embedding
         gen_audio(i)
     for i in ref:
@@ -329,36 +388,15 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = lambda msg: Non
         info = model.info.to_json()
         details: dict[str, object] = {}
         if spec.kind == "fd":
-            g = {i: model.embed_audio(*gen_audio(i)) for i in gen}
-            r = {i: model.embed_audio(*ref_audio(i)) for i in ref}
-            gf, rf = np.concatenate(list(g.values())), np.concatenate(list(r.values()))
-            _check_frames(spec, gf, rf, req)
-            value, sg, sr_ = metrics.frechet_distance_frames(gf, rf, req.pca_dim)
-            details = {"generated_frames": sg.count, "reference_frames": sr_.count, "dims": sg.dim}
-            if sg.rank_deficient or sr_.rank_deficient:
-                details["rank_deficient"] = True
-                notes.append(
-                    f"{spec.label}: {min(sg.count, sr_.count)} frames in {sg.dim} dims, so a "
-                    "covariance is singular and FD is biased; compare only runs with equal frame "
-                    "counts, or use more audio or --pca-dim K with K well below the frame count"
-                )
-            per_file = {i: float(v.shape[0]) for i, v in g.items()}  # frames per file
-            scatter = scatter or (gf, rf)
+            value, per_file, details, frames = _frechet(spec, model, inp, req, notes)
+            scatter = scatter or frames
         elif spec.kind == "kl":
             gl = {i: model.window_logits(*gen_audio(i)) for i in gen}
             rl = {i: model.window_logits(*ref_audio(i)) for i in ref}
             value, per_file = metrics.mean_kl(gl, rl)
             details = {"classes": info["dim"]}
         else:
-            ids = list(gen)
-            if spec.kind == "clap":
-                a = model.embed_text([texts[i] for i in ids])
-                b = np.stack([model.embed_clip(*gen_audio(i)) for i in ids])
-            else:  # imagebind
-                a = model.embed_visual_files([visual[i] for i in ids])
-                b = model.embed_audio_files([gen[i] for i in ids])
-            value, per = metrics.paired_score(a, b)
-            per_file = dict(zip(ids, map(float, per), strict=True))
+            value, per_file = _paired(spec, model, inp)
         results.append(
             MetricResult(spec.name, spec.kind, spec.label, value, spec.unit, spec.better,
                          spec.paper, info, per_file, details)

@@ -9,6 +9,7 @@ are cached per process so models stay resident in the worker between jobs.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidRequest, quote
+from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote, quote_names
+from bridge.hits import HITS, parse_hits, parse_markers
+from bridge.knobs import clean_knobs
 from engine import backends, taxonomy
-from engine.backends import StageName
+from engine.backends import STAGES, StageName
 from engine.config import Settings
 from engine.types import (
     GeneratedAudio,
@@ -28,11 +31,17 @@ from engine.types import (
     ProgressFn,
     Retrieval,
     VisualInput,
+    Weights,
+    overall_weights,
 )
 from engine.util import atomic
 
 MAX_VARIATIONS = 8
 MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
+MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
+MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
+MAX_INSTRUMENTS = 16
+CONTINUE_KEYS = {"bpm": (numbers.Real,), "key": (str,), "mode": (str,)}
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,10 @@ class CueSpec:
     cut_times_s: tuple[float, ...] | None = None
     continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
     duck: bool = True  # lower the music under dialogue found in the media's audio
+    position_s: float = 0.0  # record-in from the timeline start: the WAV's BWF time reference
+    project: str = ""  # the production's title, written into the WAV's iXML
+    marker_times_s: tuple[float, ...] = ()  # hit points (editor's markers), seconds from start
+    hits: tuple[str, ...] = HITS  # what the music hits: "cuts", "markers", both or neither
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -73,6 +86,10 @@ class CueSpec:
             "cut_times_s": list(self.cut_times_s) if self.cut_times_s is not None else None,
             "continue_from": self.continue_from,
             "duck": self.duck,
+            "position_s": self.position_s,
+            "project": self.project,
+            "markers": [{"time_s": t} for t in self.marker_times_s],
+            "hits": ",".join(self.hits) or "none",
         }
 
 
@@ -93,6 +110,9 @@ class Cue:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] = field(default_factory=dict)  # see compute_of
+    licence: str = ""  # what the user may do with this music (engine.score.licence)
+    conditioning: dict[str, Any] | None = None  # full cues: what reached the model
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,7 +133,10 @@ class Cue:
             },
             "seed": self.seed,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "conditioning": self.conditioning,
             "extra": self.extra,
+            "compute": self.compute,
+            "licence": self.licence,
         }
 
 
@@ -129,19 +152,22 @@ def _num(params: dict[str, Any], key: str, lo: float = 0.0) -> float | None:
 
 
 def parse_knobs(raw: Any) -> Knobs:
-    """Validate knob names against the taxonomy (errors list the valid names)."""
+    """Validate knob names against the taxonomy (errors list the valid names). "auto", ""
+    and null mean unset, as in the host panels (bridge.knobs.clean_knobs), on every path."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidRequest("'knobs' must be a map")
+    raw = clean_knobs(raw)
     unknown = set(raw) - {"mood", "genre", "tempo", "instruments", "energy", "text"}
     if unknown:
         raise InvalidRequest(
-            f"unknown knob(s) {', '.join(sorted(unknown))}; knobs: mood, genre, tempo, "
+            f"unknown knob(s) {quote_names(unknown)}; knobs: mood, genre, tempo, "
             "instruments, energy"
         )
     for name in ("mood", "genre", "energy", "text"):
         if raw.get(name) is not None and not isinstance(raw[name], str):
             raise InvalidRequest(f"knob '{name}' must be a string")
+    _check_knob_lengths(raw)
     tempo = raw.get("tempo")
     if tempo is not None and (isinstance(tempo, bool) or not isinstance(tempo, str | int | float)):
         raise InvalidRequest("knob 'tempo' must be a tempo name or a BPM")
@@ -162,6 +188,34 @@ def parse_knobs(raw: Any) -> Knobs:
         energy=taxonomy.normalise_energy(raw["energy"]) if raw.get("energy") else None,
         text=raw.get("text"),
     )
+
+
+def _check_knob_lengths(raw: dict[str, Any]) -> None:
+    """Bounds before the taxonomy looks: tags are short, text is the describer's limit."""
+    if len(raw.get("text") or "") > MAX_TEXT_CHARS:
+        raise InvalidRequest(f"knob 'text' is over {MAX_TEXT_CHARS} chars")
+    inst = raw.get("instruments")
+    if isinstance(inst, list) and len(inst) > MAX_INSTRUMENTS:
+        raise InvalidRequest(f"knob 'instruments' lists more than {MAX_INSTRUMENTS}")
+    values = [raw.get(k) for k in ("mood", "genre", "energy", "tempo")]
+    values += inst if isinstance(inst, list) else [inst]
+    if any(isinstance(v, str) and len(v) > MAX_KNOB_CHARS for v in values):
+        raise InvalidRequest(f"a knob value is over {MAX_KNOB_CHARS} chars")
+
+
+def _continue_from(raw: Any) -> dict[str, Any] | None:
+    """The previous cue's {"bpm", "key", "mode"} (a soundtrack passes it on), or None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= set(CONTINUE_KEYS):
+        raise InvalidRequest("'continue_from' must be a map of 'bpm', 'key' and 'mode'")
+    for key, value in raw.items():
+        ok = value is None or (
+            isinstance(value, CONTINUE_KEYS[key]) and not isinstance(value, bool)
+        )
+        if not ok or (isinstance(value, str) and len(value) > MAX_KNOB_CHARS):
+            raise InvalidRequest(f"'continue_from.{key}' has the wrong type or length")
+    return raw
 
 
 def _is_file_path(path: str) -> bool:
@@ -190,10 +244,14 @@ def parse_cue_params(
         "cut_times_s",
         "continue_from",
         "duck",
+        "position_s",
+        "project",
+        "markers",
+        "hits",
     }
     unknown = set(params) - known
     if unknown:
-        raise InvalidRequest(f"unknown cue parameter(s): {', '.join(sorted(unknown))}")
+        raise InvalidRequest(f"unknown cue parameter(s): {quote_names(unknown)}")
     media, text = params.get("media"), params.get("text")
     if media is not None and not isinstance(media, str):
         raise InvalidRequest("'media' must be a file path")
@@ -204,7 +262,7 @@ def parse_cue_params(
     if media is None and text is None:
         raise InvalidRequest("a cue needs 'media' (a video or image) or 'text'")
     if media is not None and not _is_file_path(media):
-        raise InvalidRequest(f"media file not found: {quote(media, 200)}")
+        raise InvalidRequest(f"media file not found: {quote(media, PATH_QUOTE_CHARS)}")
     start, end = _num(params, "start_s"), _num(params, "end_s")
     if start is not None and end is not None and end <= start:
         raise InvalidRequest(f"end_s ({end:g}) must be after start_s ({start:g})")
@@ -223,17 +281,30 @@ def parse_cue_params(
     backend = params.get("backend") or settings.pipeline.backend
     if backend not in backends.CHOICES:
         raise InvalidRequest(
-            f"unknown backend {backend!r}; backends: {', '.join(backends.CHOICES)}"
+            f"unknown backend {quote(backend)}; backends: {', '.join(backends.CHOICES)}"
         )
     variations = params.get("variations", 1)
-    if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
-        raise InvalidRequest(f"'variations' must be 1-{MAX_VARIATIONS}")
+    if (
+        isinstance(variations, bool)
+        or not isinstance(variations, int)
+        or not 1 <= variations <= MAX_VARIATIONS
+    ):
+        raise InvalidRequest(f"'variations' must be an integer 1-{MAX_VARIATIONS}")
     name = params.get("name") or "cue"
-    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidRequest("'name' may use letters, digits, '-' and '_' only")
+    if (
+        not isinstance(name, str)
+        or len(name) > MAX_NAME_CHARS
+        or not name.replace("-", "").replace("_", "").isalnum()
+    ):
+        raise InvalidRequest(f"'name' may use 1-{MAX_NAME_CHARS} letters, digits, '-' and '_' only")
+    position = _num(params, "position_s") or 0.0
+    project = params.get("project") or ""
+    if not isinstance(project, str) or len(project) > MAX_TEXT_CHARS:
+        raise InvalidRequest(f"'project' must be a title of at most {MAX_TEXT_CHARS} characters")
     cuts = params.get("cut_times_s")
     if cuts is not None and (
-        not isinstance(cuts, list) or not all(isinstance(c, int | float) for c in cuts)
+        not isinstance(cuts, list)
+        or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cuts)
     ):
         raise InvalidRequest("'cut_times_s' must be a list of seconds")
     return CueSpec(
@@ -247,8 +318,12 @@ def parse_cue_params(
         name=name,
         variations=variations,
         cut_times_s=tuple(float(c) for c in cuts) if cuts is not None else None,
-        continue_from=params.get("continue_from"),
+        continue_from=_continue_from(params.get("continue_from")),
         duck=bool(params.get("duck", True)),
+        position_s=position,
+        project=project,
+        marker_times_s=tuple(m.time_s for m in parse_markers(params.get("markers")) if m.wanted),
+        hits=parse_hits(params.get("hits")),
     )
 
 
@@ -266,11 +341,12 @@ def stage(backend: str, name: StageName, settings: Settings) -> Any:
 
 def visual_for(spec: CueSpec, settings: Settings) -> VisualInput:
     """What the describe stage sees: frames of the media range, an image, or nothing."""
-    if spec.media is None:
+    if spec.media is None:  # text only, or a cue scored from the cut alone
         return VisualInput(
             frames=np.zeros((0, 1, 1, 3), np.uint8),
             frame_times_s=(),
             duration_s=spec.duration_s or 0.0,
+            cut_times_s=spec.cut_times_s or (),
             source="text",
         )
     from engine import media
@@ -329,18 +405,53 @@ def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
 
 
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:
-    """Report the tempo and key the generator actually played, where it says so."""
+    """Report the tempo and key the generator actually played: the draft's arrangement says
+    so; a full cue's are measured on its audio, or reported as unknown (never the request)."""
     x = audio.extra
     attrs = description.attributes
-    bpm, mode = x.get("bpm", attrs.bpm), x.get("mode", attrs.mode)
-    key = x.get("key", attrs.key)
+    if audio.backend == "full":
+        bpm, key, mode = x.get("bpm"), x.get("key"), x.get("mode")
+    else:
+        bpm, key = x.get("bpm", attrs.bpm), x.get("key", attrs.key)
+        mode = x.get("mode", attrs.mode)
     return replace(description, attributes=replace(attrs, bpm=bpm, key=key, mode=mode))
 
 
+def _conditioning(
+    audio: GeneratedAudio, description: MusicDescription, retriever: Any
+) -> tuple[dict[str, Any] | None, Weights]:
+    """A full cue's conditioning with the weights each stage ran on, and the cue's label."""
+    given = audio.extra.get("conditioning")
+    if audio.backend != "full" or not isinstance(given, dict):
+        return None, audio.weights
+    stages: dict[str, Weights] = {
+        "describe": description.weights,
+        "retrieve": getattr(retriever, "weights", "none"),
+        "generate": audio.weights,
+    }
+    return {**given, "weights": stages}, overall_weights(stages)
+
+
+def compute_of(audio: GeneratedAudio, retriever: Any) -> dict[str, Any]:
+    """What the cue ran on: the generator's device and dtype (the full backend says; the draft
+    backend renders on the CPU and has no dtype) and the encoders' ONNX provider or device."""
+    ran_on = getattr(retriever, "ran_on", None)
+    return {
+        "device": audio.extra.get("device", "cpu"),
+        "dtype": audio.extra.get("dtype"),
+        "encoders": ran_on() if callable(ran_on) else {},
+    }
+
+
 def describe(
-    spec: CueSpec, settings: Settings, seed: int, progress: ProgressFn
+    spec: CueSpec,
+    settings: Settings,
+    seed: int,
+    progress: ProgressFn,
+    stages: tuple[StageName, ...] = ("describe",),
 ) -> tuple[str, str, VisualInput, MusicDescription, dict[str, float]]:
-    backend, reason = backends.select(spec.backend, settings)
+    """The describe stage alone needs no music library nor generator weights."""
+    backend, reason = backends.select(spec.backend, settings, stages)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("media", 0, 1)
@@ -359,8 +470,9 @@ def describe(
 def run_cue(
     spec: CueSpec, settings: Settings, seed: int, out_dir: Path, progress: ProgressFn
 ) -> list[Cue]:
-    """describe -> retrieve -> generate; K variations share description and references."""
-    backend, reason, visual, description, timings = describe(spec, settings, seed, progress)
+    """describe -> retrieve -> generate; K variations share description and references
+    and run as one batch where the generator has a batched path."""
+    backend, reason, visual, description, timings = describe(spec, settings, seed, progress, STAGES)
     duration = spec.duration_s or visual.duration_s
     if duration <= 0:
         raise InvalidRequest(f"the selected range of {spec.media} is empty")
@@ -370,51 +482,85 @@ def run_cue(
         )
     t0 = time.perf_counter()
     progress("retrieve", 0, 1)
-    retrieval = stage(backend, "retrieve", settings).retrieve(
-        description, spec.knobs, visual, settings.pipeline.top_k
-    )
+    retriever = stage(backend, "retrieve", settings)
+    retrieval = retriever.retrieve(description, spec.knobs, visual, settings.pipeline.top_k)
     timings["retrieve_s"] = time.perf_counter() - t0
     generator = stage(backend, "generate", settings)
     t0 = time.perf_counter()
     speech = _speech_regions(spec)
     if speech is not None:
         timings["speech_s"] = time.perf_counter() - t0
+    request = GenerationRequest(
+        description=description,
+        retrieval=retrieval,
+        duration_s=duration,
+        seed=seed,
+        out_dir=out_dir,
+        cut_times_s=visual.cut_times_s if "cuts" in spec.hits else (),
+        marker_times_s=spec.marker_times_s if "markers" in spec.hits else (),
+        sample_rate=settings.pipeline.sample_rate,
+        name=spec.name,
+    )
     cues = []
-    for v in range(spec.variations):
-        name = spec.name if spec.variations == 1 else f"{spec.name}-v{v + 1}"
-        t0 = time.perf_counter()
-        request = GenerationRequest(
-            description=description,
-            retrieval=retrieval,
-            duration_s=duration,
-            seed=seed + v,
-            out_dir=out_dir,
-            cut_times_s=visual.cut_times_s,
-            sample_rate=settings.pipeline.sample_rate,
-            name=name,
-        )
-        audio: GeneratedAudio = generator.generate(request, progress)
+    for v, audio, generate_s in _generate_all(generator, request, spec, progress):
         played = _played(description, audio)
         if speech:
             _duck(audio.audio_path, speech)
             audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
-        cue_timings = {**timings, "generate_s": time.perf_counter() - t0}
+        conditioning, weights = _conditioning(audio, description, retriever)
+        cue_timings = {**timings, "generate_s": generate_s}
         cue_timings["total_s"] = sum(cue_timings.values())
         cues.append(
-            Cue(
-                audio=audio.audio_path,
-                midi=audio.midi_path,
-                duration_s=audio.num_samples / audio.sample_rate,
-                num_samples=audio.num_samples,
-                sample_rate=audio.sample_rate,
-                backend=audio.backend,
-                backend_reason=reason,
-                weights=audio.weights,
-                description=played,
-                retrieval=retrieval,
-                seed=seed + v,
-                timings=cue_timings,
-                extra=dict(audio.extra),
+            _finish(
+                Cue(
+                    audio=audio.audio_path,
+                    midi=audio.midi_path,
+                    duration_s=audio.num_samples / audio.sample_rate,
+                    num_samples=audio.num_samples,
+                    sample_rate=audio.sample_rate,
+                    backend=audio.backend,
+                    backend_reason=reason,
+                    weights=weights,
+                    description=played,
+                    retrieval=retrieval,
+                    seed=seed + v,
+                    timings=cue_timings,
+                    extra=dict(audio.extra),
+                    conditioning=conditioning,
+                    compute=compute_of(audio, retriever),
+                ),
+                spec,
+                settings,
             )
         )
     return cues
+
+
+def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:
+    """The one place a stem is finalised: its licence, and bext + iXML written into the WAV."""
+    from engine.score.provenance import cue_licence, stamp_cue
+
+    licence = cue_licence(cue, settings)
+    stamp_cue(cue, spec, licence)
+    return replace(cue, licence=licence.summary)
+
+
+def _generate_all(
+    generator: Any, request: GenerationRequest, spec: CueSpec, progress: ProgressFn
+) -> list[tuple[int, GeneratedAudio, float]]:
+    """(variation, audio, seconds) for every variation: one batch where the generator has a
+    batched path (the full one), else one after another."""
+    k = spec.variations
+    names = [spec.name if k == 1 else f"{spec.name}-v{v + 1}" for v in range(k)]
+    seeds = [request.seed + v for v in range(k)]
+    if k > 1 and hasattr(generator, "generate_variations"):
+        t0 = time.perf_counter()
+        batch = generator.generate_variations(request, seeds, progress, names=names)
+        took = time.perf_counter() - t0
+        return [(v, audio, took) for v, audio in enumerate(batch)]
+    out = []
+    for v in range(k):
+        t0 = time.perf_counter()
+        one = replace(request, seed=seeds[v], name=names[v])
+        out.append((v, generator.generate(one, progress), time.perf_counter() - t0))
+    return out

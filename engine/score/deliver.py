@@ -1,10 +1,18 @@
-"""Deliverables of a scored timeline: the mixed soundtrack WAV and the HTML cue sheet."""
+"""Deliverables of a scored timeline: the mixed soundtrack WAV and the cue sheets.
+
+The HTML cue sheet is for the editor (thumbnails, descriptions); the CSV is the standard
+music cue sheet broadcasters and rights societies ask for. Both read the same `PlacedCue`
+records, so nothing is typed twice.
+"""
 
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import io
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +21,36 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from bridge.errors import quote
+from bridge.timeline import timecode
+from engine import __version__
+from engine.score.provenance import stamp_mix
 from engine.util import atomic
+
+USAGES = {
+    "BI": "Background Instrumental",
+    "BV": "Background Vocal",
+    "VI": "Visual Instrumental",
+    "VV": "Visual Vocal",
+    "MT": "Main Title",
+    "ET": "End Title",
+}
+DEFAULT_USAGE = "BI"
+CSV_COLUMNS = (
+    "Production Title",
+    "Cue No",
+    "Cue Title",
+    "In",
+    "Out",
+    "Duration",
+    "Usage",
+    "Composer",
+    "Publisher / Library",
+    "Source",
+    "Licence",
+)
+DEFAULT_COMPOSER = f"VMB Score {__version__} (machine-generated)"
+NO_PUBLISHER = "none (generated, no library music)"
 
 
 @dataclass(frozen=True)
@@ -25,11 +62,31 @@ class PlacedCue:
     offset_s: float
     record_in_s: float  # on the timeline's own clock (includes its start offset)
     record_out_s: float
-    info: dict[str, Any]
+    info: dict[str, Any]  # the cue's record (Cue.to_json())
+    title: str = ""  # the clip the cue scores
+    usage: str = DEFAULT_USAGE  # a USAGES code
+    adapted: tuple[str, ...] = ()  # library tracks whose audio conditioned the cue
 
 
-def mix(cues: Sequence[PlacedCue], length_s: float, out: Path, sample_rate: int = 44100) -> Path:
-    """Sum every cue at its offset into one stereo WAV of the timeline's length (atomic)."""
+def usage_code(value: str) -> str:
+    """'MT', 'mt' or 'main title' -> 'MT'; anything else is an error naming the choices."""
+    text = value.strip()
+    for code, name in USAGES.items():
+        if text.upper() == code or text.lower() == name.lower():
+            return code
+    choices = ", ".join(f"{c} ({n.lower()})" for c, n in USAGES.items())
+    raise ValueError(f"unknown cue usage {quote(value)}; usages: {choices}")
+
+
+def mix(
+    cues: Sequence[PlacedCue],
+    length_s: float,
+    out: Path,
+    sample_rate: int = 44100,
+    title: str = "timeline",
+) -> Path:
+    """Sum every cue at its offset into one stereo WAV of the timeline's length (atomic),
+    with bext (time reference 0: the timeline start) and iXML naming its cues."""
     total = np.zeros((max(1, round(length_s * sample_rate)), 2), np.float32)
     for cue in cues:
         audio, sr = sf.read(cue.audio, dtype="float32", always_2d=True)
@@ -44,9 +101,14 @@ def mix(cues: Sequence[PlacedCue], length_s: float, out: Path, sample_rate: int 
     peak = float(np.max(np.abs(total))) if total.size else 0.0
     if peak > 0.99:  # overlapping cues: keep the mix from clipping
         total *= 0.99 / peak
-    tmp = atomic.temp_path(out)
-    sf.write(tmp, total, sample_rate, subtype="PCM_24", format="WAV")
-    return atomic.publish(tmp, out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.pcm")
+    try:
+        sf.write(tmp, total, sample_rate, subtype="PCM_24", format="WAV")
+        records = [{**c.info, "cue_id": c.name, "record_in_s": c.record_in_s} for c in cues]
+        licences = [str(c.info.get("licence", "")) for c in cues]
+        return stamp_mix(tmp, out, title, sample_rate, records, licences)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _thumbnail(path: Path) -> str:
@@ -80,8 +142,31 @@ def _tc(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:06.3f}"
 
 
-def cue_sheet(cues: Sequence[PlacedCue], title: str, out: Path) -> Path:
-    """An HTML cue sheet: each cue's time, description, attributes and a thumbnail."""
+def conditioning_summary(cond: dict[str, Any]) -> str:
+    """Which references conditioned a full cue and the weights each stage ran on, in words."""
+    control = "no ControlFormer input"
+    if cond["control"]:
+        control = f"ControlFormer from {cond['control_from']}"
+    style = f"style from {cond['style_from']}" if cond["style"] else "no style input"
+    stages = ", ".join(f"{k} {v}" for k, v in cond["weights"].items())
+    return f"{control}; {style}; weights: {stages}"
+
+
+def _conditioning_html(info: dict[str, Any]) -> str:
+    cond = info.get("conditioning")
+    if not cond:
+        return ""
+    return (
+        f"<div class=a>model text: {html.escape(str(cond['text']))}</div>"
+        f"<div class=a>{html.escape(conditioning_summary(cond))}</div>"
+    )
+
+
+def cue_sheet(
+    cues: Sequence[PlacedCue], title: str, out: Path, licence_lines: Sequence[str] = ()
+) -> Path:
+    """An HTML cue sheet: each cue's time, description, attributes and a thumbnail, and
+    what the user may do with the music (`licence_lines`, from engine.score.licence)."""
     rows = []
     for i, cue in enumerate(cues, 1):
         attrs = cue.info.get("attributes", {})
@@ -90,15 +175,20 @@ def cue_sheet(cues: Sequence[PlacedCue], title: str, out: Path) -> Path:
             for k, v in attrs.items()
             if v not in (None, [], "")
         )
+        # "scored without picture", relinked media: said where the cue is listed
+        notes = "".join(f"<div class=n>{html.escape(n)}</div>" for n in cue.info.get("notes", []))
         rows.append(
             "<tr>"
             f"<td>{i}</td><td>{html.escape(cue.name)}</td>"
             f"<td>{_tc(cue.record_in_s)}<br>{_tc(cue.record_out_s)}</td>"
             f"<td>{html.escape(cue.info.get('description', ''))}"
-            f"<div class=a>{html.escape(attr_text)}</div>"
+            f"<div class=a>{html.escape(attr_text)}</div>{notes}"
             f"<div class=a>seed {cue.info.get('seed')} · "
             f"{html.escape(str(cue.info.get('backend')))} · "
-            f"weights: {html.escape(str(cue.info.get('weights')))}</div></td>"
+            f"weights: {html.escape(str(cue.info.get('weights')))} · "
+            f"{html.escape(USAGES[cue.usage].lower())}</div>"
+            f"{_conditioning_html(cue.info)}"
+            f"<div class=a>licence: {html.escape(str(cue.info.get('licence', '')))}</div></td>"
             f"<td><img alt='waveform and spectrogram' src='data:image/png;base64,"
             f"{_thumbnail(cue.audio)}'></td>"
             f"<td><a href='{html.escape(cue.audio.name)}'>{html.escape(cue.audio.name)}</a></td>"
@@ -108,12 +198,61 @@ def cue_sheet(cues: Sequence[PlacedCue], title: str, out: Path) -> Path:
 <title>Cue sheet: {html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border-bottom:1px solid #ccc;padding:.4em;vertical-align:top;text-align:left}}
-.a{{color:#666;font-size:.85em;margin-top:.3em}}</style></head><body>
+.a{{color:#666;font-size:.85em;margin-top:.3em}}
+.n{{color:#a35200;font-size:.85em;margin-top:.3em}}</style></head><body>
 <h1>Cue sheet: {html.escape(title)}</h1>
 <p>{len(cues)} cue(s), made by VMB Score.</p>
+<h2>What you may do with this music</h2>
+{"".join(f"<p>{html.escape(line)}</p>" for line in licence_lines)}
 <table><tr><th>#</th><th>cue</th><th>in / out</th><th>description</th><th>audio</th>
 <th>file</th></tr>
 {"".join(rows)}
 </table></body></html>
 """
     return atomic.write_text(out, doc)
+
+
+def _mmss(seconds: float) -> str:
+    """Cue-sheet duration: whole seconds, never 00:00 for a real cue."""
+    total = max(1, math.floor(seconds + 0.5))  # half up: 4.5 s is 00:05
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def _source(cue: PlacedCue) -> str:
+    backend = str(cue.info.get("backend", ""))
+    if cue.adapted:
+        return f"{backend}; adapts library track(s): {', '.join(cue.adapted)}"
+    return backend
+
+
+def music_cue_sheet(
+    cues: Sequence[PlacedCue],
+    title: str,
+    rate: float,
+    out: Path,
+    composer: str = "",
+    publisher: str = "",
+) -> Path:
+    """The standard music cue sheet as CSV (UTF-8 with BOM, so spreadsheet apps read it)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for i, cue in enumerate(cues, 1):
+        library = f"library: {', '.join(cue.adapted)}" if cue.adapted else ""
+        pub = "; ".join(p for p in (publisher, library) if p) or NO_PUBLISHER
+        writer.writerow(
+            (
+                title,
+                i,
+                cue.title or cue.name,
+                timecode(cue.record_in_s, rate),
+                timecode(cue.record_out_s, rate),
+                _mmss(cue.record_out_s - cue.record_in_s),
+                USAGES[cue.usage],
+                composer or DEFAULT_COMPOSER,
+                pub,
+                _source(cue),
+                cue.info.get("licence", ""),
+            )
+        )
+    return atomic.write_bytes(out, buf.getvalue().encode("utf-8-sig"))

@@ -29,6 +29,7 @@ from bridge.discovery import Discovery, discovery_path, read_discovery, run_dir,
 from bridge.errors import (
     AlreadyRunning,
     InvalidRequest,
+    MessageTooLarge,
     Unauthorized,
     VersionMismatch,
     VMBError,
@@ -44,6 +45,8 @@ from engine.serve.worker import WorkerSupervisor
 from engine.util.atomic import fsync_dir
 
 PROGRESS_INTERVAL_S = 0.1  # <= 10 Hz per job to subscribers and the store
+LIST_BYTES = 768 << 10  # a `list` reply stops adding jobs here (and says `truncated`)
+LIST_JOB_BYTES = 64 << 10  # a listed job over this shows no result (`result` has it)
 
 
 def token_path(settings: Settings) -> Path:
@@ -278,7 +281,11 @@ class Daemon:
             return True
         body = {**body, "boot_id": self.boot_id}
         try:
-            self.router.send_multipart([ident, *protocol.encode(body)], zmq.NOBLOCK)
+            frames = protocol.encode(body)
+        except Exception as exc:  # noqa: BLE001 - a reply that cannot be packed is refused typed
+            frames = protocol.encode(self._unsendable(body, exc))
+        try:
+            self.router.send_multipart([ident, *frames], zmq.NOBLOCK)
             return True
         except zmq.Again:
             return False
@@ -286,6 +293,18 @@ class Daemon:
             if exc.errno == errno.EHOSTUNREACH:
                 return False
             raise
+
+    def _unsendable(self, body: dict[str, Any], exc: Exception) -> dict[str, Any]:
+        """What goes out instead of a reply or event too large (or unpackable) to send: a
+        typed error for a reply, the event without its result (the peer asks `result`)."""
+        if not isinstance(exc, MessageTooLarge):
+            self._log(f"internal error packing a {body.get('type')}: {type(exc).__name__}: {exc}")
+            exc = MessageTooLarge(f"the reply could not be packed ({type(exc).__name__})")
+        keep = ("type", "rid", "boot_id", "event", "job_id", "seq", "state")
+        small = {k: body[k] for k in keep if k in body}
+        if body.get("type") == "event":
+            return {**small, "result": None, "result_omitted": True}
+        return {**small, "type": "error", **exc.to_wire()}
 
     def _handle_batch(self) -> None:
         """Drain waiting requests, handle them in one transaction, then send the replies:
@@ -304,7 +323,10 @@ class Daemon:
         finally:
             outbox, self._outbox = self._outbox, None
         for ident, body in outbox:
-            self._send(ident, body)
+            try:
+                self._send(ident, body)
+            except Exception as exc:  # noqa: BLE001 - one reply must not take the rest down
+                self._log(f"internal error sending a reply: {type(exc).__name__}: {exc}")
 
     def _handle_frames(self, frames: list[bytes]) -> None:
         if len(frames) < 1:
@@ -316,12 +338,12 @@ class Daemon:
             rid = msg.body.get("rid")
             if not protocol.valid_rid(rid):
                 rid = None  # never echo a malformed id; the validator names the field
-            kind = protocol.validate_command(msg.body)  # the schema, before anything else
-            token = msg.body.get("token")
+            token = msg.body.get("token")  # first: a peer without it learns nothing more
             if not isinstance(token, str) or not hmac.compare_digest(
-                token.encode(), self.token.encode()
+                token.encode("utf-8", "replace"), self.token.encode()
             ):
                 raise Unauthorized("missing or wrong token (read it from the discovery file)")
+            kind = protocol.validate_command(msg.body)  # the schema, before anything else
             reply = getattr(self, f"_cmd_{kind}")(ident, msg.body)
             self._send(ident, {"type": "reply", "rid": rid, "re": kind, **reply})
         except VMBError as exc:
@@ -349,6 +371,7 @@ class Daemon:
                     "seed_max": protocol.SEED_MAX,
                     "max_id_chars": protocol.ID_MAX_CHARS,
                     "max_key_chars": protocol.KEY_MAX_CHARS,
+                    "max_params_bytes": protocol.PARAMS_MAX_BYTES,
                 },
             },
         }
@@ -359,6 +382,12 @@ class Daemon:
     def _cmd_submit(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         kind = get_kind(body["kind"])
         params = self._validated_params(kind, body["params"])
+        size = protocol.packed_size(params)
+        if size > protocol.PARAMS_MAX_BYTES:  # kept with the job and sent back in replies
+            raise MessageTooLarge(
+                f"'submit.params' take {size} bytes; a job keeps at most "
+                f"{protocol.PARAMS_MAX_BYTES} (send large timelines as a file path)"
+            )
         seed = body.get("seed")
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
@@ -415,9 +444,21 @@ class Daemon:
 
     def _cmd_list(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         # state, limit and finished_before were checked against the schema (protocol.COMMANDS)
+        # without params (`result` has them), and only as many jobs as fit in one reply
         state, before = body.get("state"), body.get("finished_before")
-        jobs = self.store.list(state, body.get("limit", 100), before)
-        return {"jobs": [j.to_wire() for j in jobs]}
+        jobs, used, truncated = [], 0, False
+        for job in self.store.list(state, body.get("limit") or 100, before):
+            wire = {k: v for k, v in job.to_wire().items() if k != "params"}
+            size = protocol.packed_size(wire)
+            if size > LIST_JOB_BYTES:
+                wire.update(result=None, result_omitted=True)
+                size = protocol.packed_size(wire)
+            if used + size > LIST_BYTES:
+                truncated = True
+                break
+            jobs.append(wire)
+            used += size
+        return {"jobs": jobs, "truncated": truncated}
 
     # -- jobs ------------------------------------------------------------------------------
     def _staging(self, job: Job) -> Path:
@@ -497,6 +538,8 @@ class Daemon:
         if job.state in TERMINAL_STATES:
             return
         self._flush_progress(force_job=job_id)
+        if error is not None:  # job errors may echo anything: stored and sent bounded
+            error = (error[0], clip_message(str(error[1])))
         job = self.store.finish(job_id, state, result=result, error=error)
         if state != "done":
             shutil.rmtree(self._staging(job), ignore_errors=True)

@@ -21,18 +21,21 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import JobCancelled, VMBError
+from bridge.errors import JobCancelled, VMBError, clip_message
 from engine.config import Settings, load_settings
 from engine.serve.kinds import JobContext, get_kind, load_kinds
 from engine.util.atomic import fsync_file
 
 
 def _error_payload(exc: BaseException) -> dict[str, str]:
+    """The job's error, its message bounded (an exception may carry any input it saw)."""
     if isinstance(exc, VMBError):
-        return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
-        return {"code": "out_of_memory", "message": f"out of memory: {exc}"}
-    return {"code": "job_failed", "message": f"{type(exc).__name__}: {exc}"}
+        code, message = exc.code, exc.message
+    elif isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        code, message = "out_of_memory", f"out of memory: {exc}"
+    else:
+        code, message = "job_failed", f"{type(exc).__name__}: {exc}"
+    return {"code": code, "message": clip_message(str(message))}
 
 
 def _die_with_parent() -> None:

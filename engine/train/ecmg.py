@@ -9,7 +9,10 @@ probability ``cfg_dropout`` (the null condition classifier-free guidance uses at
 Data: a JSONL file, one record per line (relative paths from the file's folder)::
 
     {"audio": "music/a.flac", "reference": "music/b.flac", "description": "A calm ...",
-     "attribute": "tempo: slow", "targeted_embedding": [512 floats]}
+     "attribute": "tempo: slow; genre: ...", "targeted_embedding": [CLAP joint_dim floats]}
+
+`vmb dataset ecmg` writes these records from a tagged manifest and the music library
+(engine.train.ecmg_data).
 
 ``targeted_embedding_path`` (a .npy file) may replace ``targeted_embedding``; ``meta`` is kept
 for provenance. Unknown keys and missing files are errors naming the line.
@@ -148,7 +151,18 @@ def _parse_record(raw: str, line: int, base: Path, clap_dim: int) -> ECMGRecord:
     )
 
 
-def read_records(path: Path, clap_dim: int = 512) -> list[ECMGRecord]:
+def _clap_dim(model_dir: Path) -> int:
+    """The style width: the installed CLAP's joint space (its config), else the full CLAP's."""
+    from engine.retrieve.full.encoders import clap
+
+    try:
+        folder = weights.resolve(clap.MODEL_NAME, model_dir)
+    except WeightsError:
+        return clap.ClapConfig().joint_dim
+    return clap.read_config(folder.path).joint_dim
+
+
+def read_records(path: Path, clap_dim: int) -> list[ECMGRecord]:
     if not path.is_file():
         raise InvalidRequest(f"records file {path} does not exist")
     out = []
@@ -299,6 +313,38 @@ def _load_base(cfg: ECMGTrainConfig) -> tuple[SAO, str]:
     return load_sao(base.path, text.path), kind
 
 
+def _adapters_from(sao: SAO, checkpoint: Path | None, cfg: ECMGTrainConfig) -> ECMG:
+    """A resumed run's checkpoint, else the given initial adapters, else fresh ones."""
+    if checkpoint is not None:
+        return ECMG.load(sao, checkpoint)
+    if cfg.init_adapters is not None:
+        return ECMG.load(sao, cfg.init_adapters)
+    return ECMG.fresh(sao, cfg.control_depth, clap_dim=_clap_dim(cfg.model_dir))
+
+
+def _resume(opt: Any, scaler: Any, checkpoint: Path | None) -> tuple[int, list[float]]:
+    """(start step, losses so far); the optimiser and scaler state come from the checkpoint."""
+    if checkpoint is None:
+        return 0, []
+    trainer = json.loads((checkpoint / "trainer.json").read_text())
+    _load_optimizer(opt, checkpoint, trainer["param_groups"])
+    if scaler is not None and trainer.get("scaler"):
+        scaler.load_state_dict(trainer["scaler"])
+    return int(trainer["step"]), list(trainer["losses"])
+
+
+def _publish_adapters(ecmg: ECMG, out: Path, kind: str) -> Path:
+    """Save beside the final folder, then swap it in: never half a set of adapters."""
+    adapters = out / "adapters"
+    staging = out / ".adapters.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    ecmg.save_adapters(staging)
+    weights.finalize_folder(staging, ADAPTERS_NAME, kind)  # type: ignore[arg-type]
+    shutil.rmtree(adapters, ignore_errors=True)
+    staging.rename(adapters)
+    return adapters
+
+
 def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMGTrainResult:
     """Train (or resume) the adapters; returns the losses and the adapter folder."""
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
@@ -306,15 +352,10 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
     device = pick_device(cfg.device)
     amp = _amp_dtype(cfg.precision, device)
     sao, kind = _load_base(cfg)
-    records = read_records(cfg.records)
 
     checkpoint = _latest_checkpoint(cfg.out) if cfg.resume else None
-    if checkpoint is not None:
-        ecmg = ECMG.load(sao, checkpoint)
-    elif cfg.init_adapters is not None:
-        ecmg = ECMG.load(sao, cfg.init_adapters)
-    else:
-        ecmg = ECMG.fresh(sao, control_depth=cfg.control_depth)
+    ecmg = _adapters_from(sao, checkpoint, cfg)
+    records = read_records(cfg.records, ecmg.stylization.config.clap_dim)
     ecmg.to(device, torch.float32)  # fp32 master weights; autocast does the 16-bit math
     sao.model.requires_grad_(False)
     ecmg.adapters.requires_grad_(True).train()
@@ -326,13 +367,7 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
         params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
     )
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    start, losses = 0, []
-    if checkpoint is not None:
-        trainer = json.loads((checkpoint / "trainer.json").read_text())
-        _load_optimizer(opt, checkpoint, trainer["param_groups"])
-        if scaler is not None and trainer.get("scaler"):
-            scaler.load_state_dict(trainer["scaler"])
-        start, losses = int(trainer["step"]), list(trainer["losses"])
+    start, losses = _resume(opt, scaler, checkpoint)
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     log = (cfg.out / "log.jsonl").open("a")
@@ -364,13 +399,7 @@ def train_ecmg(cfg: ECMGTrainConfig, progress: ProgressFn = no_progress) -> ECMG
     finally:
         log.close()
 
-    adapters = cfg.out / "adapters"
-    staging = cfg.out / ".adapters.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    ecmg.save_adapters(staging)
-    weights.finalize_folder(staging, ADAPTERS_NAME, kind)  # type: ignore[arg-type]
-    shutil.rmtree(adapters, ignore_errors=True)
-    staging.rename(adapters)
+    adapters = _publish_adapters(ecmg, cfg.out, kind)
     ecmg.close()
     return ECMGTrainResult(cfg.out, adapters, cfg.steps, tuple(losses), kind)
 

@@ -25,6 +25,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -350,21 +351,30 @@ def _log(cfg: TrainConfig, record: dict[str, Any], log: list[dict[str, Any]]) ->
         fh.write(json.dumps(record) + "\n")
 
 
-def train_mmdm(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
-    """Train (or resume) a LoRA adapter; returns where the finished adapter folder is."""
-    t0 = time.perf_counter()
-    if cfg.rank < 1 or cfg.grad_accum < 1 or cfg.lr <= 0:
-        raise InvalidRequest("rank and grad_accum must be >= 1 and lr > 0")
+def _datasets(cfg: TrainConfig) -> tuple[list[Example], list[Example], list[str]]:
+    """(training examples, validation examples, skipped lines of both)."""
     train_set, skipped = read_examples(cfg.train, cfg.on_error)
     val_set: list[Example] = []
     if cfg.val is not None:
         val_set, val_skipped = read_examples(cfg.val, cfg.on_error)
         skipped += val_skipped
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(train_set) / cfg.grad_accum))
+    return train_set, val_set, skipped
 
-    base = weights.resolve(cfg.base, cfg.model_dir)
+
+def _start(mmdm: internvl.MMDM, opt: Any, sched: Any, cfg: TrainConfig) -> int:
+    """The step to start from: a resumed run's last checkpoint, else 0 in an empty --out."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        if _checkpoints(cfg.out):
+            raise InvalidRequest(f"{cfg.out} holds checkpoints; pass --resume or another --out")
+        (cfg.out / "log.jsonl").unlink(missing_ok=True)
+    return _restore(mmdm, opt, sched, cfg) if cfg.resume else 0
+
+
+def _trainable(base_dir: Path, cfg: TrainConfig, total: int) -> tuple[internvl.MMDM, Any, Any, Any]:
+    """The base with a fresh adapter, its trainable parameters, AdamW and the cosine schedule."""
     device = internvl.pick_device(cfg.device)
-    mmdm = internvl.load_base(base.path, device, internvl.pick_dtype(device))
+    mmdm = internvl.load_base(base_dir, device, internvl.pick_dtype(device))
     lora.attach_lora(mmdm, cfg.rank, cfg.alpha, cfg.dropout, seed=cfg.seed)
     if cfg.gradient_checkpointing:
         mmdm.model.enable_input_require_grads()
@@ -372,36 +382,75 @@ def train_mmdm(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainRes
     params = [p for p in mmdm.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(s, total, cfg.warmup_steps))
+    return mmdm, params, opt, sched
+
+
+def _step(
+    mmdm: internvl.MMDM,
+    train_set: list[Example],
+    cfg: TrainConfig,
+    step: int,
+    autocast: Callable[[], Any],
+    params: list[torch.nn.Parameter],
+    opt: torch.optim.Optimizer,
+) -> float:
+    """One optimiser step over grad_accum examples (seeded per step, so a resumed run draws
+    the same examples and dropout); returns its mean loss."""
+    n = len(train_set)
+    mmdm.model.train()
+    opt.zero_grad(set_to_none=True)
+    step_loss = 0.0
+    with internvl.seeded(mmdm.device, cfg.seed * 1_000_003 + step):  # dropout: resumable
+        for micro in range(cfg.grad_accum):
+            k = step * cfg.grad_accum + micro
+            ex = train_set[int(_order(n, cfg.seed, k // n)[k % n])]
+            batch = mmdm.encode(example_frames(ex), ex.source, ex.description)
+            with autocast():
+                loss = mmdm.loss(batch)
+            (loss / cfg.grad_accum).backward()
+            step_loss += float(loss.detach()) / cfg.grad_accum
+    if cfg.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+    opt.step()
+    return step_loss
+
+
+def _publish_adapter(
+    mmdm: internvl.MMDM, out: Path, training: dict[str, Any], base_weights: str
+) -> Path:
+    """Save the adapter beside its final place, then swap it in: never half an adapter."""
+    adapter_dir = out / "adapter"
+    staging = out / ".adapter.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    lora.save_adapter(mmdm, staging, training=training)
+    weights.finalize_folder(staging, ADAPTER_NAME, "random" if base_weights == "random" else "real")
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    staging.rename(adapter_dir)
+    return adapter_dir
+
+
+def train_mmdm(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
+    """Train (or resume) a LoRA adapter; returns where the finished adapter folder is."""
+    t0 = time.perf_counter()
+    if cfg.rank < 1 or cfg.grad_accum < 1 or cfg.lr <= 0:
+        raise InvalidRequest("rank and grad_accum must be >= 1 and lr > 0")
+    train_set, val_set, skipped = _datasets(cfg)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(train_set) / cfg.grad_accum))
+
+    base = weights.resolve(cfg.base, cfg.model_dir)
+    mmdm, params, opt, sched = _trainable(base.path, cfg, total)
+    device = mmdm.device
 
     def autocast() -> Any:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
-        if _checkpoints(cfg.out):
-            raise InvalidRequest(f"{cfg.out} holds checkpoints; pass --resume or another --out")
-        (cfg.out / "log.jsonl").unlink(missing_ok=True)
-    start = _restore(mmdm, opt, sched, cfg) if cfg.resume else 0
+    start = _start(mmdm, opt, sched, cfg)
     log: list[dict[str, Any]] = []
     losses: list[float] = []
     n = len(train_set)
     progress("train", start, total)
     for step in range(start, total):
-        mmdm.model.train()
-        opt.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        with internvl.seeded(device, cfg.seed * 1_000_003 + step):  # dropout: resumable
-            for micro in range(cfg.grad_accum):
-                k = step * cfg.grad_accum + micro
-                ex = train_set[int(_order(n, cfg.seed, k // n)[k % n])]
-                batch = mmdm.encode(example_frames(ex), ex.source, ex.description)
-                with autocast():
-                    loss = mmdm.loss(batch)
-                (loss / cfg.grad_accum).backward()
-                step_loss += float(loss.detach()) / cfg.grad_accum
-        if cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        opt.step()
+        step_loss = _step(mmdm, train_set, cfg, step, autocast, params, opt)
         sched.step()
         losses.append(step_loss)
         _log(cfg, {"step": step + 1, "loss": step_loss, "lr": sched.get_last_lr()[0]}, log)
@@ -416,9 +465,6 @@ def train_mmdm(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainRes
     if val_loss is not None:
         _log(cfg, {"step": total, "val_loss": val_loss}, log)
     _save_checkpoint(mmdm, opt, sched, cfg, total)
-    adapter_dir = cfg.out / "adapter"
-    staging = cfg.out / ".adapter.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
     training = {
         "examples": n,
         "steps": total,
@@ -429,10 +475,7 @@ def train_mmdm(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainRes
         "base_weights": base.weights,
         "seed": cfg.seed,
     }
-    lora.save_adapter(mmdm, staging, training=training)
-    weights.finalize_folder(staging, ADAPTER_NAME, "random" if base.weights == "random" else "real")
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    staging.rename(adapter_dir)
+    adapter_dir = _publish_adapter(mmdm, cfg.out, training, base.weights)
     return TrainResult(
         adapter_dir=adapter_dir,
         steps=total,

@@ -436,7 +436,11 @@ class ReaperHost(vf.Host):
         if self.mode != "selection":
             req.update({"otio_json": json.dumps(project_otio()), "selection": {"all": True}})
             return {"kind": "soundtrack", "params": req}
-        req.update({"duration_s": sel["end"] - sel["start"], "name": sel["name"]})
+        req.update({
+            "duration_s": sel["end"] - sel["start"],
+            "name": sel["name"],
+            "position_s": max(0.0, sel["start"]),  # the stem's BWF time reference
+        })  # fmt: skip
         if sel["media"]:
             req.update({"media": sel["media"], "start_s": sel["src_in"], "end_s": sel["src_out"]})
         elif "text" not in req:
@@ -494,7 +498,8 @@ class ReaperHost(vf.Host):
             if not audio:
                 raise vc.PluginError("The engine returned no audio file.", "result")
             length = sel["end"] - sel["start"]
-            return [(sel["start"], length, sel["name"], audio, out["files"].get("midi"))]
+            start = cue_position(audio, sel["start"])
+            return [(start, length, sel["name"], audio, out["files"].get("midi"))]
         stems = []
         origin = float(out["result"].get("timeline_start_s") or 0.0)  # 0: our OTIO
         for cue in out["result"].get("cues") or []:
@@ -505,8 +510,17 @@ class ReaperHost(vf.Host):
             length = float(end) - float(cue["record_in_s"]) if end is not None else None
             midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
             label = vc.cue_name(str(cue.get("clip") or "cue"))
-            stems.append((float(cue["record_in_s"]) - origin, length, label, audio, midi))
+            start = cue_position(audio, float(cue["record_in_s"]) - origin)
+            stems.append((start, length, label, audio, midi))
         return stems
+
+
+def cue_position(path: str, fallback: float) -> float:
+    """Where a stem goes: its BWF time reference (what REAPER's "BWF start offset" import
+    uses; the engine writes the cue's position from the project start), else `fallback`
+    (an engine too old to write bext)."""
+    pos = vc.bwf_position_s(path)
+    return fallback if pos is None else pos
 
 
 # -- the actions -------------------------------------------------------------------------------

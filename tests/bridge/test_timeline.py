@@ -212,10 +212,13 @@ def test_audio_only_timeline_uses_a1_first() -> None:
 
 
 def test_missing_media_is_named(tmp_path: Path) -> None:
+    (tmp_path / "here.mov").write_bytes(b"x")
     t = timeline(track(Video, clip("ok", 0, 24, path=str(tmp_path / "here.mov")),
                        clip("lost", 0, 24, media=False)))  # fmt: skip
-    with pytest.raises(TimelineError, match=r"clip 'lost' \(V1.2\) has no usable media"):
-        requests(t)
+    with pytest.raises(TimelineError, match=r"clip 'lost' \(V1.2\) has no media path"):
+        tl.cue_requests(t)
+    lost = requests(t)[1]  # not required: missing media is information
+    assert (lost.media_status, lost.media_note) == ("missing", "no media path (MissingReference)")
     t = timeline(track(Video, clip("gone", 0, 24, path=str(tmp_path / "gone.mov"))))
     with pytest.raises(TimelineError, match=r"clip 'gone' \(V1.1\): media file not found: .*gone"):
         tl.cue_requests(t)

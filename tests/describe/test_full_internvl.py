@@ -230,6 +230,9 @@ def test_availability_and_missing_weights(model_dir: Path, tmp_path: Path) -> No
     assert ok and "without the MMDM adapter" in why
     with pytest.raises(WeightsError, match="vmb-mmdm-lora"):
         FullDescriber(_settings(bare), require_adapter=True)
+    weights.finalize_folder(bare / "internvl", "internvl", "real")  # as if downloaded
+    zero_shot = FullDescriber(_settings(bare))
+    assert zero_shot.weights == "base" and not zero_shot.adapter_used  # not "real": no MMDM
 
 
 def test_corrupt_base_weights_are_refused(model_dir: Path, tmp_path: Path) -> None:

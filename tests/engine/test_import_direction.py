@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HOST_MODULES = {"DaVinciResolveScript", "fusionscript", "reaper_python", "bmd"}
+HOST_MODULES = {"DaVinciResolveScript", "fusionscript", "reaper_python", "bmd", "bpy"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -55,3 +55,17 @@ def test_missing_and_unknown_models_are_clear(tmp_path: Path) -> None:
         weights.spec("nope")
     with pytest.raises(WeightsError, match="accept-licence"):
         weights.download("sao-1.0", tmp_path)
+
+
+def test_a_marker_without_a_weights_field_does_not_count_as_real(tmp_path: Path) -> None:
+    folder = tmp_path / "t5-base"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    weights.finalize_folder(folder, "t5-base", "real")
+    assert weights.resolve("t5-base", tmp_path).weights == "real"
+    marker = json.loads((folder / weights.MARKER).read_text())
+    del marker["weights"]
+    (folder / weights.MARKER).write_text(json.dumps(marker))
+    with pytest.raises(WeightsError, match="real or random"):
+        weights.resolve("t5-base", tmp_path)
+    assert "t5-base" not in weights.installed(tmp_path)

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from bridge.errors import InvalidRequest, JobCancelled, NumericalError, OutOfMemory
+from bridge.errors import InvalidRequest, JobCancelled, NumericalError, OutOfMemory, WeightsError
 from engine import weights
 from engine.config import Settings, settings_from_dict
 from engine.generate.full.audio import Window, plan_windows
@@ -46,23 +46,37 @@ def _settings(home: Path, model_dir: Path, **generate: object) -> Settings:
     return settings_from_dict(home, {"models": {"model_dir": str(model_dir)}, "generate": gen})
 
 
+def _clap_dim() -> int:
+    from engine.retrieve.full.encoders.clap import TINY_CONFIG
+
+    return TINY_CONFIG.joint_dim  # the tiny vmb-ecmg is built for the tiny CLAP
+
+
+def _emb(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(_clap_dim()).astype(np.float32)
+
+
 def _clap(ref: Reference) -> np.ndarray:
-    return np.random.default_rng(len(ref.piece_id)).standard_normal(512).astype(np.float32)
+    return _emb(len(ref.piece_id))
 
 
 def _request(
-    out: Path, ref: Path, duration: float, seed: int = 7, sr: int = 44100
+    out: Path,
+    ref: Path,
+    duration: float,
+    seed: int = 7,
+    sr: int = 44100,
+    style: np.ndarray | None = None,
+    attributes: Attributes | None = None,
+    text: str = "A calm piano piece.",
 ) -> GenerationRequest:
-    description = MusicDescription(
-        "A calm piano piece.",
-        Attributes("calm", "classical", "slow", "low", ("piano",)),
-        "text",
-        "full",
-        "random",
-    )
+    attrs = attributes or Attributes("calm", "classical", "slow", "low", ("piano",))
+    description = MusicDescription(text, attrs, "text", "full", "random")
     retrieval = Retrieval(
         broad=(Reference("broad-1", "Broad", str(ref), 0.9),),
-        targeted=(Reference("target-1", "Target", str(ref), 0.8, partition="tempo:slow"),),
+        targeted=(
+            Reference("target-1", "Target", str(ref), 0.8, partition="tempo:slow", clap=style),
+        ),
     )
     return GenerationRequest(
         description, retrieval, duration, seed, out, sample_rate=sr, name="cue"
@@ -84,7 +98,10 @@ def test_writes_a_wav_of_the_exact_length_labelled_random(
     assert out.audio_path == tmp_path / "cue.wav"
     assert (sr, audio.shape) == (44100, (round(1.3 * 44100), 2)) and out.num_samples == 57330
     assert (out.backend, out.weights) == ("full", "random")
-    assert out.extra["prompt"] == "A calm piano piece. tempo: slow"
+    assert out.extra["prompt"] == (
+        "A calm piano piece. tempo: slow; genre: classical; mood: calm; energy: low; "
+        "instruments: piano"
+    )
     assert any("looped" in n for n in out.extra["notes"])  # 0.4 s reference, 1.3 s cue
     steps = [e for e in events if e[0] == "generate"]
     assert steps == [("generate", i, 4) for i in range(1, 5)]
@@ -135,12 +152,122 @@ def test_cue_longer_than_the_maximum_is_rejected(
         gen.generate(_request(tmp_path, reference, 0.0))
 
 
-def test_no_clap_embedder_gives_zeros_and_says_so(
+def _styles_seen(gen: FullGenerator) -> list[torch.Tensor | None]:
+    """Record the style input of every DiT call of this generator."""
+    ecmg = gen.load().ecmg
+    seen: list[torch.Tensor | None] = []
+    original = ecmg.v_prediction
+
+    def spy(x, t, cond, control, style, cfg_scale=1.0):  # noqa: ANN001, ANN202
+        seen.append(None if style is None else style.detach().clone())
+        return original(x, t, cond, control, style, cfg_scale)
+
+    ecmg.v_prediction = spy  # type: ignore[method-assign]
+    return seen
+
+
+def test_style_is_the_targeted_references_library_embedding(
     model_dir: Path, reference: Path, tmp_path: Path
 ) -> None:
     gen = FullGenerator(_settings(tmp_path / "h", model_dir, crop_to_cue=True, steps=2))
-    out = gen.generate(_request(tmp_path, reference, 0.5))
-    assert any("no CLAP embedder" in n for n in out.extra["notes"])
+    seen = _styles_seen(gen)
+    emb = _emb(1)
+    out = gen.generate(_request(tmp_path, reference, 0.5, style=emb))
+    assert seen and all(s is not None for s in seen), "style input missing"
+    for s in seen:
+        assert s.abs().sum() > 0, "style input is zeros although a targeted reference exists"
+        assert torch.allclose(s[0], torch.from_numpy(emb))
+    cond = out.extra["conditioning"]
+    assert cond["style"] and cond["style_from"] == "target-1"
+    assert cond["control"] and cond["control_from"] == "broad-1"
+
+
+def test_another_targeted_reference_changes_the_music(
+    generator: FullGenerator, reference: Path, tmp_path: Path
+) -> None:
+    a = generator.generate(_request(tmp_path / "a", reference, 0.5, style=_emb(1)))
+    b = generator.generate(_request(tmp_path / "b", reference, 0.5, style=_emb(2)))
+    x, _ = sf.read(a.audio_path)
+    y, _ = sf.read(b.audio_path)
+    assert not np.allclose(x, y, atol=1e-4), "the targeted reference does not reach the model"
+
+
+def test_style_of_another_clap_model_is_refused(
+    generator: FullGenerator, reference: Path, tmp_path: Path
+) -> None:
+    wrong = np.ones(_clap_dim() + 1, np.float32)
+    with pytest.raises(WeightsError, match="different CLAP models"):
+        generator.generate(_request(tmp_path, reference, 0.5, style=wrong))
+
+
+def test_every_attribute_reaches_the_model(
+    generator: FullGenerator, reference: Path, tmp_path: Path
+) -> None:
+    rock = Attributes("sad", "rock", "slow", "high", ("guitar", "drums"), key="A", mode="minor")
+    jazz = Attributes("happy", "jazz", "slow", "low", ("piano",))
+    a = generator.generate(_request(tmp_path / "a", reference, 0.5, attributes=rock))
+    b = generator.generate(_request(tmp_path / "b", reference, 0.5, attributes=jazz))
+    text = a.extra["conditioning"]["attribute_text"]
+    for word in ("tempo: slow", "genre: rock", "mood: sad", "energy: high", "guitar", "drums",
+                 "key: A minor"):  # fmt: skip
+        assert word in text
+    assert a.extra["prompt"] != b.extra["prompt"]
+    assert a.extra["conditioning"]["text_cut"] is None  # within T5's 128 tokens
+    x, _ = sf.read(a.audio_path)
+    y, _ = sf.read(b.audio_path)
+    assert not np.allclose(x, y, atol=1e-4), "the attribute text does not reach the model"
+
+
+def test_a_prompt_over_the_token_limit_is_cut_and_says_so(
+    generator: FullGenerator, reference: Path, tmp_path: Path
+) -> None:
+    long = " ".join(["calm piano music with soft strings"] * 40) + "."
+    out = generator.generate(_request(tmp_path, reference, 0.5, text=long))
+    cut = out.extra["conditioning"]["text_cut"]
+    assert cut and cut.endswith("instruments: piano")
+    assert any("128 tokens: cut" in n for n in out.extra["notes"])
+
+
+def test_without_adapters_no_block_copies_and_no_references(
+    tmp_path_factory: pytest.TempPathFactory, reference: Path, tmp_path: Path
+) -> None:
+    base_only = tmp_path_factory.mktemp("base-only")
+    weights.write_tiny(base_only, ["sao-1.0", "t5-base"], seed=0)
+    for name in ("sao-1.0", "t5-base"):  # as if downloaded: real base weights, no vmb-ecmg
+        weights.finalize_folder(base_only / name, name, "real")
+    settings = _settings(tmp_path / "h", base_only, crop_to_cue=True, steps=2)
+    ok, why = full_available(settings)
+    assert ok and "base weights" in why and "vmb-ecmg not installed" in why
+    gen = FullGenerator(settings)
+    ecmg = gen.load().ecmg
+    assert not ecmg.has_adapters and len(ecmg.adapters) == 0  # no ControlFormer copies
+    out = gen.generate(_request(tmp_path, reference, 0.5, style=_emb(1)))
+    assert out.weights == "base" and out.extra["conditioning"]["weights"] == {"generate": "base"}
+    cond = out.extra["conditioning"]
+    assert not cond["control"] and not cond["style"] and cond["style_from"] is None
+    assert any("vmb-ecmg not installed" in n for n in out.extra["notes"])
+
+
+def test_weights_label_says_base_without_vmb_adapters() -> None:
+    from engine.generate.full.availability import weights_label
+
+    assert weights_label(["real", "real"], None) == "base"
+    assert weights_label(["real", "real"], "real") == "real"
+    assert weights_label(["real", "random"], "real") == "random"
+    assert weights_label(["real", "real"], "random") == "random"
+
+
+def test_reported_tempo_and_key_are_measured_on_the_audio(
+    generator: FullGenerator, reference: Path, tmp_path: Path
+) -> None:
+    from engine.retrieve.dsp import analyse_audio
+
+    asked = Attributes("calm", "classical", "fast", "low", ("piano",), bpm=128.0, key="D")
+    out = generator.generate(_request(tmp_path, reference, 1.0, attributes=asked))
+    audio, sr = sf.read(out.audio_path, always_2d=True)
+    f = analyse_audio(audio, sr)
+    assert out.extra["bpm"] == f.bpm and out.extra["bpm"] != 128.0
+    assert out.extra["measured"]["key"] == (f"{f.key} {f.mode}" if f.key else None)
 
 
 def test_nan_during_sampling_aborts_with_a_typed_error(

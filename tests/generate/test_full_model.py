@@ -36,7 +36,7 @@ def _inputs(ecmg: ECMG, batch: int = 2) -> tuple:
     t = torch.rand(batch, generator=g)
     cond = ecmg.conditioning(["a calm piano piece. tempo: slow", "fast drums"][:batch], 0.0, 1.5)
     control = torch.randn(batch, c, 40, generator=g)
-    style = torch.randn(batch, 512, generator=g)
+    style = torch.randn(batch, ecmg.stylization.config.clap_dim, generator=g)
     return x, t, cond, control, style
 
 
@@ -192,7 +192,7 @@ def test_t5_comes_from_a_local_folder_only(sao: SAO, tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not a T5 folder"):
         cond.load_encoder(tmp_path / "t5-base")  # a missing folder is never a hub name
     emb, mask = sao.prompt(["slow piano music", "drums"], "cpu")
-    assert emb.shape == (2, 16, 32) and mask.shape == (2, 16)
+    assert emb.shape == (2, 128, 32) and mask.shape == (2, 128)  # T5-base's 128 tokens
     assert torch.equal(emb[~mask], torch.zeros_like(emb[~mask]))  # padding zeroed, as SAT
 
 

@@ -78,14 +78,14 @@ def _config(root: Path, records: Path, out: str, **kw: object) -> ECMGTrainConfi
 def test_two_steps_reduce_the_loss(setup: tuple[Path, Path]) -> None:
     root, records = setup
     sao = load_sao(root / "models" / "sao-1.0", root / "models" / "t5-base")
-    fresh = ECMG.fresh(sao, control_depth=2)
-    before = evaluation_loss(fresh, examples_for(fresh, read_records(records), 0.5), seed=0)
+    fresh = ECMG.fresh(sao, control_depth=2)  # no clap-music installed: the full CLAP's 512
+    before = evaluation_loss(fresh, examples_for(fresh, read_records(records, 512), 0.5), seed=0)
     fresh.close()
 
     result = train_ecmg(_config(root, records, "run"))
     assert len(result.losses) == 2 and result.weights == "random"
     trained = ECMG.load(sao, result.adapters)
-    after = evaluation_loss(trained, examples_for(trained, read_records(records), 0.5), seed=0)
+    after = evaluation_loss(trained, examples_for(trained, read_records(records, 512), 0.5), seed=0)
     trained.close()
     assert after < before
 
@@ -131,10 +131,10 @@ def test_bad_records_are_rejected_with_their_line(setup: tuple[Path, Path], tmp_
     }
     bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "tempo": 120}) + "\n")
     with pytest.raises(InvalidRequest, match="line 2: unknown keys tempo"):
-        read_records(bad)
+        read_records(bad, 512)
     bad.write_text(json.dumps({**good, "targeted_embedding": [0.0] * 3}))
     with pytest.raises(InvalidRequest, match="512 finite values"):
-        read_records(bad)
+        read_records(bad, 512)
 
 
 def test_cli_trains_and_installs(setup: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:

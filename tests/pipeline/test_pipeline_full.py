@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from engine import weights
+from support import riff
 from support.engine import engine_env, start_engine
 from support.media import click_loop, color_clip
 
@@ -84,9 +85,21 @@ def test_full_backend_runs_in_daemon_labelled_random(
     )
     (cue,) = json.loads(capsys.readouterr().out)["cues"]
     assert cue["backend"] == "full" and cue["weights"] == "random"
+    # what it ran on: models.device = "cpu" -> fp32; CLAP on torch (no ONNX export here)
+    assert cue["compute"] == {
+        "device": "cpu",
+        "dtype": "float32",
+        "encoders": {"clap": "torch cpu"},
+    }
     assert sf.info(cue["audio"]).frames == round(2.5 * 44100)
     assert cue["references"]["broad"], "the full library was not consulted"
     assert os.path.dirname(cue["audio"]) == str(out)
+    # the licence follows the installed (tiny) weights and names the library track adapted
+    assert "sao-1.0: random test weights" in cue["licence"]
+    assert cue["references"]["broad"][0]["title"] in cue["licence"]
+    block = riff.ixml(Path(cue["audio"])).find("VMB_SCORE")
+    assert block is not None and block.findtext("LICENCE") == cue["licence"]
+    assert block.findtext("BACKEND") == "full" and block.findtext("WEIGHTS") == "random"
 
 
 def test_auto_without_weights_says_why_it_picked_draft(vmb_home: Path) -> None:

@@ -43,6 +43,8 @@ def test_add_reports_pieces_and_skips_bad_files(
 ) -> None:
     lib_root, folder, report = added
     assert len(report.added) == len(PIECES) + 1  # five audio files and the video
+    assert report.encoders == {"clap": "torch cpu", "clip": "torch cpu"}  # what ran, said
+    assert report.to_json()["encoders"] == report.encoders
     reasons = dict(report.skipped)
     assert set(reasons) == {str(folder / "corrupt.wav"), str(folder.parent / "missing.wav")}
     assert "cannot decode" in reasons[str(folder / "corrupt.wav")]

@@ -14,9 +14,14 @@ from engine.cli import main as vmb
 from engine.config import load_settings
 from engine.retrieve.full import indexing
 from engine.retrieve.full.library import MusicLibrary
-from engine.retrieve.full.retriever import FullRetriever, full_retrieval_available, library_root
+from engine.retrieve.full.retriever import (
+    NO_LIBRARY,
+    FullRetriever,
+    full_retrieval_available,
+    library_root,
+)
 from engine.retrieve.full.schema import EmptyPartition, Partition
-from engine.types import Attributes, Knobs, MusicDescription, Retriever, VisualInput
+from engine.types import Attributes, Knobs, MusicDescription, Retrieval, Retriever, VisualInput
 from support.full_retrieve import tiny_models, write_audio, write_video
 
 
@@ -40,7 +45,10 @@ def settings_with_library(built_library: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("VMB_MODEL_DIR", str(tiny_models()))
     settings = load_settings()
     ok, why = full_retrieval_available(settings)
-    assert not ok and "no music library" in why
+    assert ok and "no music library" in why  # no obstacle: generation from the text alone
+    assert FullRetriever(settings).retrieve(_description("x"), Knobs(), _no_visual(), 3) == (
+        Retrieval(notes=(NO_LIBRARY,))
+    )
     shutil.copytree(built_library, library_root(settings))
     return settings
 
@@ -78,6 +86,7 @@ def test_retrieve_broad_and_targeted(settings_with_library) -> None:  # type: ig
     assert fast.bpm is not None and fast.bpm >= 135 and fast.tags
     emb = retriever.clap_embedding(fast.piece_id)
     assert emb.shape == (32,) and abs(float(np.linalg.norm(emb)) - 1) < 1e-2
+    assert fast.clap is not None and np.array_equal(fast.clap, emb)  # stored, not re-embedded
     # eq. 4 by hand: the best cosine between the attribute text and the partition's audio
     with MusicLibrary.open(library_root(settings)) as lib:
         rows = lib.partition_rows([Partition("tempo", "fast")])
@@ -140,6 +149,6 @@ def test_bench_retrieval_quick_contract(tmp_path: Path) -> None:
     for key in ("items", "filtered_top10_ms_p50", "unfiltered_top10_ms_p50", "figures", "notes"):
         assert key in out
     assert out["items"] == 3000
-    assert next(f for f in out["figures"] if f["name"] == "filtered results = ground truth, every query")[
-        "ok"
-    ]
+    assert next(
+        f for f in out["figures"] if f["name"] == "filtered results = ground truth, every query"
+    )["ok"]

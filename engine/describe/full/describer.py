@@ -96,7 +96,10 @@ class FullDescriber:
         if adapter is not None:
             lora.load_adapter(self._mmdm, adapter.path, merge=merge_adapter)
         kinds = {base.weights} | ({adapter.weights} if adapter else set())
-        self.weights: Weights = "random" if "random" in kinds else "real"
+        # "base": zero-shot InternVL, without VMB's MMDM adapter
+        self.weights: Weights = (
+            "random" if "random" in kinds else "real" if adapter is not None else "base"
+        )
         self.adapter_used = adapter is not None
         self.base_path: Path = base.path
         self.max_new_tokens = max_new_tokens or internvl.MAX_NEW_TOKENS

@@ -29,6 +29,7 @@ class ArrangeInput:
     energy: str
     instruments: tuple[str, ...]
     cuts: tuple[float, ...]
+    markers: tuple[float, ...] = ()  # hit points from the editor's markers, like cuts
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ class Composer:
     # -- top level --------------------------------------------------------------------------
     def compose(self) -> Arrangement:
         s = self.spec
-        tempo, boundary_beats, accents, end_beat = plan_time(s.duration_s, s.bpm, s.cuts)
-        parts = assign_parts(s, self.style, has_cuts=bool(s.cuts))
+        tempo, boundary_beats, accents, end_beat = plan_time(s.duration_s, s.bpm, s.cuts, s.markers)
+        parts = assign_parts(s, self.style, has_cuts=bool(s.cuts or s.markers))
         arr = Arrangement(
             bpm=tempo[-1].bpm if len(tempo) == 1 else s.bpm,
             tonic=s.tonic,
@@ -176,13 +176,22 @@ class Composer:
         drum_parts = self.parts_with("drums") or self.parts_with("hits") or self.parts_with("perc")
         for b in boundary_beats:
             self._hit(b, drum_parts, on_grid=True)
-            arr.cut_hits.append({"time_s": round(arr.time_of(b), 6), "kind": "section"})
+            self._log_hit(b, "section")
         for t in accents:
             b = q(arr.beat_of(t))
             if b >= arr.end_beat - 1e-6:
                 continue
             self._hit(b, drum_parts, on_grid=False)
-            arr.cut_hits.append({"time_s": round(arr.time_of(b), 6), "kind": "accent"})
+            self._log_hit(b, "accent")
+
+    def _log_hit(self, beat: float, kind: str) -> None:
+        """What was hit where, and whether for a cut or a marker (within a tick of it)."""
+        t = self.arr.time_of(beat)
+        near = 2.0 / PPQ * 60.0 / self.spec.bpm
+        source = "marker" if any(abs(t - m) <= near for m in self.spec.markers) else "cut"
+        if source == "marker" and any(abs(t - c) <= near for c in self.spec.cuts):
+            source = "cut+marker"
+        self.arr.cut_hits.append({"time_s": round(t, 6), "kind": kind, "for": source})
 
     def _hit(self, beat: float, drum_parts: list[int], on_grid: bool) -> None:
         arr = self.arr

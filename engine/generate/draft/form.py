@@ -1,9 +1,10 @@
 """The draft arrangement's time plan and form: tempo segments fitted to the scene cuts, then
 4/4 bars grouped into labelled sections (intro, A, B, break, end) with their intensities.
 
-Scene cuts that leave room become section boundaries: the segment before a cut gets a whole
-number of beats (its tempo nudged by at most 3.5 %) so the cut falls on a downbeat; cuts too
-close to a boundary are returned as accents at their exact time instead. The last segment ends
+Scene cuts and markers (hit points) that leave room become section boundaries: the segment
+before one gets a whole number of beats (its tempo nudged by at most 3.5 % for a cut, 3 % for a
+marker) so it falls on a downbeat; hits too close to a boundary are returned as accents at
+their exact time instead. The last segment ends
 with a bar that holds the final chord to the cue's exact length.
 """
 
@@ -18,14 +19,21 @@ from engine.generate.draft.arrangement import Arrangement, Bar, Section, TempoSe
 CYCLE_LABELS = ("A", "B", "A2", "B", "break", "B", "A2", "B")
 
 
+CUT_NUDGE = 0.035  # the most a segment's tempo moves to land a cut on a downbeat
+MARKER_NUDGE = 0.03  # ... and a marker
+
+
 def plan_time(
-    duration_s: float, bpm: float, cuts: tuple[float, ...]
+    duration_s: float, bpm: float, cuts: tuple[float, ...], markers: tuple[float, ...] = ()
 ) -> tuple[list[TempoSegment], list[float], list[float], float]:
-    """Tempo segments, boundary beats (cuts that start sections), accent cut times, end beat."""
+    """Tempo segments, boundary beats (hits that start sections), accent hit times, end beat.
+
+    Hits are the cuts and the markers together (a marker on a cut is one hit)."""
     beat_s = 60.0 / bpm
     boundaries = [0.0]
     accents: list[float] = []
-    for c in cuts:
+    only_markers = {m for m in markers if all(abs(m - c) > 1e-3 for c in cuts)}
+    for c in sorted({*cuts, *only_markers}):
         if c - boundaries[-1] >= 3.5 * beat_s and duration_s - c >= 1.0 * beat_s:
             boundaries.append(c)
         else:
@@ -39,7 +47,8 @@ def plan_time(
             length = boundaries[i + 1] - b0
             n_exact = length / beat_s
             n = max(1, round(n_exact))
-            if abs(n / n_exact - 1.0) <= 0.035:
+            nudge = MARKER_NUDGE if boundaries[i + 1] in only_markers else CUT_NUDGE
+            if abs(n / n_exact - 1.0) <= nudge:
                 us = round(length * 1e6 / n)
                 beats = float(n)
             else:

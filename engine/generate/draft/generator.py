@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -144,13 +145,18 @@ def _validate(request: GenerationRequest, max_duration_s: float) -> tuple[float,
         raise InvalidRequest(
             f"output name {request.name!r} must be 1-128 letters, digits, '.', '_', '-' or spaces"
         )
-    cuts = []
-    for c in request.cut_times_s:
+    return _times(request.cut_times_s, d, "scene cut")
+
+
+def _times(times: tuple[float, ...], duration_s: float, what: str) -> tuple[float, ...]:
+    """Hit times inside the cue, sorted, once each."""
+    out = []
+    for c in times:
         if not isinstance(c, int | float) or not math.isfinite(c):
-            raise InvalidRequest(f"scene cut times must be numbers of seconds, got {c!r}")
-        if 0.0 < c < d:
-            cuts.append(float(c))
-    return tuple(sorted(set(cuts)))
+            raise InvalidRequest(f"{what} times must be numbers of seconds, got {c!r}")
+        if 0.0 < c < duration_s:
+            out.append(float(c))
+    return tuple(sorted(set(out)))
 
 
 def _normalise_attributes(attrs: Attributes) -> tuple[str, str, str, tuple[str, ...]]:
@@ -205,6 +211,7 @@ class DraftGenerator:
             energy=energy,
             instruments=instruments,
             cuts=cuts,
+            markers=_times(request.marker_times_s, float(request.duration_s), "marker"),
         )
         arr = compose(spec, rng)
         facts: dict[str, object] = {
@@ -244,40 +251,13 @@ class DraftGenerator:
         out_dir.mkdir(parents=True, exist_ok=True)
         wav_path = out_dir / f"{request.name}.wav"
         mid_path = out_dir / f"{request.name}.mid"
-        temps: list[Path] = []
-
-        def temp(suffix: str) -> Path:
-            fd, name = tempfile.mkstemp(dir=out_dir, prefix=f".{request.name}.", suffix=suffix)
-            os.close(fd)
-            temps.append(Path(name))
-            return Path(name)
-
-        try:
+        with _temp_files(out_dir, request.name) as temp:
             mid_tmp = temp(".tmp.mid")
             write_midi(arr, mid_tmp)
-            groups = split_parts(arr, RENDER_PROCESSES)
-            if len(groups) > 1:
-                with tempfile.TemporaryDirectory(prefix="vmb-split-") as split_dir:
-                    paths = []
-                    for i, parts in enumerate(groups):
-                        paths.append(Path(split_dir) / f"part{i}.mid")
-                        write_midi(arr, paths[-1], parts)
-                    audio = render_midi(paths, soundfont, sr)
-            else:
-                audio = render_midi(mid_tmp, soundfont, sr)
+            audio = _render(arr, mid_tmp, soundfont, sr)
             t_render = time.perf_counter()
             progress("generate", 2, 3)
-            audio = fit_length(audio, num_samples)
-            if self.config.layer_loops and self.config.use_system_samples:
-                from engine.generate.draft.loops import layer_loop
-
-                audio, loop_info = layer_loop(audio, arr, sr)
-                if loop_info:
-                    extra["loops"] = loop_info
-            audio = fade_end(audio, sr)
-            audio, loud = normalise_loudness(
-                audio, sr, self.config.loudness_lufs, self.config.true_peak_dbtp
-            )
+            audio, loud = self._finish(audio, arr, sr, num_samples, extra)
             t_post = time.perf_counter()
             progress("generate", 3, 3)
             wav_tmp = temp(".tmp.wav")
@@ -287,12 +267,7 @@ class DraftGenerator:
                 fsync_file(path)
             os.replace(mid_tmp, mid_path)
             os.replace(wav_tmp, wav_path)
-            temps.clear()
             fsync_dir(out_dir)
-        finally:
-            for path in temps:
-                with contextlib.suppress(OSError):
-                    path.unlink()
         t_end = time.perf_counter()
         extra.update(
             soundfont=str(soundfont),
@@ -315,3 +290,50 @@ class DraftGenerator:
             midi_path=mid_path,
             extra=extra,
         )
+
+    def _finish(
+        self, audio: np.ndarray, arr: Arrangement, sr: int, num_samples: int, extra: dict
+    ) -> tuple[np.ndarray, dict[str, float]]:
+        """Exact length, the optional loop layer, the end fade and loudness normalisation."""
+        audio = fit_length(audio, num_samples)
+        if self.config.layer_loops and self.config.use_system_samples:
+            from engine.generate.draft.loops import layer_loop
+
+            audio, loop_info = layer_loop(audio, arr, sr)
+            if loop_info:
+                extra["loops"] = loop_info
+        audio = fade_end(audio, sr)
+        return normalise_loudness(audio, sr, self.config.loudness_lufs, self.config.true_peak_dbtp)
+
+
+def _render(arr: Arrangement, mid_path: Path, soundfont: Path, sr: int) -> np.ndarray:
+    """FluidSynth renders the parts in RENDER_PROCESSES groups, summed (same bytes anywhere)."""
+    groups = split_parts(arr, RENDER_PROCESSES)
+    if len(groups) <= 1:
+        return render_midi(mid_path, soundfont, sr)
+    with tempfile.TemporaryDirectory(prefix="vmb-split-") as split_dir:
+        paths = []
+        for i, parts in enumerate(groups):
+            paths.append(Path(split_dir) / f"part{i}.mid")
+            write_midi(arr, paths[-1], parts)
+        return render_midi(paths, soundfont, sr)
+
+
+@contextlib.contextmanager
+def _temp_files(out_dir: Path, name: str) -> Iterator[Callable[[str], Path]]:
+    """Hands out temp files beside the outputs; those not renamed into place by the end of
+    the block (an error, a cancel) are deleted, so no half-written file is left."""
+    temps: list[Path] = []
+
+    def temp(suffix: str) -> Path:
+        fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=suffix)
+        os.close(fd)
+        temps.append(Path(tmp_name))
+        return Path(tmp_name)
+
+    try:
+        yield temp
+    finally:
+        for path in temps:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)

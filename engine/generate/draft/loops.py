@@ -85,48 +85,49 @@ def _beats_in_loop(length_s: float, bpm: float) -> int | None:
     return best[0] if best else None
 
 
-def layer_loop(
-    audio: np.ndarray, arr: Arrangement, sample_rate: int, samples_dir: Path = SAMPLES_DIR
-) -> tuple[np.ndarray, dict[str, object] | None]:
-    """Mix a tempo-matched loop (and, for lofi, a vinyl texture) into ``audio``."""
-    names = st.LOOPS.get(arr.genre, ())
-    info: dict[str, object] = {}
-    out = audio.astype(np.float32, copy=True)
-    n = out.shape[0]
-    band_rms = float(np.sqrt(np.mean(out**2))) if n else 0.0
-    for stem in names:
+def _place(raw: np.ndarray, beats: int, arr: Arrangement, like: np.ndarray, sample_rate: int):
+    """The loop laid on bar lines through every section where the drums play, stretched to
+    the tempo there (a layer shaped like ``like``); returns (layer, copies placed)."""
+    layer = np.zeros_like(like)
+    n = like.shape[0]
+    placed = 0
+    stretched: dict[int, np.ndarray] = {}
+    for sec in arr.sections:
+        if sec.label in ("intro", "end") or sec.intensity < 0.5:
+            continue
+        first, last = arr.bars[sec.bars[0]], arr.bars[sec.bars[-1]]
+        b, end_b = first.start, last.start + last.beats
+        while b < end_b - 1e-6:
+            t0 = arr.time_of(b)
+            t1 = arr.time_of(min(b + beats, end_b))
+            full = arr.time_of(b + beats) - t0
+            n_full = max(1, int(round(full * sample_rate)))
+            if n_full not in stretched:
+                stretched[n_full] = _stretch(raw, n_full, sample_rate)
+            seg = stretched[n_full]
+            i0 = int(round(t0 * sample_rate))
+            m = min(int(round((t1 - t0) * sample_rate)), n - i0, seg.shape[0])
+            if m <= 0:
+                break
+            piece = seg[:m].copy()
+            fade = min(m, int(0.01 * sample_rate))
+            piece[m - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+            layer[i0 : i0 + m] += piece
+            placed += 1
+            b += beats
+    return layer, placed
+
+
+def _add_loop(out, arr: Arrangement, sample_rate: int, samples_dir: Path, band_rms: float):
+    """Mix the genre's first usable loop into ``out`` (in place); returns its facts or None."""
+    for stem in st.LOOPS.get(arr.genre, ()):
         raw = _read(samples_dir / f"{stem}.flac", sample_rate)
         if raw is None or raw.shape[0] == 0:
             continue
         beats = _beats_in_loop(raw.shape[0] / sample_rate, arr.bpm)
         if beats is None:
             continue
-        layer = np.zeros_like(out)
-        placed = 0
-        stretched: dict[int, np.ndarray] = {}
-        for sec in arr.sections:
-            if sec.label in ("intro", "end") or sec.intensity < 0.5:
-                continue
-            first, last = arr.bars[sec.bars[0]], arr.bars[sec.bars[-1]]
-            b, end_b = first.start, last.start + last.beats
-            while b < end_b - 1e-6:
-                t0 = arr.time_of(b)
-                t1 = arr.time_of(min(b + beats, end_b))
-                full = arr.time_of(b + beats) - t0
-                n_full = max(1, int(round(full * sample_rate)))
-                if n_full not in stretched:
-                    stretched[n_full] = _stretch(raw, n_full, sample_rate)
-                seg = stretched[n_full]
-                i0 = int(round(t0 * sample_rate))
-                m = min(int(round((t1 - t0) * sample_rate)), n - i0, seg.shape[0])
-                if m <= 0:
-                    break
-                piece = seg[:m].copy()
-                fade = min(m, int(0.01 * sample_rate))
-                piece[m - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
-                layer[i0 : i0 + m] += piece
-                placed += 1
-                b += beats
+        layer, placed = _place(raw, beats, arr, out, sample_rate)
         if placed == 0:
             continue
         active = np.abs(layer).max(axis=1) > 0
@@ -134,9 +135,23 @@ def layer_loop(
         ref_rms = float(np.sqrt(np.mean(out[active] ** 2))) if active.any() else band_rms
         if loop_rms > 0:
             out += layer * (LOOP_LEVEL * ref_rms / loop_rms)
-            info["loop"] = {"sample": f"{stem}.flac", "beats": beats, "copies": placed,
-                            "licence": "CC0 (sonic-pi-samples)"}  # fmt: skip
-        break
+            return {"sample": f"{stem}.flac", "beats": beats, "copies": placed,
+                    "licence": "CC0 (sonic-pi-samples)"}  # fmt: skip
+        return None
+    return None
+
+
+def layer_loop(
+    audio: np.ndarray, arr: Arrangement, sample_rate: int, samples_dir: Path = SAMPLES_DIR
+) -> tuple[np.ndarray, dict[str, object] | None]:
+    """Mix a tempo-matched loop (and, for lofi, a vinyl texture) into ``audio``."""
+    info: dict[str, object] = {}
+    out = audio.astype(np.float32, copy=True)
+    n = out.shape[0]
+    band_rms = float(np.sqrt(np.mean(out**2))) if n else 0.0
+    loop = _add_loop(out, arr, sample_rate, samples_dir, band_rms)
+    if loop:
+        info["loop"] = loop
     texture = st.TEXTURES.get(arr.genre)
     if texture:
         raw = _read(samples_dir / f"{texture}.flac", sample_rate)

@@ -12,17 +12,18 @@ from pathlib import Path
 import mido
 
 from engine.generate.draft import style as st
-from engine.generate.draft.arrangement import PPQ, Arrangement
+from engine.generate.draft.arrangement import PPQ, Arrangement, Part
 from engine.generate.draft.theory import mido_key
 
 TAIL_S = 0.25  # rendered beyond the cue end, then trimmed with a fade
+Event = tuple[int, int, mido.Message | mido.MetaMessage]  # (tick, order at one tick, message)
 
 
 def _tick(beat: float) -> int:
     return int(round(beat * PPQ))
 
 
-def _track(events: list[tuple[int, int, mido.Message | mido.MetaMessage]], end_tick: int):
+def _track(events: list[Event], end_tick: int):
     """(tick, order, message) -> a MidiTrack with delta times; order breaks ties at one tick."""
     track = mido.MidiTrack()
     events = sorted(events, key=lambda e: (e[0], e[1]))
@@ -35,18 +36,14 @@ def _track(events: list[tuple[int, int, mido.Message | mido.MetaMessage]], end_t
     return track
 
 
-def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile:
-    """The whole arrangement, or only the ``parts`` given (for split rendering); the
-    conductor track is always included."""
-    mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
-    end_time = arr.duration_s + TAIL_S
-    end_tick = _tick(arr.beat_of(end_time))
-    conductor: list[tuple[int, int, mido.MetaMessage]] = [
+def _conductor(arr: Arrangement) -> list[Event]:
+    """Tempo map, key and time signatures, section markers and cut cue markers."""
+    events: list[Event] = [
         (0, 0, mido.MetaMessage("track_name", name="VMB Score draft")),
         (0, 1, mido.MetaMessage("key_signature", key=mido_key(arr.tonic, arr.mode))),
     ]
     for seg in arr.tempo:
-        conductor.append(
+        events.append(
             (_tick(seg.start_beat), 2, mido.MetaMessage("set_tempo", tempo=seg.us_per_beat))
         )
     last_sig = None
@@ -54,7 +51,7 @@ def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile
         beats = bar.beats
         num = 4 if bar.final or beats > 4 or abs(beats - round(beats)) > 1e-6 else int(round(beats))
         if num != last_sig:
-            conductor.append(
+            events.append(
                 (
                     _tick(bar.start),
                     3,
@@ -63,54 +60,66 @@ def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile
             )
             last_sig = num
     for beat, label in arr.markers:
-        conductor.append((_tick(beat), 4, mido.MetaMessage("marker", text=label)))
+        events.append((_tick(beat), 4, mido.MetaMessage("marker", text=label)))
     for hit in arr.cut_hits:
         beat = arr.beat_of(float(hit["time_s"]))  # type: ignore[arg-type]
-        conductor.append(
-            (_tick(beat), 5, mido.MetaMessage("cue_marker", text=f"cut {hit['kind']}"))
-        )
-    mid.tracks.append(_track(conductor, end_tick))
+        text = f"{hit.get('for', 'cut')} {hit['kind']}"  # "cut section", "marker accent"
+        events.append((_tick(beat), 5, mido.MetaMessage("cue_marker", text=text)))
+    return events
 
-    reverb = st.GENRES[arr.genre].reverb
-    chorus = st.GENRES[arr.genre].chorus
-    for pi, part in enumerate(arr.parts):
-        if parts is not None and pi not in parts:
+
+def _mixer(part: Part, genre: str) -> list[Event]:
+    """Track name, program and mixer settings (no pan on the shared drum channel)."""
+    ch = part.channel
+    reverb = st.GENRES[genre].reverb
+    chorus = st.GENRES[genre].chorus
+    volume, pan = st.ROLE_MIX.get(part.roles[0], (90, 64))
+    volume = part.volume or volume  # measured per-role level (issue 19) over the role default
+    events: list[Event] = [
+        (0, 0, mido.MetaMessage("track_name", name=f"{part.name} ({', '.join(part.roles)})")),
+        (0, 1, mido.Message("program_change", channel=ch, program=part.program)),
+        (0, 2, mido.Message("control_change", channel=ch, control=7, value=volume)),
+        (0, 2, mido.Message("control_change", channel=ch, control=10, value=pan)),
+        (0, 2, mido.Message("control_change", channel=ch, control=91, value=min(127, reverb))),
+        (0, 2, mido.Message("control_change", channel=ch, control=93, value=min(127, chorus))),
+        (0, 2, mido.Message("control_change", channel=ch, control=11, value=127)),
+    ]
+    if part.is_drum:
+        events = [e for e in events if not (hasattr(e[2], "control") and e[2].control == 10)]
+    return events
+
+
+def _part_events(arr: Arrangement, pi: int, end_tick: int) -> list[Event]:
+    part = arr.parts[pi]
+    ch = part.channel
+    events = _mixer(part, arr.genre)
+    for n in arr.notes:
+        if n.part != pi:
             continue
-        ch = part.channel
-        role = part.roles[0]
-        volume, pan = st.ROLE_MIX.get(role, (90, 64))
-        volume = part.volume or volume
-        events: list[tuple[int, int, mido.Message | mido.MetaMessage]] = [
-            (0, 0, mido.MetaMessage("track_name", name=f"{part.name} ({', '.join(part.roles)})")),
-            (0, 1, mido.Message("program_change", channel=ch, program=part.program)),
-            (0, 2, mido.Message("control_change", channel=ch, control=7, value=volume)),
-            (0, 2, mido.Message("control_change", channel=ch, control=10, value=pan)),
-            (0, 2, mido.Message("control_change", channel=ch, control=91, value=min(127, reverb))),
-            (0, 2, mido.Message("control_change", channel=ch, control=93, value=min(127, chorus))),
-            (0, 2, mido.Message("control_change", channel=ch, control=11, value=127)),
-        ]
-        if part.is_drum:
-            events = [e for e in events if not (hasattr(e[2], "control") and e[2].control == 10)]
-        for n in arr.notes:
-            if n.part != pi:
-                continue
-            on, off = _tick(n.start), max(_tick(n.start) + 1, _tick(n.start + n.dur))
+        on, off = _tick(n.start), max(_tick(n.start) + 1, _tick(n.start + n.dur))
+        events.append((on, 4, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.vel)))
+        events.append((off, 3, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
+    for cpi, beat, cc, value in arr.ccs:
+        if cpi == pi:
             events.append(
-                (on, 4, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.vel))
-            )
-            events.append((off, 3, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
-        for cpi, beat, cc, value in arr.ccs:
-            if cpi == pi:
-                events.append(
-                    (_tick(beat), 2, mido.Message("control_change", channel=ch, control=cc,
-                                                  value=int(max(0, min(127, value)))))
-                )  # fmt: skip
-        # all sound off at the end: FluidSynth otherwise renders until every release tail
-        # has died (seconds of audio we would trim anyway)
-        events.append(
-            (end_tick, 9, mido.Message("control_change", channel=ch, control=120, value=0))
-        )
-        mid.tracks.append(_track(events, end_tick))
+                (_tick(beat), 2, mido.Message("control_change", channel=ch, control=cc,
+                                              value=int(max(0, min(127, value)))))
+            )  # fmt: skip
+    # all sound off at the end: FluidSynth otherwise renders until every release tail
+    # has died (seconds of audio we would trim anyway)
+    events.append((end_tick, 9, mido.Message("control_change", channel=ch, control=120, value=0)))
+    return events
+
+
+def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile:
+    """The whole arrangement, or only the ``parts`` given (for split rendering); the
+    conductor track is always included."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
+    end_tick = _tick(arr.beat_of(arr.duration_s + TAIL_S))
+    mid.tracks.append(_track(_conductor(arr), end_tick))
+    for pi in range(len(arr.parts)):
+        if parts is None or pi in parts:
+            mid.tracks.append(_track(_part_events(arr, pi, end_tick), end_tick))
     return mid
 
 

@@ -84,6 +84,46 @@ def _command(exe: str, soundfont: Path, midi: Path, out: Path, sample_rate: int,
     ]  # fmt: skip
 
 
+def _run_all(commands: list[list[str]], env: dict[str, str]) -> list[tuple[int, str, str]]:
+    """Run the renders in parallel; (exit code, stdout, stderr) each. None outlives the call."""
+    procs = []
+    try:
+        for cmd in commands:
+            procs.append(
+                subprocess.Popen(
+                    cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+                )
+            )
+        results = []
+        for proc in procs:
+            try:
+                stdout, stderr = proc.communicate(timeout=RENDER_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise JobError(
+                    f"fluidsynth did not finish rendering within {RENDER_TIMEOUT_S} s"
+                ) from None
+            results.append((proc.returncode, stdout, stderr))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
+
+
+def _read_render(code: int, stdout: str, stderr: str, out: Path, sample_rate: int) -> np.ndarray:
+    """One render's WAV as stereo float32, or the JobError that says why there is none."""
+    if code != 0 or not out.exists():
+        detail = (stderr or stdout or "").strip().splitlines()[-3:]
+        raise JobError(f"fluidsynth failed (exit {code}): {' | '.join(detail)}")
+    audio, sr = sf.read(str(out), dtype="float32", always_2d=True)
+    if sr != sample_rate:
+        raise JobError(f"fluidsynth rendered at {sr} Hz instead of {sample_rate} Hz")
+    if audio.shape[1] == 1:
+        audio = np.repeat(audio, 2, axis=1)
+    return audio[:, :2]
+
+
 def render_midi(
     midi_paths: Path | Sequence[Path], soundfont: Path, sample_rate: int, gain: float = 0.6
 ) -> np.ndarray:
@@ -99,43 +139,14 @@ def render_midi(
     env.setdefault("LC_ALL", "C")
     with tempfile.TemporaryDirectory(prefix="vmb-render-") as tmp:
         outs = [Path(tmp) / f"render{i}.wav" for i in range(len(paths))]
-        procs = []
-        try:
-            for midi, out in zip(paths, outs, strict=True):
-                procs.append(
-                    subprocess.Popen(
-                        _command(exe, soundfont, midi, out, sample_rate, gain),
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                        env=env,
-                    )
-                )
-            results = []
-            for proc in procs:
-                try:
-                    stdout, stderr = proc.communicate(timeout=RENDER_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    raise JobError(
-                        f"fluidsynth did not finish rendering within {RENDER_TIMEOUT_S} s"
-                    ) from None
-                results.append((proc.returncode, stdout, stderr))
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+        commands = [
+            _command(exe, soundfont, midi, out, sample_rate, gain)
+            for midi, out in zip(paths, outs, strict=True)
+        ]
+        results = _run_all(commands, env)
         mix: np.ndarray | None = None
         for (code, stdout, stderr), out in zip(results, outs, strict=True):
-            if code != 0 or not out.exists():
-                detail = (stderr or stdout or "").strip().splitlines()[-3:]
-                raise JobError(f"fluidsynth failed (exit {code}): {' | '.join(detail)}")
-            audio, sr = sf.read(str(out), dtype="float32", always_2d=True)
-            if sr != sample_rate:
-                raise JobError(f"fluidsynth rendered at {sr} Hz instead of {sample_rate} Hz")
-            if audio.shape[1] == 1:
-                audio = np.repeat(audio, 2, axis=1)
-            audio = audio[:, :2]
+            audio = _read_render(code, stdout, stderr, out, sample_rate)
             if mix is None:
                 mix = audio.copy()
             else:

@@ -3,6 +3,7 @@ and a DiT size estimate (from the config alone) that keeps backend=auto off slow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -12,6 +13,7 @@ from engine import weights
 from engine.config import GenerateConfig, Settings
 from engine.generate.full import sampling
 from engine.generate.full.sao import read_config
+from engine.types import Weights
 
 CPU_MAX_DIT_PARAMS = 100_000_000  # above this, backend=auto does not pick the CPU
 
@@ -79,12 +81,18 @@ def full_available(settings: Settings) -> tuple[bool, str]:
         adapter_note = f"{cfg.adapters} {adapters.weights} weights"
     except WeightsError:
         adapters = None
-        adapter_note = f"{cfg.adapters} not installed: references unused"
-    kinds = {base.weights, text.weights} | ({adapters.weights} if adapters else set())
-    label = "random" if "random" in kinds else "real"
+        adapter_note = f"{cfg.adapters} not installed: plain SAO, references unused"
+    label = weights_label([base.weights, text.weights], adapters.weights if adapters else None)
     if device.type == "cpu" and params > CPU_MAX_DIT_PARAMS and settings.models.device != "cpu":
         return False, (
             f"no GPU: the full model ({params / 1e9:.2f} B DiT parameters) takes many minutes "
             'per cue on the CPU; set models.device = "cpu" to use it anyway'
         )
-    return True, f"full backend ready on {device.type} ({label} weights; {adapter_note})"
+    return True, f"SAO on {device.type} ({label} weights; {adapter_note})"
+
+
+def weights_label(base: Sequence[str], adapters: str | None) -> Weights:
+    """random if anything is; base when VMB's adapters are missing; else real."""
+    if "random" in base or adapters == "random":
+        return "random"
+    return "real" if adapters is not None else "base"

@@ -34,21 +34,42 @@ ADAPTER_FILES = (
 
 
 class ECMG:
-    """The conditioned generator's network; adapters are hooked into the SAO DiT while alive."""
+    """The conditioned generator's network; adapters are hooked into the SAO DiT while alive.
+    Without adapters (:meth:`base`) it is the plain SAO: no block copies are built."""
 
-    def __init__(self, sao: SAO, controlformer: ControlFormer, stylization: Stylization) -> None:
-        stylization.check_base(sao.dit)
+    def __init__(
+        self, sao: SAO, controlformer: ControlFormer | None, stylization: Stylization | None
+    ) -> None:
         self.sao = sao
-        self.adapters = nn.ModuleDict({"controlformer": controlformer, "stylization": stylization})
-        self._handles = stylization.attach(sao.transformer) + controlformer.attach(sao.transformer)
+        self.adapters = nn.ModuleDict()  # this order is the optimizer's parameter order
+        if controlformer is not None:
+            self.adapters["controlformer"] = controlformer
+        if stylization is not None:
+            stylization.check_base(sao.dit)
+            self.adapters["stylization"] = stylization
+        self._handles: list[Any] = []
+        if stylization is not None:  # its pre-hook runs first: it rewrites the context
+            self._handles += stylization.attach(sao.transformer)
+        if controlformer is not None:
+            self._handles += controlformer.attach(sao.transformer)
 
     # ---- construction ----
 
     @classmethod
+    def base(cls, sao: SAO) -> ECMG:
+        """The base SAO alone (VMB's adapters not installed): references cannot be used."""
+        return cls(sao, None, None)
+
+    @classmethod
     def fresh(
-        cls, sao: SAO, control_depth: int = DEFAULT_CONTROL_DEPTH, clap_dim: int = st.CLAP_DIM
+        cls, sao: SAO, control_depth: int = DEFAULT_CONTROL_DEPTH, clap_dim: int | None = None
     ) -> ECMG:
-        """New adapters: branch copied from the base, every new projection at zero."""
+        """New adapters: branch copied from the base, every new projection at zero. The style
+        width is the CLAP config's joint space (default: the full CLAP config)."""
+        if clap_dim is None:
+            from engine.retrieve.full.encoders.clap import ClapConfig
+
+            clap_dim = ClapConfig().joint_dim
         depth = min(control_depth, len(sao.transformer.layers))
         config = ControlFormerConfig(
             depth=depth, dim=sao.transformer.dim, latent_channels=sao.latent_channels
@@ -68,6 +89,8 @@ class ECMG:
         return cls(sao, control, style.to(next(sao.dit.parameters()).dtype))
 
     def save_adapters(self, folder: Path) -> None:
+        if not self.has_adapters:
+            raise WeightsError("this network has no adapters to save (base SAO only)")
         save_module(self.controlformer, self.controlformer.config, folder, cf.STEM)
         save_module(self.stylization, self.stylization.config, folder, st.STEM)
 
@@ -76,6 +99,10 @@ class ECMG:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+    @property
+    def has_adapters(self) -> bool:
+        return "controlformer" in self.adapters and "stylization" in self.adapters
 
     @property
     def controlformer(self) -> ControlFormer:
@@ -103,8 +130,8 @@ class ECMG:
 
     def parameter_counts(self) -> dict[str, int]:
         counts = self.sao.parameter_counts()
-        counts["controlformer"] = sum(p.numel() for p in self.controlformer.parameters())
-        counts["stylization"] = sum(p.numel() for p in self.stylization.parameters())
+        for name, module in self.adapters.items():
+            counts[name] = sum(p.numel() for p in module.parameters())
         return counts
 
     # ---- conditioning and the DiT ----
@@ -143,15 +170,17 @@ class ECMG:
         cfg_scale: float = 1.0,
     ) -> torch.Tensor:
         """The DiT's v output; with cfg_scale != 1 SAT batches cond and uncond together."""
+        extra: dict[str, torch.Tensor] = {}
+        for key, value, module in (
+            ("control_cond", control, "controlformer"),
+            ("style_cond", style, "stylization"),
+        ):
+            if value is not None:
+                if module not in self.adapters:  # SAT would hand the kwarg to every block
+                    raise WeightsError(f"a {key} input needs the {module} (vmb-ecmg)")
+                extra[key] = value
         return self.sao.model.model(
-            x,
-            t,
-            **cond,
-            cfg_scale=cfg_scale,
-            cfg_dropout_prob=0.0,
-            batch_cfg=True,
-            control_cond=control,
-            style_cond=style,
+            x, t, **cond, cfg_scale=cfg_scale, cfg_dropout_prob=0.0, batch_cfg=True, **extra
         )
 
     def v_loss(
@@ -197,11 +226,14 @@ class ECMG:
 
 def write_tiny_ecmg(out_dir: Path, seed: int) -> None:
     """Adapters for the tiny SAO with small random (non-zero) projections, so they change the
-    output: tests of the full path then exercise every branch."""
+    output: tests of the full path then exercise every branch. The style width is the tiny
+    CLAP config's, so the tiny library's embeddings feed the tiny Stylization."""
+    from engine.retrieve.full.encoders.clap import TINY_CONFIG
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         sao = build_sao(tiny_sao_config())
-        ecmg = ECMG.fresh(sao, control_depth=2)
+        ecmg = ECMG.fresh(sao, control_depth=2, clap_dim=TINY_CONFIG.joint_dim)
     randomize_zero_parameters(ecmg.adapters, torch.Generator().manual_seed(seed + 2))
     ecmg.save_adapters(out_dir)
     ecmg.close()

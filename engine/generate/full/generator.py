@@ -29,6 +29,7 @@ from bridge.errors import (
 )
 from engine import weights
 from engine.config import Settings
+from engine.generate.full import conditioning as cond
 from engine.generate.full import sampling
 from engine.generate.full.audio import (
     Window,
@@ -39,14 +40,21 @@ from engine.generate.full.audio import (
     resample,
     write_wav_atomic,
 )
-from engine.generate.full.availability import check_config, pick_device, pick_dtype
+from engine.generate.full.availability import check_config, pick_device, pick_dtype, weights_label
 from engine.generate.full.ecmg import ECMG, check_adapter_folder
 from engine.generate.full.sao import load_sao
-from engine.generate.full.stylization import styled_prompt
-from engine.types import GeneratedAudio, GenerationRequest, ProgressFn, Reference, no_progress
+from engine.types import (
+    GeneratedAudio,
+    GenerationRequest,
+    ProgressFn,
+    Reference,
+    Weights,
+    no_progress,
+)
 
 ClapEmbed = Callable[[Reference], np.ndarray]
-"""Returns the 512-d CLAP audio embedding of a library piece (the retrieve stage owns CLAP)."""
+"""Returns the CLAP audio embedding of a library piece, for references that do not carry the
+one the library stores (``Reference.clap``)."""
 
 
 @contextlib.contextmanager
@@ -71,7 +79,7 @@ def _is_oom(exc: BaseException) -> bool:
 @dataclass
 class _Loaded:
     ecmg: ECMG
-    weights: str  # "real" | "random"
+    weights: Weights  # "real" | "base" (no vmb-ecmg) | "random"
     adapters_installed: bool
     device: torch.device
     dtype: torch.dtype
@@ -80,9 +88,10 @@ class _Loaded:
 class FullGenerator:
     """engine.types.Generator for backend "full".
 
-    ``clap_embed`` gives the targeted reference's CLAP audio embedding (512-d); without it
-    the Stylization input is zeros (noted in the result's ``extra``). ``model_dir`` overrides
-    the settings' model folder (tests, benchmarks).
+    The Stylization input is the targeted reference's CLAP embedding as the library stores it
+    (``Reference.clap``); ``clap_embed`` gives it for references without one. Without either,
+    or without a targeted reference, Stylization is off (said in ``conditioning``).
+    ``model_dir`` overrides the settings' model folder (tests, benchmarks).
     """
 
     def __init__(
@@ -101,7 +110,7 @@ class FullGenerator:
         cls,
         settings: Settings,
         ecmg: ECMG,
-        weights_kind: str,
+        weights_kind: Weights,
         adapters_installed: bool = True,
         clap_embed: ClapEmbed | None = None,
     ) -> FullGenerator:
@@ -134,14 +143,15 @@ class FullGenerator:
             check_adapter_folder(adapters.path)
             ecmg = ECMG.load(sao, adapters.path)
         else:
-            ecmg = ECMG.fresh(sao)  # zero-initialised: exactly the base SAO
+            ecmg = ECMG.base(sao)  # no block copies: nothing would feed them
         device = pick_device(self.settings.models.device)
         dtype = pick_dtype(cfg.dtype, device)
         ecmg.to(device, dtype)
-        kinds = {base.weights, text.weights} | ({adapters.weights} if adapters else set())
         self._loaded = _Loaded(
             ecmg=ecmg,
-            weights="random" if "random" in kinds else "real",
+            weights=weights_label(
+                [base.weights, text.weights], adapters.weights if adapters else None
+            ),
             adapters_installed=adapters is not None,
             device=device,
             dtype=dtype,
@@ -178,11 +188,17 @@ class FullGenerator:
         return self.generate_variations(request, [request.seed], progress)[0]
 
     def generate_variations(
-        self, request: GenerationRequest, seeds: Sequence[int], progress: ProgressFn = no_progress
+        self,
+        request: GenerationRequest,
+        seeds: Sequence[int],
+        progress: ProgressFn = no_progress,
+        names: Sequence[str] | None = None,
     ) -> list[GeneratedAudio]:
-        """K variations of one cue in one batch (one seed each); ``<name>.wav`` for one seed,
-        ``<name>-<seed>.wav`` for several."""
+        """K variations of one cue in one batch (one seed each); files are ``names`` or
+        ``<name>.wav`` for one seed, ``<name>-<seed>.wav`` for several."""
         self._validate(request, seeds)
+        if names is not None and len(names) != len(seeds):
+            raise InvalidRequest(f"{len(names)} names for {len(seeds)} seeds")
         try:
             audio, extra = self._run(request, seeds, progress)
         except Exception as exc:
@@ -208,7 +224,7 @@ class FullGenerator:
                     ) from None
                 raise
             extra["notes"].append("retried with offload after running out of GPU memory")
-        return self._write(request, seeds, audio, extra, progress)
+        return self._write(request, seeds, audio, extra, progress, names)
 
     def _validate(self, request: GenerationRequest, seeds: Sequence[int]) -> None:
         limit = min(self.config.max_cue_s, self.settings.pipeline.max_cue_s)
@@ -238,14 +254,22 @@ class FullGenerator:
         notes: list[str] = []
         k = len(seeds)
 
-        targeted = request.retrieval.targeted[0] if request.retrieval.targeted else None
-        prompt = styled_prompt(request.description, targeted)
+        prompt, conditioning = cond.describe_conditioning(
+            request, sao.prompt, cfg.adapters, loaded.adapters_installed, loaded.weights, notes
+        )
         control_full, style = None, None
-        if not loaded.adapters_installed:
-            notes.append(f"{cfg.adapters} weights not installed: plain SAO, references not used")
-        else:
+        if loaded.adapters_installed:
             control_full = self._reference_latent(request, total_latents, loaded, notes, progress)
-            style = self._style(targeted, k, loaded, notes)
+            emb = cond.style_embedding(
+                request.retrieval.targeted,
+                self.clap_embed,
+                loaded.ecmg.stylization.config.clap_dim,
+                cfg.adapters,
+                notes,
+            )
+            if emb is not None:
+                style = torch.from_numpy(emb)[None].repeat(k, 1).to(loaded.device)
+        cond.mark_used(conditioning, control=control_full is not None, style=style is not None)
 
         chunks = self._sample_windows(
             windows, prompt, seeds, n_model, control_full, style, progress
@@ -261,6 +285,7 @@ class FullGenerator:
             "device": loaded.device.type,
             "dtype": str(loaded.dtype).replace("torch.", ""),
             "seeds": [int(s) for s in seeds],
+            "conditioning": conditioning,
             "notes": notes,
         }
         return audio, extra
@@ -331,25 +356,6 @@ class FullGenerator:
             latent = loaded.ecmg.encode(torch.from_numpy(audio)[None])[0]
         progress("encode", 1, 1)
         return latent.to(loaded.device)
-
-    def _style(
-        self, targeted: Reference | None, k: int, loaded: _Loaded, notes: list[str]
-    ) -> torch.Tensor:
-        dim = loaded.ecmg.stylization.config.clap_dim
-        if targeted is None:
-            notes.append("no targeted reference: style embedding is zeros")
-            emb = np.zeros(dim, np.float32)
-        elif self.clap_embed is None:
-            notes.append("no CLAP embedder given: style embedding is zeros")
-            emb = np.zeros(dim, np.float32)
-        else:
-            emb = np.asarray(self.clap_embed(targeted), dtype=np.float32).reshape(-1)
-            if emb.shape != (dim,) or not np.isfinite(emb).all():
-                raise InvalidRequest(
-                    f"CLAP embedding of {targeted.piece_id} must be {dim} finite values, "
-                    f"got shape {emb.shape}"
-                )
-        return torch.from_numpy(emb)[None].repeat(k, 1).to(loaded.device)
 
     def _sample_window(
         self,
@@ -427,6 +433,7 @@ class FullGenerator:
         audio: np.ndarray,
         extra: dict[str, Any],
         progress: ProgressFn,
+        names: Sequence[str] | None = None,
     ) -> list[GeneratedAudio]:
         loaded = self._loaded
         assert loaded is not None
@@ -443,8 +450,9 @@ class FullGenerator:
                 out = out * (0.98 / peak)
                 notes.append(f"peak {peak:.2f} scaled to -0.2 dBFS")
             name = request.name if len(seeds) == 1 else f"{request.name}-{seed}"
-            path = Path(request.out_dir) / f"{name}.wav"
+            path = Path(request.out_dir) / f"{names[i] if names else name}.wav"
             write_wav_atomic(path, out, request.sample_rate)
+            played = cond.measure_played(out, request.sample_rate)
             results.append(
                 GeneratedAudio(
                     audio_path=path,
@@ -452,7 +460,7 @@ class FullGenerator:
                     sample_rate=request.sample_rate,
                     backend="full",
                     weights=loaded.weights,  # type: ignore[arg-type]
-                    extra={**extra, "seed": int(seed), "notes": notes},
+                    extra={**extra, **played, "seed": int(seed), "notes": notes},
                 )
             )
         progress("write", 1, 1)

@@ -128,8 +128,7 @@ def tiny_sao_config() -> dict[str, Any]:
     pre["decoder"]["config"].update(channels=4, latent_dim=8)
     pre["latent_dim"] = 8
     cond = cfg["model"]["conditioning"]
-    cond["cond_dim"] = 32
-    cond["configs"][0]["config"]["max_length"] = 16
+    cond["cond_dim"] = 32  # T5's 128-token limit stays: the attribute text must reach the DiT
     dit = cfg["model"]["diffusion"]["config"]
     # 2 heads of 32 (SAT rotates 32 dims per head at least); context 32 wide -> 1 kv head
     dit.update(
@@ -257,6 +256,19 @@ class LocalT5Conditioner(nn.Module):
     def encoder_parameters(self) -> int:
         t5 = self.__dict__["t5"]
         return sum(p.numel() for p in t5.parameters()) if t5 is not None else 0
+
+    def cut_words(self, text: str) -> str | None:
+        """The end of ``text`` the encoder's token limit drops (None: it all fits)."""
+        tokenizer = self.__dict__["tokenizer"]
+        if tokenizer is None:
+            return None
+        ids = tokenizer(text, truncation=False)["input_ids"]
+        if len(ids) <= self.max_length:
+            return None
+        kept = tokenizer.decode(ids[: self.max_length - 1], skip_special_tokens=True)
+        words = text.split()
+        n = len(kept.split())
+        return " ".join(words[max(0, n - 1) :]) if n <= len(words) else ""
 
     def move_encoder(self, device: torch.device | str) -> None:
         if self.loaded:

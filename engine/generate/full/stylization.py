@@ -1,9 +1,10 @@
 """Stylization Module: steers SAO's DiT towards the targeted reference through cross-attention.
 
 The attribute text is appended to the prompt (:func:`styled_prompt`), and the targeted
-reference's CLAP audio embedding (512-d) is concatenated with each text token and the
-timestep embedding, projected to the text width, and added to the text tokens the DiT
-cross-attends to. The projection starts at zero, so the base model is unchanged until trained.
+reference's CLAP audio embedding (as wide as the CLAP config's joint space) is concatenated
+with each text token and the timestep embedding, projected to the text width, and added to
+the text tokens the DiT cross-attends to. The projection starts at zero, so the base model
+is unchanged until trained.
 
 Plugged in with a forward pre-hook on SAT's ContinuousTransformer: the caller passes
 ``style_cond=<[B, clap_dim]>`` to the DiT; the hook removes it from the kwargs and rewrites
@@ -21,32 +22,36 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from bridge.errors import WeightsError
-from engine.types import MusicDescription, Reference
+from engine.types import Attributes
 
 STEM = "stylization"
-CLAP_DIM = 512
 
 
 @dataclass(frozen=True)
 class StylizationConfig:
     context_dim: int  # width of the tokens the DiT cross-attends to (the text width)
     time_dim: int  # width of the DiT's timestep embedding
-    clap_dim: int = CLAP_DIM
+    clap_dim: int  # width of the CLAP audio embedding (the CLAP model config's joint_dim)
 
 
-def attribute_text(description: MusicDescription, targeted: Reference | None) -> str:
-    """The attribute the targeted retrieval aimed at, in words (e.g. "tempo: fast")."""
-    if targeted is not None and targeted.partition:
-        kind, _, value = targeted.partition.partition(":")
-        return f"{kind}: {value}" if value else kind
-    a = description.attributes
-    return f"tempo: {a.tempo_bucket}, genre: {a.genre}, mood: {a.mood}"
+def attribute_text(attributes: Attributes) -> str:
+    """Every attribute, in the form the ECMG training records use ("tempo: slow; genre: rock;
+    mood: sad; energy: low; instruments: piano, strings; key: A minor"). Built from what the
+    user set or the describer chose, never from the partition retrieval fell back to."""
+    a = attributes
+    tempo = a.tempo_bucket + (f" ({a.bpm:g} BPM)" if a.bpm else "")
+    parts = [f"tempo: {tempo}", f"genre: {a.genre}", f"mood: {a.mood}", f"energy: {a.energy}"]
+    if a.instruments:
+        parts.append("instruments: " + ", ".join(i.replace("-", " ") for i in a.instruments))
+    if a.key:
+        parts.append(f"key: {a.key}" + (f" {a.mode}" if a.mode else ""))
+    return "; ".join(parts)
 
 
-def styled_prompt(description: MusicDescription, targeted: Reference | None) -> str:
+def styled_prompt(description: str, attributes: Attributes) -> str:
     """The prompt with the attribute text appended (the text half of the Stylization input)."""
-    text = description.text.strip().rstrip(".")
-    return f"{text}. {attribute_text(description, targeted)}"
+    text = description.strip().rstrip(".")
+    return f"{text}. {attribute_text(attributes)}"
 
 
 class Stylization(nn.Module):
@@ -61,7 +66,7 @@ class Stylization(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
     @classmethod
-    def for_base(cls, dit: nn.Module, clap_dim: int = CLAP_DIM) -> Stylization:
+    def for_base(cls, dit: nn.Module, clap_dim: int) -> Stylization:
         transformer = dit.transformer
         context_dim = transformer.layers[0].cross_attn.to_kv.in_features
         config = StylizationConfig(

@@ -25,6 +25,7 @@ from engine.retrieve import decode, dsp
 from engine.retrieve.full import schema
 from engine.retrieve.full.library import MusicLibrary
 from engine.retrieve.full.schema import EncoderStamp, PieceAnalysis
+from engine.retrieve.full.writer import LibraryWriter
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class AddOptions:
     ray_address: str | None = None  # "auto", "ray://host:port", or None for in-process
     ray_concurrency: int = 2
     backend: str = "auto"  # encoder backend: auto (ONNX when exported) | torch | onnx
+    device: str = "auto"  # models.device: picks the ONNX providers (CUDA where there is one)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class AddReport:
     ann: dict[str, Any] | None = None
     executor: str = "local"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    encoders: dict[str, str] = field(default_factory=dict)  # what ran: "onnx CUDAExecutionProvider"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class AddReport:
             "audio_seconds": round(self.audio_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 2), "calibration": self.calibration,
             "ann": self.ann, "executor": self.executor, "notes": list(self.notes),
+            "encoders": dict(self.encoders),
         }  # fmt: skip
 
 
@@ -109,7 +113,7 @@ class Analyzer:
 
         self.model_dir = Path(model_dir)
         self.options = options
-        self.clap = clap or ClapEncoder(self.model_dir, backend=options.backend)  # type: ignore[arg-type]
+        self.clap = clap or ClapEncoder(self.model_dir, options.backend, options.device)  # type: ignore[arg-type]
         self._clip: Any = None
 
     @property
@@ -117,7 +121,7 @@ class Analyzer:
         if self._clip is None:
             from engine.retrieve.full.encoders.runtime import ClipEncoder
 
-            self._clip = ClipEncoder(self.model_dir, backend=self.options.backend)  # type: ignore[arg-type]
+            self._clip = ClipEncoder(self.model_dir, self.options.backend, self.options.device)  # type: ignore[arg-type]
         return self._clip
 
     def analyse(self, path: Path) -> PieceAnalysis:
@@ -280,6 +284,104 @@ def _stamp(info: Any) -> EncoderStamp:
     return EncoderStamp(name=info.name, weights=info.weights, identity=info.identity, dim=info.dim)
 
 
+def _prepare(
+    lib: MusicLibrary,
+    writer: LibraryWriter,
+    files: list[Path],
+    model_dir: Path,
+    options: AddOptions,
+    executor: Executor,
+    notes: list[str],
+    encoders: dict[str, str],
+) -> EncoderStamp | None:
+    """Stamp the encoders' identity, embed the tag prompts once, give a local executor its
+    analyzer, note in `encoders` what each ran on; returns the CLIP stamp (None: videos
+    cannot be added)."""
+    from engine.retrieve.full.encoders.runtime import ClapEncoder, ClipEncoder
+
+    clap = ClapEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+    encoders["clap"] = clap.info.ran_on()
+    clip_stamp = None
+    if any(decode.media_kind(f) == "video" for f in files) or lib.encoder("clip"):
+        try:
+            clip_enc = ClipEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+            clip_stamp = _stamp(clip_enc.info)
+            encoders["clip"] = clip_enc.info.ran_on()
+        except Exception as exc:
+            notes.append(f"CLIP unavailable ({exc}); videos are skipped")
+    writer.set_encoders(_stamp(clap.info), clip_stamp)
+    if lib.tag_vocabulary() is None:
+        writer.set_vocabulary(*_vocabulary(clap))
+    if isinstance(executor, LocalExecutor) and executor.analyzer is None:
+        executor.analyzer = Analyzer(model_dir, options, clap=clap)
+    return clip_stamp
+
+
+def _to_analyse(
+    writer: LibraryWriter,
+    files: list[Path],
+    clip_stamp: EncoderStamp | None,
+    options: AddOptions,
+    skipped: list[tuple[str, str]],
+    unchanged: list[str],
+) -> list[Path]:
+    """The files that are new or changed (or all, with reembed); the rest are reported."""
+    todo: list[Path] = []
+    for f in files:
+        if decode.media_kind(f) == "video" and clip_stamp is None:
+            skipped.append((str(f), "video needs the CLIP model (vmb models download clip)"))
+            continue
+        known = writer.known(str(f))
+        stat = f.stat()
+        if known and not options.reembed and known[:2] == (stat.st_size, stat.st_mtime_ns):
+            unchanged.append(str(f))
+        else:
+            todo.append(f)
+    return todo
+
+
+def _analyse_and_commit(
+    writer: LibraryWriter,
+    executor: Executor,
+    todo: list[Path],
+    options: AddOptions,
+    skipped: list[tuple[str, str]],
+    progress: ProgressFn | None,
+) -> tuple[list[str], list[str], float]:
+    """Analyse ``todo`` and commit it in batches; a file whose content is already in the
+    library under another existing path is skipped. Returns (added, updated, seconds)."""
+    added: list[str] = []
+    updated: list[str] = []
+    seconds = 0.0
+    batch: list[PieceAnalysis] = []
+    existing = {str(f) for f in todo if writer.known(str(f))}
+    seen_hashes: dict[str, str] = {}
+
+    def flush() -> None:
+        for a, pid in zip(batch, writer.commit(batch), strict=True):
+            (updated if a.path in existing else added).append(pid)
+        batch.clear()
+
+    for done, outcome in enumerate(executor.map(todo), start=1):
+        if outcome.analysis is None:
+            skipped.append((outcome.path, outcome.error or "unknown error"))
+        else:
+            a = outcome.analysis
+            owner = writer.owner_of_hash(a.content_hash) or seen_hashes.get(a.content_hash)
+            if owner and owner != a.path and Path(owner).exists():
+                skipped.append((a.path, f"same content as {owner} (already in the library)"))
+            else:
+                seen_hashes[a.content_hash] = a.path
+                batch.append(a)
+                seconds += a.duration_s
+                if len(batch) >= options.batch_size:
+                    flush()
+        if progress:
+            progress("add", done, len(todo))
+    flush()
+    return added, updated, seconds
+
+
 def add_paths(
     library_root: Path,
     model_dir: Path,
@@ -289,75 +391,20 @@ def add_paths(
     progress: ProgressFn | None = None,
 ) -> AddReport:
     """Add (or refresh) files and folders; bad files are skipped and reported."""
-    from engine.retrieve.full.encoders.runtime import ClapEncoder, ClipEncoder
-
     t0 = time.perf_counter()
     files, skipped = scan(paths)
     lib = MusicLibrary.open(library_root, create=True)
-    added: list[str] = []
-    updated: list[str] = []
     unchanged: list[str] = []
     notes: list[str] = []
-    seconds = 0.0
-    calibration = None
-    ann_info = None
+    encoders: dict[str, str] = {}
     executor = executor or make_executor(model_dir, options)
     try:
         with lib.writer() as writer:
-            # The writer embeds the tag prompts once and stamps the encoders' identity.
-            clap = ClapEncoder(model_dir, backend=options.backend)  # type: ignore[arg-type]
-            clip_stamp = None
-            if any(decode.media_kind(f) == "video" for f in files) or lib.encoder("clip"):
-                try:
-                    clip_stamp = _stamp(ClipEncoder(model_dir, backend=options.backend).info)  # type: ignore[arg-type]
-                except Exception as exc:
-                    notes.append(f"CLIP unavailable ({exc}); videos are skipped")
-            writer.set_encoders(_stamp(clap.info), clip_stamp)
-            if lib.tag_vocabulary() is None:
-                writer.set_vocabulary(*_vocabulary(clap))
-            if isinstance(executor, LocalExecutor) and executor.analyzer is None:
-                executor.analyzer = Analyzer(model_dir, options, clap=clap)
-            todo: list[Path] = []
-            for f in files:
-                if decode.media_kind(f) == "video" and clip_stamp is None:
-                    skipped.append(
-                        (str(f), "video needs the CLIP model (vmb models download clip)")
-                    )
-                    continue
-                known = writer.known(str(f))
-                stat = f.stat()
-                if known and not options.reembed and known[:2] == (stat.st_size, stat.st_mtime_ns):
-                    unchanged.append(str(f))
-                else:
-                    todo.append(f)
-            batch: list[PieceAnalysis] = []
-            existing = {str(f) for f in todo if writer.known(str(f))}
-            seen_hashes: dict[str, str] = {}
-
-            def flush() -> None:
-                for a, pid in zip(batch, writer.commit(batch), strict=True):
-                    (updated if a.path in existing else added).append(pid)
-                batch.clear()
-
-            for done, outcome in enumerate(executor.map(todo), start=1):
-                if outcome.analysis is None:
-                    skipped.append((outcome.path, outcome.error or "unknown error"))
-                else:
-                    a = outcome.analysis
-                    owner = writer.owner_of_hash(a.content_hash) or seen_hashes.get(a.content_hash)
-                    if owner and owner != a.path and Path(owner).exists():
-                        skipped.append(
-                            (a.path, f"same content as {owner} (already in the library)")
-                        )
-                    else:
-                        seen_hashes[a.content_hash] = a.path
-                        batch.append(a)
-                        seconds += a.duration_s
-                        if len(batch) >= options.batch_size:
-                            flush()
-                if progress:
-                    progress("add", done, len(todo))
-            flush()
+            clip_stamp = _prepare(lib, writer, files, model_dir, options, executor, notes, encoders)
+            todo = _to_analyse(writer, files, clip_stamp, options, skipped, unchanged)
+            added, updated, seconds = _analyse_and_commit(
+                writer, executor, todo, options, skipped, progress
+            )
             calibration = writer.calibrate()
             built = writer.maybe_build_ann()
             ann_info = built.__dict__ if built else None
@@ -367,5 +414,5 @@ def add_paths(
         added=tuple(added), updated=tuple(updated), unchanged=tuple(unchanged),
         skipped=tuple(skipped), audio_seconds=seconds,
         wall_seconds=time.perf_counter() - t0, calibration=calibration, ann=ann_info,
-        executor=executor.name, notes=tuple(notes),
+        executor=executor.name, notes=tuple(notes), encoders=encoders,
     )  # fmt: skip

@@ -238,6 +238,11 @@ class MusicLibrary:
         )
         return found[0] if found else None
 
+    def with_content(self, content_hash: str) -> PieceRecord | None:
+        """The piece whose file has these bytes (the same music under another path)."""
+        found = self._records("WHERE content_hash=?", (content_hash,))
+        return found[0] if found else None
+
     def audio_embedding(self, piece_id: str) -> np.ndarray:
         rec = self.piece(piece_id)
         return np.asarray(self.audio_matrix()[rec.row], dtype=np.float32)

@@ -27,6 +27,7 @@ from engine.config import Settings
 from engine.retrieve.full.encoders import clap as clap_mod
 from engine.retrieve.full.library import MusicLibrary
 from engine.retrieve.full.schema import (
+    DB_FILE,
     EmptyPartition,
     EncoderStamp,
     LibraryError,
@@ -34,7 +35,7 @@ from engine.retrieve.full.schema import (
     parse_partition,
     prompt_for,
 )
-from engine.types import Knobs, MusicDescription, Reference, Retrieval, VisualInput
+from engine.types import Knobs, MusicDescription, Reference, Retrieval, VisualInput, Weights
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +46,33 @@ def library_root(settings: Settings) -> Path:
     return settings.library_dir / "full"
 
 
+NO_LIBRARY = "no music library: no references, the cue is generated from the description alone"
+
+
+def library_state(settings: Settings) -> tuple[int, EncoderStamp | None]:
+    """(pieces, CLAP stamp) of the full library; (0, None) where there is none yet."""
+    if not (library_root(settings) / DB_FILE).exists():
+        return 0, None
+    with MusicLibrary.open(library_root(settings)) as lib:
+        return lib.count(), lib.encoder("clap")
+
+
 def full_retrieval_available(settings: Settings) -> tuple[bool, str]:
-    """Whether the full retriever can answer, and why (cheap: loads no model)."""
+    """Whether the full retriever can answer, and why (cheap: loads no model). No library is
+    no obstacle: the cue is then generated from the description alone."""
     from engine.retrieve.full.encoders.runtime import model_identity
 
-    try:
-        folder = weights.resolve(clap_mod.MODEL_NAME, settings.model_dir)
-    except WeightsError as exc:
-        return False, exc.message
     root = library_root(settings)
     try:
-        with MusicLibrary.open(root) as lib:
-            n = lib.count()
-            stamp = lib.encoder("clap")
+        n, stamp = library_state(settings)
     except LibraryError as exc:
         return False, exc.message
     if n == 0 or stamp is None:
-        return (
-            False,
-            f"the full music library in {root} is empty; add music with `vmb library add FOLDER`",
-        )
+        return True, f"{NO_LIBRARY} (add music with `vmb library add FOLDER`)"
+    try:
+        folder = weights.resolve(clap_mod.MODEL_NAME, settings.model_dir)
+    except WeightsError as exc:
+        return False, f"the full library in {root} needs {clap_mod.MODEL_NAME}: {exc.message}"
     if stamp.identity != model_identity(folder.path):
         return False, (
             f"the full library was embedded with another {clap_mod.MODEL_NAME} ({stamp.weights} "
@@ -114,7 +122,8 @@ class FullRetriever:
 
         with self._lock:
             if self._clap is None:
-                enc = ClapEncoder(self.settings.model_dir, backend=self.backend)  # type: ignore[arg-type]
+                s = self.settings
+                enc = ClapEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clap", EncoderStamp(**_stamp(enc.info)))
                 self._clap = enc
             return self._clap
@@ -125,10 +134,17 @@ class FullRetriever:
 
         with self._lock:
             if self._clip is None:
-                enc = ClipEncoder(self.settings.model_dir, backend=self.backend)  # type: ignore[arg-type]
+                s = self.settings
+                enc = ClipEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clip", EncoderStamp(**_stamp(enc.info)))
                 self._clip = enc
             return self._clip
+
+    def ran_on(self) -> dict[str, str]:
+        """The encoders loaded so far and what they run on ("onnx CUDAExecutionProvider")."""
+        with self._lock:
+            loaded = {"clap": self._clap, "clip": self._clip}
+        return {k: enc.info.ran_on() for k, enc in loaded.items() if enc is not None}
 
     def close(self) -> None:
         with self._lock:
@@ -138,9 +154,22 @@ class FullRetriever:
 
     # -- the Retriever protocol ----------------------------------------------------------------
 
+    def has_library(self) -> bool:
+        n, stamp = library_state(self.settings)
+        return n > 0 and stamp is not None
+
+    @property
+    def weights(self) -> Weights:
+        """What retrieval ran on: CLAP's weights, or none without a library."""
+        if not self.has_library():
+            return "none"
+        return weights.resolve(clap_mod.MODEL_NAME, self.settings.model_dir).weights
+
     def retrieve(
         self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
     ) -> Retrieval:
+        if not self.has_library():
+            return Retrieval(notes=(NO_LIBRARY,))
         text = (knobs.text or description.text).strip()
         lists = []
         if text:
@@ -250,6 +279,7 @@ class FullRetriever:
 
     def _references(self, hits: list[tuple[int, float]], partition: str | None) -> list[Reference]:
         records = {r.row: r for r in self.library.records_for_rows([row for row, _ in hits])}
+        matrix = self.library.audio_matrix()
         out = []
         for row, score in hits:
             rec = records.get(row)
@@ -258,6 +288,7 @@ class FullRetriever:
             out.append(Reference(
                 piece_id=rec.piece_id, title=rec.title, path=rec.path, score=float(score),
                 partition=partition, bpm=rec.bpm, key=rec.key, mode=rec.mode, tags=rec.tags,
+                clap=np.asarray(matrix[row], dtype=np.float32),  # the stored embedding
             ))  # fmt: skip
         return out
 

@@ -143,13 +143,9 @@ def _import_laion() -> dict[str, types.ModuleType]:
 # The module tree (same parameter names as laion_clap's CLAP, non-fusion, roberta text).
 
 
-def build_model(cfg: ClapConfig, text_config: Any) -> Any:
-    import torch
-    from torch import nn
-    from transformers import RobertaModel
-
-    htsat, lmodel = laion_modules()
-    audio_cfg = lmodel.CLAPAudioCfp(
+def _audio_cfg(lmodel: Any, cfg: ClapConfig) -> Any:
+    """LAION-CLAP's HTSAT audio settings from our config."""
+    return lmodel.CLAPAudioCfp(
         model_type="HTSAT",
         model_name="base",
         sample_rate=cfg.sample_rate,
@@ -162,6 +158,15 @@ def build_model(cfg: ClapConfig, text_config: Any) -> Any:
         mel_bins=cfg.mel_bins,
         clip_samples=cfg.clip_samples,
     )
+
+
+def build_model(cfg: ClapConfig, text_config: Any) -> Any:
+    import torch
+    from torch import nn
+    from transformers import RobertaModel
+
+    htsat, lmodel = laion_modules()
+    audio_cfg = _audio_cfg(lmodel, cfg)
 
     class ClapModel(nn.Module):
         """LAION-CLAP without the training-time parts: embed audio windows and text."""

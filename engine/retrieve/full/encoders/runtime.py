@@ -27,6 +27,7 @@ import numpy as np
 from bridge.errors import WeightsError
 from engine import weights
 from engine.retrieve.full.encoders import clap, clip
+from engine.util.device import device_type, onnx_providers
 
 Backend = Literal["torch", "onnx"]
 ONNX_OPSET = 18
@@ -54,9 +55,10 @@ def _torch_threads() -> None:
 
 
 class _Graphs:
-    """Named onnxruntime sessions, one per exported function."""
+    """Named onnxruntime sessions, one per exported function, on the device's providers
+    (CUDA first where asked for and offered, the CPU as the fallback)."""
 
-    def __init__(self, folder: Path, names: tuple[str, ...]) -> None:
+    def __init__(self, folder: Path, names: tuple[str, ...], device: str = "cpu") -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -64,12 +66,15 @@ class _Graphs:
         threads = int(os.environ.get("VMB_ORT_THREADS", "0"))
         if threads:
             opts.intra_op_num_threads = threads
+        providers = onnx_providers(device)
         self.sessions = {
-            n: ort.InferenceSession(
-                str(folder / f"{n}.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
+            n: ort.InferenceSession(str(folder / f"{n}.onnx"), sess_options=opts,
+                                    providers=providers)
             for n in names
-        }
+        }  # fmt: skip
+        # onnxruntime falls back to the CPU when CUDA cannot start (no driver, no cuDNN):
+        # what the sessions really use, not what was asked for
+        self.provider = self.sessions[names[0]].get_providers()[0]
 
     def run(self, name: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
         session = self.sessions[name]
@@ -102,6 +107,10 @@ class EncoderInfo:
     identity: str
     backend: Backend
     dim: int
+    provider: str = "torch cpu"  # what ran: an onnxruntime execution provider, or torch's device
+
+    def ran_on(self) -> str:
+        return f"{self.backend} {self.provider}" if self.backend == "onnx" else self.provider
 
 
 class ClapEncoder:
@@ -109,7 +118,11 @@ class ClapEncoder:
 
     GRAPHS = ("audio", "text")
 
-    def __init__(self, model_dir: Path, backend: Backend | Literal["auto"] = "auto") -> None:
+    def __init__(
+        self, model_dir: Path, backend: Backend | Literal["auto"] = "auto", device: str = "auto"
+    ) -> None:
+        """``device``: the models.device setting (auto | cuda | mps | cpu); it picks the ONNX
+        providers. The torch backend runs on the CPU."""
         folder = weights.resolve(clap.MODEL_NAME, model_dir)
         self.folder = folder.path
         self.cfg = clap.read_config(folder.path)
@@ -132,7 +145,7 @@ class ClapEncoder:
 
             self.tokenizer = RobertaTokenizer.from_pretrained(str(self.folder / self.cfg.text_dir))
             self._graphs: _Graphs | None = _Graphs(
-                onnx_dir(model_dir, clap.MODEL_NAME), self.GRAPHS
+                onnx_dir(model_dir, clap.MODEL_NAME), self.GRAPHS, device_type(device)
             )
             self.model = None
         else:
@@ -140,8 +153,9 @@ class ClapEncoder:
             self.model, self.tokenizer, self.cfg = clap.load_torch_model(self.folder)
             self._graphs = None
         self.info = EncoderInfo(
-            clap.MODEL_NAME, folder.weights, identity, backend, self.cfg.joint_dim
-        )
+            clap.MODEL_NAME, folder.weights, identity, backend, self.cfg.joint_dim,
+            self._graphs.provider if self._graphs else "torch cpu",
+        )  # fmt: skip
 
     @property
     def dim(self) -> int:
@@ -185,7 +199,9 @@ class ClipEncoder:
 
     GRAPHS = ("image", "text")
 
-    def __init__(self, model_dir: Path, backend: Backend | Literal["auto"] = "auto") -> None:
+    def __init__(
+        self, model_dir: Path, backend: Backend | Literal["auto"] = "auto", device: str = "auto"
+    ) -> None:
         from transformers import CLIPConfig, CLIPTokenizer
 
         folder = weights.resolve(clip.MODEL_NAME, model_dir)
@@ -209,7 +225,7 @@ class ClipEncoder:
             self.tokenizer = CLIPTokenizer.from_pretrained(str(self.folder))
             self.prep = clip.preprocessing(self.folder, config)
             self._graphs: _Graphs | None = _Graphs(
-                onnx_dir(model_dir, clip.MODEL_NAME), self.GRAPHS
+                onnx_dir(model_dir, clip.MODEL_NAME), self.GRAPHS, device_type(device)
             )
             self.model = None
             dim = int(config.projection_dim)
@@ -218,7 +234,8 @@ class ClipEncoder:
             self.model, self.tokenizer, self.prep = clip.load_torch_model(self.folder)
             self._graphs = None
             dim = int(self.model.config.projection_dim)
-        self.info = EncoderInfo(clip.MODEL_NAME, folder.weights, identity, backend, dim)
+        provider = self._graphs.provider if self._graphs else "torch cpu"
+        self.info = EncoderInfo(clip.MODEL_NAME, folder.weights, identity, backend, dim, provider)
 
     @property
     def dim(self) -> int:
