@@ -236,8 +236,13 @@ def test_tempo_sources(tmp_path):
     drawn = {choose_tempo(request(tmp_path, tempo="medium", seed=s))[0] for s in range(8)}
     assert len(drawn) >= 3 and all(105 <= b <= 134 for b in drawn)
     slow_ref = Reference(piece_id="y", title="y", path="y", score=1.0, bpm=97.0)
-    r = request(tmp_path, mood="sad", genre="classical", tempo="slow",
-                retrieval=Retrieval(targeted=(slow_ref,)))
+    r = request(
+        tmp_path,
+        mood="sad",
+        genre="classical",
+        tempo="slow",
+        retrieval=Retrieval(targeted=(slow_ref,)),
+    )
     assert choose_tempo(r)[1] == "mood+genre"  # 97 BPM does not suit a sad classical cue
     with pytest.raises(InvalidRequest, match="impossible"):
         choose_tempo(request(tmp_path, bpm=400.0))
