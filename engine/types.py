@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -147,6 +147,15 @@ class GenerationRequest:
     sample_rate: int = 44100
     marker_times_s: tuple[float, ...] = ()  # editor's hit points, seconds from the cue start
     name: str = "cue"
+    # how the cue ends: ring | button | fade | cut | none (None: the backend's default, ring)
+    ending: str | None = None
+    loop: bool = False  # whole bars that loop seamlessly (the length is rounded to bars)
+    stems: bool = False  # also one WAV per part (draft backend only)
+    continue_from: dict[str, Any] | None = None  # what the previous cue of a run carried
+    frame_rate: float = 25.0  # the picture's rate: button and cut endings hit the last frame
+
+
+ENDINGS = ("ring", "button", "fade", "cut", "none")  # how a cue ends (GenerationRequest.ending)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def _demo(args: argparse.Namespace) -> int:
     cuts = make_demo_clip(clip)
     timeline = make_demo_timeline(clip, out / "demo.otio")
     print(f"  clip: {clip} (cuts at {', '.join(f'{c:g}' for c in cuts)} s)")
-    print("scoring it (one cue per shot, key and tempo kept across cues)…")
+    print("scoring it (one piece across the shots: sections change at the cuts, no gap)…")
     params = parse_soundtrack_params(
         {
             "timeline": str(timeline),
@@ -39,7 +39,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f'  {cue["clip"]}: "{cue["description"]}"')
         print(
             f"    {a['mood']}, {a['genre']}, {a['bpm'] or a['tempo']} BPM, key "
-            f"{a['key'] or '-'} {a['mode'] or ''}; stem {Path(cue['audio']).name}"
+            f"{a['key'] or '-'} {a['mode'] or ''}; ending {cue['extra'].get('ending', '-')}; "
+            f"stem {Path(cue['audio']).name}"
         )
     f = result["files"]
     print("done:")

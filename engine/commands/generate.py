@@ -15,6 +15,7 @@ from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_jso
 from engine.score.cue import parse_cue_params
 from engine.score.deliver import conditioning_summary
 from engine.serve import control
+from engine.types import ENDINGS
 from engine.util import atomic
 
 
@@ -115,6 +116,29 @@ def cue_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
+def add_finish_args(p: argparse.ArgumentParser, loop: bool) -> None:
+    p.add_argument(
+        "--ending",
+        choices=list(ENDINGS),
+        help="ring-out, a button hit or a hard cut on the last frame, a fade, or none (the "
+        "music plays on into the next cue); default: by the cue's place in the run",
+    )
+    if loop:
+        p.add_argument("--loop", action="store_true", help="whole bars that loop seamlessly")
+    p.add_argument("--stems", action="store_true", help="one WAV per part as well (draft)")
+
+
+def finish_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.ending:
+        params["ending"] = args.ending
+    if getattr(args, "loop", False):
+        params["loop"] = True
+    if args.stems:
+        params["stems"] = True
+    return params
+
+
 def run_job(kind: str, params: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
     with control.ensure_running(settings()) as client:
         return wait_with_progress(client, client.submit(kind, params, seed=seed)["job_id"])
@@ -154,11 +178,15 @@ def _generate(args: argparse.Namespace) -> int:
         params = cue_params(args)
         params["variations"] = args.variations
         params["duck"] = not args.no_duck
+    params.update(finish_params(args))
+    parse_cue_params(params, settings())
     result = run_job("cue", params, seed=seed)
     out = Path(args.out).expanduser()
     cues = []
     for cue in result["cues"]:
+        stems = {k: copy_out(v, out) for k, v in (cue["extra"].get("stems") or {}).items()}
         cue = {**cue, "audio": copy_out(cue["audio"], out), "midi": copy_out(cue["midi"], out)}
+        cue["stems"] = stems
         cues.append(cue)
     if args.json:
         keys = (
@@ -176,8 +204,15 @@ def _generate(args: argparse.Namespace) -> int:
             "timings",
             "compute",
             "licence",
+            "stems",
         )
-        print_json({"cues": [{k: c[k] for k in keys} for c in cues]})
+        rows = []
+        for c in cues:
+            row = {k: c[k] for k in keys}
+            row.update({k: c["extra"][k] for k in ("ending", "loop", "unsupported")
+                        if k in c["extra"]})  # fmt: skip
+            rows.append(row)
+        print_json({"cues": rows})
         return 0
     for c in cues:
         a = c["attributes"]
@@ -189,6 +224,15 @@ def _generate(args: argparse.Namespace) -> int:
             f"  {a['mood']}, {a['genre']}, {a['tempo']} ({a['bpm'] or '-'} BPM), "
             f"{', '.join(a['instruments'])}"
         )
+        x = c["extra"]
+        if "loop" in x:
+            print(f"  loop: {x['loop']['note']} (loop points in the WAV and the MIDI)")
+        elif "ending" in x:
+            print(f"  ending: {x['ending']}")
+        for part, path in c["stems"].items():
+            print(f"  stem {part}: {path}")
+        for note in x.get("unsupported", ()):
+            print(f"  note: {note}")
         print(f"  {c['backend_reason']}; weights: {c['weights']}")
         print(f"  ran on: {describe_compute(c.get('compute') or {})}")
         print(f"  licence: {c['licence']}")
@@ -241,6 +285,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--variations", type=int, default=1)
     g.add_argument("--no-duck", action="store_true", help="do not lower the music under speech")
     g.add_argument("--out", required=True, help="folder for the stems")
+    add_finish_args(g, loop=True)
     g.add_argument(
         "--from",
         dest="from_wav",

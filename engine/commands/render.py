@@ -11,7 +11,14 @@ import opentimelineio as otio
 from bridge import timeline as tl
 from bridge.errors import InvalidRequest
 from engine.commands.common import print_json, settings
-from engine.commands.generate import add_knob_args, copy_out, knobs_from, run_job
+from engine.commands.generate import (
+    add_finish_args,
+    add_knob_args,
+    copy_out,
+    finish_params,
+    knobs_from,
+    run_job,
+)
 from engine.commands.timeline import add_timeline_args
 from engine.score.soundtrack import parse_soundtrack_params
 
@@ -44,12 +51,14 @@ def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
         "timeline": str(Path(args.timeline).expanduser().resolve()),
         "knobs": knobs_from(args),
         "per": args.per,
-        "continuous": args.continuous,
         "min_length_s": args.min_length,
         "media_roots": [str(Path(r).expanduser().resolve()) for r in args.media_root],
         "require_media": args.require_media,
         "hits": args.hits,
+        **finish_params(args),
     }
+    if args.continuous is not None:
+        params["continuous"] = args.continuous
     if args.rate is not None:
         params["rate"] = args.rate
     if args.backend:
@@ -110,7 +119,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     sel.add_argument("--clip", help="one clip, by name or id")
     sel.add_argument("--all", action="store_true", help="the whole timeline (default)")
     p.add_argument("--per", choices=["clip", "scene"], default="clip")
-    p.add_argument("--continuous", action="store_true", help="keep key and tempo across cues")
+    p.add_argument(
+        "--continuous",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one piece across the cues: key, tempo, groove and motifs kept, no gap or fade "
+        "at the cuts (default: on with --per scene, off with --per clip)",
+    )
+    add_finish_args(p, loop=False)
     p.add_argument(
         "--min-length",
         type=float,

@@ -8,6 +8,7 @@ are cached per process so models stay resident in the worker between jobs.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import time
@@ -24,6 +25,7 @@ from engine import backends, taxonomy
 from engine.backends import STAGES, StageName
 from engine.config import Settings
 from engine.types import (
+    ENDINGS,
     GeneratedAudio,
     GenerationRequest,
     Knobs,
@@ -41,7 +43,16 @@ MAX_TEXT_CHARS = 1000  # the same limit as the full describer's parser
 MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
 MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
 MAX_INSTRUMENTS = 16
-CONTINUE_KEYS = {"bpm": (numbers.Real,), "key": (str,), "mode": (str,)}
+# what a previous cue of a run carries: tempo, key, mode, the genre's groove and the draft's
+# form position and motifs ("carry", checked field by field by the draft generator)
+CONTINUE_KEYS = {
+    "bpm": (numbers.Real,),
+    "key": (str,),
+    "mode": (str,),
+    "genre": (str,),
+    "carry": (dict,),
+}
+MAX_CARRY_CHARS = 8000  # a carry is a few hundred bytes of JSON (form position, 2-3 motifs)
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,10 @@ class CueSpec:
     project: str = ""  # the production's title, written into the WAV's iXML
     marker_times_s: tuple[float, ...] = ()  # hit points (editor's markers), seconds from start
     hits: tuple[str, ...] = HITS  # what the music hits: "cuts", "markers", both or neither
+    ending: str | None = None  # ring | button | fade | cut | none; None: the backend's default
+    loop: bool = False  # whole bars that loop seamlessly (length rounded to bars)
+    stems: bool = False  # one WAV per part as well (draft backend)
+    frame_rate: float | None = None  # picture rate for button/cut endings (None: the media's)
 
     def to_params(self) -> dict[str, Any]:
         k = self.knobs
@@ -90,6 +105,10 @@ class CueSpec:
             "project": self.project,
             "markers": [{"time_s": t} for t in self.marker_times_s],
             "hits": ",".join(self.hits) or "none",
+            "ending": self.ending,
+            "loop": self.loop,
+            "stems": self.stems,
+            "frame_rate": self.frame_rate,
         }
 
 
@@ -208,13 +227,18 @@ def _continue_from(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or not set(raw) <= set(CONTINUE_KEYS):
-        raise InvalidRequest("'continue_from' must be a map of 'bpm', 'key' and 'mode'")
+        raise InvalidRequest(
+            "'continue_from' must be a map of 'bpm', 'key', 'mode', 'genre' and 'carry'"
+        )
     for key, value in raw.items():
         ok = value is None or (
             isinstance(value, CONTINUE_KEYS[key]) and not isinstance(value, bool)
         )
         if not ok or (isinstance(value, str) and len(value) > MAX_KNOB_CHARS):
             raise InvalidRequest(f"'continue_from.{key}' has the wrong type or length")
+    carry = raw.get("carry")
+    if carry is not None and len(json.dumps(carry, default=str)) > MAX_CARRY_CHARS:
+        raise InvalidRequest(f"'continue_from.carry' is over {MAX_CARRY_CHARS} characters")
     return raw
 
 
@@ -248,6 +272,10 @@ def parse_cue_params(
         "project",
         "markers",
         "hits",
+        "ending",
+        "loop",
+        "stems",
+        "frame_rate",
     }
     unknown = set(params) - known
     if unknown:
@@ -307,6 +335,7 @@ def parse_cue_params(
         or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cuts)
     ):
         raise InvalidRequest("'cut_times_s' must be a list of seconds")
+    ending, loop, stems, frame_rate = parse_finish_params(params)
     return CueSpec(
         media=str(Path(media).expanduser().resolve()) if media else None,
         start_s=start,
@@ -324,7 +353,32 @@ def parse_cue_params(
         project=project,
         marker_times_s=tuple(m.time_s for m in parse_markers(params.get("markers")) if m.wanted),
         hits=parse_hits(params.get("hits")),
+        ending=ending,
+        loop=loop,
+        stems=stems,
+        frame_rate=frame_rate,
     )
+
+
+def parse_finish_params(params: dict[str, Any]) -> tuple[str | None, bool, bool, float | None]:
+    """(ending, loop, stems, frame_rate) of cue or soundtrack params, checked."""
+    ending = params.get("ending")
+    if ending is not None and ending not in ENDINGS:
+        raise InvalidRequest(f"unknown ending {ending!r}; endings: {', '.join(ENDINGS)}")
+    flags = []
+    for key in ("loop", "stems"):
+        v = params.get(key, False)
+        if not isinstance(v, bool):
+            raise InvalidRequest(f"'{key}' must be true or false")
+        flags.append(v)
+    if flags[0] and ending is not None:
+        raise InvalidRequest("a loop has no ending: give 'loop' or 'ending', not both")
+    rate = params.get("frame_rate")
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate <= 240
+    ):
+        raise InvalidRequest("'frame_rate' must be 1-240 frames per second")
+    return ending, flags[0], flags[1], float(rate) if rate is not None else None
 
 
 _STAGE_CACHE: dict[tuple[str, str, Settings], Any] = {}
@@ -368,10 +422,13 @@ def _continued(description: MusicDescription, spec: CueSpec) -> MusicDescription
         return description
     attrs = description.attributes
     knob_tempo = spec.knobs.tempo is not None
+    genre = prev.get("genre") if spec.knobs.genre is None else None
     attrs = replace(
         attrs,
         bpm=attrs.bpm if knob_tempo else (prev.get("bpm") or attrs.bpm),
         key=prev.get("key") or attrs.key,
+        # one piece keeps its groove: the genre carries on unless the knobs change it
+        genre=genre if isinstance(genre, str) and genre in taxonomy.GENRES else attrs.genre,
     )
     return replace(description, attributes=attrs)
 
@@ -395,13 +452,44 @@ def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
     import soundfile as sf
 
     from engine.generate.ducking import ducking_gain
+    from engine.score import wavchunks
 
     info = sf.info(path)
     music, sr = sf.read(path, dtype="float32", always_2d=True)
     gain = ducking_gain(len(music), sr, regions).astype(np.float32)
+    smpl = wavchunks.read_chunk(path, b"smpl")  # a loop's points: libsndfile drops them
     tmp = atomic.temp_path(path)
     sf.write(tmp, music * gain[:, None], sr, subtype=info.subtype, format=info.format)
+    if smpl is not None:
+        wavchunks.append_chunk(tmp, b"smpl", smpl)
     atomic.publish(tmp, path)
+
+
+def _frame_rate(spec: CueSpec) -> float:
+    """The picture's frame rate (button and cut endings hit the last frame); 25 without one."""
+    if spec.frame_rate:
+        return spec.frame_rate
+    if spec.media is not None:
+        from engine import media
+
+        rate = media.probe(spec.media).rate
+        if 1.0 <= rate <= 240.0:
+            return float(rate)
+    return 25.0
+
+
+def _say_unsupported(audio: GeneratedAudio, spec: CueSpec) -> GeneratedAudio:
+    """A backend that cannot do what was asked says so in the cue's output."""
+    notes = []
+    if spec.stems and "stems" not in audio.extra:
+        notes.append(f"the {audio.backend} backend renders one mixed track: it has no stems")
+    if spec.loop and "loop" not in audio.extra:
+        notes.append(f"the {audio.backend} backend cannot loop: the cue is not a seamless loop")
+    if spec.ending and "ending" not in audio.extra:
+        notes.append(f"the {audio.backend} backend has no '{spec.ending}' ending: its own was used")
+    if not notes:
+        return audio
+    return replace(audio, extra={**audio.extra, "unsupported": notes})
 
 
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:
@@ -500,12 +588,20 @@ def run_cue(
         marker_times_s=spec.marker_times_s if "markers" in spec.hits else (),
         sample_rate=settings.pipeline.sample_rate,
         name=spec.name,
+        ending=spec.ending,
+        loop=spec.loop,
+        stems=spec.stems,
+        continue_from=spec.continue_from,
+        frame_rate=_frame_rate(spec),
     )
     cues = []
-    for v, audio, generate_s in _generate_all(generator, request, spec, progress):
+    for v, generated, generate_s in _generate_all(generator, request, spec, progress):
+        audio = _say_unsupported(generated, spec)
         played = _played(description, audio)
         if speech:
             _duck(audio.audio_path, speech)
+            for stem in (audio.extra.get("stems") or {}).values():
+                _duck(Path(str(stem)), speech)  # the same gain: stems still sum to the mix
             audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
         conditioning, weights = _conditioning(audio, description, retriever)
         cue_timings = {**timings, "generate_s": generate_s}
@@ -537,11 +633,14 @@ def run_cue(
 
 
 def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:
-    """The one place a stem is finalised: its licence, and bext + iXML written into the WAV."""
+    """The one place a stem is finalised: its licence, and bext + iXML written into the WAV
+    (and into each part's WAV of a cue rendered with stems)."""
     from engine.score.provenance import cue_licence, stamp_cue
 
     licence = cue_licence(cue, settings)
     stamp_cue(cue, spec, licence)
+    for part, path in (cue.extra.get("stems") or {}).items():
+        stamp_cue(cue, spec, licence, stem=(str(part), Path(str(path))))
     return replace(cue, licence=licence.summary)
 
 

@@ -48,6 +48,8 @@ def _run_cue(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         files[f"audio{suffix}"] = Path(cue.audio).name
         if cue.midi:
             files[f"midi{suffix}"] = Path(cue.midi).name
+        for part, path in (cue.extra.get("stems") or {}).items():
+            files[f"stem-{part}{suffix}"] = Path(str(path)).name
     return {"files": files, "cues": [c.to_json() for c in cues]}
 
 

@@ -51,9 +51,17 @@ def rerender_request(cue: Cue, spec: CueSpec) -> dict[str, Any]:
     }
 
 
-def stamp_cue(cue: Cue, spec: CueSpec, licence: LicenceStatement) -> None:
-    """Write bext + iXML into the cue's WAV (atomically, samples untouched)."""
+def stamp_cue(
+    cue: Cue, spec: CueSpec, licence: LicenceStatement, stem: tuple[str, Path] | None = None
+) -> None:
+    """Write bext + iXML into the cue's WAV (atomically, samples untouched); with ``stem``
+    (part, path), into that part's WAV: its request re-renders the whole cue with its stems,
+    and the mix's loudness is not the part's, so the bext loudness fields stay unset."""
     request = rerender_request(cue, spec)
+    path, scene, part = cue.audio, cue.audio.stem, None
+    if stem is not None:
+        part, path = stem
+        scene = f"{cue.audio.stem}-{part}"
     vmb = {
         "backend": cue.backend,
         "weights": cue.weights,
@@ -69,18 +77,20 @@ def stamp_cue(cue: Cue, spec: CueSpec, licence: LicenceStatement) -> None:
         "licence": licence.summary,
         "request": request,
     }
+    if part is not None:
+        vmb["stem"] = part
     bwf.stamp(
-        cue.audio,
+        path,
         bwf.Provenance(
             description=cue.description.text,
             time_reference=round(spec.position_s * cue.sample_rate),
             sample_rate=cue.sample_rate,
             vmb=vmb,
             project=spec.project,
-            scene=cue.audio.stem,
-            originator_reference=f"{cue.audio.stem}-s{cue.seed}",
-            loudness_lufs=cue.extra.get("loudness_lufs"),
-            true_peak_dbtp=cue.extra.get("true_peak_dbtp"),
+            scene=scene,
+            originator_reference=f"{scene}-s{cue.seed}"[:32],
+            loudness_lufs=cue.extra.get("loudness_lufs") if part is None else None,
+            true_peak_dbtp=cue.extra.get("true_peak_dbtp") if part is None else None,
         ),
     )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from bridge.jsondepth import check_json_depth
 from engine import backends
 from engine.config import Settings
 from engine.score import cut_only
-from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
+from engine.score.cue import Cue, CueSpec, parse_finish_params, parse_knobs, run_cue
 from engine.score.deliver import (
     DEFAULT_USAGE,
     PlacedCue,
@@ -65,6 +65,8 @@ _KEYS = {
     "usage",
     "composer",
     "publisher",
+    "ending",
+    "stems",
 }
 
 
@@ -172,7 +174,8 @@ def _options(params: dict[str, Any]) -> tl.PlanOptions:
         per=per,
         min_length_s=lo,
         max_length_s=hi,
-        continuous=bool(params.get("continuous", False)),
+        # a scene's cues are one piece by default; per clip, only when asked
+        continuous=bool(params.get("continuous", per == "scene")),
     )
 
 
@@ -205,6 +208,8 @@ def _credits(params: dict[str, Any]) -> None:
 
 def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Validated in the daemon: the timeline reads, the selection exists, media is there."""
+    if "loop" in params:
+        raise InvalidRequest("a soundtrack cannot loop; loop a single cue instead (vmb generate)")
     unknown = set(params) - _KEYS
     if unknown:
         raise InvalidRequest(f"unknown soundtrack parameter(s): {quote_names(unknown)}")
@@ -223,6 +228,7 @@ def parse_soundtrack_params(params: dict[str, Any], settings: Settings) -> dict[
             f"unknown backend {quote(params['backend'])}; backends: {', '.join(backends.CHOICES)}"
         )
     parse_knobs(params.get("knobs"))
+    parse_finish_params(params)
     _credits(params)
     _, named = _usages(params.get("usage"))
     tl.parse_hits(params.get("hits"))
@@ -260,11 +266,41 @@ def _scene_cuts(request: tl.CueRequest) -> Sequence[float]:
     return media.detect_cuts(request.media_path, request.source_in_s, request.source_out_s)
 
 
+def endings(plan: tl.CuePlan, params: dict[str, Any], rate: float) -> list[str | None]:
+    """Each cue's ending by its place in the run: a cue that the next one continues without
+    a gap ends with `none` (the music plays on into the cut); the others end as asked
+    ('ending', default the backend's ring)."""
+    out: list[str | None] = []
+    cues = plan.cues
+    for i, cue in enumerate(cues):
+        nxt = cues[i + 1] if i + 1 < len(cues) else None
+        joined = (
+            nxt is not None
+            and nxt.continue_from == cue.cue_id
+            and abs(nxt.record_in_s - cue.record_out_s) < 0.5 / rate
+        )
+        out.append("none" if joined else params.get("ending"))
+    return out
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the cues sit: the timeline's start (stems' time references count from it), its
+    frame rate (button and cut endings hit the last frame) and each cue's ending."""
+
+    origin_s: float = 0.0
+    rate: float = 24.0
+    endings: tuple[str | None, ...] = ()
+
+
 def _spec(
-    cue: tl.PlannedCue, params: dict[str, Any], prev: dict[str, Any] | None, origin_s: float
+    cue: tl.PlannedCue,
+    params: dict[str, Any],
+    prev: dict[str, Any] | None,
+    at: Placement,
+    i: int,
 ) -> CueSpec:
-    """The picture's range where its media is here, else the cut alone as text. `origin_s`:
-    the timeline's start, so the stem's time reference counts from it."""
+    """The picture's range where its media is here, else the cut alone as text."""
     knobs = parse_knobs(params.get("knobs"))
     src = cue.picture
     return CueSpec(
@@ -280,19 +316,27 @@ def _spec(
         continue_from=prev,
         marker_times_s=cue.marker_times_s,
         hits=tl.parse_hits(params.get("hits")),
-        position_s=max(0.0, cue.record_in_s - origin_s),
+        position_s=max(0.0, cue.record_in_s - at.origin_s),
         project=params.get("title") or "",
+        ending=at.endings[i] if i < len(at.endings) else params.get("ending"),
+        stems=bool(params.get("stems", False)),
+        frame_rate=at.rate,
     )
 
 
 def _carried(cue: Cue) -> dict[str, Any]:
-    """Tempo and key a following cue keeps (what was played, not only what was asked)."""
+    """What a following cue keeps (what was played, not only what was asked): tempo, key,
+    the genre's groove, and the draft's form position and motifs."""
     a = cue.description.attributes
-    return {
+    out = {
         "bpm": cue.extra.get("bpm", a.bpm),
         "key": cue.extra.get("key", a.key),
         "mode": cue.extra.get("mode", a.mode),
+        "genre": cue.extra.get("genre", a.genre),
     }
+    if isinstance(cue.extra.get("carry"), dict):
+        out["carry"] = cue.extra["carry"]
+    return out
 
 
 RenderFn = Callable[[CueSpec, int], Cue]
@@ -304,15 +348,16 @@ def _render_all(
     render: RenderFn,
     seed: int,
     progress: Callable[[int, int], None],
-    origin_s: float = 0.0,
+    at: Placement | None = None,
 ) -> list[Cue]:
     """Sequential: a continuous plan needs each cue's key and tempo before the next."""
     results: list[Cue] = []
     n = len(plan.cues)
+    at = _placement(plan, params, at)
     for i, cue in enumerate(plan.cues):
         progress(i, n)
         prev = _carried(results[-1]) if cue.continue_from and results else None
-        results.append(render(_spec(cue, params, prev, origin_s), seed + i))
+        results.append(render(_spec(cue, params, prev, at, i), seed + i))
     progress(n, n)
     return results
 
@@ -325,7 +370,7 @@ def _render_on_ray(
     out_dir: Path,
     address: str,
     progress: Callable[[int, int], None],
-    origin_s: float = 0.0,
+    at: Placement | None = None,
 ) -> list[Cue]:
     """Cues as Ray tasks; a continuous plan renders its first cue, then the rest in parallel."""
     import ray
@@ -338,7 +383,8 @@ def _render_on_ray(
             ignore_reinit_error=True,
         )
     remote = ray.remote(_ray_render)
-    specs = [_spec(c, params, None, origin_s) for c in plan.cues]
+    at = _placement(plan, params, at)
+    specs = [_spec(c, params, None, at, i) for i, c in enumerate(plan.cues)]
     results: list[Cue | None] = [None] * len(specs)
     first = 0
     if plan.continuous and specs:
@@ -390,8 +436,14 @@ def _media_record(plan: tl.CuePlan, loaded: tl.Loaded) -> dict[str, Any]:
     }
 
 
+def _placement(plan: tl.CuePlan, params: dict[str, Any], at: Placement | None) -> Placement:
+    """`at` with each cue's ending filled in (by its place in the run)."""
+    at = at or Placement()
+    return replace(at, endings=tuple(endings(plan, params, at.rate)))
+
+
 def _render(
-    plan: tl.CuePlan, params: dict[str, Any], ctx: RenderContext, out: Path, origin_s: float
+    plan: tl.CuePlan, params: dict[str, Any], ctx: RenderContext, at: Placement
 ) -> list[Cue]:
     address = params.get("ray_address") or os.environ.get("RAY_ADDRESS")
 
@@ -400,13 +452,13 @@ def _render(
 
     if address:
         return _render_on_ray(
-            plan, params, ctx.settings, ctx.seed, out, address, cue_progress, origin_s
+            plan, params, ctx.settings, ctx.seed, ctx.out_dir, address, cue_progress, at
         )
 
     def render(spec: CueSpec, seed: int) -> Cue:
-        return run_cue(spec, ctx.settings, seed, out, ctx.progress)[0]
+        return run_cue(spec, ctx.settings, seed, ctx.out_dir, ctx.progress)[0]
 
-    return _render_all(plan, params, render, ctx.seed, cue_progress, origin_s)
+    return _render_all(plan, params, render, ctx.seed, cue_progress, at)
 
 
 def _deliver_sheets(
@@ -480,7 +532,8 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     title = params.get("title") or timeline.name or "timeline"
     params = {**params, "title": title}
     start_s, end_s = tl.timeline_extent(timeline)
-    cues = _render(plan, params, ctx, out, start_s)
+    rate = tl.timeline_rate(timeline)
+    cues = _render(plan, params, ctx, Placement(origin_s=start_s, rate=rate))
     ctx.progress("deliver", 0, 3)
     takes = [
         _take(planned, cue, ctx.final_dir) for planned, cue in zip(plan.cues, cues, strict=True)
@@ -512,7 +565,6 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
     ]
     mix(placed, end_s - start_s, out / "soundtrack.wav", settings.pipeline.sample_rate, title)
     ctx.progress("deliver", 2, 3)
-    rate = tl.timeline_rate(timeline)
     _deliver_sheets(cues, placed, params, settings, rate, out)
     ctx.progress("deliver", 3, 3)
     files = {
@@ -525,6 +577,8 @@ def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, A
         files[cue.audio.stem] = cue.audio.name
         if cue.midi:
             files[f"{cue.midi.stem}-midi"] = cue.midi.name
+        for part, path in (cue.extra.get("stems") or {}).items():
+            files[f"{cue.audio.stem}-{part}"] = Path(str(path)).name
     (out / "cues.json").write_text(json.dumps(cue_rows, indent=2, default=str))
     files["cues"] = "cues.json"
     return {

@@ -96,6 +96,9 @@ def test_generate_cli_through_daemon(
             "5",
             "--out",
             str(out),
+            "--stems",
+            "--ending",
+            "cut",
             "--json",
         ]
     )
@@ -103,6 +106,8 @@ def test_generate_cli_through_daemon(
     data = json.loads(capsys.readouterr().out)
     (cue,) = data["cues"]
     assert set(cue) == {
+        "stems",
+        "ending",
         "audio",
         "midi",
         "duration_s",
@@ -125,6 +130,9 @@ def test_generate_cli_through_daemon(
     info = sf.info(cue["audio"])
     assert info.frames == round(4.75 * 44100) and info.channels == 2
     assert Path(cue["audio"]).parent == out and Path(cue["midi"]).exists()
+    assert cue["ending"] == "cut" and set(cue["stems"]) == {"drums", "bass", "harmony", "melody"}
+    for path in cue["stems"].values():
+        assert Path(path).parent == out and sf.info(path).frames == info.frames
 
 
 def test_describe_cli_and_unknown_mood(
@@ -233,3 +241,39 @@ def test_continuous_cues_keep_tempo_and_tonic_mode_follows_mood(
         return (tonic[name[0]] + name.count("#") - name.count("b")) % 12
 
     assert pc(second.extra["key"]) == pc(first.extra["key"])
+
+
+def test_gateway_cue_returns_loop_and_stems_as_files(draft_engine) -> None:  # noqa: ANN001
+    import time
+
+    from support.gateway_http import GatewayHTTP
+
+    gw = GatewayHTTP.from_discovery()
+    acc = gw.post(
+        "/v1/cue",
+        {"text": "dark hip hop groove", "duration_s": 5.4, "loop": True, "stems": True,
+         "knobs": {"tempo": "120"}, "seed": 4},
+    )  # fmt: skip
+    assert acc.status == 202, acc.body
+    job_id = acc.json["job_id"]
+    deadline = time.monotonic() + 120
+    while gw.get(f"/v1/jobs/{job_id}").json["job"]["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    res = gw.get(f"/v1/jobs/{job_id}/result")
+    assert res.status == 200, res.body
+    files = res.json["files"]
+    # one file per part the band has (this hip-hop band: drums, bass and the melody's keys)
+    assert {"audio", "midi", "stem-drums", "stem-bass", "stem-melody"} <= set(files)
+    (cue,) = res.json["result"]["cues"]
+    loop = cue["extra"]["loop"]
+    assert "rounded" in loop["note"] and cue["extra"]["bpm"] == pytest.approx(120.0)
+    assert loop["bars"] == 3 and loop["duration_s"] == pytest.approx(6.0)
+    wav = gw.get(files["audio"]["url"]).body
+    assert b"smpl" in wav and wav[-200:].rstrip(b"\0").endswith(b"</BWFXML>")  # then iXML
+    frames = sf.info(files["audio"]["path"]).frames
+    assert frames == round(6.0 * 44100)  # 5.4 s at 120 BPM: three whole bars
+    for name in ("stem-drums", "stem-melody"):
+        body = gw.get(files[name]["url"]).body
+        assert body == Path(files[name]["path"]).read_bytes()
+        assert sf.info(files[name]["path"]).frames == frames

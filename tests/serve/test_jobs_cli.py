@@ -63,6 +63,12 @@ def test_demo_scores_a_clip(
     scored = otio.adapters.read_from_file(str(out / "scored.otio"))
     assert [t.name for t in scored.audio_tracks()] == ["VMB Score"]
     assert (out / "cue-sheet.html").exists() and len(list(out.glob("cue-*.wav"))) == 3
+    # one piece across the three shots: no dip in the mix at the cuts, only the last cue ends
+    from engine.eval.boundary import boundary_dips
+
+    dips = boundary_dips(mix, sr, [5.0, 9.0])
+    assert all(d["dip_db"] > -10.0 for d in dips), dips
+    assert text.count("ending none") == 2 and text.count("ending ring") == 1
 
 
 def test_model_dir_must_match_the_running_engine(

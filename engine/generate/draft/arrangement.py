@@ -7,6 +7,7 @@ Beats are the unit everywhere; the tempo map turns them into seconds. Shared by 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.generate.draft.theory import Chord
 
@@ -30,6 +31,10 @@ class ArrangeInput:
     instruments: tuple[str, ...]
     cuts: tuple[float, ...]
     markers: tuple[float, ...] = ()  # hit points from the editor's markers, like cuts
+    ending: str = "ring"  # ring | button | fade | cut | none
+    loop: bool = False  # no intro, no ending: the last bar leads back into the first
+    carry: dict[str, Any] | None = None  # the previous cue's form position and motifs
+    frame_s: float = 0.04  # one picture frame: button and cut endings hit the last one
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,13 @@ class Arrangement:
     ccs: list[tuple[int, float, int, int]] = field(default_factory=list)  # part, beat, cc, value
     markers: list[tuple[float, str]] = field(default_factory=list)
     cut_hits: list[dict[str, object]] = field(default_factory=list)
+    motifs: dict[str, Any] = field(default_factory=dict)  # the melody's, for a next cue
+    label_index: int = 0  # where the form's label cycle stopped (a continuing cue goes on)
+
+    @property
+    def has_final(self) -> bool:
+        """Whether the last bar is a held/hit ending bar (ring, button, cut)."""
+        return bool(self.bars) and self.bars[-1].final
 
     def segment_at_beat(self, beat: float) -> TempoSegment:
         seg = self.tempo[0]

@@ -25,7 +25,7 @@ from engine.generate.draft.arrangement import (
     Section,
     q,
 )
-from engine.generate.draft.band import assign_parts, section_expression
+from engine.generate.draft.band import assign_parts, section_expression, section_level
 from engine.generate.draft.bass import BassWriter
 from engine.generate.draft.chords import ChordWriter
 from engine.generate.draft.drums import DrumWriter, level
@@ -53,7 +53,14 @@ class Composer:
     # -- top level --------------------------------------------------------------------------
     def compose(self) -> Arrangement:
         s = self.spec
-        tempo, boundary_beats, accents, end_beat = plan_time(s.duration_s, s.bpm, s.cuts, s.markers)
+        ending = "loop" if s.loop else s.ending
+        end_at = s.duration_s - s.frame_s if ending in ("button", "cut") else None
+        if end_at is not None and end_at <= 0:
+            ending, end_at = "ring", None
+        tempo, boundary_beats, accents, end_beat = plan_time(
+            s.duration_s, s.bpm, s.cuts, s.markers, end_at
+        )
+        hit_beats = boundary_beats[:-1] if end_at is not None else boundary_beats
         parts = assign_parts(s, self.style, has_cuts=bool(s.cuts or s.markers))
         arr = Arrangement(
             bpm=tempo[-1].bpm if len(tempo) == 1 else s.bpm,
@@ -70,14 +77,23 @@ class Composer:
             sections=[],
             end_beat=end_beat,
         )
-        plan_bars(arr, boundary_beats, s.genre, self.energy_scale)
+        carry = s.carry or {}
+        label_index = carry.get("label_index") if carry else None
+        plan_bars(arr, boundary_beats, s.genre, self.energy_scale, ending, label_index)
         plan_harmony(arr, s, self.style, self.mood, self.rng)
         self.arr = arr
         self._write_parts()
-        self._write_hits(boundary_beats, accents)
-        self._write_ending()
+        self._write_hits(hit_beats, accents)
+        if ending == "ring":
+            self._write_ending()
+        elif ending in ("button", "cut"):
+            self._write_final_hit(button=ending == "button")
+        elif ending == "none":
+            self._sustain_into_cut()
+        section_expression(arr, held_end=ending == "ring")
         apply_feel(arr, s.genre, self.rng)
         self._humanise_and_clean()
+        arr.motifs = self.melody.carried()
         for sec in arr.sections:
             arr.markers.append((arr.bars[sec.bars[0]].start, sec.label))
         return arr
@@ -258,8 +274,69 @@ class Composer:
                     if final.start >= 2.0:
                         self.drums.timpani_roll(pi, final.start - 2.0, 2.0, root, inten)
                     self.add(pi, final.start, 2.0, root, self.vel(1.2, inten, 0.0), True)
-        section_expression(arr)
-        self._fade_out(final.start + 0.35 * length, st.SECTION_EXPRESSION["end"])
+        self._fade_out(final.start + 0.35 * length, section_level(arr, "end"))
+
+    def _sustain_into_cut(self) -> None:
+        """A cue that runs on into the next one: the last bar's chord sustains into the cut
+        (pads and comping parts strike it again on the bar's last beat, so decaying pianos
+        and guitars still sound), so the cut never falls in a gap."""
+        arr = self.arr
+        last = arr.bars[-1]
+        chord = last.chord
+        if chord is None:
+            return
+        start = last.start + max(0.0, float(np.floor(last.beats - 0.5)))
+        inten = max(0.7, self.section(last).intensity)
+        length = arr.end_beat - start
+        for role in ("pad", "comp"):
+            for pi in self.parts_with(role):
+                for p in self.chords.voicing(pi, role, chord, 4):
+                    self.add(pi, start, length, p, self.vel(0.9, inten, 0.0))
+        for pi in self.parts_with("bass"):
+            lo, hi = self.ranges(arr.parts[pi], "bass")
+            prev = self.bass.prev.get(pi, (lo + hi) // 2 - 3)
+            root = nearest_pitch(chord.root, prev, lo, hi)
+            self.add(pi, start, length, root, self.vel(0.9, inten, 0.0))
+
+    def _write_final_hit(self, button: bool) -> None:
+        """The final downbeat on the cue's last frame: the whole band hits the tonic chord with
+        a crash and a kick. A button first stops the band for half a beat, so the hit stands
+        alone; a cut plays straight into it."""
+        arr = self.arr
+        final = arr.bars[-1]
+        chord = final.chord
+        assert chord is not None
+        hit = final.start
+        if button:
+            rest = hit - 0.5
+            kept = []
+            for n in arr.notes:
+                if n.start >= rest - 1e-9 and n.start < hit - 1e-9:
+                    continue
+                if n.start < rest and n.start + n.dur > rest:
+                    n.dur = max(1.0 / PPQ, rest - n.start)
+                kept.append(n)
+            arr.notes = kept
+        inten = max(0.8, self.section(arr.bars[-2]).intensity if len(arr.bars) > 1 else 0.8)
+        length = arr.end_beat - hit
+        for pi, part in enumerate(arr.parts):
+            if part.is_drum:
+                self.add(pi, hit, length, st.CRASH, self.vel(1.35, inten, 0.0), True)
+                self.add(pi, hit, length, st.KICK, self.vel(1.35, inten, 0.0), True)
+                continue
+            role = next((r for r in part.roles if r in ("comp", "pad", "arp", "counter")), None)
+            if role is not None:
+                for p in self.chords.voicing(pi, role, chord, 4):
+                    self.add(pi, hit, length, p, self.vel(1.2, inten, 0.0), True)
+            elif "bass" in part.roles or "timpani" in part.roles:
+                lo, hi = self.ranges(part, "bass")
+                root = nearest_pitch(chord.root, (lo + hi) / 2 - 3, lo, hi)
+                self.add(pi, hit, length, root, self.vel(1.2, inten, 0.0), True)
+            elif "melody" in part.roles:
+                lo, hi = self.ranges(part, "melody")
+                top = nearest_pitch(chord.root, (lo + hi) / 2, lo, hi)
+                self.add(pi, hit, length, top, self.vel(1.2, inten, 0.0), True)
+        arr.cut_hits.append({"time_s": round(arr.time_of(hit), 6), "kind": "ending"})
 
     def _end_chord(self, pi: int, part: Part, role: str, final: Bar, length: float, inten: float):
         """The final chord of a harmony part: rolled on plucked instruments, arpeggiated

@@ -165,13 +165,21 @@ def part_volume(program: int, role: str, family: str) -> int:
     return int(min(127, max(24, round(127 * 10 ** (min(0.0, gain_db) / 40.0)))))
 
 
-def section_expression(arr: Arrangement) -> None:
-    """CC11 per section (style.SECTION_EXPRESSION): a B section lifts over its A by level as
-    well as by layers, and the final chord sits under the climax. High-energy cues already
+def section_level(arr: Arrangement, label: str) -> int:
+    """The CC11 value of a section label (style.SECTION_EXPRESSION). High-energy cues already
     lift by layers (full drums, timpani, cymbals), so their A sections dip half as far."""
     depth = 0.5 if arr.energy == "high" else 1.0
+    return round(127 - depth * (127 - st.SECTION_EXPRESSION.get(label, 120)))
+
+
+def section_expression(arr: Arrangement, held_end: bool = True) -> None:
+    """CC11 per section: a B section lifts over its A by level as well as by layers, and a
+    held final chord sits under the climax. A button or cut ending's final hit is the climax:
+    it keeps the level of the section before it."""
+    level = 127
     for sec in arr.sections:
         beat = arr.bars[sec.bars[0]].start
-        value = round(127 - depth * (127 - st.SECTION_EXPRESSION.get(sec.label, 120)))
+        if sec.label != "end" or held_end:
+            level = section_level(arr, sec.label)
         for pi in range(len(arr.parts)):
-            arr.ccs.append((pi, beat, 11, value))
+            arr.ccs.append((pi, beat, 11, level))

@@ -24,20 +24,29 @@ MARKER_NUDGE = 0.03  # ... and a marker
 
 
 def plan_time(
-    duration_s: float, bpm: float, cuts: tuple[float, ...], markers: tuple[float, ...] = ()
+    duration_s: float,
+    bpm: float,
+    cuts: tuple[float, ...],
+    markers: tuple[float, ...] = (),
+    end_at: float | None = None,
 ) -> tuple[list[TempoSegment], list[float], list[float], float]:
     """Tempo segments, boundary beats (hits that start sections), accent hit times, end beat.
 
-    Hits are the cuts and the markers together (a marker on a cut is one hit)."""
+    Hits are the cuts and the markers together (a marker on a cut is one hit). ``end_at`` (a
+    button or cut ending) is one more boundary: the final downbeat lands on it exactly, like a
+    cut's, and is the last of the boundary beats."""
     beat_s = 60.0 / bpm
     boundaries = [0.0]
     accents: list[float] = []
+    limit = duration_s if end_at is None else end_at
     only_markers = {m for m in markers if all(abs(m - c) > 1e-3 for c in cuts)}
     for c in sorted({*cuts, *only_markers}):
-        if c - boundaries[-1] >= 3.5 * beat_s and duration_s - c >= 1.0 * beat_s:
+        if c - boundaries[-1] >= 3.5 * beat_s and limit - c >= 1.0 * beat_s:
             boundaries.append(c)
-        else:
+        elif c < limit:
             accents.append(c)
+    if end_at is not None and end_at > boundaries[-1]:
+        boundaries.append(end_at)
     segments: list[TempoSegment] = []
     boundary_beats: list[float] = []
     beat = 0.0
@@ -90,19 +99,19 @@ def _segment_bars(b0: float, b1: float) -> list[Span]:
 
 
 def _all_segment_bars(
-    seg_starts: list[float], seg_ends: list[float], hold_min: float
-) -> tuple[list[list[Span]], Span]:
-    """The body bars of each segment, and the final held bar (at least ``hold_min`` beats)."""
+    seg_starts: list[float], seg_ends: list[float], hold_min: float | None
+) -> tuple[list[list[Span]], Span | None]:
+    """The body bars of each segment, and the final held bar (at least ``hold_min`` beats;
+    none when ``hold_min`` is None: the body runs to the end)."""
     body: list[list[Span]] = []
     final: Span | None = None
     for k, (b0, b1) in enumerate(zip(seg_starts, seg_ends, strict=True)):
-        if k == len(seg_starts) - 1:
+        if k == len(seg_starts) - 1 and hold_min is not None:
             n_body = max(0, math.floor((b1 - b0 - hold_min) / 4.0 + 1e-9))
             body.append([(b0 + 4.0 * j, 4.0) for j in range(n_body)])
             final = (b0 + 4.0 * n_body, b1 - (b0 + 4.0 * n_body))
         else:
             body.append(_segment_bars(b0, b1))
-    assert final is not None
     return body, final
 
 
@@ -142,19 +151,34 @@ def _set_intensities(arr: Arrangement, energy_scale: float) -> None:
 
 
 def plan_bars(
-    arr: Arrangement, boundary_beats: list[float], genre: str, energy_scale: float
+    arr: Arrangement,
+    boundary_beats: list[float],
+    genre: str,
+    energy_scale: float,
+    ending: str = "ring",
+    label_index: int | None = None,
 ) -> None:
-    """Fill ``arr.bars`` and ``arr.sections``: each cut starts a section, the last bar holds."""
+    """Fill ``arr.bars`` and ``arr.sections``: each cut starts a section. A ring ending holds
+    the last bar; button and cut endings make the last boundary a final one-frame bar; fade,
+    none and loops run the body to the end. ``label_index`` continues a previous cue's form
+    (no intro)."""
     seg_starts = [0.0, *boundary_beats]
     seg_ends = [*boundary_beats, arr.end_beat]
     bps = arr.tempo[-1].us_per_beat / 1e6  # seconds per beat at the end
-    hold_min = min(6.0, max(2.0, 2.0 / bps))
+    hold_min: float | None = min(6.0, max(2.0, 2.0 / bps))
+    if ending in ("button", "cut"):
+        hold_min = 0.0
+    elif ending in ("fade", "none", "loop"):
+        hold_min = None
     body, final = _all_segment_bars(seg_starts, seg_ends, hold_min)
     total_body = sum(len(b) for b in body)
     section_size = 12 if genre == "blues" else 8
-    li = 0
+    li = label_index or 0
     for k, bars in enumerate(body):
-        with_intro = k == 0 and total_body >= 10 and len(bars) >= 6
+        with_intro = (
+            k == 0 and label_index is None and ending != "loop"
+            and total_body >= 10 and len(bars) >= 6
+        )  # fmt: skip
         groups, li = _group(bars, with_intro, section_size, li)
         for gi, (label, gbars) in enumerate(groups):
             sec = Section(
@@ -168,6 +192,10 @@ def plan_bars(
             for start, beats in gbars:
                 sec.bars.append(len(arr.bars))
                 arr.bars.append(Bar(len(arr.bars), start, beats, sec.index))
+    arr.label_index = li
+    if final is None:
+        _set_intensities(arr, energy_scale)
+        return
     end_sec = Section(index=len(arr.sections), label="end", intensity=0.0, bars=[])
     end_sec.after_cut = len(seg_starts) > 1 and abs(final[0] - seg_starts[-1]) < 1e-6
     arr.sections.append(end_sec)

@@ -24,6 +24,7 @@ import soundfile as sf
 from bridge.errors import InvalidRequest
 from engine import taxonomy
 from engine.config import DraftConfig
+from engine.generate.draft import finish
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
@@ -31,6 +32,7 @@ from engine.generate.draft.midi import split_parts, write_midi
 from engine.generate.draft.render import find_soundfont, render_midi
 from engine.generate.draft.theory import key_name, parse_key
 from engine.generate.loudness import normalise_loudness
+from engine.score.wavchunks import add_loop_points
 from engine.types import (
     Attributes,
     GeneratedAudio,
@@ -186,6 +188,34 @@ def fade_end(audio: np.ndarray, sample_rate: int, fade_s: float = END_FADE_S) ->
     return audio
 
 
+def _carry(raw: object) -> tuple[dict[str, object] | None, str | None]:
+    """The form position and motifs a previous cue carried, checked (they come from clients):
+    anything malformed is ignored with a warning rather than failing the cue."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("carry"), dict):
+        return None, None
+    carry = raw["carry"]
+    try:
+        li = int(carry.get("label_index", 0))
+        motifs = {}
+        for key, m in (carry.get("motifs") or {}).items():
+            rhythm = [(int(a), int(b)) for a, b in m["rhythm"]]
+            contour = [int(x) for x in m["contour"]]
+            if not rhythm or len(contour) != len(rhythm) - 1 or len(rhythm) > 16:
+                raise ValueError("motif shape")
+            if not all(0 <= a < 16 and 1 <= b <= 16 for a, b in rhythm):
+                raise ValueError("motif steps")
+            motifs[str(key)[:8]] = {"rhythm": rhythm, "contour": contour,
+                                    "variation": int(m["variation"]) % 3}  # fmt: skip
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None, "ignored an unreadable 'carry' in continue_from"
+    return {"label_index": max(0, min(li, 1000)), "motifs": motifs}, None
+
+
+def _last_chord(arr: Arrangement) -> str | None:
+    chord = arr.bars[-1].chord if arr.bars else None
+    return chord.symbol if chord is not None else None
+
+
 class DraftGenerator:
     """engine.types.Generator for the draft backend."""
 
@@ -201,8 +231,26 @@ class DraftGenerator:
         bpm, tempo_source = choose_tempo(request)
         rng = np.random.default_rng(request.seed)
         tonic, mode, key_source, warnings = choose_key(request, mood, rng)
+        ending = finish.check_ending(request.ending)
+        duration = float(request.duration_s)
+        markers = _times(request.marker_times_s, duration, "marker")
+        loop_facts: dict[str, object] | None = None
+        if request.loop:
+            duration, bars = finish.loop_duration(duration, bpm)
+            if duration > self.max_duration_s and bars > 1:  # rounded up past the limit
+                duration, bars = duration * (bars - 1) / bars, bars - 1
+            note = f"length rounded to {bars} whole bars: {duration:.3f} s"
+            loop_facts = {"bars": bars, "asked_s": float(request.duration_s),
+                          "duration_s": round(duration, 6), "note": note}  # fmt: skip
+            cuts = markers = ()  # a loop has no picture to hit
+        carry, carry_warning = _carry(request.continue_from)
+        if carry_warning:
+            warnings.append(carry_warning)
+        frame_rate = request.frame_rate
+        if not isinstance(frame_rate, int | float) or not (1.0 <= frame_rate <= 240.0):
+            raise InvalidRequest(f"frame rate must be 1-240 frames per second, got {frame_rate!r}")
         spec = ArrangeInput(
-            duration_s=float(request.duration_s),
+            duration_s=duration,
             bpm=bpm,
             tonic=tonic,
             mode=mode,
@@ -211,7 +259,11 @@ class DraftGenerator:
             energy=energy,
             instruments=instruments,
             cuts=cuts,
-            markers=_times(request.marker_times_s, float(request.duration_s), "marker"),
+            markers=markers,
+            ending=ending,
+            loop=bool(request.loop),
+            carry=carry,
+            frame_s=1.0 / float(frame_rate),
         )
         arr = compose(spec, rng)
         facts: dict[str, object] = {
@@ -231,10 +283,85 @@ class DraftGenerator:
             ],
             "notes": len(arr.notes),
             "seed": request.seed,
+            "ending": "loop" if request.loop else ending,
+            "carry": {
+                "label_index": arr.label_index,
+                "motifs": arr.motifs,
+                "genre": genre,
+                "last_chord": _last_chord(arr),
+            },  # fmt: skip
         }
+        if loop_facts:
+            facts["loop"] = loop_facts
         if warnings:
             facts["warnings"] = warnings
         return arr, facts
+
+    def _render(
+        self, arr: Arrangement, soundfont: Path, sr: int, stems: bool, loop: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The mix (and each stem's audio). A loop renders its arrangement twice and keeps
+        the second pass, whose start holds the tails of the end (finish.doubled)."""
+        played = finish.doubled(arr) if loop else arr
+        with tempfile.TemporaryDirectory(prefix="vmb-split-") as split_dir:
+            if stems:
+                groups = finish.stem_groups(arr)
+                audios = finish.render_groups(
+                    played, list(groups.values()), soundfont, sr, Path(split_dir)
+                )
+                parts = dict(zip(groups, audios, strict=True))
+                audio = np.sum(audios, axis=0, dtype=np.float32)
+            else:
+                parts = {}
+                paths = []
+                for i, group in enumerate(split_parts(arr, RENDER_PROCESSES)):
+                    paths.append(Path(split_dir) / f"part{i}.mid")
+                    write_midi(played, paths[-1], group)
+                audio = render_midi(paths, soundfont, sr)
+        if loop:
+            n = int(round(arr.duration_s * sr))
+            audio = fit_length(audio, 2 * n)[n:]
+            parts = {k: fit_length(v, 2 * n)[n:] for k, v in parts.items()}
+        return audio, parts
+
+    def _finish(
+        self,
+        audio: np.ndarray,
+        stems: dict[str, np.ndarray],
+        arr: Arrangement,
+        sr: int,
+        num_samples: int,
+        extra: dict[str, object],
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+        """Exact length, the loop layer, the ending's envelope, loudness: on the mix, and
+        the same gains on every stem (so the stems still sum to the mix)."""
+        audio = fit_length(audio, num_samples)
+        stems = {k: fit_length(v, num_samples) for k, v in stems.items()}
+        if self.config.layer_loops and self.config.use_system_samples:
+            from engine.generate.draft.loops import layer_loop
+
+            if extra.get("ending") == "loop":  # the layer plays through the wrap too
+                twice = np.concatenate([audio, audio])
+                looped, loop_info = layer_loop(twice, finish.doubled(arr), sr)
+                looped = looped[num_samples:]
+            else:
+                looped, loop_info = layer_loop(audio, arr, sr)
+            if loop_info:
+                extra["loops"] = loop_info
+                if stems:
+                    stems["loops"] = (looped - audio).astype(np.float32)
+                audio = looped
+        env = finish.end_envelope(num_samples, sr, str(extra.get("ending", "ring")))
+        if env is not None:
+            audio = audio * env[:, None]
+            stems = finish.apply_gain(stems, env)
+        before = audio
+        audio, loud = normalise_loudness(
+            audio, sr, self.config.loudness_lufs, self.config.true_peak_dbtp
+        )
+        if stems:
+            stems = finish.apply_gain(stems, finish.gain_of(before, audio))
+        return audio, stems, loud
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn = no_progress
@@ -246,28 +373,38 @@ class DraftGenerator:
         t_arrange = time.perf_counter()
         progress("generate", 1, 3)
         sr = request.sample_rate
-        num_samples = int(round(request.duration_s * sr))
+        num_samples = int(round(arr.duration_s * sr))
         out_dir = Path(request.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         wav_path = out_dir / f"{request.name}.wav"
         mid_path = out_dir / f"{request.name}.mid"
         with _temp_files(out_dir, request.name) as temp:
             mid_tmp = temp(".tmp.mid")
-            write_midi(arr, mid_tmp)
-            audio = _render(arr, mid_tmp, soundfont, sr)
+            write_midi(arr, mid_tmp, loop_markers=request.loop)
+            audio, stems = self._render(arr, soundfont, sr, request.stems, request.loop)
             t_render = time.perf_counter()
             progress("generate", 2, 3)
-            audio, loud = self._finish(audio, arr, sr, num_samples, extra)
+            audio, stems, loud = self._finish(audio, stems, arr, sr, num_samples, extra)
             t_post = time.perf_counter()
             progress("generate", 3, 3)
-            wav_tmp = temp(".tmp.wav")
-            sf.write(str(wav_tmp), audio, sr, subtype="PCM_24", format="WAV")
-            for path in (mid_tmp, wav_tmp):
-                os.chmod(path, 0o644)  # mkstemp makes 0600; hosts read these as normal files
-                fsync_file(path)
-            os.replace(mid_tmp, mid_path)
-            os.replace(wav_tmp, wav_path)
+            outputs = [(mid_tmp, mid_path), (temp(".tmp.wav"), wav_path)]
+            sf.write(str(outputs[1][0]), audio, sr, subtype="PCM_24", format="WAV")
+            stem_paths: dict[str, Path] = {}
+            for stem, data in stems.items():
+                stem_paths[stem] = out_dir / f"{request.name}-{stem}.wav"
+                outputs.append((temp(".tmp.wav"), stem_paths[stem]))
+                sf.write(str(outputs[-1][0]), data, sr, subtype="PCM_24", format="WAV")
+            if request.loop:
+                for tmp_path, _ in outputs[1:]:
+                    add_loop_points(tmp_path, sr, num_samples)
+            for tmp_path, _ in outputs:
+                os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; hosts read these as normal files
+                fsync_file(tmp_path)
+            for tmp_path, final_path in outputs:
+                os.replace(tmp_path, final_path)
             fsync_dir(out_dir)
+        if request.stems:
+            extra["stems"] = {k: str(v) for k, v in stem_paths.items()}
         t_end = time.perf_counter()
         extra.update(
             soundfont=str(soundfont),
@@ -290,33 +427,6 @@ class DraftGenerator:
             midi_path=mid_path,
             extra=extra,
         )
-
-    def _finish(
-        self, audio: np.ndarray, arr: Arrangement, sr: int, num_samples: int, extra: dict
-    ) -> tuple[np.ndarray, dict[str, float]]:
-        """Exact length, the optional loop layer, the end fade and loudness normalisation."""
-        audio = fit_length(audio, num_samples)
-        if self.config.layer_loops and self.config.use_system_samples:
-            from engine.generate.draft.loops import layer_loop
-
-            audio, loop_info = layer_loop(audio, arr, sr)
-            if loop_info:
-                extra["loops"] = loop_info
-        audio = fade_end(audio, sr)
-        return normalise_loudness(audio, sr, self.config.loudness_lufs, self.config.true_peak_dbtp)
-
-
-def _render(arr: Arrangement, mid_path: Path, soundfont: Path, sr: int) -> np.ndarray:
-    """FluidSynth renders the parts in RENDER_PROCESSES groups, summed (same bytes anywhere)."""
-    groups = split_parts(arr, RENDER_PROCESSES)
-    if len(groups) <= 1:
-        return render_midi(mid_path, soundfont, sr)
-    with tempfile.TemporaryDirectory(prefix="vmb-split-") as split_dir:
-        paths = []
-        for i, parts in enumerate(groups):
-            paths.append(Path(split_dir) / f"part{i}.mid")
-            write_midi(arr, paths[-1], parts)
-        return render_midi(paths, soundfont, sr)
 
 
 @contextlib.contextmanager

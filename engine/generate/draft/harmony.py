@@ -68,6 +68,8 @@ def plan_harmony(
     if body:
         c = _chord(dom, spec, style)
         body[-1].chord = dominant_seventh(c) if dom == "V" else c
+    if not arr.has_final:
+        return  # no held ending: the body's cadence leads on (into the next cue, or the loop)
     tonic_symbol = "I" if mode == "major" else "i"
     final = chord_from_roman(tonic_symbol, spec.tonic, mode)
     if style.flavour in ("add9", "seventh") and mode == "major":

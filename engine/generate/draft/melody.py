@@ -51,6 +51,13 @@ class MelodyWriter:
         self.c = composer
         self.rng = composer.rng
         self.motifs: dict[str, Motif] = {}
+        for key, m in ((composer.spec.carry or {}).get("motifs") or {}).items():
+            # a continuing cue states the previous cue's motifs again: one piece, one theme
+            self.motifs[str(key)] = Motif(
+                [(int(a), int(b)) for a, b in m["rhythm"]],
+                [int(x) for x in m["contour"]],
+                int(m["variation"]),
+            )
         self.prev: int | None = None
         s = composer.spec
         d = composer.style.melody_density + composer.mood.density + st.ENERGY_DENSITY[s.energy]
@@ -97,6 +104,14 @@ class MelodyWriter:
                 contour[i] = -iv
             total += contour[i]
         return Motif(rhythm, contour, int(rng.integers(3)))
+
+    def carried(self) -> dict[str, dict[str, object]]:
+        """The motifs as JSON, for the next cue of a continuous run."""
+        return {
+            k: {"rhythm": [list(r) for r in m.rhythm], "contour": m.contour,
+                "variation": m.variation}
+            for k, m in self.motifs.items()
+        }  # fmt: skip
 
     def _motif(self, label: str) -> Motif:
         key = "B" if label == "B" else "A"

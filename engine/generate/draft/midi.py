@@ -89,10 +89,12 @@ def _mixer(part: Part, genre: str) -> list[Event]:
     return events
 
 
-def _part_events(arr: Arrangement, pi: int, end_tick: int) -> list[Event]:
+def _part_events(arr: Arrangement, pi: int, end_tick: int, loop: bool = False) -> list[Event]:
     part = arr.parts[pi]
     ch = part.channel
     events = _mixer(part, arr.genre)
+    if loop:
+        events.append((0, 2, mido.Message("control_change", channel=ch, control=111, value=0)))
     for n in arr.notes:
         if n.part != pi:
             continue
@@ -111,20 +113,30 @@ def _part_events(arr: Arrangement, pi: int, end_tick: int) -> list[Event]:
     return events
 
 
-def build_midi(arr: Arrangement, parts: set[int] | None = None) -> mido.MidiFile:
+def build_midi(
+    arr: Arrangement, parts: set[int] | None = None, loop_markers: bool = False
+) -> mido.MidiFile:
     """The whole arrangement, or only the ``parts`` given (for split rendering); the
-    conductor track is always included."""
+    conductor track is always included. A loop's file ends exactly at the loop's end and
+    carries "loopStart"/"loopEnd" markers (and CC111 at the start, the loop-point convention
+    some game and tracker tools read)."""
     mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
-    end_tick = _tick(arr.beat_of(arr.duration_s + TAIL_S))
-    mid.tracks.append(_track(_conductor(arr), end_tick))
+    end_tick = _tick(arr.beat_of(arr.duration_s + (0.0 if loop_markers else TAIL_S)))
+    conductor = _conductor(arr)
+    if loop_markers:
+        conductor.append((0, 6, mido.MetaMessage("marker", text="loopStart")))
+        conductor.append((end_tick, 6, mido.MetaMessage("marker", text="loopEnd")))
+    mid.tracks.append(_track(conductor, end_tick))
     for pi in range(len(arr.parts)):
         if parts is None or pi in parts:
-            mid.tracks.append(_track(_part_events(arr, pi, end_tick), end_tick))
+            mid.tracks.append(_track(_part_events(arr, pi, end_tick, loop_markers), end_tick))
     return mid
 
 
-def write_midi(arr: Arrangement, path: Path, parts: set[int] | None = None) -> None:
-    build_midi(arr, parts).save(str(path))
+def write_midi(
+    arr: Arrangement, path: Path, parts: set[int] | None = None, loop_markers: bool = False
+) -> None:
+    build_midi(arr, parts, loop_markers).save(str(path))
 
 
 def split_parts(arr: Arrangement, groups: int) -> list[set[int]]:
