@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import mido
@@ -94,6 +95,28 @@ def test_seeds_change_groove_bass_and_comping(cue):
     for group in ("drums", "bass", "comp"):
         pairs = [dm.jaccard(a[group], b[group]) for a, b in itertools.combinations(onsets, 2)]
         assert np.mean(pairs) < 0.8, (group, pairs)  # was 1.00: seeds only changed the key
+
+
+def _form(arr) -> tuple[tuple[str, int], ...]:
+    return tuple((sec.label, len(sec.bars)) for sec in arr.sections)
+
+
+def test_seeds_vary_the_form_and_a_continuing_cue_keeps_its_cycle():
+    cue = dq.CueSpec("happy", "pop", "medium", "medium")
+    gen = DraftGenerator()
+    base = dq._request(cue, 0, Path("."), 75.0)
+    forms = {_form(gen.arrange(replace(base, seed=s))[0]) for s in range(8)}
+    assert len(forms) >= 3, forms  # was 1: every seed had one form
+    for form in forms:  # 4/8-bar sections (the last two share what is left of the body)
+        sizes = [n for label, n in form[:-3] if label not in ("intro", "end")]
+        assert sizes and all(n in (4, 8) for n in sizes), form
+    first = gen.arrange(replace(base, seed=3, duration_s=30.0, ending="none"))[1]
+    carry = {"bpm": first["bpm"], "key": first["key"], "mode": first["mode"],
+             "carry": first["carry"]}  # fmt: skip
+    for seed in (4, 5, 6):
+        arr, facts = gen.arrange(replace(base, seed=seed, duration_s=30.0, continue_from=carry))
+        assert facts["carry"]["form_cycle"] == first["carry"]["form_cycle"]
+        assert arr.sections[0].label != "intro"
 
 
 def test_tempo_and_harmonic_rhythm_follow_mood_and_genre():

@@ -133,6 +133,7 @@ class Arrangement:
     cut_hits: list[dict[str, object]] = field(default_factory=list)
     motifs: dict[str, Any] = field(default_factory=dict)  # the melody's, for a next cue
     label_index: int = 0  # where the form's label cycle stopped (a continuing cue goes on)
+    form_cycle: int = 0  # which label cycle (form.CYCLES) the form follows
 
     @property
     def has_final(self) -> bool:

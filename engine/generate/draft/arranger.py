@@ -79,7 +79,11 @@ class Composer:
         )
         carry = s.carry or {}
         label_index = carry.get("label_index") if carry else None
-        plan_bars(arr, boundary_beats, s.genre, self.energy_scale, ending, label_index)
+        form_rng = np.random.default_rng(int(self.rng.integers(1 << 31)))  # the form by seed
+        plan_bars(
+            arr, boundary_beats, s.genre, self.energy_scale, ending, label_index,
+            form_rng, carry.get("form_cycle"),
+        )  # fmt: skip
         plan_harmony(arr, s, self.style, self.mood, self.rng)
         self.arr = arr
         self._write_parts()

@@ -28,6 +28,7 @@ from engine.generate.draft import finish
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
+from engine.generate.draft.form import CYCLES
 from engine.generate.draft.midi import split_parts, write_midi
 from engine.generate.draft.render import find_soundfont, render_midi
 from engine.generate.draft.theory import key_name, parse_key
@@ -196,6 +197,8 @@ def _carry(raw: object) -> tuple[dict[str, object] | None, str | None]:
     carry = raw["carry"]
     try:
         li = int(carry.get("label_index", 0))
+        cycle = carry.get("form_cycle")  # absent in carries from before it existed
+        cycle = None if cycle is None else int(cycle) % len(CYCLES)
         motifs = {}
         for key, m in (carry.get("motifs") or {}).items():
             rhythm = [(int(a), int(b)) for a, b in m["rhythm"]]
@@ -208,7 +211,7 @@ def _carry(raw: object) -> tuple[dict[str, object] | None, str | None]:
                                     "variation": int(m["variation"]) % 3}  # fmt: skip
     except (TypeError, ValueError, KeyError, AttributeError):
         return None, "ignored an unreadable 'carry' in continue_from"
-    return {"label_index": max(0, min(li, 1000)), "motifs": motifs}, None
+    return {"label_index": max(0, min(li, 1000)), "form_cycle": cycle, "motifs": motifs}, None
 
 
 def _last_chord(arr: Arrangement) -> str | None:
@@ -286,6 +289,7 @@ class DraftGenerator:
             "ending": "loop" if request.loop else ending,
             "carry": {
                 "label_index": arr.label_index,
+                "form_cycle": arr.form_cycle,
                 "motifs": arr.motifs,
                 "genre": genre,
                 "last_chord": _last_chord(arr),
