@@ -79,7 +79,7 @@ class Composer:
         )
         carry = s.carry or {}
         label_index = carry.get("label_index") if carry else None
-        form_rng = np.random.default_rng(int(self.rng.integers(1 << 31)))  # the form by seed
+        form_rng = self.rng.spawn(1)[0]  # the form by seed; leaves self.rng where it was
         plan_bars(
             arr, boundary_beats, s.genre, self.energy_scale, ending, label_index,
             form_rng, carry.get("form_cycle"),
