@@ -146,8 +146,9 @@ def _group(
         label = cycle[li % len(cycle)]
         size = section_size
         n = len(remaining)
-        if rng is not None and section_size == 8 and n >= 8 and rng.random() < SHORT_SECTION[label]:
-            size = 4  # and at least 4 bars are left for the next section
+        short = rng is not None and section_size == 8 and n >= 12  # 8 bars are left after it:
+        if short and rng.random() < SHORT_SECTION[label]:  # a short cue is not cut into bits
+            size = 4
         if n <= size + 1:
             size = n
         elif n - size < 4:
