@@ -24,8 +24,8 @@ from bridge.knobs import clean_knobs
 from engine import backends, taxonomy
 from engine.backends import STAGES, StageName
 from engine.config import Settings
+from engine.score.finishing import frame_rate_of, parse_finish_params, say_unsupported
 from engine.types import (
-    ENDINGS,
     GeneratedAudio,
     GenerationRequest,
     Knobs,
@@ -360,27 +360,6 @@ def parse_cue_params(
     )
 
 
-def parse_finish_params(params: dict[str, Any]) -> tuple[str | None, bool, bool, float | None]:
-    """(ending, loop, stems, frame_rate) of cue or soundtrack params, checked."""
-    ending = params.get("ending")
-    if ending is not None and ending not in ENDINGS:
-        raise InvalidRequest(f"unknown ending {ending!r}; endings: {', '.join(ENDINGS)}")
-    flags = []
-    for key in ("loop", "stems"):
-        v = params.get(key, False)
-        if not isinstance(v, bool):
-            raise InvalidRequest(f"'{key}' must be true or false")
-        flags.append(v)
-    if flags[0] and ending is not None:
-        raise InvalidRequest("a loop has no ending: give 'loop' or 'ending', not both")
-    rate = params.get("frame_rate")
-    if rate is not None and (
-        isinstance(rate, bool) or not isinstance(rate, int | float) or not 1 <= rate <= 240
-    ):
-        raise InvalidRequest("'frame_rate' must be 1-240 frames per second")
-    return ending, flags[0], flags[1], float(rate) if rate is not None else None
-
-
 _STAGE_CACHE: dict[tuple[str, str, Settings], Any] = {}
 
 
@@ -463,33 +442,6 @@ def _duck(path: Path, regions: list[tuple[float, float]]) -> None:
     if smpl is not None:
         wavchunks.append_chunk(tmp, b"smpl", smpl)
     atomic.publish(tmp, path)
-
-
-def _frame_rate(spec: CueSpec) -> float:
-    """The picture's frame rate (button and cut endings hit the last frame); 25 without one."""
-    if spec.frame_rate:
-        return spec.frame_rate
-    if spec.media is not None:
-        from engine import media
-
-        rate = media.probe(spec.media).rate
-        if 1.0 <= rate <= 240.0:
-            return float(rate)
-    return 25.0
-
-
-def _say_unsupported(audio: GeneratedAudio, spec: CueSpec) -> GeneratedAudio:
-    """A backend that cannot do what was asked says so in the cue's output."""
-    notes = []
-    if spec.stems and "stems" not in audio.extra:
-        notes.append(f"the {audio.backend} backend renders one mixed track: it has no stems")
-    if spec.loop and "loop" not in audio.extra:
-        notes.append(f"the {audio.backend} backend cannot loop: the cue is not a seamless loop")
-    if spec.ending and "ending" not in audio.extra:
-        notes.append(f"the {audio.backend} backend has no '{spec.ending}' ending: its own was used")
-    if not notes:
-        return audio
-    return replace(audio, extra={**audio.extra, "unsupported": notes})
 
 
 def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescription:
@@ -592,11 +544,11 @@ def run_cue(
         loop=spec.loop,
         stems=spec.stems,
         continue_from=spec.continue_from,
-        frame_rate=_frame_rate(spec),
+        frame_rate=frame_rate_of(spec),
     )
     cues = []
     for v, generated, generate_s in _generate_all(generator, request, spec, progress):
-        audio = _say_unsupported(generated, spec)
+        audio = say_unsupported(generated, spec)
         played = _played(description, audio)
         if speech:
             _duck(audio.audio_path, speech)

@@ -28,7 +28,7 @@ from bridge.jsondepth import check_json_depth
 from engine import backends
 from engine.config import Settings
 from engine.score import cut_only
-from engine.score.cue import Cue, CueSpec, parse_finish_params, parse_knobs, run_cue
+from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
 from engine.score.deliver import (
     DEFAULT_USAGE,
     PlacedCue,
@@ -37,6 +37,7 @@ from engine.score.deliver import (
     music_cue_sheet,
     usage_code,
 )
+from engine.score.finishing import parse_finish_params
 from engine.score.provenance import adapted_tracks, cue_licence
 
 MAX_OTIO_JSON = 8 << 20

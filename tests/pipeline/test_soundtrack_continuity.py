@@ -95,7 +95,8 @@ def test_scene_runs_are_continuous_by_default_and_loops_are_refused(vmb_home: Pa
 
 
 def test_a_backend_without_stems_loops_or_endings_says_so(tmp_path: Path) -> None:
-    from engine.score.cue import _say_unsupported, parse_cue_params
+    from engine.score.cue import parse_cue_params
+    from engine.score.finishing import say_unsupported
     from engine.types import GeneratedAudio
 
     settings = load_settings()
@@ -106,7 +107,7 @@ def test_a_backend_without_stems_loops_or_endings_says_so(tmp_path: Path) -> Non
         audio_path=tmp_path / "cue.wav", num_samples=1, sample_rate=44100, backend="full",
         weights="full-v1",
     )  # fmt: skip
-    notes = _say_unsupported(audio, spec).extra["unsupported"]
+    notes = say_unsupported(audio, spec).extra["unsupported"]
     assert any("full backend renders one mixed track: it has no stems" in n for n in notes)
     assert any("'button' ending" in n for n in notes)
     with pytest.raises(InvalidRequest, match="a loop has no ending"):

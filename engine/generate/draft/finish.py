@@ -26,11 +26,11 @@ FADE_MIN_S, FADE_MAX_S, FADE_SHARE = 1.5, 4.0, 0.3
 
 
 def check_ending(ending: str | None) -> str:
-    from bridge.errors import InvalidRequest
+    from bridge.errors import InvalidRequest, quote
 
     ending = ending or "ring"
     if ending not in ENDINGS:
-        raise InvalidRequest(f"unknown ending {ending!r}; endings: {', '.join(ENDINGS)}")
+        raise InvalidRequest(f"unknown ending {quote(ending)}; endings: {', '.join(ENDINGS)}")
     return ending
 
 
