@@ -3,6 +3,7 @@
   vmb eval --generated DIR --reference DIR [--text CSV] [--metrics auto|m1,m2] --out DIR
   vmb eval tempo-experiment [--clips N --variations K --backend draft|full] --out DIR
   vmb eval attribute-experiment [--clips N --variations K] --out DIR   (needs CLAP weights)
+  vmb eval draft-quality [--clips N --variations K] --out DIR   (the draft arranger's craft)
 
 Every run writes JSON beside a human-readable file (report.html, or the markdown table in
 the paper's shape) and prints where they are.
@@ -20,7 +21,7 @@ from bridge.errors import InvalidRequest
 from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir, settings
 from engine.util import atomic
 
-EXPERIMENTS = ("metrics", "tempo-experiment", "attribute-experiment")
+EXPERIMENTS = ("metrics", "tempo-experiment", "attribute-experiment", "draft-quality")
 
 
 def _log(msg: str) -> None:
@@ -107,6 +108,23 @@ def _attributes(args: argparse.Namespace) -> int:
     return _report(args, out, "attributes", result)
 
 
+def _draft_quality(args: argparse.Namespace) -> int:
+    """Issue 19's figures over the fixed mood/genre cues (``--clips`` first N) x seeds."""
+    from engine.eval import draft_quality as dq
+    from engine.eval.draft_report import to_markdown
+
+    cues = dq.CUES[: args.clips] if args.clips else dq.CUES
+    seeds = tuple(args.seed + 1 + i for i in range(args.variations or len(dq.SEEDS)))
+    report = dq.run(cues, seeds, log=_log if not args.json else lambda m: None)
+    paths = _write(Path(args.out), "draft_quality", report, to_markdown(report))
+    if args.json:
+        print_json({k: v for k, v in report.items() if k != "rows"} | {"files": paths})
+    else:
+        print(to_markdown(report))
+        print(f"written: {paths['markdown']}  (json: {paths['json']})")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     for name in ("clips", "variations"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -115,6 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         return _tempo(args)
     if args.experiment == "attribute-experiment":
         return _attributes(args)
+    if args.experiment == "draft-quality":
+        return _draft_quality(args)
     return _metrics(args)
 
 

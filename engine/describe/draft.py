@@ -247,22 +247,24 @@ def genre_of(
     return table[mood]
 
 
+# the band each genre wants, most defining first (up to MAX_BAND are kept)
 GENRE_INSTRUMENTS: dict[str, tuple[str, ...]] = {
-    "ambient": ("pad", "strings", "piano"),
-    "blues": ("electric-guitar", "bass", "drums", "organ"),
-    "cinematic": ("strings", "piano", "horn"),
-    "classical": ("piano", "strings", "cello"),
-    "electronic": ("synthesizer", "drums", "bass"),
-    "folk": ("acoustic-guitar", "violin", "bass"),
-    "funk": ("bass", "electric-guitar", "drums", "brass"),
-    "hip-hop": ("drums", "bass", "electric-piano"),
-    "jazz": ("piano", "bass", "saxophone", "drums"),
-    "latin": ("acoustic-guitar", "percussion", "bass", "trumpet"),
-    "lofi": ("electric-piano", "drums", "bass"),
-    "pop": ("drums", "synthesizer", "bass", "piano"),
-    "rock": ("electric-guitar", "drums", "bass"),
-    "world": ("percussion", "flute", "strings"),
+    "ambient": ("pad", "strings", "piano", "harp"),
+    "blues": ("electric-guitar", "bass", "drums", "organ", "piano"),
+    "cinematic": ("strings", "horn", "piano", "cello", "brass", "choir"),
+    "classical": ("piano", "strings", "cello", "flute"),
+    "electronic": ("synthesizer", "drums", "bass", "pad"),
+    "folk": ("acoustic-guitar", "violin", "bass", "percussion"),
+    "funk": ("bass", "electric-guitar", "drums", "brass", "electric-piano"),
+    "hip-hop": ("drums", "bass", "electric-piano", "vibraphone", "pad"),
+    "jazz": ("piano", "bass", "saxophone", "drums", "vibraphone"),
+    "latin": ("acoustic-guitar", "percussion", "bass", "trumpet", "piano", "drums"),
+    "lofi": ("electric-piano", "drums", "bass", "guitar"),
+    "pop": ("drums", "synthesizer", "bass", "piano", "acoustic-guitar", "strings"),
+    "rock": ("electric-guitar", "drums", "bass", "organ"),
+    "world": ("percussion", "flute", "strings", "marimba", "bass"),
 }
+MAX_BAND = 6
 _RHYTHM_GENRES = ("electronic", "funk", "hip-hop", "lofi", "pop", "rock", "latin")
 
 
@@ -278,9 +280,11 @@ def instruments_of(
     if energy == "low" and genre not in _RHYTHM_GENRES:
         band = [i for i in band if i not in ("drums", "percussion")]
     if energy == "high" and genre in ("cinematic", "classical", "ambient", "world"):
-        band.append("drums" if genre == "cinematic" else "percussion")
+        extra = "drums" if genre == "cinematic" else "percussion"
+        if extra not in band:
+            band.insert(2, extra)  # epic wants its percussion more than a sixth melody part
     out = list(dict.fromkeys([*lead, *band]))
-    return tuple(out[: max(3, len(lead))])
+    return tuple(out[: max(MAX_BAND, len(lead))])
 
 
 # --- 4. free text ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from bridge.errors import ConfigError, InvalidRequest, JobCancelled, MissingDepe
 from engine.config import DraftConfig
 from engine.eval.tempo import estimate_tempo, onset_times
 from engine.generate.draft import render as draft_render
+from engine.generate.draft import style as st
 from engine.generate.draft.generator import DraftGenerator
 from engine.generate.loudness import integrated_loudness, true_peak_dbtp
 from engine.types import (
@@ -98,12 +99,18 @@ def rendered(tmp_path_factory) -> dict[str, tuple[GeneratedAudio, np.ndarray]]:
 @pytest.mark.parametrize("name", list(TEMPO_CUES))
 def test_tempo_is_what_was_asked(rendered, name):
     res, audio = rendered[name]
-    asked = (
-        TEMPO_CUES[name].get("bpm")
-        or {"slow": 90.0, "medium": 120.0, "fast": 145.0}[TEMPO_CUES[name]["tempo"]]
-    )
+    asked = TEMPO_CUES[name].get("bpm")
+    if asked is None:  # issue 19: drawn inside the bucket by mood and genre, not one default
+        lo, hi = st.BUCKET_TEMPO[TEMPO_CUES[name]["tempo"]]
+        asked = res.extra["bpm"]
+        assert lo <= asked <= hi and res.extra["tempo_source"] == "mood+genre"
     assert res.extra["bpm"] == asked
     est = estimate_tempo(audio, res.sample_rate)  # no bucket hint: what a listener hears
+    if asked < 80 and "bpm" not in TEMPO_CUES[name]:
+        # a drawn ballad tempo (73 BPM with running eighths) is heard in eighths as often as
+        # in quarters: the estimate may be the double, never anything else
+        assert min(abs(est.bpm / asked - k) for k in (1.0, 2.0)) <= 0.03, est
+        return
     assert est.bpm == pytest.approx(asked, rel=0.03), est
 
 
@@ -147,7 +154,7 @@ def test_midi_matches_the_arrangement(rendered):
     pm = pretty_midi.PrettyMIDI(str(res.midi_path))
     drums = [i for i in pm.instruments if i.is_drum]
     assert drums and drums[0].notes  # drums on channel 10
-    assert abs(pm.get_tempo_changes()[1][0] - 145.0) < 0.01
+    assert abs(pm.get_tempo_changes()[1][0] - res.extra["bpm"]) < 0.01
 
 
 @needs_renderer

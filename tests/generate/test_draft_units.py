@@ -227,7 +227,23 @@ def test_tempo_sources(tmp_path):
     assert choose_tempo(r) == (132.0, "reference:targeted")
     r = request(tmp_path, tempo="medium", bpm=128.0, retrieval=Retrieval(targeted=(ref,)))
     assert choose_tempo(r) == (128.0, "attributes")
-    assert choose_tempo(request(tmp_path, tempo="fast")) == (145.0, "bucket-default")
+    # issue 19: no reference that suits the mood -> drawn in the bucket by mood and genre
+    bpm, source = choose_tempo(request(tmp_path, tempo="fast"))
+    assert source == "mood+genre" and 136 <= bpm <= 176
+    sad = choose_tempo(request(tmp_path, mood="sad", genre="classical", tempo="slow"))[0]
+    funk = choose_tempo(request(tmp_path, mood="playful", genre="funk", tempo="slow"))[0]
+    assert sad < 75 < 90 < funk <= 104  # a sad ballad is not a slow funk
+    drawn = {choose_tempo(request(tmp_path, tempo="medium", seed=s))[0] for s in range(8)}
+    assert len(drawn) >= 3 and all(105 <= b <= 134 for b in drawn)
+    slow_ref = Reference(piece_id="y", title="y", path="y", score=1.0, bpm=97.0)
+    r = request(
+        tmp_path,
+        mood="sad",
+        genre="classical",
+        tempo="slow",
+        retrieval=Retrieval(targeted=(slow_ref,)),
+    )
+    assert choose_tempo(r)[1] == "mood+genre"  # 97 BPM does not suit a sad classical cue
     with pytest.raises(InvalidRequest, match="impossible"):
         choose_tempo(request(tmp_path, bpm=400.0))
 

@@ -44,6 +44,7 @@ class Part:
     roles: tuple[str, ...]  # melody, comp, pad, bass, arp, counter, timpani, drums, perc, hits
     channel: int  # 0-15; 9 is the drum channel
     added: bool = False  # added by the genre, not asked for
+    volume: int = 0  # CC7 (0: the role's default in style.ROLE_MIX)
 
     @property
     def is_drum(self) -> bool:
@@ -132,6 +133,7 @@ class Arrangement:
     cut_hits: list[dict[str, object]] = field(default_factory=list)
     motifs: dict[str, Any] = field(default_factory=dict)  # the melody's, for a next cue
     label_index: int = 0  # where the form's label cycle stopped (a continuing cue goes on)
+    form_cycle: int = 0  # which label cycle (form.CYCLES) the form follows
 
     @property
     def has_final(self) -> bool:

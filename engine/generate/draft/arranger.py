@@ -25,10 +25,11 @@ from engine.generate.draft.arrangement import (
     Section,
     q,
 )
-from engine.generate.draft.band import assign_parts
+from engine.generate.draft.band import assign_parts, section_expression, section_level
 from engine.generate.draft.bass import BassWriter
 from engine.generate.draft.chords import ChordWriter
 from engine.generate.draft.drums import DrumWriter, level
+from engine.generate.draft.feel import apply_feel
 from engine.generate.draft.form import plan_bars, plan_time
 from engine.generate.draft.harmony import plan_harmony
 from engine.generate.draft.melody import MelodyWriter
@@ -78,7 +79,11 @@ class Composer:
         )
         carry = s.carry or {}
         label_index = carry.get("label_index") if carry else None
-        plan_bars(arr, boundary_beats, s.genre, self.energy_scale, ending, label_index)
+        form_rng = self.rng.spawn(1)[0]  # the form by seed; leaves self.rng where it was
+        plan_bars(
+            arr, boundary_beats, s.genre, self.energy_scale, ending, label_index,
+            form_rng, carry.get("form_cycle"),
+        )  # fmt: skip
         plan_harmony(arr, s, self.style, self.mood, self.rng)
         self.arr = arr
         self._write_parts()
@@ -89,6 +94,8 @@ class Composer:
             self._write_final_hit(button=ending == "button")
         elif ending == "none":
             self._sustain_into_cut()
+        section_expression(arr, held_end=ending == "ring")
+        apply_feel(arr, s.genre, self.rng)
         self._humanise_and_clean()
         arr.motifs = self.melody.carried()
         for sec in arr.sections:
@@ -271,7 +278,7 @@ class Composer:
                     if final.start >= 2.0:
                         self.drums.timpani_roll(pi, final.start - 2.0, 2.0, root, inten)
                     self.add(pi, final.start, 2.0, root, self.vel(1.2, inten, 0.0), True)
-        self._fade_out(final.start + 0.35 * length)
+        self._fade_out(final.start + 0.35 * length, section_level(arr, "end"))
 
     def _sustain_into_cut(self) -> None:
         """A cue that runs on into the next one: the last bar's chord sustains into the cut
@@ -352,7 +359,7 @@ class Composer:
             self.add(pi, final.start + k * roll, length - k * roll, p,
                      self.vel(0.85, inten, 2.0), True)  # fmt: skip
 
-    def _fade_out(self, fade_start: float) -> None:
+    def _fade_out(self, fade_start: float, start_value: int = 127) -> None:
         """The held chord fades (CC11) over its second half, so the cue ends quietly."""
         arr = self.arr
         end = arr.end_beat
@@ -362,7 +369,7 @@ class Composer:
                 continue
             for i in range(steps + 1):
                 x = i / steps
-                value = int(round(127 * (1.0 - x) ** 1.6 + 8 * x))
+                value = int(round(start_value * (1.0 - x) ** 1.6 + 8 * x))
                 arr.ccs.append((pi, q(fade_start + x * (end - fade_start)), 11, value))
 
     def _humanise_and_clean(self) -> None:

@@ -7,8 +7,10 @@ when the genre wants them. Every drum-channel part shares one kit.
 
 from __future__ import annotations
 
+import math
+
 from engine.generate.draft import style as st
-from engine.generate.draft.arrangement import ArrangeInput, Part
+from engine.generate.draft.arrangement import ArrangeInput, Arrangement, Part
 from engine.taxonomy import INSTRUMENTS
 
 # instruments that can accompany themselves (chords and a bass line) when played alone
@@ -55,7 +57,7 @@ def _lead_roles(
         melody = _take("melody", pool)  # a lone cello or choir sings; others support
     comp = _take("comp", pool)
     pad = _take("pad", pool)
-    if melody is None and len(pool) > 0 and comp is None and pad is None:
+    if melody is None and pool:  # lead and chords on different instruments when there are two
         melody = _take("melody", pool)
     if melody:
         roles[melody].append("melody")
@@ -112,7 +114,8 @@ def _asked_band(spec: ArrangeInput, style: st.GenreStyle) -> list[Spec]:
         _add_bass(specs, roles, rest, style)
     for n in melodic:
         if roles[n]:
-            specs.append((n, INSTRUMENTS[n][1], roles[n], False))
+            prog = style.bass_program if roles[n] == ["bass"] else INSTRUMENTS[n][1]
+            specs.append((n, prog, roles[n], False))
     if "drums" in names:
         specs.append(("drums", -1, ["drums"], False))
     elif style.groove:
@@ -137,12 +140,46 @@ def assign_parts(spec: ArrangeInput, style: st.GenreStyle, has_cuts: bool) -> li
         kit = 48 if orchestral else kit
     out: list[Part] = []
     channel = 0
+    family = "groove" if style.groove else "open"
     for name, prog, roles, added in specs:
         if prog == -1:  # every part on the drum channel shares one kit
-            out.append(Part(name, kit, tuple(roles), 9, added))
+            vol = part_volume(-1, roles[0], family)
+            out.append(Part(name, kit, tuple(roles), 9, added, vol))
             continue
         if channel == 9:
             channel += 1
-        out.append(Part(name, prog, tuple(roles), min(channel, 15), added))
+        prog = st.MONO_SAFE.get(prog, prog)
+        vol = part_volume(prog, roles[0], family)
+        out.append(Part(name, prog, tuple(roles), min(channel, 15), added, vol))
         channel += 1
     return out
+
+
+def part_volume(program: int, role: str, family: str) -> int:
+    """CC7 that puts the patch at its role's level: loud patches are turned down, so levels
+    follow the role (drums and bass carry a groove, the lead sits on the band), not the
+    soundfont. -1 is the drum kit. CC7 scales gain by (v/127)^2, i.e. 40 log10 dB."""
+    loud = st.DRUM_KIT_LOUDNESS if program == -1 else st.PATCH_LOUDNESS.get(program, -25.0)
+    at_full = loud + 40.0 * math.log10(127 / 100)  # the table is measured at CC7 100
+    gain_db = st.ROLE_LEVEL_DB[family].get(role, -6.0) - (at_full - st.LEVEL_REFERENCE_LUFS)
+    return int(min(127, max(24, round(127 * 10 ** (min(0.0, gain_db) / 40.0)))))
+
+
+def section_level(arr: Arrangement, label: str) -> int:
+    """The CC11 value of a section label (style.SECTION_EXPRESSION). High-energy cues already
+    lift by layers (full drums, timpani, cymbals), so their A sections dip half as far."""
+    depth = 0.5 if arr.energy == "high" else 1.0
+    return round(127 - depth * (127 - st.SECTION_EXPRESSION.get(label, 120)))
+
+
+def section_expression(arr: Arrangement, held_end: bool = True) -> None:
+    """CC11 per section: a B section lifts over its A by level as well as by layers, and a
+    held final chord sits under the climax. A button or cut ending's final hit is the climax:
+    it keeps the level of the section before it."""
+    level = 127
+    for sec in arr.sections:
+        beat = arr.bars[sec.bars[0]].start
+        if sec.label != "end" or held_end:
+            level = section_level(arr, sec.label)
+        for pi in range(len(arr.parts)):
+            arr.ccs.append((pi, beat, 11, level))

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import Bar, Part, Section
+from engine.generate.draft.drums import in_second_half
 from engine.generate.draft.theory import Chord, nearest_pitch
+from engine.generate.draft.variation import vary_events
 
 if TYPE_CHECKING:
     from engine.generate.draft.arranger import Composer
@@ -40,13 +42,17 @@ class BassWriter:
     def __init__(self, composer: Composer) -> None:
         self.c = composer
         self.prev: dict[int, int] = {}
+        self.patterns: dict[tuple[str, int], list] = {}  # this seed's take on each pattern
 
     def bar(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
         c = self.c
         style = c.style.bass_style
         if "comp" in part.roles or "pad" in part.roles:
             style = "sustain" if style not in ("walk", "boogie") else style
-        if style != "sustain" and (sec.label == "intro" or sec.intensity < 0.3):
+        intro = sec.label == "intro"
+        if style != "sustain" and intro and not (c.style.groove and in_second_half(bar, sec)):
+            return  # the bass joins the intro's build halfway (groove genres)
+        if style != "sustain" and not intro and sec.intensity < 0.3:
             return
         level = 1 if sec.intensity < 0.8 else 2
         lo, hi = c.ranges(part, "bass")
@@ -57,7 +63,10 @@ class BassWriter:
         nb = c.next_bar(bar)
         next_chord = nb.chord if nb is not None and nb.chord is not None else chord
         next_root = nearest_pitch(next_chord.root, (root + home) / 2.0, lo, hi)
-        pattern = st.BASS_PATTERNS[style][level - 1]
+        if (style, level) not in self.patterns:
+            base = st.BASS_PATTERNS[style][level - 1]
+            self.patterns[(style, level)] = vary_events(base, c.rng) if style != "sustain" else base
+        pattern = self.patterns[(style, level)]
         if next_chord.root == chord.root:  # no approach needed: stay on the chord
             pattern = [(s, n, "F" if k == "A" else k, v) for s, n, k, v in pattern]
         t = st.TRAITS.get(part.name)

@@ -8,9 +8,21 @@ from typing import TYPE_CHECKING
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import Bar, Part, Section
 from engine.generate.draft.theory import Chord, nearest_pitch, voice_lead
+from engine.generate.draft.variation import vary_events
 
 if TYPE_CHECKING:
     from engine.generate.draft.arranger import Composer
+
+
+# 16th steps a broken chord (arpeggio, Alberti bass) strikes in a bar: even eighths, a
+# dotted 3+3+2 cell, quarters then eighths, eighths running into sixteenths
+BROKEN_RHYTHMS = (
+    (0, 2, 4, 6, 8, 10, 12, 14),
+    (0, 3, 6, 8, 11, 14),
+    (0, 4, 8, 10, 12, 14),
+    (0, 2, 4, 6, 8, 10, 12, 13, 14, 15),
+)
+SLOW_BROKEN_RHYTHMS = ((0, 4, 8, 12), (0, 6, 8, 14), (0, 4, 10, 12), (0, 8, 10, 12))
 
 
 class ChordWriter:
@@ -20,6 +32,7 @@ class ChordWriter:
         self.c = composer
         # (part, role) -> last voicing; ("arp_shape", section) -> [shape]
         self.voicings: dict[tuple[int | str, str | int], list[int]] = {}
+        self.patterns: dict[tuple[str, str], list] = {}
 
     def voicing(self, pi: int, role: str, chord: Chord, n_voices: int = 4) -> list[int]:
         part = self.c.arr.parts[pi]
@@ -59,7 +72,10 @@ class ChordWriter:
             voicing = [root, root + 7, root + 12]
         else:
             voicing = self.voicing(pi, "comp", chord, 4 if style != "funk" else 3)
-        self._comp_pattern(pi, bar, sec, st.COMP_PATTERNS[style][level - 1], voicing)
+        key = ("pattern", f"{style}{level}")
+        if key not in self.patterns:  # this seed's take on the genre's comping rhythm
+            self.patterns[key] = vary_events(st.COMP_PATTERNS[style][level - 1], self.c.rng)
+        self._comp_pattern(pi, bar, sec, self.patterns[key], voicing)
 
     def _comp_pattern(self, pi: int, bar: Bar, sec: Section, pattern, voicing: list[int]) -> None:
         """Play ``voicing`` on the pattern's steps; strums ('D'/'U') roll the chord."""
@@ -98,6 +114,30 @@ class ChordWriter:
                 for p in voicing[:3]:
                     c.add(pi, bar.start + i * 0.5, 0.42, p, c.vel(vf * acc, sec.intensity))
             return
+        self._held(pi, role, bar, sec, voicing, vf)
+
+    def _held(self, pi: int, role: str, bar: Bar, sec: Section, voicing: list[int], vf: float):
+        """A held chord in this seed's rhythm: a bar each, tied while the chord stays, or
+        re-struck softly at the half bar."""
+        c = self.c
+        key = ("held", f"{pi}{role}")
+        if key not in self.patterns:
+            self.patterns[key] = [int(c.rng.integers(4))]
+        kind = self.patterns[key][0]
+        prev = c.arr.bars[bar.index - 1] if bar.index > 0 else None
+        same = prev is not None and prev.chord == bar.chord and prev.section == bar.section
+        if kind == 1 and same:  # tie: lengthen the chord already sounding
+            for n in reversed(c.arr.notes[-12:]):
+                if n.part == pi and abs(n.start + n.dur - bar.start) < 0.05 * bar.beats + 0.02:
+                    n.dur += bar.beats
+            return
+        if kind in (2, 3) and bar.beats >= 4:
+            split = 2.0 if kind == 2 else 1.5  # halves, or a dotted-quarter push
+            for p in voicing:
+                c.add(pi, bar.start, split * 0.99, p, c.vel(vf, sec.intensity, 2.0))
+                c.add(pi, bar.start + split, (bar.beats - split) * 0.995, p,
+                      c.vel(vf * 0.85, sec.intensity, 2.0))  # fmt: skip
+            return
         for p in voicing:
             c.add(pi, bar.start, bar.beats * 0.995, p, c.vel(vf, sec.intensity, 2.0))
 
@@ -130,11 +170,22 @@ class ChordWriter:
         if role == "comp" and sec.intensity < 0.6 and not alberti:
             step_beats = 1.0
         n = int(bar.beats / step_beats + 1e-9)
-        for i in range(n):
+        steps = [i * step_beats * 4 for i in range(n)]
+        if step_beats in (0.5, 1.0):  # this seed's rhythm for a broken chord
+            cells = BROKEN_RHYTHMS if step_beats == 0.5 else SLOW_BROKEN_RHYTHMS
+            key = ("broken", f"{pi}{role}{step_beats}")
+            if key not in self.patterns:
+                self.patterns[key] = [int(c.rng.integers(len(cells)))]
+            cell = cells[self.patterns[key][0]]
+            steps = [b * 16 + x for b in range(int(bar.beats // 4) + 1) for x in cell
+                     if b * 16 + x < bar.beats * 4 - 1e-9]  # fmt: skip
+        for i, step in enumerate(steps):
             p = order[i % len(order)]
-            accent = 1.0 if (i * step_beats) % 2 == 0 else 0.82
+            accent = 1.0 if step % 8 == 0 else 0.82
+            nxt = steps[i + 1] if i + 1 < len(steps) else bar.beats * 4
             dur = step_beats * (2.5 if step_beats < 1 else 1.0)
-            off = c.step_beat(i * step_beats * 4)
+            dur = max(dur, (nxt - step) / 4.0)
+            off = c.step_beat(step)
             c.add(pi, bar.start + off, min(dur, bar.beats - off),
                   p, c.vel(0.8 * accent, sec.intensity))  # fmt: skip
 
@@ -146,7 +197,9 @@ class ChordWriter:
         self._broken(pi, bar, sec, "arp", sixteenths=fast)
 
     def counter(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
-        if sec.label not in ("B", "break") or sec.intensity < 0.5:
+        """A line of guide tones: a note a bar in A sections, half notes in B (a named
+        instrument is heard from the first section after the intro)."""
+        if sec.label == "intro" or sec.intensity < 0.25:
             return
         c = self.c
         chord = bar.chord
@@ -155,7 +208,8 @@ class ChordWriter:
         key = (pi, "counter")
         prev = self.voicings.get(key, [(lo + hi) // 2])[0]
         targets = [chord.third if chord.third is not None else chord.root, chord.fifth]
-        halves = [0.0, 2.0] if bar.beats >= 4 else [0.0]
+        busy = sec.label in ("B", "break") and bar.beats >= 4
+        halves = [0.0, 2.0] if busy else [0.0]
         for k, off in enumerate(halves):
             pc = targets[k % len(targets)]
             p = nearest_pitch(pc, prev, lo, hi)

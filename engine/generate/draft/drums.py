@@ -10,12 +10,20 @@ from typing import TYPE_CHECKING
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import Bar, Part, Section
 from engine.generate.draft.theory import nearest_pitch
+from engine.generate.draft.variation import vary_drums
 
 if TYPE_CHECKING:
     from engine.generate.draft.arranger import Composer
 
 _TOMS = (st.TOM_HI, st.TOM_HI, st.TOM_MID2, st.TOM_MID, st.TOM_LOW2, st.TOM_LOW2, st.TOM_LO,
          st.TOM_LO)  # fmt: skip
+
+
+_CYMBALS = (st.CHH, st.PHH, st.OHH, st.RIDE, st.SHAKER, st.TAMB, st.CABASA)
+
+
+def in_second_half(bar: Bar, sec: Section) -> bool:
+    return sec.bars.index(bar.index) >= len(sec.bars) // 2
 
 
 def level(intensity: float, lo: float = 0.4, hi: float = 0.8) -> int:
@@ -28,13 +36,22 @@ class DrumWriter:
 
     def __init__(self, composer: Composer) -> None:
         self.c = composer
+        self.table = vary_drums(composer.style.drums, composer.rng)  # this seed's groove
+        self.perc_table = vary_drums(composer.style.perc or st._HAND_PERC, composer.rng)
 
     def drums(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
-        self._bar(pi, bar, sec, level(sec.intensity), self.c.style.drums, fills=True)
+        table = self.c.style.drums
+        if sec.label == "intro" and self.c.style.groove:
+            # the intro builds by layers: cymbals first, the kick and snare join halfway
+            table = {1: self.table[1]}
+            if not in_second_half(bar, sec):
+                table = {1: {n: p for n, p in table[1].items() if n in _CYMBALS}}
+            self._bar(pi, bar, sec, 1, table, fills=True)
+            return
+        self._bar(pi, bar, sec, level(sec.intensity), self.table, fills=True)
 
     def perc(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
-        table = self.c.style.perc or st._HAND_PERC
-        self._bar(pi, bar, sec, level(sec.intensity, 0.35, 0.75), table, fills=False)
+        self._bar(pi, bar, sec, level(sec.intensity, 0.35, 0.75), self.perc_table, fills=False)
 
     def hits(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
         return None  # only hits (written by the composer at the cuts)

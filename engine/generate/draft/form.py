@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import Arrangement, Bar, Section, TempoSegment, q
 
-# the order section labels take through a cue's body
-CYCLE_LABELS = ("A", "B", "A2", "B", "break", "B", "A2", "B")
+# the orders section labels take through a cue's body: a seed picks one (a cue that continues
+# another keeps its cycle, so a continuous run is one form)
+CYCLES = (
+    ("A", "B", "A2", "B", "break", "B", "A2", "B"),
+    ("A", "A2", "B", "break", "B", "A2", "B", "B"),
+    ("A", "B", "break", "A2", "B", "B", "A2", "B"),
+    ("A", "A2", "B", "B", "break", "A2", "B", "B"),
+)
+CYCLE_LABELS = CYCLES[0]
+SHORT_SECTION = {"A": 0.3, "A2": 0.4, "B": 0.25, "break": 0.6}  # chance of 4 bars, not 8
 
 
 CUT_NUDGE = 0.035  # the most a segment's tempo moves to land a cut on a downbeat
@@ -116,9 +126,16 @@ def _all_segment_bars(
 
 
 def _group(
-    bars: list[Span], with_intro: bool, section_size: int, li: int
+    bars: list[Span],
+    with_intro: bool,
+    section_size: int,
+    li: int,
+    cycle: tuple[str, ...] = CYCLE_LABELS,
+    rng: np.random.Generator | None = None,
 ) -> tuple[list[tuple[str, list[Span]]], int]:
-    """One segment's bars as labelled sections; ``li`` is the position in the label cycle."""
+    """One segment's bars as labelled sections; ``li`` is the position in the label cycle.
+    With ``rng``, an 8-bar section is sometimes 4 bars (seeded: the form varies by seed in
+    4-bar units; a 12-bar blues chorus stays whole)."""
     groups: list[tuple[str, list[Span]]] = []
     remaining = list(bars)
     if with_intro:
@@ -126,14 +143,17 @@ def _group(
         groups.append(("intro", remaining[:n_intro]))
         remaining = remaining[n_intro:]
     while remaining:
+        label = cycle[li % len(cycle)]
+        size = section_size
         n = len(remaining)
-        if n <= section_size + 1:
+        short = rng is not None and section_size == 8 and n >= 12  # 8 bars are left after it:
+        if short and rng.random() < SHORT_SECTION[label]:  # a short cue is not cut into bits
+            size = 4
+        if n <= size + 1:
             size = n
-        elif n - section_size >= 4:
-            size = section_size
-        else:
+        elif n - size < 4:
             size = (n + 1) // 2
-        groups.append((CYCLE_LABELS[li % len(CYCLE_LABELS)], remaining[:size]))
+        groups.append((label, remaining[:size]))
         li += 1
         remaining = remaining[size:]
     return groups, li
@@ -157,11 +177,14 @@ def plan_bars(
     energy_scale: float,
     ending: str = "ring",
     label_index: int | None = None,
+    rng: np.random.Generator | None = None,
+    form_cycle: int | None = None,
 ) -> None:
     """Fill ``arr.bars`` and ``arr.sections``: each cut starts a section. A ring ending holds
     the last bar; button and cut endings make the last boundary a final one-frame bar; fade,
-    none and loops run the body to the end. ``label_index`` continues a previous cue's form
-    (no intro)."""
+    none and loops run the body to the end. ``label_index`` (and ``form_cycle``) continue a
+    previous cue's form (no intro). ``rng`` draws the label cycle and the section lengths;
+    without it the form is the first cycle in 8-bar sections."""
     seg_starts = [0.0, *boundary_beats]
     seg_ends = [*boundary_beats, arr.end_beat]
     bps = arr.tempo[-1].us_per_beat / 1e6  # seconds per beat at the end
@@ -174,12 +197,16 @@ def plan_bars(
     total_body = sum(len(b) for b in body)
     section_size = 12 if genre == "blues" else 8
     li = label_index or 0
+    if form_cycle is None:
+        form_cycle = int(rng.integers(len(CYCLES))) if rng is not None else 0
+    arr.form_cycle = form_cycle % len(CYCLES)
+    cycle = CYCLES[arr.form_cycle]
     for k, bars in enumerate(body):
         with_intro = (
             k == 0 and label_index is None and ending != "loop"
             and total_body >= 10 and len(bars) >= 6
         )  # fmt: skip
-        groups, li = _group(bars, with_intro, section_size, li)
+        groups, li = _group(bars, with_intro, section_size, li, cycle, rng)
         for gi, (label, gbars) in enumerate(groups):
             sec = Section(
                 index=len(arr.sections),

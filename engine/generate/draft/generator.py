@@ -28,6 +28,7 @@ from engine.generate.draft import finish
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
+from engine.generate.draft.form import CYCLES
 from engine.generate.draft.midi import split_parts, write_midi
 from engine.generate.draft.render import find_soundfont, render_midi
 from engine.generate.draft.theory import key_name, parse_key
@@ -69,7 +70,8 @@ def _references(request: GenerationRequest) -> list[tuple[str, Reference]]:
 
 def choose_tempo(request: GenerationRequest) -> tuple[float, str]:
     """Attributes.bpm wins; else the retrieved reference's BPM (folded by octaves into the asked
-    bucket); else the bucket's default BPM. Returns (bpm, source)."""
+    bucket) when it suits the mood and genre; else a tempo drawn inside the bucket by mood and
+    genre (seeded). Returns (bpm, source)."""
     attrs = request.description.attributes
     bucket = taxonomy.normalise_tempo(attrs.tempo_bucket)[0]
     if attrs.bpm is not None:
@@ -80,13 +82,19 @@ def choose_tempo(request: GenerationRequest) -> tuple[float, str]:
                 f"{taxonomy.MAX_BPM:g} BPM or a bucket ({', '.join(taxonomy.TEMPO_BUCKETS)})"
             )
         return bpm, "attributes"
+    mood = taxonomy.normalise_mood(attrs.mood)
+    genre = taxonomy.normalise_genre(attrs.genre)
+    lo, hi, centre = st.tempo_window(bucket, mood, genre)
     for source, ref in _references(request):
         if ref.bpm is None or not math.isfinite(ref.bpm) or ref.bpm <= 0:
             continue
         folded = _fold_into_bucket(float(ref.bpm), bucket)
-        if folded is not None:
+        if folded is not None and abs(folded / centre - 1.0) <= st.REFERENCE_TOLERANCE:
             return round(folded, 2), source
-    return taxonomy.TEMPO_DEFAULT_BPM[bucket], "bucket-default"
+    # drawn by mood and genre, seeded apart from the composition's generator
+    rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, 19])
+    bpm = centre + float(rng.uniform(-1.0, 1.0)) * st.TEMPO_SPREAD * (hi - lo)
+    return float(round(min(hi, max(lo, bpm)))), "mood+genre"
 
 
 def choose_key(
@@ -189,6 +197,8 @@ def _carry(raw: object) -> tuple[dict[str, object] | None, str | None]:
     carry = raw["carry"]
     try:
         li = int(carry.get("label_index", 0))
+        cycle = carry.get("form_cycle")  # absent in carries from before it existed
+        cycle = None if cycle is None else int(cycle) % len(CYCLES)
         motifs = {}
         for key, m in (carry.get("motifs") or {}).items():
             rhythm = [(int(a), int(b)) for a, b in m["rhythm"]]
@@ -201,7 +211,7 @@ def _carry(raw: object) -> tuple[dict[str, object] | None, str | None]:
                                     "variation": int(m["variation"]) % 3}  # fmt: skip
     except (TypeError, ValueError, KeyError, AttributeError):
         return None, "ignored an unreadable 'carry' in continue_from"
-    return {"label_index": max(0, min(li, 1000)), "motifs": motifs}, None
+    return {"label_index": max(0, min(li, 1000)), "form_cycle": cycle, "motifs": motifs}, None
 
 
 def _last_chord(arr: Arrangement) -> str | None:
@@ -279,6 +289,7 @@ class DraftGenerator:
             "ending": "loop" if request.loop else ending,
             "carry": {
                 "label_index": arr.label_index,
+                "form_cycle": arr.form_cycle,
                 "motifs": arr.motifs,
                 "genre": genre,
                 "last_chord": _last_chord(arr),

@@ -25,6 +25,15 @@ def _chord(symbol: str, spec: ArrangeInput, style: st.GenreStyle) -> Chord:
     return colour_chord(chord, flavour)
 
 
+def chord_bars(spec: ArrangeInput, rng: np.random.Generator) -> int:
+    """Bars per chord in A sections: ballads and slow moods hold chords longer."""
+    choices = st.CHORD_BARS.get(spec.genre, (1,))
+    rate = int(choices[int(rng.integers(len(choices)))])
+    if spec.mood in st.SLOW_HARMONY_MOODS and max(choices) > 1:
+        rate = max(rate, 2)
+    return rate
+
+
 def plan_harmony(
     arr: Arrangement,
     spec: ArrangeInput,
@@ -41,10 +50,12 @@ def plan_harmony(
         prog_a = _progression(mood.progressions, rng)
         prog_b = _progression(mood.chorus, rng)
     body = [b for b in arr.bars if not b.final]
+    per_chord = chord_bars(spec, rng)
     for sec in arr.sections:
         prog = prog_b if sec.label == "B" else prog_a
+        rate = 1 if sec.label == "B" else per_chord
         for j, bi in enumerate(sec.bars):
-            arr.bars[bi].chord = _chord(prog[j % len(prog)], spec, style)
+            arr.bars[bi].chord = _chord(prog[(j // rate) % len(prog)], spec, style)
     # half cadence into every cut: the short bar before a boundary moves to the dominant
     for sec in arr.sections[1:]:
         if sec.after_cut and sec.label != "end":

@@ -74,6 +74,7 @@ def _mixer(part: Part, genre: str) -> list[Event]:
     reverb = st.GENRES[genre].reverb
     chorus = st.GENRES[genre].chorus
     volume, pan = st.ROLE_MIX.get(part.roles[0], (90, 64))
+    volume = part.volume or volume  # measured per-role level (issue 19) over the role default
     events: list[Event] = [
         (0, 0, mido.MetaMessage("track_name", name=f"{part.name} ({', '.join(part.roles)})")),
         (0, 1, mido.Message("program_change", channel=ch, program=part.program)),

@@ -42,7 +42,7 @@ TRAITS: dict[str, InstrumentTraits] = {
     "clarinet": InstrumentTraits(True, 50, 91, 70, 4, 99, 9, False),
     "synthesizer": InstrumentTraits(True, 36, 96, 72, 5, 11, 7, False),
     "electric-guitar": InstrumentTraits(False, 40, 88, 69, 6, 4, 99, False),
-    "horn": InstrumentTraits(True, 41, 77, 63, 7, 99, 4, False),
+    "horn": InstrumentTraits(True, 41, 77, 69, 7, 99, 4, False),  # a lead above the strings
     "vibraphone": InstrumentTraits(False, 53, 89, 74, 8, 8, 99, False),
     "marimba": InstrumentTraits(False, 45, 96, 74, 9, 6, 99, False),
     "bells": InstrumentTraits(False, 60, 77, 70, 10, 99, 99, False),
@@ -60,18 +60,49 @@ TRAITS: dict[str, InstrumentTraits] = {
     "bass": InstrumentTraits(False, 28, 55, 40, 99, 99, 99, True),
 }
 
-# mixer per role: (CC7 volume, CC10 pan)
+# mixer per role: (CC7 volume, CC10 pan); the volume is the fallback when a part has no
+# level of its own (engine.generate.draft.band sets one from ROLE_LEVEL_DB and PATCH_LOUDNESS)
 ROLE_MIX: dict[str, tuple[int, int]] = {
-    "melody": (108, 64),
+    "melody": (100, 64),
     "comp": (92, 46),
-    "pad": (74, 80),
-    "bass": (104, 64),
-    "arp": (78, 88),
-    "counter": (80, 40),
-    "timpani": (96, 64),
-    "drums": (100, 64),
-    "perc": (82, 84),
+    "pad": (80, 82),
+    "bass": (110, 64),
+    "arp": (84, 86),
+    "counter": (84, 40),
+    "timpani": (110, 64),
+    "drums": (120, 64),
+    "perc": (100, 84),
+    "hits": (120, 64),
 }
+
+# Loudness (LUFS) of each FluidR3 GM patch alone: an 8-note phrase at velocity 90, CC7 100,
+# in its usual register, measured with the draft renderer. Parts are levelled from it, so a
+# loud patch (the saw leads are 15 dB louder than a piano) does not bury the band.
+PATCH_LOUDNESS: dict[int, float] = {
+    0: -28.8, 4: -19.9, 7: -25.6, 11: -30.1, 12: -27.2, 14: -24.2, 17: -22.1, 18: -24.1,
+    19: -24.0, 24: -28.0, 25: -27.4, 28: -32.3, 29: -20.8, 30: -18.1, 32: -25.8, 33: -25.2,
+    34: -25.9, 35: -24.3, 36: -29.6, 39: -18.8, 40: -23.7, 42: -28.0, 43: -28.1, 46: -27.0,
+    47: -33.0, 48: -25.4, 49: -22.8, 52: -25.7, 56: -25.6, 57: -20.2, 58: -19.3, 60: -21.8,
+    61: -23.4, 65: -22.1, 68: -22.8, 71: -20.3, 73: -21.0, 75: -23.7, 89: -26.6, 99: -19.7,
+}  # fmt: skip
+DRUM_KIT_LOUDNESS = -30.0  # kick/snare/hat groove, velocity 90
+# patches whose FluidR3 stereo samples are out of phase (L/R correlation -0.2 to -0.9, up to
+# 13 dB lost when summed to mono): the arranger plays the nearest mono-safe patch instead
+MONO_SAFE: dict[int, int] = {
+    5: 4, 16: 17, 26: 25, 27: 29, 38: 39, 50: 48, 51: 49, 62: 61, 63: 61, 80: 39, 81: 39,
+    82: 39, 83: 39, 84: 39, 85: 52, 86: 39, 87: 39, 88: 89, 90: 89, 91: 89, 92: 89, 93: 89,
+    94: 89, 95: 89, 96: 89, 98: 89, 100: 89, 102: 89, 103: 89, 104: 89,
+}  # fmt: skip
+# level of each role against the loudest, in dB, for genres built on a groove and for the
+# others (orchestral, acoustic, ambient): drums and bass carry a groove; the lead sits on top
+# of the band, not over it
+ROLE_LEVEL_DB: dict[str, dict[str, float]] = {
+    "groove": {"melody": -3.0, "comp": -6.0, "pad": -9.0, "arp": -9.0, "counter": -9.0,
+               "bass": -1.5, "drums": 0.0, "perc": -6.0, "timpani": -4.0, "hits": 0.0},
+    "open": {"melody": -7.5, "comp": -5.0, "pad": -5.0, "arp": -8.0, "counter": -6.0,
+             "bass": -5.0, "drums": -3.0, "perc": -7.0, "timpani": -3.0, "hits": -3.0},
+}  # fmt: skip
+LEVEL_REFERENCE_LUFS = -27.0  # a patch this loud (at CC7 127) plays its role at full volume
 
 # ---- bass and comping rhythms ----------------------------------------------------------------
 # (level 1, level 2) lists of (16th step, length in steps, symbol, velocity factor); bass symbols:
@@ -196,7 +227,7 @@ _FOLK_DRUMS = {
 _CINE_DRUMS = {
     1: {TOM_LO: "x..o..o.x..o..o.", KICK2: "x.......x......."},
     2: {KICK2: "X.....x.X.......", TOM_LO: "x..x..x.x..x..x.", TOM_MID: "......o.......o.",
-        SNARE: "....x.......x..."},
+        SNARE: "....x.......x...", TAMB: "..o.x.o...o.x.o.", CRASH2: "x..............."},
 }  # fmt: skip
 _WORLD_PERC = {
     1: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.x.....x.x..", SHAKER: "o.o.o.o.o.o.o.o."},
@@ -217,7 +248,7 @@ GENRES: dict[str, GenreStyle] = {
         band=(("pad", 89, "pad"), ("piano", 0, "melody"), ("harp", 46, "arp"),
               ("strings", 48, "bass")),
         groove=False, kit=0, drums=_SOFT_DRUMS, fill="roll", bass_style="sustain",
-        bass_program=48, comp_style="broken", flavour="add9", reverb=110, chorus=40,
+        bass_program=48, comp_style="broken", flavour="add9", reverb=80, chorus=20,
         melody_density=0.25,
     ),
     "blues": GenreStyle(
@@ -243,10 +274,10 @@ GENRES: dict[str, GenreStyle] = {
         bass_program=42, comp_style="alberti", reverb=80, chorus=5, melody_density=0.5,
     ),
     "electronic": GenreStyle(
-        band=(("synthesizer", 81, "melody"), ("synthesizer", 80, "arp"), ("pad", 89, "pad"),
+        band=(("synthesizer", 81, "melody"), ("synthesizer", 99, "arp"), ("pad", 89, "pad"),
               ("bass", 38, "bass"), ("drums", -1, "drums")),
         groove=True, kit=24, drums=_EDM_DRUMS, fill="build", bass_style="offbeat",
-        bass_program=38, comp_style="stab", flavour="add9", reverb=60, chorus=30,
+        bass_program=39, comp_style="stab", flavour="add9", reverb=60, chorus=30,
         melody_density=0.55,
     ),
     "folk": GenreStyle(
@@ -381,8 +412,12 @@ ENERGY_SCALE = {"low": 0.62, "medium": 0.85, "high": 1.0}
 ENERGY_VELOCITY = {"low": 62, "medium": 80, "high": 96}
 ENERGY_DENSITY = {"low": -0.15, "medium": 0.0, "high": 0.15}
 
+# expression (CC11) by section label: B sections lift over A, the held final chord sits
+# under the climax
+SECTION_EXPRESSION = {"intro": 127, "A": 114, "A2": 118, "B": 127, "break": 114, "end": 100}
+
 # section intensities (before the energy scale) by label
-SECTION_INTENSITY = {"intro": 0.38, "A": 0.7, "B": 1.0, "break": 0.5, "A2": 0.8, "end": 0.8}
+SECTION_INTENSITY = {"intro": 0.42, "A": 0.7, "B": 1.0, "break": 0.5, "A2": 0.8, "end": 0.8}
 
 # CC0 sonic-pi loops that sit well under each genre (file stems; the beat count is inferred
 # from the loop's length and the cue's tempo)
@@ -397,3 +432,47 @@ LOOPS: dict[str, tuple[str, ...]] = {
     "pop": ("loop_breakbeat",),
 }
 TEXTURES: dict[str, str] = {"lofi": "vinyl_hiss"}
+
+# ---- tempo ------------------------------------------------------------------------------------
+# where each genre is at home (BPM) and where each mood sits inside the asked bucket (0 its
+# slow end, 1 its fast end): a sad ballad is not a slow funk. The draw is seeded.
+GENRE_TEMPO: dict[str, tuple[float, float]] = {
+    "ambient": (60, 100), "blues": (62, 130), "cinematic": (60, 160), "classical": (60, 150),
+    "electronic": (112, 150), "folk": (76, 140), "funk": (92, 122), "hip-hop": (72, 100),
+    "jazz": (76, 190), "latin": (92, 136), "lofi": (66, 96), "pop": (80, 140),
+    "rock": (96, 172), "world": (80, 132),
+}  # fmt: skip
+BUCKET_TEMPO: dict[str, tuple[float, float]] = {
+    "slow": (56, 104),
+    "medium": (105, 134),
+    "fast": (136, 176),
+}
+MOOD_TEMPO: dict[str, float] = {
+    "sad": 0.12, "melancholic": 0.2, "calm": 0.22, "dreamy": 0.3, "romantic": 0.3,
+    "nostalgic": 0.4, "mysterious": 0.35, "dark": 0.38, "tense": 0.6, "epic": 0.55,
+    "powerful": 0.7, "adventurous": 0.7, "happy": 0.62, "uplifting": 0.7, "fun": 0.75,
+    "playful": 0.7, "aggressive": 0.88,
+}  # fmt: skip
+TEMPO_SPREAD = 0.18  # share of the window a seed moves the tempo (either way)
+REFERENCE_TOLERANCE = 0.12  # a reference's tempo is kept within 12 % of the mood's tempo
+
+
+def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, float]:
+    """(low, high, centre) BPM for the mood and genre inside the bucket."""
+    b_lo, b_hi = BUCKET_TEMPO[bucket]
+    g_lo, g_hi = GENRE_TEMPO.get(genre, (60, 180))
+    lo, hi = max(b_lo, g_lo), min(b_hi, g_hi)
+    if hi - lo < 6:  # the genre lives outside the bucket: the bucket wins
+        lo, hi = b_lo, b_hi
+    return lo, hi, lo + MOOD_TEMPO.get(mood, 0.5) * (hi - lo)
+
+
+# ---- harmonic rhythm --------------------------------------------------------------------------
+# bars each chord of a progression lasts in A sections (seeded choice); B sections move a
+# chord a bar. Blues and jazz keep their forms' own rhythm.
+CHORD_BARS: dict[str, tuple[int, ...]] = {
+    "ambient": (2, 2, 4), "cinematic": (1, 2, 2), "classical": (1, 2), "folk": (1, 2),
+    "world": (1, 2), "lofi": (1, 2), "hip-hop": (1, 2), "electronic": (1, 2), "pop": (1, 1, 2),
+    "rock": (1, 2), "latin": (1,), "funk": (1,), "blues": (1,), "jazz": (1,),
+}  # fmt: skip
+SLOW_HARMONY_MOODS = ("sad", "melancholic", "calm", "dreamy", "romantic", "mysterious", "dark")
