@@ -273,9 +273,11 @@ def settings_from_dict(home: Path, raw: dict[str, Any], source: str = "settings"
 
 
 def _validate(s: Settings) -> None:
-    if s.pipeline.backend not in ("auto", "draft", "full"):
+    from engine import backends  # the registry imports this module: read it at call time
+
+    if s.pipeline.backend not in backends.CHOICES:
         raise ConfigError(
-            f"pipeline.backend must be auto, draft or full, not {s.pipeline.backend!r}"
+            f"pipeline.backend must be {', '.join(backends.CHOICES)}, not {s.pipeline.backend!r}"
         )
     if s.models.device not in ("auto", "cuda", "mps", "cpu"):
         raise ConfigError(f"models.device must be auto, cuda, mps or cpu, not {s.models.device!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine import backends
 from engine.bench.clips import make_demo_clip, make_demo_timeline
 from engine.commands.common import settings
 from engine.commands.render import render_to
@@ -57,6 +58,6 @@ def _demo(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="make a demo clip and score it (main job)")
     p.add_argument("--out", help="folder for the demo (default: <VMB_HOME>/demo)")
-    p.add_argument("--backend", choices=["auto", "draft", "full"])
+    p.add_argument("--backend", choices=backends.CHOICES)
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=_demo)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import InvalidRequest
+from engine import backends
 from engine.commands.common import add_model_dir_arg, print_json, resolve_model_dir, settings
 from engine.util import atomic
 
@@ -164,7 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = p.add_argument_group("experiments")
     e.add_argument("--clips", type=int, default=None, help="synthetic clips (tempo: 20)")
     e.add_argument("--variations", type=int, default=None, help="seeds per clip (tempo: 10)")
-    e.add_argument("--backend", choices=["draft", "full"], default="draft")
+    e.add_argument("--backend", choices=list(backends.BACKENDS), default="draft")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--keep-audio", action="store_true", help="keep the generated cues")
     p.set_defaults(func=_run)

@@ -40,8 +40,9 @@ def add_knob_args(
 ) -> None:
     """One command-line option per row of the knob table (bridge/knobs.py) but `skip`;
     `types` gives an integer row another parser and a help note (--seed also takes "next")."""
-    for row in knob_rows("knobs"):
-        p.add_argument(f"--{row.name}", help=_knob_help(row))
+    for row in knob_rows("knobs"):  # an integer row parses as one (the engine wants an int)
+        kind = int if row.type == "integer" else str
+        p.add_argument(f"--{row.name}", type=kind, help=_knob_help(row))
     for row in knob_rows("options"):
         if row.name in skip:
             continue

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import weights
+from engine.backends import BACKENDS
 from engine.commands.common import (
     add_model_dir_arg,
     print_json,
@@ -32,7 +33,7 @@ def _list(args: argparse.Namespace) -> int:
         for s in weights.load_manifest().values()
     ]
     soundfont = settings().draft.soundfont or None  # None: the MIT soundfont found by default
-    statements = [output_licence(b, model_dir, soundfont=soundfont) for b in ("draft", "full")]
+    statements = [output_licence(b, model_dir, soundfont=soundfont) for b in BACKENDS]
     if args.json:
         print_json(
             {

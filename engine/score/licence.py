@@ -156,8 +156,13 @@ def output_licence(
     `adapted`: titles of library tracks whose audio conditioned a full cue;
     `samples`: loop files a draft cue layered (Cue.extra["loops"]).
     """
-    if backend == "draft":
-        return _draft(soundfont, samples)
-    if backend == "full":
-        return _full(model_dir, adapted)
-    raise ValueError(f"unknown backend {backend!r}")
+    if backend not in STATEMENTS:
+        raise ValueError(f"unknown backend {backend!r} (with a statement: {', '.join(STATEMENTS)})")
+    return STATEMENTS[backend](model_dir, soundfont, adapted, samples)
+
+
+# the statement of each backend of engine/backends.py BACKENDS (a test checks they match)
+STATEMENTS = {
+    "draft": lambda model_dir, soundfont, adapted, samples: _draft(soundfont, samples),
+    "full": lambda model_dir, soundfont, adapted, samples: _full(model_dir, adapted),
+}

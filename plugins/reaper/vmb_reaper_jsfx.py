@@ -14,7 +14,8 @@ CONTROLS_MARKER = 7351.0  # the hidden first slider's value: identifies the JSFX
 def jsfx_layout(defs: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The sliders of the VMB Controls JSFX, in order, from the knob definitions."""
     rows = [{"var": "vmb_id", "label": "-VMB Score controls id", "marker": True}]
-    for knob in list(defs.get("knobs", [])) + list(defs.get("options", [])):
+    knobs = list(defs.get("knobs", []))
+    for knob in knobs + list(defs.get("options", [])):
         name, label, kind = knob["name"], knob.get("label", knob["name"]), knob.get("type")
         if kind == "choice":
             rows.append({"var": name, "label": label, "knob": name, "values": knob["values"]})
@@ -36,8 +37,21 @@ def jsfx_layout(defs: Dict[str, Any]) -> List[Dict[str, Any]]:
                     }
                 )
         elif kind == "integer":
+            # the row's range; one below its minimum (0 at the least) means "not set"
             hi = int(knob.get("max") or 2147483647)
-            rows.append({"var": name, "label": f"{label} (0 = random)", "knob": name, "max": hi})
+            lo = max(0, int(knob.get("min") or 0))
+            unset = max(0, lo - 1)
+            word = "auto" if knob in knobs else "random"
+            rows.append(
+                {
+                    "var": name,
+                    "label": f"{label} ({unset} = {word})",
+                    "knob": name,
+                    "min": unset,
+                    "lo": lo,
+                    "max": hi,
+                }
+            )
     return rows
 
 
@@ -60,7 +74,7 @@ def render_jsfx(defs: Dict[str, Any]) -> str:
         elif "values" in row:
             spec = "0<0,{},1{{{}}}>".format(len(row["values"]) - 1, ",".join(row["values"]))
         else:
-            spec = "0<0,{},1>".format(row["max"])
+            spec = "{0}<{0},{1},1>".format(row.get("min", 0), row["max"])
         lines.append(f"slider{n}:{row['var']}={spec}{row['label']}")
     lines += ["", "@slider", f"vmb_id = {CONTROLS_MARKER:g};", "", "@sample", ""]
     return "\n".join(lines)
@@ -110,7 +124,8 @@ def read_controls(api: Any, defs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         elif row["knob"] == "bpm":
             bpm = int(round(raw))
         else:
-            values[row["knob"]] = int(round(raw)) or None
+            n = int(round(raw))
+            values[row["knob"]] = n if n >= row.get("lo", 0) and n > row.get("min", 0) else None
     if bpm > 0:
         values["tempo"] = str(bpm)
     return values

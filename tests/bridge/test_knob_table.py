@@ -24,10 +24,14 @@ from engine.types import Knobs
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "common"))
 import vmb_client as vc  # noqa: E402 - the plugins' stdlib client, as hosts load it
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "reaper"))
+import vmb_reaper_jsfx as jsfx  # noqa: E402 - REAPER's controls, stdlib only
+
 SWING = Knob(
     "swing", "Swing", "choice", "knobs", "how much the rhythm swings", values=("straight", "heavy")
 )
 LAYERS = Knob("layers", "Layers", "integer", "options", "how many layers", lo=1, hi=4)
+DEPTH = Knob("depth", "Depth", "integer", "knobs", "how many voices", lo=2, hi=6)
 
 
 def _defs() -> dict:
@@ -149,3 +153,68 @@ def test_requests_use_the_strict_typed_loader(vmb_home: Path) -> None:
     assert load_soundtrack_spec({"otio_json": "{}", "per": "scene"}) == SoundtrackSpec(
         otio_json="{}", per="scene"
     )
+
+
+class _Sliders:
+    """REAPER's TrackFX calls over one VMB Controls JSFX whose sliders hold `values` (by
+    label), as its reaper_python API returns them (tuples, the value first or at [3]/[4])."""
+
+    def __init__(self, labels: list[str], values: dict[str, float]) -> None:
+        self.labels, self.values = ["-VMB Score controls id", *labels], values
+
+    def RPR_CountTracks(self, proj):  # noqa: N802 - REAPER's names
+        return 1
+
+    def RPR_GetTrack(self, proj, i):  # noqa: N802
+        return "track"
+
+    def RPR_GetMasterTrack(self, proj):  # noqa: N802
+        return "master"
+
+    def RPR_TrackFX_GetCount(self, track):  # noqa: N802
+        return 1 if track == "track" else 0
+
+    def RPR_TrackFX_GetFXName(self, track, fx, buf, size):  # noqa: N802
+        return (True, track, fx, "JS: " + jsfx.CONTROLS_NAME, size)
+
+    def RPR_TrackFX_GetNumParams(self, track, fx):  # noqa: N802
+        return len(self.labels)
+
+    def RPR_TrackFX_GetParamName(self, track, fx, p, buf, size):  # noqa: N802
+        return (True, track, fx, p, self.labels[p], size)
+
+    def RPR_TrackFX_GetParam(self, track, fx, p, lo, hi):  # noqa: N802
+        if p == 0:
+            return (jsfx.CONTROLS_MARKER, track, fx, p, 0.0, 0.0)
+        return (float(self.values.get(self.labels[p], 0.0)), track, fx, p, 0.0, 0.0)
+
+
+def test_an_integer_knob_row_end_to_end(monkeypatch: pytest.MonkeyPatch, vmb_home: Path) -> None:
+    """An integer row in the "knobs" group: served with its range, parsed as an int by the
+    CLI, kept by the engine's parser, and a REAPER slider that starts at its minimum."""
+    from engine.cli import build_parser
+    from engine.commands.generate import cue_params
+
+    monkeypatch.setattr(knob_table, "KNOBS", (*knob_table.KNOBS, DEPTH))
+    defs = _defs()
+    row = {k["name"]: k for k in defs["knobs"]}["depth"]
+    assert (row["type"], row["min"], row["max"]) == ("integer", 2, 6)
+    args = build_parser().parse_args(
+        ["generate", "--text", "x", "--duration", "4", "--depth", "3", "--out", "o"]
+    )
+    assert cue_params(args)["knobs"] == {"depth": 3}  # an int, as the engine's parser wants
+    assert parse_knobs({"depth": 3}).extra == (("depth", 3),)
+    with pytest.raises(InvalidRequest, match="knob 'depth' must be an integer 2-6"):
+        parse_knobs({"depth": 1})
+    with pytest.raises(SystemExit):  # not a number: argparse's clear error, no traceback
+        build_parser().parse_args(["generate", "--text", "x", "--depth", "many", "--out", "o"])
+
+    source = jsfx.render_jsfx(defs)
+    assert "=1<1,6,1>Depth (1 = auto)" in source  # the row's minimum, one below it: unset
+    assert "=0<0,2147483647,1>Seed (0 = random)" in source  # the seed slider as before
+    labels = [r["label"] for r in jsfx.jsfx_layout(defs) if r.get("knob") == "depth"]
+    assert labels == ["Depth (1 = auto)"]
+    for slider, want in ((1, None), (4, 4)):
+        got = jsfx.read_controls(_Sliders(labels, {"Depth (1 = auto)": slider}), defs)
+        assert got["depth"] == want
+        assert vc.split_options(got, defs)["knobs"].get("depth") == want

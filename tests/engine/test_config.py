@@ -46,3 +46,35 @@ def test_bad_settings_name_the_problem(vmb_home: Path, toml: str, message: str) 
     (vmb_home / "config.toml").write_text(toml)
     with pytest.raises(ConfigError, match=message):
         load_settings()
+
+
+def test_backend_names_come_from_the_registry(
+    vmb_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend added to engine/backends.py is accepted by the config and offered by the
+    commands without another list to edit; each registered backend has a licence statement."""
+    import argparse
+
+    from engine import backends
+    from engine.commands import demo
+    from engine.commands import eval as eval_cmd
+    from engine.score.licence import STATEMENTS
+
+    assert set(STATEMENTS) == set(backends.BACKENDS)
+    monkeypatch.setattr(backends, "CHOICES", (*backends.CHOICES, "tiny"))
+    monkeypatch.setattr(backends, "BACKENDS", {**backends.BACKENDS, "tiny": None})
+    (vmb_home / "config.toml").write_text("[pipeline]\nbackend = 'tiny'\n")
+    assert load_settings().pipeline.backend == "tiny"
+    (vmb_home / "config.toml").write_text("[pipeline]\nbackend = 'huge'\n")
+    with pytest.raises(ConfigError, match="pipeline.backend must be auto, draft, full, tiny"):
+        load_settings()
+    for module, argv in ((demo, ["demo"]), (eval_cmd, ["eval", "tempo"])):
+        parser = argparse.ArgumentParser()
+        module.register(parser.add_subparsers())
+        action = next(
+            a
+            for sub in parser._subparsers._group_actions  # noqa: SLF001 - argparse's own
+            for a in sub.choices[argv[0]]._actions
+            if a.dest == "backend"
+        )
+        assert "tiny" in action.choices, argv
