@@ -221,7 +221,6 @@ def test_sampler_matches_k_diffusion() -> None:
         assert torch.allclose(got, expected, atol=1e-5), name
 
 
-@pytest.mark.slow
 def test_full_sao_1_0_layout_and_parameter_count() -> None:
     from engine.generate.full.sao import SAO_1_0_CONFIG, build_sao, check_layout
 

@@ -14,7 +14,6 @@ from engine.serve.kinds import JobContext
 from support.media import color_clip, draft_config, tiny_library
 
 
-@pytest.mark.slow
 def test_soundtrack_cues_on_local_ray(vmb_home: Path, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     draft_config(vmb_home, tiny_library(tmp_path / "lib"))

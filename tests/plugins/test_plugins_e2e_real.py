@@ -1,7 +1,7 @@
 """End to end with the engine's real `cue` (draft backend) and `soundtrack` kinds: fake host
 -> real gateway -> real daemon -> stem placed at the right frame on the right track.
-Each test skips at run time while the pipeline piece it needs is not implemented yet, and
-all are `slow` (run with -m slow): the default run uses the quick stand-in kinds instead."""
+They run in the default suite (about 30 s each on 2 cores); the other plugin tests use the
+quick stand-in kinds."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ def _seconds(path: str) -> float:
         return w.getnframes() / w.getframerate()
 
 
-@pytest.mark.slow  # the real draft pipeline takes ~30 s per cue on 2 cores
 def test_real_cue_in_resolve(engine, tmp_path: Path, vmb_home: Path) -> None:
     _need(real_cue_missing())
     video = str(color_clip(tmp_path / "shot.mp4", [("red", 1.5), ("blue", 1.5)]))
@@ -52,7 +51,6 @@ def test_real_cue_in_resolve(engine, tmp_path: Path, vmb_home: Path) -> None:
     assert _seconds(result["files"]["audio"]) == pytest.approx(2.0, abs=0.05)
 
 
-@pytest.mark.slow
 def test_real_draft_cue_in_reaper_places_wav_and_midi(engine, tmp_path: Path, monkeypatch) -> None:
     _need(real_cue_missing())
     video = str(color_clip(tmp_path / "shot.mp4", [("red", 2.0), ("blue", 2.0)]))
@@ -79,7 +77,6 @@ def test_real_draft_cue_in_reaper_places_wav_and_midi(engine, tmp_path: Path, mo
     assert midi is not None and len(midi.items) == 1
 
 
-@pytest.mark.slow
 def test_real_soundtrack_in_resolve(engine, tmp_path: Path, vmb_home: Path) -> None:
     _need(real_soundtrack_missing())
     video = str(color_clip(tmp_path / "shot.mp4", [("red", 2.0), ("blue", 2.0)]))

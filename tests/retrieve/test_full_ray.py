@@ -12,7 +12,6 @@ from engine.retrieve.full.library import MusicLibrary
 from support.full_retrieve import tiny_models, write_audio
 
 
-@pytest.mark.slow
 def test_add_on_local_ray_matches_local_executor(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     pytest.importorskip("pyarrow")  # Ray Data moves Arrow tables
