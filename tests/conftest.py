@@ -57,3 +57,25 @@ def engine(vmb_home: Path, monkeypatch: pytest.MonkeyPatch):
         yield eng
     finally:
         eng.stop()
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny draft music library, built once per session."""
+    from support.media import tiny_library
+
+    return tiny_library(tmp_path_factory.mktemp("library"))
+
+
+@pytest.fixture
+def draft_home(vmb_home: Path, library: Path) -> Path:
+    """The test's VMB home configured for the draft backend on the tiny library."""
+    from support.media import draft_config
+
+    draft_config(vmb_home, library)
+    return vmb_home
+
+
+@pytest.fixture
+def draft_engine(draft_home: Path, engine):  # noqa: ANN001 - the daemon, after the config
+    return engine

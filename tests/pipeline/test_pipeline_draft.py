@@ -15,23 +15,7 @@ from engine.config import load_settings
 from engine.score.cue import parse_cue_params, run_cue
 from engine.types import no_progress
 from support import riff
-from support.media import color_clip, draft_config, tiny_library
-
-
-@pytest.fixture(scope="session")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_library(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture
-def draft_home(vmb_home: Path, library: Path) -> Path:
-    draft_config(vmb_home, library)
-    return vmb_home
-
-
-@pytest.fixture
-def draft_engine(draft_home: Path, engine):  # noqa: ANN001 - the daemon, after the config
-    return engine
+from support.media import color_clip
 
 
 @pytest.fixture(scope="session")

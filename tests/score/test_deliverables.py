@@ -15,27 +15,11 @@ import soundfile as sf
 
 from engine import __version__
 from support import riff
-from support.media import color_clip, draft_config, tiny_library
+from support.media import color_clip
 
 RATE = 24
 START_FRAME = 86400  # 01:00:00:00, as Resolve exports timelines
 CLIPS = (("Opening", 0, 48), ("Chase", 48, 108))
-
-
-@pytest.fixture(scope="session")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_library(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture
-def draft_home(vmb_home: Path, library: Path) -> Path:
-    draft_config(vmb_home, library)
-    return vmb_home
-
-
-@pytest.fixture
-def draft_engine(draft_home: Path, engine):  # noqa: ANN001 - the daemon, after the config
-    return engine
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import struct
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from engine.config import load_settings
@@ -17,18 +16,6 @@ from engine.score import bwf, wavchunks
 from engine.score.cue import _duck, parse_cue_params, run_cue
 from engine.types import no_progress
 from support import riff
-from support.media import draft_config, tiny_library
-
-
-@pytest.fixture(scope="session")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_library(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture
-def draft_home(vmb_home: Path, library: Path) -> Path:
-    draft_config(vmb_home, library)
-    return vmb_home
 
 
 def _loop_points(path: Path) -> tuple[int, int]:
