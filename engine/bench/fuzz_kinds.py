@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.serve.kinds import JobContext, load_kinds, register
+from engine.serve.catalogue import load_kinds
+from engine.serve.kinds import JobContext, register
 
 
 def _accepted_only(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

@@ -39,7 +39,8 @@ from bridge.errors import (
 from bridge.protocol import PROTO_MAJOR, PROTO_MINOR, TERMINAL_STATES
 from engine import __version__
 from engine.config import Settings
-from engine.serve.kinds import JobKind, get_kind, load_kinds
+from engine.serve.catalogue import load_kinds
+from engine.serve.kinds import JobKind, get_kind
 from engine.serve.store import Job, JobStore
 from engine.serve.worker import WorkerSupervisor
 from engine.util.atomic import fsync_dir

@@ -1,13 +1,13 @@
 """Job kinds: a registry of named job functions, filled by importing kind modules.
 
-A kind module calls `register(...)` at import. The daemon imports the same modules as the
-worker so it can validate parameters at submit time (bad input is refused before the job is
-acknowledged). Kind modules must not import torch at module level: the daemon stays light.
+A kind module calls `register(...)` at import; `engine/serve/catalogue.py` imports the
+built-in ones. The daemon imports the same modules as the worker so it can validate
+parameters at submit time (bad input is refused before the job is acknowledged). Kind
+modules must not import torch at module level: the daemon stays light.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +15,6 @@ from typing import Any
 
 from bridge.errors import JobCancelled, UnknownKind, quote
 from engine.config import Settings
-
-BUILTIN_KIND_MODULES: tuple[str, ...] = ("engine.serve.builtin_kinds", "engine.score.jobs")
 
 
 @dataclass
@@ -63,9 +61,7 @@ def register(
     _KINDS[name] = JobKind(name, run, validate, description)
 
 
-def load_kinds(extra_modules: tuple[str, ...] | list[str] = ()) -> dict[str, JobKind]:
-    for module in (*BUILTIN_KIND_MODULES, *extra_modules):
-        importlib.import_module(module)
+def registered() -> dict[str, JobKind]:
     return dict(_KINDS)
 
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from bridge.errors import JobCancelled, VMBError, clip_message
 from engine.config import Settings, load_settings
-from engine.serve.kinds import JobContext, get_kind, load_kinds
+from engine.serve.catalogue import load_kinds
+from engine.serve.kinds import JobContext, get_kind
 from engine.util.atomic import fsync_file
 
 

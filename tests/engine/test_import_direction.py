@@ -106,3 +106,20 @@ def test_only_commands_import_the_cli_layer() -> None:
                 if m in ("engine.cli", "engine.commands") or m.startswith("engine.commands.")
             ]
             assert not bad, f"{rel} imports the CLI layer ({bad})"
+
+
+def test_the_pipeline_never_imports_the_daemon() -> None:
+    """Job kinds (engine/serve) depend on the pipeline (engine/score), never the reverse."""
+    files = _py("engine/score")
+    assert files
+    for path in files:
+        tree = ast.parse(path.read_text())
+        mods = [
+            n.module if isinstance(n, ast.ImportFrom) else a.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in (n.names if isinstance(n, ast.Import) else [n])
+            if not isinstance(n, ast.ImportFrom) or n.module
+        ]
+        bad = [m for m in mods if m == "engine.serve" or m.startswith("engine.serve.")]
+        assert not bad, f"{path.relative_to(ROOT)} imports the daemon ({bad})"

@@ -1,5 +1,7 @@
 """Job kinds of the pipeline: `describe`, `cue` and `soundtrack` (registered at import).
 
+The daemon side depends on `engine.score`; nothing in `engine.score` imports the daemon.
+
 Parameters are validated in the daemon before a job is acknowledged; the heavy imports
 (media decoding, models) happen only in the worker.
 """
