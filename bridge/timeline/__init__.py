@@ -43,7 +43,7 @@ from bridge.timeline.reading import (
 )
 from bridge.timeline.relink import Located, MediaFinder, parse_url
 from bridge.timeline.select import CueRequest, Kind, Selection, cue_requests
-from bridge.timeline.takes import SCORE_TRACK, Take, place_takes, score_takes
+from bridge.timeline.takes import SCORE_TRACK, Take, place_takes, plain, score_takes
 
 __all__ = [
     "COMMON_RATES",
@@ -70,6 +70,7 @@ __all__ = [
     "parse_time",
     "parse_url",
     "place_takes",
+    "plain",
     "plan_cues",
     "plan_selection",
     "load_timeline",
