@@ -11,6 +11,7 @@ detection comes in as a callback. The modules, each one responsibility:
   markers   timeline, track and clip markers as hit points
   plan      cue requests -> cues (split, merged, chained), with their cuts and markers
   takes     generated stems onto the "VMB Score" track and back
+  conform   which shots of a re-edited cut are which shots of the old one
 
 `from bridge import timeline as tl` gives the public names of all of them.
 """
@@ -22,6 +23,15 @@ from bridge.timeline.clock import (
     timecode,
     timeline_extent,
     timeline_rate,
+)
+from bridge.timeline.conform import (
+    Shot,
+    ShotChange,
+    match_shots,
+    same_shots,
+    shared_material_s,
+    shots,
+    trims,
 )
 from bridge.timeline.markers import timeline_markers
 from bridge.timeline.plan import (
@@ -61,6 +71,8 @@ __all__ = [
     "PlannedCue",
     "SceneCuts",
     "Selection",
+    "Shot",
+    "ShotChange",
     "Take",
     "cue_id",
     "cue_requests",
@@ -74,6 +86,11 @@ __all__ = [
     "plan_cues",
     "plan_selection",
     "load_timeline",
+    "match_shots",
+    "same_shots",
+    "shared_material_s",
+    "shots",
+    "trims",
     "read_timeline",
     "score_takes",
     "timecode",
