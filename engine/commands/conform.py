@@ -35,11 +35,12 @@ def _span(a: float | None, b: float | None) -> str:
 def print_changes(changes: list[dict[str, Any]]) -> None:
     """One line per cue: its change, where it is (and was), and why."""
     for c in changes:
-        name = c["cue_id"] or c["from_cue"]
-        was = ""
-        if c["from_cue"] and c["change"] != "kept":
-            was = f" (was {c['from_cue']} {_span(c['old_record_in_s'], c['old_record_out_s'])})"
+        name, was = c["cue_id"], ""
         where = _span(c["record_in_s"], c["record_out_s"])
+        if c["change"] == "removed":
+            name, where = c["from_cue"], _span(c["old_record_in_s"], c["old_record_out_s"])
+        elif c["from_cue"] and c["change"] != "kept":
+            was = f" (was {c['from_cue']} {_span(c['old_record_in_s'], c['old_record_out_s'])})"
         print(f"{_MARK[c['change']]} {c['change']:<9} {name} {where}{was}: {c['reason']}")
 
 
