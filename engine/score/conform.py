@@ -174,6 +174,8 @@ def change_row(
         "old_record_in_s": old.record_in_s if old else None,
         "old_record_out_s": old.record_out_s if old else None,
         "rendered": change in ("re-fitted", "new"),
+        "audio": None,
+        "seed": old.meta.get("seed") if old else None,
         **more,
     }
 
@@ -348,7 +350,9 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
             )  # fmt: skip
         )
     ctx.progress("cues", len(plan.cues), len(plan.cues))
-    result = write_back(items, loaded, sparams, ctx, {**render, "conformed_from": str(old_path)})
+    record = {**records.render_record(sparams, int(render.get("seed") or 0)),
+              "conformed_from": str(old_path)}  # fmt: skip
+    result = write_back(items, loaded, sparams, ctx, record)
     return _with_changes(result, [it.change for it in items] + removed, olds, loaded, ctx)
 
 
