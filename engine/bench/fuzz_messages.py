@@ -23,7 +23,7 @@ import msgpack
 
 from bridge import protocol
 
-KINDS = ("noop", "selfcheck", "cue", "describe", "soundtrack", "format_disk", "")
+KINDS = ("noop", "selfcheck", "cue", "describe", "soundtrack", "conform", "format_disk", "")
 PARAM_KEYS = (
     "media", "text", "duration_s", "start_s", "end_s", "knobs", "backend", "name",
     "variations", "cut_times_s", "continue_from", "duck", "steps", "step_s", "timeline",

@@ -25,7 +25,7 @@ from typing import Any
 
 from bridge import timeline as tl
 from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote
-from engine.config import Settings
+from engine.config import Settings, load_frozen
 from engine.score import records
 from engine.score import soundtrack as st
 from engine.score.cue import Cue, CueSpec, Identity, run_cue
@@ -219,23 +219,41 @@ def soundtrack_params(render: dict[str, Any], params: dict[str, Any]) -> dict[st
     return out
 
 
-_CONFORM_KEYS = {"old_otio", "timeline", "otio_json", "media_roots", "rate", "markers", "title"}
+@dataclass(frozen=True)
+class ConformSpec:
+    """A `conform` job's parameters as the wire carries them (the strict loader refuses
+    unknown keys and wrong types); the rest of the new cut's options are the old render's."""
+
+    old_otio: str  # the scored OTIO of the previous render (its stems next to it)
+    timeline: str | None = None  # the re-edited cut: a path ...
+    otio_json: str | None = None  # ... or the OTIO document (exactly one of them)
+    media_roots: tuple[str, ...] = ()
+    rate: float | None = None
+    markers: tuple[tl.HitMarker, ...] = ()  # the host's current markers (timeline clock)
+    title: str | None = None
+
+
+_FROM_WIRE = {"markers": lambda raw: tuple(tl.parse_markers(raw))}
+
+
+def _resolved(raw: str) -> Path:
+    """The old OTIO's absolute path; a path no file can have is the client's error."""
+    try:
+        return Path(raw).expanduser().resolve()
+    except (OSError, ValueError, RuntimeError):
+        raise InvalidRequest(
+            f"'old_otio' is not a usable path: {quote(raw, PATH_QUOTE_CHARS)}"
+        ) from None
 
 
 def parse_conform_params(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Validated in the daemon, before the job is acknowledged: the old OTIO is a VMB render
     whose stems are all there; the new timeline reads and plans as the old render did."""
     given = {k: v for k, v in params.items() if v is not None}
-    unknown = sorted(set(given) - _CONFORM_KEYS)
-    if unknown:
-        raise InvalidRequest(
-            f"unknown conform parameter(s) {', '.join(quote(k) for k in unknown)}; "
-            f"parameters: {', '.join(sorted(_CONFORM_KEYS))}"
-        )
-    old = given.get("old_otio")
-    if not isinstance(old, str) or not old:
+    load_frozen(ConformSpec, given, "", InvalidRequest, "conform parameter", _FROM_WIRE)
+    if not given["old_otio"]:
         raise InvalidRequest("'old_otio' must be the path of the scored OTIO to conform")
-    old_path = Path(old).expanduser().resolve()
+    old_path = _resolved(given["old_otio"])
     render, _ = _old_cues(old_path)
     checked = st.parse_soundtrack_params(soundtrack_params(render, given), settings)
     out = {**given, "old_otio": str(old_path)}

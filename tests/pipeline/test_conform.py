@@ -244,7 +244,7 @@ def test_bad_input_is_refused_before_anything_is_written(
         check({"old_otio": str(root / "rushes.mp4"), "timeline": new_cut})
     with pytest.raises(TimelineError, match="not scored by VMB Score"):
         check({"old_otio": new_cut, "timeline": new_cut})
-    with pytest.raises(InvalidRequest, match="unknown conform parameter"):
+    with pytest.raises(InvalidRequest, match="unknown conform parameter 'per'"):
         check({"old_otio": new_cut, "timeline": new_cut, "per": "scene"})
     garbage = tmp_path / "garbage.otio"
     garbage.write_text("{not json")
