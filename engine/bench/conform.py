@@ -154,6 +154,11 @@ def bench_conform(opts: argparse.Namespace) -> dict[str, Any]:
                 len(rendered) == 2 and rendered == expected,
             ),  # fmt: skip
             figure("kept stems byte-identical", same, f"of {kept}", "all", same == kept),
+            *(
+                figure(f"  conform: {k.removesuffix('_s')}", v, "s")
+                for k, v in conformed["timings"].items()
+                if k != "total_s"
+            ),
             figure("old render (first, cold)", old_s, "s"),
         ],
         "notes": [

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,9 @@ def _make(
 
 
 def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The conformed timeline's deliverables, the change list, and where the time went
+    (`timings`: planning, the cues re-rendered, the ones copied, the write-back)."""
+    clock = {"start": time.perf_counter(), "render_s": 0.0, "copy_s": 0.0}
     old_path = Path(params["old_otio"])
     render, olds = _old_cues(old_path)
     sparams = soundtrack_params(render, params)
@@ -346,13 +350,18 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     rate = tl.timeline_rate(loaded.timeline)
     at = st.placement(plan, sparams, st.Placement(rate=rate))
     decisions, removed = decide(plan, olds, at.endings, 0.5 / rate)
+    clock["plan_s"] = time.perf_counter() - clock["start"]
     usages = st._usages(sparams.get("usage"))
     items: list[Rendered] = []
     for i, (planned, decision) in enumerate(zip(plan.cues, decisions, strict=True)):
         ctx.progress("cues", i, len(plan.cues))
         prev = records.carried_from(items[-1].cue) if planned.continue_from and items else None
         spec = st.spec_of(planned, sparams, prev, at, i)
+        t0 = time.perf_counter()
         cue, spec, take = _make(decision, planned, spec, ctx, ctx.seed + i)
+        clock["render_s" if decision.change in ("re-fitted", "new") else "copy_s"] += (
+            time.perf_counter() - t0
+        )
         row = change_row(decision.change, decision.reason, planned, decision.old, seed=cue.seed)
         row["audio"] = str(ctx.final_dir / cue.audio.name)
         old = decision.old
@@ -365,13 +374,17 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
                 row,
                 _history(old, decision.change == "re-fitted") if old else (),
                 take or None,
-            )  # fmt: skip
+            )
         )
     ctx.progress("cues", len(plan.cues), len(plan.cues))
     record = {**records.render_record(sparams, int(render.get("seed") or 0)),
               "conformed_from": str(old_path)}  # fmt: skip
+    t0 = time.perf_counter()
     result = write_back(items, loaded, sparams, ctx, record)
-    return _with_changes(result, [it.change for it in items] + removed, olds, loaded, ctx)
+    clock["deliver_s"] = time.perf_counter() - t0
+    result = _with_changes(result, [it.change for it in items] + removed, olds, loaded, ctx)
+    clock["total_s"] = time.perf_counter() - clock.pop("start")
+    return {**result, "timings": {k: round(v, 3) for k, v in clock.items()}}
 
 
 def _without_score(timeline: Any) -> Any:
