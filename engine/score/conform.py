@@ -141,7 +141,21 @@ def decide(
         why = _differences(best, cue, endings[i], tol_s) or ["its place changed"]
         decisions[i] = Decision("re-fitted", "; ".join(why), best)
     removed = [_removed(o, plan, decisions) for o in olds if o.cue_id not in used]
-    return [d for d in decisions if d is not None], removed
+    return _parts_named([d for d in decisions if d is not None]), removed
+
+
+def _parts_named(decisions: list[Decision]) -> list[Decision]:
+    """Cues re-fitted from one old cue (its shot split, or cut in two) say which part."""
+    refits = [d.old.cue_id for d in decisions if d.change == "re-fitted" and d.old]
+    seen: dict[str, int] = {}
+    out = []
+    for d in decisions:
+        n = refits.count(d.old.cue_id) if d.change == "re-fitted" and d.old else 0
+        if n > 1 and d.old is not None:
+            seen[d.old.cue_id] = seen.get(d.old.cue_id, 0) + 1
+            d = replace(d, reason=f"part {seen[d.old.cue_id]} of {n} of {d.old.cue_id}; {d.reason}")
+        out.append(d)
+    return out
 
 
 def _removed(old: OldCue, plan: tl.CuePlan, decisions: list[Decision | None]) -> dict[str, Any]:

@@ -130,6 +130,8 @@ def test_the_change_list(edit: dict[str, Any]) -> None:
     assert "markers changed" in reasons[cue(2, 7)]
     assert reasons[cue(7, 9)] == "moved as a whole by -11.00 s"
     assert "s3" in reasons[cue(8, 10)]
+    assert reasons[cue(11, 15)].startswith(f"part 1 of 2 of {cue(10, 18)}; shot s4 tail")
+    assert reasons[cue(15, 19)].startswith(f"part 2 of 2 of {cue(10, 18)}; shot s4 head")
     shots = {s["clip"]: s["change"] for s in result["shots"]}
     assert shots == {
         "s1": "unchanged",
