@@ -148,8 +148,11 @@ class Reference:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """The music bridge: broad top-k by similarity, targeted best inside a partition."""
+    """The music bridge: broad top-k by similarity, targeted best inside a partition; labelled
+    with the backend that retrieved and the weights it ranked with ("none": no model ranked)."""
 
+    backend: Literal["draft", "full"]
+    weights: Weights
     broad: tuple[Reference, ...] = ()
     targeted: tuple[Reference, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. "partition genre:jazz is empty; used genre:blues"
@@ -196,7 +199,12 @@ class Describer(Protocol):
 
 class Retriever(Protocol):
     def retrieve(
-        self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
+        self,
+        description: MusicDescription,
+        knobs: Knobs,
+        visual: VisualInput,
+        top_k: int,
+        progress: ProgressFn,
     ) -> Retrieval: ...
 
 

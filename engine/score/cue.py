@@ -180,7 +180,7 @@ def _played(description: MusicDescription, audio: GeneratedAudio) -> MusicDescri
 
 
 def _conditioning(
-    audio: GeneratedAudio, description: MusicDescription, retriever: Any
+    audio: GeneratedAudio, description: MusicDescription, retrieval: Retrieval
 ) -> tuple[dict[str, Any] | None, Weights]:
     """A full cue's conditioning with the weights each stage ran on, and the cue's label."""
     given = audio.extra.get("conditioning")
@@ -188,7 +188,7 @@ def _conditioning(
         return None, audio.weights
     stages: dict[str, Weights] = {
         "describe": description.weights,
-        "retrieve": getattr(retriever, "weights", "none"),
+        "retrieve": retrieval.weights,
         "generate": audio.weights,
     }
     return {**given, "weights": stages}, overall_weights(stages)
@@ -243,9 +243,11 @@ def run_cue(
             f"cue length {duration:g} s exceeds the maximum of {settings.pipeline.max_cue_s:g} s"
         )
     t0 = time.perf_counter()
-    progress("retrieve", 0, 1)
+    progress("retrieve", 0, 1)  # before the stage is built (a first build loads models)
     retriever = stage(backend, "retrieve", settings)
-    retrieval = retriever.retrieve(description, spec.knobs, visual, settings.pipeline.top_k)
+    retrieval = retriever.retrieve(
+        description, spec.knobs, visual, settings.pipeline.top_k, progress
+    )
     timings["retrieve_s"] = time.perf_counter() - t0
     generator = stage(backend, "generate", settings)
     t0 = time.perf_counter()
@@ -277,7 +279,7 @@ def run_cue(
             for stem in (audio.extra.get("stems") or {}).values():
                 _duck(Path(str(stem)), speech)  # the same gain: stems still sum to the mix
             audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
-        conditioning, weights = _conditioning(audio, description, retriever)
+        conditioning, weights = _conditioning(audio, description, retrieval)
         cue_timings = {**timings, "generate_s": generate_s}
         cue_timings["total_s"] = sum(cue_timings.values())
         if spec.variations > 1 and hasattr(generator, "generate_variations"):

@@ -47,7 +47,7 @@ def settings_with_library(built_library: Path, monkeypatch: pytest.MonkeyPatch):
     ok, why = full_retrieval_available(settings)
     assert ok and "no music library" in why  # no obstacle: generation from the text alone
     assert FullRetriever(settings).retrieve(_description("x"), Knobs(), _no_visual(), 3) == (
-        Retrieval(notes=(NO_LIBRARY,))
+        Retrieval(backend="full", weights="none", notes=(NO_LIBRARY,))
     )
     shutil.copytree(built_library, library_root(settings))
     return settings

@@ -51,7 +51,7 @@ def test_a_key_not_clearly_played_is_not_carried(tmp_path: Path) -> None:
         measured = {"bpm": 120.0, "key": "B minor", "key_strength": strength}
         extra = {"bpm": 120.0, "key": "B", "mode": "minor", "measured": measured}
         return Cue(tmp_path / "a.wav", None, 4.0, 4, 1, "full", "", "random", _description(),
-                   Retrieval(), 1, extra=extra)  # fmt: skip
+                   Retrieval(backend="draft", weights="none"), 1, extra=extra)  # fmt: skip
 
     weak = carried_from(cue(MIN_KEY_STRENGTH - 0.05))
     assert weak["key"] is None and weak["mode"] is None and weak["bpm"] == 120.0
