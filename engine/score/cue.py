@@ -235,13 +235,7 @@ def run_cue(
     """describe -> retrieve -> generate; K variations share description and references
     and run as one batch where the generator has a batched path."""
     backend, reason, visual, description, timings = describe(spec, settings, seed, progress, STAGES)
-    duration = spec.duration_s or visual.duration_s
-    if duration <= 0:
-        raise InvalidRequest(f"the selected range of {spec.media} is empty")
-    if duration > settings.pipeline.max_cue_s:
-        raise InvalidRequest(
-            f"cue length {duration:g} s exceeds the maximum of {settings.pipeline.max_cue_s:g} s"
-        )
+    duration = _cue_length(spec, visual, settings)
     t0 = time.perf_counter()
     progress("retrieve", 0, 1)  # before the stage is built (a first build loads models)
     retriever = stage(backend, "retrieve", settings)
@@ -254,9 +248,62 @@ def run_cue(
     speech = _speech_regions(spec)
     if speech is not None:
         timings["speech_s"] = time.perf_counter() - t0
-    request = GenerationRequest(
+    shared = _Shared(
+        spec=spec,
+        reason=reason,
         description=description,
         retrieval=retrieval,
+        retriever=retriever,
+        speech=speech,
+        timings=timings,
+        batched=spec.variations > 1 and hasattr(generator, "generate_variations"),
+    )
+    request = _generation_request(shared, visual, duration, seed, out_dir, settings)
+    return [
+        _finish(_variation(shared, audio, generate_s, seed + v), spec, settings)
+        for v, audio, generate_s in _generate_all(generator, request, spec, progress)
+    ]
+
+
+def _cue_length(spec: CueSpec, visual: VisualInput, settings: Settings) -> float:
+    """The cue's length in seconds: asked for, or the media range's once it is probed."""
+    duration = spec.duration_s or visual.duration_s
+    if duration <= 0:
+        raise InvalidRequest(f"the selected range of {spec.media} is empty")
+    if duration > settings.pipeline.max_cue_s:
+        raise InvalidRequest(
+            f"cue length {duration:g} s exceeds the maximum of {settings.pipeline.max_cue_s:g} s"
+        )
+    return duration
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What the K variations of one cue share: the request, what was described and
+    retrieved, the speech to duck under, the timings so far."""
+
+    spec: CueSpec
+    reason: str  # why this backend
+    description: MusicDescription
+    retrieval: Retrieval
+    retriever: Any  # asked what its encoders ran on (compute_of)
+    speech: list[tuple[float, float]] | None
+    timings: dict[str, float]
+    batched: bool  # the variations ran as one batch
+
+
+def _generation_request(
+    shared: _Shared,
+    visual: VisualInput,
+    duration: float,
+    seed: int,
+    out_dir: Path,
+    settings: Settings,
+) -> GenerationRequest:
+    spec = shared.spec
+    return GenerationRequest(
+        description=shared.description,
+        retrieval=shared.retrieval,
         duration_s=duration,
         seed=seed,
         out_dir=out_dir,
@@ -270,44 +317,39 @@ def run_cue(
         continue_from=spec.continue_from,
         frame_rate=frame_rate_of(spec),
     )
-    cues = []
-    for v, generated, generate_s in _generate_all(generator, request, spec, progress):
-        audio = say_unsupported(generated, spec)
-        played = _played(description, audio)
-        if speech:
-            _duck(audio.audio_path, speech)
-            for stem in (audio.extra.get("stems") or {}).values():
-                _duck(Path(str(stem)), speech)  # the same gain: stems still sum to the mix
-            audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": speech})
-        conditioning, weights = _conditioning(audio, description, retrieval)
-        cue_timings = {**timings, "generate_s": generate_s}
-        cue_timings["total_s"] = sum(cue_timings.values())
-        if spec.variations > 1 and hasattr(generator, "generate_variations"):
-            cue_timings["generate_batch_of"] = spec.variations  # generate_s: 1/K of the batch
-        cues.append(
-            _finish(
-                Cue(
-                    audio=audio.audio_path,
-                    midi=audio.midi_path,
-                    duration_s=audio.num_samples / audio.sample_rate,
-                    num_samples=audio.num_samples,
-                    sample_rate=audio.sample_rate,
-                    backend=audio.backend,
-                    backend_reason=reason,
-                    weights=weights,
-                    description=played,
-                    retrieval=retrieval,
-                    seed=seed + v,
-                    timings=cue_timings,
-                    extra=dict(audio.extra),
-                    conditioning=conditioning,
-                    compute=compute_of(audio, retriever),
-                ),
-                spec,
-                settings,
-            )
-        )
-    return cues
+
+
+def _variation(shared: _Shared, generated: GeneratedAudio, generate_s: float, seed: int) -> Cue:
+    """One variation as a cue: ducked under speech, labelled with what ran."""
+    audio = say_unsupported(generated, shared.spec)
+    played = _played(shared.description, audio)
+    if shared.speech:
+        _duck(audio.audio_path, shared.speech)
+        for stem in (audio.extra.get("stems") or {}).values():
+            _duck(Path(str(stem)), shared.speech)  # the same gain: stems still sum to the mix
+        audio = replace(audio, extra={**audio.extra, "ducked_under_speech_s": shared.speech})
+    conditioning, weights = _conditioning(audio, shared.description, shared.retrieval)
+    timings = {**shared.timings, "generate_s": generate_s}
+    timings["total_s"] = sum(timings.values())
+    if shared.batched:
+        timings["generate_batch_of"] = shared.spec.variations  # generate_s: 1/K of the batch
+    return Cue(
+        audio=audio.audio_path,
+        midi=audio.midi_path,
+        duration_s=audio.num_samples / audio.sample_rate,
+        num_samples=audio.num_samples,
+        sample_rate=audio.sample_rate,
+        backend=audio.backend,
+        backend_reason=shared.reason,
+        weights=weights,
+        description=played,
+        retrieval=shared.retrieval,
+        seed=seed,
+        timings=timings,
+        extra=dict(audio.extra),
+        conditioning=conditioning,
+        compute=compute_of(audio, shared.retriever),
+    )
 
 
 def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:

@@ -5,7 +5,6 @@ previous cue's carry, markers, lengths and names). The pipeline (engine/score/cu
 from __future__ import annotations
 
 import json
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -23,16 +22,20 @@ MAX_VARIATIONS = 8
 MAX_NAME_CHARS = 128  # an output name (the generators take 1-128 chars)
 MAX_KNOB_CHARS = 64  # a knob value: a tag name or a BPM
 MAX_INSTRUMENTS = 16
-# what a previous cue of a run carries: tempo, key, mode, the genre's groove and the draft's
-# form position and motifs ("carry", checked field by field by the draft generator)
-CONTINUE_KEYS = {
-    "bpm": (numbers.Real,),
-    "key": (str,),
-    "mode": (str,),
-    "genre": (str,),
-    "carry": (dict,),
-}
 MAX_CARRY_CHARS = 8000  # a carry is a few hundred bytes of JSON (form position, 2-3 motifs)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What the previous cue of a run passes on (`continue_from`, a map on the wire): tempo,
+    key, mode, the genre's groove and the draft's form position and motifs ("carry", checked
+    field by field by the draft generator). Its fields are the keys the strict loader takes."""
+
+    bpm: float | None = None
+    key: str | None = None
+    mode: str | None = None
+    genre: str | None = None
+    carry: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class CueSpec:
     name: str = "cue"
     variations: int = 1
     cut_times_s: tuple[float, ...] | None = None
-    continue_from: dict[str, Any] | None = None  # {"bpm", "key", "mode"} of the previous cue
+    continue_from: dict[str, Any] | None = None  # the previous cue's Carried fields
     duck: bool = True  # lower the music under dialogue found in the media's audio
     position_s: float = 0.0  # record-in on the timeline clock (BWF: since midnight)
     project: str = ""  # the production's title, written into the WAV's iXML
@@ -166,21 +169,16 @@ def parse_knobs(raw: Any) -> Knobs:
 
 
 def _continue_from(raw: Any) -> dict[str, Any] | None:
-    """The previous cue's {"bpm", "key", "mode"} (a soundtrack passes it on), or None."""
+    """The previous cue's `Carried` map (a soundtrack passes it on), or None: keys and types
+    by the strict loader, then the lengths."""
     if raw is None:
         return None
-    if not isinstance(raw, dict) or not set(raw) <= set(CONTINUE_KEYS):
-        raise InvalidRequest(
-            "'continue_from' must be a map of 'bpm', 'key', 'mode', 'genre' and 'carry'"
-        )
-    for key, value in raw.items():
-        ok = value is None or (
-            isinstance(value, CONTINUE_KEYS[key]) and not isinstance(value, bool)
-        )
-        if not ok or (isinstance(value, str) and len(value) > MAX_KNOB_CHARS):
-            raise InvalidRequest(f"'continue_from.{key}' has the wrong type or length")
-    carry = raw.get("carry")
-    if carry is not None and len(json.dumps(carry, default=str)) > MAX_CARRY_CHARS:
+    carried = load_frozen(Carried, raw, "continue_from", InvalidRequest, "continue_from key")
+    for f in fields(Carried):
+        value = getattr(carried, f.name)
+        if isinstance(value, str) and len(value) > MAX_KNOB_CHARS:
+            raise InvalidRequest(f"'continue_from.{f.name}' is over {MAX_KNOB_CHARS} characters")
+    if carried.carry is not None and len(json.dumps(carried.carry, default=str)) > MAX_CARRY_CHARS:
         raise InvalidRequest(f"'continue_from.carry' is over {MAX_CARRY_CHARS} characters")
     return raw
 

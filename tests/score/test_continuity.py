@@ -59,3 +59,20 @@ def test_a_key_not_clearly_played_is_not_carried(tmp_path: Path) -> None:
     assert (strong["key"], strong["mode"]) == ("B", "minor")
     draft = carried_from(replace(cue(0.0), extra={"bpm": 90.0, "key": "C", "mode": "major"}))
     assert draft["key"] == "C"  # a draft cue's key is what it wrote, no measurement
+
+
+def test_what_a_cue_carries_is_what_the_next_cue_accepts(tmp_path: Path) -> None:
+    """continue_from's keys are Carried's fields: every one a cue passes on is taken."""
+    from dataclasses import fields
+
+    from engine.score.cue import Cue
+    from engine.score.cue_spec import Carried
+    from engine.score.soundtrack import carried_from
+
+    extra = {"bpm": 96.0, "key": "D", "mode": "minor", "genre": "ambient",
+             "carry": {"cycle": 2, "motifs": [[60, 62, 64]]}}  # fmt: skip
+    cue = Cue(tmp_path / "a.wav", None, 4.0, 4, 1, "draft", "", "none", _description(),
+              Retrieval(backend="draft", weights="none"), 1, extra=extra)  # fmt: skip
+    carried = carried_from(cue)
+    assert set(carried) == {f.name for f in fields(Carried)}
+    assert _spec(tmp_path, carried).continue_from == carried
