@@ -21,7 +21,10 @@ AUTO = "auto"
 NONE = "none"  # an empty instrument slot in a panel
 MAX_INSTRUMENT_SLOTS = 3
 MAX_SEED = 2**31 - 1  # a JSFX slider and a Resolve spin box hold it; the wire takes 2^32-1
-MAX_TEXT_CHARS = 1000  # the full describer's parser limit (engine/describe/full/parse.py)
+MAX_TEXT_CHARS = 1000
+"""The `text` row's limit, and the one limit on a description everywhere (the describers'
+parser reads it): a description is one or two sentences; longer text is almost surely a
+paste mistake (and T5 reads only 128 tokens of it)."""
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,10 @@ def test_capabilities_are_the_table() -> None:
     assert [k["name"] for k in defs["knobs"]] == [k for k in rows if rows[k].group == "knobs"]
     assert [o["name"] for o in defs["options"]] == ["backend", "seed", "text"]
     text = next(o for o in defs["options"] if o["name"] == "text")
-    from engine.describe.full.parse import MAX_TEXT_CHARS
+    from engine.describe.full import parse
 
-    assert text["max_length"] == MAX_TEXT_CHARS == 1000  # the panel and the engine agree
+    assert text["max_length"] == parse.MAX_TEXT_CHARS == 1000  # the panel and the engine agree
+    assert parse.MAX_TEXT_CHARS is knob_table.MAX_TEXT_CHARS  # one definition: the table's
     typed = {f.name for f in dataclasses.fields(Knobs)} - {"text", "extra"}
     assert typed <= set(rows)  # every typed knob is a row of the table
     from bridge.protocol import COMMANDS
