@@ -33,7 +33,7 @@ def built_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     music.mkdir()
     for i, (bpm, pitch) in enumerate([(90, 220), (150, 330), (120, 440), (170, 550)]):
         write_audio(music / f"t{i}.wav", bpm, 6.0, pitch, seed=i)
-    write_video(music / "v.mp4", seconds=3.0, color=(20, 200, 40))
+    write_video(music / "v.mp4", seconds=3.0, color="0x14c828")
     report = indexing.add_paths(root / "full", tiny_models(), [music],
                                 indexing.AddOptions(runtime="torch"))  # fmt: skip
     assert len(report.added) == 5
