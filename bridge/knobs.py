@@ -3,7 +3,7 @@
 Each row says its name, panel label, type, where it goes in a request (`group`), its values
 or limits and its help. Everything else is built from `KNOBS`: the capabilities the daemon's
 `hello` and the gateway's `/v1/capabilities` serve (`knob_definitions`; host panels and the
-plugins' request building read them), the engine's parser (`engine.score.cue.parse_knobs`)
+plugins' request building read them), the engine's parser (`engine.score.cue_spec.parse_knobs`)
 and the `vmb generate`/`describe`/`render` options (`engine.commands.generate`). Tag
 vocabularies come from the engine's taxonomy, passed in when the capabilities are built,
 because bridge must not import engine. "auto" means "let the picture decide": the engine's

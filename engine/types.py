@@ -40,7 +40,7 @@ class Knobs:
     """What the user turned. Any set knob wins over what the engine infers.
 
     The knobs are the rows of bridge/knobs.py KNOBS (group "knobs"); the parser
-    (engine.score.cue.parse_knobs) fills the field of the same name, and a row that no stage
+    (engine.score.cue_spec.parse_knobs) fills the field of the same name, and a row that no stage
     reads by name yet lands in `extra`, so a new knob is carried, never dropped."""
 
     mood: str | None = None

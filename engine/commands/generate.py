@@ -15,7 +15,7 @@ from bridge.errors import InvalidRequest
 from bridge.knobs import Knob, knob_rows, row_values
 from engine import backends
 from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
-from engine.score.cue import parse_cue_params
+from engine.score.cue_spec import parse_cue_params
 from engine.score.deliver import conditioning_summary
 from engine.serve import control
 from engine.types import ENDINGS

@@ -17,7 +17,7 @@ from bridge.knobs import Knob, knob_definitions
 from engine import taxonomy
 from engine.backends import CHOICES
 from engine.config import load_settings
-from engine.score.cue import WIRE_NAMES, CueSpec, parse_cue_params, parse_knobs
+from engine.score.cue_spec import WIRE_NAMES, CueSpec, parse_cue_params, parse_knobs
 from engine.score.soundtrack import SoundtrackSpec, load_soundtrack_spec
 from engine.types import Knobs
 

@@ -35,7 +35,7 @@ def built_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_audio(music / f"t{i}.wav", bpm, 6.0, pitch, seed=i)
     write_video(music / "v.mp4", seconds=3.0, color=(20, 200, 40))
     report = indexing.add_paths(root / "full", tiny_models(), [music],
-                                indexing.AddOptions(backend="torch"))  # fmt: skip
+                                indexing.AddOptions(runtime="torch"))  # fmt: skip
     assert len(report.added) == 5
     return root / "full"
 

@@ -14,7 +14,7 @@ from engine.types import Attributes, MusicDescription, Retrieval
 
 
 def _spec(tmp_path: Path, continue_from: dict, knobs: dict | None = None):  # noqa: ANN202
-    from engine.score.cue import parse_cue_params
+    from engine.score.cue_spec import parse_cue_params
 
     settings = settings_from_dict(tmp_path, {})
     params = {"text": "night drive", "duration_s": 4.0, "continue_from": continue_from}

@@ -106,9 +106,9 @@ class FullRetriever:
     """engine.types.Retriever over the full library (CLAP + CLIP). Thread-safe; the library
     and encoders open on first use and stay open."""
 
-    def __init__(self, settings: Settings, backend: str = "auto") -> None:
+    def __init__(self, settings: Settings, runtime: str = "auto") -> None:
         self.settings = settings
-        self.backend = backend
+        self.runtime = runtime  # the encoders': auto | torch | onnx
         self.root = library_root(settings)
         self._lock = threading.RLock()
         self._lib: MusicLibrary | None = None
@@ -131,7 +131,7 @@ class FullRetriever:
         with self._lock:
             if self._clap is None:
                 s = self.settings
-                enc = ClapEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
+                enc = ClapEncoder(s.model_dir, self.runtime, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clap", EncoderStamp(**_stamp(enc.info)))
                 self._clap = enc
             return self._clap
@@ -143,7 +143,7 @@ class FullRetriever:
         with self._lock:
             if self._clip is None:
                 s = self.settings
-                enc = ClipEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
+                enc = ClipEncoder(s.model_dir, self.runtime, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clip", EncoderStamp(**_stamp(enc.info)))
                 self._clip = enc
             return self._clip
