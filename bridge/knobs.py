@@ -20,7 +20,9 @@ KNOBS_VERSION = 1
 AUTO = "auto"
 NONE = "none"  # an empty instrument slot in a panel
 MAX_INSTRUMENT_SLOTS = 3
-MAX_SEED = 2**31 - 1  # a JSFX slider and a Resolve spin box hold it; the wire takes 2^32-1
+MAX_SEED = 2**31 - 1
+"""The one seed limit (the wire's too): a JSFX slider and a Resolve spin box hold it, the
+daemon draws seeds below it, and seed+k (variations) stays inside numpy's 0..2^32-1."""
 MAX_TEXT_CHARS = 1000
 """The `text` row's limit, and the one limit on a description everywhere (the describers'
 parser reads it): a description is one or two sentences; longer text is almost surely a

@@ -12,7 +12,7 @@ from typing import Any
 from bridge import protocol
 from bridge.client import EngineClient
 from bridge.errors import InvalidRequest
-from bridge.knobs import Knob, knob_rows, row_values
+from bridge.knobs import MAX_SEED, Knob, knob_rows, row_values
 from engine import backends
 from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
 from engine.score.cue_spec import parse_cue_params
@@ -83,11 +83,14 @@ def seed_arg(text: str) -> int | str:
     if text == "next":
         return text
     try:
-        return int(text)
+        seed = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"a seed is a whole number or 'next', not {text!r}"
         ) from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is 0-{MAX_SEED}, not {seed}")
+    return seed
 
 
 def params_from_wav(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
@@ -123,6 +126,8 @@ def params_from_wav(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     recorded = seed
     if args.seed == "next":
         seed += 1
+        if seed > MAX_SEED:
+            raise InvalidRequest(f"{args.from_wav} has the last seed ({recorded}); give --seed N")
     elif args.seed is not None:
         seed = args.seed
     if seed != recorded:  # another take: never the same file name as the one it follows

@@ -390,7 +390,7 @@ class Daemon:
             )
         seed = body.get("seed")
         if seed is None:
-            seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+            seed = int.from_bytes(os.urandom(4), "little") % (protocol.SEED_MAX + 1)
         job, duplicate = self.store.submit(kind.name, params, seed, body.get("idempotency_key"))
         # committed (synchronous=FULL): only now is the job acknowledged
         self.jobs.subscribe(job.job_id, ident)
