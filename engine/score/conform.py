@@ -29,7 +29,8 @@ from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote
 from engine.config import Settings, load_frozen
 from engine.score import records
 from engine.score import soundtrack as st
-from engine.score.cue import Cue, CueSpec, Identity, run_cue
+from engine.score.cue import Cue, Identity, run_cue
+from engine.score.cue_spec import CueSpec
 from engine.score.write_back import Rendered, write_back
 
 CHANGES = ("kept", "moved", "re-fitted", "new", "removed")

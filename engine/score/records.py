@@ -17,7 +17,8 @@ from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, TimelineError, quote
 from engine.types import Attributes, MusicDescription, Reference, Retrieval
 
 if TYPE_CHECKING:
-    from engine.score.cue import Cue, CueSpec
+    from engine.score.cue import Cue
+    from engine.score.cue_spec import CueSpec
 
 RECORD_VERSION = 1
 # the render options a conform re-uses (the timeline, selection and credits aside)
@@ -92,7 +93,11 @@ def cue_record(
         "weights": cue.weights,
         "backend_reason": cue.backend_reason,
         "licence": cue.licence,
-        "references": as_json["references"],
+        "references": {
+            **as_json["references"],
+            "backend": cue.retrieval.backend,
+            "weights": cue.retrieval.weights,
+        },
         "conditioning": cue.conditioning,
         "segments": [s.to_json() for s in planned.segments],
         "record_out_s": planned.record_out_s,
@@ -126,7 +131,10 @@ def _reference(raw: dict[str, Any]) -> Reference:
 
 def retrieval_of(meta: dict[str, Any]) -> Retrieval:
     refs = meta.get("references") or {}
+    backend = refs.get("backend") or meta.get("backend")
     return Retrieval(
+        backend=backend if backend in ("draft", "full") else "draft",
+        weights=refs.get("weights") or "none",
         broad=tuple(_reference(r) for r in refs.get("broad") or ()),
         targeted=tuple(_reference(r) for r in refs.get("targeted") or ()),
         notes=tuple(str(n) for n in refs.get("notes") or ()),

@@ -16,7 +16,8 @@ from typing import Any
 from bridge import timeline as tl
 from engine.config import Settings
 from engine.score import cut_only
-from engine.score.cue import Cue, CueSpec
+from engine.score.cue import Cue
+from engine.score.cue_spec import CueSpec
 from engine.score.deliver import PlacedCue, cue_sheet, mix, music_cue_sheet
 from engine.score.provenance import adapted_tracks, cue_licence
 from engine.score.records import carried_from, cue_record
