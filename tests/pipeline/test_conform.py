@@ -270,3 +270,24 @@ def test_bad_input_is_refused_before_anything_is_written(
     (copy / f"{cue(2, 8)}.wav").write_bytes((root / "old" / f"{cue(2, 8)}.wav").read_bytes())
     with pytest.raises(InvalidRequest, match="whole-timeline render"):
         check({"old_otio": str(copy / "range.otio"), "timeline": new_cut})
+
+
+def test_a_cut_moved_inside_a_cue_is_hit_where_it_now_is(edit: dict[str, Any]) -> None:
+    """Two shots scored as one cue (the first is under the minimum length); the re-edit
+    trims the first shot's tail by half a second, so the cut inside moves from 1.5 to 1.0 s."""
+    settings, root = edit["settings"], edit["root"]
+    clip = root / "rushes.mp4"
+    old_cut = _cut(clip, root / "cuts-old.otio", [("p1", 0, 1.5), ("p2", 2, 4.5)], 3.9)
+    new_cut = _cut(clip, root / "cuts-new.otio", [("p1", 0, 1.0), ("p2", 2, 4.5)], 3.4)
+    params = {"timeline": str(old_cut), "min_length_s": 3.0, "backend": "draft",
+              "hits": "cuts", "knobs": {"genre": "pop", "energy": "high"}}  # fmt: skip
+    old = render_soundtrack(parse_soundtrack_params(params, settings),
+                            _ctx(settings, root / "cuts-old", 2))  # fmt: skip
+    assert [c["cue_id"] for c in old["cues"]] == [cue(0, 4)]
+    request = {"old_otio": str(root / "cuts-old" / "scored.otio"), "timeline": str(new_cut)}
+    out = root / "cuts-new"
+    result = run_conform(parse_conform_params(request, settings), _ctx(settings, out, 3))
+    (change,) = result["changes"]
+    assert change["change"] == "re-fitted" and "cuts moved inside" in change["reason"]
+    assert stem_hit_share(out / f"{cue(0, 3.5)}.wav", [1.0]) == 1.0
+    assert stem_hit_share(root / "cuts-old" / f"{cue(0, 4)}.wav", [1.5]) == 1.0
