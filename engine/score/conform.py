@@ -141,7 +141,7 @@ def decide(
         used.add(best.cue_id)
         why = _differences(best, cue, endings[i], tol_s) or ["its place changed"]
         decisions[i] = Decision("re-fitted", "; ".join(why), best)
-    removed = [_removed(o, plan, decisions) for o in olds if o.cue_id not in used]
+    removed = [_removed(o, plan) for o in olds if o.cue_id not in used]
     return _parts_named([d for d in decisions if d is not None]), removed
 
 
@@ -159,7 +159,8 @@ def _parts_named(decisions: list[Decision]) -> list[Decision]:
     return out
 
 
-def _removed(old: OldCue, plan: tl.CuePlan, decisions: list[Decision | None]) -> dict[str, Any]:
+def _removed(old: OldCue, plan: tl.CuePlan) -> dict[str, Any]:
+    """An old cue no new cue comes from: its shots are gone, or re-fitted into others."""
     takers = [
         c.cue_id
         for c in plan.cues
@@ -218,6 +219,13 @@ def _old_cues(path: Path) -> tuple[dict[str, Any], list[OldCue]]:
         )
         for t in takes
     ]
+    for old in olds:
+        for part, file in ((old.meta.get("extra") or {}).get("stems") or {}).items():
+            if not (old.audio.parent / str(file)).is_file():
+                raise InvalidRequest(
+                    f"the {part} stem of {old.cue_id} is missing: {quote(str(file))} is not "
+                    f"next to {quote(old.audio.name)}"
+                )
     return render, olds
 
 
@@ -225,7 +233,8 @@ def soundtrack_params(render: dict[str, Any], params: dict[str, Any]) -> dict[st
     """The new cut's soundtrack params: the old render's options, this request's timeline,
     media roots (with the old ones), frame rate, markers and title."""
     out = {k: v for k, v in (render.get("options") or {}).items() if k not in ("rate",)}
-    roots = list(params.get("media_roots") or []) + list(out.get("media_roots") or [])
+    still = [r for r in out.get("media_roots") or [] if Path(r).is_dir()]  # gone: not asked
+    roots = list(params.get("media_roots") or []) + still
     out.update(
         {k: params[k] for k in ("timeline", "otio_json", "rate", "markers") if k in params},
         media_roots=list(dict.fromkeys(roots)),
@@ -290,10 +299,7 @@ def _copy_stems(old: OldCue, name: str, out: Path) -> Path:
     shutil.copyfile(src, dst)
     extra = old.meta.get("extra") or {}
     for part, file in (extra.get("stems") or {}).items():
-        part_src = src.parent / str(file)
-        if not part_src.is_file():
-            raise InvalidRequest(f"the {part} stem of {old.cue_id} is missing: {part_src.name}")
-        shutil.copyfile(part_src, out / f"{name}-{part}.wav")
+        shutil.copyfile(src.parent / str(file), out / f"{name}-{part}.wav")
     midi = old.meta.get("midi")
     midi_src = src.parent / Path(str(midi)).name if midi else None
     if midi_src is not None and midi_src.is_file():

@@ -51,7 +51,7 @@ def _old_render(tmp_path: Path) -> tuple[Path, Path]:
     new = _cut(clip, tmp_path / "new.otio", [("a", 0, 2), ("b", 2, 4), ("c", 5, 7)])
     settings = load_settings()
     params = parse_soundtrack_params(
-        {"timeline": str(old), "backend": "draft", "min_length_s": 1.0}, settings
+        {"timeline": str(old), "backend": "draft", "min_length_s": 1.0, "stems": True}, settings
     )
     out = tmp_path / "old"
     out.mkdir()
@@ -74,7 +74,12 @@ def test_vmb_conform_through_the_daemon(
     assert [c["change"] for c in changes["changes"]] == ["kept", "re-fitted", "moved"]
     takes = tl.score_takes(tl.read_timeline(out / "scored.otio"))
     assert {Path(t["stem_path"]).parent for t in takes} == {out}  # relocated to --out
-    assert (out / "cue-0-48.wav").read_bytes() == (old.parent / "cue-0-48.wav").read_bytes()
+    for name in ("cue-0-48.wav", "cue-0-48-bass.wav", "cue-0-48-melody.wav"):
+        assert (out / name).read_bytes() == (old.parent / name).read_bytes()  # parts too
+    assert (out / "cue-48-96-bass.wav").is_file()  # the re-fitted cue's parts, rendered
+    (old.parent / "cue-120-168-harmony.wav").unlink()
+    assert cli.main(["conform", str(old), str(new), "--out", str(tmp_path / "again")]) == 2
+    assert "the harmony stem of cue-120-168 is missing" in capsys.readouterr().err
 
     gw = GatewayHTTP.from_discovery()
     refused = gw.post("/v1/conform", {"old_otio": str(new), "timeline": str(new)})
