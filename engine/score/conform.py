@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from engine.score import records
 from engine.score import soundtrack as st
 from engine.score.cue import Cue, Identity, run_cue
 from engine.score.cue_spec import CueSpec
+from engine.score.deliver import thumbnails_of
 from engine.score.write_back import Rendered, write_back
 
 CHANGES = ("kept", "moved", "re-fitted", "new", "removed")
@@ -365,7 +367,7 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     loaded = st._read(sparams)
     loaded = replace(loaded, timeline=_without_score(loaded.timeline))
     ctx.progress("plan", 0, 1)
-    plan = st._plan(sparams, loaded, st._finder(sparams), scene_cuts=st._scene_cuts)
+    plan = st._plan(sparams, loaded, st._finder(sparams), scene_cuts=_scene_cuts(olds))
     title = sparams.get("title") or loaded.timeline.name or "timeline"
     sparams = {**sparams, "title": title}
     rate = tl.timeline_rate(loaded.timeline)
@@ -373,6 +375,7 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     decisions, removed = decide(plan, olds, at.endings, 0.5 / rate)
     clock["plan_s"] = time.perf_counter() - clock["start"]
     usages = st._usages(sparams.get("usage"))
+    thumbs = thumbnails_of(old_path.parent / "cue-sheet.html")
     items: list[Rendered] = []
     for i, (planned, decision) in enumerate(zip(plan.cues, decisions, strict=True)):
         ctx.progress("cues", i, len(plan.cues))
@@ -386,15 +389,17 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         row = change_row(decision.change, decision.reason, planned, decision.old, seed=cue.seed)
         row["audio"] = str(ctx.final_dir / cue.audio.name)
         old = decision.old
+        reused = old is not None and decision.change in ("kept", "moved")
         items.append(
             Rendered(
                 planned,
                 spec,
                 cue,
-                st._usage_of(planned, usages),
-                row,
-                _history(old, decision.change == "re-fitted") if old else (),
-                take or None,
+                usage=st._usage_of(planned, usages),
+                change=row,
+                history=_history(old, decision.change == "re-fitted") if old else (),
+                take=take or None,
+                thumbnail=thumbs.get(old.audio.name, "") if reused and old else "",
             )
         )
     ctx.progress("cues", len(plan.cues), len(plan.cues))
@@ -406,6 +411,30 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     result = _with_changes(result, [it.change for it in items] + removed, olds, loaded, ctx)
     clock["total_s"] = time.perf_counter() - clock.pop("start")
     return {**result, "timings": {k: round(v, 3) for k, v in clock.items()}}
+
+
+def _scene_cuts(olds: list[OldCue]) -> Callable[[tl.CueRequest], Sequence[float]]:
+    """Scene detection for the new cut's plan, answered from the old render where a clip
+    shows exactly what an old cue's piece showed (the same media range gives the same cuts:
+    the scene cuts inside it are the old cue's cut times there); detected anew elsewhere."""
+    known: dict[tuple[str, float, float], tuple[float, ...]] = {}
+    for old in olds:
+        cuts = [old.record_in_s + float(c) for c in old.meta.get("cut_times_s") or ()]
+        for raw, shot in zip(old.meta.get("segments") or (), old.shots, strict=True):
+            if shot.speed != 1 or raw.get("media_status") == "missing":
+                continue
+            a, b = shot.record_in_s, shot.record_out_s
+            known[_range_key(shot)] = tuple(round(t - a, 6) for t in cuts if a < t < b)
+
+    def scene_cuts(request: tl.CueRequest) -> Sequence[float]:
+        found = known.get(_range_key(tl.Shot.of(request))) if request.speed == 1 else None
+        return found if found is not None else st._scene_cuts(request)
+
+    return scene_cuts
+
+
+def _range_key(shot: tl.Shot) -> tuple[str, float, float]:
+    return shot.media, round(shot.source_in_s, 3), round(shot.source_out_s, 3)
 
 
 def _without_score(timeline: Any) -> Any:

@@ -13,6 +13,7 @@ import html
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,20 @@ class PlacedCue:
     title: str = ""  # the clip the cue scores
     usage: str = DEFAULT_USAGE  # a USAGES code
     adapted: tuple[str, ...] = ()  # library tracks whose audio conditioned the cue
+    thumbnail: str = ""  # the cue sheet's picture of it (base64 PNG) where already drawn
+
+
+THUMBNAIL = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'></td><td><a href='([^']+)'")
+
+
+def thumbnails_of(sheet: Path) -> dict[str, str]:
+    """{stem file name: its thumbnail} from an HTML cue sheet this module wrote (a conform
+    re-uses those of the stems it keeps or moves: the same samples, the same picture)."""
+    try:
+        text = sheet.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {html.unescape(name): png for png, name in THUMBNAIL.findall(text)}
 
 
 def change_text(info: dict[str, Any]) -> str:
@@ -237,7 +252,7 @@ def cue_sheet(
             f"{_conditioning_html(cue.info)}"
             f"<div class=a>licence: {html.escape(str(cue.info.get('licence', '')))}</div></td>"
             f"<td><img alt='waveform and spectrogram' src='data:image/png;base64,"
-            f"{_thumbnail(cue.audio)}'></td>"
+            f"{cue.thumbnail or _thumbnail(cue.audio)}'></td>"
             f"<td><a href='{html.escape(cue.audio.name)}'>{html.escape(cue.audio.name)}</a></td>"
             f"{change}</tr>"
         )

@@ -34,6 +34,7 @@ class Rendered:
     change: dict[str, Any] | None = None  # a conform's change row for this cue
     history: tuple[dict[str, Any], ...] = ()  # the older takes of this cue (conform)
     take: dict[str, Any] | None = None  # record fields kept from the old take (conform)
+    thumbnail: str = ""  # its cue sheet picture, where the old cue sheet has it (conform)
 
 
 def media_record(items: list[Rendered], loaded: tl.Loaded) -> dict[str, Any]:
@@ -173,6 +174,7 @@ def _placed(items: list[Rendered], rows: list[dict[str, Any]], start_s: float) -
             title=item.planned.primary.clip_name,
             usage=item.usage,
             adapted=tuple(adapted_tracks(item.cue)),
+            thumbnail=item.thumbnail,
         )
         for item, row in zip(items, rows, strict=True)
     ]

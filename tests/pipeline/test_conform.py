@@ -25,6 +25,7 @@ from engine.eval.tempo import estimate_tempo
 from engine.retrieve import dsp
 from engine.score import bwf
 from engine.score.conform import parse_conform_params, run_conform
+from engine.score.deliver import thumbnails_of
 from engine.score.soundtrack import parse_soundtrack_params, render_soundtrack
 from engine.serve.kinds import JobContext
 from support.media import color_clip, draft_config, tiny_library
@@ -218,6 +219,10 @@ def test_the_scored_otio_and_cue_sheet_say_where_each_cue_came_from(
     assert rows[0]["Changes"] == "kept: picture and length unchanged"
     assert rows[3]["Changes"].startswith("new: new material: x")
     assert "changes" in (root / "new" / "cue-sheet.html").read_text()
+    old_pics = thumbnails_of(root / "old" / "cue-sheet.html")
+    new_pics = thumbnails_of(root / "new" / "cue-sheet.html")
+    assert len(new_pics) == 7 and new_pics[f"{cue(0, 2)}.wav"] == old_pics[f"{cue(0, 2)}.wav"]
+    assert new_pics[f"{cue(7, 9)}.wav"] == old_pics[f"{cue(18, 20)}.wav"]  # moved: same audio
 
 
 def test_conforming_the_same_cut_again_renders_nothing(
