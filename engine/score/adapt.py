@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InvalidRequest, quote
+from bridge.errors import InvalidRequest, MediaError, quote
 from engine.config import Settings, load_frozen
 from engine.score.adapt_plan import BarPlan, Grid, Head, plan, run_samples
 
@@ -53,9 +53,14 @@ class AdaptSpec:
 
 
 def _probe_audio(path: str) -> tuple[float, int, int]:
+    """(duration, rate, channels) of the track's audio; a file that is not media, or has no
+    audio, is a bad request (refused before a job is accepted)."""
     from engine import media
 
-    info = media.probe(path)
+    try:
+        info = media.probe(path)
+    except MediaError as exc:
+        raise InvalidRequest(exc.message) from None
     if not info.has_audio:
         raise InvalidRequest(f"{quote(path)} has no audio stream: adapt needs a music track")
     return info.duration_s, info.audio_rate, info.audio_channels

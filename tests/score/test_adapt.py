@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.errors import InvalidRequest, MediaError
+from bridge.errors import InvalidRequest
 from engine.config import settings_from_dict
 from engine.eval.tempo import estimate_tempo
 from engine.retrieve.dsp import to_analysis_rate
@@ -202,7 +202,7 @@ def test_no_beat_and_bad_requests_are_clear(tmp_path: Path) -> None:
         ({"track": str(drone), "duration_s": 5000}, InvalidRequest, "pipeline.max_cue_s"),
         ({"track": str(drone), "duration_s": 5, "speed": 2}, InvalidRequest, "speed"),
         ({"track": str(drone), "duration_s": 5, "name": "a/b"}, InvalidRequest, "'name'"),
-        ({"track": str(text), "duration_s": 5}, MediaError, "not a readable media file"),
+        ({"track": str(text), "duration_s": 5}, InvalidRequest, "not a readable media file"),
     ]
     for params, error, words in cases:
         with pytest.raises(error, match=words):
