@@ -25,8 +25,12 @@ FEAT_N_FFT = 4096  # 186 ms windows: chroma resolves semitones from ~100 Hz
 FEAT_HOP = 512
 MIN_PULSE = 0.12  # normalised autocorrelation at the beat period below this: no steady beat
 MIN_BEATS = 8
-STEADY_RMS_S = 0.025  # tracked beats within this of a straight line: a steady tempo
+STEADY_S = 0.035  # a tracked beat this close to the straight grid agrees with it ...
+STEADY_SHARE = 0.5  # ... and this share of them agreeing makes the tempo steady
 PHRASE_BARS = 4
+DOUBLE_TIME_MIN_BPM = 100.0  # a tempo this fast may be a slow track's eighth notes ...
+ANCHOR_VOTE = 0.25  # the start's and the final hit's vote for their beat, x the accent spread
+DOUBLE_TIME_RATIO = 1.25  # ... when one beat in 8 stands out this much more than one in 4
 
 
 @dataclass(frozen=True)
@@ -73,20 +77,14 @@ def _pulse(x: np.ndarray, bpm: float) -> float:
     return float(max(0.0, max(vals))) if vals else 0.0
 
 
-def _fit_line(beats: np.ndarray, period: float) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(t0, period, beat numbers, residuals) of a straight grid through the tracked beats; a
-    skipped or doubled beat keeps its place by numbering beats from the period."""
-    idx = np.round((beats - beats[0]) / period)
-    keep = np.ones(beats.size, bool)
-    for _ in range(3):
-        slope, t0 = np.polyfit(idx[keep], beats[keep], 1)
-        resid = beats - (t0 + slope * idx)
-        mad = np.median(np.abs(resid[keep])) + 1e-4
-        keep = np.abs(resid) < max(4 * mad, 0.01)
-        if keep.sum() < MIN_BEATS // 2:
-            keep[:] = True
-            break
-    return float(t0), float(slope), idx, resid[keep]
+def _grid_phase(beats: np.ndarray, period: float) -> float:
+    """The phase (0..period) that most tracked beats share: a tracker that slips onto the
+    off-beat for a while does not drag the grid with it."""
+    phase = np.mod(beats, period)
+    bins = max(8, int(period / 0.002))
+    hist = np.bincount((phase / period * bins).astype(int) % bins, minlength=bins).astype(float)
+    hist = gaussian_filter1d(hist, sigma=max(1.0, 0.01 / period * bins), mode="wrap")
+    return (int(np.argmax(hist)) + 0.5) * period / bins
 
 
 def _tune_grid(x: np.ndarray, t0: float, period: float) -> tuple[float, float]:
@@ -105,6 +103,13 @@ def _tune_grid(x: np.ndarray, t0: float, period: float) -> tuple[float, float]:
         if score[j] > best[0]:
             best = (float(score[j]), float(shifts[j]), float(p))
     return best[1], best[2]
+
+
+def _straight(t0: float, period: float, dur: float) -> np.ndarray:
+    """Every beat of a straight grid through t0 inside [0, dur)."""
+    n = np.arange(int(np.ceil(-t0 / period)), int((dur - t0) / period) + 1)
+    beats = t0 + n * period
+    return beats[(beats >= 0) & (beats < dur)]
 
 
 def _snap(x: np.ndarray, beats: np.ndarray) -> np.ndarray:
@@ -143,49 +148,53 @@ def beat_grid(x: np.ndarray) -> tuple[np.ndarray, float, bool, float]:
             "the track has no steady beat to cut on (pulse clarity "
             f"{pulse:.2f}, {tracked.size} beats found; adapt needs a rhythmic track with bars)"
         )
-    period = 60.0 / est.bpm
-    t0, slope, _, resid = _fit_line(tracked, period)
-    steady = float(np.sqrt(np.mean(resid**2))) < STEADY_RMS_S and abs(slope / period - 1) < 0.02
-    if steady:
-        t0, slope = _tune_grid(x, t0, slope)
-        n = np.arange(int(np.ceil(-t0 / slope)), int((dur - t0) / slope) + 1)
-        beats = t0 + n * slope
-        bpm = 60.0 / slope
-    else:
+    t0, period = _tune_grid(x, _grid_phase(tracked, 60.0 / est.bpm), 60.0 / est.bpm)
+    beats, bpm = _straight(t0, period, dur), 60.0 / period
+    off = np.abs(np.mod(tracked - t0 + period / 2, period) - period / 2)
+    steady = float(np.mean(off < STEADY_S)) >= STEADY_SHARE
+    if not steady:  # the tempo moves: follow the tracked beats instead of a straight grid
         beats = _extend(_snap(x, tracked), dur)
         bpm = 60.0 / float(np.median(np.diff(beats)))
     return beats[(beats >= 0) & (beats < dur)], float(bpm), steady, pulse
 
 
-def _beat_features(x: np.ndarray, beats: np.ndarray) -> dict[str, np.ndarray]:
-    """Per beat: chroma (unit), low/mid/high level, onset and low-end onset at the beat."""
+def _frame_features(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per analysis frame: chroma, low/mid/high energy, all-band and low-band flux."""
     spec = magnitude_spectrogram(x, FEAT_N_FFT, FEAT_HOP) ** 2
     freqs = np.fft.rfftfreq(FEAT_N_FFT, 1.0 / SR)
     sel = (freqs >= 55.0) & (freqs <= 5000.0)
     pc = np.mod(np.rint(69.0 + 12.0 * np.log2(freqs[sel] / 440.0)), 12).astype(int)
     cmat = np.zeros((freqs.size, 12))
     cmat[np.nonzero(sel)[0], pc] = 1.0
-    chroma = np.sqrt(spec @ cmat)
     bands = np.stack(
         [spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in
          ((20, 150), (150, 2000), (2000, 11000))], axis=1)  # fmt: skip
     logb = np.log1p(1e3 * bands / max(bands.max(), 1e-12))
-    low_flux = np.maximum(0.0, np.diff(logb[:, 0], prepend=logb[0, 0]))
-    all_flux = np.maximum(0.0, np.diff(logb, axis=0, prepend=logb[:1])).sum(axis=1)
+    return {
+        "chroma": np.sqrt(spec @ cmat),
+        "bands": bands / max(bands.max(), 1e-12),
+        "flux": np.maximum(0.0, np.diff(logb, axis=0, prepend=logb[:1])).sum(axis=1),
+        "low_flux": np.maximum(0.0, np.diff(logb[:, 0], prepend=logb[0, 0])),
+    }
+
+
+def _beat_features(frames: dict[str, np.ndarray], beats: np.ndarray) -> dict[str, np.ndarray]:
+    """Per beat: chroma (unit), low/mid/high level, onset and low-end onset at the beat."""
     fr = SR / FEAT_HOP
+    last = frames["flux"].size - 1
     edges = np.append(beats, beats[-1] + np.median(np.diff(beats)))
-    frames = np.clip(np.round(edges * fr).astype(int), 0, spec.shape[0] - 1)
+    idx = np.clip(np.round(edges * fr).astype(int), 0, last)
     n = beats.size
     out = {k: np.zeros(s) for k, s in
            (("chroma", (n, 12)), ("level", (n, 3)), ("onset", n), ("low", n))}  # fmt: skip
     for i in range(n):
-        a, b = frames[i], max(frames[i] + 1, frames[i + 1])
-        c = chroma[a:b].mean(axis=0)
+        a, b = idx[i], max(idx[i] + 1, idx[i + 1])
+        c = frames["chroma"][a:b].mean(axis=0)
         out["chroma"][i] = c / (np.linalg.norm(c) + 1e-9)
-        out["level"][i] = np.sqrt(bands[a:b].mean(axis=0) / max(bands.max(), 1e-12))
+        out["level"][i] = np.sqrt(frames["bands"][a:b].mean(axis=0))
         w = slice(max(0, a - 1), a + 3)
-        out["onset"][i] = all_flux[w].max(initial=0.0)
-        out["low"][i] = low_flux[w].max(initial=0.0)
+        out["onset"][i] = frames["flux"][w].max(initial=0.0)
+        out["low"][i] = frames["low_flux"][w].max(initial=0.0)
     return out
 
 
@@ -193,22 +202,49 @@ def _z(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / (v.std() + 1e-9)
 
 
-def downbeat_phase(feats: dict[str, np.ndarray]) -> tuple[int, int]:
-    """(beats per bar, index of the first downbeat): the phase where harmony changes and the
-    low end hits. 4/4 unless 3/4 is clearly stronger."""
+def _accent(feats: dict[str, np.ndarray]) -> np.ndarray:
+    """Per beat: how much it sounds like a downbeat (harmony changes, the low end hits)."""
     c = feats["chroma"]
     change = np.concatenate([[0.0], 1.0 - np.sum(c[1:] * c[:-1], axis=1)])
-    score = _z(change) + _z(feats["low"]) + 0.5 * _z(feats["onset"])
-    best: dict[int, tuple[float, int]] = {}
-    for m in (4, 3):
-        contrasts = []
-        for p in range(m):
-            on = np.arange(score.size) % m == p
-            contrasts.append(score[on].mean() - score[~on].mean() if on.any() else -np.inf)
-        p = int(np.argmax(contrasts))
-        best[m] = (float(contrasts[p]), p)
-    m = 3 if best[3][0] > 1.3 * best[4][0] and best[3][0] > 0 else 4
-    return m, best[m][1]
+    return _z(change) + _z(feats["low"]) + 0.5 * _z(feats["onset"])
+
+
+def _contrast(score: np.ndarray, m: int) -> tuple[float, int]:
+    """(contrast, phase): how much the best one beat in m stands out from the others."""
+    contrasts = []
+    for p in range(m):
+        on = np.arange(score.size) % m == p
+        contrasts.append(score[on].mean() - score[~on].mean() if on.any() and (~on).any() else 0)
+    p = int(np.argmax(contrasts))
+    return float(contrasts[p]), p
+
+
+def downbeat_phase(feats: dict[str, np.ndarray], anchors: tuple[int, ...] = ()) -> tuple[int, int]:
+    """(beats per bar, index of the first downbeat): the phase where harmony changes and the
+    low end hits, with a vote for the beats where the music starts and ends (`anchors`, beat
+    indices: most tracks start and end on a downbeat). 4/4 unless the 3-beat family (3, 6)
+    is clearly stronger than the 4-beat one (4, 8)."""
+    score = _accent(feats)
+    threes = max(_contrast(score, 3)[0], _contrast(score, 6)[0])
+    fours = max(_contrast(score, 4)[0], _contrast(score, 8)[0])
+    m = 3 if threes > 1.3 * fours and threes > 0 else 4
+    on = [np.arange(score.size) % m == p for p in range(m)]
+    contrast = np.array([score[o].mean() - score[~o].mean() for o in on])
+    vote = ANCHOR_VOTE * (contrast.max() - contrast.min())
+    for beat in anchors:
+        contrast[beat % m] += vote
+    return m, int(np.argmax(contrast))
+
+
+def double_time(feats: dict[str, np.ndarray], bpm: float) -> int | None:
+    """The phase (0 or 1) of the real beats when the tracker counted eighth notes as beats (a
+    slow track read at twice its tempo): downbeats then stand out once in 8 tracked beats
+    much more than once in 4. None when the tempo stands."""
+    if bpm < DOUBLE_TIME_MIN_BPM:
+        return None
+    score = _accent(feats)
+    four, eight = _contrast(score, 4), _contrast(score, 8)
+    return eight[1] % 2 if eight[0] > DOUBLE_TIME_RATIO * max(four[0], 1e-9) else None
 
 
 def _bar_features(feats: dict[str, np.ndarray], m: int, first: int) -> np.ndarray:
@@ -248,14 +284,36 @@ def _final_hit(x: np.ndarray) -> float:
     return x.size / SR
 
 
+def _first_sound(x: np.ndarray) -> float:
+    level = np.abs(x)
+    loud = np.nonzero(level > 1e-3 * max(level.max(), 1e-12))[0]
+    return loud[0] / SR if loud.size else 0.0
+
+
+def _off_beat(beats: np.ndarray, t: float) -> float:
+    """How far `t` is from the nearest beat, in beats (0..0.5)."""
+    period = float(np.median(np.diff(beats)))
+    return float(np.min(np.abs(beats - t))) / period
+
+
 def analyse(audio: np.ndarray, sample_rate: int) -> Bars:
     """The bar grid of a track ((n,) or (n, channels) audio at any rate)."""
     x = to_analysis_rate(audio, sample_rate).astype(np.float64)
     beats, bpm, steady, pulse = beat_grid(x)
-    feats = _beat_features(x, beats)
-    m, first = downbeat_phase(feats)
-    bar_features = _bar_features(feats, m, first)
+    frames = _frame_features(x)
+    feats = _beat_features(frames, beats)
+    half = double_time(feats, bpm)
+    if half is not None:
+        beats, bpm = beats[half::2], bpm / 2
     last = _final_hit(x)
+    ends = (_first_sound(x), last)
+    if steady and all(_off_beat(beats, t) > 0.3 for t in ends):  # the grid sat on off-beats
+        t0, period = _tune_grid(x, float(beats[0]) + 30.0 / bpm, 60.0 / bpm)
+        beats, bpm = _straight(t0, period, x.size / SR), 60.0 / period
+    feats = _beat_features(frames, beats)
+    anchors = tuple(int(np.argmin(np.abs(beats - t))) for t in ends if _off_beat(beats, t) < 0.15)
+    m, first = downbeat_phase(feats, anchors)
+    bar_features = _bar_features(feats, m, first)
     return Bars(
         bpm=bpm,
         beats_s=beats,
