@@ -207,3 +207,22 @@ def test_no_beat_and_bad_requests_are_clear(tmp_path: Path) -> None:
     for params, error, words in cases:
         with pytest.raises(error, match=words):
             parse_adapt_params(params, settings)
+
+
+def test_three_four_bars_are_found_and_kept(tmp_path: Path) -> None:
+    """A waltz: bars of three beats, cut and repeated as such."""
+    from engine.score.bars import analyse
+
+    waltz = synth_track(tmp_path / "waltz.wav", bpm=96.0, beats_per_bar=3, body_bars=12)
+    src, sr = sf.read(waltz.path, dtype="float32")
+    bars = analyse(src, sr)
+    assert bars.beats_per_bar == 3 and abs(bars.bpm - 96.0) < 0.5
+    for j in range(waltz.bars + 1):
+        assert np.min(np.abs(bars.downbeats_s - waltz.downbeat_s(j))) < 0.005
+    spec = parse_adapt_params({"track": str(waltz.path), "duration_s": 52.0},
+                              settings_from_dict(tmp_path, {}))  # fmt: skip
+    r = adapt_track(spec, tmp_path, lambda *a: None)
+    assert r["length_error_samples"] == 0 and r["tempo"]["beats_per_bar"] == 3
+    for e in r["edits"]:
+        assert abs((e["source_end_s"] - e["source_start_s"]) - e["bars"] * waltz.bar_s) < 0.004
+        assert abs(e["source_start_s"] - waltz.downbeat_s(min(e["from_bar"], e["to_bar"]))) < 0.005

@@ -1,10 +1,10 @@
 """A synthetic band track with a known tempo, bar lines, phrases and ending (for `vmb adapt`).
 
-Drums (kick on 1 and 3, snare on 2 and 4, eighth-note hats), a bass line, a sustained pad
-whose chords change on every downbeat (I-vi-IV-V) and a lead melody that differs per
-phrase, after a short silence and a drum-less intro; it ends with a chord hit on a final
-downbeat that rings out. Everything the adapt tests assert is measured against the times
-this module placed the music at.
+Drums (kick on 1 and 3, snare on 2 and 4; in 3/4 kick on 1, snare on 2 and 3; eighth-note
+hats), a bass line, a sustained pad whose chords change on every downbeat (I-vi-IV-V) and a
+lead melody that differs per phrase, after a short silence and a drum-less intro; it ends
+with a chord hit on a final downbeat that rings out. Everything the adapt tests assert is
+measured against the times this module placed the music at.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ class Track:
     intro_bars: int
     body_bars: int
     ring_s: float  # the final bar: one chord hit that rings out
+    beats_per_bar: int = 4
 
     @property
     def bar_s(self) -> float:
-        return 4 * 60.0 / self.bpm
+        return self.beats_per_bar * 60.0 / self.bpm
 
     @property
     def bars(self) -> int:  # bars before the final downbeat
@@ -89,10 +90,11 @@ def synth_track(
     body_bars: int = 12,
     ring_s: float = 3.0,
     seed: int = 7,
+    beats_per_bar: int = 4,
 ) -> Track:
     """Write the track (stereo 24-bit WAV) and return where its bars are."""
     rng = np.random.default_rng(seed)
-    track = Track(path, sr, bpm, lead_s, intro_bars, body_bars, ring_s)
+    track = Track(path, sr, bpm, lead_s, intro_bars, body_bars, ring_s, beats_per_bar)
     beat, bar = 60.0 / bpm, track.bar_s
     out = np.zeros((int(round(track.duration_s * sr)), 2))
     drums = _drums(rng, sr)
@@ -101,16 +103,16 @@ def synth_track(
         chord = PROGRESSION[j % 4]
         for note in chord:
             _add(out, t0, _tone(_hz(note + 12), bar, sr, decay=3.0), 0.06, 0.0, sr)
-        for b in range(4):
+        for b in range(beats_per_bar):
             tb = t0 + b * beat
             _add(out, tb, _tone(_hz(chord[0] - 12), beat, sr, decay=0.4, harmonics=2), 0.25, 0, sr)
             if j >= intro_bars:
-                if b in (0, 2):
+                if b == 0 or (b == 2 and beats_per_bar == 4):
                     _add(out, tb, drums["kick"], 0.9 if b == 0 else 0.6, 0.0, sr)
                 else:
                     _add(out, tb, drums["snare"], 0.35, 0.1, sr)
                 phrase = (j - intro_bars) // 4
-                degree = MELODY[phrase % 4][b]
+                degree = MELODY[phrase % 4][b % 4]
                 _add(out, tb, _tone(_hz(chord[0] + 24 + degree), beat, sr, 0.3), 0.08, -0.3, sr)
             for half in (0, 1):
                 _add(out, tb + half * beat / 2, drums["hat"], 0.12 if j >= intro_bars else 0.05,
