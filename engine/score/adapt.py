@@ -164,13 +164,13 @@ class Splice:
 
 def _runs(grid: Grid, bar_plan: BarPlan, mono: np.ndarray) -> tuple[list[list[int]], list]:
     """Source sample ranges of the runs with each splice lined up, and (jump, shift, corr)."""
-    runs = [list(run_samples(grid, r)) for r in bar_plan.runs]
+    runs = [list(run_samples(grid, r, i == 0)) for i, r in enumerate(bar_plan.runs)]
     aligned = []
     for i, jump in enumerate(bar_plan.jumps):
         out_at, in_at = int(grid.downbeats[jump.out_bar]), int(grid.downbeats[jump.in_bar])
         shift, corr = _align(mono, out_at, in_at, grid.rate)
         runs[i][1] = out_at - grid.guard
-        runs[i + 1][0] = in_at + shift - grid.guard
+        runs[i + 1][0] = max(0, in_at + shift - grid.guard)
         aligned.append((jump, shift, corr))
     return runs, aligned
 
@@ -204,7 +204,9 @@ def render(
     for i, (s, e) in enumerate(runs):
         if i:
             jump, shift, corr = aligned[i - 1]
-            out[pos - x : pos], law = _crossfade(out[pos - x : pos], audio[s - x : s])
+            pre = audio[max(0, s - x) : s]  # before the track's start: silence
+            pre = np.concatenate([np.zeros((x - pre.shape[0], audio.shape[1]), pre.dtype), pre])
+            out[pos - x : pos], law = _crossfade(out[pos - x : pos], pre)
             out_src = int(grid.downbeats[jump.out_bar])
             splices.append(Splice(pos, out_src, s + grid.guard, law, corr))
         out[pos : pos + e - s] = audio[s:e]

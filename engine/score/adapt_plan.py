@@ -121,12 +121,12 @@ def _repeat_plan(grid: Grid, a: int, b: int, k: int) -> BarPlan:
     span = b - a
     m, e = divmod(k, span)
     end = grid.downbeats.size
-    runs = [(0, b)] + [(a, b)] * (m - 1 if e == 0 else m)
+    runs = [(0, b)] + [(a, b)] * m
     jumps = [Jump("repeat", b, a, span)] * m
     if e:
         runs.append((b - e, end))
         jumps.append(Jump("repeat", b, b - e, e))
-    else:
+    else:  # the last repeat plays on to the end
         runs[-1] = (a, end)
     return BarPlan(tuple(runs), tuple(jumps), 0)
 
@@ -136,8 +136,8 @@ def repeats(grid: Grid, k: int) -> list[tuple[float, BarPlan]]:
     remainder as one shorter jump back (from b to b - e)."""
     best: list[tuple[float, int, int]] = []
     f = grid.final_bar
-    for span in range(1, f):
-        a = np.arange(1, f - span + 1)
+    for span in range(1, f + 1):
+        a = np.arange(0, f - span + 1)  # from bar 0 too: a short track may loop whole
         if a.size == 0:
             break
         b = a + span
@@ -151,17 +151,17 @@ def repeats(grid: Grid, k: int) -> list[tuple[float, BarPlan]]:
     return [(c, _repeat_plan(grid, a, b, k)) for c, a, b in best[:TOP]]
 
 
-def run_samples(grid: Grid, run: tuple[int, int]) -> tuple[int, int]:
-    """A bar range in samples: the first run starts at the track's start, the last ends at
-    its end, the others on downbeats."""
+def run_samples(grid: Grid, run: tuple[int, int], first: bool) -> tuple[int, int]:
+    """A bar range in samples: the plan's first run starts at the track's start, a run to
+    the last bar ends at its end, the others on downbeats."""
     d = grid.downbeats
-    start = 0 if run[0] == 0 else int(d[run[0]])
+    start = 0 if first else int(d[run[0]])
     end = grid.n_samples if run[1] >= d.size else int(d[run[1]])
     return start, end
 
 
 def music_length(grid: Grid, plan: BarPlan) -> int:
-    return sum(e - s for s, e in (run_samples(grid, r) for r in plan.runs))
+    return sum(e - s for s, e in (run_samples(grid, r, i == 0) for i, r in enumerate(plan.runs)))
 
 
 def fit_head(grid: Grid, excess: int, limit: int) -> Head | None:
@@ -230,6 +230,11 @@ def plan(grid: Grid, target: int) -> tuple[BarPlan, Head, list[str]]:
     if found:
         _, bar_plan, head = min(found, key=lambda t: t[0])
         return bar_plan, head, []
+    if target > n:
+        raise InvalidRequest(
+            f"the track has too few whole bars ({grid.final_bar} before its final bar) to "
+            f"repeat up to {target / grid.rate:.2f} s"
+        )
     return _backtime(grid, target)
 
 

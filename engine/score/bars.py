@@ -30,6 +30,7 @@ STEADY_SHARE = 0.5  # ... and this share of them agreeing makes the tempo steady
 PHRASE_BARS = 4
 DOUBLE_TIME_MIN_BPM = 100.0  # a tempo this fast may be a slow track's eighth notes ...
 ANCHOR_VOTE = 0.25  # the start's and the final hit's vote for their beat, x the accent spread
+DOUBLE_TIME_MIN_BEATS = 48  # ... over enough bars to tell (not a 4-bar loop)
 DOUBLE_TIME_RATIO = 1.25  # ... when one beat in 8 stands out this much more than one in 4
 
 
@@ -240,7 +241,7 @@ def double_time(feats: dict[str, np.ndarray], bpm: float) -> int | None:
     """The phase (0 or 1) of the real beats when the tracker counted eighth notes as beats (a
     slow track read at twice its tempo): downbeats then stand out once in 8 tracked beats
     much more than once in 4. None when the tempo stands."""
-    if bpm < DOUBLE_TIME_MIN_BPM:
+    if bpm < DOUBLE_TIME_MIN_BPM or feats["low"].size < DOUBLE_TIME_MIN_BEATS:
         return None
     score = _accent(feats)
     four, eight = _contrast(score, 4), _contrast(score, 8)

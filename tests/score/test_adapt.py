@@ -226,3 +226,49 @@ def test_three_four_bars_are_found_and_kept(tmp_path: Path) -> None:
     for e in r["edits"]:
         assert abs((e["source_end_s"] - e["source_start_s"]) - e["bars"] * waltz.bar_s) < 0.004
         assert abs(e["source_start_s"] - waltz.downbeat_s(min(e["from_bar"], e["to_bar"]))) < 0.005
+
+
+def test_every_plan_adds_or_removes_exactly_its_bars() -> None:
+    """The planner's runs and jumps agree with each other and with the bar count (a grid of
+    24 bars of 1 s each, 0.5 s before the first downbeat, 2 s of ring-out)."""
+    from engine.score.adapt_plan import Grid, music_length, removals, repeats
+
+    rate = 1000
+    downbeats = 500 + 1000 * np.arange(24)
+    grid = Grid(downbeats=downbeats, beats=500 + 250 * np.arange(96), final_bar=22,
+                phrase_offset=0, distances=np.zeros((24, 24)), n_samples=24_500, rate=rate,
+                lead=0, guard=20, fade=30)  # fmt: skip
+    for k in (1, 3, 4, 8, 13, 40, 77):
+        plans = repeats(grid, k) + (removals(grid, k) if k < 22 else [])
+        assert plans
+        for _, plan in plans:
+            assert len(plan.runs) == len(plan.jumps) + 1
+            sign = 1 if plan.jumps[0].kind == "repeat" else -1
+            assert music_length(grid, plan) == grid.n_samples + sign * k * 1000
+            assert sum(j.bars for j in plan.jumps) == k
+            for i, jump in enumerate(plan.jumps):
+                assert (plan.runs[i][1], plan.runs[i + 1][0]) == (jump.out_bar, jump.in_bar)
+
+
+AMEN = Path("/usr/share/sonic-pi/samples/loop_amen_full.flac")
+
+
+@pytest.mark.skipif(not AMEN.is_file(), reason="needs Debian's sonic-pi-samples (CC0)")
+def test_a_recorded_drum_loop_loops_and_shortens(tmp_path: Path) -> None:
+    """A real recording (the Amen break, 4 bars at ~140 BPM, FLAC): played longer by whole
+    bars and shorter by one, at its own tempo, without a click."""
+    settings = settings_from_dict(tmp_path, {})
+    src, sr = sf.read(AMEN, dtype="float32")
+    p999 = np.percentile(np.abs(np.diff(src, axis=0)).max(axis=1), 99.9)
+    for target in (18.5, 4.1):
+        spec = parse_adapt_params({"track": str(AMEN), "duration_s": target}, settings)
+        r = adapt_track(spec, tmp_path / str(target), lambda *a: None)
+        out, _ = sf.read(r["audio"], dtype="float32")
+        assert out.shape == (round(target * sr), src.shape[1])
+        assert abs(_bpm(out, sr) - _bpm(src, sr)) / _bpm(src, sr) < 0.01
+        assert r["edits"] and r["tempo"]["beats_per_bar"] == 4
+        assert abs(r["tempo"]["grid_bpm"] - 140) < 2
+        for e in r["edits"]:
+            at = round(e["output_s"] * sr)
+            step = np.abs(np.diff(out[at - round(0.06 * sr) : at - round(0.005 * sr)], axis=0))
+            assert step.max() <= p999, e
