@@ -320,7 +320,7 @@ def adapt_track(spec: AdaptSpec, out_dir: Path, progress: Progress) -> dict[str,
     progress("render", 2, 3)
     out, splices, runs, head = render(audio, grid, bar_plan, head, target)
     edits = _edits(grid, bar_plan, splices, out)
-    before, after = measured_bpm(audio, sr), measured_bpm(out, sr)
+    before, after = bars.measured_bpm, measured_bpm(out, sr)
     tempo = {
         "before_bpm": round(before, 3),
         "after_bpm": round(after, 3),

@@ -18,7 +18,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from bridge.errors import InvalidRequest
 from engine.eval import tempo
-from engine.retrieve.dsp import magnitude_spectrogram, to_analysis_rate
+from engine.retrieve.dsp import to_analysis_rate
 
 SR = tempo.ANALYSIS_SR
 FEAT_N_FFT = 4096  # 186 ms windows: chroma resolves semitones from ~100 Hz
@@ -44,6 +44,7 @@ class Bars:
     first_downbeat: int  # index into beats_s of the first downbeat
     steady: bool  # a straight grid fits the tracked beats
     pulse: float  # 0..1, how clearly the onsets repeat at the beat period
+    measured_bpm: float  # engine/eval/tempo.py's estimate (what `adapt` compares before/after)
     bar_features: np.ndarray  # (bars, dims): harmony and level per beat, for bar similarity
     phrase_offset: int  # phrases start at bars j with (j - phrase_offset) % 4 == 0
     last_onset_s: float  # the last onset: the final hit of the ending
@@ -64,8 +65,9 @@ class Bars:
         return diff / np.maximum(norm[:, None] + norm[None, :], 1e-9)
 
 
-def _pulse(x: np.ndarray, bpm: float) -> float:
-    env = tempo.onset_envelope(x, SR, n_fft=tempo.TEMPO_N_FFT, smooth_frames=5)
+def _pulse(env: tempo.OnsetEnvelope, bpm: float) -> float:
+    """Normalised autocorrelation of the onset envelope at 1, 2 or 4 beats: 0 noise, 1 a
+    metronome."""
     s = env.strength - env.strength.mean()
     if not np.any(s):
         return 0.0
@@ -88,12 +90,11 @@ def _grid_phase(beats: np.ndarray, period: float) -> float:
     return (int(np.argmax(hist)) + 0.5) * period / bins
 
 
-def _tune_grid(x: np.ndarray, t0: float, period: float) -> tuple[float, float]:
+def _tune_grid(env: tempo.OnsetEnvelope, t0: float, period: float) -> tuple[float, float]:
     """Phase and period that put the grid on the onsets of a short-window envelope."""
-    env = tempo.onset_envelope(x, SR)
     e = gaussian_filter1d(env.strength, 1.0)
     fr, lat = env.frame_rate, 0.0  # bar lines at the flux peak: the attack, or just after it
-    dur = x.size / SR
+    dur = e.size / fr
     n = np.arange(int(np.ceil(-t0 / period)), int((dur - t0) / period) + 1)
     best = (-np.inf, t0, period)
     for p in period * (1.0 + np.linspace(-0.003, 0.003, 61)):
@@ -113,9 +114,8 @@ def _straight(t0: float, period: float, dur: float) -> np.ndarray:
     return beats[(beats >= 0) & (beats < dur)]
 
 
-def _snap(x: np.ndarray, beats: np.ndarray) -> np.ndarray:
+def _snap(env: tempo.OnsetEnvelope, beats: np.ndarray) -> np.ndarray:
     """Each tracked beat moved to the strongest short-window onset within 25 ms."""
-    env = tempo.onset_envelope(x, SR)
     e, fr, lat = env.strength, env.frame_rate, 0.0
     out = beats.copy()
     w = int(0.025 * fr)
@@ -136,44 +136,65 @@ def _extend(beats: np.ndarray, dur: float) -> np.ndarray:
     return np.concatenate([before, beats, after])
 
 
-def beat_grid(x: np.ndarray) -> tuple[np.ndarray, float, bool, float]:
-    """(beats over the whole track, bpm, steady, pulse) of mono audio at SR; InvalidRequest
-    when there is no beat to cut on."""
+@dataclass(frozen=True)
+class BeatGrid:
+    beats: np.ndarray  # over the whole track
+    bpm: float  # of the grid
+    steady: bool
+    pulse: float
+    measured_bpm: float  # the tempo estimate of engine/eval/tempo.py, for comparisons
+
+
+def beat_grid(x: np.ndarray, short: tempo.OnsetEnvelope) -> BeatGrid:
+    """The beats of mono audio at SR (`short`: its onset envelope); InvalidRequest when there
+    is no beat to cut on."""
     dur = x.size / SR
-    est = tempo.estimate_tempo(x, SR)
-    pulse = _pulse(x, est.bpm) if est.confidence > 0 or est.candidates else 0.0
-    tracked = tempo.track_beats(x, SR, bpm=est.bpm) if pulse >= MIN_PULSE else np.zeros(0)
+    env = tempo.tempo_envelope(x, SR)
+    est = tempo.estimate_tempo(x, SR, env=env)
+    pulse = _pulse(env, est.bpm) if est.confidence > 0 or est.candidates else 0.0
+    tracked = tempo.track_beats(x, SR, bpm=est.bpm, env=env) if pulse >= MIN_PULSE else None
+    tracked = np.zeros(0) if tracked is None else tracked
     tracked = tracked[(tracked >= 0) & (tracked <= dur)]
     if tracked.size < MIN_BEATS:
         raise InvalidRequest(
             "the track has no steady beat to cut on (pulse clarity "
             f"{pulse:.2f}, {tracked.size} beats found; adapt needs a rhythmic track with bars)"
         )
-    t0, period = _tune_grid(x, _grid_phase(tracked, 60.0 / est.bpm), 60.0 / est.bpm)
+    t0, period = _tune_grid(short, _grid_phase(tracked, 60.0 / est.bpm), 60.0 / est.bpm)
     beats, bpm = _straight(t0, period, dur), 60.0 / period
     off = np.abs(np.mod(tracked - t0 + period / 2, period) - period / 2)
     steady = float(np.mean(off < STEADY_S)) >= STEADY_SHARE
     if not steady:  # the tempo moves: follow the tracked beats instead of a straight grid
-        beats = _extend(_snap(x, tracked), dur)
+        beats = _extend(_snap(short, tracked), dur)
         bpm = 60.0 / float(np.median(np.diff(beats)))
-    return beats[(beats >= 0) & (beats < dur)], float(bpm), steady, pulse
+    return BeatGrid(beats[(beats >= 0) & (beats < dur)], float(bpm), steady, pulse, est.bpm)
 
 
 def _frame_features(x: np.ndarray) -> dict[str, np.ndarray]:
-    """Per analysis frame: chroma, low/mid/high energy, all-band and low-band flux."""
-    spec = magnitude_spectrogram(x, FEAT_N_FFT, FEAT_HOP) ** 2
+    """Per analysis frame: chroma, low/mid/high energy, all-band and low-band flux (the
+    spectrogram is made in blocks: a long track's whole one would take gigabytes)."""
     freqs = np.fft.rfftfreq(FEAT_N_FFT, 1.0 / SR)
     sel = (freqs >= 55.0) & (freqs <= 5000.0)
     pc = np.mod(np.rint(69.0 + 12.0 * np.log2(freqs[sel] / 440.0)), 12).astype(int)
-    cmat = np.zeros((freqs.size, 12))
-    cmat[np.nonzero(sel)[0], pc] = 1.0
-    bands = np.stack(
-        [spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in
-         ((20, 150), (150, 2000), (2000, 11000))], axis=1)  # fmt: skip
-    logb = np.log1p(1e3 * bands / max(bands.max(), 1e-12))
+    to_chroma = np.zeros((freqs.size, 12), np.float32)
+    to_chroma[np.nonzero(sel)[0], pc] = 1.0
+    to_bands = np.stack(
+        [(freqs >= lo) & (freqs < hi) for lo, hi in ((20, 150), (150, 2000), (2000, 11000))],
+        axis=1,
+    ).astype(np.float32)
+    padded = np.pad(x.astype(np.float32), (FEAT_N_FFT // 2, FEAT_N_FFT // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, FEAT_N_FFT)[::FEAT_HOP]
+    window = np.hanning(FEAT_N_FFT).astype(np.float32)
+    chroma, bands = [], []
+    for i in range(0, frames.shape[0], 1024):
+        power = np.abs(np.fft.rfft(frames[i : i + 1024] * window, axis=1)) ** 2
+        chroma.append(np.sqrt(power @ to_chroma))
+        bands.append(power @ to_bands)
+    band = np.concatenate(bands)
+    logb = np.log1p(1e3 * band / max(band.max(), 1e-12))
     return {
-        "chroma": np.sqrt(spec @ cmat),
-        "bands": bands / max(bands.max(), 1e-12),
+        "chroma": np.concatenate(chroma),
+        "bands": band / max(band.max(), 1e-12),
         "flux": np.maximum(0.0, np.diff(logb, axis=0, prepend=logb[:1])).sum(axis=1),
         "low_flux": np.maximum(0.0, np.diff(logb[:, 0], prepend=logb[0, 0])),
     }
@@ -272,9 +293,9 @@ def _phrase_offset(bar_features: np.ndarray) -> int:
     return q if means[q] > 1.2 * np.mean(means) else 0
 
 
-def _final_hit(x: np.ndarray) -> float:
+def _final_hit(x: np.ndarray, short: tempo.OnsetEnvelope) -> float:
     """The last onset that raises the level (an attack), not a flicker in the ring-out."""
-    onsets, strength = tempo.onset_times(x, SR)
+    onsets, strength = tempo.onset_times(x, SR, env=short)
     w = int(0.05 * SR)
     for t, st in zip(onsets[::-1], strength[::-1], strict=True):
         i = int(t * SR)
@@ -300,16 +321,18 @@ def _off_beat(beats: np.ndarray, t: float) -> float:
 def analyse(audio: np.ndarray, sample_rate: int) -> Bars:
     """The bar grid of a track ((n,) or (n, channels) audio at any rate)."""
     x = to_analysis_rate(audio, sample_rate).astype(np.float64)
-    beats, bpm, steady, pulse = beat_grid(x)
+    short = tempo.onset_envelope(x, SR)
+    grid = beat_grid(x, short)
+    beats, bpm, steady = grid.beats, grid.bpm, grid.steady
     frames = _frame_features(x)
     feats = _beat_features(frames, beats)
     half = double_time(feats, bpm)
     if half is not None:
         beats, bpm = beats[half::2], bpm / 2
-    last = _final_hit(x)
+    last = _final_hit(x, short)
     ends = (_first_sound(x), last)
     if steady and all(_off_beat(beats, t) > 0.3 for t in ends):  # the grid sat on off-beats
-        t0, period = _tune_grid(x, float(beats[0]) + 30.0 / bpm, 60.0 / bpm)
+        t0, period = _tune_grid(short, float(beats[0]) + 30.0 / bpm, 60.0 / bpm)
         beats, bpm = _straight(t0, period, x.size / SR), 60.0 / period
     feats = _beat_features(frames, beats)
     anchors = tuple(int(np.argmin(np.abs(beats - t))) for t in ends if _off_beat(beats, t) < 0.15)
@@ -321,7 +344,8 @@ def analyse(audio: np.ndarray, sample_rate: int) -> Bars:
         beats_per_bar=m,
         first_downbeat=first,
         steady=steady,
-        pulse=pulse,
+        pulse=grid.pulse,
+        measured_bpm=grid.measured_bpm,
         bar_features=bar_features,
         phrase_offset=_phrase_offset(bar_features),
         last_onset_s=last,
