@@ -25,8 +25,7 @@ FEAT_N_FFT = 4096  # 186 ms windows: chroma resolves semitones from ~100 Hz
 FEAT_HOP = 512
 MIN_PULSE = 0.12  # normalised autocorrelation at the beat period below this: no steady beat
 MIN_BEATS = 8
-STEADY_S = 0.035  # a tracked beat this close to the straight grid agrees with it ...
-STEADY_SHARE = 0.5  # ... and this share of them agreeing makes the tempo steady
+STEADY_S = 0.015  # the straight grid is this close to the onsets of every 16 beats: steady
 PHRASE_BARS = 4
 DOUBLE_TIME_MIN_BPM = 100.0  # a tempo this fast may be a slow track's eighth notes ...
 ANCHOR_VOTE = 0.25  # the start's and the final hit's vote for their beat, x the accent spread
@@ -107,6 +106,23 @@ def _tune_grid(env: tempo.OnsetEnvelope, t0: float, period: float) -> tuple[floa
     return best[1], best[2]
 
 
+def _local_offsets(env: tempo.OnsetEnvelope, t0: float, period: float) -> np.ndarray:
+    """How far the straight grid is from the onsets over each 16 beats (stride 8), in s: a
+    track that speeds up or slows down drifts away from it. Windows without onsets say 0."""
+    e = gaussian_filter1d(env.strength, 1.0)
+    fr = env.frame_rate
+    beats = _straight(t0, period, e.size / fr)
+    shifts = np.linspace(-0.06, 0.06, 61)
+    offsets, scores = [], []
+    for i in range(0, max(1, beats.size - 8), 8):
+        times = beats[i : i + 16][None, :] + shifts[:, None]
+        score = np.interp(times * fr, np.arange(e.size), e, left=0.0, right=0.0).sum(axis=1)
+        offsets.append(float(shifts[int(np.argmax(score))]))
+        scores.append(float(score.max()))
+    quiet = np.array(scores) < 0.2 * np.median(scores)
+    return np.where(quiet, 0.0, np.array(offsets))
+
+
 def _straight(t0: float, period: float, dur: float) -> np.ndarray:
     """Every beat of a straight grid through t0 inside [0, dur)."""
     n = np.arange(int(np.ceil(-t0 / period)), int((dur - t0) / period) + 1)
@@ -162,8 +178,7 @@ def beat_grid(x: np.ndarray, short: tempo.OnsetEnvelope) -> BeatGrid:
         )
     t0, period = _tune_grid(short, _grid_phase(tracked, 60.0 / est.bpm), 60.0 / est.bpm)
     beats, bpm = _straight(t0, period, dur), 60.0 / period
-    off = np.abs(np.mod(tracked - t0 + period / 2, period) - period / 2)
-    steady = float(np.mean(off < STEADY_S)) >= STEADY_SHARE
+    steady = bool(np.all(np.abs(_local_offsets(short, t0, period)) <= STEADY_S))
     if not steady:  # the tempo moves: follow the tracked beats instead of a straight grid
         beats = _extend(_snap(short, tracked), dur)
         bpm = 60.0 / float(np.median(np.diff(beats)))

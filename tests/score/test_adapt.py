@@ -272,3 +272,28 @@ def test_a_recorded_drum_loop_loops_and_shortens(tmp_path: Path) -> None:
             at = round(e["output_s"] * sr)
             step = np.abs(np.diff(out[at - round(0.06 * sr) : at - round(0.005 * sr)], axis=0))
             assert step.max() <= p999, e
+
+
+def test_a_track_that_speeds_up_is_cut_on_its_own_beats(tmp_path: Path) -> None:
+    """100 -> 105 BPM over 16 bars: no straight grid fits, the tracked beats are followed."""
+    from engine.score.bars import analyse
+
+    track = synth_track(tmp_path / "push.wav", bpm=100.0, body_bars=12, drift=0.05)
+    src, sr = sf.read(track.path, dtype="float32")
+    bars = analyse(src, sr)
+    assert not bars.steady
+    true = np.array([track.downbeat_s(j) for j in range(track.bars + 1)])
+    assert max(np.min(np.abs(bars.downbeats_s - t)) for t in true) < 0.008
+    p999 = np.percentile(np.abs(np.diff(src, axis=0)).max(axis=1), 99.9)
+    settings = settings_from_dict(tmp_path, {})
+    for target in (25.0, 60.0):
+        spec = parse_adapt_params({"track": str(track.path), "duration_s": target}, settings)
+        r = adapt_track(spec, tmp_path / str(target), lambda *a: None)
+        out, _ = sf.read(r["audio"], dtype="float32")
+        assert out.shape[0] == round(target * sr) and r["tempo"]["grid"] == "tracked"
+        for e in r["edits"]:
+            for t in (e["source_start_s"], e["source_end_s"]):
+                assert np.min(np.abs(true - t)) < 0.008, e
+            at = round(e["output_s"] * sr)
+            step = np.abs(np.diff(out[at - round(0.06 * sr) : at - round(0.005 * sr)], axis=0))
+            assert step.max() <= p999, e

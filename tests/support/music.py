@@ -29,17 +29,21 @@ class Track:
     body_bars: int
     ring_s: float  # the final bar: one chord hit that rings out
     beats_per_bar: int = 4
+    drift: float = 0.0  # the tempo speeds up by this fraction from the first bar to the last
 
     @property
-    def bar_s(self) -> float:
+    def bar_s(self) -> float:  # the first bar's length
         return self.beats_per_bar * 60.0 / self.bpm
+
+    def bar_len(self, bar: int) -> float:
+        return self.bar_s / (1.0 + self.drift * bar / max(1, self.bars - 1))
 
     @property
     def bars(self) -> int:  # bars before the final downbeat
         return self.intro_bars + self.body_bars
 
     def downbeat_s(self, bar: int) -> float:
-        return self.lead_s + bar * self.bar_s
+        return self.lead_s + sum(self.bar_len(j) for j in range(bar))
 
     @property
     def final_downbeat_s(self) -> float:
@@ -91,15 +95,16 @@ def synth_track(
     ring_s: float = 3.0,
     seed: int = 7,
     beats_per_bar: int = 4,
+    drift: float = 0.0,
 ) -> Track:
     """Write the track (stereo 24-bit WAV) and return where its bars are."""
     rng = np.random.default_rng(seed)
-    track = Track(path, sr, bpm, lead_s, intro_bars, body_bars, ring_s, beats_per_bar)
-    beat, bar = 60.0 / bpm, track.bar_s
+    track = Track(path, sr, bpm, lead_s, intro_bars, body_bars, ring_s, beats_per_bar, drift)
     out = np.zeros((int(round(track.duration_s * sr)), 2))
     drums = _drums(rng, sr)
     for j in range(track.bars):
-        t0 = track.downbeat_s(j)
+        t0, bar = track.downbeat_s(j), track.bar_len(j)
+        beat = bar / beats_per_bar
         chord = PROGRESSION[j % 4]
         for note in chord:
             _add(out, t0, _tone(_hz(note + 12), bar, sr, decay=3.0), 0.06, 0.0, sr)
