@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bridge.errors import InvalidRequest
 from engine.commands.common import ProgressPrinter, print_json, settings
 from engine.score.adapt import adapt_track, parse_adapt_params
 
@@ -59,9 +60,12 @@ def _adapt(args: argparse.Namespace) -> int:
     if args.name:
         params["name"] = args.name
     spec = parse_adapt_params(params, settings())
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise InvalidRequest(f"--out {out} is a file; give a folder")
     printer = ProgressPrinter()
     try:
-        result = adapt_track(spec, Path(args.out).expanduser(), printer)
+        result = adapt_track(spec, out, printer)
     finally:
         printer.done()
     if args.json:

@@ -49,7 +49,7 @@ def test_cli_errors_are_one_clear_line(
     silent = tmp_path / "silence.wav"
     sf.write(silent, [[0.0, 0.0]] * 44100 * 6, 44100)
     out = str(tmp_path / "out")
-    cases = [
+    cases: list[tuple[list[str], int, str]] = [
         ([str(tmp_path / "gone.wav"), "--duration", "5"], 2, "track not found"),
         ([str(notes), "--duration", "5"], 2, "not a readable media file"),
         ([str(track.path), "--duration", "0"], 2, "must be positive"),
@@ -58,8 +58,10 @@ def test_cli_errors_are_one_clear_line(
         ([str(silent), "--duration", "4"], 2, "no steady beat"),
         ([str(track.path), "--duration", "1"], 2, "shorter than the track's own ending"),
     ]
-    for args, code, words in cases:
-        assert main(["adapt", *args, "--out", out]) == code, args
+    notes_out = ([str(track.path), "--duration", "9", "--out", str(notes)], 2, "is a file")
+    for args, code, words in cases + [notes_out]:
+        args = args if "--out" in args else [*args, "--out", out]
+        assert main(["adapt", *args]) == code, args
         err = capsys.readouterr().err
         assert err.startswith("vmb: error: ") and words in err and "Traceback" not in err, err
     assert not Path(out).exists() or not list(Path(out).iterdir())
