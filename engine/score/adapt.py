@@ -29,6 +29,7 @@ HEAD_FADE_S = 0.005  # de-click where the music enters mid-track (not a musical 
 ALIGN_S = 0.01  # the two sides of a splice are lined up within +-10 ms
 ALIGN_MIN_CORR = 0.5  # ... where their waveforms agree at least this well
 LINEAR_MIN_CORR = 0.7  # sides this alike crossfade at equal gain, others at equal power
+NEAR_TEMPO = 0.08  # the output's tempo is read within this of the track's (see measured_bpm)
 MAX_FACTOR = 10.0  # the target may be at most this many times the track
 MAX_TRACK_S = 1800.0
 MAX_NAME_CHARS = 64
@@ -231,11 +232,16 @@ def sample_steps_p999(audio: np.ndarray) -> float:
     return float(np.percentile(np.abs(np.diff(audio, axis=0)).max(axis=1), 99.9))
 
 
-def measured_bpm(audio: np.ndarray, sr: int) -> float:
+def measured_bpm(audio: np.ndarray, sr: int, near: float) -> float:
+    """The tempo of `audio` (engine/eval/tempo.py) within +-8% of `near`: the same music can
+    read at half, double or two thirds of its tempo (the estimator's octave and triplet
+    ambiguity), which is not a tempo change; a stretch of a few percent would still show."""
     from engine.eval import tempo
     from engine.retrieve.dsp import to_analysis_rate
 
-    return tempo.estimate_tempo(to_analysis_rate(audio, sr), tempo.ANALYSIS_SR).bpm
+    x = to_analysis_rate(audio, sr)
+    lo, hi = near / (1 + NEAR_TEMPO), near * (1 + NEAR_TEMPO)
+    return tempo.estimate_tempo(x, tempo.ANALYSIS_SR, prior_bpm=near, bpm_range=(lo, hi)).bpm
 
 
 def _licence(track: str) -> str:
@@ -320,7 +326,8 @@ def adapt_track(spec: AdaptSpec, out_dir: Path, progress: Progress) -> dict[str,
     progress("render", 2, 3)
     out, splices, runs, head = render(audio, grid, bar_plan, head, target)
     edits = _edits(grid, bar_plan, splices, out)
-    before, after = bars.measured_bpm, measured_bpm(out, sr)
+    before = bars.measured_bpm
+    after = measured_bpm(out, sr, near=before)
     tempo = {
         "before_bpm": round(before, 3),
         "after_bpm": round(after, 3),

@@ -72,7 +72,7 @@ def test_exact_length_same_tempo_and_own_ending(
     before, after = _bpm(src, sr), _bpm(out, sr)
     assert abs(before - track.bpm) / track.bpm < 0.01
     assert abs(after - before) / before < 0.01
-    assert abs(r["tempo"]["after_bpm"] - after) < 1e-6  # the result reports what was measured
+    assert abs(r["tempo"]["after_bpm"] - after) < 0.05  # the result's figure is measured too
     # the ending: the final bar and its ring-out (and one bar before) are the source's samples
     tail = round((track.ring_s + track.bar_s) * sr)
     assert np.array_equal(out[-tail:], src[-tail:])
