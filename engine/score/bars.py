@@ -28,6 +28,8 @@ MIN_BEATS = 8
 STEADY_S = 0.015  # the straight grid is this close to the onsets of every 16 beats: steady
 PHRASE_BARS = 4
 DOUBLE_TIME_MIN_BPM = 100.0  # a tempo this fast may be a slow track's eighth notes ...
+REPHASE_MIN = 0.15  # both ends this far between beats (in beats) ...
+REPHASE_AGREE = 0.08  # ... and this close to each other: the grid is off the music's beats
 ANCHOR_VOTE = 0.25  # the start's and the final hit's vote for their beat, x the accent spread
 DOUBLE_TIME_MIN_BEATS = 48  # ... over enough bars to tell (not a 4-bar loop)
 DOUBLE_TIME_RATIO = 1.25  # ... when one beat in 8 stands out this much more than one in 4
@@ -329,8 +331,27 @@ def _first_sound(x: np.ndarray) -> float:
 
 def _off_beat(beats: np.ndarray, t: float) -> float:
     """How far `t` is from the nearest beat, in beats (0..0.5)."""
+    return abs(_phase(beats, t))
+
+
+def _phase(beats: np.ndarray, t: float) -> float:
+    """Where `t` falls between beats, in beats: -0.5 (just after one) .. 0.5."""
     period = float(np.median(np.diff(beats)))
-    return float(np.min(np.abs(beats - t))) / period
+    return float(((t - beats[0]) / period + 0.5) % 1.0 - 0.5)
+
+
+def _rephase(short: tempo.OnsetEnvelope, beats: np.ndarray, ends: tuple[float, float]):
+    """A straight grid that sat on off-beats or swung upbeats (the start and the final hit
+    both fall the same way between its beats) moved onto the start's and the end's beats;
+    None when the grid stands."""
+    a, b = (_phase(beats, t) for t in ends)
+    agree = abs((a - b + 0.5) % 1.0 - 0.5) < REPHASE_AGREE
+    if not (abs(a) > REPHASE_MIN and abs(b) > REPHASE_MIN and agree):
+        return None
+    period = float(np.median(np.diff(beats)))
+    shift = (a + ((b - a + 0.5) % 1.0 - 0.5) / 2) * period
+    t0, period = _tune_grid(short, float(beats[0]) + shift, period)
+    return _straight(t0, period, short.strength.size / short.frame_rate), 60.0 / period
 
 
 def analyse(audio: np.ndarray, sample_rate: int) -> Bars:
@@ -346,9 +367,9 @@ def analyse(audio: np.ndarray, sample_rate: int) -> Bars:
         beats, bpm = beats[half::2], bpm / 2
     last = _final_hit(x, short)
     ends = (_first_sound(x), last)
-    if steady and all(_off_beat(beats, t) > 0.3 for t in ends):  # the grid sat on off-beats
-        t0, period = _tune_grid(short, float(beats[0]) + 30.0 / bpm, 60.0 / bpm)
-        beats, bpm = _straight(t0, period, x.size / SR), 60.0 / period
+    moved = _rephase(short, beats, ends) if steady else None
+    if moved is not None:
+        beats, bpm = moved
     feats = _beat_features(frames, beats)
     anchors = tuple(int(np.argmin(np.abs(beats - t))) for t in ends if _off_beat(beats, t) < 0.15)
     m, first = downbeat_phase(feats, anchors)
