@@ -33,6 +33,7 @@ NEAR_TEMPO = 0.08  # the output's tempo is read within this of the track's (see 
 MAX_FACTOR = 10.0  # the target may be at most this many times the track
 MAX_TRACK_S = 1800.0
 MAX_NAME_CHARS = 64
+MAX_POSITION_S = 172800.0  # two days of timeline (BWF counts samples from midnight)
 BACKEND = "adapt"
 REASON = "no model ran: whole bars of the track were left out or repeated on its own bar grid"
 
@@ -91,8 +92,11 @@ def parse_adapt_params(params: dict[str, Any], settings: Settings) -> AdaptSpec:
         found = False
     if not found:
         raise InvalidRequest(f"track not found: {quote(spec.track)}")
-    if not spec.position_s >= 0:
-        raise InvalidRequest(f"'position_s' must be >= 0, got {spec.position_s:g}")
+    if not 0 <= spec.position_s <= MAX_POSITION_S:
+        raise InvalidRequest(
+            f"'position_s' must be 0-{MAX_POSITION_S:g} s (a timeline position), "
+            f"got {spec.position_s:g}"
+        )
     target = _target(spec)
     if not target > 0:
         raise InvalidRequest(f"the target length must be positive, got {target:g} s")
@@ -156,24 +160,20 @@ def _align(mono: np.ndarray, out_at: int, in_at: int, sr: int) -> tuple[int, flo
 
 @dataclass(frozen=True)
 class Splice:
-    at: int  # output sample where the in-side's run starts (crossfade ends here)
-    out_src: int  # source sample of the downbeat the music would have played
-    in_src: int  # source sample of the downbeat that plays instead (aligned)
-    law: str
-    corr: float
+    at: int  # output sample where the in-side's run starts (its crossfade ends here)
+    in_src: int  # source sample of the downbeat that plays from here on (aligned)
+    law: str  # the crossfade's
 
 
-def _runs(grid: Grid, bar_plan: BarPlan, mono: np.ndarray) -> tuple[list[list[int]], list]:
-    """Source sample ranges of the runs with each splice lined up, and (jump, shift, corr)."""
+def _runs(grid: Grid, bar_plan: BarPlan, mono: np.ndarray) -> list[list[int]]:
+    """Source sample ranges of the runs, each jump's in-side lined up with its out-side."""
     runs = [list(run_samples(grid, r, i == 0)) for i, r in enumerate(bar_plan.runs)]
-    aligned = []
     for i, jump in enumerate(bar_plan.jumps):
         out_at, in_at = int(grid.downbeats[jump.out_bar]), int(grid.downbeats[jump.in_bar])
-        shift, corr = _align(mono, out_at, in_at, grid.rate)
+        shift, _ = _align(mono, out_at, in_at, grid.rate)
         runs[i][1] = out_at - grid.guard
         runs[i + 1][0] = max(0, in_at + shift - grid.guard)
-        aligned.append((jump, shift, corr))
-    return runs, aligned
+    return runs
 
 
 def _crossfade(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
@@ -192,24 +192,23 @@ def render(
 ) -> tuple[np.ndarray, list[Splice], list[list[int]], Head]:
     """The adapted audio (exactly `target` samples), its splices, the source runs and the
     head as played."""
-    runs, aligned = _runs(grid, bar_plan, audio.mean(axis=1))
+    runs = _runs(grid, bar_plan, audio.mean(axis=1))
     runs[0][0] = head.trim
     length = head.silence + sum(e - s for s, e in runs)
     if length != target:  # the alignment moved an in-point: the start takes up the difference
         less = min(head.silence, max(0, length - target))
-        trim = head.trim + length - target - less
-        head = Head(max(0, trim), head.silence - less - min(0, trim), head.into_music, head.cost)
-        runs[0][0] = head.trim
+        trim = max(0, head.trim + length - target - less)
+        silence = target - (length - head.silence) - (head.trim - trim)
+        head = Head(trim, silence, head.into_music or trim > grid.lead, head.cost)
+        runs[0][0] = trim
     out = np.zeros((target, audio.shape[1]), np.float32)
     pos, splices, x = head.silence, [], grid.fade
     for i, (s, e) in enumerate(runs):
         if i:
-            jump, shift, corr = aligned[i - 1]
             pre = audio[max(0, s - x) : s]  # before the track's start: silence
             pre = np.concatenate([np.zeros((x - pre.shape[0], audio.shape[1]), pre.dtype), pre])
             out[pos - x : pos], law = _crossfade(out[pos - x : pos], pre)
-            out_src = int(grid.downbeats[jump.out_bar])
-            splices.append(Splice(pos, out_src, s + grid.guard, law, corr))
+            splices.append(Splice(pos, s + grid.guard, law))
         out[pos : pos + e - s] = audio[s:e]
         pos += e - s
     if head.into_music:

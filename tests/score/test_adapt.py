@@ -202,6 +202,12 @@ def test_no_beat_and_bad_requests_are_clear(tmp_path: Path) -> None:
         ({"track": str(drone), "duration_s": 5000}, InvalidRequest, "pipeline.max_cue_s"),
         ({"track": str(drone), "duration_s": 5, "speed": 2}, InvalidRequest, "speed"),
         ({"track": str(drone), "duration_s": 5, "name": "a/b"}, InvalidRequest, "'name'"),
+        (
+            {"track": str(drone), "duration_s": 5, "position_s": float("inf")},
+            InvalidRequest,
+            "'position_s'",
+        ),
+        ({"track": str(drone), "duration_s": float("nan")}, InvalidRequest, "finite"),
         ({"track": str(text), "duration_s": 5}, InvalidRequest, "not a readable media file"),
     ]
     for params, error, words in cases:
