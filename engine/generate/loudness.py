@@ -133,13 +133,17 @@ def _oversampled_peak_envelope(
         return env
     peak = float(env.max())
     floor = peak if floor is None else min(float(floor), peak)
-    reach = ndimage.maximum_filter1d(env, size=2 * taps + 1, mode="constant")
+    # blocks whose samples, or a neighbour block's, could interpolate up to the floor
+    block = 4 * taps
+    blocks = -(-n // block)
+    peaks = np.pad(env, (0, blocks * block - n)).reshape(blocks, block).max(axis=1)
+    reach = np.maximum(peaks, np.maximum(np.pad(peaks[1:], (0, 1)), np.pad(peaks[:-1], (1, 0))))
     hot = np.flatnonzero(reach * (_branch_gain(factor) * 1.001) >= floor)
     if hot.size == 0:
         return env
-    gaps = np.flatnonzero(np.diff(hot) > 512)  # near runs are interpolated as one span
-    starts = np.concatenate([hot[:1], hot[gaps + 1]])
-    ends = np.concatenate([hot[gaps], hot[-1:]]) + 1
+    gaps = np.flatnonzero(np.diff(hot) > 8)  # near runs of blocks are interpolated as one span
+    starts = np.concatenate([hot[:1], hot[gaps + 1]]) * block
+    ends = np.minimum((np.concatenate([hot[gaps], hot[-1:]]) + 1) * block, n)
     padded = np.pad(x32, ((taps - 1 - delay, delay), (0, 0)))
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         span = padded[a : b + taps - 1]
