@@ -179,15 +179,19 @@ def _limit(
     window, so the smoothed reduction still reaches the full amount at each peak while ramping in
     and out over ``window_s`` (no clicks, no sample-by-sample loop).
     """
-    with np.errstate(divide="ignore"):
-        over_db = np.maximum(0.0, 20.0 * np.log10(np.maximum(env, 1e-12) / ceiling))
+    # logs and powers only where they are not 0 dB (a fraction of a percent of the samples)
+    over_db = np.zeros(env.shape, np.result_type(env, np.float32))
+    hot = np.flatnonzero(env > ceiling)
+    over_db[hot] = np.maximum(0.0, 20.0 * np.log10(env[hot] / ceiling))
     if not over_db.any():
         return x
     w = max(3, int(window_s * sample_rate) | 1)
     spread = ndimage.maximum_filter1d(over_db, size=w, mode="nearest")
     smooth = ndimage.uniform_filter1d(spread, size=w, mode="nearest")
     smooth = np.maximum(smooth, over_db)  # numerical safety at the edges
-    gain = (10.0 ** (-smooth / 20.0)).astype(np.float32)
+    gain = np.ones(smooth.shape, np.float32)
+    live = np.flatnonzero(smooth)
+    gain[live] = (10.0 ** (-smooth[live] / 20.0)).astype(np.float32)
     return x * gain[:, None]
 
 
@@ -226,7 +230,7 @@ def normalise_loudness(
         env = _oversampled_peak_envelope(y, floor=ceiling * 0.995)  # exact where it limits
         if float(env.max()) <= ceiling:
             break
-        y = _limit(y, env, ceiling * 0.995, sample_rate).astype(np.float32)
+        y = _limit(y, env, ceiling * 0.995, sample_rate).astype(np.float32, copy=False)
         limited = True
         lufs = integrated_loudness(y, sample_rate)
         if abs(target_lufs - lufs) < 0.05:
@@ -239,5 +243,5 @@ def normalise_loudness(
         lufs += trim
         tp += trim
     report.update(lufs=lufs, true_peak_dbtp=tp, gain_db=total_gain_db)
-    out = y.astype(np.float32)
+    out = y.astype(np.float32, copy=False)  # y is this function's own copy
     return (out[:, 0] if mono_in else out), report
