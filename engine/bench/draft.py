@@ -134,7 +134,7 @@ def _bench_draft(opts: argparse.Namespace) -> dict[str, Any]:
                 if k != "total_s"
             ),
             figure(
-                "compose + render + master a 30 s cue (warm, fastest)",
+                "  stage generate, fastest (compose+render)",
                 generate_s,
                 "s",
                 f"<= {GENERATE_TARGET_S:g} s",
