@@ -33,7 +33,8 @@ from engine.bench import figure
 from engine.bench.clips import BENCH_SHOTS, synthetic_video, with_dialogue
 from engine.bench.protocol import private_engine
 from engine.config import load_settings
-from engine.score.cue import parse_cue_params, run_cue
+from engine.score.cue import run_cue
+from engine.score.cue_spec import parse_cue_params
 from engine.types import no_progress
 
 CLICK_TO_STEM_TARGET_S = 1.5

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Settings
-from engine.score.cue import describe, parse_cue_params, run_cue
+from engine.score.cue import describe, run_cue
+from engine.score.cue_spec import parse_cue_params
 from engine.serve.kinds import JobContext, register
 
 
