@@ -399,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _params(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """A route whose body is the params (+ seed, idempotency_key), checked as they will be
-        relayed ("auto" knobs are the engine's to drop, on every path: engine.score.cue)."""
+        relayed ("auto" knobs are the engine's to drop, on every path: engine.score.cue_spec)."""
         params = {k: v for k, v in body.items() if k not in ("seed", "idempotency_key")}
         fields = _job_fields(kind, params, body)
         if params.get("knobs") is not None and not isinstance(params["knobs"], dict):

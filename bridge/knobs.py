@@ -3,7 +3,7 @@
 Each row says its name, panel label, type, where it goes in a request (`group`), its values
 or limits and its help. Everything else is built from `KNOBS`: the capabilities the daemon's
 `hello` and the gateway's `/v1/capabilities` serve (`knob_definitions`; host panels and the
-plugins' request building read them), the engine's parser (`engine.score.cue.parse_knobs`)
+plugins' request building read them), the engine's parser (`engine.score.cue_spec.parse_knobs`)
 and the `vmb generate`/`describe`/`render` options (`engine.commands.generate`). Tag
 vocabularies come from the engine's taxonomy, passed in when the capabilities are built,
 because bridge must not import engine. "auto" means "let the picture decide": the engine's
@@ -20,8 +20,13 @@ KNOBS_VERSION = 1
 AUTO = "auto"
 NONE = "none"  # an empty instrument slot in a panel
 MAX_INSTRUMENT_SLOTS = 3
-MAX_SEED = 2**31 - 1  # a JSFX slider and a Resolve spin box hold it; the wire takes 2^32-1
-MAX_TEXT_CHARS = 1000  # the full describer's parser limit (engine/describe/full/parse.py)
+MAX_SEED = 2**31 - 1
+"""The one seed limit (the wire's too): a JSFX slider and a Resolve spin box hold it, the
+daemon draws seeds below it, and seed+k (variations) stays inside numpy's 0..2^32-1."""
+MAX_TEXT_CHARS = 1000
+"""The `text` row's limit, and the one limit on a description everywhere (the describers'
+parser reads it): a description is one or two sentences; longer text is almost surely a
+paste mistake (and T5 reads only 128 tokens of it)."""
 
 
 @dataclass(frozen=True)

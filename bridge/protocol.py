@@ -25,6 +25,7 @@ from bridge.errors import (
     VersionMismatch,
     quote,
 )
+from bridge.knobs import MAX_SEED
 
 PROTO_MAJOR = 1
 PROTO_MINOR = 0
@@ -39,7 +40,7 @@ MAX_CONTAINER_LEN = 4096
 ARRAY_DTYPES = frozenset({"|u1", "|i1", "<u2", "<i2", "<i4", "<i8", "<f2", "<f4", "<f8"})
 
 # Documented bounds of every request field (docs/protocol-limits.md, for client authors).
-SEED_MAX = 2**32 - 1  # numpy's and torch's generators take 0..2^32-1, also as seed+k (variations)
+SEED_MAX = MAX_SEED  # one limit: the knob table's
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # any other integer, params included: signed 64-bit
 ID_MAX_CHARS = 64  # job ids (the engine makes 32 hex digits), kind names
 KEY_MAX_CHARS = 200  # idempotency keys, client names, rids given as strings

@@ -40,7 +40,7 @@ class Knobs:
     """What the user turned. Any set knob wins over what the engine infers.
 
     The knobs are the rows of bridge/knobs.py KNOBS (group "knobs"); the parser
-    (engine.score.cue.parse_knobs) fills the field of the same name, and a row that no stage
+    (engine.score.cue_spec.parse_knobs) fills the field of the same name, and a row that no stage
     reads by name yet lands in `extra`, so a new knob is carried, never dropped."""
 
     mood: str | None = None
@@ -148,8 +148,11 @@ class Reference:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """The music bridge: broad top-k by similarity, targeted best inside a partition."""
+    """The music bridge: broad top-k by similarity, targeted best inside a partition; labelled
+    with the backend that retrieved and the weights it ranked with ("none": no model ranked)."""
 
+    backend: Literal["draft", "full"]
+    weights: Weights
     broad: tuple[Reference, ...] = ()
     targeted: tuple[Reference, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. "partition genre:jazz is empty; used genre:blues"
@@ -196,7 +199,12 @@ class Describer(Protocol):
 
 class Retriever(Protocol):
     def retrieve(
-        self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
+        self,
+        description: MusicDescription,
+        knobs: Knobs,
+        visual: VisualInput,
+        top_k: int,
+        progress: ProgressFn,
     ) -> Retrieval: ...
 
 

@@ -44,7 +44,8 @@ def _bar_lines(midi: Path, duration_s: float) -> np.ndarray:
 
 
 def _render(genre: str, folder: Path, seed: int) -> tuple[Path, Path]:
-    from engine.score.cue import parse_cue_params, run_cue
+    from engine.score.cue import run_cue
+    from engine.score.cue_spec import parse_cue_params
 
     settings = load_settings()
     spec = parse_cue_params(

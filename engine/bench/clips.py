@@ -35,11 +35,13 @@ def synthetic_video(
     audio_hz: float | None = None,
     post_filter: str | None = None,
     extra: Sequence[str] = (),
+    audio_file: str | Path | None = None,
 ) -> Path:
     """Encode shots of lavfi sources back to back (cuts at the shot boundaries), with an
-    optional sine tone as audio. A shot is (source, seconds) or (source, seconds, filter).
-    `post_filter` runs on the joined shots (e.g. setpts for variable frame rate); `extra`
-    goes before the output name (e.g. -fps_mode)."""
+    optional sine tone (`audio_hz`) or an audio file (`audio_file`, cut to the picture) as
+    audio. A shot is (source, seconds) or (source, seconds, filter). `post_filter` runs on
+    the joined shots (e.g. setpts for variable frame rate); `extra` goes before the output
+    name (e.g. -fps_mode)."""
     if shutil.which("ffmpeg") is None:
         raise MissingDependency("ffmpeg is needed to make clips: apt-get install ffmpeg")
     args: list[str] = []
@@ -59,6 +61,10 @@ def synthetic_video(
         total = sum(shot[1] for shot in shots)
         args += ["-f", "lavfi", "-i", f"sine=frequency={audio_hz}:sample_rate=48000:d={total}"]
         maps += ["-map", f"{len(shots)}:a", "-c:a", "aac"]
+    elif audio_file is not None:
+        total = sum(shot[1] for shot in shots)
+        args += ["-i", str(audio_file)]
+        maps += ["-map", f"{len(shots)}:a", "-c:a", "aac", "-t", f"{total}"]
     tuning = ["-preset", "veryfast"] if codec == "libx264" else []
     command = [
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args,

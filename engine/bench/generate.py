@@ -100,7 +100,9 @@ def _request(folder: Path, cue_s: float = CUE_S, seed: int = 0) -> GenerationReq
         backend="full",
         weights="random",
     )
-    retrieval = Retrieval(
+    retrieval = Retrieval(  # stand-in references: no model ranked them
+        backend="full",
+        weights="none",
         broad=(Reference("ref-broad", "reference", str(ref), 0.9),),
         targeted=(Reference("ref-targeted", "reference", str(ref), 0.8, partition="tempo:slow"),),
     )

@@ -63,7 +63,8 @@ def stem_hit_share(path: Path, markers: Sequence[float]) -> float:
 
 def _render(knobs: dict, markers: list[float], hits: str, seed: int, out: Path) -> float:
     from engine.config import load_settings
-    from engine.score.cue import parse_cue_params, run_cue
+    from engine.score.cue import run_cue
+    from engine.score.cue_spec import parse_cue_params
     from engine.types import no_progress
 
     settings = load_settings()

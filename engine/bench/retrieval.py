@@ -152,7 +152,7 @@ def _indexing_throughput(seconds_each: float, files: int) -> dict[str, float]:
             sf.write(tmp / "music" / f"{i}.wav", x.astype(np.float32), sr)
         t0 = time.perf_counter()
         report = add_paths(
-            tmp / "lib", tmp / "models", [tmp / "music"], AddOptions(backend="torch")
+            tmp / "lib", tmp / "models", [tmp / "music"], AddOptions(runtime="torch")
         )
         wall = time.perf_counter() - t0
         return {"audio_s": report.audio_seconds, "wall_s": wall, "pieces": len(report.added)}
@@ -268,7 +268,7 @@ def bench_retrieval(opts: argparse.Namespace) -> dict[str, Any]:
                      f"{ann_info.recall_at_10}")  # fmt: skip
     notes.append(
         f"indexing: {idx['pieces']} files, {idx['audio_s']:.0f} s of audio in "
-        f"{idx['wall_s']:.1f} s (tiny random-weight CLAP, torch backend, includes model load "
+        f"{idx['wall_s']:.1f} s (tiny random-weight CLAP, torch runtime, includes model load "
         "and DSP)"
     )
     return {

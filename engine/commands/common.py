@@ -35,6 +35,16 @@ def report_skipped(skipped: tuple[str, ...] | list[str]) -> None:
         print(f"vmb: skipped {msg}", file=sys.stderr)
 
 
+def finish(as_json: bool, skipped: tuple[str, ...] | list[str], summary: dict, line: str) -> int:
+    """End a batch command: what was skipped on stderr, then the summary as JSON or one line."""
+    report_skipped(skipped)
+    if as_json:
+        print_json(summary)
+    else:
+        print(line)
+    return 0
+
+
 class ProgressPrinter:
     """The one progress line of every command: on a terminal, one updating line on stderr;
     off a terminal, nothing, or with ``lines_off_tty`` one line per finished stage (long

@@ -12,8 +12,7 @@ from pathlib import Path
 from engine.commands.common import (
     ProgressPrinter,
     add_model_dir_arg,
-    print_json,
-    report_skipped,
+    finish,
     resolve_model_dir,
     settings,
 )
@@ -38,7 +37,6 @@ def _tag(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         progress=ProgressPrinter(lines_off_tty=True),
     )
-    report_skipped(report.skipped)
     summary = {
         "out": args.out,
         "written": report.written,
@@ -46,14 +44,13 @@ def _tag(args: argparse.Namespace) -> int:
         "merged": report.merged,
         "skipped": len(report.skipped),
     }
-    if args.json:
-        print_json(summary)
-    else:
-        print(
-            f"wrote {report.written} tagged tracks to {args.out}; dropped "
-            f"{len(report.dropped_vocal)} with vocals; merged {report.merged or 'none'}"
-        )
-    return 0
+    return finish(
+        args.json,
+        report.skipped,
+        summary,
+        f"wrote {report.written} tagged tracks to {args.out}; dropped "
+        f"{len(report.dropped_vocal)} with vocals; merged {report.merged or 'none'}",
+    )
 
 
 def _targets(args: argparse.Namespace) -> int:
@@ -72,7 +69,6 @@ def _targets(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         progress=ProgressPrinter(lines_off_tty=True),
     )
-    report_skipped(report.skipped)
     summary = {
         "out": args.out,
         "written": report.written,
@@ -80,14 +76,13 @@ def _targets(args: argparse.Namespace) -> int:
         "from_template": report.from_template,
         "skipped": len(report.skipped),
     }
-    if args.json:
-        print_json(summary)
-    else:
-        print(
-            f"wrote {report.written} training lines to {args.out} ({report.from_llm} by the "
-            f"LLM, {report.from_template} from tags alone)"
-        )
-    return 0
+    return finish(
+        args.json,
+        report.skipped,
+        summary,
+        f"wrote {report.written} training lines to {args.out} ({report.from_llm} by the "
+        f"LLM, {report.from_template} from tags alone)",
+    )
 
 
 def _ecmg(args: argparse.Namespace) -> int:
@@ -107,13 +102,13 @@ def _ecmg(args: argparse.Namespace) -> int:
         )
     finally:
         retriever.close()
-    report_skipped(report.skipped)
     summary = {"out": args.out, "written": report.written, "skipped": len(report.skipped)}
-    if args.json:
-        print_json(summary)
-    else:
-        print(f"wrote {report.written} ECMG training records to {args.out}")
-    return 0
+    return finish(
+        args.json,
+        report.skipped,
+        summary,
+        f"wrote {report.written} ECMG training records to {args.out}",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 from bridge import protocol
 from bridge.client import EngineClient
 from bridge.errors import InvalidRequest
-from bridge.knobs import Knob, knob_rows, row_values
+from bridge.knobs import MAX_SEED, Knob, knob_rows, row_values
 from engine import backends
 from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_json, settings
-from engine.score.cue import parse_cue_params
+from engine.score.cue_spec import parse_cue_params
 from engine.score.deliver import conditioning_summary
 from engine.serve import control
 from engine.types import ENDINGS
@@ -83,11 +83,14 @@ def seed_arg(text: str) -> int | str:
     if text == "next":
         return text
     try:
-        return int(text)
+        seed = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"a seed is a whole number or 'next', not {text!r}"
         ) from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is 0-{MAX_SEED}, not {seed}")
+    return seed
 
 
 def params_from_wav(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
@@ -123,6 +126,8 @@ def params_from_wav(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     recorded = seed
     if args.seed == "next":
         seed += 1
+        if seed > MAX_SEED:
+            raise InvalidRequest(f"{args.from_wav} has the last seed ({recorded}); give --seed N")
     elif args.seed is not None:
         seed = args.seed
     if seed != recorded:  # another take: never the same file name as the one it follows
@@ -202,7 +207,46 @@ def copy_out(path: str | None, out: Path) -> str | None:
     return str(atomic.publish(tmp, dest))
 
 
+# what `vmb generate --json` shows of each cue (with its notes and its edges)
+JSON_KEYS = (
+    "audio",
+    "midi",
+    "duration_s",
+    "backend",
+    "backend_reason",
+    "weights",
+    "conditioning",
+    "description",
+    "attributes",
+    "references",
+    "seed",
+    "timings",
+    "compute",
+    "licence",
+    "stems",
+)
+
+
 def _generate(args: argparse.Namespace) -> int:
+    params, seed = _generate_params(args)
+    result = run_job("cue", params, seed=seed)
+    cues = _copied(result["cues"], Path(args.out).expanduser())
+    if args.json:
+        rows = []
+        for c in cues:
+            row = {**{k: c[k] for k in JSON_KEYS}, "notes": _generator_notes(c)}
+            row.update({k: c["extra"][k] for k in ("ending", "loop", "unsupported")
+                        if k in c["extra"]})  # fmt: skip
+            rows.append(row)
+        print_json({"cues": rows})
+        return 0
+    for c in cues:
+        _print_cue(c)
+    return 0
+
+
+def _generate_params(args: argparse.Namespace) -> tuple[dict[str, Any], int | None]:
+    """The cue request and seed: from the options, or re-rendering a WAV (--from)."""
     seed = args.seed
     if args.from_wav:
         if args.media or args.text:
@@ -216,67 +260,46 @@ def _generate(args: argparse.Namespace) -> int:
         params["duck"] = not args.no_duck
     params.update(finish_params(args))
     parse_cue_params(params, settings())
-    result = run_job("cue", params, seed=seed)
-    out = Path(args.out).expanduser()
-    cues = []
-    for cue in result["cues"]:
+    return params, seed
+
+
+def _copied(cues: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+    """The cues with their audio, MIDI and stems copied into the user's folder."""
+    copied = []
+    for cue in cues:
         stems = {k: copy_out(v, out) for k, v in (cue["extra"].get("stems") or {}).items()}
         cue = {**cue, "audio": copy_out(cue["audio"], out), "midi": copy_out(cue["midi"], out)}
         cue["stems"] = stems
-        cues.append(cue)
-    if args.json:
-        keys = (
-            "audio",
-            "midi",
-            "duration_s",
-            "backend",
-            "backend_reason",
-            "weights",
-            "conditioning",
-            "description",
-            "attributes",
-            "references",
-            "seed",
-            "timings",
-            "compute",
-            "licence",
-            "stems",
-        )
-        rows = []
-        for c in cues:
-            row = {**{k: c[k] for k in keys}, "notes": _generator_notes(c)}
-            row.update({k: c["extra"][k] for k in ("ending", "loop", "unsupported")
-                        if k in c["extra"]})  # fmt: skip
-            rows.append(row)
-        print_json({"cues": rows})
-        return 0
-    for c in cues:
-        a = c["attributes"]
-        print(f"{c['audio']}  ({c['duration_s']:.2f} s, seed {c['seed']})")
-        if c["midi"]:
-            print(f"{c['midi']}")
-        print(f'  "{c["description"]}"')
-        print(
-            f"  {a['mood']}, {a['genre']}, {a['tempo']} ({a['bpm'] or '-'} BPM), "
-            f"{', '.join(a['instruments'])}"
-        )
-        x = c["extra"]
-        if "loop" in x:
-            print(f"  loop: {x['loop']['note']} (loop points in the WAV and the MIDI)")
-        elif "ending" in x:
-            print(f"  ending: {x['ending']}")
-        for part, path in c["stems"].items():
-            print(f"  stem {part}: {path}")
-        for note in x.get("unsupported", ()):
-            print(f"  note: {note}")
-        print(f"  {c['backend_reason']}; weights: {c['weights']}")
-        print(f"  ran on: {describe_compute(c.get('compute') or {})}")
-        print(f"  licence: {c['licence']}")
-        cond = c.get("conditioning")
-        if cond:
-            for line in conditioning_lines(cond):
-                print(f"  {line}")
-    return 0
+        copied.append(cue)
+    return copied
+
+
+def _print_cue(c: dict[str, Any]) -> None:
+    a = c["attributes"]
+    print(f"{c['audio']}  ({c['duration_s']:.2f} s, seed {c['seed']})")
+    if c["midi"]:
+        print(f"{c['midi']}")
+    print(f'  "{c["description"]}"')
+    print(
+        f"  {a['mood']}, {a['genre']}, {a['tempo']} ({a['bpm'] or '-'} BPM), "
+        f"{', '.join(a['instruments'])}"
+    )
+    x = c["extra"]
+    if "loop" in x:
+        print(f"  loop: {x['loop']['note']} (loop points in the WAV and the MIDI)")
+    elif "ending" in x:
+        print(f"  ending: {x['ending']}")
+    for part, path in c["stems"].items():
+        print(f"  stem {part}: {path}")
+    for note in x.get("unsupported", ()):
+        print(f"  note: {note}")
+    print(f"  {c['backend_reason']}; weights: {c['weights']}")
+    print(f"  ran on: {describe_compute(c.get('compute') or {})}")
+    print(f"  licence: {c['licence']}")
+    cond = c.get("conditioning")
+    if cond:
+        for line in conditioning_lines(cond):
+            print(f"  {line}")
 
 
 def _generator_notes(cue: dict[str, Any]) -> list[str]:

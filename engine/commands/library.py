@@ -28,7 +28,7 @@ def _add(args: argparse.Namespace) -> int:
         reembed=args.reembed,
         batch_size=args.batch_size,
         ray_address=args.ray_address,
-        backend=args.backend,
+        runtime=args.runtime,
         device=s.models.device,
     )
     progress = None if args.json else ProgressPrinter(lines_off_tty=True)
@@ -77,7 +77,7 @@ def _search(args: argparse.Namespace) -> int:
     from engine.retrieve.full.schema import parse_partition
 
     parts = [parse_partition(p) for p in args.partition or []]
-    retriever = FullRetriever(settings(), backend=args.backend)
+    retriever = FullRetriever(settings(), runtime=args.runtime)
     try:
         if args.text:
             refs = retriever.broad_text(args.text, args.top_k, parts)
@@ -198,8 +198,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true")
     add_model_dir_arg(common)
-    common.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
-                        help="encoder backend (auto: ONNX when exported)")  # fmt: skip
+    common.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                        help="what runs the encoders (auto: ONNX when exported)")  # fmt: skip
     a = lsub.add_parser("add", parents=[common], help="add audio/video files or folders")
     a.add_argument("paths", nargs="+")
     a.add_argument("--reembed", action="store_true", help="analyse unchanged files again")

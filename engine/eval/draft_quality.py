@@ -81,8 +81,8 @@ def _request(cue: CueSpec, seed: int, out_dir: Path, duration_s: float) -> Gener
         text=cue.name, attributes=attrs, source="text", backend="draft", weights="none"
     )
     return GenerationRequest(
-        description=desc, retrieval=Retrieval(), duration_s=duration_s, seed=seed,
-        out_dir=out_dir, name=f"{cue.name}-{seed}",
+        description=desc, retrieval=Retrieval(backend="draft", weights="none"),
+        duration_s=duration_s, seed=seed, out_dir=out_dir, name=f"{cue.name}-{seed}",
     )  # fmt: skip
 
 

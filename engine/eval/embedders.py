@@ -439,7 +439,7 @@ class ClapScorer:
     def __init__(self, encoder: Any) -> None:
         self.encoder = encoder
         self.info = EmbedderInfo(
-            "clap", f"LAION-CLAP {encoder.cfg.checkpoint} ({encoder.info.backend})",
+            "clap", f"LAION-CLAP {encoder.cfg.checkpoint} ({encoder.info.runtime})",
             encoder.info.weights, CLAP_SR, encoder.dim, EMBEDDERS["clap"].licence,
         )  # fmt: skip
 

@@ -155,7 +155,7 @@ def _generate(
 ) -> GeneratedAudio:
     request = GenerationRequest(
         description=desc,
-        retrieval=Retrieval(),
+        retrieval=Retrieval(backend=desc.backend, weights="none"),  # nothing retrieved
         duration_s=clip.duration_s,
         seed=seed,
         out_dir=out_dir,

@@ -11,7 +11,7 @@ from bridge.errors import InvalidRequest, quote
 from engine.types import ENDINGS, GeneratedAudio
 
 if TYPE_CHECKING:
-    from engine.score.cue import CueSpec
+    from engine.score.cue_spec import CueSpec
 
 
 def parse_finish_params(params: dict[str, Any]) -> tuple[str | None, bool, bool, float | None]:

@@ -16,7 +16,8 @@ from engine.score.licence import LicenceStatement, output_licence
 
 if TYPE_CHECKING:
     from engine.config import Settings
-    from engine.score.cue import Cue, CueSpec
+    from engine.score.cue import Cue
+    from engine.score.cue_spec import CueSpec
 
 
 def adapted_tracks(cue: Cue) -> list[str]:

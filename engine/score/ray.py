@@ -10,7 +10,8 @@ from typing import Any
 
 from bridge import timeline as tl
 from engine.config import Settings
-from engine.score.cue import Cue, CueSpec, run_cue
+from engine.score.cue import Cue, run_cue
+from engine.score.cue_spec import CueSpec
 from engine.score.soundtrack import Placement, carried_from, placement, spec_of
 
 

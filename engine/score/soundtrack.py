@@ -28,7 +28,8 @@ from bridge.jsondepth import check_json_depth
 from engine import backends
 from engine.config import Settings, load_frozen
 from engine.score import cut_only
-from engine.score.cue import Cue, CueSpec, parse_knobs, run_cue
+from engine.score.cue import Cue, run_cue
+from engine.score.cue_spec import CueSpec, parse_knobs
 from engine.score.deliver import (
     DEFAULT_USAGE,
     PlacedCue,

@@ -12,7 +12,6 @@ import errno
 import hmac
 import os
 import secrets
-import shutil
 import signal
 import sys
 import time
@@ -40,10 +39,10 @@ from bridge.protocol import PROTO_MAJOR, PROTO_MINOR, TERMINAL_STATES
 from engine import __version__
 from engine.config import Settings
 from engine.serve.catalogue import load_kinds
+from engine.serve.jobrun import JobRunner
 from engine.serve.kinds import JobKind, get_kind
-from engine.serve.store import Job, JobStore
+from engine.serve.store import JobStore
 from engine.serve.worker import WorkerSupervisor
-from engine.util.atomic import fsync_dir
 
 
 def knob_definitions() -> dict[str, Any]:
@@ -56,7 +55,6 @@ def knob_definitions() -> dict[str, Any]:
     return build(taxonomy.all_tags(), (taxonomy.MIN_BPM, taxonomy.MAX_BPM), backends=CHOICES)
 
 
-PROGRESS_INTERVAL_S = 0.1  # <= 10 Hz per job to subscribers and the store
 LIST_BYTES = 768 << 10  # a `list` reply stops adding jobs here (and says `truncated`)
 LIST_JOB_BYTES = 64 << 10  # a listed job over this shows no result (`result` has it)
 
@@ -113,9 +111,6 @@ class Daemon:
         self.settings = settings
         self.boot_id = uuid.uuid4().hex
         self.stopping = False
-        self.subs: dict[str, set[bytes]] = {}  # job_id -> client identities
-        self.pending_progress: dict[str, dict[str, Any]] = {}
-        self.last_progress_sent: dict[str, float] = {}
         self.kind_modules = list(settings.jobs.kind_modules)
         self._outbox: list[tuple[bytes, dict[str, Any]]] | None = None
         self.gateway: Any = None  # bridge.gateway.Gateway while it runs
@@ -178,6 +173,7 @@ class Daemon:
         self.endpoint = self._bind()
         self.worker = WorkerSupervisor(settings, self.kind_modules)
         self.worker.start()
+        self.jobs = JobRunner(settings, self.store, self.worker, self._send)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         disc = Discovery(
@@ -272,13 +268,7 @@ class Daemon:
                 raise
             if self.router in ready:
                 self._handle_batch()
-            for msg in self.worker.receive():
-                self._on_worker(msg)
-            overdue = self.worker.overdue_cancel()
-            if overdue:
-                self._finish(overdue, "cancelled", error=("cancelled", "cancelled (worker killed)"))
-            self._flush_progress()
-            self._maybe_start_next()
+            self.jobs.tick()
 
     # -- client messages -------------------------------------------------------------------
     def _send(self, ident: bytes, body: dict[str, Any]) -> bool:
@@ -400,10 +390,10 @@ class Daemon:
             )
         seed = body.get("seed")
         if seed is None:
-            seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+            seed = int.from_bytes(os.urandom(4), "little") % (protocol.SEED_MAX + 1)
         job, duplicate = self.store.submit(kind.name, params, seed, body.get("idempotency_key"))
         # committed (synchronous=FULL): only now is the job acknowledged
-        self.subs.setdefault(job.job_id, set()).add(ident)
+        self.jobs.subscribe(job.job_id, ident)
         return {
             "event": "accepted",
             "job_id": job.job_id,
@@ -431,14 +421,14 @@ class Daemon:
     def _cmd_attach(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         job = self.store.get(body["job_id"])
         if job.state not in TERMINAL_STATES:
-            self.subs.setdefault(job.job_id, set()).add(ident)
+            self.jobs.subscribe(job.job_id, ident)
         return {"job": job.to_wire()}
 
     def _cmd_cancel(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         job = self.store.get(body["job_id"])
         if job.state == "queued":
             job = self.store.request_cancel(job.job_id)
-            self._broadcast_terminal(job)
+            self.jobs.broadcast_terminal(job)
         elif job.state == "running":
             job = self.store.request_cancel(job.job_id)
             self.worker.request_cancel(job.job_id, self.settings.jobs.cancel_grace_s)
@@ -449,7 +439,7 @@ class Daemon:
 
     def _cmd_close(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
         self.store.delete(body["job_id"])
-        self.subs.pop(body["job_id"], None)
+        self.jobs.forget(body["job_id"])
         return {"closed": body["job_id"]}
 
     def _cmd_list(self, ident: bytes, body: dict[str, Any]) -> dict[str, Any]:
@@ -469,133 +459,6 @@ class Daemon:
             jobs.append(wire)
             used += size
         return {"jobs": jobs, "truncated": truncated}
-
-    # -- jobs ------------------------------------------------------------------------------
-    def _staging(self, job: Job) -> Path:
-        return self.settings.outputs_dir / job.job_id / f".staging-{job.attempt}"
-
-    def _final(self, job: Job) -> Path:
-        return self.settings.outputs_dir / job.job_id / f"take-{job.attempt}"
-
-    def _maybe_start_next(self) -> None:
-        if not self.worker.idle:
-            return
-        job = self.store.next_queued()
-        if job is None:
-            return
-        job = self.store.start(job.job_id)
-        self._event(job, "progress", stage="queued", step=0, of=0)
-        self.worker.run(
-            job.job_id,
-            job.kind,
-            job.params,
-            job.seed,
-            job.attempt,
-            self._staging(job),
-            self._final(job),
-        )
-
-    def _on_worker(self, msg: dict[str, Any]) -> None:
-        t, job_id = msg["type"], msg.get("job_id")
-        if t == "progress":
-            self.pending_progress[job_id] = {k: msg[k] for k in ("stage", "step", "of")}
-        elif t == "done":
-            self._publish(job_id, msg["result"])
-        elif t == "failed":
-            self._finish(job_id, "failed", error=(msg["code"], msg["message"]))
-        elif t == "cancelled":
-            self._finish(job_id, "cancelled", error=("cancelled", "cancelled"))
-        elif t == "died" and job_id:
-            job = self.store.get(job_id)
-            if job.cancel_requested:
-                self._finish(job_id, "cancelled", error=("cancelled", "cancelled"))
-            else:
-                code = msg.get("exitcode")
-                oom = code == -signal.SIGKILL
-                self._finish(
-                    job_id,
-                    "failed",
-                    error=(
-                        "out_of_memory" if oom else "worker_crashed",
-                        f"the worker process died (exit code {code})"
-                        + (" — killed, likely out of memory" if oom else ""),
-                    ),
-                )
-
-    def _publish(self, job_id: str, result: dict[str, Any]) -> None:
-        """Move the staged outputs into their immutable per-job folder, then commit `done`."""
-        job = self.store.get(job_id)
-        staging = self._staging(job)
-        final = self._final(job)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-        for stale in final.parent.glob(".staging-*"):  # earlier interrupted attempts
-            shutil.rmtree(stale, ignore_errors=True)
-        fsync_dir(final.parent)
-        files = {k: str(final / v) for k, v in (result.get("files") or {}).items()}
-        result = _rebase({**result, "files": files}, str(staging), str(final))
-        self._finish(job_id, "done", result={**result, "output_dir": str(final)})
-
-    def _finish(
-        self,
-        job_id: str,
-        state: str,
-        result: dict | None = None,
-        error: tuple[str, str] | None = None,
-    ) -> None:
-        job = self.store.get(job_id)
-        if job.state in TERMINAL_STATES:
-            return
-        self._flush_progress(force_job=job_id)
-        if error is not None:  # job errors may echo anything: stored and sent bounded
-            error = (error[0], clip_message(str(error[1])))
-        job = self.store.finish(job_id, state, result=result, error=error)
-        if state != "done":
-            shutil.rmtree(self._staging(job), ignore_errors=True)
-        self._broadcast_terminal(job)
-
-    def _broadcast_terminal(self, job: Job) -> None:
-        extra: dict[str, Any] = {"state": job.state}
-        if job.state == "done":
-            extra["result"] = job.result
-        elif job.error_code:
-            extra.update(code=job.error_code, message=job.error_msg)
-        event = {"done": "done", "failed": "failed", "cancelled": "cancelled"}[job.state]
-        self._event(job, event, **extra)
-        self.subs.pop(job.job_id, None)
-        self.pending_progress.pop(job.job_id, None)
-        self.last_progress_sent.pop(job.job_id, None)
-
-    def _event(self, job: Job, event: str, **fields: Any) -> None:
-        body = {"type": "event", "event": event, "job_id": job.job_id, "seq": job.seq, **fields}
-        dead = [i for i in self.subs.get(job.job_id, ()) if not self._send(i, body)]
-        for ident in dead:
-            self.subs.get(job.job_id, set()).discard(ident)
-
-    def _flush_progress(self, force_job: str | None = None) -> None:
-        now = time.monotonic()
-        for job_id in list(self.pending_progress):
-            if (
-                force_job != job_id
-                and now - self.last_progress_sent.get(job_id, 0) < PROGRESS_INTERVAL_S
-            ):
-                continue
-            prog = self.pending_progress.pop(job_id)
-            self.last_progress_sent[job_id] = now
-            job = self.store.set_progress(job_id, prog)
-            self._event(job, "progress", **prog)
-
-
-def _rebase(value: Any, old: str, new: str) -> Any:
-    """Paths a job reported inside its staging folder, moved to the published folder."""
-    if isinstance(value, str):
-        return new + value[len(old) :] if value.startswith(old) else value
-    if isinstance(value, dict):
-        return {k: _rebase(v, old, new) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rebase(v, old, new) for v in value]
-    return value
 
 
 def run_daemon(settings: Settings) -> None:

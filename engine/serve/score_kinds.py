@@ -13,7 +13,8 @@ from typing import Any
 
 from engine.config import Settings
 from engine.score.adapt import adapt_track, parse_adapt_params
-from engine.score.cue import describe, parse_cue_params, run_cue
+from engine.score.cue import describe, run_cue
+from engine.score.cue_spec import parse_cue_params
 from engine.serve.kinds import JobContext, register
 
 

@@ -32,8 +32,9 @@ from typing import Any, Literal
 import numpy as np
 
 from bridge.errors import InvalidRequest, MediaError, WeightsError
+from bridge.knobs import MAX_TEXT_CHARS
 from engine import taxonomy
-from engine.describe.full.parse import MAX_TEXT_CHARS, clean_text
+from engine.describe.full.parse import clean_text
 from engine.train.jsonl import json_object, read_jsonl
 from engine.types import ProgressFn, no_progress
 

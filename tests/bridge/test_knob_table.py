@@ -17,7 +17,7 @@ from bridge.knobs import Knob, knob_definitions
 from engine import taxonomy
 from engine.backends import CHOICES
 from engine.config import load_settings
-from engine.score.cue import WIRE_NAMES, CueSpec, parse_cue_params, parse_knobs
+from engine.score.cue_spec import WIRE_NAMES, CueSpec, parse_cue_params, parse_knobs
 from engine.score.soundtrack import SoundtrackSpec, load_soundtrack_spec
 from engine.types import Knobs
 
@@ -108,9 +108,10 @@ def test_capabilities_are_the_table() -> None:
     assert [k["name"] for k in defs["knobs"]] == [k for k in rows if rows[k].group == "knobs"]
     assert [o["name"] for o in defs["options"]] == ["backend", "seed", "text"]
     text = next(o for o in defs["options"] if o["name"] == "text")
-    from engine.describe.full.parse import MAX_TEXT_CHARS
+    from engine.describe.full import parse
 
-    assert text["max_length"] == MAX_TEXT_CHARS == 1000  # the panel and the engine agree
+    assert text["max_length"] == parse.MAX_TEXT_CHARS == 1000  # the panel and the engine agree
+    assert parse.MAX_TEXT_CHARS is knob_table.MAX_TEXT_CHARS  # one definition: the table's
     typed = {f.name for f in dataclasses.fields(Knobs)} - {"text", "extra"}
     assert typed <= set(rows)  # every typed knob is a row of the table
     from bridge.protocol import COMMANDS
@@ -129,6 +130,9 @@ def test_requests_use_the_strict_typed_loader(vmb_home: Path) -> None:
         ({**base, "duck": "yes"}, "'duck' must be true or false"),
         ({**base, "cut_times_s": [1.0, "x"]}, r"'cut_times_s\[1\]' must be a number"),
         ({**base, "continue_from": 5}, "'continue_from' must be a map"),
+        ({**base, "continue_from": {"tonic": "C"}}, "unknown continue_from key"),
+        ({**base, "continue_from": {"bpm": True}}, "'continue_from.bpm' must be a number"),
+        ({**base, "continue_from": {"key": "C" * 65}}, "'continue_from.key' is over 64"),
         ({**base, "start_s": True}, "'start_s' must be a number"),
         ({**base, "knobs": {"swing": "x"}}, "unknown knob"),
         ({**base, "knobs": {"text": "x" * 1001}}, "knob 'text' is 1001 characters"),

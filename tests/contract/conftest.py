@@ -55,7 +55,7 @@ def contract_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             library_root(settings),
             settings.model_dir,
             [music],
-            indexing.AddOptions(backend="torch"),
+            indexing.AddOptions(runtime="torch"),
         )
     for name in backends.BACKENDS:
         assert not backends.get(name).problems(settings), (name, backends.get(name).problems)

@@ -101,21 +101,30 @@ def _inputs(build, backend: str) -> tuple[MusicDescription, Retrieval]:
     on the full backend's tiny InternVL: once is enough outside its own contract)."""
     if backend not in _INPUTS:
         desc = _describe(build, backend, 2, Knobs(tempo="slow"))
-        retrieval = build(backend, "retrieve").retrieve(desc, Knobs(tempo="slow"), _visual(), 2)
+        retrieval = build(backend, "retrieve").retrieve(
+            desc, Knobs(tempo="slow"), _visual(), 2, Recorder()
+        )
         _INPUTS[backend] = (desc, retrieval)
     return _INPUTS[backend]
 
 
 # -- retrieve ---------------------------------------------------------------------------------
-def _retrieve(build, backend: str) -> Retrieval:
+def _retrieve(build, backend: str, progress=None) -> Retrieval:
     desc = _inputs(build, backend)[0]
-    return build(backend, "retrieve").retrieve(desc, Knobs(tempo="slow"), _visual(), 2)
+    return build(backend, "retrieve").retrieve(
+        desc, Knobs(tempo="slow"), _visual(), 2, progress or Recorder()
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_retriever_contract(build, backend: str) -> None:
-    got = _retrieve(build, backend)
+    progress = Recorder()
+    got = _retrieve(build, backend, progress)
     assert isinstance(got, Retrieval)
+    # the result says what ran: its backend, and the weights that ranked (a library exists)
+    assert got.backend == backend and got.weights == SETUPS[backend].weights
+    progress.check()
+    assert progress.calls[-1][1] == progress.calls[-1][2]  # it reported its end
     assert got.broad, "nothing retrieved from a library of two pieces"
     assert len(got.broad) <= 2
     for ref in (*got.broad, *got.targeted):
@@ -125,6 +134,14 @@ def test_retriever_contract(build, backend: str) -> None:
     assert all(isinstance(n, str) for n in got.notes)
     assert _retrieve(build, backend) == got  # no hidden state: the same answer again
     assert got == _inputs(build, backend)[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_retriever_cancels_from_progress(build, backend: str) -> None:
+    progress = Recorder(cancel_at=0)
+    with pytest.raises(JobCancelled):
+        _retrieve(build, backend, progress)
+    assert len(progress.calls) == 1  # stopped at the first report
 
 
 # -- generate ---------------------------------------------------------------------------------

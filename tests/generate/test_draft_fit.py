@@ -27,6 +27,8 @@ from engine.types import (
     Retrieval,
 )
 
+NO_RETRIEVAL = Retrieval(backend="draft", weights="none")  # no retriever ran
+
 pytestmark = pytest.mark.skipif(
     shutil.which("fluidsynth") is None
     or not any(Path(p).is_file() for p in draft_render.SOUNDFONT_CANDIDATES),
@@ -51,7 +53,7 @@ def _gen(
                        instruments=(), bpm=bpm)  # fmt: skip
     desc = MusicDescription(text="t", attributes=attrs, source="text", backend="draft",
                             weights="none")  # fmt: skip
-    req = GenerationRequest(description=desc, retrieval=Retrieval(), duration_s=duration,
+    req = GenerationRequest(description=desc, retrieval=NO_RETRIEVAL, duration_s=duration,
                             seed=seed, out_dir=out, cut_times_s=cuts, **fields)  # fmt: skip
     return DraftGenerator().generate(req)
 
@@ -194,7 +196,7 @@ def test_the_loop_layer_is_a_stem_of_its_own(tmp_path: Path) -> None:
                        instruments=())  # fmt: skip
     desc = MusicDescription(text="t", attributes=attrs, source="text", backend="draft",
                             weights="none")  # fmt: skip
-    req = GenerationRequest(description=desc, retrieval=Retrieval(), duration_s=8.0, seed=3,
+    req = GenerationRequest(description=desc, retrieval=NO_RETRIEVAL, duration_s=8.0, seed=3,
                             out_dir=tmp_path, stems=True)  # fmt: skip
     cue = DraftGenerator(DraftConfig(layer_loops=True)).generate(req)
     mix, _ = _read(cue.audio_path)

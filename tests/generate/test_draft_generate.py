@@ -30,6 +30,8 @@ from engine.types import (
     Retrieval,
 )
 
+NO_RETRIEVAL = Retrieval(backend="draft", weights="none")  # no retriever ran
+
 HAVE_RENDERER = shutil.which("fluidsynth") is not None and any(
     Path(p).is_file() for p in draft_render.SOUNDFONT_CANDIDATES
 )
@@ -58,7 +60,7 @@ def request(
                        instruments=instruments, bpm=bpm)  # fmt: skip
     desc = MusicDescription(text="t", attributes=attrs, source="text", backend="draft",
                             weights="none")  # fmt: skip
-    return GenerationRequest(description=desc, retrieval=Retrieval(), duration_s=duration,
+    return GenerationRequest(description=desc, retrieval=NO_RETRIEVAL, duration_s=duration,
                              seed=seed, out_dir=out, cut_times_s=cuts, name=name)  # fmt: skip
 
 

@@ -13,13 +13,15 @@ from engine.generate.draft.generator import DraftGenerator
 from engine.score import cut_only
 from engine.types import Attributes, GenerationRequest, MusicDescription, Retrieval
 
+NO_RETRIEVAL = Retrieval(backend="draft", weights="none")  # no retriever ran
+
 
 def request(tmp: Path, cuts=(), markers=(), genre="ambient", energy="low") -> GenerationRequest:
     attrs = Attributes(mood="calm", genre=genre, tempo_bucket="slow", energy=energy,
                        instruments=(), bpm=90.0)  # fmt: skip
     desc = MusicDescription(text="t", attributes=attrs, source="text", backend="draft",
                             weights="none")  # fmt: skip
-    return GenerationRequest(description=desc, retrieval=Retrieval(), duration_s=20.0, seed=3,
+    return GenerationRequest(description=desc, retrieval=NO_RETRIEVAL, duration_s=20.0, seed=3,
                              out_dir=tmp, cut_times_s=cuts, marker_times_s=markers)  # fmt: skip
 
 

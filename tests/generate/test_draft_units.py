@@ -40,7 +40,7 @@ def request(
     duration: float = 20.0,
     seed: int = 1,
     cuts: tuple[float, ...] = (),
-    retrieval: Retrieval = Retrieval(),
+    retrieval: Retrieval = Retrieval(backend="draft", weights="none"),  # no retriever ran
 ) -> GenerationRequest:
     attrs = Attributes(mood=mood, genre=genre, tempo_bucket=tempo, energy=energy,
                        instruments=instruments, bpm=bpm, key=key, mode=mode)  # fmt: skip
@@ -221,11 +221,15 @@ def test_instruments_map_to_general_midi(tmp_path):
     assert all(p["channel"] != 10 for p in facts["programs"] if not p["drum_kit"])
 
 
+def _targeted(ref: Reference) -> Retrieval:
+    return Retrieval(backend="draft", weights="none", targeted=(ref,))
+
+
 def test_tempo_sources(tmp_path):
     ref = Reference(piece_id="x", title="x", path="x", score=1.0, bpm=66.0)  # folds to 132
-    r = request(tmp_path, tempo="medium", retrieval=Retrieval(targeted=(ref,)))
+    r = request(tmp_path, tempo="medium", retrieval=_targeted(ref))
     assert choose_tempo(r) == (132.0, "reference:targeted")
-    r = request(tmp_path, tempo="medium", bpm=128.0, retrieval=Retrieval(targeted=(ref,)))
+    r = request(tmp_path, tempo="medium", bpm=128.0, retrieval=_targeted(ref))
     assert choose_tempo(r) == (128.0, "attributes")
     # issue 19: no reference that suits the mood -> drawn in the bucket by mood and genre
     bpm, source = choose_tempo(request(tmp_path, tempo="fast"))
@@ -241,7 +245,7 @@ def test_tempo_sources(tmp_path):
         mood="sad",
         genre="classical",
         tempo="slow",
-        retrieval=Retrieval(targeted=(slow_ref,)),
+        retrieval=_targeted(slow_ref),
     )
     assert choose_tempo(r)[1] == "mood+genre"  # 97 BPM does not suit a sad classical cue
     with pytest.raises(InvalidRequest, match="impossible"):

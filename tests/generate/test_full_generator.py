@@ -74,6 +74,8 @@ def _request(
     attrs = attributes or Attributes("calm", "classical", "slow", "low", ("piano",))
     description = MusicDescription(text, attrs, "text", "full", "random")
     retrieval = Retrieval(
+        backend="full",
+        weights="none",
         broad=(Reference("broad-1", "Broad", str(ref), 0.9),),
         targeted=(
             Reference("target-1", "Target", str(ref), 0.8, partition="tempo:slow", clap=style),
@@ -199,7 +201,7 @@ def test_without_references_the_adapters_get_the_trained_nulls(
 
     ecmg.v_prediction = spy  # type: ignore[method-assign]
     req = _request(tmp_path, reference, 0.5)
-    req = dataclasses.replace(req, retrieval=Retrieval())
+    req = dataclasses.replace(req, retrieval=Retrieval(backend="full", weights="none"))
     out = gen.generate(req)
     assert seen
     for control, style in seen:

@@ -54,7 +54,8 @@ def _settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def _cue(settings: Settings, out: Path, knobs: dict, variations: int = 1, seed: int = 5):
-    from engine.score.cue import parse_cue_params, run_cue
+    from engine.score.cue import run_cue
+    from engine.score.cue_spec import parse_cue_params
 
     spec = parse_cue_params(
         {
@@ -187,7 +188,8 @@ def test_no_library_describes_and_generates_from_the_description(
     models: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from engine.backends import select
-    from engine.score.cue import describe, parse_cue_params
+    from engine.score.cue import describe
+    from engine.score.cue_spec import parse_cue_params
 
     settings = _settings(_home(tmp_path / "home", models), monkeypatch)
     backend, why = select("auto", settings)

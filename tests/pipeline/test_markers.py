@@ -7,7 +7,7 @@ import pytest
 
 from bridge.errors import InvalidRequest
 from engine.config import load_settings
-from engine.score.cue import parse_cue_params
+from engine.score.cue_spec import parse_cue_params
 from engine.score.soundtrack import parse_soundtrack_params
 
 

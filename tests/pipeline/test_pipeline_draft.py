@@ -12,7 +12,8 @@ import soundfile as sf
 
 from bridge.errors import InvalidRequest
 from engine.config import load_settings
-from engine.score.cue import parse_cue_params, run_cue
+from engine.score.cue import run_cue
+from engine.score.cue_spec import parse_cue_params
 from engine.types import no_progress
 from support import riff
 from support.media import color_clip

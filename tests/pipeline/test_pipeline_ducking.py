@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from engine.config import load_settings
-from engine.score.cue import parse_cue_params, run_cue
+from engine.score.cue import run_cue
+from engine.score.cue_spec import parse_cue_params
 from engine.types import no_progress
 from support.media import draft_config, tiny_library
 

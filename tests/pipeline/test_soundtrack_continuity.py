@@ -95,7 +95,7 @@ def test_scene_runs_are_continuous_by_default_and_loops_are_refused(vmb_home: Pa
 
 
 def test_a_backend_without_stems_loops_or_endings_says_so(tmp_path: Path) -> None:
-    from engine.score.cue import parse_cue_params
+    from engine.score.cue_spec import parse_cue_params
     from engine.score.finishing import say_unsupported
     from engine.types import GeneratedAudio
 

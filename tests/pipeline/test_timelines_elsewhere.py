@@ -22,20 +22,9 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from engine.bench.hits import stem_hit_share
 from engine.cli import main
 from support.gateway_http import GatewayHTTP
-from support.media import color_clip, draft_config, tiny_library
+from support.media import color_clip
 
 R = 25
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_library(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture
-def draft_engine(vmb_home: Path, library: Path, engine):  # noqa: ANN001 - the daemon
-    draft_config(vmb_home, library)
-    return engine
 
 
 def cut(shots: list[tuple[str, str | None, float]], markers: tuple[float, ...] = ()):

@@ -210,13 +210,14 @@ def test_retriever_broad_and_targeted(indexed: tuple[Settings, records.AddReport
     knobs = Knobs(text="a fast driving pulse", tempo="150", instruments=("violin",))
     description = DraftDescriber().describe(visual, knobs, np.random.default_rng(0), no_progress)
     retriever = DraftRetriever(settings)
-    retrieval, notes = retriever.retrieve_with_notes(description, knobs, visual, top_k=3)
+    retrieval = retriever.retrieve(description, knobs, visual, top_k=3)
+    assert retrieval.backend == "draft" and retrieval.weights == "none"
     assert len(retrieval.broad) == 3
     tempo_ref, inst_ref = retrieval.targeted
     assert tempo_ref.partition == "tempo:fast" and tempo_ref.title == "pulse three"
     assert tempo_ref.bpm == pytest.approx(150.0, rel=0.03)
     assert inst_ref.partition is not None and inst_ref.partition.startswith("instrument:")
-    assert any("instrument:violin is empty" in n for n in notes)
+    assert any("instrument:violin is empty" in n for n in retrieval.notes)
     # Without knobs, the description's own tempo/genre/mood partitions are used.
     plain = retriever.retrieve(description, Knobs(text=knobs.text), visual, top_k=2)
     assert len(plain.broad) == 2 and len(plain.targeted) == 3

@@ -30,8 +30,8 @@ def _resample48(x: np.ndarray) -> np.ndarray:
 
 
 def test_tiny_clap_shapes_and_unit_vectors() -> None:
-    enc = ClapEncoder(tiny_models(), backend="torch")
-    assert enc.info.weights == "random" and enc.info.backend == "torch"
+    enc = ClapEncoder(tiny_models(), runtime="torch")
+    assert enc.info.weights == "random" and enc.info.runtime == "torch"
     wave = _resample48(click_track(120, 25.0))
     windows = clap.audio_windows(wave, enc.cfg, max_windows=12)
     assert windows.shape == (3, enc.cfg.clip_samples)  # 25 s -> three 10 s windows
@@ -47,7 +47,7 @@ def test_tiny_clap_shapes_and_unit_vectors() -> None:
 
 
 def test_tiny_clip_shapes_and_unit_vectors() -> None:
-    enc = ClipEncoder(tiny_models(), backend="torch")
+    enc = ClipEncoder(tiny_models(), runtime="torch")
     frames = np.random.default_rng(0).integers(0, 255, (3, 40, 70, 3), dtype=np.uint8)
     img = enc.embed_images(frames)
     assert img.shape == (3, enc.dim)
@@ -60,17 +60,17 @@ def test_determinism_same_seed_same_weights_same_outputs(tmp_path: Path) -> None
     weights.write_tiny(tmp_path, ["clap-music", "clip"], seed=0)
     # Same seed -> byte-identical weights -> the same identity (libraries stay valid).
     assert model_identity(tmp_path / "clip") == model_identity(tiny_models() / "clip")
-    a = ClapEncoder(tiny_models(), backend="torch")
-    b = ClapEncoder(tmp_path, backend="torch")
+    a = ClapEncoder(tiny_models(), runtime="torch")
+    b = ClapEncoder(tmp_path, runtime="torch")
     wave = _resample48(click_track(100, 12.0, seed=3))
     assert np.array_equal(a.embed_audio(wave), a.embed_audio(wave))
     assert np.allclose(a.embed_audio(wave), b.embed_audio(wave), atol=1e-6)
     assert np.allclose(a.embed_text(["happy pop"]), b.embed_text(["happy pop"]), atol=1e-6)
-    c = ClipEncoder(tmp_path, backend="torch")
+    c = ClipEncoder(tmp_path, runtime="torch")
     frames = np.full((1, 32, 32, 3), 90, np.uint8)
     assert np.allclose(
         c.embed_images(frames),
-        ClipEncoder(tiny_models(), backend="torch").embed_images(frames),
+        ClipEncoder(tiny_models(), runtime="torch").embed_images(frames),
         atol=1e-6,
     )
     weights.write_tiny(tmp_path / "other", ["clip"], seed=1)
@@ -106,14 +106,14 @@ def test_missing_model_folder_says_how_to_fix(tmp_path: Path) -> None:
         ClapEncoder(tmp_path)
 
 
-def test_onnx_parity_and_auto_backend(tmp_path: Path) -> None:
+def test_onnx_parity_and_auto_runtime(tmp_path: Path) -> None:
     for name in ("clap-music", "clip"):
         shutil.copytree(tiny_models() / name, tmp_path / name)
     written = export_onnx(tmp_path)
     assert {p.name for p in written} == {"clap-music", "clip"}
-    t_clap = ClapEncoder(tmp_path, backend="torch")
+    t_clap = ClapEncoder(tmp_path, runtime="torch")
     o_clap = ClapEncoder(tmp_path)  # auto picks the export made for these exact weights
-    assert o_clap.info.backend == "onnx"
+    assert o_clap.info.runtime == "onnx"
     rng = np.random.default_rng(0)
     windows = (rng.standard_normal((3, t_clap.cfg.clip_samples)) * [[0.05], [0.2], [0.5]]).astype(
         np.float32
@@ -121,17 +121,17 @@ def test_onnx_parity_and_auto_backend(tmp_path: Path) -> None:
     assert np.abs(t_clap.embed_windows(windows) - o_clap.embed_windows(windows)).max() < 1e-4
     texts = ["a", "This is rock music.", "calm " * 40]
     assert np.abs(t_clap.embed_text(texts) - o_clap.embed_text(texts)).max() < 1e-5
-    t_clip = ClipEncoder(tmp_path, backend="torch")
-    o_clip = ClipEncoder(tmp_path, backend="onnx")
+    t_clip = ClipEncoder(tmp_path, runtime="torch")
+    o_clip = ClipEncoder(tmp_path, runtime="onnx")
     frames = rng.integers(0, 255, (5, 40, 50, 3), dtype=np.uint8)  # batch differs from export
     assert np.abs(t_clip.embed_images(frames) - o_clip.embed_images(frames)).max() < 1e-5
     assert np.abs(t_clip.embed_text(texts) - o_clip.embed_text(texts)).max() < 1e-5
     # An export made for other weights is ignored.
     meta = tmp_path / "onnx" / "clip" / "export.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "identity": "stale"}))
-    assert ClipEncoder(tmp_path).info.backend == "torch"
+    assert ClipEncoder(tmp_path).info.runtime == "torch"
     with pytest.raises(WeightsError, match="export-onnx"):
-        ClipEncoder(tmp_path, backend="onnx")
+        ClipEncoder(tmp_path, runtime="onnx")
 
 
 def test_image_preprocessing_matches_clip_conventions() -> None:

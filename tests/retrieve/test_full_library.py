@@ -34,7 +34,7 @@ def added(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, indexin
     root = tmp_path_factory.mktemp("full-lib")
     folder = media_folder(root)
     report = indexing.add_paths(root / "lib", tiny_models(), [folder, root / "missing.wav"],
-                                indexing.AddOptions(batch_size=2, backend="torch"))  # fmt: skip
+                                indexing.AddOptions(batch_size=2, runtime="torch"))  # fmt: skip
     return root / "lib", folder, report
 
 
@@ -105,7 +105,7 @@ def test_incremental_add_skips_unchanged_and_replaces_changed(tmp_path: Path) ->
     folder.mkdir()
     a = write_audio(folder / "a.wav", 90, 6.0, seed=1)
     write_audio(folder / "b.wav", 150, 6.0, pitch=300, seed=2)
-    opts = indexing.AddOptions(backend="torch")
+    opts = indexing.AddOptions(runtime="torch")
     first = indexing.add_paths(tmp_path / "lib", tiny_models(), [folder], opts)
     assert len(first.added) == 2
     again = indexing.add_paths(tmp_path / "lib", tiny_models(), [folder], opts)

@@ -20,7 +20,7 @@ def test_add_on_local_ray_matches_local_executor(tmp_path: Path) -> None:
     for i, bpm in enumerate((90, 120, 150, 170)):
         write_audio(music / f"{i}.wav", bpm, 5.0, 200.0 + 100 * i, seed=i)
     (music / "broken.flac").write_bytes(b"fLaC nope")
-    opts = indexing.AddOptions(backend="torch", batch_size=2, ray_concurrency=2)
+    opts = indexing.AddOptions(runtime="torch", batch_size=2, ray_concurrency=2)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         executor = indexing.RayExecutor(tiny_models(), opts)

@@ -33,9 +33,9 @@ def built_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     music.mkdir()
     for i, (bpm, pitch) in enumerate([(90, 220), (150, 330), (120, 440), (170, 550)]):
         write_audio(music / f"t{i}.wav", bpm, 6.0, pitch, seed=i)
-    write_video(music / "v.mp4", seconds=3.0, color=(20, 200, 40))
+    write_video(music / "v.mp4", seconds=3.0, color="0x14c828")
     report = indexing.add_paths(root / "full", tiny_models(), [music],
-                                indexing.AddOptions(backend="torch"))  # fmt: skip
+                                indexing.AddOptions(runtime="torch"))  # fmt: skip
     assert len(report.added) == 5
     return root / "full"
 
@@ -47,7 +47,7 @@ def settings_with_library(built_library: Path, monkeypatch: pytest.MonkeyPatch):
     ok, why = full_retrieval_available(settings)
     assert ok and "no music library" in why  # no obstacle: generation from the text alone
     assert FullRetriever(settings).retrieve(_description("x"), Knobs(), _no_visual(), 3) == (
-        Retrieval(notes=(NO_LIBRARY,))
+        Retrieval(backend="full", weights="none", notes=(NO_LIBRARY,))
     )
     shutil.copytree(built_library, library_root(settings))
     return settings

@@ -76,16 +76,16 @@ class _SessionSpy:
 def test_cuda_device_asks_cuda_first_and_reports_the_cpu_fallback(
     exported: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cpu_clap = ClapEncoder(exported, backend="onnx", device="cpu")
-    cpu_clip = ClipEncoder(exported, backend="onnx", device="cpu")
+    cpu_clap = ClapEncoder(exported, runtime="onnx", device="cpu")
+    cpu_clip = ClipEncoder(exported, runtime="onnx", device="cpu")
     assert cpu_clap.info.provider == CPU_EP and cpu_clap.info.ran_on() == f"onnx {CPU_EP}"
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: list(GPU_BUILD))
     spy = _SessionSpy(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # this CPU build warns that CUDA is not among its own
-        clap = ClapEncoder(exported, backend="onnx", device="cuda")
-        clip = ClipEncoder(exported, backend="onnx", device="cuda")
+        clap = ClapEncoder(exported, runtime="onnx", device="cuda")
+        clip = ClipEncoder(exported, runtime="onnx", device="cuda")
     assert spy.asked == [[CUDA_EP, CPU_EP]] * 4  # audio, text, image, text
     # no CUDA in this onnxruntime: the sessions run on the CPU, and the encoder says so
     assert clap.info.provider == CPU_EP and clip.info.provider == CPU_EP
@@ -104,13 +104,13 @@ def test_cuda_device_asks_cuda_first_and_reports_the_cpu_fallback(
 def test_cpu_device_never_asks_for_cuda(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ort, "get_available_providers", lambda: list(GPU_BUILD))
     spy = _SessionSpy(monkeypatch)
-    enc = ClapEncoder(exported, backend="onnx", device="cpu")
+    enc = ClapEncoder(exported, runtime="onnx", device="cpu")
     assert spy.asked == [[CPU_EP], [CPU_EP]] and enc.info.provider == CPU_EP
 
 
-def test_torch_backend_says_it_ran_on_the_cpu(exported: Path) -> None:
-    enc = ClapEncoder(exported, backend="torch", device="cuda")
-    assert enc.info.backend == "torch" and enc.info.ran_on() == "torch cpu"
+def test_torch_runtime_says_it_ran_on_the_cpu(exported: Path) -> None:
+    enc = ClapEncoder(exported, runtime="torch", device="cuda")
+    assert enc.info.runtime == "torch" and enc.info.ran_on() == "torch cpu"
 
 
 def test_compute_report_and_its_line(monkeypatch: pytest.MonkeyPatch) -> None:

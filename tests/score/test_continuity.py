@@ -14,7 +14,7 @@ from engine.types import Attributes, MusicDescription, Retrieval
 
 
 def _spec(tmp_path: Path, continue_from: dict, knobs: dict | None = None):  # noqa: ANN202
-    from engine.score.cue import parse_cue_params
+    from engine.score.cue_spec import parse_cue_params
 
     settings = settings_from_dict(tmp_path, {})
     params = {"text": "night drive", "duration_s": 4.0, "continue_from": continue_from}
@@ -51,7 +51,7 @@ def test_a_key_not_clearly_played_is_not_carried(tmp_path: Path) -> None:
         measured = {"bpm": 120.0, "key": "B minor", "key_strength": strength}
         extra = {"bpm": 120.0, "key": "B", "mode": "minor", "measured": measured}
         return Cue(tmp_path / "a.wav", None, 4.0, 4, 1, "full", "", "random", _description(),
-                   Retrieval(), 1, extra=extra)  # fmt: skip
+                   Retrieval(backend="draft", weights="none"), 1, extra=extra)  # fmt: skip
 
     weak = carried_from(cue(MIN_KEY_STRENGTH - 0.05))
     assert weak["key"] is None and weak["mode"] is None and weak["bpm"] == 120.0
@@ -59,3 +59,20 @@ def test_a_key_not_clearly_played_is_not_carried(tmp_path: Path) -> None:
     assert (strong["key"], strong["mode"]) == ("B", "minor")
     draft = carried_from(replace(cue(0.0), extra={"bpm": 90.0, "key": "C", "mode": "major"}))
     assert draft["key"] == "C"  # a draft cue's key is what it wrote, no measurement
+
+
+def test_what_a_cue_carries_is_what_the_next_cue_accepts(tmp_path: Path) -> None:
+    """continue_from's keys are Carried's fields: every one a cue passes on is taken."""
+    from dataclasses import fields
+
+    from engine.score.cue import Cue
+    from engine.score.cue_spec import Carried
+    from engine.score.soundtrack import carried_from
+
+    extra = {"bpm": 96.0, "key": "D", "mode": "minor", "genre": "ambient",
+             "carry": {"cycle": 2, "motifs": [[60, 62, 64]]}}  # fmt: skip
+    cue = Cue(tmp_path / "a.wav", None, 4.0, 4, 1, "draft", "", "none", _description(),
+              Retrieval(backend="draft", weights="none"), 1, extra=extra)  # fmt: skip
+    carried = carried_from(cue)
+    assert set(carried) == {f.name for f in fields(Carried)}
+    assert _spec(tmp_path, carried).continue_from == carried

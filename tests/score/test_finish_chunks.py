@@ -13,7 +13,8 @@ import soundfile as sf
 
 from engine.config import load_settings
 from engine.score import bwf, wavchunks
-from engine.score.cue import _duck, parse_cue_params, run_cue
+from engine.score.cue import _duck, run_cue
+from engine.score.cue_spec import parse_cue_params
 from engine.types import no_progress
 from support import riff
 

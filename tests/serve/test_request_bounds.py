@@ -68,14 +68,15 @@ def test_binary_params_anywhere_are_refused_naming_the_field(raw: Raw) -> None:
 
 
 def test_integers_out_of_range_are_refused(raw: Raw) -> None:
-    for seed in (2**64 - 1, 2**32, -1):
+    for seed in (2**64 - 1, 2**32, protocol.SEED_MAX + 1, -1):
         _refused(raw.ask("submit", kind="noop", params={}, seed=seed), "submit.seed")
     for big in (2**64 - 1, 2**63):
         _refused(raw.ask("submit", kind="noop", params={"n": [big]}), "submit.params.n[0]")
     _refused(raw.ask("attach", job_id="j", last_seq=2**64 - 1), "attach.last_seq")
     _refused(raw.ask("list", finished_before=2**64 - 1), "list.finished_before")
     # the edges of the documented ranges are accepted
-    ok = raw.ask("submit", kind="noop", params={"n": -(2**63), "m": 2**63 - 1}, seed=2**32 - 1)
+    edges = {"n": -(2**63), "m": 2**63 - 1}
+    ok = raw.ask("submit", kind="noop", params=edges, seed=protocol.SEED_MAX)
     assert ok["type"] == "reply" and ok["seed"] == protocol.SEED_MAX, ok
 
 

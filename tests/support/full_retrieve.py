@@ -1,5 +1,6 @@
 """Shared by tests/retrieve/test_full_*.py: tiny random-weight CLAP/CLIP folders (written once
-per test session) and generated media (click tracks at known tempi, a small video)."""
+per test session) and generated media (click tracks at known tempi, a small video made by
+the one clip generator)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from support.media import color_clip
 
 SR = 44100
 
@@ -59,30 +62,15 @@ def write_audio(
     return path
 
 
-def write_video(path: Path, seconds: float = 4.0, color: tuple[int, int, int] = (200, 30, 30),
-                bpm: float = 120.0, fps: int = 10) -> Path:  # fmt: skip
-    import av
-
-    x = click_track(bpm, seconds)
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("mpeg4", rate=fps)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = c.add_stream("aac", rate=SR, layout="stereo")
-        for i in range(int(seconds * fps)):
-            img = np.zeros((48, 64, 3), np.uint8)
-            img[:] = color
-            img[:, (i * 3) % 64] = 255
-            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in v.encode(None):
-            c.mux(p)
-        frame = av.AudioFrame.from_ndarray(np.stack([x, x]), format="fltp", layout="stereo")
-        frame.sample_rate = SR
-        for p in a.encode(frame):
-            c.mux(p)
-        for p in a.encode(None):
-            c.mux(p)
-    return path
+def write_video(
+    path: Path, seconds: float = 4.0, color: str = "0xc81e1e", bpm: float = 120.0, fps: int = 10
+) -> Path:
+    """A small video (one solid shot, engine/bench/clips.py) with a click track at `bpm`."""
+    track = write_audio(path.with_name(f".{path.stem}.track.wav"), bpm, seconds)
+    try:
+        return color_clip(path, [(color, seconds)], size="64x48", rate=fps, audio_file=track)
+    finally:
+        track.unlink()
 
 
 # (name, bpm, pitch): tempo buckets slow < 105 <= medium < 135 <= fast

@@ -11,12 +11,19 @@ from engine.bench.clips import synthetic_video
 
 
 def color_clip(
-    path: Path, colors: list[tuple[str, float]], size: str = "320x180", rate: int = 24
+    path: Path,
+    colors: list[tuple[str, float]],
+    size: str = "320x180",
+    rate: int = 24,
+    audio_file: Path | None = None,
 ) -> Path:
-    """Solid-colour shots (each with a little noise) concatenated: cuts at known times."""
+    """Solid-colour shots (each with a little noise) concatenated: cuts at known times; an
+    audio file as the sound where given."""
     w, h = (int(v) for v in size.split("x"))
     shots = [(f"color=c={color}", seconds, "noise=alls=8:allf=t") for color, seconds in colors]
-    return synthetic_video(path, shots, size=(w, h), rate=rate, extra=["-g", str(rate)])
+    return synthetic_video(
+        path, shots, size=(w, h), rate=rate, extra=["-g", str(rate)], audio_file=audio_file
+    )
 
 
 def click_loop(path: Path, bpm: float, seconds: float = 4.0, sr: int = 44100) -> Path:

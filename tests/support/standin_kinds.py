@@ -21,7 +21,7 @@ import soundfile as sf
 from bridge.errors import InvalidRequest
 from engine.config import Settings
 from engine.score import bwf
-from engine.score.cue import parse_cue_params
+from engine.score.cue_spec import parse_cue_params
 from engine.serve.kinds import JobContext, register
 
 SR = 44100

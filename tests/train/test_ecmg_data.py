@@ -31,7 +31,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_audio(music / f"p{i}.wav", bpm, 4.0, pitch, seed=i)
     (root / "home").mkdir()
     report = indexing.add_paths(root / "home" / "library" / "full", tiny_models(), [music],
-                                indexing.AddOptions(backend="torch"))  # fmt: skip
+                                indexing.AddOptions(runtime="torch"))  # fmt: skip
     assert len(report.added) == 4
     outside = root / "outside.wav"  # a clip whose music is not in the library
     write_audio(outside, 95, 4.0, 660, seed=9)
@@ -94,7 +94,7 @@ def test_a_clip_with_nothing_else_to_reference_is_reported(
 
     lonely = tmp_path / "lib"
     indexing.add_paths(lonely, tiny_models(), [home / "music" / "p0.wav"],
-                       indexing.AddOptions(backend="torch"))  # fmt: skip
+                       indexing.AddOptions(runtime="torch"))  # fmt: skip
     manifest = tmp_path / "d.jsonl"
     line = {
         "audio": str(home / "music" / "p0.wav"),

@@ -14,6 +14,7 @@ from PIL import Image
 
 from bridge.errors import InvalidRequest, MediaError
 from engine import weights
+from engine.bench.clips import synthetic_video
 from engine.cli import main
 from engine.config import settings_from_dict
 from engine.describe.full import internvl, lora
@@ -169,18 +170,10 @@ def test_corrupt_jsonl_lines_are_reported_with_their_number(data: Path, tmp_path
     assert "exactly one of" in skipped[3] and "limit" in skipped[4] and "video only" in skipped[5]
 
 
-def _write_video(path: Path, frames: int = 30, fps: int = 10) -> None:
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(frames):
-            img = np.full((48, 64, 3), (i * 8) % 256, np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+def _write_video(path: Path, seconds: float = 3.0, fps: int = 10) -> None:
+    """A grey ramp, 8 levels brighter each frame (0, 8, 16, ...), by the one clip generator."""
+    ramp = ("color=c=black", seconds, "format=rgb24,geq=r=N*8:g=N*8:b=N*8")
+    synthetic_video(path, [ramp], size=(64, 48), rate=fps)
 
 
 def test_video_examples_sample_ten_frames_in_range(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from bridge.errors import InvalidRequest, JobError, WeightsError
+from bridge.knobs import MAX_TEXT_CHARS
 from engine import weights
 from engine.config import Settings
 from engine.describe.full.parse import (
-    MAX_TEXT_CHARS,
     apply_knobs,
     clean_text,
     describe_text,

@@ -14,12 +14,9 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from bridge.errors import InvalidRequest
+from bridge.knobs import MAX_TEXT_CHARS  # the knob table's `text` limit
 from engine import taxonomy
 from engine.types import Attributes, Knobs
-
-MAX_TEXT_CHARS = 1000
-"""A description is one sentence; longer text is almost surely a paste mistake (and T5 reads
-only 128 tokens of it)."""
 
 
 @dataclass(frozen=True)

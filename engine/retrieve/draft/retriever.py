@@ -14,7 +14,6 @@ Also the functions behind `vmb library add|list|stats|search`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,15 @@ from engine import taxonomy
 from engine.config import Settings, load_settings
 from engine.retrieve.draft.library import DraftLibrary, normalise_tag, parse_partition
 from engine.retrieve.draft.records import AddReport, Hit, LibraryStats, Piece, Progress
-from engine.types import Knobs, MusicDescription, Reference, Retrieval, VisualInput
+from engine.types import (
+    Knobs,
+    MusicDescription,
+    ProgressFn,
+    Reference,
+    Retrieval,
+    VisualInput,
+    no_progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -194,28 +201,37 @@ class DraftRetriever:
         return self._library
 
     def retrieve(
-        self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
+        self,
+        description: MusicDescription,
+        knobs: Knobs,
+        visual: VisualInput,
+        top_k: int,
+        progress: ProgressFn = no_progress,
     ) -> Retrieval:
-        retrieval, notes = self.retrieve_with_notes(description, knobs, visual, top_k)
-        return dataclasses.replace(retrieval, notes=notes)
-
-    def retrieve_with_notes(
-        self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
-    ) -> tuple[Retrieval, tuple[str, ...]]:
-        """Like retrieve, plus the notes (empty partitions and the fallbacks taken)."""
+        """Broad, then one targeted search per partition: each a step of `progress` (which
+        raises JobCancelled when the job is cancelled). Ranked by the MiniLM text model over
+        tags and metadata, no music model: the weights label is "none"."""
+        partitions = requested_partitions(description, knobs)
+        steps = 1 + len(partitions)
+        progress("retrieve", 0, steps)
         library = self.library
         if library.count() == 0:
             raise _empty_library_error(library)
         query = _embed_text(description.text)
         broad = tuple(to_reference(h) for h in library.search(query, max(1, top_k)))
+        progress("retrieve", 1, steps)
         targeted: list[Reference] = []
         notes: list[str] = []
-        for facet, tag in requested_partitions(description, knobs):
+        for step, (facet, tag) in enumerate(partitions, start=2):
             result = targeted_search(library, facet, tag, query, k=1)
             if result.note:
                 notes.append(result.note)
             targeted.extend(to_reference(h, result.used) for h in result.hits)
-        return Retrieval(broad=broad, targeted=tuple(targeted)), tuple(notes)
+            progress("retrieve", step, steps)
+        return Retrieval(
+            backend="draft", weights="none", broad=broad, targeted=tuple(targeted),
+            notes=tuple(notes),
+        )  # fmt: skip
 
     def close(self) -> None:
         if self._library is not None:

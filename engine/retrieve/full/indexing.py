@@ -40,7 +40,7 @@ class AddOptions:
     reembed: bool = False  # analyse again even when the file did not change
     ray_address: str | None = None  # "auto", "ray://host:port", or None for in-process
     ray_concurrency: int = 2
-    backend: str = "auto"  # encoder backend: auto (ONNX when exported) | torch | onnx
+    runtime: str = "auto"  # encoder runtime: auto (ONNX when exported) | torch | onnx
     device: str = "auto"  # models.device: picks the ONNX providers (CUDA where there is one)
 
 
@@ -113,7 +113,7 @@ class Analyzer:
 
         self.model_dir = Path(model_dir)
         self.options = options
-        self.clap = clap or ClapEncoder(self.model_dir, options.backend, options.device)  # type: ignore[arg-type]
+        self.clap = clap or ClapEncoder(self.model_dir, options.runtime, options.device)  # type: ignore[arg-type]
         self._clip: Any = None
 
     @property
@@ -121,7 +121,7 @@ class Analyzer:
         if self._clip is None:
             from engine.retrieve.full.encoders.runtime import ClipEncoder
 
-            self._clip = ClipEncoder(self.model_dir, self.options.backend, self.options.device)  # type: ignore[arg-type]
+            self._clip = ClipEncoder(self.model_dir, self.options.runtime, self.options.device)  # type: ignore[arg-type]
         return self._clip
 
     def analyse(self, path: Path) -> PieceAnalysis:
@@ -299,12 +299,12 @@ def _prepare(
     cannot be added)."""
     from engine.retrieve.full.encoders.runtime import ClapEncoder, ClipEncoder
 
-    clap = ClapEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+    clap = ClapEncoder(model_dir, options.runtime, options.device)  # type: ignore[arg-type]
     encoders["clap"] = clap.info.ran_on()
     clip_stamp = None
     if any(decode.media_kind(f) == "video" for f in files) or lib.encoder("clip"):
         try:
-            clip_enc = ClipEncoder(model_dir, options.backend, options.device)  # type: ignore[arg-type]
+            clip_enc = ClipEncoder(model_dir, options.runtime, options.device)  # type: ignore[arg-type]
             clip_stamp = _stamp(clip_enc.info)
             encoders["clip"] = clip_enc.info.ran_on()
         except Exception as exc:

@@ -38,10 +38,12 @@ from engine.retrieve.full.schema import (
 from engine.types import (
     Knobs,
     MusicDescription,
+    ProgressFn,
     Reference,
     Retrieval,
     VisualInput,
     Weights,
+    no_progress,
     overall_weights,
 )
 
@@ -106,9 +108,9 @@ class FullRetriever:
     """engine.types.Retriever over the full library (CLAP + CLIP). Thread-safe; the library
     and encoders open on first use and stay open."""
 
-    def __init__(self, settings: Settings, backend: str = "auto") -> None:
+    def __init__(self, settings: Settings, runtime: str = "auto") -> None:
         self.settings = settings
-        self.backend = backend
+        self.runtime = runtime  # the encoders': auto | torch | onnx
         self.root = library_root(settings)
         self._lock = threading.RLock()
         self._lib: MusicLibrary | None = None
@@ -131,7 +133,7 @@ class FullRetriever:
         with self._lock:
             if self._clap is None:
                 s = self.settings
-                enc = ClapEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
+                enc = ClapEncoder(s.model_dir, self.runtime, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clap", EncoderStamp(**_stamp(enc.info)))
                 self._clap = enc
             return self._clap
@@ -143,7 +145,7 @@ class FullRetriever:
         with self._lock:
             if self._clip is None:
                 s = self.settings
-                enc = ClipEncoder(s.model_dir, self.backend, s.models.device)  # type: ignore[arg-type]
+                enc = ClipEncoder(s.model_dir, self.runtime, s.models.device)  # type: ignore[arg-type]
                 self.library.check_encoder("clip", EncoderStamp(**_stamp(enc.info)))
                 self._clip = enc
             return self._clip
@@ -182,10 +184,37 @@ class FullRetriever:
         return overall_weights(labels)  # type: ignore[arg-type]
 
     def retrieve(
-        self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
+        self,
+        description: MusicDescription,
+        knobs: Knobs,
+        visual: VisualInput,
+        top_k: int,
+        progress: ProgressFn = no_progress,
     ) -> Retrieval:
+        """Broad, then one targeted search per partition the knobs ask for: each a step of
+        `progress` (which raises JobCancelled when the job is cancelled)."""
+        partitions = self.partitions_from_knobs(knobs)
+        steps = 1 + len(partitions)
+        progress("retrieve", 0, steps)
         if not self.has_library():
-            return Retrieval(notes=(NO_LIBRARY,))
+            return Retrieval(backend="full", weights="none", notes=(NO_LIBRARY,))
+        broad = self._broad(description, knobs, visual, top_k)
+        progress("retrieve", 1, steps)
+        targeted: list[Reference] = []
+        notes: list[str] = []
+        for step, partition in enumerate(partitions, start=2):
+            targeted.extend(self.targeted(partition, k=1, strict=False, notes=notes))
+            progress("retrieve", step, steps)
+        return Retrieval(
+            backend="full", weights=self.weights, broad=tuple(broad), targeted=tuple(targeted),
+            notes=tuple(notes),
+        )  # fmt: skip
+
+    def _broad(
+        self, description: MusicDescription, knobs: Knobs, visual: VisualInput, top_k: int
+    ) -> list[Reference]:
+        """CLAP text against the pieces' audio and, where the library has key frames, CLIP
+        (the request's frames, else its text) against them, fused by rank."""
         text = (knobs.text or description.text).strip()
         lists = []
         if text:
@@ -199,12 +228,7 @@ class FullRetriever:
                 )
             elif text:
                 lists.append(self.library.search_frames(self.clip.embed_text([text])[0], top_k * 2))
-        broad = self._references(_fuse([x for x in lists if x], top_k) if any(lists) else [], None)
-        targeted: list[Reference] = []
-        notes: list[str] = []
-        for partition in self.partitions_from_knobs(knobs):
-            targeted.extend(self.targeted(partition, k=1, strict=False, notes=notes))
-        return Retrieval(broad=tuple(broad), targeted=tuple(targeted), notes=tuple(notes))
+        return self._references(_fuse([x for x in lists if x], top_k) if any(lists) else [], None)
 
     # -- building blocks (also used by the CLI) ------------------------------------------------
 

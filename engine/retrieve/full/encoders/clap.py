@@ -268,7 +268,7 @@ def load_torch_model(folder: Path) -> tuple[Any, Any, ClapConfig]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pre-processing shared by the torch and ONNX backends.
+# Pre-processing shared by the torch and ONNX runtimes.
 
 
 def audio_windows(waveform: np.ndarray, cfg: ClapConfig, max_windows: int) -> np.ndarray:

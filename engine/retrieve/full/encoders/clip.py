@@ -3,7 +3,7 @@ retrieval (paper eq. 3: CLIP text/visual embeddings at inference).
 
 Why not open_clip or CLIPProcessor: both need torchvision, which cannot import on CPU wheels
 (dependencies.md §1). Image pre-processing (resize shortest side, centre crop, normalise) is a
-few lines of PIL + numpy, shared by the torch and ONNX backends.
+few lines of PIL + numpy, shared by the torch and ONNX runtimes.
 
 Folder ``<model_dir>/clip/``: ``config.json``, ``model.safetensors``, ``tokenizer.json`` (+
 ``tokenizer_config.json``), ``preprocessor_config.json`` (optional: size, mean, std).

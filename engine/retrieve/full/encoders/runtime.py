@@ -3,7 +3,7 @@
 Each encoder runs either the torch module or, when `vmb models export-onnx` has written graphs
 for exactly the installed weights, onnxruntime sessions of the same graphs (faster start, no
 autograd, and the path a GPU box can hand to TensorRT). Pre-processing (windows, tokens,
-pixels) is numpy and shared, so both backends see identical inputs; a test checks parity.
+pixels) is numpy and shared, so both runtimes see identical inputs; a test checks parity.
 
 ONNX files live beside the model folders, in ``<model_dir>/onnx/<name>/`` with an
 ``export.json`` naming the identity (hash of the weight files) they were exported from, so
@@ -29,7 +29,7 @@ from engine import weights
 from engine.retrieve.full.encoders import clap, clip
 from engine.util.device import device_type, onnx_providers
 
-Backend = Literal["torch", "onnx"]
+Runtime = Literal["torch", "onnx"]  # what runs an encoder ("backend" means draft or full)
 ONNX_OPSET = 18
 EXPORT_FILE = "export.json"
 _BATCH = 8  # windows / images per forward pass
@@ -105,12 +105,12 @@ class EncoderInfo:
     name: str
     weights: str  # "real" | "random"
     identity: str
-    backend: Backend
+    runtime: Runtime
     dim: int
     provider: str = "torch cpu"  # what ran: an onnxruntime execution provider, or torch's device
 
     def ran_on(self) -> str:
-        return f"{self.backend} {self.provider}" if self.backend == "onnx" else self.provider
+        return f"{self.runtime} {self.provider}" if self.runtime == "onnx" else self.provider
 
 
 class ClapEncoder:
@@ -119,28 +119,28 @@ class ClapEncoder:
     GRAPHS = ("audio", "text")
 
     def __init__(
-        self, model_dir: Path, backend: Backend | Literal["auto"] = "auto", device: str = "auto"
+        self, model_dir: Path, runtime: Runtime | Literal["auto"] = "auto", device: str = "auto"
     ) -> None:
         """``device``: the models.device setting (auto | cuda | mps | cpu); it picks the ONNX
-        providers. The torch backend runs on the CPU."""
+        providers. The torch runtime runs on the CPU."""
         folder = weights.resolve(clap.MODEL_NAME, model_dir)
         self.folder = folder.path
         self.cfg = clap.read_config(folder.path)
         identity = model_identity(folder.path)
-        if backend == "auto":
-            backend = (
+        if runtime == "auto":
+            runtime = (
                 "onnx"
                 if _usable_onnx(model_dir, clap.MODEL_NAME, identity, self.GRAPHS)
                 else "torch"
             )
-        elif backend == "onnx" and not _usable_onnx(
+        elif runtime == "onnx" and not _usable_onnx(
             model_dir, clap.MODEL_NAME, identity, self.GRAPHS
         ):
             raise WeightsError(
                 "no ONNX export of clap-music for these weights; run `vmb models export-onnx`"
             )
         self._lock = threading.Lock()
-        if backend == "onnx":
+        if runtime == "onnx":
             from transformers import RobertaTokenizer
 
             self.tokenizer = RobertaTokenizer.from_pretrained(str(self.folder / self.cfg.text_dir))
@@ -153,7 +153,7 @@ class ClapEncoder:
             self.model, self.tokenizer, self.cfg = clap.load_torch_model(self.folder)
             self._graphs = None
         self.info = EncoderInfo(
-            clap.MODEL_NAME, folder.weights, identity, backend, self.cfg.joint_dim,
+            clap.MODEL_NAME, folder.weights, identity, runtime, self.cfg.joint_dim,
             self._graphs.provider if self._graphs else "torch cpu",
         )  # fmt: skip
 
@@ -200,27 +200,27 @@ class ClipEncoder:
     GRAPHS = ("image", "text")
 
     def __init__(
-        self, model_dir: Path, backend: Backend | Literal["auto"] = "auto", device: str = "auto"
+        self, model_dir: Path, runtime: Runtime | Literal["auto"] = "auto", device: str = "auto"
     ) -> None:
         from transformers import CLIPConfig, CLIPTokenizer
 
         folder = weights.resolve(clip.MODEL_NAME, model_dir)
         self.folder = folder.path
         identity = model_identity(folder.path)
-        if backend == "auto":
-            backend = (
+        if runtime == "auto":
+            runtime = (
                 "onnx"
                 if _usable_onnx(model_dir, clip.MODEL_NAME, identity, self.GRAPHS)
                 else "torch"
             )
-        elif backend == "onnx" and not _usable_onnx(
+        elif runtime == "onnx" and not _usable_onnx(
             model_dir, clip.MODEL_NAME, identity, self.GRAPHS
         ):
             raise WeightsError(
                 "no ONNX export of clip for these weights; run `vmb models export-onnx`"
             )
         self._lock = threading.Lock()
-        if backend == "onnx":
+        if runtime == "onnx":
             config = CLIPConfig.from_pretrained(str(self.folder))
             self.tokenizer = CLIPTokenizer.from_pretrained(str(self.folder))
             self.prep = clip.preprocessing(self.folder, config)
@@ -235,7 +235,7 @@ class ClipEncoder:
             self._graphs = None
             dim = int(self.model.config.projection_dim)
         provider = self._graphs.provider if self._graphs else "torch cpu"
-        self.info = EncoderInfo(clip.MODEL_NAME, folder.weights, identity, backend, dim, provider)
+        self.info = EncoderInfo(clip.MODEL_NAME, folder.weights, identity, runtime, dim, provider)
 
     @property
     def dim(self) -> int:
