@@ -308,6 +308,40 @@ def _decode(spec: AdaptSpec) -> tuple[np.ndarray, int, list[str]]:
     return audio.reshape(audio.shape[0], -1), rate, notes
 
 
+def _tempo(bars: Any, out: np.ndarray, sr: int) -> dict[str, Any]:
+    """The track's tempo and the output's, both measured on the audio, and the bar grid."""
+    before = bars.measured_bpm
+    after = measured_bpm(out, sr, near=before)
+    return {
+        "before_bpm": round(before, 3),
+        "after_bpm": round(after, 3),
+        "change_pct": round(100 * (after - before) / before, 3),
+        "grid_bpm": round(bars.bpm, 3),
+        "beats_per_bar": bars.beats_per_bar,
+        "bar_s": round(bars.bar_s, 6),
+        "grid": "steady" if bars.steady else "tracked",
+        "first_downbeat_s": round(float(bars.downbeats_s[0]), 6),
+        "pulse": round(bars.pulse, 3),
+    }
+
+
+def _ends(grid: Grid, head: Head, runs: list[list[int]], target: int) -> dict[str, Any]:
+    """How the start took up the remainder, and where the track's own ending plays."""
+    sr, n, final = grid.rate, grid.n_samples, int(grid.downbeats[grid.final_bar])
+    return {
+        "head": {
+            "trimmed_s": round(head.trim / sr, 6),
+            "silence_s": round(head.silence / sr, 6),
+            "enters_on_beat": head.into_music,
+        },
+        "ending": {
+            "final_downbeat_source_s": round(final / sr, 6),
+            "final_downbeat_output_s": round((target - (n - final)) / sr, 6),
+            "identical_s": round((runs[-1][1] - runs[-1][0]) / sr, 6),
+        },
+    }
+
+
 def adapt_track(spec: AdaptSpec, out_dir: Path, progress: Progress) -> dict[str, Any]:
     """Analyse, plan, render and write the adapted track; the result lists every edit and
     the figures measured on the written audio."""
@@ -324,31 +358,7 @@ def adapt_track(spec: AdaptSpec, out_dir: Path, progress: Progress) -> dict[str,
     bar_plan, head, plan_notes = plan(grid, target)
     progress("render", 2, 3)
     out, splices, runs, head = render(audio, grid, bar_plan, head, target)
-    edits = _edits(grid, bar_plan, splices, out)
-    before = bars.measured_bpm
-    after = measured_bpm(out, sr, near=before)
-    tempo = {
-        "before_bpm": round(before, 3),
-        "after_bpm": round(after, 3),
-        "change_pct": round(100 * (after - before) / before, 3),
-        "grid_bpm": round(bars.bpm, 3),
-        "beats_per_bar": bars.beats_per_bar,
-        "bar_s": round(bars.bar_s, 6),
-        "grid": "steady" if bars.steady else "tracked",
-        "first_downbeat_s": round(float(bars.downbeats_s[0]), 6),
-        "pulse": round(bars.pulse, 3),
-    }
-    n, final = audio.shape[0], int(grid.downbeats[grid.final_bar])
-    ending = {
-        "final_downbeat_source_s": round(final / sr, 6),
-        "final_downbeat_output_s": round((target - (n - final)) / sr, 6),
-        "identical_s": round((runs[-1][1] - runs[-1][0]) / sr, 6),
-    }
-    head_info = {
-        "trimmed_s": round(head.trim / sr, 6),
-        "silence_s": round(head.silence / sr, 6),
-        "enters_on_beat": head.into_music,
-    }
+    edits, tempo = _edits(grid, bar_plan, splices, out), _tempo(bars, out, sr)
     licence = _licence(spec.track)
     out_dir.mkdir(parents=True, exist_ok=True)
     vmb = {"kind": "adapt", "backend": BACKEND, "weights": "none", "source": spec.track,
@@ -370,11 +380,10 @@ def adapt_track(spec: AdaptSpec, out_dir: Path, progress: Progress) -> dict[str,
         "length_samples": written,
         "length_error_samples": int(written - target),
         "duration_s": round(written / sr, 6),
-        "source": {"duration_s": round(n / sr, 6), "samples": n},
+        "source": {"duration_s": round(grid.n_samples / sr, 6), "samples": grid.n_samples},
         "tempo": tempo,
         "edits": edits,
-        "head": head_info,
-        "ending": ending,
+        **_ends(grid, head, runs, target),
         "notes": notes + plan_notes,
         "licence": licence,
     }
