@@ -251,8 +251,9 @@ def _licence(track: str) -> str:
         line = bwf.read(Path(track))["vmb"].get("licence")
     except Exception:  # not a WAV, or no VMB provenance: a user's track
         line = None
-    own = "the source track's own terms apply: adapt only cut and repeated its audio"
-    return f"{line} (adapted: {own})" if isinstance(line, str) and line else own
+    if isinstance(line, str) and line:
+        return f"{line} (adapted to length: bars left out or repeated, nothing added)"
+    return "the source track's own terms apply: adapt only cut and repeated its audio"
 
 
 def _edits(grid: Grid, bar_plan: BarPlan, splices: list[Splice], out: np.ndarray) -> list[dict]:
