@@ -111,19 +111,53 @@ def _abs_max_channels(x: np.ndarray) -> np.ndarray:
     return env
 
 
-def _oversampled_peak_envelope(x: np.ndarray, factor: int = 4) -> np.ndarray:
+def _oversampled_peak_envelope(
+    x: np.ndarray, factor: int = 4, floor: float | None = None
+) -> np.ndarray:
     """Per-original-sample max |x| of the ``factor``-times oversampled signal, all channels
-    (the original samples stand for phase 0; the other phases are interpolated)."""
+    (the original samples stand for phase 0; the other phases are interpolated).
+
+    Interpolated only where it could reach ``floor`` (at most the sample peak, so the maximum
+    is always exact): a branch's output is bounded by its summed |taps| times the largest
+    sample it reads. Elsewhere the value is the sample peak, a lower bound that no caller
+    looks at (the limiter only acts above its ceiling). Music spends most samples well under
+    its peak, so this interpolates a fraction of the signal; the values it does compute are
+    the same convolution, sample for sample.
+    """
     branches = _polyphase_interpolator(factor)
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    n = x32.shape[0]
-    delay = branches.shape[1] // 2
+    n, taps = x32.shape[0], branches.shape[1]
+    delay = taps // 2
     env = _abs_max_channels(x32)
-    for b in branches[1:]:
-        for ch in range(x32.shape[1]):
-            y = np.convolve(x32[:, ch], b, mode="full")[delay : delay + n]
-            np.maximum(env, np.abs(y), out=env)
+    if n == 0:
+        return env
+    peak = float(env.max())
+    floor = peak if floor is None else min(float(floor), peak)
+    # blocks whose samples, or a neighbour block's, could interpolate up to the floor
+    block = 4 * taps
+    blocks = -(-n // block)
+    peaks = np.pad(env, (0, blocks * block - n)).reshape(blocks, block).max(axis=1)
+    reach = np.maximum(peaks, np.maximum(np.pad(peaks[1:], (0, 1)), np.pad(peaks[:-1], (1, 0))))
+    hot = np.flatnonzero(reach * (_branch_gain(factor) * 1.001) >= floor)
+    if hot.size == 0:
+        return env
+    gaps = np.flatnonzero(np.diff(hot) > 8)  # near runs of blocks are interpolated as one span
+    starts = np.concatenate([hot[:1], hot[gaps + 1]]) * block
+    ends = np.minimum((np.concatenate([hot[gaps], hot[-1:]]) + 1) * block, n)
+    padded = np.pad(x32, ((taps - 1 - delay, delay), (0, 0)))
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        span = padded[a : b + taps - 1]
+        for branch in branches[1:]:
+            for ch in range(x32.shape[1]):
+                y = np.convolve(span[:, ch], branch, mode="valid")
+                np.maximum(env[a:b], np.abs(y), out=env[a:b])
     return env
+
+
+@functools.lru_cache(maxsize=4)
+def _branch_gain(factor: int) -> float:
+    """The most an interpolating branch can amplify: the largest summed |taps|."""
+    return float(np.abs(_polyphase_interpolator(factor)[1:]).sum(axis=1).max())
 
 
 def true_peak_dbtp(audio: np.ndarray, sample_rate: int | None = None) -> float:
@@ -145,15 +179,19 @@ def _limit(
     window, so the smoothed reduction still reaches the full amount at each peak while ramping in
     and out over ``window_s`` (no clicks, no sample-by-sample loop).
     """
-    with np.errstate(divide="ignore"):
-        over_db = np.maximum(0.0, 20.0 * np.log10(np.maximum(env, 1e-12) / ceiling))
+    # logs and powers only where they are not 0 dB (a fraction of a percent of the samples)
+    over_db = np.zeros(env.shape, np.result_type(env, np.float32))
+    hot = np.flatnonzero(env > ceiling)
+    over_db[hot] = np.maximum(0.0, 20.0 * np.log10(env[hot] / ceiling))
     if not over_db.any():
         return x
     w = max(3, int(window_s * sample_rate) | 1)
     spread = ndimage.maximum_filter1d(over_db, size=w, mode="nearest")
     smooth = ndimage.uniform_filter1d(spread, size=w, mode="nearest")
     smooth = np.maximum(smooth, over_db)  # numerical safety at the edges
-    gain = (10.0 ** (-smooth / 20.0)).astype(np.float32)
+    gain = np.ones(smooth.shape, np.float32)
+    live = np.flatnonzero(smooth)
+    gain[live] = (10.0 ** (-smooth[live] / 20.0)).astype(np.float32)
     return x * gain[:, None]
 
 
@@ -189,10 +227,10 @@ def normalise_loudness(
         total_gain_db += gain_db
         lufs = target_lufs  # a plain gain moves loudness by exactly its dB
         limited = False
-        env = _oversampled_peak_envelope(y)
+        env = _oversampled_peak_envelope(y, floor=ceiling * 0.995)  # exact where it limits
         if float(env.max()) <= ceiling:
             break
-        y = _limit(y, env, ceiling * 0.995, sample_rate).astype(np.float32)
+        y = _limit(y, env, ceiling * 0.995, sample_rate).astype(np.float32, copy=False)
         limited = True
         lufs = integrated_loudness(y, sample_rate)
         if abs(target_lufs - lufs) < 0.05:
@@ -205,5 +243,5 @@ def normalise_loudness(
         lufs += trim
         tp += trim
     report.update(lufs=lufs, true_peak_dbtp=tp, gain_db=total_gain_db)
-    out = y.astype(np.float32)
+    out = y.astype(np.float32, copy=False)  # y is this function's own copy
     return (out[:, 0] if mono_in else out), report

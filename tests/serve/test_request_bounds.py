@@ -75,9 +75,8 @@ def test_integers_out_of_range_are_refused(raw: Raw) -> None:
     _refused(raw.ask("attach", job_id="j", last_seq=2**64 - 1), "attach.last_seq")
     _refused(raw.ask("list", finished_before=2**64 - 1), "list.finished_before")
     # the edges of the documented ranges are accepted
-    ok = raw.ask(
-        "submit", kind="noop", params={"n": -(2**63), "m": 2**63 - 1}, seed=protocol.SEED_MAX
-    )
+    edges = {"n": -(2**63), "m": 2**63 - 1}
+    ok = raw.ask("submit", kind="noop", params=edges, seed=protocol.SEED_MAX)
     assert ok["type"] == "reply" and ok["seed"] == protocol.SEED_MAX, ok
 
 

@@ -24,6 +24,18 @@ BROKEN_RHYTHMS = (
 )
 SLOW_BROKEN_RHYTHMS = ((0, 4, 8, 12), (0, 6, 8, 14), (0, 4, 10, 12), (0, 8, 10, 12))
 
+ANTICIPATE_P = 0.65  # share of latin seeds whose montuno anticipates the chord changes
+
+
+def cell_events(cell: str) -> list[tuple[int, int, float]]:
+    """A 16-step cell ('.' rest, else a step letter) -> comping events (step, length,
+    velocity): each onset lasts to the next one, at most a quarter note."""
+    onsets = [i for i, ch in enumerate(cell) if ch != "."]
+    ends = onsets[1:] + [len(cell)]
+    return [
+        (i, min(4, e - i), st.STEP_VELOCITY[cell[i]]) for i, e in zip(onsets, ends, strict=True)
+    ]
+
 
 class ChordWriter:
     """Writes the comp, pad, arp and counter roles; remembers each part's last voicing."""
@@ -72,10 +84,55 @@ class ChordWriter:
             voicing = [root, root + 7, root + 12]
         else:
             voicing = self.voicing(pi, "comp", chord, 4 if style != "funk" else 3)
+        if style == "montuno":
+            self._montuno(pi, bar, sec, level, voicing)
+            return
         key = ("pattern", f"{style}{level}")
         if key not in self.patterns:  # this seed's take on the genre's comping rhythm
             self.patterns[key] = vary_events(st.COMP_PATTERNS[style][level - 1], self.c.rng)
         self._comp_pattern(pi, bar, sec, self.patterns[key], voicing)
+
+    def _latin_cell(self, kind: str, cells: tuple[str, ...], bar: Bar) -> str:
+        """This bar's half of the seed's two-bar cell of ``kind``: bars count from the section's
+        start, on the seed's side of the clave (one side, and whether the montuno anticipates,
+        for the whole cue)."""
+        c = self.c
+        if ("clave", "side") not in self.patterns:
+            side, anticipates = int(c.rng.integers(2)), int(c.rng.random() < ANTICIPATE_P)
+            self.patterns[("clave", "side")] = [side, anticipates]
+        key = ("cell", kind)
+        if key not in self.patterns:
+            self.patterns[key] = [int(c.rng.integers(len(cells)))]
+        side = self.patterns[("clave", "side")][0]
+        half = (bar.index - c.section(bar).bars[0] + side) % 2
+        return cells[self.patterns[key][0]][16 * half : 16 * half + 16]
+
+    def _montuno(self, pi: int, bar: Bar, sec: Section, level: int, voicing: list[int]) -> None:
+        """This seed's montuno cell. On an anticipating seed, a last offbeat before a chord
+        change inside the section plays the next chord, tied over its (then silent) downbeat."""
+        c = self.c
+        events = cell_events(self._latin_cell(f"montuno{level}", st.MONTUNO_CELLS[level], bar))
+        if self.patterns.get(("anticipated", str(pi))) == [bar.index]:
+            events = [e for e in events if e[0] != 0]
+        nb = c.next_bar(bar)
+        if (
+            self.patterns[("clave", "side")][1]
+            and nb is not None
+            and not nb.final
+            and nb.section == bar.section
+            and nb.chord is not None
+            and nb.chord != bar.chord
+            and bar.beats == 4
+            and events
+            and events[-1][0] >= 14
+        ):
+            step, _, vf = events.pop()
+            start = c.step_beat(step)
+            vel = c.vel(vf * 0.92, sec.intensity)
+            for p in self.voicing(pi, "comp", nb.chord, len(voicing)):
+                c.add(pi, bar.start + start, (bar.beats - start + 0.5) * 0.92, p, vel)
+            self.patterns[("anticipated", str(pi))] = [nb.index]
+        self._comp_pattern(pi, bar, sec, events, voicing)
 
     def _comp_pattern(self, pi: int, bar: Bar, sec: Section, pattern, voicing: list[int]) -> None:
         """Play ``voicing`` on the pattern's steps; strums ('D'/'U') roll the chord."""
@@ -171,7 +228,11 @@ class ChordWriter:
             step_beats = 1.0
         n = int(bar.beats / step_beats + 1e-9)
         steps = [i * step_beats * 4 for i in range(n)]
-        if step_beats in (0.5, 1.0):  # this seed's rhythm for a broken chord
+        if c.style.comp_style == "montuno" and not alberti:  # a guajeo: this seed's cell
+            cell = self._latin_cell(f"guajeo{role}", st.GUAJEO_CELLS, bar)
+            steps = [i for i, ch in enumerate(cell) if ch != "." and i < bar.beats * 4 - 1e-9]
+            step_beats = 0.5
+        elif step_beats in (0.5, 1.0):  # this seed's rhythm for a broken chord
             cells = BROKEN_RHYTHMS if step_beats == 0.5 else SLOW_BROKEN_RHYTHMS
             key = ("broken", f"{pi}{role}{step_beats}")
             if key not in self.patterns:

@@ -219,6 +219,37 @@ def _last_chord(arr: Arrangement) -> str | None:
     return chord.symbol if chord is not None else None
 
 
+def _facts(
+    arr: Arrangement, spec: ArrangeInput, seed: int, tempo_source: str, key_source: str
+) -> dict[str, object]:
+    """What the composer did, for ``extra``: tempo, key, band, form, hits, and the carry a
+    continuing cue picks up."""
+    return {
+        "bpm": round(spec.bpm, 3),
+        "tempo_source": tempo_source,
+        "key": key_name(spec.tonic, spec.mode),
+        "mode": spec.mode,
+        "key_source": key_source,
+        "mood": spec.mood,
+        "genre": spec.genre,
+        "energy": spec.energy,
+        "programs": [p.to_json() for p in arr.parts],
+        "sections": [s.to_json(arr) for s in arr.sections],
+        "cuts": list(arr.cut_hits),
+        "tempo_map": [{"start_s": round(t.start_s, 6), "bpm": round(t.bpm, 4)} for t in arr.tempo],
+        "notes": len(arr.notes),
+        "seed": seed,
+        "ending": "loop" if spec.loop else spec.ending,
+        "carry": {
+            "label_index": arr.label_index,
+            "form_cycle": arr.form_cycle,
+            "motifs": arr.motifs,
+            "genre": spec.genre,
+            "last_chord": _last_chord(arr),
+        },
+    }
+
+
 class DraftGenerator:
     """engine.types.Generator for the draft backend."""
 
@@ -239,12 +270,7 @@ class DraftGenerator:
         markers = _times(request.marker_times_s, duration, "marker")
         loop_facts: dict[str, object] | None = None
         if request.loop:
-            duration, bars = finish.loop_duration(duration, bpm)
-            if duration > self.max_duration_s and bars > 1:  # rounded up past the limit
-                duration, bars = duration * (bars - 1) / bars, bars - 1
-            note = f"length rounded to {bars} whole bars: {duration:.3f} s"
-            loop_facts = {"bars": bars, "asked_s": float(request.duration_s),
-                          "duration_s": round(duration, 6), "note": note}  # fmt: skip
+            duration, loop_facts = self._loop_length(duration, bpm)
             cuts = markers = ()  # a loop has no picture to hit
         carry, carry_warning = _carry(request.continue_from)
         if carry_warning:
@@ -253,53 +279,28 @@ class DraftGenerator:
         if not isinstance(frame_rate, int | float) or not (1.0 <= frame_rate <= 240.0):
             raise InvalidRequest(f"frame rate must be 1-240 frames per second, got {frame_rate!r}")
         spec = ArrangeInput(
-            duration_s=duration,
-            bpm=bpm,
-            tonic=tonic,
-            mode=mode,
-            genre=genre,
-            mood=mood,
-            energy=energy,
-            instruments=instruments,
-            cuts=cuts,
-            markers=markers,
-            ending=ending,
-            loop=bool(request.loop),
-            carry=carry,
-            frame_s=1.0 / float(frame_rate),
-        )
+            duration_s=duration, bpm=bpm, tonic=tonic, mode=mode, genre=genre, mood=mood,
+            energy=energy, instruments=instruments, cuts=cuts, markers=markers, ending=ending,
+            loop=bool(request.loop), carry=carry, frame_s=1.0 / float(frame_rate),
+        )  # fmt: skip
         arr = compose(spec, rng)
-        facts: dict[str, object] = {
-            "bpm": round(bpm, 3),
-            "tempo_source": tempo_source,
-            "key": key_name(tonic, mode),
-            "mode": mode,
-            "key_source": key_source,
-            "mood": mood,
-            "genre": genre,
-            "energy": energy,
-            "programs": [p.to_json() for p in arr.parts],
-            "sections": [s.to_json(arr) for s in arr.sections],
-            "cuts": list(arr.cut_hits),
-            "tempo_map": [
-                {"start_s": round(t.start_s, 6), "bpm": round(t.bpm, 4)} for t in arr.tempo
-            ],
-            "notes": len(arr.notes),
-            "seed": request.seed,
-            "ending": "loop" if request.loop else ending,
-            "carry": {
-                "label_index": arr.label_index,
-                "form_cycle": arr.form_cycle,
-                "motifs": arr.motifs,
-                "genre": genre,
-                "last_chord": _last_chord(arr),
-            },  # fmt: skip
-        }
+        facts = _facts(arr, spec, request.seed, tempo_source, key_source)
         if loop_facts:
             facts["loop"] = loop_facts
         if warnings:
             facts["warnings"] = warnings
         return arr, facts
+
+    def _loop_length(self, duration: float, bpm: float) -> tuple[float, dict[str, object]]:
+        """A loop's length in whole bars (one bar fewer when rounding up passed the limit),
+        and the facts that say so."""
+        asked = duration
+        duration, bars = finish.loop_duration(duration, bpm)
+        if duration > self.max_duration_s and bars > 1:  # rounded up past the limit
+            duration, bars = duration * (bars - 1) / bars, bars - 1
+        note = f"length rounded to {bars} whole bars: {duration:.3f} s"
+        return duration, {"bars": bars, "asked_s": asked, "duration_s": round(duration, 6),
+                          "note": note}  # fmt: skip
 
     def _render(
         self, arr: Arrangement, soundfont: Path, sr: int, stems: bool, loop: bool
@@ -391,22 +392,9 @@ class DraftGenerator:
             audio, stems, loud = self._finish(audio, stems, arr, sr, num_samples, extra)
             t_post = time.perf_counter()
             progress("generate", 3, 3)
-            outputs = [(mid_tmp, mid_path), (temp(".tmp.wav"), wav_path)]
-            sf.write(str(outputs[1][0]), audio, sr, subtype="PCM_24", format="WAV")
-            stem_paths: dict[str, Path] = {}
-            for stem, data in stems.items():
-                stem_paths[stem] = out_dir / f"{request.name}-{stem}.wav"
-                outputs.append((temp(".tmp.wav"), stem_paths[stem]))
-                sf.write(str(outputs[-1][0]), data, sr, subtype="PCM_24", format="WAV")
-            if request.loop:
-                for tmp_path, _ in outputs[1:]:
-                    add_loop_points(tmp_path, sr, num_samples)
-            for tmp_path, _ in outputs:
-                os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; hosts read these as normal files
-                fsync_file(tmp_path)
-            for tmp_path, final_path in outputs:
-                os.replace(tmp_path, final_path)
-            fsync_dir(out_dir)
+            stem_paths = _write_outputs(
+                temp, request, (mid_tmp, mid_path), wav_path, audio, stems, num_samples
+            )
         if request.stems:
             extra["stems"] = {k: str(v) for k, v in stem_paths.items()}
         t_end = time.perf_counter()
@@ -431,6 +419,38 @@ class DraftGenerator:
             midi_path=mid_path,
             extra=extra,
         )
+
+
+def _write_outputs(
+    temp: Callable[[str], Path],
+    request: GenerationRequest,
+    midi: tuple[Path, Path],
+    wav_path: Path,
+    audio: np.ndarray,
+    stems: dict[str, np.ndarray],
+    num_samples: int,
+) -> dict[str, Path]:
+    """The WAV and stems written to temp files, then every output (the MIDI already written
+    to ``midi[0]``) renamed into place together: a failure leaves no half-written file."""
+    sr = request.sample_rate
+    out_dir = wav_path.parent
+    outputs = [midi, (temp(".tmp.wav"), wav_path)]
+    sf.write(str(outputs[1][0]), audio, sr, subtype="PCM_24", format="WAV")
+    stem_paths: dict[str, Path] = {}
+    for stem, data in stems.items():
+        stem_paths[stem] = out_dir / f"{request.name}-{stem}.wav"
+        outputs.append((temp(".tmp.wav"), stem_paths[stem]))
+        sf.write(str(outputs[-1][0]), data, sr, subtype="PCM_24", format="WAV")
+    if request.loop:
+        for tmp_path, _ in outputs[1:]:
+            add_loop_points(tmp_path, sr, num_samples)
+    for tmp_path, _ in outputs:
+        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; hosts read these as normal files
+        fsync_file(tmp_path)
+    for tmp_path, final_path in outputs:
+        os.replace(tmp_path, final_path)
+    fsync_dir(out_dir)
+    return stem_paths
 
 
 @contextlib.contextmanager

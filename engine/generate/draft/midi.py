@@ -30,7 +30,8 @@ def _track(events: list[Event], end_tick: int):
     now = 0
     for tick, _, msg in events:
         tick = min(tick, end_tick)
-        track.append(msg.copy(time=tick - now))
+        msg.time = tick - now  # every message is built for this one track: set, not copied
+        track.append(msg)
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - now)))
     return track

@@ -156,6 +156,31 @@ COMP_PATTERNS: dict[str, tuple[list, list]] = {
                  (12, 2, 0.8), (14, 2, 0.85)]),
 }  # fmt: skip
 
+# Latin comping: two-bar cells (32 steps, the drum tables' letters) written on the son clave's
+# 3-2 side (its strokes on steps 0, 6, 12 | 20, 24); a seed picks one cell per level and the
+# clave side (the 2-3 side swaps the bars), so another seed is another montuno. The piano (or
+# any comping part) plays the montuno, a broken-chord part (tres/guitar) the guajeo.
+MONTUNO_CELLS: dict[int, tuple[str, ...]] = {
+    1: (
+        "X.....X.....X.......X...X.......",
+        "X..o..X...o.X.....o.X...X...o...",
+        "X.....X..o..X.o.....X..oX.......",
+        "X.....x.....X...o...X.o.X...o...",
+    ),
+    2: (
+        "X..o..X.o..oX.....o.X..oX..o..o.",
+        "X.o..oX...o.X.o..o..X.o.X..o.o..",
+        "X..oo.X..o.oX...o..oX..o.X.o...o",
+        "X.o...X.o.o.X..o..o.X.o.X...o.o.",
+    ),
+}
+GUAJEO_CELLS: tuple[str, ...] = (
+    "X..o..o.X..o..o.o.o.X..o..o.X...",
+    ".o.oX.o..o.oX.o..o.oX.o..o..X.o.",
+    "X.o..o.oX.o..o..X.o..o.oX.o..o..",
+    "o..o..o.o.o.o...X..o..o...o.o.o.",
+)
+
 
 # ---- genres -------------------------------------------------------------------------------
 
