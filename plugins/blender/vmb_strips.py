@@ -222,7 +222,7 @@ def read_selection(scene: Any) -> Dict[str, Any]:
 
 
 def cue_params(
-    sel: Dict[str, Any], options: Dict[str, Any], defs: Optional[Dict[str, Any]] = None
+    sel: Dict[str, Any], options: Dict[str, Any], defs: Optional[Dict[str, Any]]
 ) -> Dict[str, Any]:
     """The `cue` request: the record length, the picture's source range, the markers;
     `defs`: the knob table the engine serves (which panel values are knobs)."""

@@ -394,17 +394,22 @@ def save_knobs(host: str, knobs: Dict[str, Any], home: Optional[str] = None) -> 
     os.replace(tmp, path)
 
 
-def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Panel values -> request fields, from the knob table the engine serves (the "knobs" of
     /v1/capabilities): a row of defs["knobs"] goes into knobs{...}, a row of defs["options"]
-    is a field of its own, typed by the row (empty ones left out). Without defs, every value
-    that is not a known option is a knob (so a new knob still reaches the engine)."""
-    if defs:
-        knob_names = [k["name"] for k in defs.get("knobs", [])]
-        options = {o["name"]: o.get("type") for o in defs.get("options", [])}
-    else:
-        options = {"backend": "choice", "seed": "integer", "text": "text"}
-        knob_names = [k for k in values if k not in options]
+    is a field of its own, typed by the row (empty ones left out). An engine that serves no
+    table is older than this plugin: the user is told to update it (guessing which values
+    are knobs would send the engine fields it does not know)."""
+    if not defs or not isinstance(defs.get("knobs"), list):
+        raise PluginError(
+            "The VMB Score engine did not send its knob table (/v1/capabilities has no "
+            '"knobs"): it is older than this plugin. Update the engine (installer/install.sh, '
+            "or install.ps1 on Windows), restart it with `vmb engine stop` and `vmb engine "
+            "start`, then try again.",
+            "engine_outdated",
+        )
+    knob_names = [k["name"] for k in defs.get("knobs", [])]
+    options = {o["name"]: o.get("type") for o in defs.get("options", [])}
     req = {"knobs": {k: values[k] for k in knob_names if k in values}}  # type: Dict[str, Any]
     for name, kind in options.items():
         value = values.get(name)

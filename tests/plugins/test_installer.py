@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
 PLUGIN_MODULES = (
-    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_reaper_jsfx", "vmb_resolve", "vmb_resolve_base",
-    "vmb_resolve_panel", "vmb_resolve_place",
+    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_reaper_jsfx", "vmb_reaper_place", "vmb_resolve",
+    "vmb_resolve_base", "vmb_resolve_panel", "vmb_resolve_place",
 )  # fmt: skip
 FOREIGN_KB = 'KEY 1 65 0 0\nSCR 4 0 RSabc "Custom: someone else" "/x/other.lua"\n'
 

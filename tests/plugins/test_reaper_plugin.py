@@ -14,6 +14,7 @@ import pytest
 import vmb_client as vc
 import vmb_flow as vf
 import vmb_reaper as vrp
+import vmb_reaper_place as vpl
 
 from bridge.knobs import knob_definitions
 from support.fake_reaper import FakeReaper
@@ -159,7 +160,7 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
     values = vrp.read_controls(defs)
     assert values["mood"] == "calm" and values["tempo"] == "128" and values["seed"] == 42
     assert values["instruments"] == ["piano", "none", "choir"]
-    req = vc.split_options(values)
+    req = vc.split_options(values, defs)
     assert req["seed"] == 42 and req["knobs"]["mood"] == "calm"
     ns = reaper.run_script(CONTROLS)
     assert ns["VMB_RESULT"]["new"] is False and len(track.fx) == 1
@@ -175,19 +176,19 @@ def test_insert_controls_without_the_jsfx_says_so(reaper: FakeReaper) -> None:
 # -- placing ---------------------------------------------------------------------------------------
 def test_place_new_item_then_new_take_then_new_track(reaper: FakeReaper, tmp_path: Path) -> None:
     reaper.add_track("Video")
-    a = vrp.place(_wav(tmp_path / "a.wav", 3.0), 12.0, None, "cue")
+    a = vpl.place(_wav(tmp_path / "a.wav", 3.0), 12.0, None, "cue")
     track = reaper.track_named("VMB Score")
     (item,) = track.items
     it = reaper.items[item]
     assert (it.pos, it.length) == (12.0, pytest.approx(3.0)) and a["track"] == "VMB Score"
-    b = vrp.place(_wav(tmp_path / "b.wav", 3.0), 12.0, 3.0, "cue")  # regenerate
+    b = vpl.place(_wav(tmp_path / "b.wav", 3.0), 12.0, 3.0, "cue")  # regenerate
     assert track.items == [item] and len(it.takes) == 2 and it.active == 1
     assert "new take" in b["notes"][0]
     it.lock = 1  # a locked item: do not touch, use another track
-    c = vrp.place(_wav(tmp_path / "c.wav", 2.0), 13.0, None, "cue")
+    c = vpl.place(_wav(tmp_path / "c.wav", 2.0), 13.0, None, "cue")
     assert c["track"] == "VMB Score 2" and "locked" in c["notes"][0]
     with pytest.raises(vc.PluginError, match="cannot read"):
-        vrp.place(str(tmp_path / "missing.wav"), 0.0, None, "cue")
+        vpl.place(str(tmp_path / "missing.wav"), 0.0, None, "cue")
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -380,7 +381,7 @@ def test_placed_take_plays_the_file_despite_null_sources(reaper: FakeReaper, tmp
     reaper.add_track("Video")
     wav = _wav(tmp_path / "cue.wav", 3.0)
     reaper.cursor = 1.5
-    placed = vrp.place(wav, 12.0, 2.5, "cue")
+    placed = vpl.place(wav, 12.0, 2.5, "cue")
     (item,) = reaper.track_named("VMB Score").items
     it = reaper.items[item]
     src = reaper.sources.get(reaper.takes[it.takes[it.active]].source)
@@ -388,7 +389,7 @@ def test_placed_take_plays_the_file_despite_null_sources(reaper: FakeReaper, tmp
     assert src.path == wav and src.length == pytest.approx(3.0)
     assert (it.pos, it.length) == (12.0, 2.5) and placed["length"] == 2.5
     assert reaper.cursor == 1.5  # the edit cursor is put back
-    again = vrp.place(_wav(tmp_path / "cue2.wav", 3.0), 12.0, 2.5, "cue")  # a new take
+    again = vpl.place(_wav(tmp_path / "cue2.wav", 3.0), 12.0, 2.5, "cue")  # a new take
     assert len(it.takes) == 2 and reaper.sources[
         reaper.takes[it.takes[it.active]].source
     ].path.endswith("cue2.wav")
@@ -412,7 +413,7 @@ def test_a_wrong_placement_is_said_and_removed(
 
     monkeypatch.setattr(sys.modules["reaper_python"], "RPR_InsertMedia", insert_nothing_playable)
     with pytest.raises(vc.PluginError, match="did not place cue.wav correctly.*no source"):
-        vrp.place(wav, 4.0, None, "cue")
+        vpl.place(wav, 4.0, None, "cue")
     assert not reaper.track_named("VMB Score").items
 
 

@@ -1,0 +1,256 @@
+"""Putting files on REAPER tracks, and checking that they are really there.
+
+The placing half of the REAPER plugin (vmb_reaper.py holds the selection, the knobs and the
+actions), as Resolve has vmb_resolve_place.py. Standard library + reaper_python only,
+Python 3.6 syntax. Files go in with InsertMedia (the call that works from Python: a source
+made with PCM_Source_CreateFromFile is passed as NULL by the bridge, reapy issue #38) and
+each item is read back before the user is told it is there.
+"""
+
+import json
+import os
+import wave
+from typing import Any, Dict, List, Optional, Tuple
+
+import vmb_client as vc
+import vmb_flow as vf
+
+TRACK_NAME = "VMB Score"
+MIDI_TRACK_NAME = "VMB Score MIDI"
+EXT_KEY = "P_EXT:vmb_score"
+
+
+def rp() -> Any:
+    """The host module, looked up per call (tests swap in a fake)."""
+    import reaper_python
+
+    return reaper_python
+
+
+def null(ptr: Any) -> bool:
+    """REAPER pointers are strings like '(MediaItem*)0x...'; a null one ends in zeros."""
+    if not ptr:
+        return True
+    text = str(ptr)
+    return text.endswith("0x0000000000000000") or text.endswith("0x00000000")
+
+
+def track_name(track: Any) -> str:
+    return str(rp().RPR_GetSetMediaTrackInfo_String(track, "P_NAME", "", False)[3])
+
+
+def _ext(item: Any) -> str:
+    return str(rp().RPR_GetSetMediaItemInfo_String(item, EXT_KEY, "", False)[3])
+
+
+def new_track(name: str) -> Any:
+    api = rp()
+    idx = int(api.RPR_CountTracks(0))
+    api.RPR_InsertTrackAtIndex(idx, True)
+    track = api.RPR_GetTrack(0, idx)
+    if null(track):
+        raise vc.PluginError(f"REAPER did not add the track '{name}'.", "track")
+    api.RPR_GetSetMediaTrackInfo_String(track, "P_NAME", name, True)
+    return track
+
+
+def target(base: str, start: float, end: float, notes: List[str]) -> Tuple[Any, Any]:
+    """(track, item to add a take to or None): a track named `base…` free over [start,
+    end); an earlier take of ours at the same start gets the new take (regenerate)."""
+    api = rp()
+    count = 0
+    for t in range(int(api.RPR_CountTracks(0))):
+        track = api.RPR_GetTrack(0, t)
+        name = track_name(track)
+        if not name.startswith(base) or (base == TRACK_NAME and name.startswith(MIDI_TRACK_NAME)):
+            continue
+        count += 1
+        reuse, blocked = None, False
+        for i in range(int(api.RPR_CountTrackMediaItems(track))):
+            item = api.RPR_GetTrackMediaItem(track, i)
+            a = float(api.RPR_GetMediaItemInfo_Value(item, "D_POSITION"))
+            b = a + float(api.RPR_GetMediaItemInfo_Value(item, "D_LENGTH"))
+            if b <= start + 1e-6 or a >= end - 1e-6:
+                continue
+            locked = int(api.RPR_GetMediaItemInfo_Value(item, "C_LOCK")) & 1
+            if abs(a - start) < 1e-3 and _ext(item) and not locked and reuse is None:
+                reuse = item
+            else:
+                blocked = True
+                notes.append(
+                    f"track '{name}' has a {'locked ' if locked else ''}item there; used another"
+                )
+                break
+        if not blocked:
+            return track, reuse
+    return new_track(f"{base} {count + 1}" if count else base), None
+
+
+def items_of(track: Any) -> List[Any]:
+    api = rp()
+    return [
+        api.RPR_GetTrackMediaItem(track, i) for i in range(int(api.RPR_CountTrackMediaItems(track)))
+    ]
+
+
+def selected_items() -> List[Any]:
+    api = rp()
+    return [api.RPR_GetSelectedMediaItem(0, i) for i in range(api.RPR_CountSelectedMediaItems(0))]
+
+
+def expected_length(path: str) -> Optional[float]:
+    """Seconds of a WAV (stdlib wave); None for files whose length REAPER counts otherwise."""
+    try:
+        with wave.open(path, "rb") as w:
+            return w.getnframes() / float(w.getframerate())
+    except Exception:  # noqa: BLE001 - MIDI and other formats: the file name is checked
+        return None
+
+
+def _insert(path: str, track: Any, item: Any, pos: float) -> Any:
+    """InsertMedia, the call that works from Python (a source made with
+    PCM_Source_CreateFromFile is not yet in the project, so the bridge's ValidatePtr hands
+    SetMediaItemTake_Source a NULL: reapy issue #38). New item: at the edit cursor on the
+    track (mode 512 | index << 16), found by comparing the track's items before and after.
+    Earlier item: the file goes in as a take of that item, selected alone (mode 3). The
+    edit cursor and the user's item selection are put back."""
+    api = rp()
+    cursor = float(api.RPR_GetCursorPosition())
+    chosen = selected_items()
+    try:
+        if item is None:
+            before = set(items_of(track))
+            idx = int(api.RPR_GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER")) - 1
+            api.RPR_SetEditCurPos(pos, False, False)
+            api.RPR_InsertMedia(path, 512 | (idx << 16))
+            new = [it for it in items_of(track) if it not in before]
+            if len(new) != 1:
+                raise vc.PluginError(
+                    f"REAPER did not insert {path} on track '{track_name(track)}' "
+                    f"({len(new)} new items).",
+                    "place",
+                )
+            return new[0]
+        api.RPR_SelectAllMediaItems(0, False)
+        api.RPR_SetMediaItemSelected(item, True)
+        api.RPR_InsertMedia(path, 3)
+        return item
+    finally:
+        api.RPR_SelectAllMediaItems(0, False)
+        for it in chosen:
+            api.RPR_SetMediaItemSelected(it, True)
+        api.RPR_SetEditCurPos(cursor, False, False)
+
+
+def verify(item: Any, path: str) -> Tuple[Any, str]:
+    """(take, problem): the item's active take must play `path` (and a WAV its length)."""
+    api = rp()
+    take = api.RPR_GetActiveTake(item)
+    if null(take):
+        return take, "the item has no take"
+    src = api.RPR_GetMediaItemTake_Source(take)
+    if null(src):
+        return take, "the take has no source (REAPER's Python bridge passed NULL)"
+    name = str(api.RPR_GetMediaSourceFileName(src, "", 4096)[1])
+    if os.path.normcase(os.path.realpath(name)) != os.path.normcase(os.path.realpath(path)):
+        return take, f"the take plays '{name or 'nothing'}' instead"
+    want = expected_length(path)
+    got = float(api.RPR_GetMediaSourceLength(src, False)[0])
+    if want is not None and abs(got - want) > 0.01:
+        return take, f"its source is {got:.3f} s long instead of {want:.3f} s"
+    return take, ""
+
+
+def place(
+    path: str, pos: float, length: Optional[float], label: str, base: str = TRACK_NAME
+) -> Dict[str, Any]:
+    """Put a file at `pos` s on a free VMB Score track (as a new take where we regenerate),
+    then read it back: the take must play that file, at that length."""
+    api = rp()
+    if not os.path.isfile(path):
+        raise vc.PluginError(f"REAPER cannot read {path}", "media")
+    if length is None or length <= 0:
+        length = expected_length(path) or 0.0
+    if length <= 0:
+        raise vc.PluginError(f"The generated file is empty or unreadable: {path}", "media")
+    notes = []  # type: List[str]
+    track, earlier = target(base, pos, pos + length, notes)
+    item = _insert(path, track, earlier, pos)
+    take, problem = verify(item, path)
+    if problem:
+        if earlier is None:
+            api.RPR_DeleteTrackMediaItem(track, item)
+        raise vc.PluginError(
+            f"REAPER did not place {os.path.basename(path)} correctly on '{track_name(track)}' "
+            f"at {pos:.3f} s: {problem}. The file is kept: {path}",
+            "place",
+        )
+    api.RPR_GetSetMediaItemTakeInfo_String(take, "P_NAME", label, True)
+    api.RPR_SetMediaItemInfo_Value(item, "D_POSITION", pos)
+    api.RPR_SetMediaItemInfo_Value(item, "D_LENGTH", length)
+    if not api.RPR_GetSetMediaItemInfo_String(item, EXT_KEY, json.dumps({"file": path}), True)[0]:
+        notes.append("REAPER did not keep the item's VMB tag (P_EXT); regenerating adds a track")
+    if earlier is not None:
+        notes.append(f"added as a new take on the earlier item on '{track_name(track)}'")
+    return {"track": track_name(track), "item": item, "position": pos, "length": length,
+            "notes": notes}  # fmt: skip
+
+
+def time_offset() -> float:
+    """The project's start time (Project settings: Project start time), in seconds: a
+    project position plus it is REAPER's own timeline clock, the clock BWF positions use."""
+    return float(rp().RPR_GetProjectTimeOffset(0, False))
+
+
+def cue_position(path: str, fallback: float, offset: float = 0.0) -> float:
+    """Where a stem goes, in project position: its BWF time reference (samples since
+    midnight, on the clock the request sent) less `offset` (what that clock reads at
+    project position 0), as REAPER's "BWF start offset" import places it; else `fallback`
+    (an engine too old to write bext)."""
+    pos = vc.bwf_position_s(path)
+    return fallback if pos is None else max(0.0, pos - offset)
+
+
+# -- what a finished job puts where -------------------------------------------------------------
+Stem = Tuple[float, Optional[float], str, str, Optional[str]]  # start, length, label, audio, midi
+
+
+def job_stems(mode: str, out: Dict[str, Any], sel: Any) -> List[Stem]:
+    """(start s, length s, label, audio, midi) per stem to place."""
+    if mode == "selection":
+        audio = out["files"].get("audio")
+        if not audio:
+            raise vc.PluginError("The engine returned no audio file.", "result")
+        length = sel["end"] - sel["start"]
+        start = cue_position(audio, sel["start"], time_offset())
+        return [(start, length, sel["name"], audio, out["files"].get("midi"))]
+    stems = []
+    origin = float(out["result"].get("timeline_start_s") or 0.0)  # our OTIO: time_offset()
+    for cue in out["result"].get("cues") or []:
+        audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
+        if not audio or cue.get("record_in_s") is None:
+            continue
+        end = cue.get("record_out_s")
+        length = float(end) - float(cue["record_in_s"]) if end is not None else None
+        midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
+        label = vc.cue_name(str(cue.get("clip") or "cue"))
+        start = cue_position(audio, float(cue["record_in_s"]) - origin, origin)
+        stems.append((start, length, label, audio, midi))
+    return stems
+
+
+def place_stems(stems: List[Stem], placed: List[Dict[str, Any]], note: str) -> str:
+    """Place every stem (and its MIDI) as one undo step; the text to tell the user."""
+    api = rp()
+    api.RPR_Undo_BeginBlock()
+    try:
+        for start, length, label, audio, midi in stems:
+            wav = place(audio, start, length, label)
+            placed.append(wav)
+            if midi:  # as long as the audio (a MIDI file's own length is in beats)
+                placed.append(place(midi, start, wav["length"], label, MIDI_TRACK_NAME))
+    finally:
+        api.RPR_Undo_EndBlock("VMB Score: place music", -1)
+        api.RPR_UpdateArrange()
+    api.RPR_Main_OnCommand(40047, 0)  # Peaks: build any missing peaks
+    return f"Placed {len(placed)} item(s) on '{TRACK_NAME}' ({note})." + vf.placed_summary(placed)
