@@ -394,6 +394,49 @@ def save_knobs(host: str, knobs: Dict[str, Any], home: Optional[str] = None) -> 
     os.replace(tmp, path)
 
 
+# The plugins' own panel rows (how a result is placed, not how the music sounds), shown after
+# the engine's table and sent as the request field of the same name (True when "on").
+PLUGIN_OPTIONS = [
+    {
+        "name": "stems",
+        "label": "Stems (one track per instrument)",
+        "type": "choice",
+        "values": ["off", "on"],
+        "default": "off",
+        "flag": "on",
+        "help": "place one track per instrument (draft backend) instead of the mixed cue",
+    },
+]
+
+
+def panel_table(defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The engine's knob table plus PLUGIN_OPTIONS it does not serve itself: what every
+    host's panel shows (REAPER's JSFX, Resolve's window, Blender's sidebar)."""
+    defs = dict(defs or {})
+    served = {r.get("name") for r in list(defs.get("knobs", [])) + list(defs.get("options", []))}
+    extra = [dict(r) for r in PLUGIN_OPTIONS if r["name"] not in served]
+    defs["options"] = list(defs.get("options", [])) + extra
+    return defs
+
+
+def stem_files(out: Dict[str, Any], cue: Optional[Dict[str, Any]] = None) -> List[Any]:
+    """[(part, local path)] of a cue's per-instrument stems, sorted by part: a `cue` job's
+    files "stem-<part>"; a soundtrack cue's parts (its extra["stems"]) are the job's files
+    "<the cue's audio name>-<part>". Empty when the backend rendered no stems."""
+    files = out.get("files") or {}
+    if cue is None:
+        return sorted((k[len("stem-") :], p) for k, p in files.items() if k.startswith("stem-"))
+    parts = (cue.get("extra") or {}).get("stems") or {}
+    base = os.path.splitext(os.path.basename(str(cue.get("audio") or "")))[0]
+    found = [(part, files.get(base + "-" + str(part))) for part in sorted(parts)]
+    return [(part, path) for part, path in found if path]
+
+
+def stems_note(parts: List[Any], where: Dict[str, str]) -> str:
+    """'stems: bass -> 'VMB Score: bass', piano -> ...' (where: part -> track/channel)."""
+    return "stems: " + ", ".join(f"{p} -> '{where.get(p, '?')}'" for p, _ in parts)
+
+
 def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Panel values -> request fields, from the knob table the engine serves (the "knobs" of
     /v1/capabilities): a row of defs["knobs"] goes into knobs{...}, a row of defs["options"]
@@ -409,11 +452,14 @@ def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> Dic
             "engine_outdated",
         )
     knob_names = [k["name"] for k in defs.get("knobs", [])]
-    options = {o["name"]: o.get("type") for o in defs.get("options", [])}
+    rows = panel_table(defs)["options"]
     req = {"knobs": {k: values[k] for k in knob_names if k in values}}  # type: Dict[str, Any]
-    for name, kind in options.items():
-        value = values.get(name)
-        if kind == "integer":
+    for row in rows:
+        name, kind, value = row["name"], row.get("type"), values.get(row["name"])
+        if row.get("flag"):  # a plugin switch: true when set to its "on" word
+            if value is True or value == row["flag"]:
+                req[name] = True
+        elif kind == "integer":
             if isinstance(value, str):
                 value = int(value) if value.strip().isdigit() else None
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:

@@ -245,6 +245,7 @@ class ReaperHost(vf.Host):
         self.note = ""
         self.placed = []  # type: List[Dict[str, Any]]
         self.defs = {}  # type: Dict[str, Any]  # the knob table the engine serves
+        self.stems = False  # the "stems" option: one track per part in the VMB Score folder
 
     def read_selection(self) -> Optional[Dict[str, Any]]:
         check_version()
@@ -273,6 +274,7 @@ class ReaperHost(vf.Host):
     def build_request(self, gw: vc.Gateway, sel: Any) -> Dict[str, Any]:
         values = self.knobs(gw, vc.resolve_home(gw.config))
         req = vc.split_options(values, self.defs)
+        self.stems = bool(req.get("stems"))
         if self.mode != "selection":
             req.update({"otio_json": json.dumps(project_otio()), "selection": {"all": True}})
             found = vc.hit_markers(project_markers(), -1e12, 1e12, 0.0)
@@ -321,7 +323,8 @@ class ReaperHost(vf.Host):
         fn()
 
     def place(self, out: Dict[str, Any], sel: Any) -> str:
-        return vpl.place_stems(vpl.job_stems(self.mode, out, sel), self.placed, self.note)
+        cues = vpl.job_stems(self.mode, out, sel, self.stems)
+        return vpl.place_stems(cues, self.placed, self.note, self.stems)
 
 
 # -- the actions -------------------------------------------------------------------------------

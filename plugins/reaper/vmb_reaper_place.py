@@ -9,8 +9,9 @@ each item is read back before the user is told it is there.
 
 import json
 import os
+import re
 import wave
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
 import vmb_flow as vf
@@ -18,6 +19,7 @@ import vmb_flow as vf
 TRACK_NAME = "VMB Score"
 MIDI_TRACK_NAME = "VMB Score MIDI"
 EXT_KEY = "P_EXT:vmb_score"
+STEM_PREFIX = TRACK_NAME + ": "  # a part's track in the "VMB Score" folder: "VMB Score: piano"
 
 
 def rp() -> Any:
@@ -54,15 +56,23 @@ def new_track(name: str) -> Any:
     return track
 
 
-def target(base: str, start: float, end: float, notes: List[str]) -> Tuple[Any, Any]:
-    """(track, item to add a take to or None): a track named `base…` free over [start,
-    end); an earlier take of ours at the same start gets the new take (regenerate)."""
+def is_ours(name: str, base: str) -> bool:
+    """A track named `base` or `base N` (the second, third... made when one was busy)."""
+    return name == base or re.match(re.escape(base) + r" \d+$", name) is not None
+
+
+def target(
+    base: str, start: float, end: float, notes: List[str], make: Optional[Callable] = None
+) -> Tuple[Any, Any]:
+    """(track, item to add a take to or None): a track named `base` (or `base N`) free over
+    [start, end); an earlier take of ours at the same start gets the new take (regenerate).
+    None free: `make(name)` adds one (new_track: at the end of the project)."""
     api = rp()
     count = 0
     for t in range(int(api.RPR_CountTracks(0))):
         track = api.RPR_GetTrack(0, t)
         name = track_name(track)
-        if not name.startswith(base) or (base == TRACK_NAME and name.startswith(MIDI_TRACK_NAME)):
+        if not is_ours(name, base):
             continue
         count += 1
         reuse, blocked = None, False
@@ -83,7 +93,7 @@ def target(base: str, start: float, end: float, notes: List[str]) -> Tuple[Any, 
                 break
         if not blocked:
             return track, reuse
-    return new_track(f"{base} {count + 1}" if count else base), None
+    return (make or new_track)(f"{base} {count + 1}" if count else base), None
 
 
 def items_of(track: Any) -> List[Any]:
@@ -162,7 +172,12 @@ def verify(item: Any, path: str) -> Tuple[Any, str]:
 
 
 def place(
-    path: str, pos: float, length: Optional[float], label: str, base: str = TRACK_NAME
+    path: str,
+    pos: float,
+    length: Optional[float],
+    label: str,
+    base: str = TRACK_NAME,
+    make: Optional[Callable] = None,
 ) -> Dict[str, Any]:
     """Put a file at `pos` s on a free VMB Score track (as a new take where we regenerate),
     then read it back: the take must play that file, at that length."""
@@ -174,7 +189,7 @@ def place(
     if length <= 0:
         raise vc.PluginError(f"The generated file is empty or unreadable: {path}", "media")
     notes = []  # type: List[str]
-    track, earlier = target(base, pos, pos + length, notes)
+    track, earlier = target(base, pos, pos + length, notes, make)
     item = _insert(path, track, earlier, pos)
     take, problem = verify(item, path)
     if problem:
@@ -211,20 +226,77 @@ def cue_position(path: str, fallback: float, offset: float = 0.0) -> float:
     return fallback if pos is None else max(0.0, pos - offset)
 
 
+# -- the stems folder -------------------------------------------------------------------------
+def depth(track: Any) -> int:
+    """I_FOLDERDEPTH (reascripthelp.html): 0 normal, 1 a folder parent, -1 the last track
+    of the innermost folder, -2 the last of the innermost and the next one, and so on."""
+    return int(rp().RPR_GetMediaTrackInfo_Value(track, "I_FOLDERDEPTH"))
+
+
+def score_track() -> Any:
+    """The "VMB Score" track (the folder of the stems), made at the end when missing."""
+    api = rp()
+    for t in range(int(api.RPR_CountTracks(0))):
+        track = api.RPR_GetTrack(0, t)
+        if track_name(track) == TRACK_NAME:
+            return track
+    return new_track(TRACK_NAME)
+
+
+def add_child(parent: Any, name: str) -> Any:
+    """A new track inside `parent`'s folder, after its last child: the new track takes over
+    the folder-closing depth of the track before it (the parent's own when it had no
+    children yet, which makes it a folder parent)."""
+    api = rp()
+    at = int(api.RPR_GetMediaTrackInfo_Value(parent, "IP_TRACKNUMBER"))  # 0-based: after it
+    before = parent
+    if depth(parent) == 1:  # a folder already: find its last child
+        level = 1
+        while level > 0 and at < int(api.RPR_CountTracks(0)):
+            before = api.RPR_GetTrack(0, at)
+            level += depth(before)
+            at += 1
+    closing = depth(before) - 1 if before == parent else depth(before)
+    api.RPR_InsertTrackAtIndex(at, True)
+    track = api.RPR_GetTrack(0, at)
+    if null(track):
+        raise vc.PluginError(f"REAPER did not add the track '{name}'.", "track")
+    api.RPR_GetSetMediaTrackInfo_String(track, "P_NAME", name, True)
+    api.RPR_SetMediaTrackInfo_Value(before, "I_FOLDERDEPTH", 1 if before == parent else 0)
+    api.RPR_SetMediaTrackInfo_Value(track, "I_FOLDERDEPTH", closing)
+    return track
+
+
+def place_parts(
+    parts: List[Any], start: float, length: Optional[float], label: str
+) -> List[Dict[str, Any]]:
+    """One child track of the "VMB Score" folder per part ("VMB Score: piano")."""
+    parent = score_track()
+    placed = []
+    for part, path in parts:
+        base = STEM_PREFIX + str(part)
+        placed.append(
+            place(path, start, length, f"{label}-{part}", base, lambda n: add_child(parent, n))
+        )
+    return placed
+
+
 # -- what a finished job puts where -------------------------------------------------------------
-Stem = Tuple[float, Optional[float], str, str, Optional[str]]  # start, length, label, audio, midi
+# start s, length s, label, audio, midi, parts [(part, path)] (stems requested and rendered)
+Stem = Tuple[float, Optional[float], str, str, Optional[str], List[Any]]
 
 
-def job_stems(mode: str, out: Dict[str, Any], sel: Any) -> List[Stem]:
-    """(start s, length s, label, audio, midi) per stem to place."""
+def job_stems(mode: str, out: Dict[str, Any], sel: Any, stems: bool = False) -> List[Stem]:
+    """(start s, length s, label, audio, midi, parts) per cue to place."""
     if mode == "selection":
         audio = out["files"].get("audio")
         if not audio:
             raise vc.PluginError("The engine returned no audio file.", "result")
         length = sel["end"] - sel["start"]
         start = cue_position(audio, sel["start"], time_offset())
-        return [(start, length, sel["name"], audio, out["files"].get("midi"))]
-    stems = []
+        parts = vc.stem_files(out) if stems else []
+        return [(start, length, sel["name"], audio, out["files"].get("midi"), parts)]
+    cues = []
     origin = float(out["result"].get("timeline_start_s") or 0.0)  # our OTIO: time_offset()
     for cue in out["result"].get("cues") or []:
         audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
@@ -235,22 +307,36 @@ def job_stems(mode: str, out: Dict[str, Any], sel: Any) -> List[Stem]:
         midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
         label = vc.cue_name(str(cue.get("clip") or "cue"))
         start = cue_position(audio, float(cue["record_in_s"]) - origin, origin)
-        stems.append((start, length, label, audio, midi))
-    return stems
+        parts = vc.stem_files(out, cue) if stems else []
+        cues.append((start, length, label, audio, midi, parts))
+    return cues
 
 
-def place_stems(stems: List[Stem], placed: List[Dict[str, Any]], note: str) -> str:
-    """Place every stem (and its MIDI) as one undo step; the text to tell the user."""
+def place_stems(cues: List[Stem], placed: List[Dict[str, Any]], note: str, stems: bool) -> str:
+    """Place every cue (its parts in the "VMB Score" folder when stems were asked for and
+    rendered, else its mix; and its MIDI) as one undo step; the text to tell the user."""
     api = rp()
+    notes = []  # type: List[str]
     api.RPR_Undo_BeginBlock()
     try:
-        for start, length, label, audio, midi in stems:
-            wav = place(audio, start, length, label)
-            placed.append(wav)
+        for start, length, label, audio, midi, parts in cues:
+            if parts:
+                done = place_parts(parts, start, length, label)
+                placed.extend(done)
+                where = dict((p, d["track"]) for (p, _), d in zip(parts, done))
+                notes.append(vc.stems_note(parts, where) + f" (in the '{TRACK_NAME}' folder)")
+                length = done[0]["length"]
+            else:
+                if stems:
+                    notes.append(f"{label}: the backend rendered no stems; placed the mix")
+                wav = place(audio, start, length, label)
+                placed.append(wav)
+                length = wav["length"]
             if midi:  # as long as the audio (a MIDI file's own length is in beats)
-                placed.append(place(midi, start, wav["length"], label, MIDI_TRACK_NAME))
+                placed.append(place(midi, start, length, label, MIDI_TRACK_NAME))
     finally:
         api.RPR_Undo_EndBlock("VMB Score: place music", -1)
         api.RPR_UpdateArrange()
     api.RPR_Main_OnCommand(40047, 0)  # Peaks: build any missing peaks
-    return f"Placed {len(placed)} item(s) on '{TRACK_NAME}' ({note})." + vf.placed_summary(placed)
+    text = f"Placed {len(placed)} item(s) on '{TRACK_NAME}' ({note})."
+    return text + "".join("\n" + n for n in notes) + vf.placed_summary(placed)

@@ -151,6 +151,7 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
         "instruments": ["none", "none", "none"],
         "backend": "auto",
         "seed": None,
+        "stems": "off",
     }
     reaper.set_knob("Mood", "calm")
     reaper.set_knob("Instruments 1", "piano")
@@ -161,7 +162,9 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
     assert values["mood"] == "calm" and values["tempo"] == "128" and values["seed"] == 42
     assert values["instruments"] == ["piano", "none", "choir"]
     req = vc.split_options(values, defs)
-    assert req["seed"] == 42 and req["knobs"]["mood"] == "calm"
+    assert req["seed"] == 42 and req["knobs"]["mood"] == "calm" and "stems" not in req
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    assert vc.split_options(vrp.read_controls(defs), defs)["stems"] is True
     ns = reaper.run_script(CONTROLS)
     assert ns["VMB_RESULT"]["new"] is False and len(track.fx) == 1
 
@@ -464,3 +467,67 @@ def test_e2e_whole_project_with_a_start_time(
     score = reaper.track_named("VMB Score")
     spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items)
     assert spans == [(20.0, 10.0), (40.0, 3.0)]
+
+
+# -- stems: one child track per part in the "VMB Score" folder -------------------------------
+def test_add_child_keeps_the_folders_balanced(reaper: FakeReaper) -> None:
+    """The folder's children follow its parent; an enclosing user folder stays closed."""
+    outer = reaper.add_track("Music")
+    reaper.tracks[outer].depth = 1
+    score = reaper.add_track("VMB Score")
+    reaper.tracks[score].depth = -1  # the last track of the user's folder
+    after = reaper.add_track("After")
+    vpl.add_child(score, "VMB Score: bass")
+    vpl.add_child(score, "VMB Score: piano")
+    assert reaper.folders() == [
+        ("Music", 0),
+        ("VMB Score", 1),
+        ("VMB Score: bass", 2),
+        ("VMB Score: piano", 2),
+        ("After", 0),
+    ]
+    assert reaper.tracks[after].depth == 0
+
+
+def test_e2e_stems_go_to_child_tracks(standin_engine, reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=20.0, length=10.0, selected=True)
+    reaper.loop = (22.0, 26.0)
+    reaper.run_script(CONTROLS)
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    run = reaper.run_script(GENERATE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    assert run.request["stems"] is True
+    assert reaper.folders()[1:] == [
+        ("VMB Score", 0),
+        ("VMB Score: bass", 1),
+        ("VMB Score: piano", 1),
+    ]
+    score = reaper.track_named("VMB Score")
+    assert not score.items  # the parts, not the mix (they sum to it)
+    for part in ("bass", "piano"):
+        (item,) = [reaper.items[i] for i in reaper.track_named(f"VMB Score: {part}").items]
+        take = reaper.takes[item.takes[item.active]]
+        assert reaper.sources[take.source].path.endswith(f"-{part}.wav")
+        assert (item.pos, round(item.length, 3)) == (22.0, 4.0)
+    assert "stems: bass -> 'VMB Score: bass', piano -> 'VMB Score: piano'" in reaper.messages[-1]
+    assert reaper.undo[-1] == "VMB Score: place music" and reaper.undo_depth == 0
+    run = reaper.run_script(GENERATE)["VMB_RUN"]  # again: new takes, no new tracks
+    assert run.error is None and len(reaper.order) == 4, reaper.messages
+    bass = reaper.items[reaper.track_named("VMB Score: bass").items[0]]
+    assert len(bass.takes) == 2
+
+
+def test_e2e_whole_project_stems(standin_engine, reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Picture")
+    reaper.add_item(v, video, pos=1.0, length=2.0)
+    reaper.add_item(v, video, pos=4.0, length=3.0, startoffs=7.0)
+    reaper.run_script(CONTROLS)
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    run = reaper.run_script(WHOLE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    for part in ("bass", "piano"):
+        track = reaper.track_named(f"VMB Score: {part}")
+        spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in track.items)
+        assert spans == [(1.0, 2.0), (4.0, 3.0)]
+    assert not reaper.track_named("VMB Score").items

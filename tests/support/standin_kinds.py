@@ -54,6 +54,25 @@ def _midi(path: Path) -> None:
     )  # fmt: skip
 
 
+STEM_PARTS = ("bass", "piano")  # what the draft backend's stems look like: one WAV per part
+
+
+def _stems(
+    audio: Path, seconds: float, seed: int, position_s: float, params: dict[str, Any]
+) -> dict[str, str]:
+    """With "stems": one tone per part next to the cue ("<cue>-<part>.wav", as the draft
+    backend names them), as long as the cue and stamped with its position."""
+    if not params.get("stems"):
+        return {}
+    out = {}
+    for i, part in enumerate(STEM_PARTS):
+        path = audio.with_name(f"{audio.stem}-{part}.wav")
+        _tone(path, seconds, seed + 10 + i)
+        _stamp(path, position_s)
+        out[part] = str(path)
+    return out
+
+
 def _steps(ctx: JobContext, stage: str) -> None:
     delay = float(os.environ.get("VMB_STANDIN_STEP_S", "0"))
     for i in range(10):
@@ -73,6 +92,8 @@ def _run_cue(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     n = _tone(audio, seconds, ctx.seed)
     _stamp(audio, float(params.get("position_s") or 0.0))
     files = {"audio": audio.name}
+    stems = _stems(audio, seconds, ctx.seed, float(params.get("position_s") or 0.0), params)
+    files.update({f"stem-{part}": Path(path).name for part, path in stems.items()})
     midi = None
     if params.get("backend") == "draft":
         midi = ctx.out_dir / f"{name}.mid"
@@ -86,6 +107,7 @@ def _run_cue(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         "description": "a stand-in tone",
         "attributes": params.get("knobs"),
         "seed": ctx.seed,
+        "extra": {"stems": stems} if stems else {},
     }
     return {"files": files, "cues": [cue], "standin": True, "params": params}
 
@@ -118,6 +140,8 @@ def _run_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         _tone(path, dur, ctx.seed + i)
         _stamp(path, start)
         files[f"cue-{i}"] = path.name
+        stems = _stems(path, dur, ctx.seed + i, start, params)
+        files.update({f"cue-{i}-{part}": Path(p).name for part, p in stems.items()})
         cues.append(
             {
                 "clip": clip.name,
@@ -125,6 +149,7 @@ def _run_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
                 "record_out_s": start + dur,
                 "audio": str(path),
                 "midi": None,
+                "extra": {"stems": stems} if stems else {},
             }
         )
     end = max((c["record_out_s"] - origin for c in cues), default=1.0)
