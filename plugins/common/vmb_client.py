@@ -278,6 +278,27 @@ class Gateway:
     def submit_soundtrack(self, params: Dict[str, Any]) -> Dict[str, Any]:
         return self.call("POST", "/soundtrack", params)
 
+    def submit(self, kind: str, params: Dict[str, Any]) -> Dict[str, Any]:
+        """Any job kind through the generic route (`adapt`)."""
+        return self.call("POST", "/jobs", {"kind": kind, "params": params})
+
+    def submit_conform(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        """The conform route: like /soundtrack, it spools a large inline OTIO to a file."""
+        return self.call("POST", "/conform", params)
+
+    def require_kind(self, kind: str, what: str) -> Dict[str, Any]:
+        """The capabilities, when the engine has the job kind `kind`; else a clear message
+        (an engine older than this plugin)."""
+        caps = self.capabilities()
+        if kind not in (caps.get("kinds") or {}):
+            raise PluginError(
+                f"This VMB Score engine cannot {what} yet (it has no '{kind}' job). Update the "
+                "engine (installer/install.sh, or install.ps1 on Windows), restart it with "
+                "`vmb engine stop` and `vmb engine start`, then try again.",
+                "engine_outdated",
+            )
+        return caps
+
     def job(self, job_id: str, timeout_s: Optional[float] = None) -> Dict[str, Any]:
         return self.call("GET", "/jobs/" + job_id, timeout_s=timeout_s)["job"]
 
@@ -417,24 +438,6 @@ def panel_table(defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     extra = [dict(r) for r in PLUGIN_OPTIONS if r["name"] not in served]
     defs["options"] = list(defs.get("options", [])) + extra
     return defs
-
-
-def stem_files(out: Dict[str, Any], cue: Optional[Dict[str, Any]] = None) -> List[Any]:
-    """[(part, local path)] of a cue's per-instrument stems, sorted by part: a `cue` job's
-    files "stem-<part>"; a soundtrack cue's parts (its extra["stems"]) are the job's files
-    "<the cue's audio name>-<part>". Empty when the backend rendered no stems."""
-    files = out.get("files") or {}
-    if cue is None:
-        return sorted((k[len("stem-") :], p) for k, p in files.items() if k.startswith("stem-"))
-    parts = (cue.get("extra") or {}).get("stems") or {}
-    base = os.path.splitext(os.path.basename(str(cue.get("audio") or "")))[0]
-    found = [(part, files.get(base + "-" + str(part))) for part in sorted(parts)]
-    return [(part, path) for part, path in found if path]
-
-
-def stems_note(parts: List[Any], where: Dict[str, str]) -> str:
-    """'stems: bass -> 'VMB Score: bass', piano -> ...' (where: part -> track/channel)."""
-    return "stems: " + ", ".join(f"{p} -> '{where.get(p, '?')}'" for p, _ in parts)
 
 
 def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:

@@ -27,6 +27,7 @@ POLL_S = 0.25  # between job polls
 TICK_TIMEOUT_S = 0.5  # the longest one step may wait for the engine (non-blocking hosts)
 START_TIMEOUT_S = 90.0  # `vmb engine start` until the gateway answers
 CONNECT_TIMEOUT_S = 10.0
+KINDS = ("cue", "soundtrack", "adapt", "conform")  # the jobs a host action may submit
 
 
 class Host:
@@ -39,8 +40,8 @@ class Host:
         raise NotImplementedError
 
     def build_request(self, gw: vc.Gateway, selection: Any) -> Optional[Dict[str, Any]]:
-        """{"kind": "cue" | "soundtrack", "params": {...}} from the selection and the
-        knobs (the host may show its panel here); None when the user cancelled."""
+        """{"kind": one of KINDS, "params": {...}} from the selection and the knobs (the
+        host may show its panel here); None when the user cancelled."""
         raise NotImplementedError
 
     def ask(self, question: str) -> bool:
@@ -195,14 +196,18 @@ class Flow:
             self.host.progress("cancelled")
             return None
         kind, params = request["kind"], request["params"]
-        if kind not in ("cue", "soundtrack"):
+        if kind not in KINDS:
             raise vc.PluginError(f"Unknown job kind {kind!r}.", "plugin")
         self.request = params
         if self.cancelled:  # cancelled while the panel was up
             self.finished = True
             return None
-        submit = self.gw.submit_cue if kind == "cue" else self.gw.submit_soundtrack
-        accepted = submit(params)
+        routes = {
+            "cue": self.gw.submit_cue,
+            "soundtrack": self.gw.submit_soundtrack,
+            "conform": self.gw.submit_conform,
+        }
+        accepted = routes[kind](params) if kind in routes else self.gw.submit(kind, params)
         self.job_id = accepted["job_id"]
         self.host.progress("submitted")
         self._step = self._poll
@@ -241,3 +246,72 @@ def placed_summary(placed: List[Dict[str, Any]]) -> str:
     """The notes of several placements, one per line (empty when none)."""
     notes = [n for p in placed for n in p.get("notes", [])]
     return ("\n" + "\n".join(notes)) if notes else ""
+
+
+# -- what a result means for the editor (every host says it the same way) -------------------
+def stem_files(out: Dict[str, Any], cue: Optional[Dict[str, Any]] = None) -> List[Any]:
+    """[(part, local path)] of a cue's per-instrument stems, sorted by part: a `cue` job's
+    files "stem-<part>"; a soundtrack cue's parts (its extra["stems"]) are the job's files
+    "<the cue's audio name>-<part>". Empty when the backend rendered no stems."""
+    files = out.get("files") or {}
+    if cue is None:
+        return sorted((k[len("stem-") :], p) for k, p in files.items() if k.startswith("stem-"))
+    parts = (cue.get("extra") or {}).get("stems") or {}
+    base = os.path.splitext(os.path.basename(str(cue.get("audio") or "")))[0]
+    found = [(part, files.get(base + "-" + str(part))) for part in sorted(parts)]
+    return [(part, path) for part, path in found if path]
+
+
+def stems_note(parts: List[Any], where: Dict[str, str]) -> str:
+    """'stems: bass -> 'VMB Score: bass', piano -> ...' (where: part -> track/channel)."""
+    return "stems: " + ", ".join(f"{p} -> '{where.get(p, '?')}'" for p, _ in parts)
+
+
+# -- adapting the editor's own music (the `adapt` job) ------------------------------------------
+def adapt_params(track: str, duration_s: float, position_s: float) -> Dict[str, Any]:
+    """The `adapt` request for an audio file fitted to `duration_s` seconds of picture that
+    starts at `position_s` on the host's clock (the WAV's BWF position)."""
+    if not track or not os.path.isfile(track):
+        raise vc.PluginError(
+            f"The selected audio's file is missing: {track or '(none)'}\nRelink it, then try "
+            "again.",
+            "media_offline",
+        )
+    if duration_s <= 0:
+        raise vc.PluginError("The video clip under the audio has no length.", "nothing_selected")
+    stem = os.path.splitext(os.path.basename(track))[0]
+    return {
+        "track": track,
+        "duration_s": round(float(duration_s), 6),
+        "name": vc.cue_name(stem + "-adapted", "adapted")[:64],
+        "position_s": round(max(0.0, float(position_s)), 6),
+    }
+
+
+def adapt_summary(result: Dict[str, Any]) -> str:
+    """What the engine did to the track, in words: its lengths, each splice, the tempo it
+    measured before and after (never the request's numbers)."""
+    src = (result.get("source") or {}).get("duration_s")
+    text = "Adapted '{}' from {} to {:.2f} s".format(
+        os.path.basename(str(result.get("track") or "")),
+        f"{float(src):.2f} s" if src is not None else "its length",
+        float(result.get("duration_s") or 0.0),
+    )
+    edits = result.get("edits") or []
+    if edits:
+        text += ": " + "; ".join(
+            "{} {} bar(s) at {:.2f} s".format(
+                "removed" if e.get("kind") == "remove" else "repeated",
+                e.get("bars", "?"),
+                float(e.get("output_s") or 0.0),
+            )
+            for e in edits
+        )
+    else:
+        text += " (no bars cut or repeated)"
+    tempo = result.get("tempo") or {}
+    if tempo.get("before_bpm") is not None and tempo.get("after_bpm") is not None:
+        text += "; measured tempo {:.1f} -> {:.1f} BPM".format(
+            float(tempo["before_bpm"]), float(tempo["after_bpm"])
+        )
+    return text + "."

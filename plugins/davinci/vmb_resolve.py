@@ -17,7 +17,7 @@ import vmb_client as vc
 import vmb_flow as vf
 from vmb_resolve_base import Selection, alive, call, has, media_of, timecode, to_float
 from vmb_resolve_panel import KnobPanel, dialog
-from vmb_resolve_place import TRACK_NAME, Placer
+from vmb_resolve_place import Placer, place_job
 
 HOST = "resolve"
 POLL_MS = 250
@@ -289,7 +289,7 @@ class ResolveSession:
                 f"(edit {vc.knobs_path(HOST, self.home)} to change them)"
             )
             return last
-        self.panel = KnobPanel(self, caps.get("knobs") or {}, last, title)
+        self.panel = KnobPanel(self, vc.panel_table(caps.get("knobs")), last, title)
         values = self.panel.run()
         if values is None:
             self.panel = None
@@ -345,6 +345,7 @@ class ResolveHost(vf.Host):
             return None
         vc.save_knobs(HOST, values, self.s.home)
         req = vc.split_options(values, caps.get("knobs"))
+        ctx["stems"] = bool(req.get("stems"))
         if sel is None:
             text, ctx["how"] = self.s.export_otio(tl, fps)
             req.update({"otio_json": text, "selection": {"all": True}})
@@ -448,34 +449,7 @@ class ResolveHost(vf.Host):
     def place(self, out: Dict[str, Any], ctx: Dict[str, Any]) -> str:
         project = self.s.project()  # re-acquire: the user may have switched meanwhile
         tl = self.s.reacquire(project, ctx["tl"])
-        fps, sel = ctx["fps"], ctx["sel"]
-        if sel is not None:
-            audio = out["files"].get("audio")
-            if not audio:
-                raise vc.PluginError("The engine returned no audio file.", "result")
-            where = self.s.place(project, tl, audio, sel.rec_in, sel.frames, fps)
-            self.placed.append(where)
-            return (
-                f"Placed '{os.path.basename(audio)}' on audio track {where['track']} at "
-                f"{timecode(where['record_frame'], fps)} ({where['frames'] / fps:.1f} s)."
-                + vf.placed_summary([where])
-            )
-        start = int(call(tl, "GetStartFrame") or 0)
-        origin = float(out["result"].get("timeline_start_s") or 0.0)
-        for cue in out["result"].get("cues") or []:
-            audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
-            if not audio or cue.get("record_in_s") is None:
-                continue
-            # record times are on the OTIO timeline's clock, which starts at timeline_start_s
-            rec_in = start + int(round((float(cue["record_in_s"]) - origin) * fps))
-            length = None
-            if cue.get("record_out_s") is not None:
-                length = int(round((float(cue["record_out_s"]) - float(cue["record_in_s"])) * fps))
-            self.placed.append(self.s.place(project, tl, audio, rec_in, length, fps))
-        return (
-            f"Scored the timeline: {len(self.placed)} cue(s) placed on '{TRACK_NAME}' tracks "
-            f"(timeline sent as OTIO, {ctx.get('how', '')})." + vf.placed_summary(self.placed)
-        )
+        return place_job(Placer(self.s), project, tl, out, ctx, self.placed)
 
 
 # What the sandboxed-edition message tells the user to run (a test parses it with `vmb`'s parser).

@@ -294,7 +294,7 @@ def job_stems(mode: str, out: Dict[str, Any], sel: Any, stems: bool = False) -> 
             raise vc.PluginError("The engine returned no audio file.", "result")
         length = sel["end"] - sel["start"]
         start = cue_position(audio, sel["start"], time_offset())
-        parts = vc.stem_files(out) if stems else []
+        parts = vf.stem_files(out) if stems else []
         return [(start, length, sel["name"], audio, out["files"].get("midi"), parts)]
     cues = []
     origin = float(out["result"].get("timeline_start_s") or 0.0)  # our OTIO: time_offset()
@@ -307,7 +307,7 @@ def job_stems(mode: str, out: Dict[str, Any], sel: Any, stems: bool = False) -> 
         midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
         label = vc.cue_name(str(cue.get("clip") or "cue"))
         start = cue_position(audio, float(cue["record_in_s"]) - origin, origin)
-        parts = vc.stem_files(out, cue) if stems else []
+        parts = vf.stem_files(out, cue) if stems else []
         cues.append((start, length, label, audio, midi, parts))
     return cues
 
@@ -324,7 +324,7 @@ def place_stems(cues: List[Stem], placed: List[Dict[str, Any]], note: str, stems
                 done = place_parts(parts, start, length, label)
                 placed.extend(done)
                 where = dict((p, d["track"]) for (p, _), d in zip(parts, done))
-                notes.append(vc.stems_note(parts, where) + f" (in the '{TRACK_NAME}' folder)")
+                notes.append(vf.stems_note(parts, where) + f" (in the '{TRACK_NAME}' folder)")
                 length = done[0]["length"]
             else:
                 if stems:

@@ -162,6 +162,19 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
     covered = sorted((s["start"], s["start"] + s["frames"]) for s in tl["strips"])
     assert covered[0][0] == tl["clips"][0][0] and covered[-1][1] == tl["clips"][1][1]
 
+    # stems on: one channel per part of the real draft cue, each as long as the selection
+    stems = facts["stems"]
+    assert stems["error"] is None and stems["request_stems"] is True, stems
+    parts = {s["channel_name"]: s for s in stems["strips"]}
+    assert len(parts) >= 2 and all(n.startswith("VMB Score: ") for n in parts), parts
+    assert {n[len("VMB Score: ") :] for n in parts} == set(stems["stem_files"])
+    for strip in parts.values():
+        assert (strip["start"], strip["frames"]) == (10, 96)
+        assert Path(strip["file"]).is_file()
+    loud = [_rms(s["file"]) for s in parts.values()]
+    assert max(loud) > 1e-3  # the parts carry the music (a part may be near silent)
+    assert "stems: " in stems["message"]
+
     # an error is a report (a script sees RuntimeError with the message), not a traceback
     assert "Nothing to score" in facts["nothing_selected"]["error"]
     assert "Traceback" not in run.stderr
@@ -259,6 +272,7 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
         "tempo": "96",
         "instruments": ["cello"],
         "seed": 7,
+        "stems": "off",  # the plugins' own row follows the served table
     }
     assert f["table_request"] == {
         "knobs": {

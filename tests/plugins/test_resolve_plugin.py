@@ -492,3 +492,49 @@ def test_e2e_build_with_only_the_generic_timer_event(standin_engine, media: str)
     result = vr.entry(host, "cue", {})
     assert result is not None and result["placed"][0]["record_frame"] == START
     assert "Placed" in disp.dialogs[-1]
+
+
+# -- stems: one audio track per part --------------------------------------------------------
+def test_e2e_stems_go_to_consecutive_tracks(standin_engine, media: str) -> None:
+    host = fr.make_host((21, 0, 4))
+    tl = host["timeline"]
+    clip = tl.add_clip(1, "Shot 1", START + 240, START + 336, media)
+    tl.selected = [clip]
+
+    def user(win: fr.FakeWindow) -> None:
+        win.choose("knob_stems", "on")
+        win.click("Generate")
+
+    host["disp"].actions.append(user)
+    result = runpy.run_path(str(SCRIPT), init_globals=host)["VMB_RESULT"]
+    assert result and result["request"]["stems"] is True, host["disp"].dialogs
+    names = [tl.GetTrackName("audio", i) for i in range(1, tl.GetTrackCount("audio") + 1)]
+    assert names == ["Audio 1", "VMB Score: bass", "VMB Score: piano"]  # no mix track
+    for idx, part in ((2, "bass"), (3, "piano")):
+        (item,) = tl.audio_items(idx)
+        assert (item.start, item.end) == (START + 240, START + 336)
+        assert item.mpi.GetClipProperty("File Path").endswith(f"-{part}.wav")
+    assert (
+        "stems: bass -> 'VMB Score: bass', piano -> 'VMB Score: piano'"
+        in (host["disp"].dialogs[-1])
+    )
+    host["disp"].actions.append(lambda win: win.click("Generate"))  # the panel kept "on"
+    again = runpy.run_path(str(SCRIPT), init_globals=host)["VMB_RESULT"]
+    assert again and tl.GetTrackCount("audio") == 3  # the takes were replaced in place
+    assert len(tl.audio_items(2)) == 1
+
+
+def test_e2e_whole_timeline_stems_free_edition(standin_engine, media: str, vmb_home) -> None:
+    vc.save_knobs("resolve", {"stems": "on"}, str(vmb_home))  # no panel: the knobs file
+    host = fr.make_host((20, 2, 0), studio=False)
+    tl = host["timeline"]
+    tl.add_clip(1, "A", START, START + 48, media)
+    tl.add_clip(1, "B", START + 72, START + 144, media)
+    result = vr.entry(host, "timeline", {})
+    assert result is not None
+    names = [tl.GetTrackName("audio", i) for i in range(1, tl.GetTrackCount("audio") + 1)]
+    assert names == ["Audio 1", "VMB Score: bass", "VMB Score: piano"]
+    assert [(i.start, i.end) for i in tl.audio_items(2)] == [
+        (START, START + 48),
+        (START + 72, START + 144),
+    ]
