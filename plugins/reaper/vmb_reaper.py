@@ -21,16 +21,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
 import vmb_flow as vf
+import vmb_reaper_edit as vre
 import vmb_reaper_jsfx as jsfx
 import vmb_reaper_place as vpl
 from vmb_reaper_jsfx import CONTROLS_FX, render_jsfx  # noqa: F401 - render_jsfx: tests, tools
-from vmb_reaper_place import TRACK_NAME, null, rp, time_offset
+from vmb_reaper_place import TRACK_NAME, all_items, is_picture, null, rp, source_file, time_offset
 
 HOST = "reaper"
 MIN_VERSION = (6, 0)  # P_EXT: item strings are not in 5.95 (its reaper_python.py)
 MB_OK, MB_YESNO, MB_YES = 0, 4, 6
-VIDEO_EXT = (".mov", ".mp4", ".m4v", ".mkv", ".avi", ".webm", ".mxf", ".mpg", ".mpeg", ".wmv")
-IMAGE_EXT = (".jpg", ".jpeg", ".png")
 
 
 def message(text: str, buttons: int = MB_OK) -> int:
@@ -47,20 +46,6 @@ def time_selection() -> Optional[Tuple[float, float]]:
     r = rp().RPR_GetSet_LoopTimeRange(False, False, 0.0, 0.0, False)
     start, end = float(r[2]), float(r[3])
     return (start, end) if end > start else None
-
-
-def source_file(take: Any) -> str:
-    """The file behind a take, walking section/reversed sources up to their parent."""
-    api = rp()
-    src = api.RPR_GetMediaItemTake_Source(take)
-    for _ in range(8):
-        if null(src):
-            return ""
-        name = api.RPR_GetMediaSourceFileName(src, "", 4096)[1]
-        if name:
-            return name
-        src = api.RPR_GetMediaSourceParent(src)
-    return ""
 
 
 def item_info(item: Any) -> Optional[Dict[str, Any]]:
@@ -93,20 +78,6 @@ def clip(info: Dict[str, Any], t0: float, t1: float) -> Optional[Dict[str, Any]]
     out["in"], out["out"] = a, b
     out["src_in"] = info["startoffs"] + (a - info["pos"]) * info["playrate"]
     out["src_out"] = out["src_in"] + (b - a) * info["playrate"]
-    return out
-
-
-def is_picture(path: str) -> bool:
-    return path.lower().endswith(VIDEO_EXT + IMAGE_EXT)
-
-
-def all_items() -> List[Any]:
-    api = rp()
-    out = []
-    for t in range(int(api.RPR_CountTracks(0))):
-        track = api.RPR_GetTrack(0, t)
-        for i in range(int(api.RPR_CountTrackMediaItems(track))):
-            out.append(api.RPR_GetTrackMediaItem(track, i))
     return out
 
 
@@ -236,7 +207,7 @@ class ReaperHost(vf.Host):
     name = HOST
 
     def __init__(self, mode: str, defer: Callable[[str], None], run: str = "") -> None:
-        self.mode = mode  # "selection" | "project"
+        self.mode = mode  # "selection" | "project" | "adapt"
         self.defer = defer
         # the run's id goes into every deferred code string: if REAPER runs the actions in
         # one shared __main__, a second action must not redirect this run's ticks
@@ -249,6 +220,8 @@ class ReaperHost(vf.Host):
 
     def read_selection(self) -> Optional[Dict[str, Any]]:
         check_version()
+        if self.mode == "adapt":
+            return vre.adapt_selection(time_selection())
         if self.mode != "selection":
             return None
         sel = selection()
@@ -272,6 +245,9 @@ class ReaperHost(vf.Host):
         return values
 
     def build_request(self, gw: vc.Gateway, sel: Any) -> Dict[str, Any]:
+        if self.mode == "adapt":
+            gw.require_kind("adapt", "adapt music to a video clip")
+            return {"kind": "adapt", "params": vre.adapt_request(sel)}
         values = self.knobs(gw, vc.resolve_home(gw.config))
         req = vc.split_options(values, self.defs)
         self.stems = bool(req.get("stems"))
@@ -323,6 +299,9 @@ class ReaperHost(vf.Host):
         fn()
 
     def place(self, out: Dict[str, Any], sel: Any) -> str:
+        if self.mode == "adapt":
+            self.placed.append(vre.place_adapted(out, sel))
+            return vre.adapt_report(out, sel, self.placed[-1])
         cues = vpl.job_stems(self.mode, out, sel, self.stems)
         return vpl.place_stems(cues, self.placed, self.note, self.stems)
 

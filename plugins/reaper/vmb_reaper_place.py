@@ -19,6 +19,8 @@ import vmb_flow as vf
 TRACK_NAME = "VMB Score"
 MIDI_TRACK_NAME = "VMB Score MIDI"
 EXT_KEY = "P_EXT:vmb_score"
+VIDEO_EXT = (".mov", ".mp4", ".m4v", ".mkv", ".avi", ".webm", ".mxf", ".mpg", ".mpeg", ".wmv")
+IMAGE_EXT = (".jpg", ".jpeg", ".png")
 STEM_PREFIX = TRACK_NAME + ": "  # a part's track in the "VMB Score" folder: "VMB Score: piano"
 
 
@@ -35,6 +37,34 @@ def null(ptr: Any) -> bool:
         return True
     text = str(ptr)
     return text.endswith("0x0000000000000000") or text.endswith("0x00000000")
+
+
+def source_file(take: Any) -> str:
+    """The file behind a take, walking section/reversed sources up to their parent."""
+    api = rp()
+    src = api.RPR_GetMediaItemTake_Source(take)
+    for _ in range(8):
+        if null(src):
+            return ""
+        name = api.RPR_GetMediaSourceFileName(src, "", 4096)[1]
+        if name:
+            return name
+        src = api.RPR_GetMediaSourceParent(src)
+    return ""
+
+
+def is_picture(path: str) -> bool:
+    return path.lower().endswith(VIDEO_EXT + IMAGE_EXT)
+
+
+def all_items() -> List[Any]:
+    api = rp()
+    out = []
+    for t in range(int(api.RPR_CountTracks(0))):
+        track = api.RPR_GetTrack(0, t)
+        for i in range(int(api.RPR_CountTrackMediaItems(track))):
+            out.append(api.RPR_GetTrackMediaItem(track, i))
+    return out
 
 
 def track_name(track: Any) -> str:
@@ -117,7 +147,7 @@ def expected_length(path: str) -> Optional[float]:
         return None
 
 
-def _insert(path: str, track: Any, item: Any, pos: float) -> Any:
+def insert(path: str, track: Any, item: Any, pos: float) -> Any:
     """InsertMedia, the call that works from Python (a source made with
     PCM_Source_CreateFromFile is not yet in the project, so the bridge's ValidatePtr hands
     SetMediaItemTake_Source a NULL: reapy issue #38). New item: at the edit cursor on the
@@ -190,7 +220,7 @@ def place(
         raise vc.PluginError(f"The generated file is empty or unreadable: {path}", "media")
     notes = []  # type: List[str]
     track, earlier = target(base, pos, pos + length, notes, make)
-    item = _insert(path, track, earlier, pos)
+    item = insert(path, track, earlier, pos)
     take, problem = verify(item, path)
     if problem:
         if earlier is None:

@@ -531,3 +531,87 @@ def test_e2e_whole_project_stems(standin_engine, reaper: FakeReaper, video: str)
         spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in track.items)
         assert spans == [(1.0, 2.0), (4.0, 3.0)]
     assert not reaper.track_named("VMB Score").items
+
+
+# -- adapt: the selected music item fitted to the video under it ------------------------------
+ADAPT = REAPER_DIR / "VMB Adapt selected audio item to the video clip.py"
+
+
+def test_e2e_adapt_fits_the_music_item_to_the_video_under_it(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    v = reaper.add_track("Video")
+    m = reaper.add_track("Music")
+    reaper.add_item(v, video, pos=10.0, length=6.0)
+    song = _wav(tmp_path / "song.wav", 9.0)
+    item = reaper.add_item(m, song, pos=11.0, length=9.0, selected=True, source_length=9.0)
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    assert run.request == {
+        "track": song,
+        "duration_s": 6.0,
+        "name": "song-adapted",
+        "position_s": 10.0,
+    }
+    it = reaper.items[item]
+    assert (it.pos, it.length) == (10.0, 6.0) and len(it.takes) == 2 and it.active == 1
+    first, new = (reaper.sources[reaper.takes[t].source] for t in it.takes)
+    assert first.path == song  # the original take is kept
+    assert new.path.endswith("song-adapted.wav") and new.length == pytest.approx(6.0)
+    assert reaper.undo[-1] == "VMB Score: adapt music to the video" and reaper.undo_depth == 0
+    assert reaper.messages[-1].startswith("Adapted 'song.wav' from 9.00 s to 6.00 s")
+    assert "the video item 'interview'" in reaper.messages[-1]
+    assert reaper.track_named("VMB Score") is None  # nothing else was added
+
+
+def test_e2e_adapt_to_the_time_selection_with_a_project_start(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    reaper.time_offset = 3600.0
+    m = reaper.add_track("Music")
+    song = _wav(tmp_path / "song.wav", 4.0)
+    item = reaper.add_item(m, song, pos=2.0, length=4.0, selected=True, source_length=4.0)
+    reaper.loop = (3.0, 11.0)
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.error is None, reaper.messages
+    assert run.request["duration_s"] == 8.0 and run.request["position_s"] == 3603.0
+    assert vc.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3603.0)
+    assert (reaper.items[item].pos, reaper.items[item].length) == (3.0, 8.0)
+
+
+@pytest.mark.parametrize("case", ["nothing", "video_only", "no_video_under", "offline"])
+def test_adapt_bad_input_changes_nothing(
+    reaper: FakeReaper, video: str, tmp_path: Path, case: str
+) -> None:
+    v = reaper.add_track("Video")
+    m = reaper.add_track("Music")
+    reaper.add_item(v, video, pos=0.0, length=5.0, selected=case == "video_only")
+    song = _wav(tmp_path / "song.wav", 3.0)
+    if case == "no_video_under":
+        reaper.add_item(m, song, pos=20.0, length=3.0, selected=True)
+    if case == "offline":
+        reaper.add_item(m, str(tmp_path / "gone.wav"), pos=1.0, length=3.0, selected=True)
+    before = {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()}
+    reaper.run_script(ADAPT)
+    want = {
+        "nothing": "Select one audio item first",
+        "video_only": "Select one audio item first",
+        "no_video_under": "No video item under the selected audio item",
+        "offline": "file is missing",
+    }[case]
+    assert want in reaper.messages[-1]
+    assert {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()} == before
+    assert not reaper.undo and len(reaper.order) == 2
+
+
+def test_adapt_with_no_engine_says_how_to_start_it(
+    reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=0.0, length=5.0)
+    reaper.add_item(
+        reaper.add_track("Music"), _wav(tmp_path / "s.wav", 3.0), 0.0, 3.0, selected=True
+    )
+    reaper.run_script(ADAPT)
+    assert "not running" in reaper.messages[-1] and "vmb engine start" in reaper.messages[-1]
+    assert not reaper.undo

@@ -172,3 +172,60 @@ def _run_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 
 register("cue", _run_cue, _validate_cue, "stand-in cue (tests)")
 register("soundtrack", _run_soundtrack, _validate_soundtrack, "stand-in soundtrack (tests)")
+
+
+# -- adapt (interface: /work/wt/IFACE_adapt.md, issue #16 point 5) -------------------------------
+ADAPT_KEYS = {"track", "duration_s", "clip", "name", "position_s"}
+
+
+def _validate_adapt(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The documented checks made before a job is accepted (unknown keys, the file, the
+    target length)."""
+    unknown = set(params) - ADAPT_KEYS
+    if unknown:
+        raise InvalidRequest(f"unknown adapt parameter(s): {', '.join(sorted(unknown))}")
+    track = params.get("track")
+    if not isinstance(track, str) or not Path(track).is_file():
+        raise InvalidRequest(f"'track' must be an existing audio file, not {track!r}")
+    if ("duration_s" in params) == ("clip" in params):
+        raise InvalidRequest("give exactly one of 'duration_s' and 'clip'")
+    target = float(params.get("duration_s") or 0.0)
+    if target <= 0 or target > 3600 or target > 10 * sf.info(track).duration:
+        raise InvalidRequest(f"'duration_s' must be > 0, <= 3600 and <= 10x the track: {target}")
+    return dict(params)
+
+
+def _run_adapt(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """The track's samples cut (or repeated) to exactly the target length: the result
+    shape of the real kind, without its beat analysis."""
+    _steps(ctx, "render")
+    audio, rate = sf.read(params["track"], dtype="float32", always_2d=True)
+    n = round(float(params["duration_s"]) * rate)
+    out = np.concatenate([audio] * (n // len(audio) + 1))[:n]
+    name = params.get("name") or Path(params["track"]).stem + "-adapted"
+    path = ctx.out_dir / f"{name}.wav"
+    sf.write(path, out, rate, subtype="PCM_24")
+    _stamp(path, float(params.get("position_s") or 0.0))
+    cut = len(audio) > n
+    edit = {"kind": "remove" if cut else "repeat", "bars": 2, "output_s": 1.0}
+    return {
+        "files": {"audio": path.name},
+        "audio": str(path),
+        "backend": "adapt",
+        "weights": "none",
+        "track": params["track"],
+        "sample_rate": rate,
+        "channels": audio.shape[1],
+        "target_s": float(params["duration_s"]),
+        "length_samples": n,
+        "length_error_samples": 0,
+        "duration_s": n / rate,
+        "source": {"duration_s": len(audio) / rate, "samples": len(audio)},
+        "tempo": {"before_bpm": 120.0, "after_bpm": 120.0, "change_pct": 0.0},
+        "edits": [edit] if n != len(audio) else [],
+        "notes": ["stand-in adapt (tests)"],
+        "standin": True,
+    }
+
+
+register("adapt", _run_adapt, _validate_adapt, "stand-in adapt (tests)")
