@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
 import vmb_flow as vf
+import vmb_resolve_edit as vre
 from vmb_resolve_base import Selection, alive, call, has, media_of, timecode, to_float
 from vmb_resolve_panel import KnobPanel, dialog
 from vmb_resolve_place import Placer, place_job
@@ -306,7 +307,7 @@ class ResolveHost(vf.Host):
 
     def __init__(self, session: ResolveSession, mode: str) -> None:
         self.s = session
-        self.mode = mode  # "cue" | "timeline"
+        self.mode = mode  # "cue" | "timeline" | "adapt"
         self.placed = []  # type: List[Dict[str, Any]]
         self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
         self.timer = None  # type: Any
@@ -323,6 +324,8 @@ class ResolveHost(vf.Host):
         tl = self.s.timeline(project)
         fps = self.s.fps(tl, project)
         ctx = {"tl": tl, "fps": fps, "sel": None}  # type: Dict[str, Any]
+        if self.mode == "adapt":
+            ctx["adapt"] = vre.adapt_selection(self.s, tl)
         if self.mode == "cue":
             sel = ctx["sel"] = self.s.selection(tl, fps)
             if sel.media and not os.path.isfile(sel.media):
@@ -335,6 +338,9 @@ class ResolveHost(vf.Host):
 
     def build_request(self, gw: vc.Gateway, ctx: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         tl, fps, sel = ctx["tl"], ctx["fps"], ctx["sel"]
+        if self.mode == "adapt":
+            gw.require_kind("adapt", "adapt music to a video clip")
+            return {"kind": "adapt", "params": vre.adapt_request(ctx["adapt"], fps)}
         if sel is not None:
             title = f"{sel.source} at {timecode(sel.rec_in, fps)} ({sel.frames / fps:.1f} s)"
         else:
@@ -449,6 +455,10 @@ class ResolveHost(vf.Host):
     def place(self, out: Dict[str, Any], ctx: Dict[str, Any]) -> str:
         project = self.s.project()  # re-acquire: the user may have switched meanwhile
         tl = self.s.reacquire(project, ctx["tl"])
+        if self.mode == "adapt":
+            sel, fps = ctx["adapt"], ctx["fps"]
+            self.placed.append(vre.place_adapted(Placer(self.s), project, tl, out, sel, fps))
+            return vre.adapt_report(out, sel, self.placed[-1], fps)
         return place_job(Placer(self.s), project, tl, out, ctx, self.placed)
 
 
@@ -492,7 +502,7 @@ def find_resolve(globals_: Dict[str, Any]) -> Any:
 def entry(
     globals_: Dict[str, Any], mode: str, config: Optional[Dict[str, Any]] = None
 ) -> Optional[Dict[str, Any]]:
-    """Menu-script entry ("cue" or "timeline"): never lets a traceback reach the user."""
+    """Menu-script entry ("cue", "timeline", "adapt"): never lets a traceback reach the user."""
     resolve = find_resolve(globals_)
     if resolve is None:
         print(

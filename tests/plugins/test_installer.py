@@ -15,8 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
 PLUGIN_MODULES = (
-    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_reaper_jsfx", "vmb_reaper_place", "vmb_resolve",
-    "vmb_resolve_base", "vmb_resolve_panel", "vmb_resolve_place",
+    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_reaper_edit", "vmb_reaper_jsfx",
+    "vmb_reaper_place", "vmb_resolve", "vmb_resolve_base", "vmb_resolve_edit", "vmb_resolve_panel",
+    "vmb_resolve_place",
 )  # fmt: skip
 FOREIGN_KB = 'KEY 1 65 0 0\nSCR 4 0 RSabc "Custom: someone else" "/x/other.lua"\n'
 
@@ -170,7 +171,11 @@ def test_resolve_menu_folder_holds_only_the_menu_scripts(tmp_path: Path) -> None
     assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
     scripts = target / "resolve" / "Fusion" / "Scripts"
     menu = sorted(p.name for p in scripts.rglob("*.py"))
-    assert menu == ["VMB Score whole timeline.py", "VMB Score.py"]
+    listed = sorted(
+        row[1].split("/", 1)[1] for row in _listed("davinci") if row[1].startswith("MENU/")
+    )
+    assert menu == listed and "VMB Score.py" in menu
+    assert not [m for m in menu if m.startswith("vmb_")]  # no library module is a menu entry
     lib = target / "resolve" / "Fusion" / "vmb_score_lib"
     assert {"vmb_resolve.py", "vmb_client.py", "vmb_flow.py"} <= {p.name for p in lib.iterdir()}
 

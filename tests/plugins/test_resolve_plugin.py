@@ -538,3 +538,57 @@ def test_e2e_whole_timeline_stems_free_edition(standin_engine, media: str, vmb_h
         (START, START + 48),
         (START + 72, START + 144),
     ]
+
+
+# -- adapt: the selected music clip fitted to the video clip it sits under ----------------------
+ADAPT = SCRIPT.with_name("VMB Score adapt selected audio to the video clip.py")
+
+
+def test_e2e_adapt_places_under_the_video_and_keeps_the_clip(
+    standin_engine, media: str, tmp_path: Path
+) -> None:
+    host = fr.make_host((21, 0, 4))
+    tl = host["timeline"]
+    tl.add_clip(1, "Shot 1", START + 240, START + 384, media)  # 6 s at 24 fps
+    song = _wav(tmp_path / "song.wav", 9.0)
+    music = tl.add_audio_clip(1, "song", START + 250, START + 466, song)
+    tl.selected = [music]
+    result = runpy.run_path(str(ADAPT), init_globals=host)["VMB_RESULT"]
+    assert result is not None, host["disp"].dialogs
+    assert result["request"] == {
+        "track": song,
+        "duration_s": 6.0,
+        "name": "song-adapted",
+        "position_s": (START + 240) / 24,
+    }
+    (where,) = result["placed"]
+    assert tl.GetTrackName("audio", where["track"]) == "VMB Score adapted"
+    (item,) = tl.audio_items(where["track"])
+    assert (item.start, item.end) == (START + 240, START + 384)
+    assert item.mpi.GetClipProperty("File Path").endswith("song-adapted.wav")
+    assert music in tl.audio_items(1) and music.enabled is False  # kept, disabled
+    text = host["disp"].dialogs[-1]
+    assert text.startswith("Adapted 'song.wav' from 9.00 s to 6.00 s") and "Shot 1" in text
+    assert vc.bwf_position_s(result["files"]["audio"]) == pytest.approx((START + 240) / 24)
+
+
+@pytest.mark.parametrize("case", ["nothing", "video_selected", "no_video", "old_resolve"])
+def test_adapt_bad_input_changes_nothing(media: str, tmp_path: Path, case: str, capsys) -> None:
+    host = fr.make_host((21, 0, 0) if case == "old_resolve" else (21, 0, 4), studio=False)
+    tl = host["timeline"]
+    shot = tl.add_clip(1, "Shot 1", START, START + 96, media)
+    song = _wav(tmp_path / "song.wav", 3.0)
+    music = tl.add_audio_clip(
+        1, "song", START + 200 if case == "no_video" else START, START + 272, song
+    )
+    tl.selected = {"nothing": [], "video_selected": [shot]}.get(case, [music])
+    result = vr.entry(host, "adapt", {})
+    assert result is None
+    want = {
+        "nothing": "Select one audio clip first",
+        "video_selected": "Select one audio clip first",
+        "no_video": "No video clip under the selected audio clip",
+        "old_resolve": "21.0.4 and newer",
+    }[case]
+    assert want in capsys.readouterr().out
+    assert tl.GetTrackCount("audio") == 1 and music.enabled and len(tl.audio_items(1)) == 1

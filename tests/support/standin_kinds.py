@@ -36,12 +36,12 @@ def _tone(path: Path, seconds: float, seed: int) -> int:
     return n
 
 
-def _stamp(path: Path, position_s: float) -> None:
+def _stamp(path: Path, position_s: float, rate: int = SR) -> None:
     """The bext time reference the real kinds write (record-in on the timeline clock), so
     the plugins place stand-in stems by it as they place real ones."""
-    ref = round(max(0.0, position_s) * SR)
+    ref = round(max(0.0, position_s) * rate)
     bwf.stamp(
-        path, bwf.Provenance(description="stand-in", time_reference=ref, sample_rate=SR, vmb={})
+        path, bwf.Provenance(description="stand-in", time_reference=ref, sample_rate=rate, vmb={})
     )
 
 
@@ -205,7 +205,7 @@ def _run_adapt(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     name = params.get("name") or Path(params["track"]).stem + "-adapted"
     path = ctx.out_dir / f"{name}.wav"
     sf.write(path, out, rate, subtype="PCM_24")
-    _stamp(path, float(params.get("position_s") or 0.0))
+    _stamp(path, float(params.get("position_s") or 0.0), rate)
     cut = len(audio) > n
     edit = {"kind": "remove" if cut else "repeat", "bars": 2, "output_s": 1.0}
     return {
