@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import bpy
 
+from . import vmb_blender_edit as vbe
 from . import vmb_client as vc
 from . import vmb_flow as vf
 from . import vmb_strips as st
@@ -233,7 +234,7 @@ class BlenderHost(vf.Host):
 
     def __init__(self, scene: Any, mode: str, blocking: bool, start_engine: bool) -> None:
         self.scene_name = scene.name
-        self.mode = mode  # "selection" | "timeline"
+        self.mode = mode  # "selection" | "timeline" | "adapt"
         self.blocking = blocking
         self.start_engine = start_engine
         self.placed = []  # type: List[Dict[str, Any]]
@@ -247,11 +248,16 @@ class BlenderHost(vf.Host):
         return scene
 
     def read_selection(self) -> Any:
+        if self.mode == "adapt":
+            return vbe.adapt_selection(self.scene())
         if self.mode == "selection":
             return st.read_selection(self.scene())
         return st.timeline(self.scene())
 
     def build_request(self, gw: vc.Gateway, selection: Any) -> Optional[Dict[str, Any]]:
+        if self.mode == "adapt":
+            gw.require_kind("adapt", "adapt music to a movie strip")
+            return {"kind": "adapt", "params": vbe.adapt_request(selection)}
         STATE["caps"] = gw.capabilities()
         defs = STATE["caps"].get("knobs")
         if STATE.get("base"):
@@ -277,6 +283,8 @@ class BlenderHost(vf.Host):
     def place(self, outputs: Dict[str, Any], selection: Any) -> str:
         scene, flow = self.scene(), STATE["flow"]
         job = str(getattr(flow, "job_id", "") or "")
+        if self.mode == "adapt":
+            return self.place_adapted(scene, outputs, selection, job)
         cues = []  # (audio, (first frame, frames), label, parts)
         if self.mode == "selection":
             audio = outputs["files"].get("audio")
@@ -307,6 +315,18 @@ class BlenderHost(vf.Host):
         text = f"Placed {len(self.placed)} strip(s) on '{', '.join(chans)}'"
         return text + "".join("\n" + n for n in notes) + vf.placed_summary(self.placed)
 
+    def place_adapted(self, scene: Any, out: Dict[str, Any], sel: Dict[str, Any], job: str) -> str:
+        audio = out["files"].get("audio")
+        if not audio:
+            raise vc.PluginError("The engine returned no adapted audio file.", "result")
+        label = os.path.splitext(os.path.basename(audio))[0]
+        where = place(scene, audio, sel["start"], sel["frames"], label, job, vbe.ADAPTED_CHANNEL)
+        vbe.mute_original(scene, sel, where)
+        self.placed.append(where)
+        if not self.blocking:  # a timer run: its own undo step (an operator run has one)
+            undo_push("VMB Score: adapt music")
+        return vbe.adapt_report(out, sel, where)
+
     def report(self, message: str, error: bool = False) -> None:
         STATE["message"], STATE["error"] = message, error
         self.messages.append((message, error))
@@ -323,6 +343,14 @@ class BlenderHost(vf.Host):
             return False
         bpy.app.timers.register(fn, first_interval=delay_s)  # fn returns None: runs once
         return True
+
+
+def undo_push(text: str) -> None:
+    """An undo step for a change made from a timer (outside any operator)."""
+    try:
+        bpy.ops.ed.undo_push(message=text)
+    except (RuntimeError, AttributeError):
+        pass  # no window (background): nothing to undo in anyway
 
 
 def redraw() -> None:

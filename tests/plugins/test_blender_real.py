@@ -3,6 +3,7 @@
 `install.sh --hosts-only` installed, scores a real movie strip with the real engine (draft
 backend) through the real gateway, and the stems land as sound strips where they belong.
 
+The edit actions (adapt) run against stand-in kinds that follow the job interfaces.
 In the default suite: skipped only when the bpy venv is missing outside CI; under CI=true a
 missing venv fails the test (CI must run it).
 """
@@ -286,3 +287,55 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
     }
     assert f["table_grown"] == {**f["table_values"], "air": "open"}
     assert f["table_slots"] == [True, True, False]
+
+
+# -- the edit actions, against stand-in kinds that follow the job interfaces -------------------
+EDIT_SESSION = Path(__file__).with_name("blender_edit_session.py")
+
+
+def test_blender_adapts_a_sound_strip_to_the_movie_under_it(
+    bpy_python: Path,
+    standin_engine,
+    tmp_path: Path,
+    vmb_home: Path,
+) -> None:
+    clip = color_clip(tmp_path / "shot.mp4", [("red", 2.0), ("blue", 2.0)], rate=24)
+    song = tmp_path / "song.wav"
+    sf.write(song, 0.1 * np.sin(np.arange(6 * 44100) / 44100 * 2 * np.pi * 220), 44100)
+    ext = _install(tmp_path / "hosts")
+    out = tmp_path / "facts.json"
+    env = dict(os.environ, BLENDER_USER_EXTENSIONS=str(ext), VMB_HOME=str(vmb_home))
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run(
+        [str(bpy_python), str(EDIT_SESSION), str(clip), str(song), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    f = json.loads(out.read_text()) if out.is_file() else {}
+    assert run.returncode == 0 and f, run.stderr[-3000:]
+
+    # bad input: a clear message each, nothing changed
+    assert "Select one sound strip first" in f["nothing"]
+    assert "Select one sound strip first" in f["movie_selected"]
+    assert "No movie strip under the selected sound strip" in f["no_movie_under"]
+    assert f["unchanged"] is True
+
+    # the song fitted to the shot: under it, exactly as long, the original kept and muted
+    assert f["adapt_error"] is None, f
+    assert f["adapt_request"] == {
+        "track": str(song),
+        "duration_s": 4.0,
+        "name": "song-adapted",
+        "position_s": pytest.approx(100 / 24, abs=1e-6),
+    }
+    after = f["after_adapt"]
+    assert after["song"]["mute"] is True and after["song"]["start"] == 110
+    (new,) = [s for n, s in after.items() if s["channel_name"] == "VMB Score adapted"]
+    assert (new["start"], new["frames"], new["type"]) == (100, 96, "SOUND")
+    assert new["file"].endswith("song-adapted.wav")
+    assert sf.info(new["file"]).duration == pytest.approx(4.0, abs=1e-3)
+    assert f["adapt_message"].startswith("Adapted 'song.wav' from 6.00 s to 4.00 s")
+    assert "Traceback" not in run.stderr
