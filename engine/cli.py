@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.library",
     "engine.commands.plan",
     "engine.commands.probe",
+    "engine.commands.adapt",
 )
 
 

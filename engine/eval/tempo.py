@@ -33,6 +33,11 @@ def _latency_s(n_fft: int) -> float:
     return 0.34 * n_fft / ANALYSIS_SR
 
 
+def onset_latency_s(n_fft: int = N_FFT) -> float:
+    """How early the envelope of ``n_fft`` windows sees an onset (add it to a frame's time)."""
+    return _latency_s(n_fft)
+
+
 @dataclass(frozen=True)
 class OnsetEnvelope:
     strength: np.ndarray  # (frames,) half-wave rectified, locally de-meaned flux
