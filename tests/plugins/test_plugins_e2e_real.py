@@ -90,3 +90,34 @@ def test_real_soundtrack_in_resolve(engine, tmp_path: Path, vmb_home: Path) -> N
     placed = sorted((p["record_frame"], p["frames"]) for p in result["placed"])
     assert placed[0][0] == START  # the first cue at the timeline's first frame, not 2x
     assert all(f >= START and f + n <= START + 96 for f, n in placed)
+
+
+def test_real_adapt_in_reaper(engine, tmp_path: Path, vmb_home: Path, monkeypatch) -> None:
+    """The engine's real `adapt` kind on a synthetic band track (a steady 112 BPM beat):
+    the REAPER item gets the adapted take, exactly the video item's length, and the report
+    gives the tempo the engine measured."""
+    from support.music import synth_track
+
+    band = synth_track(tmp_path / "band.wav", bpm=112.0, body_bars=8)
+    video = str(color_clip(tmp_path / "shot.mp4", [("red", 2.0)]))
+    fake = FakeReaper(tmp_path / "REAPER")
+    monkeypatch.setitem(sys.modules, "reaper_python", fake.module())
+    v, m = fake.add_track("Video"), fake.add_track("Music")
+    fake.add_item(v, video, pos=5.0, length=14.0)  # the cut asks for 14 s
+    item = fake.add_item(
+        m, str(band.path), pos=5.0, length=band.duration_s, selected=True,
+        source_length=band.duration_s,
+    )  # fmt: skip
+    run = fake.run_script(REAPER_DIR / "VMB Adapt selected audio item to the video clip.py")
+    run = run["VMB_RUN"]
+    assert run.finished and run.error is None, fake.messages
+    path = run.outputs["files"]["audio"]
+    with wave.open(path, "rb") as w:  # exact length, measured on the file
+        assert w.getnframes() == round(14.0 * w.getframerate())
+    it = fake.items[item]
+    assert (it.pos, it.length, len(it.takes), it.active) == (5.0, 14.0, 2, 1)
+    result = run.outputs["result"]
+    assert result["backend"] == "adapt" and result["length_error_samples"] == 0
+    assert abs(result["tempo"]["before_bpm"] - 112.0) < 1.0  # measured by the engine
+    assert f"{result['tempo']['after_bpm']:.1f} BPM" in fake.messages[-1]
+    assert fake.messages[-1].startswith(f"Adapted 'band.wav' from {band.duration_s:.2f} s")
