@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.generate",
     "engine.commands.describe",
     "engine.commands.render",
+    "engine.commands.conform",
     "engine.commands.train",
     "engine.commands.dataset",
     "engine.commands.library",

@@ -70,6 +70,19 @@ class PlacedCue:
     adapted: tuple[str, ...] = ()  # library tracks whose audio conditioned the cue
 
 
+def change_text(info: dict[str, Any]) -> str:
+    """A conformed cue's change in words ("kept: picture and length unchanged"); "" else."""
+    if not info.get("change"):
+        return ""
+    reason = info.get("change_reason")
+    return f"{info['change']}: {reason}" if reason else str(info["change"])
+
+
+def _with_changes(cues: Sequence[PlacedCue]) -> bool:
+    """The cue sheets get a "Changes" column for a conformed timeline only."""
+    return any(c.info.get("change") for c in cues)
+
+
 def usage_code(value: str) -> str:
     """'MT', 'mt' or 'main title' -> 'MT'; anything else is an error naming the choices."""
     text = value.strip()
@@ -200,8 +213,10 @@ def cue_sheet(
     """An HTML cue sheet: each cue's time, description, attributes and a thumbnail, and
     what the user may do with the music (`licence_lines`, from engine.score.licence)."""
     rows = []
+    changes = _with_changes(cues)
     for i, cue in enumerate(cues, 1):
         attrs = cue.info.get("attributes", {})
+        change = f"<td>{html.escape(change_text(cue.info))}</td>" if changes else ""
         attr_text = ", ".join(
             f"{k}: {', '.join(v) if isinstance(v, list) else v}"
             for k, v in attrs.items()
@@ -224,8 +239,9 @@ def cue_sheet(
             f"<td><img alt='waveform and spectrogram' src='data:image/png;base64,"
             f"{_thumbnail(cue.audio)}'></td>"
             f"<td><a href='{html.escape(cue.audio.name)}'>{html.escape(cue.audio.name)}</a></td>"
-            "</tr>"
+            f"{change}</tr>"
         )
+    changes_head = "<th>changes</th>" if changes else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Cue sheet: {html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -237,7 +253,7 @@ td,th{{border-bottom:1px solid #ccc;padding:.4em;vertical-align:top;text-align:l
 <h2>What you may do with this music</h2>
 {"".join(f"<p>{html.escape(line)}</p>" for line in licence_lines)}
 <table><tr><th>#</th><th>cue</th><th>in / out</th><th>description</th><th>audio</th>
-<th>file</th></tr>
+<th>file</th>{changes_head}</tr>
 {"".join(rows)}
 </table></body></html>
 """
@@ -269,7 +285,8 @@ def music_cue_sheet(
     """The standard music cue sheet as CSV (UTF-8 with BOM, so spreadsheet apps read it)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    changes = _with_changes(cues)
+    writer.writerow(CSV_COLUMNS + (("Changes",) if changes else ()))
     for i, cue in enumerate(cues, 1):
         library = f"library: {', '.join(cue.adapted)}" if cue.adapted else ""
         pub = "; ".join(p for p in (publisher, library) if p) or NO_PUBLISHER
@@ -288,6 +305,7 @@ def music_cue_sheet(
                 cue.info.get("licence", ""),
                 _weights_cell(cue.info),
                 _conditioning_cell(cue.info),
+                *((change_text(cue.info),) if changes else ()),
             )
         )
     return atomic.write_bytes(out, buf.getvalue().encode("utf-8-sig"))
