@@ -315,3 +315,59 @@ def adapt_summary(result: Dict[str, Any]) -> str:
             float(tempo["before_bpm"]), float(tempo["after_bpm"])
         )
     return text + "."
+
+
+# -- updating a score to a new cut (the `conform` job) --------------------------------------------
+SCORED_OTIO = "scored.otio"  # a whole-timeline render's scored timeline, next to its stems
+CHANGED = ("moved", "re-fitted", "removed")  # changes whose earlier stem leaves the timeline
+
+
+def last_render(paths: List[str]) -> str:
+    """The scored OTIO of the newest whole-timeline render whose stems are on the timeline:
+    the files of our placed items, each in its job's output folder next to that OTIO."""
+    found = {}  # type: Dict[str, float]
+    for path in paths:
+        otio = os.path.join(os.path.dirname(os.path.abspath(path)), SCORED_OTIO)
+        if path and otio not in found and os.path.isfile(otio):
+            found[otio] = os.path.getmtime(otio)
+    if not found:
+        raise vc.PluginError(
+            "No whole-timeline score to update: the 'VMB Score' tracks hold no stem of a "
+            "whole-timeline render. Score the whole timeline first, edit the cut, then run "
+            "this action again.",
+            "no_score",
+        )
+    return max(found, key=lambda p: found[p])
+
+
+def conform_plan(result: Dict[str, Any]) -> Dict[str, Any]:
+    """What a conform result changes on the timeline: the cues to place (all but the kept
+    ones, whose stems stay where they are) and the earlier spans whose stems leave it
+    ([(old record in s, old record out s)]: moved, re-fitted and removed cues)."""
+    cues = [c for c in result.get("cues") or [] if c.get("change") != "kept"]
+    gone = [
+        (float(ch["old_record_in_s"]), float(ch["old_record_out_s"]))
+        for ch in result.get("changes") or []
+        if ch.get("change") in CHANGED and ch.get("old_record_in_s") is not None
+    ]
+    return {"place": dict(result, cues=cues), "remove": gone}
+
+
+def conform_report(result: Dict[str, Any], removed: int, placed: int) -> str:
+    """The change list in words: a count per kind, then one line per cue with its reason."""
+    summary = result.get("summary") or {}
+    counts = ", ".join(
+        f"{summary.get(k, 0)} {k}" for k in ("kept", "moved", "re-fitted", "new", "removed")
+    )
+    lines = [
+        f"Updated the score to this cut: {counts} ({summary.get('rendered', 0)} rendered); "
+        f"{removed} earlier item(s) taken off the VMB Score tracks, {placed} placed."
+    ]
+    for ch in result.get("changes") or []:
+        if ch.get("record_in_s") is not None:
+            span = f"{float(ch['record_in_s']):.2f}-{float(ch['record_out_s']):.2f} s"
+        else:
+            span = f"was {float(ch['old_record_in_s']):.2f}-{float(ch['old_record_out_s']):.2f} s"
+        name = ch.get("cue_id") or ch.get("from_cue") or "cue"
+        lines.append(f"{ch.get('change')}: {name} ({span}): {ch.get('reason', '')}")
+    return "\n".join(lines)

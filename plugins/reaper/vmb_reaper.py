@@ -207,7 +207,7 @@ class ReaperHost(vf.Host):
     name = HOST
 
     def __init__(self, mode: str, defer: Callable[[str], None], run: str = "") -> None:
-        self.mode = mode  # "selection" | "project" | "adapt"
+        self.mode = mode  # "selection" | "project" | "adapt" | "conform"
         self.defer = defer
         # the run's id goes into every deferred code string: if REAPER runs the actions in
         # one shared __main__, a second action must not redirect this run's ticks
@@ -222,6 +222,8 @@ class ReaperHost(vf.Host):
         check_version()
         if self.mode == "adapt":
             return vre.adapt_selection(time_selection())
+        if self.mode == "conform":
+            return vre.conform_selection()
         if self.mode != "selection":
             return None
         sel = selection()
@@ -248,6 +250,13 @@ class ReaperHost(vf.Host):
         if self.mode == "adapt":
             gw.require_kind("adapt", "adapt music to a video clip")
             return {"kind": "adapt", "params": vre.adapt_request(sel)}
+        if self.mode == "conform":
+            gw.require_kind("conform", "update a score to a new cut")
+            req = {"old_otio": sel["old_otio"], "otio_json": json.dumps(project_otio())}
+            found = vc.hit_markers(project_markers(), -1e12, 1e12, 0.0)
+            if found:  # the project clock, as the OTIO
+                req["markers"] = found
+            return {"kind": "conform", "params": req}
         values = self.knobs(gw, vc.resolve_home(gw.config))
         req = vc.split_options(values, self.defs)
         self.stems = bool(req.get("stems"))
@@ -302,6 +311,8 @@ class ReaperHost(vf.Host):
         if self.mode == "adapt":
             self.placed.append(vre.place_adapted(out, sel))
             return vre.adapt_report(out, sel, self.placed[-1])
+        if self.mode == "conform":
+            return vre.place_conformed(out, sel, self.placed)
         cues = vpl.job_stems(self.mode, out, sel, self.stems)
         return vpl.place_stems(cues, self.placed, self.note, self.stems)
 

@@ -8,7 +8,7 @@ take stays).
 """
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import vmb_client as vc
 import vmb_flow as vf
@@ -114,3 +114,55 @@ def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], placed: Dict[str, Any
         f"as the new active take of your item on '{placed['track']}'. The original is still "
         "the item's first take: switch takes (T) to compare, or undo (Ctrl+Z)."
     )
+
+
+# -- conform ---------------------------------------------------------------------------------------
+def our_items() -> List[Dict[str, Any]]:
+    """The items on our tracks ("VMB Score", its parts, MIDI) with their files."""
+    api = rp()
+    out = []
+    for t in range(int(api.RPR_CountTracks(0))):
+        track = api.RPR_GetTrack(0, t)
+        if vpl.track_name(track).startswith(vpl.TRACK_NAME):
+            out.extend(dict(_span(it), track=track) for it in vpl.items_of(track))
+    return out
+
+
+def conform_selection() -> Dict[str, Any]:
+    """The scored OTIO of the render whose stems are on the VMB Score tracks."""
+    return {"old_otio": vf.last_render([i["path"] for i in our_items()])}
+
+
+def remove_old(spans: List[Any], old_otio: str, origin: float, fps: float) -> int:
+    """Take the earlier stems of moved, re-fitted and removed cues off our tracks: the items
+    of that render (files next to its OTIO) starting where such a cue started. Other items,
+    the user's own included, are left alone."""
+    api = rp()
+    folder = os.path.dirname(os.path.abspath(old_otio))
+    starts = [a - origin for a, _ in spans]
+    removed = 0
+    for it in our_items():
+        mine = os.path.dirname(os.path.abspath(it["path"])) == folder if it["path"] else False
+        if mine and any(abs(it["pos"] - s) < 0.5 / fps for s in starts):
+            removed += int(bool(api.RPR_DeleteTrackMediaItem(it["track"], it["item"])))
+    return removed
+
+
+def place_conformed(out: Dict[str, Any], sel: Dict[str, Any], placed: List[Any]) -> str:
+    """Remove what changed and place the new stems, as one undo step; the change list."""
+    api = rp()
+    result = out["result"]
+    plan = vf.conform_plan(result)
+    origin = float(result.get("timeline_start_s") or 0.0)
+    fps = float(api.RPR_TimeMap_curFrameRate(0, False)[0]) or 30.0
+    stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
+    api.RPR_Undo_BeginBlock()
+    try:
+        removed = remove_old(plan["remove"], sel["old_otio"], origin, fps)
+        cues = vpl.job_stems("project", dict(out, result=plan["place"]), None, stems)
+        text = vpl.place_stems(cues, placed, "conform", stems, undo="")
+    finally:
+        api.RPR_Undo_EndBlock("VMB Score: update score to this cut", -1)
+        api.RPR_UpdateArrange()
+    notes = text.split("\n")[1:]  # the stems' and placing notes, after the count
+    return "\n".join([vf.conform_report(result, removed, len(placed))] + notes)

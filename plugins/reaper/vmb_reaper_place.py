@@ -21,6 +21,7 @@ MIDI_TRACK_NAME = "VMB Score MIDI"
 EXT_KEY = "P_EXT:vmb_score"
 VIDEO_EXT = (".mov", ".mp4", ".m4v", ".mkv", ".avi", ".webm", ".mxf", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
+UNDO = "VMB Score: place music"
 STEM_PREFIX = TRACK_NAME + ": "  # a part's track in the "VMB Score" folder: "VMB Score: piano"
 
 
@@ -342,12 +343,16 @@ def job_stems(mode: str, out: Dict[str, Any], sel: Any, stems: bool = False) -> 
     return cues
 
 
-def place_stems(cues: List[Stem], placed: List[Dict[str, Any]], note: str, stems: bool) -> str:
+def place_stems(
+    cues: List[Stem], placed: List[Dict[str, Any]], note: str, stems: bool, undo: str = UNDO
+) -> str:
     """Place every cue (its parts in the "VMB Score" folder when stems were asked for and
-    rendered, else its mix; and its MIDI) as one undo step; the text to tell the user."""
+    rendered, else its mix; and its MIDI) as one undo step named `undo` (none: the caller's
+    step); the text to tell the user."""
     api = rp()
     notes = []  # type: List[str]
-    api.RPR_Undo_BeginBlock()
+    if undo:
+        api.RPR_Undo_BeginBlock()
     try:
         for start, length, label, audio, midi, parts in cues:
             if parts:
@@ -365,7 +370,8 @@ def place_stems(cues: List[Stem], placed: List[Dict[str, Any]], note: str, stems
             if midi:  # as long as the audio (a MIDI file's own length is in beats)
                 placed.append(place(midi, start, length, label, MIDI_TRACK_NAME))
     finally:
-        api.RPR_Undo_EndBlock("VMB Score: place music", -1)
+        if undo:
+            api.RPR_Undo_EndBlock(undo, -1)
         api.RPR_UpdateArrange()
     api.RPR_Main_OnCommand(40047, 0)  # Peaks: build any missing peaks
     text = f"Placed {len(placed)} item(s) on '{TRACK_NAME}' ({note})."

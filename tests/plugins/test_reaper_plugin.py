@@ -615,3 +615,73 @@ def test_adapt_with_no_engine_says_how_to_start_it(
     reaper.run_script(ADAPT)
     assert "not running" in reaper.messages[-1] and "vmb engine start" in reaper.messages[-1]
     assert not reaper.undo
+
+
+# -- conform: the score updated to a re-edited cut ------------------------------------------------
+UPDATE = REAPER_DIR / "VMB Update score to this cut.py"
+
+
+def _spans(reaper: FakeReaper, name: str) -> list[tuple[float, float, str]]:
+    track = reaper.track_named(name)
+    out = []
+    for i in track.items:
+        it = reaper.items[i]
+        src = reaper.sources[reaper.takes[it.takes[it.active]].source]
+        out.append((it.pos, round(it.length, 3), Path(src.path).name))
+    return sorted(out)
+
+
+def test_e2e_update_score_to_this_cut(standin_engine, reaper: FakeReaper, tmp_path: Path) -> None:
+    clips = {}
+    for name in "abcd":
+        clips[name] = tmp_path / f"{name}.mov"
+        clips[name].write_bytes(b"not decoded by the stand-in")
+    pic = reaper.add_track("Picture")
+    a = reaper.add_item(pic, str(clips["a"]), pos=1.0, length=2.0)
+    b = reaper.add_item(pic, str(clips["b"]), pos=4.0, length=2.0)
+    c = reaper.add_item(pic, str(clips["c"]), pos=7.5, length=1.5)
+    first = reaper.run_script(WHOLE)["VMB_RUN"]
+    assert first.error is None, reaper.messages
+    score = reaper.track_named("VMB Score")
+    kept_item = next(i for i in score.items if reaper.items[i].pos == 1.0)
+    mine = reaper.add_item(reaper.order[-1], str(tmp_path / "mine.wav"), pos=4.0, length=1.0)
+    # the re-edit: a stays, b moves 1 s later, c is deleted, d is new
+    reaper.items[b].pos = 5.0
+    reaper.RPR_DeleteTrackMediaItem(pic, c)
+    reaper.add_item(pic, str(clips["d"]), pos=10.0, length=1.0)
+    run = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    assert run.request["old_otio"] == str(Path(first.outputs["files"]["otio"]))
+    assert "otio_json" in run.request
+    spans = _spans(reaper, "VMB Score")
+    assert [(p, n) for p, _, n in spans] == [
+        (1.0, "cue-1.wav"),  # kept: the earlier item itself, untouched
+        (4.0, "mine.wav"),  # the user's own item on our track stays
+        (5.0, "cue-2.wav"),
+        (10.0, "cue-3.wav"),
+    ]
+    assert kept_item in score.items and mine in score.items
+    folder = Path(run.outputs["files"]["otio"]).parent
+    moved = reaper.items[next(i for i in score.items if reaper.items[i].pos == 5.0)]
+    assert Path(reaper.sources[reaper.takes[moved.takes[0]].source].path).parent == folder
+    assert reaper.undo[-1] == "VMB Score: update score to this cut" and reaper.undo_depth == 0
+    text = reaper.messages[-1]
+    assert text.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
+    assert "1 removed" in text and "2 earlier item(s) taken off" in text
+    for line in ("kept: cue-1", "moved: cue-2", "new: cue-3", "removed: c (was 7.50-9.00 s)"):
+        assert line in text, text
+    assert a in reaper.tracks[pic].items  # the picture is never touched
+    # again, without a change: everything is kept, nothing moves
+    again = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert again.error is None and _spans(reaper, "VMB Score") == spans, reaper.messages
+
+
+def test_update_without_an_earlier_render_changes_nothing(
+    reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    reaper.add_item(reaper.add_track("Picture"), video, pos=0.0, length=2.0)
+    score = reaper.add_track("VMB Score")
+    reaper.add_item(score, _wav(tmp_path / "selection-cue.wav", 2.0), pos=0.0, length=2.0)
+    reaper.run_script(UPDATE)
+    assert "No whole-timeline score to update" in reaper.messages[-1]
+    assert not reaper.undo and len(reaper.tracks[score].items) == 1
