@@ -307,7 +307,7 @@ class ResolveHost(vf.Host):
 
     def __init__(self, session: ResolveSession, mode: str) -> None:
         self.s = session
-        self.mode = mode  # "cue" | "timeline" | "adapt"
+        self.mode = mode  # "cue" | "timeline" | "adapt" | "conform"
         self.placed = []  # type: List[Dict[str, Any]]
         self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
         self.timer = None  # type: Any
@@ -326,6 +326,8 @@ class ResolveHost(vf.Host):
         ctx = {"tl": tl, "fps": fps, "sel": None}  # type: Dict[str, Any]
         if self.mode == "adapt":
             ctx["adapt"] = vre.adapt_selection(self.s, tl)
+        if self.mode == "conform":
+            ctx["conform"] = vre.conform_selection(tl)
         if self.mode == "cue":
             sel = ctx["sel"] = self.s.selection(tl, fps)
             if sel.media and not os.path.isfile(sel.media):
@@ -341,6 +343,14 @@ class ResolveHost(vf.Host):
         if self.mode == "adapt":
             gw.require_kind("adapt", "adapt music to a video clip")
             return {"kind": "adapt", "params": vre.adapt_request(ctx["adapt"], fps)}
+        if self.mode == "conform":
+            gw.require_kind("conform", "update a score to a new cut")
+            text, ctx["how"] = self.s.export_otio(tl, fps)
+            req = {"old_otio": ctx["conform"]["old_otio"], "otio_json": text}
+            found = vc.hit_markers(self.s.markers(tl, fps), -1e12, 1e12, 0.0)
+            if found:  # on the OTIO timeline's clock (it starts at GetStartFrame)
+                req["markers"] = found
+            return {"kind": "conform", "params": req}
         if sel is not None:
             title = f"{sel.source} at {timecode(sel.rec_in, fps)} ({sel.frames / fps:.1f} s)"
         else:
@@ -459,6 +469,8 @@ class ResolveHost(vf.Host):
             sel, fps = ctx["adapt"], ctx["fps"]
             self.placed.append(vre.place_adapted(Placer(self.s), project, tl, out, sel, fps))
             return vre.adapt_report(out, sel, self.placed[-1], fps)
+        if self.mode == "conform":
+            return vre.place_conformed(Placer(self.s), project, tl, out, ctx, self.placed)
         return place_job(Placer(self.s), project, tl, out, ctx, self.placed)
 
 
@@ -502,7 +514,7 @@ def find_resolve(globals_: Dict[str, Any]) -> Any:
 def entry(
     globals_: Dict[str, Any], mode: str, config: Optional[Dict[str, Any]] = None
 ) -> Optional[Dict[str, Any]]:
-    """Menu-script entry ("cue", "timeline", "adapt"): never lets a traceback reach the user."""
+    """Menu-script entry (a mode of ResolveHost): never lets a traceback reach the user."""
     resolve = find_resolve(globals_)
     if resolve is None:
         print(

@@ -14,7 +14,7 @@ from typing import Any, Dict, List
 import vmb_client as vc
 import vmb_flow as vf
 from vmb_resolve_base import alive, call, has, media_of, timecode
-from vmb_resolve_place import TRACK_NAME, Placer
+from vmb_resolve_place import TRACK_NAME, Placer, place_job
 
 ADAPTED_TRACK = TRACK_NAME + " adapted"
 
@@ -99,3 +99,58 @@ def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], where: Dict[str, Any]
         f"'{where['track_name']}' at {timecode(where['record_frame'], fps)} "
         f"({where['frames'] / fps:.2f} s)." + vf.placed_summary([where])
     )
+
+
+# -- conform ---------------------------------------------------------------------------------------
+def our_items(tl: Any) -> List[Any]:
+    """The clips on our audio tracks ("VMB Score", its parts)."""
+    out = []
+    for idx in range(1, int(call(tl, "GetTrackCount", "audio") or 0) + 1):
+        if str(call(tl, "GetTrackName", "audio", idx) or "").startswith(TRACK_NAME):
+            out.extend(it for it in call(tl, "GetItemListInTrack", "audio", idx) or [] if alive(it))
+    return out
+
+
+def conform_selection(tl: Any) -> Dict[str, Any]:
+    """The scored OTIO of the render whose stems are on the VMB Score tracks."""
+    return {"old_otio": vf.last_render([media_of(it) or "" for it in our_items(tl)])}
+
+
+def remove_old(
+    placer: Placer, tl: Any, spans: List[Any], old_otio: str, origin: float, fps: float,
+    notes: List[str],
+) -> int:  # fmt: skip
+    """Take the earlier stems of moved, re-fitted and removed cues off our tracks (only
+    that render's clips, starting where such a cue started; DeleteClips on the Edit page)."""
+    start = int(call(tl, "GetStartFrame") or 0)
+    firsts = [start + int(round((a - origin) * fps)) for a, _ in spans]
+    folder = os.path.dirname(os.path.abspath(old_otio))
+    stale = [
+        it
+        for it in our_items(tl)
+        if os.path.dirname(os.path.abspath(media_of(it) or "/")) == folder
+        and any(abs(int(it.GetStart()) - f) <= 1 for f in firsts)
+    ]
+    if stale and not placer.delete(tl, stale, notes):
+        notes.append(f"Resolve did not remove {len(stale)} earlier clip(s): delete them by hand")
+        return 0
+    return len(stale)
+
+
+def place_conformed(
+    placer: Placer, project: Any, tl: Any, out: Dict[str, Any], ctx: Dict[str, Any],
+    placed: List[Any],
+) -> str:  # fmt: skip
+    """Remove what changed, place the new stems; the change list in words."""
+    result = out["result"]
+    plan = vf.conform_plan(result)
+    origin = float(result.get("timeline_start_s") or 0.0)
+    notes = []  # type: List[str]
+    old = ctx["conform"]["old_otio"]
+    removed = remove_old(placer, tl, plan["remove"], old, origin, ctx["fps"], notes)
+    stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
+    if plan["place"]["cues"]:
+        text = place_job(placer, project, tl, dict(out, result=plan["place"]),
+                         dict(ctx, sel=None, stems=stems), placed)  # fmt: skip
+        notes.extend(text.split("\n")[1:])
+    return "\n".join([vf.conform_report(result, removed, len(placed))] + notes)

@@ -67,14 +67,14 @@ class Placer:
                 notes.append(f"audio track {idx} '{name}' is occupied there")
                 continue
             if stale:
-                if not self._delete(tl, stale, notes):
+                if not self.delete(tl, stale, notes):
                     notes.append(f"could not remove the earlier take on track {idx}")
                     continue
                 notes.append(f"replaced the earlier take on audio track {idx}")
             return idx
         return self._new_track(tl, f"{base} {ours + 1}" if ours else base)
 
-    def _delete(self, tl: Any, items: List[Any], notes: List[str]) -> bool:
+    def delete(self, tl: Any, items: List[Any], notes: List[str]) -> bool:
         """DeleteClips works only on the Edit page (davinci-resolve-mcp
         api-limitations.md): open it for the deletion, then go back to the user's page."""
         page = call(self.resolve, "GetCurrentPage")
@@ -181,7 +181,7 @@ class Placer:
                 return {"track": idx, "track_name": name, "record_frame": rec_in,
                         "frames": frames, "notes": notes}  # fmt: skip
             if wrong is not None:  # never leave a wrong item behind on the user's timeline
-                if self._delete(tl, [wrong], notes):
+                if self.delete(tl, [wrong], notes):
                     problem += "; it was removed"
                 else:
                     problem += f"; it could not be removed: delete it by hand (frame {rec_in})"

@@ -592,3 +592,54 @@ def test_adapt_bad_input_changes_nothing(media: str, tmp_path: Path, case: str, 
     }[case]
     assert want in capsys.readouterr().out
     assert tl.GetTrackCount("audio") == 1 and music.enabled and len(tl.audio_items(1)) == 1
+
+
+# -- conform: the score updated to a re-edited cut ------------------------------------------------
+UPDATE = SCRIPT.with_name("VMB Score update score to this cut.py")
+
+
+def test_e2e_update_score_to_this_cut(standin_engine, tmp_path: Path) -> None:
+    host = fr.make_host((21, 0, 4))
+    tl = host["timeline"]
+    media = {}
+    for name in "abcd":
+        media[name] = tmp_path / f"{name}.mov"
+        media[name].write_bytes(b"not decoded by the stand-in")
+    tl.add_clip(1, "a", START, START + 48, str(media["a"]))
+    b = tl.add_clip(1, "b", START + 72, START + 120, str(media["b"]))
+    c = tl.add_clip(1, "c", START + 150, START + 180, str(media["c"]))
+    host["disp"].actions.append(lambda win: win.click("Generate"))
+    first = runpy.run_path(str(WHOLE), init_globals=host)["VMB_RESULT"]
+    assert first is not None, host["disp"].dialogs
+    idx = first["placed"][0]["track"]
+    (kept, *_) = tl.audio_items(idx)
+    # the re-edit: a stays, b moves 24 frames later, c is deleted, d is new
+    b.start, b.end = START + 96, START + 144
+    tl.tracks["video"][0].items.remove(c)
+    tl.add_clip(1, "d", START + 200, START + 224, str(media["d"]))
+    host["resolve"].page = "color"  # deleting needs the Edit page: the plugin goes there and back
+    result = runpy.run_path(str(UPDATE), init_globals=host)["VMB_RESULT"]
+    assert result is not None, host["disp"].dialogs
+    assert result["request"]["old_otio"] == first["files"]["otio"]
+    spans = [
+        (i.start, i.end, Path(i.mpi.GetClipProperty("File Path")).name) for i in tl.audio_items(idx)
+    ]
+    assert spans == [
+        (START, START + 48, "cue-1.wav"),
+        (START + 96, START + 144, "cue-2.wav"),
+        (START + 200, START + 224, "cue-3.wav"),
+    ]
+    assert tl.audio_items(idx)[0] is kept  # the kept cue's clip is untouched
+    assert host["resolve"].page == "color"
+    text = host["disp"].dialogs[-1]
+    assert text.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
+    assert "removed: c (was" in text and "2 earlier item(s) taken off" in text
+
+
+def test_update_without_an_earlier_render_changes_nothing(media: str, capsys) -> None:
+    host = fr.make_host((20, 2, 0), studio=False)
+    tl = host["timeline"]
+    tl.add_clip(1, "a", START, START + 48, media)
+    assert vr.entry(host, "conform", {}) is None
+    assert "No whole-timeline score to update" in capsys.readouterr().out
+    assert tl.GetTrackCount("audio") == 1 and not tl.audio_items(1)
