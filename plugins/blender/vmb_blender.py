@@ -234,7 +234,7 @@ class BlenderHost(vf.Host):
 
     def __init__(self, scene: Any, mode: str, blocking: bool, start_engine: bool) -> None:
         self.scene_name = scene.name
-        self.mode = mode  # "selection" | "timeline" | "adapt"
+        self.mode = mode  # "selection" | "timeline" | "adapt" | "conform"
         self.blocking = blocking
         self.start_engine = start_engine
         self.placed = []  # type: List[Dict[str, Any]]
@@ -250,6 +250,8 @@ class BlenderHost(vf.Host):
     def read_selection(self) -> Any:
         if self.mode == "adapt":
             return vbe.adapt_selection(self.scene())
+        if self.mode == "conform":
+            return vbe.conform_selection(self.scene())
         if self.mode == "selection":
             return st.read_selection(self.scene())
         return st.timeline(self.scene())
@@ -258,6 +260,12 @@ class BlenderHost(vf.Host):
         if self.mode == "adapt":
             gw.require_kind("adapt", "adapt music to a movie strip")
             return {"kind": "adapt", "params": vbe.adapt_request(selection)}
+        if self.mode == "conform":
+            gw.require_kind("conform", "update a score to a new cut")
+            params = {"old_otio": selection["old_otio"], "otio_json": json.dumps(selection["otio"])}
+            if selection["markers"]:
+                params["markers"] = selection["markers"]
+            return {"kind": "conform", "params": params}
         STATE["caps"] = gw.capabilities()
         defs = STATE["caps"].get("knobs")
         if STATE.get("base"):
@@ -285,24 +293,32 @@ class BlenderHost(vf.Host):
         job = str(getattr(flow, "job_id", "") or "")
         if self.mode == "adapt":
             return self.place_adapted(scene, outputs, selection, job)
-        cues = []  # (audio, (first frame, frames), label, parts)
+        if self.mode == "conform":
+            return self.place_conformed(scene, outputs, selection, job)
+        return self.place_cues(scene, self.cues(outputs, selection), job)
+
+    def cues(self, outputs: Dict[str, Any], selection: Any) -> List[Any]:
+        """(audio, (first frame, frames), label, parts) per cue of a finished job."""
+        cues = []
         if self.mode == "selection":
             audio = outputs["files"].get("audio")
             if not audio:
                 raise vc.PluginError("The engine returned no audio file.", "result")
             frames = int(selection["end"] - selection["start"])
             parts = vf.stem_files(outputs) if self.stems else []
-            cues.append((audio, (selection["start"], frames), selection["name"], parts))
-        else:
-            start_s = float(outputs["result"].get("timeline_start_s") or 0.0)
-            for cue in outputs["result"].get("cues") or []:
-                audio = outputs["paths"].get(cue.get("audio"), cue.get("audio"))
-                if not audio or cue.get("record_in_s") is None or cue.get("record_out_s") is None:
-                    continue
-                where = st.frame_range(cue, selection, start_s)
-                label = vc.cue_name(str(cue.get("clip") or cue.get("cue_id") or "cue"))
-                parts = vf.stem_files(outputs, cue) if self.stems else []
-                cues.append((audio, where, label, parts))
+            return [(audio, (selection["start"], frames), selection["name"], parts)]
+        start_s = float(outputs["result"].get("timeline_start_s") or 0.0)
+        for cue in outputs["result"].get("cues") or []:
+            audio = outputs["paths"].get(cue.get("audio"), cue.get("audio"))
+            if not audio or cue.get("record_in_s") is None or cue.get("record_out_s") is None:
+                continue
+            where = st.frame_range(cue, selection, start_s)
+            label = vc.cue_name(str(cue.get("clip") or cue.get("cue_id") or "cue"))
+            parts = vf.stem_files(outputs, cue) if self.stems else []
+            cues.append((audio, where, label, parts))
+        return cues
+
+    def place_cues(self, scene: Any, cues: List[Any], job: str) -> str:
         notes = []  # type: List[str]
         for audio, where, label, parts in cues:
             done, note = place_cue(scene, audio, where, label, job, parts)
@@ -314,6 +330,20 @@ class BlenderHost(vf.Host):
         chans = sorted({p["channel_name"] for p in self.placed})
         text = f"Placed {len(self.placed)} strip(s) on '{', '.join(chans)}'"
         return text + "".join("\n" + n for n in notes) + vf.placed_summary(self.placed)
+
+    def place_conformed(self, scene: Any, out: Dict[str, Any], sel: Dict[str, Any], job: str):
+        """Remove what changed, place the new stems (the earlier render's knobs decide stems)."""
+        result = out["result"]
+        plan = vf.conform_plan(result)
+        removed = vbe.remove_old(scene, plan["remove"], sel, float(result["timeline_start_s"]))
+        self.stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
+        text = ""
+        if plan["place"]["cues"]:
+            text = self.place_cues(scene, self.cues(dict(out, result=plan["place"]), sel), job)
+        if not self.blocking:
+            undo_push("VMB Score: update score to this cut")
+        notes = text.split("\n")[1:]
+        return "\n".join([vf.conform_report(result, removed, len(self.placed))] + notes)
 
     def place_adapted(self, scene: Any, out: Dict[str, Any], sel: Dict[str, Any], job: str) -> str:
         audio = out["files"].get("audio")

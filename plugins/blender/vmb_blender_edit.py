@@ -7,7 +7,7 @@ and the original sound strip is muted (Ctrl+Z or unmuting brings it back).
 """
 
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from . import vmb_client as vc
 from . import vmb_flow as vf
@@ -80,3 +80,42 @@ def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], where: Dict[str, Any]
         f"'{where['channel_name']}' at frame {where['frame']} ({where['frames']} frames)."
         + vf.placed_summary([where])
     )
+
+
+# -- conform ---------------------------------------------------------------------------------------
+def our_strips(scene: Any) -> List[Any]:
+    """The sound strips on our channels ("VMB Score", its parts)."""
+    se = scene.sequence_editor
+    if se is None:
+        return []
+    return [
+        s
+        for s in st.current_strips(se)
+        if s.type == "SOUND" and st.channel_name(se, s.channel).startswith(st.CHANNEL_NAME)
+    ]
+
+
+def conform_selection(scene: Any) -> Dict[str, Any]:
+    """The timeline as for "Score whole timeline", and the scored OTIO of the render whose
+    stems are on the VMB Score channels."""
+    paths = [st.abs_path(s.sound.filepath) for s in our_strips(scene) if s.sound]
+    old = vf.last_render(paths)
+    return dict(st.timeline(scene), old_otio=old)
+
+
+def remove_old(scene: Any, spans: List[Any], sel: Dict[str, Any], start_s: float) -> int:
+    """Take the earlier stems of moved, re-fitted and removed cues off our channels: only
+    that render's strips (files next to its OTIO) starting where such a cue started."""
+    folder = os.path.dirname(os.path.abspath(sel["old_otio"]))
+    firsts = [
+        st.frame_range({"record_in_s": a, "record_out_s": b}, sel, start_s)[0] for a, b in spans
+    ]
+    stale = [
+        s
+        for s in our_strips(scene)
+        if os.path.dirname(st.abs_path(s.sound.filepath)) == folder
+        and any(abs(s.frame_final_start - f) <= 1 for f in firsts)
+    ]
+    for s in stale:
+        st.current_strips(scene.sequence_editor).remove(s)
+    return len(stale)

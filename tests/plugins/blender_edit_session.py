@@ -1,7 +1,8 @@
 """Run inside Blender's Python (the bpy venv) by test_blender_edit.py: the installed
 extension's edit actions (adapt; conform) on a real Video Sequencer scene.
 
-usage: python blender_edit_session.py CLIP SONG OUT_JSON
+usage: python blender_edit_session.py CLIP SONG SHORT_CLIP_DIR OUT_JSON
+(SHORT_CLIP_DIR holds a.mp4 .. d.mp4, one second each, for the conform steps)
 Writes what it saw to OUT_JSON; the test asserts on it (and on the audio files).
 """
 
@@ -10,7 +11,7 @@ import sys
 
 import bpy
 
-CLIP, SONG, OUT = sys.argv[1:4]
+CLIP, SONG, SHORTS, OUT = sys.argv[1:5]
 EXT = "bl_ext.user_default.vmb_score"
 facts = {}
 
@@ -80,4 +81,23 @@ facts["adapt_error"] = attempt(bpy.ops.vmb.adapt_audio)
 facts["adapt_request"] = vb().STATE["flow"].request
 facts["adapt_message"] = vb().STATE["message"]
 facts["after_adapt"] = strips()
+save()
+
+# -- conform: score the whole timeline, re-edit it, update the score -------------------------------
+for s in list(se().strips):
+    se().strips.remove(s)
+facts["update_without_score"] = attempt(bpy.ops.vmb.update_score)
+shots = {
+    n: se().strips.new_movie(n, f"{SHORTS}/{n}.mp4", 1, f)
+    for n, f in (("a", 1), ("b", 50), ("c", 100))
+}
+facts["score_error"] = attempt(bpy.ops.vmb.score_timeline)
+facts["scored"] = {n: s for n, s in strips().items() if s["channel_name"] == "VMB Score"}
+shots["b"].frame_start += 24  # moved one second later
+se().strips.remove(shots["c"])  # deleted
+se().strips.new_movie("d", f"{SHORTS}/d.mp4", 1, 150)  # new
+facts["update_error"] = attempt(bpy.ops.vmb.update_score)
+facts["update_request_keys"] = sorted(vb().STATE["flow"].request or {})
+facts["updated"] = {n: s for n, s in strips().items() if s["channel_name"] == "VMB Score"}
+facts["update_message"] = vb().STATE["message"]
 save()

@@ -293,7 +293,7 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
 EDIT_SESSION = Path(__file__).with_name("blender_edit_session.py")
 
 
-def test_blender_adapts_a_sound_strip_to_the_movie_under_it(
+def test_blender_adapts_audio_and_updates_a_score_to_a_new_cut(
     bpy_python: Path,
     standin_engine,
     tmp_path: Path,
@@ -302,12 +302,16 @@ def test_blender_adapts_a_sound_strip_to_the_movie_under_it(
     clip = color_clip(tmp_path / "shot.mp4", [("red", 2.0), ("blue", 2.0)], rate=24)
     song = tmp_path / "song.wav"
     sf.write(song, 0.1 * np.sin(np.arange(6 * 44100) / 44100 * 2 * np.pi * 220), 44100)
+    shorts = tmp_path / "shorts"
+    shorts.mkdir()
+    for name, colour in zip("abcd", ("white", "green", "yellow", "black"), strict=True):
+        color_clip(shorts / f"{name}.mp4", [(colour, 1.0)], rate=24)
     ext = _install(tmp_path / "hosts")
     out = tmp_path / "facts.json"
     env = dict(os.environ, BLENDER_USER_EXTENSIONS=str(ext), VMB_HOME=str(vmb_home))
     env.pop("PYTHONPATH", None)
     run = subprocess.run(
-        [str(bpy_python), str(EDIT_SESSION), str(clip), str(song), str(out)],
+        [str(bpy_python), str(EDIT_SESSION), str(clip), str(song), str(shorts), str(out)],
         env=env,
         capture_output=True,
         text=True,
@@ -339,3 +343,30 @@ def test_blender_adapts_a_sound_strip_to_the_movie_under_it(
     assert sf.info(new["file"]).duration == pytest.approx(4.0, abs=1e-3)
     assert f["adapt_message"].startswith("Adapted 'song.wav' from 6.00 s to 4.00 s")
     assert "Traceback" not in run.stderr
+
+    # conform: without an earlier render a clear message; then kept, moved, removed, new
+    assert "No whole-timeline score to update" in f["update_without_score"]
+    assert f["score_error"] is None and f["update_error"] is None, f
+    assert {"old_otio", "otio_json"} <= set(f["update_request_keys"])
+    before = sorted((s["start"], Path(s["file"]).name, n) for n, s in f["scored"].items())
+    assert [(a, b) for a, b, _ in before] == [
+        (1, "cue-1.wav"),
+        (50, "cue-2.wav"),
+        (100, "cue-3.wav"),
+    ]
+    after = sorted(
+        (s["start"], s["frames"], Path(s["file"]).name, n) for n, s in f["updated"].items()
+    )
+    assert [(a, b, c) for a, b, c, _ in after] == [
+        (1, 24, "cue-1.wav"),
+        (74, 24, "cue-2.wav"),
+        (150, 24, "cue-3.wav"),
+    ]
+    assert after[0][3] == before[0][2]  # the kept cue's strip itself, untouched
+    assert (
+        Path(f["updated"][after[1][3]]["file"]).parent
+        != Path(f["scored"][before[1][2]]["file"]).parent
+    )
+    msg = f["update_message"]
+    assert msg.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
+    assert "removed: c (was" in msg and "2 earlier item(s) taken off" in msg
