@@ -117,6 +117,12 @@ def test_real_adapt_in_reaper(engine, tmp_path: Path, vmb_home: Path, monkeypatc
     it = fake.items[item]
     assert (it.pos, it.length, len(it.takes), it.active) == (5.0, 14.0, 2, 1)
     result = run.outputs["result"]
+    print(
+        "adapt:",
+        result["source"],
+        result["tempo"],
+        [(e["kind"], e["bars"]) for e in result["edits"]],
+    )
     assert result["backend"] == "adapt" and result["length_error_samples"] == 0
     assert abs(result["tempo"]["before_bpm"] - 112.0) < 1.0  # measured by the engine
     assert f"{result['tempo']['after_bpm']:.1f} BPM" in fake.messages[-1]
