@@ -12,7 +12,6 @@ with plain json (no opentimelineio in a host). The flow every host runs on top o
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import urllib.error
@@ -504,38 +503,6 @@ def hit_markers(found: List[Any], lo_s: float, hi_s: float, origin_s: float) -> 
                 mark["comment"] = str(comment)[:200]
             out.append(mark)
     return out
-
-
-def bwf_position_s(path: str) -> Optional[float]:
-    """Seconds from the timeline start a Broadcast WAV says it belongs at (its bext time
-    reference over its sample rate), as a host's "use BWF start offset" import reads it;
-    None for a file without a bext chunk or that is not a WAV."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            rate, ref = None, None
-            while rate is None or ref is None:
-                h = fh.read(8)
-                if len(h) < 8:
-                    break
-                cid, size = struct.unpack("<4sI", h)
-                if cid == b"fmt " and size >= 8:
-                    rate = struct.unpack("<HHI", fh.read(8))[2]
-                    fh.seek(size - 8 + (size & 1), 1)
-                elif cid == b"bext" and size >= 346:
-                    fh.seek(338, 1)
-                    lo, hi = struct.unpack("<II", fh.read(8))
-                    ref = lo + (hi << 32)
-                    fh.seek(size - 346 + (size & 1), 1)
-                else:
-                    fh.seek(size + (size & 1), 1)
-    except (OSError, struct.error):
-        return None
-    if not rate or ref is None:
-        return None
-    return ref / float(rate)
 
 
 # -- OTIO JSON (no opentimelineio in a host) -------------------------------------------------

@@ -17,6 +17,7 @@ traceback (unexpected errors are written to <home>/plugins/<host>-errors.log).
 """
 
 import os
+import struct
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional
@@ -315,6 +316,38 @@ def adapt_summary(result: Dict[str, Any]) -> str:
             float(tempo["before_bpm"]), float(tempo["after_bpm"])
         )
     return text + "."
+
+
+def bwf_position_s(path: str) -> Optional[float]:
+    """Seconds from the timeline start a Broadcast WAV says it belongs at (its bext time
+    reference over its sample rate), as a host's "use BWF start offset" import reads it;
+    None for a file without a bext chunk or that is not a WAV."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            rate, ref = None, None
+            while rate is None or ref is None:
+                h = fh.read(8)
+                if len(h) < 8:
+                    break
+                cid, size = struct.unpack("<4sI", h)
+                if cid == b"fmt " and size >= 8:
+                    rate = struct.unpack("<HHI", fh.read(8))[2]
+                    fh.seek(size - 8 + (size & 1), 1)
+                elif cid == b"bext" and size >= 346:
+                    fh.seek(338, 1)
+                    lo, hi = struct.unpack("<II", fh.read(8))
+                    ref = lo + (hi << 32)
+                    fh.seek(size - 346 + (size & 1), 1)
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    if not rate or ref is None:
+        return None
+    return ref / float(rate)
 
 
 # -- updating a score to a new cut (the `conform` job) --------------------------------------------

@@ -253,7 +253,7 @@ def cue_position(path: str, fallback: float, offset: float = 0.0) -> float:
     midnight, on the clock the request sent) less `offset` (what that clock reads at
     project position 0), as REAPER's "BWF start offset" import places it; else `fallback`
     (an engine too old to write bext)."""
-    pos = vc.bwf_position_s(path)
+    pos = vf.bwf_position_s(path)
     return fallback if pos is None else max(0.0, pos - offset)
 
 

@@ -442,7 +442,7 @@ def test_e2e_project_start_time_places_by_bwf(
     run = reaper.run_script(GENERATE)["VMB_RUN"]
     assert run.finished and run.error is None, reaper.messages
     assert run.request["position_s"] == pytest.approx(3622.0)
-    assert vc.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3622.0)
+    assert vf.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3622.0)
     score = reaper.track_named("VMB Score")
     assert [(reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items] == [
         (22.0, 4.0)
@@ -463,7 +463,7 @@ def test_e2e_whole_project_with_a_start_time(
     assert run.finished and run.error is None, reaper.messages
     cues = run.outputs["result"]["cues"]
     assert [c["record_in_s"] for c in cues] == pytest.approx([3620.0, 3640.0])
-    assert vc.bwf_position_s(run.outputs["paths"].get(cues[0]["audio"], cues[0]["audio"])) == 3620.0
+    assert vf.bwf_position_s(run.outputs["paths"].get(cues[0]["audio"], cues[0]["audio"])) == 3620.0
     score = reaper.track_named("VMB Score")
     spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items)
     assert spans == [(20.0, 10.0), (40.0, 3.0)]
@@ -575,7 +575,7 @@ def test_e2e_adapt_to_the_time_selection_with_a_project_start(
     run = reaper.run_script(ADAPT)["VMB_RUN"]
     assert run.error is None, reaper.messages
     assert run.request["duration_s"] == 8.0 and run.request["position_s"] == 3603.0
-    assert vc.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3603.0)
+    assert vf.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3603.0)
     assert (reaper.items[item].pos, reaper.items[item].length) == (3.0, 8.0)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 import vmb_client as vc
+import vmb_flow as vf
 import vmb_resolve as vr
 
 from bridge.discovery import Discovery, write_discovery
@@ -303,7 +304,7 @@ def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_h
     assert req["knobs"]["mood"] == "calm" and req["knobs"]["instruments"] == ["piano", "strings"]
     assert req["start_s"] == pytest.approx(1.0) and req["end_s"] == pytest.approx(5.0)
     assert req["position_s"] == pytest.approx((START + 240) / 24)  # BWF: since midnight
-    assert vc.bwf_position_s(result["files"]["audio"]) == pytest.approx(3610.0)
+    assert vf.bwf_position_s(result["files"]["audio"]) == pytest.approx(3610.0)
     assert req["markers"] == [{"time_s": 2.0, "name": "door slam"}]  # seconds into the cue
     job = vc.fetch_outputs(vc.connect({}), result["job"]["job_id"])["result"]
     assert job["standin"] and job["params"]["knobs"]["mood"] == "calm"
@@ -569,7 +570,7 @@ def test_e2e_adapt_places_under_the_video_and_keeps_the_clip(
     assert music in tl.audio_items(1) and music.enabled is False  # kept, disabled
     text = host["disp"].dialogs[-1]
     assert text.startswith("Adapted 'song.wav' from 9.00 s to 6.00 s") and "Shot 1" in text
-    assert vc.bwf_position_s(result["files"]["audio"]) == pytest.approx((START + 240) / 24)
+    assert vf.bwf_position_s(result["files"]["audio"]) == pytest.approx((START + 240) / 24)
 
 
 @pytest.mark.parametrize("case", ["nothing", "video_selected", "no_video", "old_resolve"])
