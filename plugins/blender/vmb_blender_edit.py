@@ -106,14 +106,13 @@ def conform_selection(scene: Any) -> Dict[str, Any]:
 def remove_old(scene: Any, spans: List[Any], sel: Dict[str, Any], start_s: float) -> int:
     """Take the earlier stems of moved, re-fitted and removed cues off our channels: only
     that render's strips (files next to its OTIO) starting where such a cue started."""
-    folder = os.path.dirname(os.path.abspath(sel["old_otio"]))
     firsts = [
         st.frame_range({"record_in_s": a, "record_out_s": b}, sel, start_s)[0] for a, b in spans
     ]
     stale = [
         s
         for s in our_strips(scene)
-        if os.path.dirname(st.abs_path(s.sound.filepath)) == folder
+        if vf.of_render(st.abs_path(s.sound.filepath), sel["old_otio"])
         and any(abs(s.frame_final_start - f) <= 1 for f in firsts)
     ]
     for s in stale:

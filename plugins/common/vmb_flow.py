@@ -373,6 +373,18 @@ def last_render(paths: List[str]) -> str:
     return max(found, key=lambda p: found[p])
 
 
+def of_render(path: str, old_otio: str) -> bool:
+    """Whether a placed file is a stem of the render of `old_otio`: in its folder, or named
+    like one of its stems (a cue kept by an earlier update still plays the file of the
+    render before, byte-identical to the copy next to this OTIO)."""
+    if not path:
+        return False
+    folder = os.path.dirname(os.path.abspath(old_otio))
+    if os.path.dirname(os.path.abspath(path)) == folder:
+        return True
+    return os.path.isfile(os.path.join(folder, os.path.basename(path)))
+
+
 def conform_plan(result: Dict[str, Any]) -> Dict[str, Any]:
     """What a conform result changes on the timeline: the cues to place (all but the kept
     ones, whose stems stay where they are) and the earlier spans whose stems leave it

@@ -124,11 +124,10 @@ def remove_old(
     that render's clips, starting where such a cue started; DeleteClips on the Edit page)."""
     start = int(call(tl, "GetStartFrame") or 0)
     firsts = [start + int(round((a - origin) * fps)) for a, _ in spans]
-    folder = os.path.dirname(os.path.abspath(old_otio))
     stale = [
         it
         for it in our_items(tl)
-        if os.path.dirname(os.path.abspath(media_of(it) or "/")) == folder
+        if vf.of_render(media_of(it) or "", old_otio)
         and any(abs(int(it.GetStart()) - f) <= 1 for f in firsts)
     ]
     if stale and not placer.delete(tl, stale, notes):

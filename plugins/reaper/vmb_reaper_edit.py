@@ -135,15 +135,15 @@ def conform_selection() -> Dict[str, Any]:
 
 def remove_old(spans: List[Any], old_otio: str, origin: float, fps: float) -> int:
     """Take the earlier stems of moved, re-fitted and removed cues off our tracks: the items
-    of that render (files next to its OTIO) starting where such a cue started. Other items,
+    of that render (vmb_flow.of_render) starting where such a cue started. Other items,
     the user's own included, are left alone."""
     api = rp()
-    folder = os.path.dirname(os.path.abspath(old_otio))
     starts = [a - origin for a, _ in spans]
     removed = 0
     for it in our_items():
-        mine = os.path.dirname(os.path.abspath(it["path"])) == folder if it["path"] else False
-        if mine and any(abs(it["pos"] - s) < 0.5 / fps for s in starts):
+        if vf.of_render(it["path"], old_otio) and any(
+            abs(it["pos"] - s) < 0.5 / fps for s in starts
+        ):
             removed += int(bool(api.RPR_DeleteTrackMediaItem(it["track"], it["item"])))
     return removed
 

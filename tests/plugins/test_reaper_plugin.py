@@ -674,6 +674,17 @@ def test_e2e_update_score_to_this_cut(standin_engine, reaper: FakeReaper, tmp_pa
     # again, without a change: everything is kept, nothing moves
     again = reaper.run_script(UPDATE)["VMB_RUN"]
     assert again.error is None and _spans(reaper, "VMB Score") == spans, reaper.messages
+    # a second re-edit moves a: its item, still the first render's file, leaves the track
+    reaper.items[a].pos = 2.0
+    third = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert third.error is None, reaper.messages
+    assert kept_item not in score.items
+    assert [(p, n) for p, _, n in _spans(reaper, "VMB Score")] == [
+        (2.0, "cue-1.wav"),
+        (4.0, "mine.wav"),
+        (5.0, "cue-2.wav"),
+        (10.0, "cue-3.wav"),
+    ]
 
 
 def test_update_without_an_earlier_render_changes_nothing(
