@@ -573,7 +573,9 @@ def test_e2e_adapt_places_under_the_video_and_keeps_the_clip(
     assert vf.bwf_position_s(result["files"]["audio"]) == pytest.approx((START + 240) / 24)
 
 
-@pytest.mark.parametrize("case", ["nothing", "video_selected", "no_video", "old_resolve"])
+@pytest.mark.parametrize(
+    "case", ["nothing", "video_selected", "no_video", "old_resolve", "no_engine"]
+)
 def test_adapt_bad_input_changes_nothing(media: str, tmp_path: Path, case: str, capsys) -> None:
     host = fr.make_host((21, 0, 0) if case == "old_resolve" else (21, 0, 4), studio=False)
     tl = host["timeline"]
@@ -590,6 +592,7 @@ def test_adapt_bad_input_changes_nothing(media: str, tmp_path: Path, case: str, 
         "video_selected": "Select one audio clip first",
         "no_video": "No video clip under the selected audio clip",
         "old_resolve": "21.0.4 and newer",
+        "no_engine": "engine is not running",
     }[case]
     assert want in capsys.readouterr().out
     assert tl.GetTrackCount("audio") == 1 and music.enabled and len(tl.audio_items(1)) == 1
