@@ -126,8 +126,6 @@ def knob_rows(defs: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """The rows of the knob table ("knobs" then "options"), the served one by default."""
     if defs is None:
         defs = (STATE.get("caps") or {}).get("knobs") or {}
-    if defs.get("knobs"):  # a table was served: the plugins' own rows follow it
-        defs = vc.panel_table(defs)
     rows = list(defs.get("knobs", [])) + list(defs.get("options", []))
     return [r for r in rows if str(r.get("name", "")).isidentifier()]
 
@@ -162,6 +160,8 @@ def _annotations(rows: List[Dict[str, Any]], base: Dict[str, Any]) -> Dict[str, 
                 ann[slot] = props.EnumProperty(name=f"{label} {i}", items=_items_for(name))
         elif kind == "choice":
             ann[name] = props.EnumProperty(name=label, description=desc, items=_items_for(name))
+        elif kind == "boolean":
+            ann[name] = props.BoolProperty(name=label, description=desc, default=False)
         elif kind == "integer":
             hi = knob.get("max")
             top = int(hi) if isinstance(hi, (int, float)) else 2**31 - 1
@@ -220,7 +220,10 @@ def panel_options(scene: Any, defs: Optional[Dict[str, Any]] = None) -> Dict[str
                 out[name] = [v for v in picked if v not in empty]
         elif hasattr(props, name):
             value = getattr(props, name)
-            if kind == "integer" and int(value) > 0:
+            if kind == "boolean":
+                if value:
+                    out[name] = True
+            elif kind == "integer" and int(value) > 0:
                 out[name] = int(value)
             elif isinstance(value, str) and value.strip() and value.strip() != "auto":
                 out[name] = value.strip()

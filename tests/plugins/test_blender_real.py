@@ -273,7 +273,8 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
         "tempo": "96",
         "instruments": ["cello"],
         "seed": 7,
-        "stems": "off",  # the plugins' own row follows the served table
+        "stems": True,  # a boolean row: a checkbox, in the values only when on
+        "ending": "button",
     }
     assert f["table_request"] == {
         "knobs": {
@@ -284,6 +285,8 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
             "instruments": ["cello"],
         },
         "seed": 7,
+        "stems": True,
+        "ending": "button",
     }
     assert f["table_grown"] == {**f["table_values"], "air": "open"}
     assert f["table_slots"] == [True, True, False]

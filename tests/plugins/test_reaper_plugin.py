@@ -151,7 +151,9 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
         "instruments": ["none", "none", "none"],
         "backend": "auto",
         "seed": None,
-        "stems": "off",
+        "stems": False,
+        "ending": "auto",
+        "loop": False,
     }
     reaper.set_knob("Mood", "calm")
     reaper.set_knob("Instruments 1", "piano")
@@ -163,8 +165,11 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
     assert values["instruments"] == ["piano", "none", "choir"]
     req = vc.split_options(values, defs)
     assert req["seed"] == 42 and req["knobs"]["mood"] == "calm" and "stems" not in req
+    assert "ending" not in req and "loop" not in req  # "auto" and off: not sent
     reaper.set_knob("Stems (one track per instrument)", "on")
-    assert vc.split_options(vrp.read_controls(defs), defs)["stems"] is True
+    reaper.set_knob("Ending", "button")
+    req = vc.split_options(vrp.read_controls(defs), defs)
+    assert req["stems"] is True and req["ending"] == "button" and "loop" not in req
     ns = reaper.run_script(CONTROLS)
     assert ns["VMB_RESULT"]["new"] is False and len(track.fx) == 1
 
