@@ -113,7 +113,6 @@ def _kept_identical(result: dict[str, Any], old_dir: Path, new_dir: Path) -> tup
 
 
 def bench_conform(opts: argparse.Namespace) -> dict[str, Any]:
-    from engine.bench import figure
     from engine.config import load_settings
 
     n, shot_s = (4, 2.0) if opts.quick else (40, 15.0)
@@ -130,15 +129,31 @@ def bench_conform(opts: argparse.Namespace) -> dict[str, Any]:
                                         root / "conformed")  # fmt: skip
         full, full_s = _render(new_cut, settings, root / "full")
         same, kept = _kept_identical(conformed, root / "old", root / "conformed")
+    times = {"old": old_s, "conform": conform_s, "full": full_s}
+    return _report(n, shot_s, conformed, len(full["cues"]), times, (same, kept))
+
+
+def _report(
+    n: int,
+    shot_s: float,
+    conformed: dict[str, Any],
+    full_cues: int,
+    times: dict[str, float],
+    identical: tuple[int, int],
+) -> dict[str, Any]:
+    """The bench's figures and notes from the conform's result and the three timings."""
+    from engine.bench import figure
+
     rendered = [c["cue_id"] for c in conformed["changes"] if c["rendered"]]
     expected = [c["cue_id"] for c in conformed["changes"] if c["change"] in ("re-fitted", "new")]
-    share = conform_s / full_s
+    share = times["conform"] / times["full"]
+    same, kept = identical
     summary = conformed["summary"]
     return {
         "name": "conform",
         "figures": [
-            figure(f"conform: 3 of {n} shots changed", conform_s, "s"),
-            figure(f"full render of the new cut ({len(full['cues'])} cues)", full_s, "s"),
+            figure(f"conform: 3 of {n} shots changed", times["conform"], "s"),
+            figure(f"full render of the new cut ({full_cues} cues)", times["full"], "s"),
             figure(
                 "conform / full render",
                 100 * share,
@@ -159,7 +174,7 @@ def bench_conform(opts: argparse.Namespace) -> dict[str, Any]:
                 for k, v in conformed["timings"].items()
                 if k != "total_s"
             ),
-            figure("old render (first, cold)", old_s, "s"),
+            figure("old render (first, cold)", times["old"], "s"),
         ],
         "notes": [
             f"{n} shots of {shot_s:g} s ({n * shot_s / 60:g} min), draft backend, continuous "

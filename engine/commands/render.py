@@ -149,6 +149,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cue sheet usage: BI (default), BV, VI, VV, MT, ET; CLIP=CODE for one clip",
     )
     p.add_argument("--out", required=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     add_knob_args(p, "soundtrack")  # the rows a soundtrack takes (no text, no loop)
     p.set_defaults(func=_render)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine.bench.clips import synthetic_video
 from support.engine import engine_env, start_engine
 from support.media import color_clip, draft_config, tiny_library
 
@@ -189,22 +190,13 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
     movie in a 30 fps scene, a speed effect, a trimmed meta strip, a still, a sound-only
     selection with a marker, and the whole timeline without our own channel."""
     clip = color_clip(tmp_path / "c.mp4", [("red", 2.0), ("blue", 2.0)], rate=FPS)
-    image = tmp_path / "still.png"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=red:s=64x36",
-            "-frames:v",
-            "1",
-            str(image),
-        ],
-        check=True,
+    image = synthetic_video(
+        tmp_path / "still.png",
+        [("color=c=red", 1.0)],
+        size=(64, 36),
+        codec="png",
+        pix_fmt="rgb24",
+        extra=["-frames:v", "1", "-update", "1"],
     )
     sound = tmp_path / "dialog.wav"
     sf.write(sound, 0.1 * np.sin(np.arange(3 * 44100) / 44100 * 2 * np.pi * 300), 44100)
