@@ -313,7 +313,7 @@ def media_args(p: argparse.ArgumentParser, kind: str) -> None:
     p.add_argument("media", nargs="?", help="video or image file")
     p.add_argument("--start", type=float, help="source in, seconds")
     p.add_argument("--end", type=float, help="source out, seconds")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     add_knob_args(p, kind, types={"seed": (seed_arg, "; with --from, 'next' too")})
 
 
@@ -321,7 +321,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="score a clip, an image or a text: one cue")
     media_args(g, "cue")
     g.add_argument("--duration", type=float, help="cue length in seconds (text-only cues)")
-    g.add_argument("--variations", type=int, default=1)
+    g.add_argument(
+        "--variations", type=int, default=1, help="takes to make (seeds seed, seed+1, ...)"
+    )
     g.add_argument("--no-duck", action="store_true", help="do not lower the music under speech")
     g.add_argument("--out", required=True, help="folder for the stems")
     g.add_argument(
