@@ -103,6 +103,38 @@ def place(
             "strip": strip.name, "notes": notes}  # fmt: skip
 
 
+def part_of(name: str) -> Optional[str]:
+    """The part a channel holds ("VMB Score: piano 2" -> "piano"); None: not a part channel."""
+    if not name.startswith(st.STEM_PREFIX):
+        return None
+    return re.sub(r" \d+$", "", name[len(st.STEM_PREFIX) :])
+
+
+def mute_earlier(scene: Any, first: int, parts: Optional[List[str]]) -> List[str]:
+    """Mute (never remove) our earlier strips starting at `first` that would play with what
+    goes in now: parts None (the mix goes in) -> every part channel's strip; parts given ->
+    the mix channel's strip and any part the new result lacks. Without this a mix and its
+    stems both play (the music twice, +6 dB). The names of the channels muted on."""
+    se = scene.sequence_editor
+    if se is None:
+        return []
+    mix = re.compile(re.escape(st.CHANNEL_NAME) + r"( \d+)?$")
+    muted = []
+    for s in list(st.children(se)):
+        if st.TAG not in s or s.frame_final_start != first or s.mute:
+            continue
+        name = st.channel_name(se, s.channel)
+        part = part_of(name)
+        if part is None:
+            hit = parts is not None and mix.match(name) is not None
+        else:
+            hit = parts is None or part not in parts
+        if hit:
+            s.mute = True
+            muted.append(name)
+    return muted
+
+
 def place_cue(scene: Any, audio: str, where: Tuple[int, int], label: str, job: str, parts: Any):
     """([placed], note): the cue's parts one per channel ("VMB Score: piano") when there
     are any, else its mix on a "VMB Score" channel."""
@@ -324,6 +356,13 @@ class BlenderHost(vf.Host):
     def place_cues(self, scene: Any, cues: List[Any], job: str) -> str:
         notes = []  # type: List[str]
         for audio, where, label, parts in cues:
+            muted = mute_earlier(scene, where[0], [str(p) for p, _ in parts] if parts else None)
+            if muted:
+                notes.append(
+                    f"{label}: muted the earlier VMB Score strip(s) at the same place on "
+                    + ", ".join(f"'{n}'" for n in sorted(set(muted)))
+                    + " so the music does not play twice (unmute them to compare)"
+                )
             done, note = place_cue(scene, audio, where, label, job, parts)
             self.placed.extend(done)
             if note or self.stems:

@@ -48,14 +48,25 @@ def adapt_selection(scene: Any) -> Dict[str, Any]:
             "strip it belongs to, then try again.",
             "no_video",
         )
+    fps = st.fps_of(scene)
     return {
         "music": music.name,
         "path": path,
         "start": best.frame_final_start,
         "frames": best.frame_final_duration,
         "video": best.name,
-        "fps": st.fps_of(scene),
+        "fps": fps,
+        "trim_note": trim_note(music, path, fps),
     }
+
+
+def trim_note(music: Any, path: str, fps: float) -> str:
+    """The adapt job takes the whole file (it has no source range): a strip trimmed at
+    either end (frame_offset_start/end, in scene frames of the strip's content,
+    frame_duration long) is reported, the trim not kept."""
+    whole = float(music.frame_duration) / fps
+    offset = float(music.frame_offset_start) / fps
+    return vf.trim_note(path, whole, offset, float(music.frame_final_duration) / fps)
 
 
 def adapt_request(sel: Dict[str, Any]) -> Dict[str, Any]:
@@ -78,6 +89,7 @@ def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], where: Dict[str, Any]
         vf.adapt_summary(out["result"])
         + f"\nPlaced under the movie strip '{sel['video']}' on channel {where['channel']} "
         f"'{where['channel_name']}' at frame {where['frame']} ({where['frames']} frames)."
+        + ("\n" + sel["trim_note"] if sel.get("trim_note") else "")
         + vf.placed_summary([where])
     )
 

@@ -289,6 +289,29 @@ def adapt_params(track: str, duration_s: float, position_s: float) -> Dict[str, 
     }
 
 
+def rate_refusal(path: str, rate: float) -> str:
+    """Why an item played at another speed is not adapted: the engine fits the file at its
+    own speed, so the adapted track would not fit once the host's rate is applied."""
+    return (
+        f"'{os.path.basename(path)}' plays at {rate:g}x speed on the timeline. Adapting fits "
+        "the file at its own speed, so at this speed the result would not fit the video. "
+        "Set the clip back to normal speed (1x), then run the action again."
+    )
+
+
+def trim_note(path: str, whole_s: float, offset_s: float, used_s: float) -> str:
+    """'' when the item plays the whole file from its start; else says plainly that the
+    whole file was adapted (the adapt job takes no source range) and the trim is not kept."""
+    if offset_s <= 1e-3 and (whole_s <= 0 or used_s >= whole_s - 1e-3):
+        return ""
+    return (
+        f"Note: the whole source file '{os.path.basename(path)}' ({whole_s:.2f} s) was "
+        f"adapted, not just the part your clip played ({used_s:.2f} s from {offset_s:.2f} s "
+        "into the file): that trim is not kept. The engine cuts whole bars of the complete "
+        "track; to adapt only a part, render that part to its own file first."
+    )
+
+
 def adapt_summary(result: Dict[str, Any]) -> str:
     """What the engine did to the track, in words: its lengths, each splice, the tempo it
     measured before and after (never the request's numbers)."""

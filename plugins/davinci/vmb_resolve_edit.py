@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 
 import vmb_client as vc
 import vmb_flow as vf
-from vmb_resolve_base import alive, call, has, media_of, timecode
+from vmb_resolve_base import alive, call, has, media_of, timecode, to_float
 from vmb_resolve_place import TRACK_NAME, Placer, place_job
 
 ADAPTED_TRACK = TRACK_NAME + " adapted"
@@ -66,7 +66,24 @@ def adapt_selection(session: Any, tl: Any) -> Dict[str, Any]:
     rec_in, rec_out = int(best.GetStart()), int(best.GetEnd())
     video = str(call(best, "GetName") or os.path.basename(media_of(best) or ""))
     return {"music": music, "path": path, "rec_in": rec_in, "frames": rec_out - rec_in,
-            "video": video}  # fmt: skip
+            "video": video, "trim_note": _take_use(music, path, b - a)}  # fmt: skip
+
+
+def _take_use(music: Any, path: str, frames: int) -> str:
+    """How the clip plays its file (TimelineItem.GetSourceStartTime/GetSourceEndTime,
+    fusionscript.pyi): the adapt job takes the whole file (it has no source range), so a
+    trim is reported and a retimed clip refused. '' when the clip plays the whole file."""
+    first, last = call(music, "GetSourceStartTime"), call(music, "GetSourceEndTime")
+    if not isinstance(first, (int, float)) or not isinstance(last, (int, float)):
+        return ""  # an older Resolve: nothing to read
+    mpi = call(music, "GetMediaPoolItem")
+    fps = to_float(call(mpi, "GetClipProperty", "FPS"), 0.0)
+    whole = to_float(call(mpi, "GetClipProperty", "Frames"), 0.0) / fps if fps else 0.0
+    seconds = frames / fps if fps else 0.0
+    rate = (float(last) - float(first)) / seconds if seconds else 1.0
+    if abs(rate - 1.0) > 0.01:
+        raise vc.PluginError(vf.rate_refusal(path, round(rate, 3)), "playrate")
+    return vf.trim_note(path, whole, float(first), float(last) - float(first))
 
 
 def adapt_request(sel: Dict[str, Any], fps: float) -> Dict[str, Any]:
@@ -97,7 +114,9 @@ def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], where: Dict[str, Any]
         vf.adapt_summary(out["result"])
         + f"\nPlaced under the video clip '{sel['video']}' on audio track {where['track']} "
         f"'{where['track_name']}' at {timecode(where['record_frame'], fps)} "
-        f"({where['frames'] / fps:.2f} s)." + vf.placed_summary([where])
+        f"({where['frames'] / fps:.2f} s)."
+        + ("\n" + sel["trim_note"] if sel.get("trim_note") else "")
+        + vf.placed_summary([where])
     )
 
 

@@ -83,6 +83,43 @@ facts["adapt_message"] = vb().STATE["message"]
 facts["after_adapt"] = strips()
 save()
 
+# -- adapt a strip trimmed by one second at its start: the whole file goes, the report says so ---
+trimmed = edit.strips.new_sound("trimmed", SONG, 4, 100)
+trimmed.frame_offset_start = 24  # plays the song from 1 s in, from frame 124
+trimmed.frame_offset_end = 24
+select("trimmed")
+facts["trim_error"] = attempt(bpy.ops.vmb.adapt_audio)
+facts["trim_request"] = vb().STATE["flow"].request
+facts["trim_message"] = vb().STATE["message"]
+save()
+
+# -- stems, then the mix at the same selection: the stems are muted, the mix plays ----------------
+for s in se().strips_all:
+    s.mute = s.type == "SOUND" and not se().channels[s.channel].name.startswith("VMB Score")
+
+
+def ours():
+    return {
+        n: s
+        for n, s in strips().items()
+        if s["channel_name"].startswith("VMB Score") and "adapted" not in s["channel_name"]
+    }
+
+
+select("shot")
+for stems in ("off", "on", "off", "on"):  # the first run registers the served knob table
+    bpy.context.scene.vmb_score.stems = stems
+    facts.setdefault("stems_runs", []).append(
+        {
+            "error": attempt(bpy.ops.vmb.score_selection),
+            "stems": (vb().STATE["flow"].request or {}).get("stems"),
+            "strips": ours(),
+            "message": vb().STATE["message"],
+        }
+    )
+bpy.context.scene.vmb_score.stems = "off"
+save()
+
 # -- conform: score the whole timeline, re-edit it, update the score -------------------------------
 for s in list(se().strips):
     se().strips.remove(s)

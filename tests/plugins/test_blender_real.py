@@ -337,7 +337,39 @@ def test_blender_adapts_audio_and_updates_a_score_to_a_new_cut(
     assert new["file"].endswith("song-adapted.wav")
     assert sf.info(new["file"]).duration == pytest.approx(4.0, abs=1e-3)
     assert f["adapt_message"].startswith("Adapted 'song.wav' from 6.00 s to 4.00 s")
+    assert "trim is not kept" not in f["adapt_message"]  # the whole song was on the timeline
     assert "Traceback" not in run.stderr
+
+    # a trimmed strip: the whole file is sent, and the report says the trim is not kept
+    assert f["trim_error"] is None, f
+    assert f["trim_request"]["track"] == str(song)
+    assert "the whole source file 'song.wav' (6.00 s) was adapted" in f["trim_message"]
+    assert "(4.00 s from 1.00 s into the file)" in f["trim_message"]
+
+    # mix, stems, mix, stems at the same selection: only the newest result plays
+    runs = f["stems_runs"]
+    assert [(r["error"], bool(r["stems"])) for r in runs] == [
+        (None, False),
+        (None, True),
+        (None, False),
+        (None, True),
+    ], runs
+
+    def playing(run: dict) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in run["strips"].values():
+            out[s["channel_name"]] = out.get(s["channel_name"], 0) + (not s["mute"])
+        return out
+
+    stems_play = {"VMB Score: bass": 1, "VMB Score: piano": 1, "VMB Score": 0}
+    mix_plays = {"VMB Score: bass": 0, "VMB Score: piano": 0, "VMB Score": 1}
+    assert playing(runs[0]) == {"VMB Score": 1}
+    assert playing(runs[1]) == stems_play and "on 'VMB Score' so the music" in runs[1]["message"]
+    assert playing(runs[2]) == mix_plays
+    want = "muted the earlier VMB Score strip(s) at the same place on 'VMB Score: bass', "
+    assert want in runs[2]["message"]
+    assert playing(runs[3]) == stems_play
+    assert len(runs[3]["strips"]) == 3  # muted, not removed: one strip per channel
 
     # conform: without an earlier render a clear message; then kept, moved, removed, new
     assert "No whole-timeline score to update" in f["update_without_score"]

@@ -538,6 +538,68 @@ def test_e2e_whole_project_stems(standin_engine, reaper: FakeReaper, video: str)
     assert not reaper.track_named("VMB Score").items
 
 
+# -- a mix and its stems never play together ---------------------------------------------
+def _playing(reaper: FakeReaper) -> dict[str, list[str]]:
+    """Track name -> the files its unmuted items play."""
+    out = {}
+    for t in reaper.order:
+        track = reaper.tracks[t]
+        files = []
+        for i in track.items:
+            it = reaper.items[i]
+            if not it.mute:
+                files.append(
+                    Path(reaper.sources[reaper.takes[it.takes[it.active]].source].path).name
+                )
+        out[track.name] = files
+    return out
+
+
+def test_mix_stems_and_part_changes_mute_what_the_new_result_replaces(
+    reaper: FakeReaper, tmp_path: Path
+) -> None:
+    def wav(name: str) -> str:
+        return _wav(tmp_path / name, 2.0)
+
+    stems = [
+        (4.0, 2.0, "cue", wav("m1.wav"), None, [("bass", wav("b1.wav")), ("piano", wav("p1.wav"))])
+    ]
+    text = vpl.place_stems(stems, [], "selection", True)
+    assert "muted" not in text
+    vpl.place_stems([(4.0, 2.0, "cue", wav("m2.wav"), None, [])], [], "selection", False)
+    assert _playing(reaper) == {"VMB Score": ["m2.wav"], "VMB Score: bass": [],
+                                "VMB Score: piano": []}  # fmt: skip
+    fewer = [(4.0, 2.0, "cue", wav("m3.wav"), None, [("bass", wav("b3.wav"))])]
+    text = vpl.place_stems(fewer, [], "selection", True)
+    assert _playing(reaper) == {"VMB Score": [], "VMB Score: bass": ["b3.wav"],
+                                "VMB Score: piano": []}  # fmt: skip
+    assert "muted the earlier VMB Score item(s) at the same place on 'VMB Score'" in text
+    assert all(reaper.items[i].takes for i in reaper.track_named("VMB Score").items)  # kept
+    vpl.place_stems(stems, [], "selection", True)  # both parts again: the mix stays muted
+    assert _playing(reaper) == {"VMB Score": [], "VMB Score: bass": ["b1.wav"],
+                                "VMB Score: piano": ["p1.wav"]}  # fmt: skip
+    other = [(9.0, 2.0, "later", wav("m4.wav"), None, [])]  # another span: nothing muted
+    assert "muted" not in vpl.place_stems(other, [], "selection", False)
+    assert _playing(reaper)["VMB Score: bass"] == ["b1.wav"]
+
+
+def test_e2e_stems_then_mix_at_the_same_selection_plays_once(
+    standin_engine, reaper: FakeReaper, video: str
+) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=20.0, length=10.0, selected=True)
+    reaper.loop = (22.0, 26.0)
+    reaper.run_script(CONTROLS)
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    assert reaper.run_script(GENERATE)["VMB_RUN"].error is None, reaper.messages
+    reaper.set_knob("Stems (one track per instrument)", "off")
+    assert reaper.run_script(GENERATE)["VMB_RUN"].error is None, reaper.messages
+    playing = _playing(reaper)
+    assert len(playing["VMB Score"]) == 1
+    assert playing["VMB Score: bass"] == [] and playing["VMB Score: piano"] == []
+    assert "on 'VMB Score: bass', 'VMB Score: piano'" in reaper.messages[-1]
+
+
 # -- adapt: the selected music item fitted to the video under it ------------------------------
 ADAPT = REAPER_DIR / "VMB Adapt selected audio item to the video clip.py"
 
@@ -573,18 +635,71 @@ def test_e2e_adapt_to_the_time_selection_with_a_project_start(
     standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
 ) -> None:
     reaper.time_offset = 3600.0
+    reaper.add_item(reaper.add_track("Video"), video, pos=0.0, length=20.0)
     m = reaper.add_track("Music")
     song = _wav(tmp_path / "song.wav", 4.0)
     item = reaper.add_item(m, song, pos=2.0, length=4.0, selected=True, source_length=4.0)
-    reaper.loop = (3.0, 11.0)
+    reaper.loop = (3.0, 11.0)  # inside the video item under the music
     run = reaper.run_script(ADAPT)["VMB_RUN"]
     assert run.error is None, reaper.messages
     assert run.request["duration_s"] == 8.0 and run.request["position_s"] == 3603.0
     assert vf.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3603.0)
     assert (reaper.items[item].pos, reaper.items[item].length) == (3.0, 8.0)
+    assert "It fills the time selection: from 3.000 s, 8.000 s long" in reaper.messages[-1]
 
 
-@pytest.mark.parametrize("case", ["nothing", "video_only", "no_video_under", "offline"])
+def test_e2e_adapt_ignores_a_leftover_time_selection(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    """A selection reaching past both the music and the video (0-100 s) is not the target:
+    the video item under the music is."""
+    reaper.add_item(reaper.add_track("Video"), video, pos=10.0, length=6.0)
+    song = _wav(tmp_path / "song.wav", 9.0)
+    m = reaper.add_track("Music")
+    item = reaper.add_item(m, song, pos=11.0, length=9.0, selected=True, source_length=9.0)
+    reaper.loop = (0.0, 100.0)
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.error is None, reaper.messages
+    assert run.request["duration_s"] == 6.0
+    assert (reaper.items[item].pos, reaper.items[item].length) == (10.0, 6.0)
+    assert (
+        "It fills the video item 'interview': from 10.000 s, 6.000 s long" in (reaper.messages[-1])
+    )
+
+
+def test_e2e_adapt_a_trimmed_item_takes_the_whole_file_and_says_so(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    """The item plays 4 s from 2 s into a 9 s file, on its second take: the whole file is
+    sent (the adapt job has no source range), the report says the trim is not kept, and the
+    new take plays the adapted file from its start at normal speed."""
+    reaper.add_item(reaper.add_track("Video"), video, pos=10.0, length=6.0)
+    song = _wav(tmp_path / "song.wav", 9.0)
+    m = reaper.add_track("Music")
+    item = reaper.add_item(m, song, pos=11.0, length=4.0, startoffs=2.0, source_length=9.0)
+    other = reaper.add_item(m, _wav(tmp_path / "alt.wav", 9.0), pos=30.0, length=1.0)
+    it = reaper.items[item]
+    it.takes.insert(0, reaper.items.pop(other).takes[0])  # take 1: another file
+    reaper.tracks[m].items.remove(other)
+    it.active, it.selected = 1, True
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.error is None, reaper.messages
+    assert run.request["track"] == song
+    assert len(it.takes) == 3 and it.active == 2
+    new = reaper.takes[it.takes[2]]
+    assert (new.startoffs, new.playrate) == (0.0, 1.0)
+    assert reaper.sources[new.source].path.endswith("song-adapted.wav")
+    assert reaper.takes[it.takes[1]].startoffs == 2.0  # the original take is untouched
+    msg = reaper.messages[-1]
+    assert "as take 3 (now active)" in msg and "Your original is take 2" in msg
+    assert "undo (Ctrl+Z) removes the new take and restores the item's position and length" in msg
+    assert "the whole source file 'song.wav' (9.00 s) was adapted" in msg
+    assert "4.00 s from 2.00 s into the file" in msg and "trim is not kept" in msg
+
+
+@pytest.mark.parametrize(
+    "case", ["nothing", "video_only", "no_video_under", "offline", "playrate", "loop_outside"]
+)
 def test_adapt_bad_input_changes_nothing(
     reaper: FakeReaper, video: str, tmp_path: Path, case: str
 ) -> None:
@@ -596,6 +711,11 @@ def test_adapt_bad_input_changes_nothing(
         reaper.add_item(m, song, pos=20.0, length=3.0, selected=True)
     if case == "offline":
         reaper.add_item(m, str(tmp_path / "gone.wav"), pos=1.0, length=3.0, selected=True)
+    if case == "playrate":
+        reaper.add_item(m, song, pos=1.0, length=2.0, playrate=1.5, selected=True)
+    if case == "loop_outside":  # no video under it, and the selection is not inside it
+        reaper.add_item(m, song, pos=20.0, length=3.0, selected=True)
+        reaper.loop = (19.0, 30.0)
     before = {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()}
     reaper.run_script(ADAPT)
     want = {
@@ -603,6 +723,8 @@ def test_adapt_bad_input_changes_nothing(
         "video_only": "Select one audio item first",
         "no_video_under": "No video item under the selected audio item",
         "offline": "file is missing",
+        "playrate": "plays at 1.5x speed on the timeline",
+        "loop_outside": "No video item under the selected audio item",
     }[case]
     assert want in reaper.messages[-1]
     assert {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()} == before
