@@ -71,6 +71,7 @@ class Item:
     selected: bool = False
     lock: int = 0
     ext: dict[str, str] = field(default_factory=dict)
+    mute: bool = False  # B_MUTE (reascripthelp.html, GetMediaItemInfo_Value: "muted")
 
 
 @dataclass
@@ -433,9 +434,12 @@ class FakeReaper:
 
     def RPR_GetMediaItemInfo_Value(self, item: str, parmname: str) -> float:
         it = self.items[item]
-        return {"D_POSITION": it.pos, "D_LENGTH": it.length, "C_LOCK": float(it.lock)}.get(
-            parmname, 0.0
-        )
+        return {
+            "D_POSITION": it.pos,
+            "D_LENGTH": it.length,
+            "C_LOCK": float(it.lock),
+            "B_MUTE": float(it.mute),
+        }.get(parmname, 0.0)
 
     def RPR_SetMediaItemInfo_Value(self, item: str, parmname: str, newvalue: float) -> bool:
         it = self.items[item]
@@ -443,6 +447,8 @@ class FakeReaper:
             it.pos = float(newvalue)
         elif parmname == "D_LENGTH":
             it.length = float(newvalue)
+        elif parmname == "B_MUTE":
+            it.mute = bool(newvalue)
         else:
             return False
         return True
