@@ -444,7 +444,7 @@ def sort_old(
         if abs(it["pos"] - a) <= tol_s and abs(it["end"] - b) <= tol_s and it["offs"] <= tol_s:
             stale.append(it)
         else:
-            edited.append(dict(it, old=old, was=(a, b)))
+            edited.append(dict(it, old=old, was=(a, b), origin=origin))
     return {"stale": stale, "edited": edited}
 
 
@@ -462,21 +462,23 @@ def overlaps(it: Dict[str, Any], spans: List[Any], tol_s: float) -> bool:
     return any(it["pos"] < b - tol_s and it["end"] > a + tol_s for a, b in spans)
 
 
-def edited_note(it: Dict[str, Any], where: str, muted: Optional[bool]) -> str:
-    """One line for a stem of a changed cue that was edited by hand: left alone; muted when
-    it would play over a new stem (muted None: it does not overlap one)."""
+def edited_note(
+    it: Dict[str, Any], where: str, muted: Optional[bool], how: str = "muted (unmute it)"
+) -> str:
+    """One line for a stem of a changed cue that was edited by hand: left alone; muted (the
+    host's word in `how`) when it would play over a new stem (None: it overlaps none)."""
     a, b = it["was"]
-    how = []
+    at = it.get("origin", 0.0)  # shown on the clock of the change list
     if abs(it["pos"] - a) > 1e-6 and abs((it["end"] - it["pos"]) - (b - a)) < 1e-3:
-        how.append(f"moved to {it['pos']:.2f} s")
+        now = f"moved to {it['pos'] + at:.2f} s"
     else:
-        how.append(f"now {it['pos']:.2f}-{it['end']:.2f} s")
+        now = f"now {it['pos'] + at:.2f}-{it['end'] + at:.2f} s"
     line = (
         f"edited by hand, left alone: {os.path.basename(it['path'])} of {it['old']['cue']} on "
-        f"{where} ({', '.join(how)}; the score put it at {a:.2f}-{b:.2f} s)"
+        f"{where} ({now}; the score put it at {a + at:.2f}-{b + at:.2f} s)"
     )
     if muted is True:
-        line += "; muted: it overlaps a new stem (unmute it or delete it yourself)"
+        line += f"; it overlaps a new stem, so it is {how}"
     elif muted is False:
         line += "; it overlaps a new stem and could not be muted: mute or delete it yourself"
     return line

@@ -747,7 +747,7 @@ def test_update_leaves_stems_edited_by_hand(standin_engine, reaper: FakeReaper, 
     assert not reaper.items[trimmed].mute
     hand = [line for line in text.split("\n") if line.startswith("edited by hand, left alone")]
     assert len(hand) == 3, text
-    assert sum("muted: it overlaps a new stem" in line for line in hand) == 2, text
+    assert sum("overlaps a new stem, so it is muted" in line for line in hand) == 2, text
     assert any("moved to 4.50 s" in line and "4.00-6.00 s" in line for line in hand), text
     assert any("now 7.50-8.50 s" in line and "7.50-9.00 s" in line for line in hand), text
     assert any("moved to 9.50 s" in line and "10.00-11.00 s" in line for line in hand), text
