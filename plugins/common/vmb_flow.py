@@ -386,16 +386,10 @@ def of_render(path: str, old_otio: str) -> bool:
 
 
 def conform_plan(result: Dict[str, Any]) -> Dict[str, Any]:
-    """What a conform result changes on the timeline: the cues to place (all but the kept
-    ones, whose stems stay where they are) and the earlier spans whose stems leave it
-    ([(old record in s, old record out s)]: moved, re-fitted and removed cues)."""
+    """What a conform result places on the timeline: all cues but the kept ones, whose stems
+    stay where they are (what leaves it: sort_old)."""
     cues = [c for c in result.get("cues") or [] if c.get("change") != "kept"]
-    gone = [
-        (float(ch["old_record_in_s"]), float(ch["old_record_out_s"]))
-        for ch in result.get("changes") or []
-        if ch.get("change") in CHANGED and ch.get("old_record_in_s") is not None
-    ]
-    return {"place": dict(result, cues=cues), "remove": gone}
+    return {"place": dict(result, cues=cues)}
 
 
 def old_cues(result: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -433,12 +427,12 @@ def sort_old(
     still where the old OTIO put them (start, end, no slip; within tol_s, timeline clock
     less the result's timeline_start_s). One such cue's item elsewhere was edited by hand:
     it is left alone ("edited"). items: dicts with path, pos, end, offs (s)."""
-    olds = [o for o in old_cues(result) if o["change"] in CHANGED]
+    olds = old_cues(result)  # all of them: a kept cue's longer name is not a part of another
     origin = float(result.get("timeline_start_s") or 0.0)
     stale, edited = [], []  # type: List[Any], List[Any]
     for it in items:
         old = cue_of_file(it["path"], olds, old_otio)
-        if old is None:
+        if old is None or old["change"] not in CHANGED:
             continue
         a, b = old["in"] - origin, old["out"] - origin
         if abs(it["pos"] - a) <= tol_s and abs(it["end"] - b) <= tol_s and it["offs"] <= tol_s:
