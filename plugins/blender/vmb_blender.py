@@ -377,14 +377,15 @@ class BlenderHost(vf.Host):
         """Remove what changed, place the new stems (the earlier render's knobs decide stems)."""
         result = out["result"]
         plan = vf.conform_plan(result)
-        removed = vbe.remove_old(scene, plan["remove"], sel, float(result["timeline_start_s"]))
+        hand = []  # type: List[str]
+        removed = vbe.remove_old(scene, result, sel, hand)
         self.stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
         text = ""
         if plan["place"]["cues"]:
             text = self.place_cues(scene, self.cues(dict(out, result=plan["place"]), sel), job)
         if not self.blocking:
             undo_push("VMB Score: update score to this cut")
-        notes = text.split("\n")[1:]
+        notes = hand + text.split("\n")[1:]
         return "\n".join([vf.conform_report(result, removed, len(self.placed))] + notes)
 
     def place_adapted(self, scene: Any, out: Dict[str, Any], sel: Dict[str, Any], job: str) -> str:

@@ -170,18 +170,33 @@ def conform_selection() -> Dict[str, Any]:
     return {"old_otio": vf.last_render([i["path"] for i in our_items()])}
 
 
-def remove_old(spans: List[Any], old_otio: str, origin: float, fps: float) -> int:
-    """Take the earlier stems of moved, re-fitted and removed cues off our tracks: the items
-    of that render (vmb_flow.of_render) starting where such a cue started. Other items,
-    the user's own included, are left alone."""
+def sort_old(result: Dict[str, Any], old_otio: str, fps: float) -> Dict[str, List[Any]]:
+    """Our items of the earlier render's moved, re-fitted and removed cues, matched by file
+    (vmb_flow.sort_old): "stale" where the old OTIO put them, "edited" when moved, trimmed
+    or slipped by hand. Other items, the user's own included, are not listed."""
     api = rp()
-    starts = [a - origin for a, _ in spans]
-    removed = 0
+    items = []
     for it in our_items():
-        if vf.of_render(it["path"], old_otio) and any(
-            abs(it["pos"] - s) < 0.5 / fps for s in starts
-        ):
-            removed += int(bool(api.RPR_DeleteTrackMediaItem(it["track"], it["item"])))
+        take = api.RPR_GetActiveTake(it["item"])
+        offs = 0.0 if vpl.null(take) else float(
+            api.RPR_GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
+        )  # fmt: skip
+        items.append(dict(it, offs=abs(offs)))
+    return vf.sort_old(items, result, old_otio, 0.5 / fps)
+
+
+def remove_old(old: Dict[str, List[Any]], spans: List[Any], fps: float, notes: List[str]) -> int:
+    """Delete the stale items; leave the hand-edited ones, muted (B_MUTE) where they would
+    play over a new stem, each with a note."""
+    api = rp()
+    removed = 0
+    for it in old["stale"]:
+        removed += int(bool(api.RPR_DeleteTrackMediaItem(it["track"], it["item"])))
+    for it in old["edited"]:
+        muted = None
+        if vf.overlaps(it, spans, 0.5 / fps):
+            muted = bool(api.RPR_SetMediaItemInfo_Value(it["item"], "B_MUTE", 1))
+        notes.append(vf.edited_note(it, f"'{vpl.track_name(it['track'])}'", muted))
     return removed
 
 
@@ -190,16 +205,17 @@ def place_conformed(out: Dict[str, Any], sel: Dict[str, Any], placed: List[Any])
     api = rp()
     result = out["result"]
     plan = vf.conform_plan(result)
-    origin = float(result.get("timeline_start_s") or 0.0)
     fps = float(api.RPR_TimeMap_curFrameRate(0, False)[0]) or 30.0
     stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
+    old = sort_old(result, sel["old_otio"], fps)
+    hand = []  # type: List[str]
     api.RPR_Undo_BeginBlock()
     try:
-        removed = remove_old(plan["remove"], sel["old_otio"], origin, fps)
+        removed = remove_old(old, vf.new_spans(plan), fps, hand)
         cues = vpl.job_stems("project", dict(out, result=plan["place"]), None, stems)
         text = vpl.place_stems(cues, placed, "conform", stems, undo="")
     finally:
         api.RPR_Undo_EndBlock("VMB Score: update score to this cut", -1)
         api.RPR_UpdateArrange()
     notes = text.split("\n")[1:]  # the stems' and placing notes, after the count
-    return "\n".join([vf.conform_report(result, removed, len(placed))] + notes)
+    return "\n".join([vf.conform_report(result, removed, len(placed))] + hand + notes)

@@ -119,7 +119,7 @@ def target(
             else:
                 blocked = True
                 notes.append(
-                    f"track '{name}' has a {'locked ' if locked else ''}item there; used another"
+                    f"track '{name}' has {'a locked' if locked else 'an'} item there; used another"
                 )
                 break
         if not blocked:

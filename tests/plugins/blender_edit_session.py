@@ -132,9 +132,28 @@ facts["score_error"] = attempt(bpy.ops.vmb.score_timeline)
 facts["scored"] = {n: s for n, s in strips().items() if s["channel_name"] == "VMB Score"}
 shots["b"].frame_start += 24  # moved one second later
 se().strips.remove(shots["c"])  # deleted
-se().strips.new_movie("d", f"{SHORTS}/d.mp4", 1, 150)  # new
+shots["d"] = se().strips.new_movie("d", f"{SHORTS}/d.mp4", 1, 150)  # new
 facts["update_error"] = attempt(bpy.ops.vmb.update_score)
 facts["update_request_keys"] = sorted(vb().STATE["flow"].request or {})
 facts["updated"] = {n: s for n, s in strips().items() if s["channel_name"] == "VMB Score"}
 facts["update_message"] = vb().STATE["message"]
+save()
+
+# -- conform again after editing the score by hand: nudged, trimmed, rippled strips stay ----------
+ours = {
+    s.frame_final_start: s
+    for s in se().strips_all
+    if s.type == "SOUND" and se().channels[s.channel].name == "VMB Score"
+}
+rippled, nudged, trimmed = ours[1], ours[74], ours[150]  # cue-1 (kept before), cue-2, cue-3
+rippled.frame_start += 6  # the editor rippled it 6 frames later
+nudged.frame_start += 6  # nudged 6 frames later
+trimmed.frame_final_duration = 18  # tail trimmed by 6 frames
+facts["hand"] = {"rippled": rippled.name, "nudged": nudged.name, "trimmed": trimmed.name}
+shots["a"].frame_start += 9  # the re-edit: a moves to frame 10, b 24 frames later, d deleted
+shots["b"].frame_start += 24
+se().strips.remove(shots["d"])
+facts["hand_error"] = attempt(bpy.ops.vmb.update_score)
+facts["hand_after"] = {n: s for n, s in strips().items() if s["type"] == "SOUND"}
+facts["hand_message"] = vb().STATE["message"]
 save()

@@ -397,3 +397,23 @@ def test_blender_adapts_audio_and_updates_a_score_to_a_new_cut(
     msg = f["update_message"]
     assert msg.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
     assert "removed: c (was" in msg and "2 earlier item(s) taken off" in msg
+
+    # after editing the score by hand: the nudged, trimmed and rippled strips stay where the
+    # editor put them; the two under a new stem are muted; each is listed in the report
+    assert f["hand_error"] is None, f
+    hand, after = f["hand"], f["hand_after"]
+    assert all(n in after for n in hand.values()), after
+    assert after[hand["rippled"]]["start"] == 7 and after[hand["nudged"]]["start"] == 80
+    assert (after[hand["trimmed"]]["start"], after[hand["trimmed"]]["frames"]) == (150, 18)
+    assert after[hand["rippled"]]["mute"] and after[hand["nudged"]]["mute"]
+    assert not after[hand["trimmed"]]["mute"]
+    msg = f["hand_message"]
+    lines = [x for x in msg.split("\n") if x.startswith("edited by hand, left alone")]
+    assert len(lines) == 3 and "0 earlier item(s) taken off" in msg, msg
+    assert sum("overlaps a new stem, so it is muted" in x for x in lines) == 2, msg
+    new = sorted(
+        (s["start"], Path(s["file"]).name)
+        for n, s in after.items()
+        if n not in hand.values() and s["channel_name"].startswith("VMB Score")
+    )
+    assert new == [(10, "cue-1.wav"), (98, "cue-2.wav")], after

@@ -748,6 +748,16 @@ def test_adapt_with_no_engine_says_how_to_start_it(
 UPDATE = REAPER_DIR / "VMB Update score to this cut.py"
 
 
+def _item_files(reaper: FakeReaper, track: str) -> list[tuple[float, float, str]]:
+    out = []
+    for i in reaper.tracks[track].items:
+        it = reaper.items[i]
+        out.append(
+            (it.pos, it.length, reaper.sources[reaper.takes[it.takes[it.active]].source].path)
+        )
+    return out
+
+
 def _spans(reaper: FakeReaper, name: str) -> list[tuple[float, float, str]]:
     track = reaper.track_named(name)
     out = []
@@ -823,3 +833,58 @@ def test_update_without_an_earlier_render_changes_nothing(
     reaper.run_script(UPDATE)
     assert "No whole-timeline score to update" in reaper.messages[-1]
     assert not reaper.undo and len(reaper.tracks[score].items) == 1
+
+
+def test_update_leaves_stems_edited_by_hand(standin_engine, reaper: FakeReaper, tmp_path: Path):
+    """Old stems are matched by file and place: one nudged, one trimmed, one rippled by hand
+    stay (muted where they would play over a new stem), listed in the report."""
+    clips = {}
+    for name in "abcd":
+        clips[name] = tmp_path / f"{name}.mov"
+        clips[name].write_bytes(b"not decoded by the stand-in")
+    pic = reaper.add_track("Picture")
+    reaper.add_item(pic, str(clips["a"]), pos=1.0, length=2.0)
+    b = reaper.add_item(pic, str(clips["b"]), pos=4.0, length=2.0)
+    c = reaper.add_item(pic, str(clips["c"]), pos=7.5, length=1.5)
+    d = reaper.add_item(pic, str(clips["d"]), pos=10.0, length=1.0)
+    first = reaper.run_script(WHOLE)["VMB_RUN"]
+    assert first.error is None, reaper.messages
+    score = reaper.track_named("VMB Score")
+    stem = {round(reaper.items[i].pos, 3): i for i in score.items}
+    assert sorted(stem) == [1.0, 4.0, 7.5, 10.0]
+    # by hand: b's stem nudged to 4.5, c's trimmed to 1 s, d's rippled 0.5 s earlier
+    nudged, trimmed, rippled = stem[4.0], stem[7.5], stem[10.0]
+    reaper.items[nudged].pos = 4.5
+    reaper.items[trimmed].length = 1.0
+    reaper.items[rippled].pos = 9.5
+    # the re-edit: b moves 1 s later, c is deleted, d moves 0.2 s later
+    reaper.items[b].pos = 5.0
+    reaper.RPR_DeleteTrackMediaItem(pic, c)
+    reaper.items[d].pos = 10.2
+    run = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    text = reaper.messages[-1]
+    assert "0 earlier item(s) taken off" in text, text
+    for it in (nudged, trimmed, rippled):  # none deleted
+        assert it in reaper.items
+    assert reaper.items[nudged].pos == 4.5 and reaper.items[rippled].pos == 9.5
+    assert reaper.items[trimmed].length == 1.0
+    # the nudged and rippled stems would play over the new b and d: muted; c's is alone
+    assert reaper.items[nudged].mute and reaper.items[rippled].mute
+    assert not reaper.items[trimmed].mute
+    hand = [line for line in text.split("\n") if line.startswith("edited by hand, left alone")]
+    assert len(hand) == 3, text
+    assert sum("overlaps a new stem, so it is muted" in line for line in hand) == 2, text
+    assert any("moved to 4.50 s" in line and "4.00-6.00 s" in line for line in hand), text
+    assert any("now 7.50-8.50 s" in line and "7.50-9.00 s" in line for line in hand), text
+    assert any("moved to 9.50 s" in line and "10.00-11.00 s" in line for line in hand), text
+    folder = Path(run.outputs["files"]["otio"]).parent
+    new = [
+        (pos, Path(path).parent)
+        for t in reaper.order
+        if reaper.tracks[t].name.startswith("VMB Score")
+        for pos, _, path in _item_files(reaper, t)
+        if pos in (5.0, 10.2)
+    ]
+    assert sorted(new) == [(5.0, folder), (10.2, folder)]  # the new stems are placed
+    assert "has an item there" in text and "has a item" not in text

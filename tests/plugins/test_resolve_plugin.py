@@ -701,3 +701,56 @@ def test_update_without_an_earlier_render_changes_nothing(media: str, capsys) ->
     assert vr.entry(host, "conform", {}) is None
     assert "No whole-timeline score to update" in capsys.readouterr().out
     assert tl.GetTrackCount("audio") == 1 and not tl.audio_items(1)
+
+
+def test_update_leaves_clips_edited_by_hand(standin_engine, tmp_path: Path) -> None:
+    """Old stems are matched by file and place: one nudged, one head-trimmed, one rippled by
+    hand stay (disabled where they would play over a new stem), listed in the report."""
+    host = fr.make_host((21, 0, 4))
+    tl = host["timeline"]
+    media = {}
+    for name in "abcd":
+        media[name] = tmp_path / f"{name}.mov"
+        media[name].write_bytes(b"not decoded by the stand-in")
+    tl.add_clip(1, "a", START, START + 48, str(media["a"]))
+    b = tl.add_clip(1, "b", START + 72, START + 120, str(media["b"]))
+    c = tl.add_clip(1, "c", START + 150, START + 180, str(media["c"]))
+    d = tl.add_clip(1, "d", START + 200, START + 224, str(media["d"]))
+    host["disp"].actions.append(lambda win: win.click("Generate"))
+    first = runpy.run_path(str(WHOLE), init_globals=host)["VMB_RESULT"]
+    assert first is not None, host["disp"].dialogs
+    idx = first["placed"][0]["track"]
+    stem = {i.start - START: i for i in tl.audio_items(idx)}
+    assert sorted(stem) == [0, 72, 150, 200]
+    # by hand: b's stem nudged 12 frames later, c's head trimmed by 10, d's rippled 12 earlier
+    nudged, trimmed, rippled = stem[72], stem[150], stem[200]
+    nudged.start, nudged.end = START + 84, START + 132
+    trimmed.start, trimmed.src_start = START + 160, trimmed.src_start + 10
+    rippled.start, rippled.end = START + 188, START + 212
+    # the re-edit: b moves 24 frames later, c is deleted, d moves 5 frames later
+    b.start, b.end = START + 96, START + 144
+    tl.tracks["video"][0].items.remove(c)
+    d.start, d.end = START + 205, START + 229
+    result = runpy.run_path(str(UPDATE), init_globals=host)["VMB_RESULT"]
+    assert result is not None, host["disp"].dialogs
+    text = host["disp"].dialogs[-1]
+    assert "0 earlier item(s) taken off" in text, text
+    assert all(i in tl.audio_items(idx) for i in (nudged, trimmed, rippled))  # none deleted
+    assert (nudged.start, trimmed.start, rippled.start) == (START + 84, START + 160, START + 188)
+    assert not nudged.enabled and not rippled.enabled and trimmed.enabled
+    hand = [line for line in text.split("\n") if line.startswith("edited by hand, left alone")]
+    assert len(hand) == 3, text
+    assert sum("overlaps a new stem, so it is disabled" in line for line in hand) == 2, text
+    assert any("moved to 3603.50 s" in line and "3603.00-3605.00 s" in line for line in hand), text
+    assert any("now 3606.67-3607.50 s" in line and "3606.25-3607.50 s" in line for line in hand), (
+        text
+    )
+    assert any("moved to 3607.83 s" in line and "3608.33-3609.33 s" in line for line in hand), text
+    folder = Path(result["files"]["otio"]).parent
+    new = sorted(
+        (i.start - START, Path(i.mpi.GetClipProperty("File Path")).parent)
+        for k in range(1, tl.GetTrackCount("audio") + 1)
+        for i in tl.audio_items(k)
+        if i.start - START in (96, 205)
+    )
+    assert new == [(96, folder), (205, folder)]  # the new stems are placed all the same
