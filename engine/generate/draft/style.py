@@ -506,7 +506,11 @@ def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, floa
 # chord a bar. Blues and jazz keep their forms' own rhythm.
 CHORD_BARS: dict[str, tuple[int, ...]] = {
     "ambient": (2, 2, 4), "cinematic": (1, 2, 2), "classical": (1, 2), "folk": (1, 2),
-    "world": (1, 2), "lofi": (1, 2), "hip-hop": (1, 2), "electronic": (1, 2), "pop": (1, 1, 2),
+    "world": (1, 2), "lofi": (1, 2), "hip-hop": (1, 2), "electronic": (1, 2), "pop": (1, 1, 1, 2),
     "rock": (1, 2), "latin": (1,), "funk": (1,), "blues": (1,), "jazz": (1,),
 }  # fmt: skip
+# genres that change chord inside a bar (engine.generate.draft.split): pop and latin on each
+# phrase's turnaround bar (and the second bar of a chord held two), funk on every bar of a
+# section's second half
+SPLIT_BARS: dict[str, str] = {"pop": "turnaround", "latin": "turnaround", "funk": "vamp"}
 SLOW_HARMONY_MOODS = ("sad", "melancholic", "calm", "dreamy", "romantic", "mysterious", "dark")
