@@ -35,3 +35,22 @@ def chords_under_melody(arr: Arrangement) -> None:
         floor = max(FLOOR, t.lo if t else 0)
         while n.pitch > min(over) and n.pitch - 12 >= floor:
             n.pitch -= 12
+
+
+def intro_layers(arr: Arrangement) -> None:
+    """The intro builds by layers: the bass, counter-lines and timpani (and the melody, if it
+    plays) enter in its second half; the chords and the drums' cymbals open it."""
+    intro = next((s for s in arr.sections if s.label == "intro"), None)
+    if intro is None:
+        return
+    first, last = arr.bars[intro.bars[0]], arr.bars[intro.bars[-1]]
+    half = (first.start + last.start + last.beats) / 2.0
+    late = ("bass", "counter", "timpani", "melody")
+    keep = []
+    for n in arr.notes:
+        part = arr.parts[n.part]
+        if first.start - 1e-6 <= n.start < half and not part.is_drum and part.roles[0] in late:
+            continue
+        keep.append(n)
+    if len({n.part for n in keep if first.start - 1e-6 <= n.start < half}) >= 1:
+        arr.notes[:] = keep
