@@ -85,3 +85,10 @@ def test_the_melody_is_the_top_line(cue):
              if any(h.start <= m.start + 1e-6 < h.start + h.dur and h.pitch > m.pitch
                     for h in harm)]  # fmt: skip
     assert len(under) <= 0.1 * len(tune), (len(under), len(tune))
+
+
+def test_a_cinematic_cue_without_drums_has_its_cymbals():
+    arr = _arrange(dq.CueSpec("tense", "cinematic", "medium", "medium"), 1)
+    cymbals = [i for i, p in enumerate(arr.parts) if p.name == "cymbals"]
+    assert cymbals and arr.parts[cymbals[0]].is_drum
+    assert sum(1 for n in arr.notes if n.part == cymbals[0]) >= 16

@@ -146,6 +146,9 @@ def assign_parts(spec: ArrangeInput, style: st.GenreStyle, has_cuts: bool) -> li
     if spec.genre == "jazz" and spec.energy == "low":
         kit = 40  # brushes
     have_drums = any(r in ("drums", "perc") for _, _, rs, _ in specs for r in rs)
+    if spec.genre == "cinematic" and not have_drums:  # the orchestra's cymbals: its air
+        specs.append(("cymbals", -1, ["perc"], True))
+        have_drums = True
     if has_cuts and not have_drums:
         orchestral = spec.genre in ("classical", "cinematic", "ambient")
         specs.append(("hits", -1, ["hits"], True))

@@ -16,6 +16,7 @@ TOM_LO, TOM_LOW2, TOM_MID, TOM_MID2, TOM_HI, TOM_HI2 = 41, 43, 45, 47, 48, 50
 TAMB, SHAKER, CABASA, COWBELL, CLAVES = 54, 70, 69, 56, 75
 BONGO_HI, BONGO_LO, CONGA_MUTE, CONGA_HI, CONGA_LO = 60, 61, 62, 63, 64
 SPLASH, CHINA = 55, 52
+TRIANGLE = 81
 
 STEP_VELOCITY = {"g": 0.32, "o": 0.58, "x": 0.82, "X": 1.0}
 
@@ -263,6 +264,13 @@ _CINE_DRUMS = {
     2: {KICK2: "X.....x.X.......", TOM_LO: "x..x..x.x..x..x.", TOM_MID: "......o.......o.",
         SNARE: "....x.......x...", TAMB: "..o.x.o...o.x.o.", CRASH2: "x..............."},
 }  # fmt: skip
+# the cinematic air an orchestra without a drummer still has: a suspended ride and a triangle,
+# a shaker in the climax (issue 19: tense/melancholic cues had 0.1 % of their energy above
+# 4 kHz); the perc writer adds a cymbal swell into each new section
+_CINE_AIR = {
+    1: {RIDE: "o.......o.......", TRIANGLE: "x..............."},
+    2: {RIDE: "x...o...x...o...", TRIANGLE: "x.......x.......", SHAKER: "o.o.o.o.o.o.o.o."},
+}
 _WORLD_PERC = {
     1: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.x.....x.x..", SHAKER: "o.o.o.o.o.o.o.o."},
     2: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.xo....x.xo.", SHAKER: "xoxoxoxoxoxoxoxo",
@@ -298,8 +306,9 @@ GENRES: dict[str, GenreStyle] = {
     "cinematic": GenreStyle(
         band=(("strings", 48, "pad"), ("horn", 60, "melody"), ("piano", 0, "arp"),
               ("cello", 43, "bass"), ("timpani", 47, "timpani"), ("choir", 52, "counter")),
-        groove=False, kit=48, drums=_CINE_DRUMS, fill="toms", bass_style="sustain",
-        bass_program=43, comp_style="broken", reverb=95, chorus=10, melody_density=0.35,
+        groove=False, kit=48, drums=_CINE_DRUMS, perc=_CINE_AIR, fill="toms",
+        bass_style="sustain", bass_program=43, comp_style="broken", reverb=95, chorus=10,
+        melody_density=0.35,
     ),
     "classical": GenreStyle(
         band=(("flute", 73, "melody"), ("piano", 0, "comp"), ("strings", 48, "pad"),
