@@ -18,22 +18,22 @@ def chords_under_melody(arr: Arrangement) -> None:
     lead = {i for i, p in enumerate(arr.parts) if "melody" in p.roles and not p.is_drum}
     if not lead:
         return
+    floors: dict[int, int] = {}
+    for i, p in enumerate(arr.parts):
+        if not p.is_drum and i not in lead and p.roles[0] in ("comp", "pad", "arp"):
+            t = st.TRAITS.get(p.name)
+            floors[i] = max(FLOOR, t.lo if t else 0)
     tune = sorted((n for n in arr.notes if n.part in lead), key=lambda n: n.start)
     starts = [n.start for n in tune]
     longest = max((n.dur for n in tune), default=0.0)
     for n in arr.notes:
-        part = arr.parts[n.part]
-        if part.is_drum or n.part in lead or part.roles[0] not in ("comp", "pad", "arp"):
+        floor = floors.get(n.part)
+        if floor is None:
             continue
-        end = n.start + n.dur
-        hi = bisect.bisect_left(starts, end - 1e-6)
+        hi = bisect.bisect_left(starts, n.start + n.dur - 1e-6)
         lo = bisect.bisect_left(starts, n.start - longest)
-        over = [m.pitch for m in tune[lo:hi] if m.start + m.dur > n.start + 1e-6]
-        if not over:
-            continue
-        t = st.TRAITS.get(part.name)
-        floor = max(FLOOR, t.lo if t else 0)
-        while n.pitch > min(over) and n.pitch - 12 >= floor:
+        low = min((m.pitch for m in tune[lo:hi] if m.start + m.dur > n.start + 1e-6), default=128)
+        while n.pitch > low and n.pitch - 12 >= floor:
             n.pitch -= 12
 
 

@@ -10,6 +10,7 @@ the new chord, and a melody note on a beat from beat 3 that clashes moves to the
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 
 from engine.generate.draft import style as st
@@ -83,30 +84,32 @@ def _nearest_tone(pitch: int, chord: Chord) -> int:
 
 
 def apply_splits(arr: Arrangement) -> None:
-    """Re-voice the second half of every split bar (see the module doc)."""
+    """Re-voice the second half of every split bar (see the module doc). One pass over the
+    notes: each is looked up in the split bars by its start."""
     split_bars = [b for b in arr.bars if b.split is not None]
     if not split_bars:
         return
+    starts = [b.start for b in split_bars]
     added: list[Note] = []
-    for bar in split_bars:
+    for n in arr.notes:
+        k = bisect.bisect_right(starts, n.start + 1e-6) - 1
+        if k < 0 or arr.parts[n.part].is_drum:
+            continue
+        bar = split_bars[k]
         old, new = bar.chord, bar.split
         assert old is not None and new is not None
         at, end = bar.start + SPLIT_BEAT, bar.start + bar.beats
-        for n in arr.notes:
-            part = arr.parts[n.part]
-            if part.is_drum or n.start >= end - 1e-6 or n.start + n.dur <= at + 0.1:
-                continue
-            melody = "melody" in part.roles
-            if n.start >= at - 1e-6:
-                if melody:
-                    on_beat = abs((n.start - bar.start) - round(n.start - bar.start)) < 0.05
-                    if (on_beat or n.dur >= 1.0) and n.pitch % 12 not in new.pcs:
-                        n.pitch = _nearest_tone(n.pitch, new)
-                else:
-                    n.pitch = _degree_pitch(n.pitch, old, new)
-            elif n.start >= bar.start - 1e-6 and not melody:  # held over beat 3: strike again
-                tail = n.start + n.dur - at
-                n.dur = q(at - n.start) * 0.98
-                pitch = _degree_pitch(n.pitch, old, new)
-                added.append(Note(n.part, q(at), tail, pitch, max(18, int(n.vel * 0.85))))
+        if n.start >= end - 1e-6 or n.start + n.dur <= at + 0.1:
+            continue
+        if "melody" in arr.parts[n.part].roles:
+            on_beat = abs((n.start - bar.start) - round(n.start - bar.start)) < 0.05
+            if n.start >= at - 1e-6 and (on_beat or n.dur >= 1.0) and n.pitch % 12 not in new.pcs:
+                n.pitch = _nearest_tone(n.pitch, new)
+        elif n.start >= at - 1e-6:
+            n.pitch = _degree_pitch(n.pitch, old, new)
+        else:  # held over beat 3: strike it again on the new chord
+            tail = n.start + n.dur - at
+            n.dur = q(at - n.start) * 0.98
+            pitch = _degree_pitch(n.pitch, old, new)
+            added.append(Note(n.part, q(at), tail, pitch, max(18, int(n.vel * 0.85))))
     arr.notes.extend(added)
