@@ -209,6 +209,7 @@ def test_no_beat_and_bad_requests_are_clear(tmp_path: Path) -> None:
         ),
         ({"track": str(drone), "duration_s": float("nan")}, InvalidRequest, "finite"),
         ({"track": str(text), "duration_s": 5}, InvalidRequest, "not a readable media file"),
+        ({"track": str(drone), "clip": str(text)}, InvalidRequest, "not a readable media file"),
     ]
     for params, error, words in cases:
         with pytest.raises(error, match=words):
