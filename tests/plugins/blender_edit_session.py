@@ -107,7 +107,7 @@ def ours():
 
 
 select("shot")
-for stems in ("off", "on", "off", "on"):  # the first run registers the served knob table
+for stems in (False, True, False, True):  # the first run registers the served knob table
     bpy.context.scene.vmb_score.stems = stems
     facts.setdefault("stems_runs", []).append(
         {
@@ -117,7 +117,7 @@ for stems in ("off", "on", "off", "on"):  # the first run registers the served k
             "message": vb().STATE["message"],
         }
     )
-bpy.context.scene.vmb_score.stems = "off"
+bpy.context.scene.vmb_score.stems = False
 save()
 
 # -- conform: score the whole timeline, re-edit it, update the score -------------------------------
