@@ -214,5 +214,5 @@ def test_eval_draft_quality_command(tmp_path, capsys):
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["cues"][0]["cue"] == dq.CUES[0].name
-    assert "correlation >= 0.2" in data["checks"]
+    assert "correlation >= 0.2 (part sum)" in data["checks"]
     assert (out / "draft_quality.md").read_text().startswith("# Draft quality")
