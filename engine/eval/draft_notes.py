@@ -19,6 +19,7 @@ from engine.generate.draft.arrangement import Arrangement, Note
 CHORD_ROLES = ("comp", "pad", "arp")  # parts whose pitch classes name the chord
 VOICING_ROLES = ("comp", "pad")  # parts whose top note the melody should stay above
 SAME_CHORD_J = 0.6  # pitch-class sets at least this alike are one chord (C / C7: 0.75)
+CHORD_TONE_SHARE = 0.25  # a pitch class sounding a quarter as long as the main one is a tone
 BASS_WEIGHT = 0.5  # a bass note counts half: walking and passing tones do not make chords
 
 
@@ -45,8 +46,8 @@ def _body_bars(arr: Arrangement) -> list:
 
 
 def _slot_chord(arr: Arrangement, t0: float, t1: float) -> frozenset[int]:
-    """Pitch classes carrying at least half the heaviest one's sounding time in [t0, t1):
-    comp/pad/arp notes at full weight, bass at half."""
+    """Pitch classes carrying at least a quarter of the heaviest one's sounding time in
+    [t0, t1): comp/pad/arp notes at full weight, bass at half."""
     w = np.zeros(12)
     for n in arr.notes:
         role = _role0(arr, n)
@@ -59,12 +60,14 @@ def _slot_chord(arr: Arrangement, t0: float, t1: float) -> frozenset[int]:
             w[n.pitch % 12] += overlap * (BASS_WEIGHT if role == "bass" else 1.0)
     if w.max() <= 0:
         return frozenset()
-    return frozenset(int(i) for i in np.flatnonzero(w >= 0.5 * w.max()))
+    return frozenset(int(i) for i in np.flatnonzero(w >= CHORD_TONE_SHARE * w.max()))
 
 
 def harmonic_rhythm(arr: Arrangement) -> dict[str, Any]:
     """Chord changes per bar over the body, from the notes: each half bar's sounding
-    pitch-class set (comp/pad/arp/bass); a change is a set less than 60 % like the last."""
+    pitch-class set (comp/pad/arp/bass); a change is a set less than 60 % like the chord in
+    force and neither holding it nor held by it (so a half bar that mixes an anticipated
+    chord with the old one is no extra change)."""
     bars = _body_bars(arr)
     chords: list[frozenset[int]] = []
     for b in bars:
@@ -75,7 +78,12 @@ def harmonic_rhythm(arr: Arrangement) -> dict[str, Any]:
             if chord:
                 chords.append(chord)
             t += half
-    changes = sum(1 for a, c in zip(chords, chords[1:], strict=False) if _jac(a, c) < SAME_CHORD_J)
+    changes, current = 0, chords[0] if chords else frozenset()
+    for chord in chords[1:]:
+        if _changed(current, chord):
+            changes, current = changes + 1, chord
+        elif chord > current:  # the chord filled out (a comp joining the pad)
+            current = chord
     per_bar = changes / max(1, len(bars) - 1) if bars else None
     return {
         "chord_changes_per_bar": None if per_bar is None else round(per_bar, 3),
@@ -83,8 +91,12 @@ def harmonic_rhythm(arr: Arrangement) -> dict[str, Any]:
     }
 
 
-def _jac(a: frozenset, b: frozenset) -> float:
-    return len(a & b) / len(a | b) if a | b else 1.0
+def _changed(a: frozenset, b: frozenset) -> bool:
+    """Another chord: less than 60 % alike, and neither set holds the other (a comp that
+    plays two of the pad's tones is still the pad's chord)."""
+    if a <= b or b <= a:
+        return False
+    return len(a & b) / len(a | b) < SAME_CHORD_J
 
 
 def register_below(arr: Arrangement) -> dict[str, Any]:

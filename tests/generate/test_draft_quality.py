@@ -51,6 +51,10 @@ def test_mix_is_mono_safe(measured, cue):
     row = measured[cue]
     assert row["correlation"] >= 0.2, row["correlation"]
     assert row["mono_loss_db"] <= 3.0, row["mono_loss_db"]
+    delivered = row["delivered"]  # the mastered cue.wav generate() writes
+    assert delivered["correlation"] >= 0.2 and delivered["mono_loss_db"] <= 3.0, delivered
+    assert abs(delivered["lufs"] - delivered["target_lufs"]) <= 1.0, delivered
+    assert delivered["clipped"] == 0.0 and delivered["samples_ok"], delivered
 
 
 @needs_renderer

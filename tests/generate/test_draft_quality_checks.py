@@ -56,6 +56,13 @@ def test_harmonic_rhythm_counts_changes_from_the_sounding_notes():
     walk = [Note(2, float(b), 1.0, 36 + (0, 2, 4, 7)[b % 4], 80) for b in range(16)]
     held = _arr([("A", 4)], _chords([C] * 4) + arp + walk)
     assert dn.harmonic_rhythm(held)["chord_changes_per_bar"] == 0.0
+    # a chord anticipated on the bar's last offbeat and tied over is one change, not two
+    early = _chords([C]) + [Note(1, 3.5, 4.5, p, 80) for p in F] + _chords([G, C], start=8.0)
+    assert dn.harmonic_rhythm(_arr([("A", 4)], early))["chord_changes_per_bar"] == 1.0
+    # two tones of the chord before the pad joins are the same chord
+    sparse = [Note(1, 0.0, 2.0, p, 80) for p in (62, 64)] + _chords([(62, 64, 66, 69)], 2.0, 2.0)
+    sparse += _chords([(61, 64, 69, 71)] * 3, start=4.0)
+    assert dn.harmonic_rhythm(_arr([("A", 4)], sparse))["chord_changes_per_bar"] == round(1 / 3, 3)
     # the intro and the end are not counted; drums and the melody are no chords
     framed = _arr([("intro", 2), ("A", 2), ("end", 1)], _chords([C, F, C, C, G]))
     assert dn.harmonic_rhythm(framed)["chord_changes_per_bar"] == 0.0
