@@ -153,10 +153,13 @@ def _in(x: Any, lo: float | None = None, hi: float | None = None) -> bool:
 
 
 def _jac(key: str) -> Check:
+    """Seed variety; does not apply with one seed, or where no seed has the part at all
+    (an ambient cue without drums)."""
+
     def check(c: dict[str, Any]) -> tuple[bool, Any] | None:
-        if c["seeds"] < 2:
+        if c["seeds"] < 2 or c[key] is None:
             return None
-        return c[key] is not None and c[key] < TARGETS["jaccard_max"], c[key]
+        return c[key] < TARGETS["jaccard_max"], c[key]
 
     return check
 
@@ -229,6 +232,14 @@ def _groove_gap(key: str) -> Check:
     return check
 
 
+def _units(intro: bool) -> Check:
+    def check(c: dict[str, Any]) -> tuple[bool, Any]:
+        odd = [u for u in c["odd_units"] if u.startswith("intro:") == intro]
+        return not odd, odd
+
+    return check
+
+
 T = TARGETS
 CUE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("correlation >= 0.2 (part sum)",
@@ -262,10 +273,8 @@ CUE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("melody above the chord in B (<= 10 % of notes below its top)", _register),
     ("timing jitter > 5 ms (expressive genres)", _expressive("jitter_ms", "jitter_min_ms")),
     ("velocity spread > 9 (expressive genres)", _expressive("velocity_sd", "velocity_sd_min")),
-    ("body sections in 4/8-bar units",
-     lambda c: (not [u for u in c["odd_units"] if not u.startswith("intro")], c["odd_units"])),
-    ("intro in 4/8-bar units",
-     lambda c: (not [u for u in c["odd_units"] if u.startswith("intro")], c["odd_units"])),
+    ("body sections in 4/8-bar units", _units(intro=False)),
+    ("intro in 4/8-bar units", _units(intro=True)),
     ("seeds vary the form (>= 2 forms)",
      lambda c: None if c["seeds"] < 2 else (c["forms"] >= T["forms_min"], c["forms"])),
     ("seeds vary drums (J < 0.8)", _jac("jaccard_drums")),

@@ -217,14 +217,19 @@ def test_variety_checks():
     assert _check(same, "seeds vary the melody (J < 0.8)")["failing"] == ["happy-pop-medium (1)"]
     one = _seeds(n=1)  # one seed: variety does not apply
     assert _check(one, "seeds vary the voicing (J < 0.8)")["of"] == 0
+    no_drums = _seeds()  # no seed has drums: their variety does not apply, the rest does
+    for r in no_drums:
+        r["onsets"]["drums"] = []
+    assert _check(no_drums, "seeds vary drums (J < 0.8)")["of"] == 0
+    assert _check(no_drums, "seeds vary bass (J < 0.8)")["of"] == 1
     slow = _seeds(n=4, tempo="slow", cue="x")
     for r in slow:
         r["bpm"] = 70.0
     bpm = _check(_seeds(n=4) + slow, "distinct BPM per bucket >= 3")
     assert bpm == {"pass": 1, "of": 2, "failing": ["slow (1)"]}
     odd = _seeds(odd_units=["A2:5", "intro:2"])
-    assert _check(odd, "body sections in 4/8-bar units")["pass"] == 0
-    assert _check(odd, "intro in 4/8-bar units")["pass"] == 0
+    assert _check(odd, "body sections in 4/8-bar units")["failing"] == ["happy-pop-medium (A2:5)"]
+    assert _check(odd, "intro in 4/8-bar units")["failing"] == ["happy-pop-medium (intro:2)"]
 
 
 def test_harmony_spectrum_and_feel_checks_by_genre():
