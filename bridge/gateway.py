@@ -16,6 +16,7 @@ Routes (all under /v1):
   POST   /jobs                        {"kind", "params", "seed"?, "idempotency_key"?} -> 202
   POST   /cue                         cue params (+ "seed", "idempotency_key") -> 202
   POST   /soundtrack                  soundtrack params (+ "seed", "idempotency_key") -> 202
+  POST   /conform                     conform params (+ "seed", "idempotency_key") -> 202
   GET    /jobs?state=&limit=          recent jobs
   GET    /jobs/{id}                   state, progress, error, result
   POST   /jobs/{id}/cancel            cancel
@@ -87,6 +88,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", "/jobs", "submit"),
         ("POST", "/cue", "submit_cue"),
         ("POST", "/soundtrack", "submit_soundtrack"),
+        ("POST", "/conform", "submit_conform"),
         ("GET", f"/jobs/{_JOB}", "job"),
         ("DELETE", f"/jobs/{_JOB}", "close"),
         ("POST", f"/jobs/{_JOB}/cancel", "cancel"),
@@ -410,7 +412,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._submit(gw, "cue", *self._params("cue", body))
 
     def _h_submit_soundtrack(self, gw: Gateway, body: dict, query: dict) -> None:
-        params, fields = self._params("soundtrack", body)
+        self._submit_timeline(gw, "soundtrack", body)
+
+    def _h_submit_conform(self, gw: Gateway, body: dict, query: dict) -> None:
+        self._submit_timeline(gw, "conform", body)
+
+    def _submit_timeline(self, gw: Gateway, kind: str, body: dict) -> None:
+        """A kind that reads a timeline: a large inline OTIO goes to the job as a file."""
+        params, fields = self._params(kind, body)
         inline = params.get("otio_json")
         if inline is not None and not isinstance(inline, str):
             raise InvalidRequest("'otio_json' must be the OTIO document as a JSON string")
@@ -419,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise InvalidRequest("send either 'timeline' (a path) or 'otio_json', not both")
             params.pop("otio_json")
             params["timeline"] = str(gw.spool_otio(inline))
-        self._submit(gw, "soundtrack", params, fields)
+        self._submit(gw, kind, params, fields)
 
     def _h_list_jobs(self, gw: Gateway, query: dict) -> None:
         state = (query.get("state") or [None])[0]

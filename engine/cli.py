@@ -22,11 +22,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.generate",
     "engine.commands.describe",
     "engine.commands.render",
+    "engine.commands.conform",
     "engine.commands.train",
     "engine.commands.dataset",
     "engine.commands.library",
     "engine.commands.plan",
     "engine.commands.probe",
+    "engine.commands.adapt",
 )
 
 

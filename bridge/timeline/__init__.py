@@ -11,6 +11,7 @@ detection comes in as a callback. The modules, each one responsibility:
   markers   timeline, track and clip markers as hit points
   plan      cue requests -> cues (split, merged, chained), with their cuts and markers
   takes     generated stems onto the "VMB Score" track and back
+  conform   which shots of a re-edited cut are which shots of the old one
 
 `from bridge import timeline as tl` gives the public names of all of them.
 """
@@ -22,6 +23,15 @@ from bridge.timeline.clock import (
     timecode,
     timeline_extent,
     timeline_rate,
+)
+from bridge.timeline.conform import (
+    Shot,
+    ShotChange,
+    match_shots,
+    same_shots,
+    shared_material_s,
+    shots,
+    trims,
 )
 from bridge.timeline.markers import timeline_markers
 from bridge.timeline.plan import (
@@ -43,7 +53,7 @@ from bridge.timeline.reading import (
 )
 from bridge.timeline.relink import Located, MediaFinder, parse_url
 from bridge.timeline.select import CueRequest, Kind, Selection, cue_requests
-from bridge.timeline.takes import SCORE_TRACK, Take, place_takes, score_takes
+from bridge.timeline.takes import SCORE_TRACK, Take, place_takes, plain, score_takes
 
 __all__ = [
     "COMMON_RATES",
@@ -61,6 +71,8 @@ __all__ = [
     "PlannedCue",
     "SceneCuts",
     "Selection",
+    "Shot",
+    "ShotChange",
     "Take",
     "cue_id",
     "cue_requests",
@@ -70,9 +82,15 @@ __all__ = [
     "parse_time",
     "parse_url",
     "place_takes",
+    "plain",
     "plan_cues",
     "plan_selection",
     "load_timeline",
+    "match_shots",
+    "same_shots",
+    "shared_material_s",
+    "shots",
+    "trims",
     "read_timeline",
     "score_takes",
     "timecode",

@@ -37,9 +37,14 @@ class Take:
     backend: str = ""
     midi_path: str | None = None
     created: str = ""  # ISO 8601; now when empty
+    # what re-making the cue needs (knobs, references, the shots, cuts and markers it was
+    # fitted to, what it carried on; engine.score.soundtrack) and where it came from
+    record: dict[str, object] = field(default_factory=dict)
+    history: tuple[dict[str, object], ...] = ()  # older takes of this cue, oldest first
 
     def to_metadata(self) -> dict[str, object]:
         return {
+            **self.record,
             "cue_id": self.cue_id,
             "audio": self.audio_path,
             "midi": self.midi_path,
@@ -51,12 +56,12 @@ class Take:
         }
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """OTIO metadata containers (AnyDictionary, AnyVector) as plain dicts and lists."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, str):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -65,8 +70,8 @@ def _take_metadata(item: otio.core.Composable) -> dict | None:
     if not isinstance(item, otio.schema.Clip):
         return None
     if META in item.metadata:
-        return _plain(item.metadata[META])
-    fcp = _plain(item.metadata.get("fcp_xml", {}))
+        return plain(item.metadata[META])
+    fcp = plain(item.metadata.get("fcp_xml", {}))
     comment = fcp.get("comments", {}).get("mastercomment1", "") if isinstance(fcp, dict) else ""
     if isinstance(comment, str) and comment.startswith(_COMMENT):
         try:
@@ -129,7 +134,7 @@ def place_takes(timeline: otio.schema.Timeline, takes: Sequence[Take]) -> otio.s
             )
         index = _score_track(out)
         track = out.tracks[index]
-        history: list[object] = []
+        history: list[object] = list(take.history)
         for position, item in enumerate(track):
             older = _take_metadata(item)
             if older is not None and older.get("cue_id") == take.cue_id:
@@ -157,7 +162,8 @@ def place_takes(timeline: otio.schema.Timeline, takes: Sequence[Take]) -> otio.s
 
 
 def score_takes(timeline: otio.schema.Timeline) -> list[dict[str, object]]:
-    """Metadata of the takes on the score track, with their record in (timeline clock)."""
+    """Metadata of the takes on the score track, with their record in (timeline clock) and
+    the path the clip's media reference points at (`stem_path`)."""
     start = start_of(timeline)
     found = []
     for track in timeline.audio_tracks():
@@ -166,6 +172,9 @@ def score_takes(timeline: otio.schema.Timeline) -> list[dict[str, object]]:
         for item in track:
             meta = _take_metadata(item)
             if meta is not None:
+                ref = item.media_reference
+                if isinstance(ref, otio.schema.ExternalReference) and ref.target_url:
+                    meta["stem_path"] = otio.url_utils.filepath_from_url(ref.target_url)
                 placed = item.range_in_parent()
                 meta["record_in_s"] = round((start + placed.start_time).to_seconds(), 6)
                 meta["duration_s"] = round(placed.duration.to_seconds(), 6)

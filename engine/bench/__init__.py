@@ -29,6 +29,8 @@ BENCHES: dict[str, str] = {
     "draft": "engine.bench.draft:bench_draft",
     "fuzz": "engine.bench.fuzz:bench_fuzz",
     "hits": "engine.bench.hits:bench_hits",
+    "adapt": "engine.bench.adapt:bench_adapt",
+    "conform": "engine.bench.conform:bench_conform",
 }
 NOT_IN_ALL = ("soak",)  # the soak kills daemons repeatedly; run it on its own
 

@@ -23,11 +23,14 @@ import msgpack
 
 from bridge import protocol
 
-KINDS = ("noop", "selfcheck", "cue", "describe", "soundtrack", "format_disk", "")
+KINDS = (
+    "noop", "selfcheck", "cue", "describe", "soundtrack", "adapt", "conform", "format_disk", ""
+)  # fmt: skip
 PARAM_KEYS = (
     "media", "text", "duration_s", "start_s", "end_s", "knobs", "backend", "name",
     "variations", "cut_times_s", "continue_from", "duck", "steps", "step_s", "timeline",
-    "otio_json", "selection", "per", "min_length_s", "max_length_s", "x",
+    "otio_json", "selection", "per", "min_length_s", "max_length_s", "track", "clip",
+    "position_s", "x",
 )  # fmt: skip
 KNOB_KEYS = ("mood", "genre", "tempo", "energy", "instruments", "bpm")
 HUGE_INTS = (2**64 - 1, 2**63, 2**63 - 1, -(2**63), 2**32, 2**53 + 1, -1, 2**31)

@@ -25,12 +25,18 @@ TEMPO_N_FFT = 2048  # tempo: 93 ms windows, smoothed
 PRIOR_OCTAVES = 0.5
 PRIOR_FLOOR = 0.2
 HOP = 128  # 5.8 ms frames
+BLOCK = 2048  # frames per FFT block
 
 
 def _latency_s(n_fft: int) -> float:
     """A centred window starts to see an onset before its centre; measured on click tracks,
     the flux peak comes about a third of a window early."""
     return 0.34 * n_fft / ANALYSIS_SR
+
+
+def onset_latency_s(n_fft: int = N_FFT) -> float:
+    """How early the envelope of ``n_fft`` windows sees an onset (add it to a frame's time)."""
+    return _latency_s(n_fft)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def onset_envelope(
     frames = np.lib.stride_tricks.as_strided(
         x, shape=(n_frames, n_fft), strides=(x.strides[0] * HOP, x.strides[0])
     )
-    mag = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1))
+    window = np.hanning(n_fft).astype(np.float32)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / ANALYSIS_SR)
     edges = np.geomspace(40.0, 10000.0, 41)
     band_idx = np.clip(np.searchsorted(edges, freqs) - 1, -1, 39)
@@ -81,7 +87,11 @@ def onset_envelope(
     weights = np.zeros((freqs.shape[0], 40))
     weights[np.nonzero(valid)[0], band_idx[valid]] = 1.0
     weights /= np.maximum(weights.sum(axis=0, keepdims=True), 1.0)
-    bands = mag @ weights
+    # in blocks of frames: a long track's full spectrogram would take gigabytes
+    bands = np.concatenate(
+        [np.abs(np.fft.rfft(frames[i : i + BLOCK] * window, axis=1)) @ weights
+         for i in range(0, n_frames, BLOCK)]
+    )  # fmt: skip
     logb = np.log1p(1000.0 * bands / max(bands.max(), 1e-12))
     flux = np.maximum(0.0, np.diff(logb, axis=0, prepend=np.zeros((1, 40)))).sum(axis=1)
     if smooth_frames > 1:
@@ -95,12 +105,22 @@ def onset_envelope(
     return OnsetEnvelope(strength=strength, frame_rate=frame_rate, offset_s=0.0)
 
 
+def tempo_envelope(audio: np.ndarray, sample_rate: int) -> OnsetEnvelope:
+    """The envelope tempo and beats are measured on (93 ms windows, smoothed)."""
+    return onset_envelope(audio, sample_rate, n_fft=TEMPO_N_FFT, smooth_frames=5)
+
+
 def onset_times(
-    audio: np.ndarray, sample_rate: int, threshold: float = 1.5, min_gap_s: float = 0.03
+    audio: np.ndarray,
+    sample_rate: int,
+    threshold: float = 1.5,
+    min_gap_s: float = 0.03,
+    env: OnsetEnvelope | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Onset times (s) and strengths: local maxima of the envelope above ``threshold`` x the
-    local median (plus a small floor)."""
-    env = onset_envelope(audio, sample_rate)
+    local median (plus a small floor). ``env``: the audio's default :func:`onset_envelope`
+    when the caller has it already."""
+    env = env or onset_envelope(audio, sample_rate)
     s = env.strength
     if s.size == 0 or s.max() <= 0:
         return np.zeros(0), np.zeros(0)
@@ -144,11 +164,13 @@ def estimate_tempo(
     bucket: str | None = None,
     prior_bpm: float | None = None,
     bpm_range: tuple[float, float] | None = None,
+    env: OnsetEnvelope | None = None,
 ) -> TempoEstimate:
     """Tempo in BPM. ``bucket`` (slow/medium/fast) limits the answer to that bucket's range
     (octave resolution against the asked bucket); ``prior_bpm`` centres the octave prior
-    (default: the bucket's default BPM, else 120)."""
-    env = onset_envelope(audio, sample_rate, n_fft=TEMPO_N_FFT, smooth_frames=5)
+    (default: the bucket's default BPM, else 120). ``env``: the audio's :func:`tempo_envelope`
+    when the caller has it already."""
+    env = env or tempo_envelope(audio, sample_rate)
     lo, hi = MIN_BPM, MAX_BPM
     if bucket is not None:
         lo, hi = TEMPO_BUCKETS[bucket]
@@ -200,13 +222,14 @@ def track_beats(
     bpm: float | None = None,
     bucket: str | None = None,
     tightness: float = 100.0,
+    env: OnsetEnvelope | None = None,
 ) -> np.ndarray:
     """Beat times (s) by dynamic programming over the onset envelope (Ellis 2007): each beat
     rewards onset strength and penalises gaps that stray from the tempo's period. ``bpm``
-    defaults to :func:`estimate_tempo` (with ``bucket``)."""
+    defaults to :func:`estimate_tempo` (with ``bucket``); ``env`` as there."""
+    env = env or tempo_envelope(audio, sample_rate)
     if bpm is None:
-        bpm = estimate_tempo(audio, sample_rate, bucket=bucket).bpm
-    env = onset_envelope(audio, sample_rate, n_fft=TEMPO_N_FFT, smooth_frames=5)
+        bpm = estimate_tempo(audio, sample_rate, bucket=bucket, env=env).bpm
     o = env.strength
     if o.size == 0 or o.max() <= 0:
         return np.zeros(0)

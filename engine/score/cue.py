@@ -229,19 +229,45 @@ def describe(
     return backend, reason, visual, _continued(description, spec), timings
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What keeps a re-fitted cue the same music (engine.score.conform): the description it
+    played (tempo, key and mode included) and the references it was made from. With it,
+    describe and retrieve are skipped; the length, cuts and markers are the spec's."""
+
+    description: MusicDescription
+    retrieval: Retrieval
+
+
 def run_cue(
-    spec: CueSpec, settings: Settings, seed: int, out_dir: Path, progress: ProgressFn
+    spec: CueSpec,
+    settings: Settings,
+    seed: int,
+    out_dir: Path,
+    progress: ProgressFn,
+    identity: Identity | None = None,
 ) -> list[Cue]:
     """describe -> retrieve -> generate; K variations share description and references
-    and run as one batch where the generator has a batched path."""
-    backend, reason, visual, description, timings = describe(spec, settings, seed, progress, STAGES)
+    and run as one batch where the generator has a batched path. With `identity` (a
+    re-fit), the description and references are those, not looked for again."""
+    if identity is None:
+        backend, reason, visual, description, timings = describe(
+            spec, settings, seed, progress, STAGES
+        )
+    else:  # no picture is looked at: the cut times are the spec's
+        backend, reason = backends.select(spec.backend, settings, STAGES)
+        visual, timings = visual_for(replace(spec, media=None), settings), {}
+        description = _continued(identity.description, spec)
     duration = _cue_length(spec, visual, settings)
     t0 = time.perf_counter()
     progress("retrieve", 0, 1)  # before the stage is built (a first build loads models)
     retriever = stage(backend, "retrieve", settings)
-    retrieval = retriever.retrieve(
-        description, spec.knobs, visual, settings.pipeline.top_k, progress
-    )
+    if identity is not None:
+        retrieval = identity.retrieval
+    else:
+        retrieval = retriever.retrieve(
+            description, spec.knobs, visual, settings.pipeline.top_k, progress
+        )
     timings["retrieve_s"] = time.perf_counter() - t0
     generator = stage(backend, "generate", settings)
     t0 = time.perf_counter()

@@ -13,6 +13,7 @@ import html
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,33 @@ class PlacedCue:
     title: str = ""  # the clip the cue scores
     usage: str = DEFAULT_USAGE  # a USAGES code
     adapted: tuple[str, ...] = ()  # library tracks whose audio conditioned the cue
+    thumbnail: str = ""  # the cue sheet's picture of it (base64 PNG) where already drawn
+
+
+THUMBNAIL = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'></td><td><a href='([^']+)'")
+
+
+def thumbnails_of(sheet: Path) -> dict[str, str]:
+    """{stem file name: its thumbnail} from an HTML cue sheet this module wrote (a conform
+    re-uses those of the stems it keeps or moves: the same samples, the same picture)."""
+    try:
+        text = sheet.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {html.unescape(name): png for png, name in THUMBNAIL.findall(text)}
+
+
+def change_text(info: dict[str, Any]) -> str:
+    """A conformed cue's change in words ("kept: picture and length unchanged"); "" else."""
+    if not info.get("change"):
+        return ""
+    reason = info.get("change_reason")
+    return f"{info['change']}: {reason}" if reason else str(info["change"])
+
+
+def _with_changes(cues: Sequence[PlacedCue]) -> bool:
+    """The cue sheets get a "Changes" column for a conformed timeline only."""
+    return any(c.info.get("change") for c in cues)
 
 
 def usage_code(value: str) -> str:
@@ -200,8 +228,10 @@ def cue_sheet(
     """An HTML cue sheet: each cue's time, description, attributes and a thumbnail, and
     what the user may do with the music (`licence_lines`, from engine.score.licence)."""
     rows = []
+    changes = _with_changes(cues)
     for i, cue in enumerate(cues, 1):
         attrs = cue.info.get("attributes", {})
+        change = f"<td>{html.escape(change_text(cue.info))}</td>" if changes else ""
         attr_text = ", ".join(
             f"{k}: {', '.join(v) if isinstance(v, list) else v}"
             for k, v in attrs.items()
@@ -222,10 +252,11 @@ def cue_sheet(
             f"{_conditioning_html(cue.info)}"
             f"<div class=a>licence: {html.escape(str(cue.info.get('licence', '')))}</div></td>"
             f"<td><img alt='waveform and spectrogram' src='data:image/png;base64,"
-            f"{_thumbnail(cue.audio)}'></td>"
+            f"{cue.thumbnail or _thumbnail(cue.audio)}'></td>"
             f"<td><a href='{html.escape(cue.audio.name)}'>{html.escape(cue.audio.name)}</a></td>"
-            "</tr>"
+            f"{change}</tr>"
         )
+    changes_head = "<th>changes</th>" if changes else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Cue sheet: {html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -237,7 +268,7 @@ td,th{{border-bottom:1px solid #ccc;padding:.4em;vertical-align:top;text-align:l
 <h2>What you may do with this music</h2>
 {"".join(f"<p>{html.escape(line)}</p>" for line in licence_lines)}
 <table><tr><th>#</th><th>cue</th><th>in / out</th><th>description</th><th>audio</th>
-<th>file</th></tr>
+<th>file</th>{changes_head}</tr>
 {"".join(rows)}
 </table></body></html>
 """
@@ -269,7 +300,8 @@ def music_cue_sheet(
     """The standard music cue sheet as CSV (UTF-8 with BOM, so spreadsheet apps read it)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    changes = _with_changes(cues)
+    writer.writerow(CSV_COLUMNS + (("Changes",) if changes else ()))
     for i, cue in enumerate(cues, 1):
         library = f"library: {', '.join(cue.adapted)}" if cue.adapted else ""
         pub = "; ".join(p for p in (publisher, library) if p) or NO_PUBLISHER
@@ -288,6 +320,7 @@ def music_cue_sheet(
                 cue.info.get("licence", ""),
                 _weights_cell(cue.info),
                 _conditioning_cell(cue.info),
+                *((change_text(cue.info),) if changes else ()),
             )
         )
     return atomic.write_bytes(out, buf.getvalue().encode("utf-8-sig"))

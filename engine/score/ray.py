@@ -24,8 +24,9 @@ def render_on_ray(
     address: str,
     progress: Callable[[int, int], None],
     at: Placement | None = None,
-) -> list[Cue]:
-    """Cues as Ray tasks; a continuous plan renders its first cue, then the rest in parallel."""
+) -> list[tuple[CueSpec, Cue]]:
+    """Cues as Ray tasks; a continuous plan renders its first cue, then the rest in parallel.
+    Each cue comes back with the request it was rendered from."""
     import ray
 
     if not ray.is_initialized():
@@ -56,7 +57,7 @@ def render_on_ray(
         results[i] = ray.get(ready[0])
         done += 1
         progress(done, len(specs))
-    return [r for r in results if r is not None]
+    return [(spec, r) for spec, r in zip(specs, results, strict=True) if r is not None]
 
 
 def ray_render(spec: CueSpec, home: str, seed: int, out_dir: str) -> Cue:

@@ -13,7 +13,6 @@ request requires media. The timeline's markers and the request's `markers` are h
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,16 +29,10 @@ from engine.config import Settings, load_frozen
 from engine.score import cut_only
 from engine.score.cue import Cue, run_cue
 from engine.score.cue_spec import CueSpec, parse_knobs
-from engine.score.deliver import (
-    DEFAULT_USAGE,
-    PlacedCue,
-    cue_sheet,
-    mix,
-    music_cue_sheet,
-    usage_code,
-)
+from engine.score.deliver import DEFAULT_USAGE, usage_code
 from engine.score.finishing import parse_finish_params
-from engine.score.provenance import adapted_tracks, cue_licence
+from engine.score.records import carried_from, render_record
+from engine.score.write_back import Rendered, write_back
 from engine.types import Knobs
 
 MAX_OTIO_JSON = 8 << 20
@@ -351,28 +344,8 @@ def spec_of(
     )
 
 
-def carried_from(cue: Cue) -> dict[str, Any]:
-    """What a following cue keeps (what was played, not only what was asked): tempo, key,
-    the genre's groove, and the draft's form position and motifs."""
-    a = cue.description.attributes
-    carried = {
-        "bpm": cue.extra.get("bpm", a.bpm),
-        "key": cue.extra.get("key", a.key),
-        "mode": cue.extra.get("mode", a.mode),
-        "genre": cue.extra.get("genre", a.genre),
-    }
-    if isinstance(cue.extra.get("carry"), dict):
-        carried["carry"] = cue.extra["carry"]
-    strength = (cue.extra.get("measured") or {}).get("key_strength")  # full cues measure it
-    if strength is not None:
-        from engine.generate.full.conditioning import MIN_KEY_STRENGTH
-
-        if strength < MIN_KEY_STRENGTH:  # no clear key was played: none to keep
-            carried.update(key=None, mode=None)
-    return carried
-
-
 RenderFn = Callable[[CueSpec, int], Cue]
+Made = tuple[CueSpec, Cue]  # a cue as asked for and as rendered
 
 
 def _render_all(
@@ -382,40 +355,18 @@ def _render_all(
     seed: int,
     progress: Callable[[int, int], None],
     at: Placement | None = None,
-) -> list[Cue]:
+) -> list[Made]:
     """Sequential: a continuous plan needs each cue's key and tempo before the next."""
-    results: list[Cue] = []
+    results: list[Made] = []
     n = len(plan.cues)
     at = placement(plan, params, at)
     for i, cue in enumerate(plan.cues):
         progress(i, n)
-        prev = carried_from(results[-1]) if cue.continue_from and results else None
-        results.append(render(spec_of(cue, params, prev, at, i), seed + i))
+        prev = carried_from(results[-1][1]) if cue.continue_from and results else None
+        spec = spec_of(cue, params, prev, at, i)
+        results.append((spec, render(spec, seed + i)))
     progress(n, n)
     return results
-
-
-def _media_record(plan: tl.CuePlan, loaded: tl.Loaded) -> dict[str, Any]:
-    """What the scored OTIO records of its media: relinked and missing clips (the clips
-    keep their original references) and what reading the timeline assumed."""
-    seen: dict[str, dict[str, Any]] = {}
-    for cue in plan.cues:
-        for s in cue.segments:
-            if s.media_status != "found" and s.clip_id not in seen:
-                seen[s.clip_id] = {
-                    "clip_id": s.clip_id,
-                    "clip": s.clip_name,
-                    "status": s.media_status,
-                    "original": s.media_original,
-                    "path": s.media_path if s.media_status == "relinked" else None,
-                    "note": s.media_note,
-                }
-    rows = list(seen.values())
-    return {
-        "relinked": [r for r in rows if r["status"] == "relinked"],
-        "missing": [r for r in rows if r["status"] == "missing"],
-        "read_notes": list(loaded.notes),
-    }
 
 
 def placement(plan: tl.CuePlan, params: dict[str, Any], at: Placement | None) -> Placement:
@@ -426,7 +377,7 @@ def placement(plan: tl.CuePlan, params: dict[str, Any], at: Placement | None) ->
 
 def _render(
     plan: tl.CuePlan, params: dict[str, Any], ctx: RenderContext, at: Placement
-) -> list[Cue]:
+) -> list[Made]:
     address = params.get("ray_address") or os.environ.get("RAY_ADDRESS")
 
     def cue_progress(i: int, n: int) -> None:
@@ -445,144 +396,16 @@ def _render(
     return _render_all(plan, params, render, ctx.seed, cue_progress, at)
 
 
-def _deliver_sheets(
-    cues: list[Cue],
-    placed: list[PlacedCue],
-    params: dict[str, Any],
-    settings: Settings,
-    rate: float,
-    out: Path,
-    drop_frame: bool | None = None,
-) -> None:
-    """The HTML cue sheet and the standard CSV one, with the licence of what made the music."""
-    title = params["title"]
-    statements = {}
-    for cue in cues:
-        statement = cue_licence(cue, settings)
-        statements.setdefault(statement.summary, statement)
-    lines = [line for st in statements.values() for line in st.lines]
-    cue_sheet(placed, title, out / "cue-sheet.html", lines)
-    music_cue_sheet(
-        placed,
-        title,
-        rate,
-        out / "cue-sheet.csv",
-        composer=params.get("composer") or "",
-        publisher=params.get("publisher") or "",
-        drop_frame=drop_frame,
-    )
-
-
-def _row(planned: tl.PlannedCue, cue: Cue, final: Path, usage: str) -> dict[str, Any]:
-    """One cue of the result (and of the cue sheet, the mix's iXML, cues.json): what was
-    played, and from what; files named where the job publishes them, not its staging."""
-    notes = [] if planned.picture else [cut_only.note(planned)]
-    relinked = {s.media_status for s in planned.segments} & {"relinked", "missing"}
-    if planned.picture and relinked:
-        notes.append(f"media: {planned.media_status} (see the scored OTIO's vmb.media)")
-    return {
-        **cue.to_json(),
-        "audio": str(final / cue.audio.name),
-        "midi": str(final / cue.midi.name) if cue.midi else None,
-        "cue_id": planned.cue_id,
-        "clip": planned.primary.clip_name,
-        "record_in_s": planned.record_in_s,
-        "record_out_s": planned.record_out_s,
-        "position_s": planned.record_in_s,  # the stem's BWF time reference
-        "usage": usage,
-        "media_status": planned.media_status,
-        "scored_without_picture": planned.picture is None,
-        "markers": [m.to_json() for m in planned.markers],
-        "notes": notes,
-    }
-
-
-def _take(planned: tl.PlannedCue, cue: Cue, final: Path) -> tl.Take:
-    """The cue's stem as it goes onto the score track (paths where the job delivers)."""
-    return tl.Take(
-        cue_id=planned.cue_id,
-        audio_path=str(final / cue.audio.name),
-        record_in_s=planned.record_in_s,
-        duration_s=planned.duration_s,
-        description=cue.description.text,
-        attributes=cue.description.attributes.to_json(),
-        seed=cue.seed,
-        backend=cue.backend,
-        midi_path=str(final / cue.midi.name) if cue.midi else None,
-    )
-
-
-def _files(cues: list[Cue]) -> dict[str, str]:
-    """The job's files by name: timeline, mix, cue sheets, and each cue's stem(s) and MIDI."""
-    files = {
-        "otio": "scored.otio",
-        "mix": "soundtrack.wav",
-        "cue_sheet": "cue-sheet.html",
-        "cue_sheet_csv": "cue-sheet.csv",
-    }
-    for cue in cues:
-        files[cue.audio.stem] = cue.audio.name
-        if cue.midi:
-            files[f"{cue.midi.stem}-midi"] = cue.midi.name
-        for part, path in (cue.extra.get("stems") or {}).items():
-            files[f"{cue.audio.stem}-{part}"] = Path(str(path)).name
-    return files
-
-
 def render_soundtrack(params: dict[str, Any], ctx: RenderContext) -> dict[str, Any]:
-    settings, out = ctx.settings, ctx.out_dir
     loaded = _read(params)
-    timeline = loaded.timeline
     ctx.progress("plan", 0, 1)
     plan = _plan(params, loaded, _finder(params), scene_cuts=_scene_cuts)
-    title = params.get("title") or timeline.name or "timeline"
+    title = params.get("title") or loaded.timeline.name or "timeline"
     params = {**params, "title": title}
-    start_s, end_s = tl.timeline_extent(timeline)
-    rate = tl.timeline_rate(timeline)
-    cues = _render(plan, params, ctx, Placement(rate=rate))
-    ctx.progress("deliver", 0, 3)
-    takes = [
-        _take(planned, cue, ctx.final_dir) for planned, cue in zip(plan.cues, cues, strict=True)
-    ]
-    scored = tl.place_takes(timeline, takes)
-    record = {**scored.metadata.get(tl.META, {}), "media": _media_record(plan, loaded)}
-    scored.metadata[tl.META] = record  # the clips keep their original references
-    tl.write_timeline(scored, out / "scored.otio")
-    ctx.progress("deliver", 1, 3)
+    made = _render(plan, params, ctx, Placement(rate=tl.timeline_rate(loaded.timeline)))
     usages = _usages(params.get("usage"))
-    usage = [_usage_of(planned, usages) for planned in plan.cues]
-    cue_rows = [
-        _row(planned, cue, ctx.final_dir, u)
-        for planned, cue, u in zip(plan.cues, cues, usage, strict=True)
+    items = [
+        Rendered(planned, spec, cue, usage=_usage_of(planned, usages))
+        for planned, (spec, cue) in zip(plan.cues, made, strict=True)
     ]
-    placed = [
-        PlacedCue(
-            name=planned.cue_id,
-            audio=cue.audio,
-            offset_s=planned.record_in_s - start_s,
-            record_in_s=planned.record_in_s,
-            record_out_s=planned.record_out_s,
-            info=row,
-            title=planned.primary.clip_name,
-            usage=u,
-            adapted=tuple(adapted_tracks(cue)),
-        )
-        for planned, cue, row, u in zip(plan.cues, cues, cue_rows, usage, strict=True)
-    ]
-    rate_hz = settings.pipeline.sample_rate
-    mix(placed, end_s - start_s, out / "soundtrack.wav", rate_hz, title, start_s)
-    ctx.progress("deliver", 2, 3)
-    _deliver_sheets(cues, placed, params, settings, rate, out, loaded.drop_frame)
-    ctx.progress("deliver", 3, 3)
-    files = _files(cues)
-    (out / "cues.json").write_text(json.dumps(cue_rows, indent=2, default=str))
-    files["cues"] = "cues.json"
-    return {
-        "files": files,
-        "cues": cue_rows,
-        "timeline_start_s": start_s,
-        "timeline_end_s": end_s,
-        "timeline_rate": rate,
-        "title": title,
-        "notes": list(loaded.notes),
-    }
+    return write_back(items, loaded, params, ctx, render_record(params, ctx.seed))

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import importlib
 
-from engine.serve import builtin_kinds, score_kinds  # noqa: F401  (they register at import)
+from engine.serve import (  # noqa: F401  (they register at import)
+    builtin_kinds,
+    conform_kinds,
+    score_kinds,
+)
 from engine.serve.kinds import JobKind, registered
 
 

@@ -1,4 +1,4 @@
-"""Job kinds of the pipeline: `describe`, `cue` and `soundtrack` (registered at import).
+"""Job kinds of the pipeline: `describe`, `cue`, `soundtrack` and `adapt` (registered at import).
 
 The daemon side depends on `engine.score`; nothing in `engine.score` imports the daemon.
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Settings
+from engine.score.adapt import adapt_track, parse_adapt_params
 from engine.score.cue import describe, run_cue
 from engine.score.cue_spec import parse_cue_params
 from engine.serve.kinds import JobContext, register
@@ -68,6 +69,15 @@ def _run_soundtrack(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     return render_soundtrack(params, ctx)
 
 
+def _validate_adapt(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    return parse_adapt_params(params, settings).to_params()
+
+
+def _run_adapt(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    spec = parse_adapt_params(params, ctx.settings)
+    return adapt_track(spec, ctx.out_dir, ctx.progress)
+
+
 register(
     "describe", _run_describe, _validate_describe, "music description of a clip, image or text"
 )
@@ -77,4 +87,10 @@ register(
     _run_soundtrack,
     _validate_soundtrack,
     "every cue of a timeline selection, the stems, the updated OTIO, a mix and a cue sheet",
+)
+register(
+    "adapt",
+    _run_adapt,
+    _validate_adapt,
+    "a track made exactly a given length by leaving out or repeating whole bars (no model)",
 )

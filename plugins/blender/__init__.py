@@ -1,6 +1,7 @@
 """VMB Score for Blender's Video Sequencer: a "VMB Score" sidebar panel with the engine's
-knobs, and two operators, bpy.ops.vmb.score_selection() and bpy.ops.vmb.score_timeline()
-(wait=True blocks until the stems are placed: scripts and batch runs).
+knobs, and the operators bpy.ops.vmb.score_selection(), bpy.ops.vmb.score_timeline(),
+bpy.ops.vmb.update_score() and bpy.ops.vmb.adapt_audio() (wait=True blocks until the
+music is placed: scripts and batch runs).
 
 The extension talks only to the VMB Score engine on this computer (its loopback HTTP
 gateway); the shared client and flow (vmb_client.py, vmb_flow.py) are copied in from
@@ -82,6 +83,32 @@ class VMB_OT_score_timeline(bpy.types.Operator):
         return _score(self, context, "timeline")
 
 
+class VMB_OT_adapt_audio(bpy.types.Operator):
+    """Adapt the selected sound strip to the movie strip under it (whole bars cut or repeated;
+    your strip is kept, muted)"""
+
+    bl_idname = "vmb.adapt_audio"
+    bl_label = "Adapt selected audio to the video clip"
+    bl_options = {"REGISTER", "UNDO"}
+    wait: BoolProperty(name="Wait", description="Block until the music is placed", default=False)
+
+    def execute(self, context):
+        return _score(self, context, "adapt")
+
+
+class VMB_OT_update_score(bpy.types.Operator):
+    """Update the earlier whole-timeline score to the current cut: kept cues stay, moved,
+    re-fitted and new ones are placed, removed ones taken off the VMB Score channels"""
+
+    bl_idname = "vmb.update_score"
+    bl_label = "Update score to this cut"
+    bl_options = {"REGISTER", "UNDO"}
+    wait: BoolProperty(name="Wait", description="Block until the stems are placed", default=False)
+
+    def execute(self, context):
+        return _score(self, context, "conform")
+
+
 class VMB_OT_cancel(bpy.types.Operator):
     """Cancel the running VMB Score job"""
 
@@ -161,6 +188,10 @@ class VMB_PT_panel(bpy.types.Panel):
         row.enabled = not busy
         row.operator("vmb.score_selection", icon="SOUND")
         row.operator("vmb.score_timeline", icon="SEQUENCE")
+        edit = layout.column(align=True)
+        edit.enabled = not busy
+        edit.operator("vmb.update_score", icon="FILE_REFRESH")
+        edit.operator("vmb.adapt_audio", icon="MOD_TIME")
         if busy:
             layout.label(text=vb.STATE["progress"] or "working…", icon="TIME")
             layout.operator("vmb.cancel", icon="CANCEL")
@@ -186,6 +217,8 @@ def _cancel_on_load(*_args):
 CLASSES = (
     VMB_OT_score_selection,
     VMB_OT_score_timeline,
+    VMB_OT_adapt_audio,
+    VMB_OT_update_score,
     VMB_OT_cancel,
     VMB_OT_refresh_knobs,
     VMB_OT_report,

@@ -7,10 +7,12 @@ driven by `bpy.app.timers`, one short HTTP call per tick, so the UI never freeze
 
 import json
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import bpy
 
+from . import vmb_blender_edit as vbe
 from . import vmb_client as vc
 from . import vmb_flow as vf
 from . import vmb_strips as st
@@ -29,19 +31,22 @@ def _overlaps(strip: Any, start: int, end: int) -> bool:
     return strip.frame_final_start < end and strip.frame_final_end > start
 
 
-def _score_channels(se: Any) -> List[int]:
+def _score_channels(se: Any, base: str) -> List[int]:
+    """Channels named `base` or `base N` (the second, third... made when one was busy)."""
+    pattern = re.compile(re.escape(base) + r"( \d+)?$")
     return [
         i
         for i in range(1, min(len(se.channels), MAX_CHANNEL + 1))
-        if str(se.channels[i].name).startswith(st.CHANNEL_NAME)
+        if pattern.match(str(se.channels[i].name))
     ]
 
 
-def target(se: Any, start: int, end: int, notes: List[str]) -> Tuple[int, Any]:
-    """(channel, earlier take to replace or None): a "VMB Score…" channel free over [start,
-    end); our own unlocked strip starting at `start` is replaced (regenerate)."""
+def target(se: Any, start: int, end: int, notes: List[str], base: str) -> Tuple[int, Any]:
+    """(channel, earlier take to replace or None): a `base` ("VMB Score", "VMB Score:
+    piano") channel free over [start, end); our own unlocked strip starting at `start` is
+    replaced (regenerate)."""
     top = list(st.children(se))
-    for ch in _score_channels(se):
+    for ch in _score_channels(se, base):
         reuse, blocked = None, False
         for s in top:
             if s.channel != ch or not _overlaps(s, start, end):
@@ -58,20 +63,23 @@ def target(se: Any, start: int, end: int, notes: List[str]) -> Tuple[int, Any]:
     if used >= MAX_CHANNEL:
         raise vc.PluginError("Every Sequencer channel is in use: free one for the score.", "full")
     ch = used + 1
-    count = len(_score_channels(se))
-    se.channels[ch].name = st.CHANNEL_NAME + (f" {count + 1}" if count else "")
+    count = len(_score_channels(se, base))
+    se.channels[ch].name = base + (f" {count + 1}" if count else "")
     return ch, None
 
 
-def place(scene: Any, path: str, start: int, frames: int, label: str, job: str) -> Dict:
-    """A sound strip of `path` at frame `start`, exactly `frames` long, on a score channel."""
+def place(
+    scene: Any, path: str, start: int, frames: int, label: str, job: str, base: str = ""
+) -> Dict:
+    """A sound strip of `path` at frame `start`, exactly `frames` long, on a `base` channel
+    (a "VMB Score" one by default)."""
     if frames <= 0:
         raise vc.PluginError(f"Nothing to place: the cue is {frames} frames long.", "result")
     if not os.path.isfile(path):
         raise vc.PluginError(f"The generated file is missing: {path}", "result")
     se = scene.sequence_editor_create()
     notes = []  # type: List[str]
-    ch, old = target(se, start, start + frames, notes)
+    ch, old = target(se, start, start + frames, notes, base or st.CHANNEL_NAME)
     takes = []  # type: List[str]
     if old is not None:
         takes = [str(t) for t in old.get(TAKES, [])] + [str(old.get(FILE, ""))]
@@ -90,7 +98,23 @@ def place(scene: Any, path: str, start: int, frames: int, label: str, job: str) 
             f"instead of channel {ch}, frame {start}, {frames} frames.",
             "placement",
         )
-    return {"channel": ch, "frame": start, "frames": frames, "strip": strip.name, "notes": notes}
+    name = str(se.channels[ch].name)
+    return {"channel": ch, "channel_name": name, "frame": start, "frames": frames,
+            "strip": strip.name, "notes": notes}  # fmt: skip
+
+
+def place_cue(scene: Any, audio: str, where: Tuple[int, int], label: str, job: str, parts: Any):
+    """([placed], note): the cue's parts one per channel ("VMB Score: piano") when there
+    are any, else its mix on a "VMB Score" channel."""
+    first, frames = where
+    if not parts:
+        return [place(scene, audio, first, frames, label, job)], ""
+    done = [
+        place(scene, path, first, frames, f"{label}-{part}", job, st.STEM_PREFIX + str(part))
+        for part, path in parts
+    ]
+    names = dict((p, d["channel_name"]) for (p, _), d in zip(parts, done))
+    return done, vf.stems_note(parts, names)
 
 
 # -- the panel's settings, from the knob table the engine serves -----------------------------
@@ -102,6 +126,8 @@ def knob_rows(defs: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """The rows of the knob table ("knobs" then "options"), the served one by default."""
     if defs is None:
         defs = (STATE.get("caps") or {}).get("knobs") or {}
+    if defs.get("knobs"):  # a table was served: the plugins' own rows follow it
+        defs = vc.panel_table(defs)
     rows = list(defs.get("knobs", [])) + list(defs.get("options", []))
     return [r for r in rows if str(r.get("name", "")).isidentifier()]
 
@@ -208,11 +234,12 @@ class BlenderHost(vf.Host):
 
     def __init__(self, scene: Any, mode: str, blocking: bool, start_engine: bool) -> None:
         self.scene_name = scene.name
-        self.mode = mode  # "selection" | "timeline"
+        self.mode = mode  # "selection" | "timeline" | "adapt" | "conform"
         self.blocking = blocking
         self.start_engine = start_engine
         self.placed = []  # type: List[Dict[str, Any]]
         self.messages = []  # type: List[Tuple[str, bool]]
+        self.stems = False  # the "stems" option: one channel per part
 
     def scene(self) -> Any:
         scene = bpy.data.scenes.get(self.scene_name)
@@ -221,17 +248,31 @@ class BlenderHost(vf.Host):
         return scene
 
     def read_selection(self) -> Any:
+        if self.mode == "adapt":
+            return vbe.adapt_selection(self.scene())
+        if self.mode == "conform":
+            return vbe.conform_selection(self.scene())
         if self.mode == "selection":
             return st.read_selection(self.scene())
         return st.timeline(self.scene())
 
     def build_request(self, gw: vc.Gateway, selection: Any) -> Optional[Dict[str, Any]]:
+        if self.mode == "adapt":
+            gw.require_kind("adapt", "adapt music to a movie strip")
+            return {"kind": "adapt", "params": vbe.adapt_request(selection)}
+        if self.mode == "conform":
+            gw.require_kind("conform", "update a score to a new cut")
+            params = {"old_otio": selection["old_otio"], "otio_json": json.dumps(selection["otio"])}
+            if selection["markers"]:
+                params["markers"] = selection["markers"]
+            return {"kind": "conform", "params": params}
         STATE["caps"] = gw.capabilities()
         defs = STATE["caps"].get("knobs")
         if STATE.get("base"):
             ensure_settings(STATE["base"], defs)  # a knob the engine added since the panel drew
         options = panel_options(self.scene(), defs)
         vc.save_knobs(HOST, options)
+        self.stems = bool(vc.split_options(options, defs).get("stems"))
         if self.mode == "selection":
             return {"kind": "cue", "params": st.cue_params(selection, options, defs)}
         params = vc.split_options(options, defs)
@@ -250,29 +291,71 @@ class BlenderHost(vf.Host):
     def place(self, outputs: Dict[str, Any], selection: Any) -> str:
         scene, flow = self.scene(), STATE["flow"]
         job = str(getattr(flow, "job_id", "") or "")
+        if self.mode == "adapt":
+            return self.place_adapted(scene, outputs, selection, job)
+        if self.mode == "conform":
+            return self.place_conformed(scene, outputs, selection, job)
+        return self.place_cues(scene, self.cues(outputs, selection), job)
+
+    def cues(self, outputs: Dict[str, Any], selection: Any) -> List[Any]:
+        """(audio, (first frame, frames), label, parts) per cue of a finished job."""
+        cues = []
         if self.mode == "selection":
             audio = outputs["files"].get("audio")
             if not audio:
                 raise vc.PluginError("The engine returned no audio file.", "result")
             frames = int(selection["end"] - selection["start"])
-            self.placed.append(
-                place(scene, audio, selection["start"], frames, selection["name"], job)
-            )
-        else:
-            start_s = float(outputs["result"].get("timeline_start_s") or 0.0)
-            for cue in outputs["result"].get("cues") or []:
-                audio = outputs["paths"].get(cue.get("audio"), cue.get("audio"))
-                if not audio or cue.get("record_in_s") is None or cue.get("record_out_s") is None:
-                    continue
-                first, frames = st.frame_range(cue, selection, start_s)
-                label = vc.cue_name(str(cue.get("clip") or cue.get("cue_id") or "cue"))
-                self.placed.append(place(scene, audio, first, frames, label, job))
+            parts = vf.stem_files(outputs) if self.stems else []
+            return [(audio, (selection["start"], frames), selection["name"], parts)]
+        start_s = float(outputs["result"].get("timeline_start_s") or 0.0)
+        for cue in outputs["result"].get("cues") or []:
+            audio = outputs["paths"].get(cue.get("audio"), cue.get("audio"))
+            if not audio or cue.get("record_in_s") is None or cue.get("record_out_s") is None:
+                continue
+            where = st.frame_range(cue, selection, start_s)
+            label = vc.cue_name(str(cue.get("clip") or cue.get("cue_id") or "cue"))
+            parts = vf.stem_files(outputs, cue) if self.stems else []
+            cues.append((audio, where, label, parts))
+        return cues
+
+    def place_cues(self, scene: Any, cues: List[Any], job: str) -> str:
+        notes = []  # type: List[str]
+        for audio, where, label, parts in cues:
+            done, note = place_cue(scene, audio, where, label, job, parts)
+            self.placed.extend(done)
+            if note or self.stems:
+                notes.append(note or f"{label}: the backend rendered no stems; placed the mix")
         if not self.placed:
             raise vc.PluginError("The engine returned no cue to place.", "result")
-        chans = sorted({scene.sequence_editor.channels[p["channel"]].name for p in self.placed})
-        return f"Placed {len(self.placed)} strip(s) on '{', '.join(chans)}'" + vf.placed_summary(
-            self.placed
-        )
+        chans = sorted({p["channel_name"] for p in self.placed})
+        text = f"Placed {len(self.placed)} strip(s) on '{', '.join(chans)}'"
+        return text + "".join("\n" + n for n in notes) + vf.placed_summary(self.placed)
+
+    def place_conformed(self, scene: Any, out: Dict[str, Any], sel: Dict[str, Any], job: str):
+        """Remove what changed, place the new stems (the earlier render's knobs decide stems)."""
+        result = out["result"]
+        plan = vf.conform_plan(result)
+        removed = vbe.remove_old(scene, plan["remove"], sel, float(result["timeline_start_s"]))
+        self.stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
+        text = ""
+        if plan["place"]["cues"]:
+            text = self.place_cues(scene, self.cues(dict(out, result=plan["place"]), sel), job)
+        if not self.blocking:
+            undo_push("VMB Score: update score to this cut")
+        notes = text.split("\n")[1:]
+        return "\n".join([vf.conform_report(result, removed, len(self.placed))] + notes)
+
+    def place_adapted(self, scene: Any, out: Dict[str, Any], sel: Dict[str, Any], job: str) -> str:
+        audio = out["files"].get("audio")
+        if not audio:
+            raise vc.PluginError("The engine returned no adapted audio file.", "result")
+        label = os.path.splitext(os.path.basename(audio))[0]
+        where = place(scene, audio, sel["start"], sel["frames"], label, job, vbe.ADAPTED_CHANNEL)
+        vbe.mute_original(scene, sel, where)
+        self.placed.append(where)
+        if not self.blocking:  # a timer run: its own undo step (an operator run has one)
+            undo_push("VMB Score: adapt music")
+        return vbe.adapt_report(out, sel, where)
 
     def report(self, message: str, error: bool = False) -> None:
         STATE["message"], STATE["error"] = message, error
@@ -290,6 +373,14 @@ class BlenderHost(vf.Host):
             return False
         bpy.app.timers.register(fn, first_interval=delay_s)  # fn returns None: runs once
         return True
+
+
+def undo_push(text: str) -> None:
+    """An undo step for a change made from a timer (outside any operator)."""
+    try:
+        bpy.ops.ed.undo_push(message=text)
+    except (RuntimeError, AttributeError):
+        pass  # no window (background): nothing to undo in anyway
 
 
 def redraw() -> None:

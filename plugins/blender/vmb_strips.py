@@ -20,6 +20,7 @@ except ImportError:  # loaded as a plain module (tests outside Blender's extensi
     import vmb_client as vc
 
 CHANNEL_NAME = "VMB Score"
+STEM_PREFIX = CHANNEL_NAME + ": "  # a part's own channel: "VMB Score: piano"
 TAG = "vmb_score"  # custom property on the strips we place: the job that made them
 VIDEO_TYPES = ("MOVIE", "IMAGE")
 MAX_META_DEPTH = 16
@@ -222,7 +223,7 @@ def read_selection(scene: Any) -> Dict[str, Any]:
 
 
 def cue_params(
-    sel: Dict[str, Any], options: Dict[str, Any], defs: Optional[Dict[str, Any]] = None
+    sel: Dict[str, Any], options: Dict[str, Any], defs: Optional[Dict[str, Any]]
 ) -> Dict[str, Any]:
     """The `cue` request: the record length, the picture's source range, the markers;
     `defs`: the knob table the engine serves (which panel values are knobs)."""

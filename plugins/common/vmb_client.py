@@ -12,7 +12,6 @@ with plain json (no opentimelineio in a host). The flow every host runs on top o
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import urllib.error
@@ -278,6 +277,27 @@ class Gateway:
     def submit_soundtrack(self, params: Dict[str, Any]) -> Dict[str, Any]:
         return self.call("POST", "/soundtrack", params)
 
+    def submit(self, kind: str, params: Dict[str, Any]) -> Dict[str, Any]:
+        """Any job kind through the generic route (`adapt`)."""
+        return self.call("POST", "/jobs", {"kind": kind, "params": params})
+
+    def submit_conform(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        """The conform route: like /soundtrack, it spools a large inline OTIO to a file."""
+        return self.call("POST", "/conform", params)
+
+    def require_kind(self, kind: str, what: str) -> Dict[str, Any]:
+        """The capabilities, when the engine has the job kind `kind`; else a clear message
+        (an engine older than this plugin)."""
+        caps = self.capabilities()
+        if kind not in (caps.get("kinds") or {}):
+            raise PluginError(
+                f"This VMB Score engine cannot {what} yet (it has no '{kind}' job). Update the "
+                "engine (installer/install.sh, or install.ps1 on Windows), restart it with "
+                "`vmb engine stop` and `vmb engine start`, then try again.",
+                "engine_outdated",
+            )
+        return caps
+
     def job(self, job_id: str, timeout_s: Optional[float] = None) -> Dict[str, Any]:
         return self.call("GET", "/jobs/" + job_id, timeout_s=timeout_s)["job"]
 
@@ -394,21 +414,54 @@ def save_knobs(host: str, knobs: Dict[str, Any], home: Optional[str] = None) -> 
     os.replace(tmp, path)
 
 
-def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+# The plugins' own panel rows (how a result is placed, not how the music sounds), shown after
+# the engine's table and sent as the request field of the same name (True when "on").
+PLUGIN_OPTIONS = [
+    {
+        "name": "stems",
+        "label": "Stems (one track per instrument)",
+        "type": "choice",
+        "values": ["off", "on"],
+        "default": "off",
+        "flag": "on",
+        "help": "place one track per instrument (draft backend) instead of the mixed cue",
+    },
+]
+
+
+def panel_table(defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The engine's knob table plus PLUGIN_OPTIONS it does not serve itself: what every
+    host's panel shows (REAPER's JSFX, Resolve's window, Blender's sidebar)."""
+    defs = dict(defs or {})
+    served = {r.get("name") for r in list(defs.get("knobs", [])) + list(defs.get("options", []))}
+    extra = [dict(r) for r in PLUGIN_OPTIONS if r["name"] not in served]
+    defs["options"] = list(defs.get("options", [])) + extra
+    return defs
+
+
+def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Panel values -> request fields, from the knob table the engine serves (the "knobs" of
     /v1/capabilities): a row of defs["knobs"] goes into knobs{...}, a row of defs["options"]
-    is a field of its own, typed by the row (empty ones left out). Without defs, every value
-    that is not a known option is a knob (so a new knob still reaches the engine)."""
-    if defs:
-        knob_names = [k["name"] for k in defs.get("knobs", [])]
-        options = {o["name"]: o.get("type") for o in defs.get("options", [])}
-    else:
-        options = {"backend": "choice", "seed": "integer", "text": "text"}
-        knob_names = [k for k in values if k not in options]
+    is a field of its own, typed by the row (empty ones left out). An engine that serves no
+    table is older than this plugin: the user is told to update it (guessing which values
+    are knobs would send the engine fields it does not know)."""
+    if not defs or not isinstance(defs.get("knobs"), list):
+        raise PluginError(
+            "The VMB Score engine did not send its knob table (/v1/capabilities has no "
+            '"knobs"): it is older than this plugin. Update the engine (installer/install.sh, '
+            "or install.ps1 on Windows), restart it with `vmb engine stop` and `vmb engine "
+            "start`, then try again.",
+            "engine_outdated",
+        )
+    knob_names = [k["name"] for k in defs.get("knobs", [])]
+    rows = panel_table(defs)["options"]
     req = {"knobs": {k: values[k] for k in knob_names if k in values}}  # type: Dict[str, Any]
-    for name, kind in options.items():
-        value = values.get(name)
-        if kind == "integer":
+    for row in rows:
+        name, kind, value = row["name"], row.get("type"), values.get(row["name"])
+        if row.get("flag"):  # a plugin switch: true when set to its "on" word
+            if value is True or value == row["flag"]:
+                req[name] = True
+        elif kind == "integer":
             if isinstance(value, str):
                 value = int(value) if value.strip().isdigit() else None
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -450,38 +503,6 @@ def hit_markers(found: List[Any], lo_s: float, hi_s: float, origin_s: float) -> 
                 mark["comment"] = str(comment)[:200]
             out.append(mark)
     return out
-
-
-def bwf_position_s(path: str) -> Optional[float]:
-    """Seconds from the timeline start a Broadcast WAV says it belongs at (its bext time
-    reference over its sample rate), as a host's "use BWF start offset" import reads it;
-    None for a file without a bext chunk or that is not a WAV."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            rate, ref = None, None
-            while rate is None or ref is None:
-                h = fh.read(8)
-                if len(h) < 8:
-                    break
-                cid, size = struct.unpack("<4sI", h)
-                if cid == b"fmt " and size >= 8:
-                    rate = struct.unpack("<HHI", fh.read(8))[2]
-                    fh.seek(size - 8 + (size & 1), 1)
-                elif cid == b"bext" and size >= 346:
-                    fh.seek(338, 1)
-                    lo, hi = struct.unpack("<II", fh.read(8))
-                    ref = lo + (hi << 32)
-                    fh.seek(size - 346 + (size & 1), 1)
-                else:
-                    fh.seek(size + (size & 1), 1)
-    except (OSError, struct.error):
-        return None
-    if not rate or ref is None:
-        return None
-    return ref / float(rate)
 
 
 # -- OTIO JSON (no opentimelineio in a host) -------------------------------------------------

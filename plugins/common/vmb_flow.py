@@ -17,6 +17,7 @@ traceback (unexpected errors are written to <home>/plugins/<host>-errors.log).
 """
 
 import os
+import struct
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional
@@ -27,6 +28,7 @@ POLL_S = 0.25  # between job polls
 TICK_TIMEOUT_S = 0.5  # the longest one step may wait for the engine (non-blocking hosts)
 START_TIMEOUT_S = 90.0  # `vmb engine start` until the gateway answers
 CONNECT_TIMEOUT_S = 10.0
+KINDS = ("cue", "soundtrack", "adapt", "conform")  # the jobs a host action may submit
 
 
 class Host:
@@ -39,8 +41,8 @@ class Host:
         raise NotImplementedError
 
     def build_request(self, gw: vc.Gateway, selection: Any) -> Optional[Dict[str, Any]]:
-        """{"kind": "cue" | "soundtrack", "params": {...}} from the selection and the
-        knobs (the host may show its panel here); None when the user cancelled."""
+        """{"kind": one of KINDS, "params": {...}} from the selection and the knobs (the
+        host may show its panel here); None when the user cancelled."""
         raise NotImplementedError
 
     def ask(self, question: str) -> bool:
@@ -195,14 +197,18 @@ class Flow:
             self.host.progress("cancelled")
             return None
         kind, params = request["kind"], request["params"]
-        if kind not in ("cue", "soundtrack"):
+        if kind not in KINDS:
             raise vc.PluginError(f"Unknown job kind {kind!r}.", "plugin")
         self.request = params
         if self.cancelled:  # cancelled while the panel was up
             self.finished = True
             return None
-        submit = self.gw.submit_cue if kind == "cue" else self.gw.submit_soundtrack
-        accepted = submit(params)
+        routes = {
+            "cue": self.gw.submit_cue,
+            "soundtrack": self.gw.submit_soundtrack,
+            "conform": self.gw.submit_conform,
+        }
+        accepted = routes[kind](params) if kind in routes else self.gw.submit(kind, params)
         self.job_id = accepted["job_id"]
         self.host.progress("submitted")
         self._step = self._poll
@@ -241,3 +247,172 @@ def placed_summary(placed: List[Dict[str, Any]]) -> str:
     """The notes of several placements, one per line (empty when none)."""
     notes = [n for p in placed for n in p.get("notes", [])]
     return ("\n" + "\n".join(notes)) if notes else ""
+
+
+# -- what a result means for the editor (every host says it the same way) -------------------
+def stem_files(out: Dict[str, Any], cue: Optional[Dict[str, Any]] = None) -> List[Any]:
+    """[(part, local path)] of a cue's per-instrument stems, sorted by part: a `cue` job's
+    files "stem-<part>"; a soundtrack cue's parts (its extra["stems"]) are the job's files
+    "<the cue's audio name>-<part>". Empty when the backend rendered no stems."""
+    files = out.get("files") or {}
+    if cue is None:
+        return sorted((k[len("stem-") :], p) for k, p in files.items() if k.startswith("stem-"))
+    parts = (cue.get("extra") or {}).get("stems") or {}
+    base = os.path.splitext(os.path.basename(str(cue.get("audio") or "")))[0]
+    found = [(part, files.get(base + "-" + str(part))) for part in sorted(parts)]
+    return [(part, path) for part, path in found if path]
+
+
+def stems_note(parts: List[Any], where: Dict[str, str]) -> str:
+    """'stems: bass -> 'VMB Score: bass', piano -> ...' (where: part -> track/channel)."""
+    return "stems: " + ", ".join(f"{p} -> '{where.get(p, '?')}'" for p, _ in parts)
+
+
+# -- adapting the editor's own music (the `adapt` job) ------------------------------------------
+def adapt_params(track: str, duration_s: float, position_s: float) -> Dict[str, Any]:
+    """The `adapt` request for an audio file fitted to `duration_s` seconds of picture that
+    starts at `position_s` on the host's clock (the WAV's BWF position)."""
+    if not track or not os.path.isfile(track):
+        raise vc.PluginError(
+            f"The selected audio's file is missing: {track or '(none)'}\nRelink it, then try "
+            "again.",
+            "media_offline",
+        )
+    if duration_s <= 0:
+        raise vc.PluginError("The video clip under the audio has no length.", "nothing_selected")
+    stem = os.path.splitext(os.path.basename(track))[0]
+    return {
+        "track": track,
+        "duration_s": round(float(duration_s), 6),
+        "name": vc.cue_name(stem + "-adapted", "adapted")[:64],
+        "position_s": round(max(0.0, float(position_s)), 6),
+    }
+
+
+def adapt_summary(result: Dict[str, Any]) -> str:
+    """What the engine did to the track, in words: its lengths, each splice, the tempo it
+    measured before and after (never the request's numbers)."""
+    src = (result.get("source") or {}).get("duration_s")
+    text = "Adapted '{}' from {} to {:.2f} s".format(
+        os.path.basename(str(result.get("track") or "")),
+        f"{float(src):.2f} s" if src is not None else "its length",
+        float(result.get("duration_s") or 0.0),
+    )
+    edits = result.get("edits") or []
+    if edits:
+        text += ": " + "; ".join(
+            "{} {} bar(s) at {:.2f} s".format(
+                "removed" if e.get("kind") == "remove" else "repeated",
+                e.get("bars", "?"),
+                float(e.get("output_s") or 0.0),
+            )
+            for e in edits
+        )
+    else:
+        text += " (no bars cut or repeated)"
+    tempo = result.get("tempo") or {}
+    if tempo.get("before_bpm") is not None and tempo.get("after_bpm") is not None:
+        text += "; measured tempo {:.1f} -> {:.1f} BPM".format(
+            float(tempo["before_bpm"]), float(tempo["after_bpm"])
+        )
+    return text + "."
+
+
+def bwf_position_s(path: str) -> Optional[float]:
+    """Seconds from the timeline start a Broadcast WAV says it belongs at (its bext time
+    reference over its sample rate), as a host's "use BWF start offset" import reads it;
+    None for a file without a bext chunk or that is not a WAV."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            rate, ref = None, None
+            while rate is None or ref is None:
+                h = fh.read(8)
+                if len(h) < 8:
+                    break
+                cid, size = struct.unpack("<4sI", h)
+                if cid == b"fmt " and size >= 8:
+                    rate = struct.unpack("<HHI", fh.read(8))[2]
+                    fh.seek(size - 8 + (size & 1), 1)
+                elif cid == b"bext" and size >= 346:
+                    fh.seek(338, 1)
+                    lo, hi = struct.unpack("<II", fh.read(8))
+                    ref = lo + (hi << 32)
+                    fh.seek(size - 346 + (size & 1), 1)
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    if not rate or ref is None:
+        return None
+    return ref / float(rate)
+
+
+# -- updating a score to a new cut (the `conform` job) --------------------------------------------
+SCORED_OTIO = "scored.otio"  # a whole-timeline render's scored timeline, next to its stems
+CHANGED = ("moved", "re-fitted", "removed")  # changes whose earlier stem leaves the timeline
+
+
+def last_render(paths: List[str]) -> str:
+    """The scored OTIO of the newest whole-timeline render whose stems are on the timeline:
+    the files of our placed items, each in its job's output folder next to that OTIO."""
+    found = {}  # type: Dict[str, float]
+    for path in paths:
+        otio = os.path.join(os.path.dirname(os.path.abspath(path)), SCORED_OTIO)
+        if path and otio not in found and os.path.isfile(otio):
+            found[otio] = os.path.getmtime(otio)
+    if not found:
+        raise vc.PluginError(
+            "No whole-timeline score to update: the 'VMB Score' tracks hold no stem of a "
+            "whole-timeline render. Score the whole timeline first, edit the cut, then run "
+            "this action again.",
+            "no_score",
+        )
+    return max(found, key=lambda p: found[p])
+
+
+def of_render(path: str, old_otio: str) -> bool:
+    """Whether a placed file is a stem of the render of `old_otio`: in its folder, or named
+    like one of its stems (a cue kept by an earlier update still plays the file of the
+    render before, byte-identical to the copy next to this OTIO)."""
+    if not path:
+        return False
+    folder = os.path.dirname(os.path.abspath(old_otio))
+    if os.path.dirname(os.path.abspath(path)) == folder:
+        return True
+    return os.path.isfile(os.path.join(folder, os.path.basename(path)))
+
+
+def conform_plan(result: Dict[str, Any]) -> Dict[str, Any]:
+    """What a conform result changes on the timeline: the cues to place (all but the kept
+    ones, whose stems stay where they are) and the earlier spans whose stems leave it
+    ([(old record in s, old record out s)]: moved, re-fitted and removed cues)."""
+    cues = [c for c in result.get("cues") or [] if c.get("change") != "kept"]
+    gone = [
+        (float(ch["old_record_in_s"]), float(ch["old_record_out_s"]))
+        for ch in result.get("changes") or []
+        if ch.get("change") in CHANGED and ch.get("old_record_in_s") is not None
+    ]
+    return {"place": dict(result, cues=cues), "remove": gone}
+
+
+def conform_report(result: Dict[str, Any], removed: int, placed: int) -> str:
+    """The change list in words: a count per kind, then one line per cue with its reason."""
+    summary = result.get("summary") or {}
+    counts = ", ".join(
+        f"{summary.get(k, 0)} {k}" for k in ("kept", "moved", "re-fitted", "new", "removed")
+    )
+    lines = [
+        f"Updated the score to this cut: {counts} ({summary.get('rendered', 0)} rendered); "
+        f"{removed} earlier item(s) taken off the VMB Score tracks, {placed} placed."
+    ]
+    for ch in result.get("changes") or []:
+        if ch.get("record_in_s") is not None:
+            span = f"{float(ch['record_in_s']):.2f}-{float(ch['record_out_s']):.2f} s"
+        else:
+            span = f"was {float(ch['old_record_in_s']):.2f}-{float(ch['old_record_out_s']):.2f} s"
+        name = ch.get("cue_id") or ch.get("from_cue") or "cue"
+        lines.append(f"{ch.get('change')}: {name} ({span}): {ch.get('reason', '')}")
+    return "\n".join(lines)

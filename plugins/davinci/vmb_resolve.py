@@ -15,9 +15,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
 import vmb_flow as vf
+import vmb_resolve_edit as vre
 from vmb_resolve_base import Selection, alive, call, has, media_of, timecode, to_float
 from vmb_resolve_panel import KnobPanel, dialog
-from vmb_resolve_place import TRACK_NAME, Placer
+from vmb_resolve_place import Placer, place_job
 
 HOST = "resolve"
 POLL_MS = 250
@@ -289,7 +290,7 @@ class ResolveSession:
                 f"(edit {vc.knobs_path(HOST, self.home)} to change them)"
             )
             return last
-        self.panel = KnobPanel(self, caps.get("knobs") or {}, last, title)
+        self.panel = KnobPanel(self, vc.panel_table(caps.get("knobs")), last, title)
         values = self.panel.run()
         if values is None:
             self.panel = None
@@ -306,7 +307,7 @@ class ResolveHost(vf.Host):
 
     def __init__(self, session: ResolveSession, mode: str) -> None:
         self.s = session
-        self.mode = mode  # "cue" | "timeline"
+        self.mode = mode  # "cue" | "timeline" | "adapt" | "conform"
         self.placed = []  # type: List[Dict[str, Any]]
         self.pending = None  # type: Optional[Tuple[Callable[[], None], float]]
         self.timer = None  # type: Any
@@ -323,6 +324,10 @@ class ResolveHost(vf.Host):
         tl = self.s.timeline(project)
         fps = self.s.fps(tl, project)
         ctx = {"tl": tl, "fps": fps, "sel": None}  # type: Dict[str, Any]
+        if self.mode == "adapt":
+            ctx["adapt"] = vre.adapt_selection(self.s, tl)
+        if self.mode == "conform":
+            ctx["conform"] = vre.conform_selection(tl)
         if self.mode == "cue":
             sel = ctx["sel"] = self.s.selection(tl, fps)
             if sel.media and not os.path.isfile(sel.media):
@@ -335,6 +340,17 @@ class ResolveHost(vf.Host):
 
     def build_request(self, gw: vc.Gateway, ctx: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         tl, fps, sel = ctx["tl"], ctx["fps"], ctx["sel"]
+        if self.mode == "adapt":
+            gw.require_kind("adapt", "adapt music to a video clip")
+            return {"kind": "adapt", "params": vre.adapt_request(ctx["adapt"], fps)}
+        if self.mode == "conform":
+            gw.require_kind("conform", "update a score to a new cut")
+            text, ctx["how"] = self.s.export_otio(tl, fps)
+            req = {"old_otio": ctx["conform"]["old_otio"], "otio_json": text}
+            found = vc.hit_markers(self.s.markers(tl, fps), -1e12, 1e12, 0.0)
+            if found:  # on the OTIO timeline's clock (it starts at GetStartFrame)
+                req["markers"] = found
+            return {"kind": "conform", "params": req}
         if sel is not None:
             title = f"{sel.source} at {timecode(sel.rec_in, fps)} ({sel.frames / fps:.1f} s)"
         else:
@@ -345,6 +361,7 @@ class ResolveHost(vf.Host):
             return None
         vc.save_knobs(HOST, values, self.s.home)
         req = vc.split_options(values, caps.get("knobs"))
+        ctx["stems"] = bool(req.get("stems"))
         if sel is None:
             text, ctx["how"] = self.s.export_otio(tl, fps)
             req.update({"otio_json": text, "selection": {"all": True}})
@@ -448,34 +465,13 @@ class ResolveHost(vf.Host):
     def place(self, out: Dict[str, Any], ctx: Dict[str, Any]) -> str:
         project = self.s.project()  # re-acquire: the user may have switched meanwhile
         tl = self.s.reacquire(project, ctx["tl"])
-        fps, sel = ctx["fps"], ctx["sel"]
-        if sel is not None:
-            audio = out["files"].get("audio")
-            if not audio:
-                raise vc.PluginError("The engine returned no audio file.", "result")
-            where = self.s.place(project, tl, audio, sel.rec_in, sel.frames, fps)
-            self.placed.append(where)
-            return (
-                f"Placed '{os.path.basename(audio)}' on audio track {where['track']} at "
-                f"{timecode(where['record_frame'], fps)} ({where['frames'] / fps:.1f} s)."
-                + vf.placed_summary([where])
-            )
-        start = int(call(tl, "GetStartFrame") or 0)
-        origin = float(out["result"].get("timeline_start_s") or 0.0)
-        for cue in out["result"].get("cues") or []:
-            audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
-            if not audio or cue.get("record_in_s") is None:
-                continue
-            # record times are on the OTIO timeline's clock, which starts at timeline_start_s
-            rec_in = start + int(round((float(cue["record_in_s"]) - origin) * fps))
-            length = None
-            if cue.get("record_out_s") is not None:
-                length = int(round((float(cue["record_out_s"]) - float(cue["record_in_s"])) * fps))
-            self.placed.append(self.s.place(project, tl, audio, rec_in, length, fps))
-        return (
-            f"Scored the timeline: {len(self.placed)} cue(s) placed on '{TRACK_NAME}' tracks "
-            f"(timeline sent as OTIO, {ctx.get('how', '')})." + vf.placed_summary(self.placed)
-        )
+        if self.mode == "adapt":
+            sel, fps = ctx["adapt"], ctx["fps"]
+            self.placed.append(vre.place_adapted(Placer(self.s), project, tl, out, sel, fps))
+            return vre.adapt_report(out, sel, self.placed[-1], fps)
+        if self.mode == "conform":
+            return vre.place_conformed(Placer(self.s), project, tl, out, ctx, self.placed)
+        return place_job(Placer(self.s), project, tl, out, ctx, self.placed)
 
 
 # What the sandboxed-edition message tells the user to run (a test parses it with `vmb`'s parser).
@@ -518,7 +514,7 @@ def find_resolve(globals_: Dict[str, Any]) -> Any:
 def entry(
     globals_: Dict[str, Any], mode: str, config: Optional[Dict[str, Any]] = None
 ) -> Optional[Dict[str, Any]]:
-    """Menu-script entry ("cue" or "timeline"): never lets a traceback reach the user."""
+    """Menu-script entry (a mode of ResolveHost): never lets a traceback reach the user."""
     resolve = find_resolve(globals_)
     if resolve is None:
         print(

@@ -8,13 +8,23 @@ on the Edit page. Standard library only, Python 3.6 syntax.
 """
 
 import os
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import vmb_client as vc
-from vmb_resolve_base import alive, audio_seconds, call, media_of, to_float
+import vmb_flow as vf
+from vmb_resolve_base import alive, audio_seconds, call, media_of, timecode, to_float
 
 TRACK_NAME = "VMB Score"
 BIN_NAME = "VMB Score"
+STEM_PREFIX = TRACK_NAME + ": "  # a part's own track: "VMB Score: piano"
+
+
+def is_ours(name: str, base: str) -> bool:
+    """A track named `base`, `base N` (made when one was busy) or `base (retry)`."""
+    return (
+        name in (base, base + " (retry)") or re.match(re.escape(base) + r" \d+$", name) is not None
+    )
 
 
 class Placer:
@@ -30,15 +40,16 @@ class Placer:
         path = media_of(item) or ""
         return os.path.realpath(path).startswith(os.path.realpath(self.home) + os.sep)
 
-    def _free_track(self, tl: Any, rec_in: int, rec_out: int, notes: List[str]) -> int:
-        """A "VMB Score" audio track with room for [rec_in, rec_out), made when none has.
+    def _free_track(self, tl: Any, rec_in: int, rec_out: int, notes: List[str], base: str) -> int:
+        """A `base` ("VMB Score", "VMB Score: piano") audio track with room for [rec_in,
+        rec_out), made when none has (at the end: the parts of one run are consecutive).
         An earlier take of ours starting at the same frame is removed: regenerating
         replaces the take. Anything else there (or a locked track) means another track."""
         count = int(call(tl, "GetTrackCount", "audio") or 0)
         ours = 0
         for idx in range(1, count + 1):
             name = str(call(tl, "GetTrackName", "audio", idx) or "")
-            if not name.startswith(TRACK_NAME):
+            if not is_ours(name, base):
                 continue
             ours += 1
             if call(tl, "GetIsTrackLocked", "audio", idx) is True:
@@ -56,14 +67,14 @@ class Placer:
                 notes.append(f"audio track {idx} '{name}' is occupied there")
                 continue
             if stale:
-                if not self._delete(tl, stale, notes):
+                if not self.delete(tl, stale, notes):
                     notes.append(f"could not remove the earlier take on track {idx}")
                     continue
                 notes.append(f"replaced the earlier take on audio track {idx}")
             return idx
-        return self._new_track(tl, f"{TRACK_NAME} {ours + 1}" if ours else TRACK_NAME)
+        return self._new_track(tl, f"{base} {ours + 1}" if ours else base)
 
-    def _delete(self, tl: Any, items: List[Any], notes: List[str]) -> bool:
+    def delete(self, tl: Any, items: List[Any], notes: List[str]) -> bool:
         """DeleteClips works only on the Edit page (davinci-resolve-mcp
         api-limitations.md): open it for the deletion, then go back to the user's page."""
         page = call(self.resolve, "GetCurrentPage")
@@ -121,7 +132,14 @@ class Placer:
         return to_float(call(mpi, "GetClipProperty", "FPS"), 0.0) or fallback
 
     def place(
-        self, project: Any, tl: Any, path: str, rec_in: int, max_frames: Optional[int], fps: float
+        self,
+        project: Any,
+        tl: Any,
+        path: str,
+        rec_in: int,
+        max_frames: Optional[int],
+        fps: float,
+        base: str = TRACK_NAME,
     ) -> Dict[str, Any]:
         """Import `path`, append it at absolute frame rec_in on a free VMB Score track,
         then read the track back: an item of the right length must be at rec_in."""
@@ -140,7 +158,7 @@ class Placer:
             raise vc.PluginError(f"The generated audio is empty: {path}", "import")
         rec_in = int(round(rec_in))  # Resolve 21 rejects non-integer frames
         notes = []  # type: List[str]
-        idx = self._free_track(tl, rec_in, rec_in + frames, notes)
+        idx = self._free_track(tl, rec_in, rec_in + frames, notes, base)
         info = {
             "mediaPoolItem": mpi,
             "startFrame": 0,
@@ -152,16 +170,18 @@ class Placer:
         }
         for attempt in range(2):
             if attempt:  # Resolve refused that spot or gave a phantom: a new track is empty
-                idx = self._new_track(tl, TRACK_NAME + " (retry)")
+                idx = self._new_track(tl, base + " (retry)")
                 info["trackIndex"] = idx
             placed = call(mp, "AppendToTimeline", [info]) or []
             problem, wrong = self._check_placed(
                 tl, placed, idx, path, rec_in, frames, src_fps != fps
             )
             if not problem:
-                return {"track": idx, "record_frame": rec_in, "frames": frames, "notes": notes}
+                name = str(call(tl, "GetTrackName", "audio", idx) or idx)
+                return {"track": idx, "track_name": name, "record_frame": rec_in,
+                        "frames": frames, "notes": notes}  # fmt: skip
             if wrong is not None:  # never leave a wrong item behind on the user's timeline
-                if self._delete(tl, [wrong], notes):
+                if self.delete(tl, [wrong], notes):
                     problem += "; it was removed"
                 else:
                     problem += f"; it could not be removed: delete it by hand (frame {rec_in})"
@@ -196,3 +216,72 @@ class Placer:
             f"no item at frame {rec_in} after the append (Resolve answered with a phantom item)",
             None,
         )
+
+
+# -- a finished job onto the timeline ---------------------------------------------------------
+def place_cue(
+    placer: Placer, project: Any, tl: Any, where: Tuple[str, int, Optional[int], float], parts: Any
+) -> Tuple[List[Dict[str, Any]], str]:
+    """One cue: its parts on their own tracks ("VMB Score: <part>") when there are any,
+    else its mix on "VMB Score". where = (audio, record frame, frames, fps)."""
+    audio, rec_in, frames, fps = where
+    if not parts:
+        return [placer.place(project, tl, audio, rec_in, frames, fps)], ""
+    done = [
+        placer.place(project, tl, path, rec_in, frames, fps, STEM_PREFIX + str(part))
+        for part, path in parts
+    ]
+    names = dict((p, d["track_name"]) for (p, _), d in zip(parts, done))
+    return done, vf.stems_note(parts, names)
+
+
+def place_job(
+    placer: Placer,
+    project: Any,
+    tl: Any,
+    out: Dict[str, Any],
+    ctx: Dict[str, Any],
+    placed: List[Dict[str, Any]],
+) -> str:
+    """Every cue of a finished cue/soundtrack job; the text to tell the user."""
+    fps, sel, stems = ctx["fps"], ctx["sel"], bool(ctx.get("stems"))
+    notes = []  # type: List[str]
+    if sel is not None:
+        audio = out["files"].get("audio")
+        if not audio:
+            raise vc.PluginError("The engine returned no audio file.", "result")
+        cues = [(audio, sel.rec_in, sel.frames, vf.stem_files(out) if stems else [])]
+    else:
+        cues = []
+        start = int(call(tl, "GetStartFrame") or 0)
+        origin = float(out["result"].get("timeline_start_s") or 0.0)
+        for cue in out["result"].get("cues") or []:
+            audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
+            if not audio or cue.get("record_in_s") is None:
+                continue
+            # record times are on the OTIO timeline's clock, which starts at timeline_start_s
+            rec_in = start + int(round((float(cue["record_in_s"]) - origin) * fps))
+            length = None
+            if cue.get("record_out_s") is not None:
+                length = int(round((float(cue["record_out_s"]) - float(cue["record_in_s"])) * fps))
+            cues.append((audio, rec_in, length, vf.stem_files(out, cue) if stems else []))
+    for audio, rec_in, length, parts in cues:
+        done, note = place_cue(placer, project, tl, (audio, rec_in, length, fps), parts)
+        placed.extend(done)
+        if note:
+            notes.append(note)
+        elif stems:
+            notes.append(
+                f"{os.path.basename(audio)}: the backend rendered no stems; placed the mix"
+            )
+    extra = "".join("\n" + n for n in notes) + vf.placed_summary(placed)
+    if sel is not None:
+        first = placed[0]
+        return (
+            f"Placed '{os.path.basename(cues[0][0])}' on audio track {first['track']} at "
+            f"{timecode(first['record_frame'], fps)} ({first['frames'] / fps:.1f} s)." + extra
+        )
+    return (
+        f"Scored the timeline: {len(placed)} cue(s) placed on '{TRACK_NAME}' tracks "
+        f"(timeline sent as OTIO, {ctx.get('how', '')})." + extra
+    )

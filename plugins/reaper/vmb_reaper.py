@@ -1,4 +1,4 @@
-"""VMB Score inside REAPER: selection, JSFX knobs, a deferred job loop, item placement.
+"""VMB Score inside REAPER: selection, JSFX knobs, a deferred job loop, the actions.
 
 Used by the Python ReaScripts "VMB: Generate score for selection", "VMB: Score whole
 project" and "VMB: Insert controls". Standard library + reaper_python only (third-party
@@ -7,8 +7,8 @@ argument for functions with out-parameters (the return value first when there is
 so those results are indexed. The job runs the common flow (vmb_flow.py) in a deferred
 loop: `RPR_defer` with a code string, ~30 ticks/s on the main thread, taken from the
 action script's namespace (REAPER defines it there, not in reaper_python); each tick
-makes at most one short HTTP call, so REAPER never freezes. The WAV (and a draft's MIDI)
-goes in with InsertMedia and is read back before the user is told it is there.
+makes at most one short HTTP call, so REAPER never freezes. Placing the files (InsertMedia,
+read back before the user is told) is vmb_reaper_place.py.
 Minimum REAPER: MIN_VERSION (checked at start with GetAppVersion).
 """
 
@@ -17,37 +17,19 @@ import os
 import re
 import sys
 import time
-import wave
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import vmb_client as vc
 import vmb_flow as vf
+import vmb_reaper_edit as vre
 import vmb_reaper_jsfx as jsfx
+import vmb_reaper_place as vpl
 from vmb_reaper_jsfx import CONTROLS_FX, render_jsfx  # noqa: F401 - render_jsfx: tests, tools
+from vmb_reaper_place import TRACK_NAME, all_items, is_picture, null, rp, source_file, time_offset
 
 HOST = "reaper"
-TRACK_NAME = "VMB Score"
-MIDI_TRACK_NAME = "VMB Score MIDI"
-EXT_KEY = "P_EXT:vmb_score"
 MIN_VERSION = (6, 0)  # P_EXT: item strings are not in 5.95 (its reaper_python.py)
 MB_OK, MB_YESNO, MB_YES = 0, 4, 6
-VIDEO_EXT = (".mov", ".mp4", ".m4v", ".mkv", ".avi", ".webm", ".mxf", ".mpg", ".mpeg", ".wmv")
-IMAGE_EXT = (".jpg", ".jpeg", ".png")
-
-
-def rp() -> Any:
-    """The host module, looked up per call (tests swap in a fake)."""
-    import reaper_python
-
-    return reaper_python
-
-
-def null(ptr: Any) -> bool:
-    """REAPER pointers are strings like '(MediaItem*)0x...'; a null one ends in zeros."""
-    if not ptr:
-        return True
-    text = str(ptr)
-    return text.endswith("0x0000000000000000") or text.endswith("0x00000000")
 
 
 def message(text: str, buttons: int = MB_OK) -> int:
@@ -64,20 +46,6 @@ def time_selection() -> Optional[Tuple[float, float]]:
     r = rp().RPR_GetSet_LoopTimeRange(False, False, 0.0, 0.0, False)
     start, end = float(r[2]), float(r[3])
     return (start, end) if end > start else None
-
-
-def source_file(take: Any) -> str:
-    """The file behind a take, walking section/reversed sources up to their parent."""
-    api = rp()
-    src = api.RPR_GetMediaItemTake_Source(take)
-    for _ in range(8):
-        if null(src):
-            return ""
-        name = api.RPR_GetMediaSourceFileName(src, "", 4096)[1]
-        if name:
-            return name
-        src = api.RPR_GetMediaSourceParent(src)
-    return ""
 
 
 def item_info(item: Any) -> Optional[Dict[str, Any]]:
@@ -110,20 +78,6 @@ def clip(info: Dict[str, Any], t0: float, t1: float) -> Optional[Dict[str, Any]]
     out["in"], out["out"] = a, b
     out["src_in"] = info["startoffs"] + (a - info["pos"]) * info["playrate"]
     out["src_out"] = out["src_in"] + (b - a) * info["playrate"]
-    return out
-
-
-def is_picture(path: str) -> bool:
-    return path.lower().endswith(VIDEO_EXT + IMAGE_EXT)
-
-
-def all_items() -> List[Any]:
-    api = rp()
-    out = []
-    for t in range(int(api.RPR_CountTracks(0))):
-        track = api.RPR_GetTrack(0, t)
-        for i in range(int(api.RPR_CountTrackMediaItems(track))):
-            out.append(api.RPR_GetTrackMediaItem(track, i))
     return out
 
 
@@ -225,168 +179,6 @@ def read_controls(defs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return jsfx.read_controls(rp(), defs)
 
 
-# -- placing -----------------------------------------------------------------------------------
-def _track_name(track: Any) -> str:
-    return str(rp().RPR_GetSetMediaTrackInfo_String(track, "P_NAME", "", False)[3])
-
-
-def _ext(item: Any) -> str:
-    return str(rp().RPR_GetSetMediaItemInfo_String(item, EXT_KEY, "", False)[3])
-
-
-def _new_track(name: str) -> Any:
-    api = rp()
-    idx = int(api.RPR_CountTracks(0))
-    api.RPR_InsertTrackAtIndex(idx, True)
-    track = api.RPR_GetTrack(0, idx)
-    if null(track):
-        raise vc.PluginError(f"REAPER did not add the track '{name}'.", "track")
-    api.RPR_GetSetMediaTrackInfo_String(track, "P_NAME", name, True)
-    return track
-
-
-def target(base: str, start: float, end: float, notes: List[str]) -> Tuple[Any, Any]:
-    """(track, item to add a take to or None): a track named `base…` free over [start,
-    end); an earlier take of ours at the same start gets the new take (regenerate)."""
-    api = rp()
-    count = 0
-    for t in range(int(api.RPR_CountTracks(0))):
-        track = api.RPR_GetTrack(0, t)
-        name = _track_name(track)
-        if not name.startswith(base) or (base == TRACK_NAME and name.startswith(MIDI_TRACK_NAME)):
-            continue
-        count += 1
-        reuse, blocked = None, False
-        for i in range(int(api.RPR_CountTrackMediaItems(track))):
-            item = api.RPR_GetTrackMediaItem(track, i)
-            a = float(api.RPR_GetMediaItemInfo_Value(item, "D_POSITION"))
-            b = a + float(api.RPR_GetMediaItemInfo_Value(item, "D_LENGTH"))
-            if b <= start + 1e-6 or a >= end - 1e-6:
-                continue
-            locked = int(api.RPR_GetMediaItemInfo_Value(item, "C_LOCK")) & 1
-            if abs(a - start) < 1e-3 and _ext(item) and not locked and reuse is None:
-                reuse = item
-            else:
-                blocked = True
-                notes.append(
-                    f"track '{name}' has a {'locked ' if locked else ''}item there; used another"
-                )
-                break
-        if not blocked:
-            return track, reuse
-    return _new_track(f"{base} {count + 1}" if count else base), None
-
-
-def _items_of(track: Any) -> List[Any]:
-    api = rp()
-    return [
-        api.RPR_GetTrackMediaItem(track, i) for i in range(int(api.RPR_CountTrackMediaItems(track)))
-    ]
-
-
-def _selected_items() -> List[Any]:
-    api = rp()
-    return [api.RPR_GetSelectedMediaItem(0, i) for i in range(api.RPR_CountSelectedMediaItems(0))]
-
-
-def expected_length(path: str) -> Optional[float]:
-    """Seconds of a WAV (stdlib wave); None for files whose length REAPER counts otherwise."""
-    try:
-        with wave.open(path, "rb") as w:
-            return w.getnframes() / float(w.getframerate())
-    except Exception:  # noqa: BLE001 - MIDI and other formats: the file name is checked
-        return None
-
-
-def _insert(path: str, track: Any, item: Any, pos: float) -> Any:
-    """InsertMedia, the call that works from Python (a source made with
-    PCM_Source_CreateFromFile is not yet in the project, so the bridge's ValidatePtr hands
-    SetMediaItemTake_Source a NULL: reapy issue #38). New item: at the edit cursor on the
-    track (mode 512 | index << 16), found by comparing the track's items before and after.
-    Earlier item: the file goes in as a take of that item, selected alone (mode 3). The
-    edit cursor and the user's item selection are put back."""
-    api = rp()
-    cursor = float(api.RPR_GetCursorPosition())
-    chosen = _selected_items()
-    try:
-        if item is None:
-            before = set(_items_of(track))
-            idx = int(api.RPR_GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER")) - 1
-            api.RPR_SetEditCurPos(pos, False, False)
-            api.RPR_InsertMedia(path, 512 | (idx << 16))
-            new = [it for it in _items_of(track) if it not in before]
-            if len(new) != 1:
-                raise vc.PluginError(
-                    f"REAPER did not insert {path} on track '{_track_name(track)}' "
-                    f"({len(new)} new items).",
-                    "place",
-                )
-            return new[0]
-        api.RPR_SelectAllMediaItems(0, False)
-        api.RPR_SetMediaItemSelected(item, True)
-        api.RPR_InsertMedia(path, 3)
-        return item
-    finally:
-        api.RPR_SelectAllMediaItems(0, False)
-        for it in chosen:
-            api.RPR_SetMediaItemSelected(it, True)
-        api.RPR_SetEditCurPos(cursor, False, False)
-
-
-def verify(item: Any, path: str) -> Tuple[Any, str]:
-    """(take, problem): the item's active take must play `path` (and a WAV its length)."""
-    api = rp()
-    take = api.RPR_GetActiveTake(item)
-    if null(take):
-        return take, "the item has no take"
-    src = api.RPR_GetMediaItemTake_Source(take)
-    if null(src):
-        return take, "the take has no source (REAPER's Python bridge passed NULL)"
-    name = str(api.RPR_GetMediaSourceFileName(src, "", 4096)[1])
-    if os.path.normcase(os.path.realpath(name)) != os.path.normcase(os.path.realpath(path)):
-        return take, f"the take plays '{name or 'nothing'}' instead"
-    want = expected_length(path)
-    got = float(api.RPR_GetMediaSourceLength(src, False)[0])
-    if want is not None and abs(got - want) > 0.01:
-        return take, f"its source is {got:.3f} s long instead of {want:.3f} s"
-    return take, ""
-
-
-def place(
-    path: str, pos: float, length: Optional[float], label: str, base: str = TRACK_NAME
-) -> Dict[str, Any]:
-    """Put a file at `pos` s on a free VMB Score track (as a new take where we regenerate),
-    then read it back: the take must play that file, at that length."""
-    api = rp()
-    if not os.path.isfile(path):
-        raise vc.PluginError(f"REAPER cannot read {path}", "media")
-    if length is None or length <= 0:
-        length = expected_length(path) or 0.0
-    if length <= 0:
-        raise vc.PluginError(f"The generated file is empty or unreadable: {path}", "media")
-    notes = []  # type: List[str]
-    track, earlier = target(base, pos, pos + length, notes)
-    item = _insert(path, track, earlier, pos)
-    take, problem = verify(item, path)
-    if problem:
-        if earlier is None:
-            api.RPR_DeleteTrackMediaItem(track, item)
-        raise vc.PluginError(
-            f"REAPER did not place {os.path.basename(path)} correctly on '{_track_name(track)}' "
-            f"at {pos:.3f} s: {problem}. The file is kept: {path}",
-            "place",
-        )
-    api.RPR_GetSetMediaItemTakeInfo_String(take, "P_NAME", label, True)
-    api.RPR_SetMediaItemInfo_Value(item, "D_POSITION", pos)
-    api.RPR_SetMediaItemInfo_Value(item, "D_LENGTH", length)
-    if not api.RPR_GetSetMediaItemInfo_String(item, EXT_KEY, json.dumps({"file": path}), True)[0]:
-        notes.append("REAPER did not keep the item's VMB tag (P_EXT); regenerating adds a track")
-    if earlier is not None:
-        notes.append(f"added as a new take on the earlier item on '{_track_name(track)}'")
-    return {"track": _track_name(track), "item": item, "position": pos, "length": length,
-            "notes": notes}  # fmt: skip
-
-
 # -- version ---------------------------------------------------------------------------------
 def app_version() -> Tuple[int, ...]:
     """(7, 60) from GetAppVersion's '7.60/linux-x86_64' ('6.83+dev0301/x64' too)."""
@@ -415,7 +207,7 @@ class ReaperHost(vf.Host):
     name = HOST
 
     def __init__(self, mode: str, defer: Callable[[str], None], run: str = "") -> None:
-        self.mode = mode  # "selection" | "project"
+        self.mode = mode  # "selection" | "project" | "adapt" | "conform"
         self.defer = defer
         # the run's id goes into every deferred code string: if REAPER runs the actions in
         # one shared __main__, a second action must not redirect this run's ticks
@@ -424,9 +216,14 @@ class ReaperHost(vf.Host):
         self.note = ""
         self.placed = []  # type: List[Dict[str, Any]]
         self.defs = {}  # type: Dict[str, Any]  # the knob table the engine serves
+        self.stems = False  # the "stems" option: one track per part in the VMB Score folder
 
     def read_selection(self) -> Optional[Dict[str, Any]]:
         check_version()
+        if self.mode == "adapt":
+            return vre.adapt_selection(time_selection())
+        if self.mode == "conform":
+            return vre.conform_selection()
         if self.mode != "selection":
             return None
         sel = selection()
@@ -450,8 +247,19 @@ class ReaperHost(vf.Host):
         return values
 
     def build_request(self, gw: vc.Gateway, sel: Any) -> Dict[str, Any]:
+        if self.mode == "adapt":
+            gw.require_kind("adapt", "adapt music to a video clip")
+            return {"kind": "adapt", "params": vre.adapt_request(sel)}
+        if self.mode == "conform":
+            gw.require_kind("conform", "update a score to a new cut")
+            req = {"old_otio": sel["old_otio"], "otio_json": json.dumps(project_otio())}
+            found = vc.hit_markers(project_markers(), -1e12, 1e12, 0.0)
+            if found:  # the project clock, as the OTIO
+                req["markers"] = found
+            return {"kind": "conform", "params": req}
         values = self.knobs(gw, vc.resolve_home(gw.config))
         req = vc.split_options(values, self.defs)
+        self.stems = bool(req.get("stems"))
         if self.mode != "selection":
             req.update({"otio_json": json.dumps(project_otio()), "selection": {"all": True}})
             found = vc.hit_markers(project_markers(), -1e12, 1e12, 0.0)
@@ -500,59 +308,13 @@ class ReaperHost(vf.Host):
         fn()
 
     def place(self, out: Dict[str, Any], sel: Any) -> str:
-        api = rp()
-        api.RPR_Undo_BeginBlock()
-        try:
-            for start, length, label, audio, midi in self._stems(out, sel):
-                wav = place(audio, start, length, label)
-                self.placed.append(wav)
-                if midi:  # as long as the audio (a MIDI file's own length is in beats)
-                    self.placed.append(place(midi, start, wav["length"], label, MIDI_TRACK_NAME))
-        finally:
-            api.RPR_Undo_EndBlock("VMB Score: place music", -1)
-            api.RPR_UpdateArrange()
-        api.RPR_Main_OnCommand(40047, 0)  # Peaks: build any missing peaks
-        return f"Placed {len(self.placed)} item(s) on '{TRACK_NAME}' ({self.note})." + (
-            vf.placed_summary(self.placed)
-        )
-
-    def _stems(self, out: Dict[str, Any], sel: Any) -> List[Tuple[float, Any, str, str, Any]]:
-        """(start s, length s, label, audio, midi) per stem to place."""
-        if self.mode == "selection":
-            audio = out["files"].get("audio")
-            if not audio:
-                raise vc.PluginError("The engine returned no audio file.", "result")
-            length = sel["end"] - sel["start"]
-            start = cue_position(audio, sel["start"], time_offset())
-            return [(start, length, sel["name"], audio, out["files"].get("midi"))]
-        stems = []
-        origin = float(out["result"].get("timeline_start_s") or 0.0)  # our OTIO: time_offset()
-        for cue in out["result"].get("cues") or []:
-            audio = out["paths"].get(cue.get("audio"), cue.get("audio"))
-            if not audio or cue.get("record_in_s") is None:
-                continue
-            end = cue.get("record_out_s")
-            length = float(end) - float(cue["record_in_s"]) if end is not None else None
-            midi = out["paths"].get(cue.get("midi"), cue.get("midi"))
-            label = vc.cue_name(str(cue.get("clip") or "cue"))
-            start = cue_position(audio, float(cue["record_in_s"]) - origin, origin)
-            stems.append((start, length, label, audio, midi))
-        return stems
-
-
-def time_offset() -> float:
-    """The project's start time (Project settings: Project start time), in seconds: a
-    project position plus it is REAPER's own timeline clock, the clock BWF positions use."""
-    return float(rp().RPR_GetProjectTimeOffset(0, False))
-
-
-def cue_position(path: str, fallback: float, offset: float = 0.0) -> float:
-    """Where a stem goes, in project position: its BWF time reference (samples since
-    midnight, on the clock the request sent) less `offset` (what that clock reads at
-    project position 0), as REAPER's "BWF start offset" import places it; else `fallback`
-    (an engine too old to write bext)."""
-    pos = vc.bwf_position_s(path)
-    return fallback if pos is None else max(0.0, pos - offset)
+        if self.mode == "adapt":
+            self.placed.append(vre.place_adapted(out, sel))
+            return vre.adapt_report(out, sel, self.placed[-1])
+        if self.mode == "conform":
+            return vre.place_conformed(out, sel, self.placed)
+        cues = vpl.job_stems(self.mode, out, sel, self.stems)
+        return vpl.place_stems(cues, self.placed, self.note, self.stems)
 
 
 # -- the actions -------------------------------------------------------------------------------
@@ -627,17 +389,17 @@ def insert_controls() -> Optional[Dict[str, Any]]:
         if found is not None:
             api.RPR_TrackFX_Show(found[0], found[1], 3)
             message("VMB Controls is already in this project: its window is open.")
-            return {"track": _track_name(found[0]), "fx": found[1], "new": False}
+            return {"track": vpl.track_name(found[0]), "fx": found[1], "new": False}
         api.RPR_Undo_BeginBlock()
         try:
             track = None
             for t in range(int(api.RPR_CountTracks(0))):
                 cand = api.RPR_GetTrack(0, t)
-                if _track_name(cand) == TRACK_NAME:
+                if vpl.track_name(cand) == TRACK_NAME:
                     track = cand
                     break
             if track is None:
-                track = _new_track(TRACK_NAME)
+                track = vpl.new_track(TRACK_NAME)
             fx = int(api.RPR_TrackFX_AddByName(track, CONTROLS_FX, False, -1))
         finally:
             api.RPR_Undo_EndBlock("VMB Score: insert controls", -1)

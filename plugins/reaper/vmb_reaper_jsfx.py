@@ -6,13 +6,17 @@ Standard library only, Python 3.6 syntax (see vmb_reaper.py).
 
 from typing import Any, Dict, List, Optional, Tuple
 
+import vmb_client as vc
+
 CONTROLS_NAME = "VMB Controls"
 CONTROLS_FX = "JS:VMB Score/VMB Controls.jsfx"
 CONTROLS_MARKER = 7351.0  # the hidden first slider's value: identifies the JSFX
 
 
 def jsfx_layout(defs: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The sliders of the VMB Controls JSFX, in order, from the knob definitions."""
+    """The sliders of the VMB Controls JSFX, in order, from the knob definitions (and the
+    plugins' own rows: vmb_client.panel_table)."""
+    defs = vc.panel_table(defs)
     rows = [{"var": "vmb_id", "label": "-VMB Score controls id", "marker": True}]
     knobs = list(defs.get("knobs", []))
     for knob in knobs + list(defs.get("options", [])):

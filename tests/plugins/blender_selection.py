@@ -33,13 +33,16 @@ def sel():
     return {k: s.get(k) for k in keep}
 
 
+# the knob table an engine serves (cue_params needs it: which values are knobs)
+SERVED = {"knobs": [{"name": "mood", "type": "choice", "values": ["auto", "calm"]}], "options": []}
+
 # a 24 fps movie in a 30 fps scene, added as a script does (frames play 1:1), trimmed
 scene.render.fps, scene.render.fps_base = 30, 1.0
 movie = se.strips.new_movie("fps", CLIP, 1, 10)
 movie.frame_offset_start = 24
 only(movie)
 facts["fps_mismatch"] = sel()
-facts["fps_mismatch_request"] = st.cue_params(st.read_selection(scene), {"mood": "calm"})
+facts["fps_mismatch_request"] = st.cue_params(st.read_selection(scene), {"mood": "calm"}, SERVED)
 scene.render.fps, scene.render.fps_base = 24, 1.0
 
 # a speed effect (Multiply x2) over a movie: the effect shows the input twice as fast
@@ -70,7 +73,7 @@ sound = se.strips.new_sound("dialog", SOUND, 7, 700)
 scene.timeline_markers.new("boom", frame=712)
 only(sound)
 facts["sound_only"] = sel()
-facts["sound_only_request"] = st.cue_params(st.read_selection(scene), {})
+facts["sound_only_request"] = st.cue_params(st.read_selection(scene), {}, SERVED)
 
 # nothing selected: a plain message
 only()

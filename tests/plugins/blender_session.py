@@ -158,6 +158,25 @@ step(
     request_keys=sorted(flow.request or {}),
 )
 
+# -- stems on: the parts of the cue, one channel each --------------------------------------------
+for s in se().strips_all:
+    s.select = False
+a.select = True
+bpy.context.scene.vmb_score.stems = "on"
+assert bpy.ops.vmb.score_selection(wait=True) == {"FINISHED"}
+flow = vb().STATE["flow"]
+step(
+    "stems",
+    error=flow.error,
+    request_stems=(flow.request or {}).get("stems"),
+    stem_files=sorted(k[len("stem-") :] for k in flow.outputs["files"] if k.startswith("stem-")),
+    strips=[
+        strip_facts(s) for s in ours() if se().channels[s.channel].name.startswith("VMB Score: ")
+    ],
+    message=vb().STATE["message"],
+)
+bpy.context.scene.vmb_score.stems = "off"
+
 # -- an error goes to the report area: nothing selected ------------------------------------------
 for s in se().strips_all:
     s.select = False

@@ -3,6 +3,7 @@
 `install.sh --hosts-only` installed, scores a real movie strip with the real engine (draft
 backend) through the real gateway, and the stems land as sound strips where they belong.
 
+The edit actions (adapt) run against stand-in kinds that follow the job interfaces.
 In the default suite: skipped only when the bpy venv is missing outside CI; under CI=true a
 missing venv fails the test (CI must run it).
 """
@@ -162,6 +163,19 @@ def test_blender_scores_selection_regenerates_cancels_and_timeline(
     covered = sorted((s["start"], s["start"] + s["frames"]) for s in tl["strips"])
     assert covered[0][0] == tl["clips"][0][0] and covered[-1][1] == tl["clips"][1][1]
 
+    # stems on: one channel per part of the real draft cue, each as long as the selection
+    stems = facts["stems"]
+    assert stems["error"] is None and stems["request_stems"] is True, stems
+    parts = {s["channel_name"]: s for s in stems["strips"]}
+    assert len(parts) >= 2 and all(n.startswith("VMB Score: ") for n in parts), parts
+    assert {n[len("VMB Score: ") :] for n in parts} == set(stems["stem_files"])
+    for strip in parts.values():
+        assert (strip["start"], strip["frames"]) == (10, 96)
+        assert Path(strip["file"]).is_file()
+    loud = [_rms(s["file"]) for s in parts.values()]
+    assert max(loud) > 1e-3  # the parts carry the music (a part may be near silent)
+    assert "stems: " in stems["message"]
+
     # an error is a report (a script sees RuntimeError with the message), not a traceback
     assert "Nothing to score" in facts["nothing_selected"]["error"]
     assert "Traceback" not in run.stderr
@@ -259,6 +273,7 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
         "tempo": "96",
         "instruments": ["cello"],
         "seed": 7,
+        "stems": "off",  # the plugins' own row follows the served table
     }
     assert f["table_request"] == {
         "knobs": {
@@ -272,3 +287,86 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
     }
     assert f["table_grown"] == {**f["table_values"], "air": "open"}
     assert f["table_slots"] == [True, True, False]
+
+
+# -- the edit actions, against stand-in kinds that follow the job interfaces -------------------
+EDIT_SESSION = Path(__file__).with_name("blender_edit_session.py")
+
+
+def test_blender_adapts_audio_and_updates_a_score_to_a_new_cut(
+    bpy_python: Path,
+    standin_engine,
+    tmp_path: Path,
+    vmb_home: Path,
+) -> None:
+    clip = color_clip(tmp_path / "shot.mp4", [("red", 2.0), ("blue", 2.0)], rate=24)
+    song = tmp_path / "song.wav"
+    sf.write(song, 0.1 * np.sin(np.arange(6 * 44100) / 44100 * 2 * np.pi * 220), 44100)
+    shorts = tmp_path / "shorts"
+    shorts.mkdir()
+    for name, colour in zip("abcd", ("white", "green", "yellow", "black"), strict=True):
+        color_clip(shorts / f"{name}.mp4", [(colour, 1.0)], rate=24)
+    ext = _install(tmp_path / "hosts")
+    out = tmp_path / "facts.json"
+    env = dict(os.environ, BLENDER_USER_EXTENSIONS=str(ext), VMB_HOME=str(vmb_home))
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run(
+        [str(bpy_python), str(EDIT_SESSION), str(clip), str(song), str(shorts), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    f = json.loads(out.read_text()) if out.is_file() else {}
+    assert run.returncode == 0 and f, run.stderr[-3000:]
+
+    # bad input: a clear message each, nothing changed
+    assert "Select one sound strip first" in f["nothing"]
+    assert "Select one sound strip first" in f["movie_selected"]
+    assert "No movie strip under the selected sound strip" in f["no_movie_under"]
+    assert f["unchanged"] is True
+
+    # the song fitted to the shot: under it, exactly as long, the original kept and muted
+    assert f["adapt_error"] is None, f
+    assert f["adapt_request"] == {
+        "track": str(song),
+        "duration_s": 4.0,
+        "name": "song-adapted",
+        "position_s": pytest.approx(100 / 24, abs=1e-6),
+    }
+    after = f["after_adapt"]
+    assert after["song"]["mute"] is True and after["song"]["start"] == 110
+    (new,) = [s for n, s in after.items() if s["channel_name"] == "VMB Score adapted"]
+    assert (new["start"], new["frames"], new["type"]) == (100, 96, "SOUND")
+    assert new["file"].endswith("song-adapted.wav")
+    assert sf.info(new["file"]).duration == pytest.approx(4.0, abs=1e-3)
+    assert f["adapt_message"].startswith("Adapted 'song.wav' from 6.00 s to 4.00 s")
+    assert "Traceback" not in run.stderr
+
+    # conform: without an earlier render a clear message; then kept, moved, removed, new
+    assert "No whole-timeline score to update" in f["update_without_score"]
+    assert f["score_error"] is None and f["update_error"] is None, f
+    assert {"old_otio", "otio_json"} <= set(f["update_request_keys"])
+    before = sorted((s["start"], Path(s["file"]).name, n) for n, s in f["scored"].items())
+    assert [(a, b) for a, b, _ in before] == [
+        (1, "cue-1.wav"),
+        (50, "cue-2.wav"),
+        (100, "cue-3.wav"),
+    ]
+    after = sorted(
+        (s["start"], s["frames"], Path(s["file"]).name, n) for n, s in f["updated"].items()
+    )
+    assert [(a, b, c) for a, b, c, _ in after] == [
+        (1, 24, "cue-1.wav"),
+        (74, 24, "cue-2.wav"),
+        (150, 24, "cue-3.wav"),
+    ]
+    assert after[0][3] == before[0][2]  # the kept cue's strip itself, untouched
+    assert (
+        Path(f["updated"][after[1][3]]["file"]).parent
+        != Path(f["scored"][before[1][2]]["file"]).parent
+    )
+    msg = f["update_message"]
+    assert msg.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
+    assert "removed: c (was" in msg and "2 earlier item(s) taken off" in msg

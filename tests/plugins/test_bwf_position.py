@@ -6,8 +6,8 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-import vmb_client as vc
-import vmb_reaper as vrp
+import vmb_flow as vf
+import vmb_reaper_place as vpl
 
 from engine.score import bwf
 
@@ -29,10 +29,10 @@ def test_bwf_position_reads_the_engine_time_reference(tmp_path: Path) -> None:
             description="x", time_reference=3 * 48000 + 24000, sample_rate=48000, vmb={}
         ),
     )
-    assert vc.bwf_position_s(str(stem)) == 3.5
-    assert vrp.cue_position(str(stem), 99.0) == 3.5  # the file's own position wins
+    assert vf.bwf_position_s(str(stem)) == 3.5
+    assert vpl.cue_position(str(stem), 99.0) == 3.5  # the file's own position wins
     # a project starting at 00:00:02: BWF 3.5 s on REAPER's clock is project position 1.5 s
-    assert vrp.cue_position(str(stem), 99.0, 2.0) == 1.5
+    assert vpl.cue_position(str(stem), 99.0, 2.0) == 1.5
 
 
 def test_files_without_bext_fall_back(tmp_path: Path) -> None:
@@ -40,6 +40,6 @@ def test_files_without_bext_fall_back(tmp_path: Path) -> None:
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF\x10\0\0\0WAVEbext\xff\xff")
     for path in (plain, junk, tmp_path / "missing.wav"):
-        assert vc.bwf_position_s(str(path)) is None
-        assert vrp.cue_position(str(path), 7.25) == 7.25
-        assert vrp.cue_position(str(path), 7.25, 3600.0) == 7.25
+        assert vf.bwf_position_s(str(path)) is None
+        assert vpl.cue_position(str(path), 7.25) == 7.25
+        assert vpl.cue_position(str(path), 7.25, 3600.0) == 7.25

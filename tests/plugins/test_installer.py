@@ -15,8 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
 PLUGIN_MODULES = (
-    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_reaper_jsfx", "vmb_resolve", "vmb_resolve_base",
-    "vmb_resolve_panel", "vmb_resolve_place",
+    "vmb_client", "vmb_flow", "vmb_reaper", "vmb_reaper_edit", "vmb_reaper_jsfx",
+    "vmb_reaper_place", "vmb_resolve", "vmb_resolve_base", "vmb_resolve_edit", "vmb_resolve_panel",
+    "vmb_resolve_place",
 )  # fmt: skip
 FOREIGN_KB = 'KEY 1 65 0 0\nSCR 4 0 RSabc "Custom: someone else" "/x/other.lua"\n'
 
@@ -75,7 +76,7 @@ def test_hosts_only_installs_registers_and_uninstalls_exactly(host_dir: Path) ->
     assert config["vmb"] is None or Path(config["vmb"]).name == "vmb"
     kb = (host_dir / "reaper" / "reaper-kb.ini").read_text()
     ours = [line for line in kb.splitlines() if "Custom: VMB: " in line]
-    assert len(ours) == 3 and kb.startswith(FOREIGN_KB)
+    assert len(ours) == _actions() and kb.startswith(FOREIGN_KB)
     for line in ours:
         parts = line.split(" ", 4)
         assert parts[:3] == ["SCR", "4", "0"]
@@ -84,7 +85,7 @@ def test_hosts_only_installs_registers_and_uninstalls_exactly(host_dir: Path) ->
     # a second run replaces the first: no duplicate actions
     assert _run("--hosts-only", "--host-dir", str(host_dir)).returncode == 0
     kb2 = (host_dir / "reaper" / "reaper-kb.ini").read_text()
-    assert kb2.count("Custom: VMB: ") == 3
+    assert kb2.count("Custom: VMB: ") == _actions()
     # uninstall leaves exactly what was there before
     gone = _run("--uninstall", "--host-dir", str(host_dir))
     assert gone.returncode == 0, gone.stderr
@@ -96,7 +97,7 @@ def test_hosts_only_installs_registers_and_uninstalls_exactly(host_dir: Path) ->
 def test_install_into_empty_dir_and_uninstall_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "fresh"
     assert _run("--hosts-only", f"--host-dir={target}").returncode == 0
-    assert (target / "reaper" / "reaper-kb.ini").read_text().count("SCR 4 0 RS") == 3
+    assert (target / "reaper" / "reaper-kb.ini").read_text().count("SCR 4 0 RS") == _actions()
     assert _run("--uninstall", "--host-dir", str(target)).returncode == 0
     assert list(target.iterdir()) == []
 
@@ -154,6 +155,11 @@ def test_installed_plugins_find_their_modules(tmp_path: Path, monkeypatch) -> No
 
 
 # -- issue 12: one list per host, the library out of menu folders, REAPER closed ---------------
+def _actions() -> int:
+    """The REAPER actions plugins/reaper/files.txt registers (rows with a title)."""
+    return sum(1 for row in _listed("reaper") if len(row) > 2)
+
+
 def _listed(host: str) -> list[list[str]]:
     lines = (ROOT / "plugins" / host / "files.txt").read_text().splitlines()
     return [line.split("\t") for line in lines if line and not line.startswith("#")]
@@ -165,7 +171,11 @@ def test_resolve_menu_folder_holds_only_the_menu_scripts(tmp_path: Path) -> None
     assert _run("--hosts-only", "--host-dir", str(target)).returncode == 0
     scripts = target / "resolve" / "Fusion" / "Scripts"
     menu = sorted(p.name for p in scripts.rglob("*.py"))
-    assert menu == ["VMB Score whole timeline.py", "VMB Score.py"]
+    listed = sorted(
+        row[1].split("/", 1)[1] for row in _listed("davinci") if row[1].startswith("MENU/")
+    )
+    assert menu == listed and "VMB Score.py" in menu
+    assert not [m for m in menu if m.startswith("vmb_")]  # no library module is a menu entry
     lib = target / "resolve" / "Fusion" / "vmb_score_lib"
     assert {"vmb_resolve.py", "vmb_client.py", "vmb_flow.py"} <= {p.name for p in lib.iterdir()}
 

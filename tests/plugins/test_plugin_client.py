@@ -96,10 +96,18 @@ def test_knobs_round_trip_and_request_fields(vmb_home: Path) -> None:
     vc.save_knobs("resolve", {"mood": "calm", "instruments": ["piano"], "seed": 7})
     assert vc.load_knobs("resolve")["instruments"] == ["piano"]
     assert (vmb_home / "plugins" / "resolve-knobs.json").is_file()
+    from bridge.knobs import knob_definitions
+    from engine import taxonomy
+
+    defs = knob_definitions(taxonomy.all_tags())
     req = vc.split_options(
-        {"mood": "calm", "backend": "draft", "seed": "0", "text": "  ", "instruments": []}
+        {"mood": "calm", "backend": "draft", "seed": "0", "text": "  ", "instruments": []}, defs
     )
     assert req == {"knobs": {"mood": "calm", "instruments": []}, "backend": "draft"}
+    for served in (None, {}, {"options": []}):  # an engine older than the knob table
+        with pytest.raises(vc.PluginError, match="Update the engine") as err:
+            vc.split_options({"mood": "calm"}, served)
+        assert err.value.code == "engine_outdated"
     assert vc.cue_name("Shot 12 / take 3!") == "Shot-12-take-3" and vc.cue_name("!!") == "cue"
     assert vc.fallback_text({"mood": "calm", "genre": "auto"}).startswith("calm")
 

@@ -14,6 +14,7 @@ import pytest
 import vmb_client as vc
 import vmb_flow as vf
 import vmb_reaper as vrp
+import vmb_reaper_place as vpl
 
 from bridge.knobs import knob_definitions
 from support.fake_reaper import FakeReaper
@@ -150,6 +151,7 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
         "instruments": ["none", "none", "none"],
         "backend": "auto",
         "seed": None,
+        "stems": "off",
     }
     reaper.set_knob("Mood", "calm")
     reaper.set_knob("Instruments 1", "piano")
@@ -159,8 +161,10 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
     values = vrp.read_controls(defs)
     assert values["mood"] == "calm" and values["tempo"] == "128" and values["seed"] == 42
     assert values["instruments"] == ["piano", "none", "choir"]
-    req = vc.split_options(values)
-    assert req["seed"] == 42 and req["knobs"]["mood"] == "calm"
+    req = vc.split_options(values, defs)
+    assert req["seed"] == 42 and req["knobs"]["mood"] == "calm" and "stems" not in req
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    assert vc.split_options(vrp.read_controls(defs), defs)["stems"] is True
     ns = reaper.run_script(CONTROLS)
     assert ns["VMB_RESULT"]["new"] is False and len(track.fx) == 1
 
@@ -175,19 +179,19 @@ def test_insert_controls_without_the_jsfx_says_so(reaper: FakeReaper) -> None:
 # -- placing ---------------------------------------------------------------------------------------
 def test_place_new_item_then_new_take_then_new_track(reaper: FakeReaper, tmp_path: Path) -> None:
     reaper.add_track("Video")
-    a = vrp.place(_wav(tmp_path / "a.wav", 3.0), 12.0, None, "cue")
+    a = vpl.place(_wav(tmp_path / "a.wav", 3.0), 12.0, None, "cue")
     track = reaper.track_named("VMB Score")
     (item,) = track.items
     it = reaper.items[item]
     assert (it.pos, it.length) == (12.0, pytest.approx(3.0)) and a["track"] == "VMB Score"
-    b = vrp.place(_wav(tmp_path / "b.wav", 3.0), 12.0, 3.0, "cue")  # regenerate
+    b = vpl.place(_wav(tmp_path / "b.wav", 3.0), 12.0, 3.0, "cue")  # regenerate
     assert track.items == [item] and len(it.takes) == 2 and it.active == 1
     assert "new take" in b["notes"][0]
     it.lock = 1  # a locked item: do not touch, use another track
-    c = vrp.place(_wav(tmp_path / "c.wav", 2.0), 13.0, None, "cue")
+    c = vpl.place(_wav(tmp_path / "c.wav", 2.0), 13.0, None, "cue")
     assert c["track"] == "VMB Score 2" and "locked" in c["notes"][0]
     with pytest.raises(vc.PluginError, match="cannot read"):
-        vrp.place(str(tmp_path / "missing.wav"), 0.0, None, "cue")
+        vpl.place(str(tmp_path / "missing.wav"), 0.0, None, "cue")
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -380,7 +384,7 @@ def test_placed_take_plays_the_file_despite_null_sources(reaper: FakeReaper, tmp
     reaper.add_track("Video")
     wav = _wav(tmp_path / "cue.wav", 3.0)
     reaper.cursor = 1.5
-    placed = vrp.place(wav, 12.0, 2.5, "cue")
+    placed = vpl.place(wav, 12.0, 2.5, "cue")
     (item,) = reaper.track_named("VMB Score").items
     it = reaper.items[item]
     src = reaper.sources.get(reaper.takes[it.takes[it.active]].source)
@@ -388,7 +392,7 @@ def test_placed_take_plays_the_file_despite_null_sources(reaper: FakeReaper, tmp
     assert src.path == wav and src.length == pytest.approx(3.0)
     assert (it.pos, it.length) == (12.0, 2.5) and placed["length"] == 2.5
     assert reaper.cursor == 1.5  # the edit cursor is put back
-    again = vrp.place(_wav(tmp_path / "cue2.wav", 3.0), 12.0, 2.5, "cue")  # a new take
+    again = vpl.place(_wav(tmp_path / "cue2.wav", 3.0), 12.0, 2.5, "cue")  # a new take
     assert len(it.takes) == 2 and reaper.sources[
         reaper.takes[it.takes[it.active]].source
     ].path.endswith("cue2.wav")
@@ -412,7 +416,7 @@ def test_a_wrong_placement_is_said_and_removed(
 
     monkeypatch.setattr(sys.modules["reaper_python"], "RPR_InsertMedia", insert_nothing_playable)
     with pytest.raises(vc.PluginError, match="did not place cue.wav correctly.*no source"):
-        vrp.place(wav, 4.0, None, "cue")
+        vpl.place(wav, 4.0, None, "cue")
     assert not reaper.track_named("VMB Score").items
 
 
@@ -438,7 +442,7 @@ def test_e2e_project_start_time_places_by_bwf(
     run = reaper.run_script(GENERATE)["VMB_RUN"]
     assert run.finished and run.error is None, reaper.messages
     assert run.request["position_s"] == pytest.approx(3622.0)
-    assert vc.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3622.0)
+    assert vf.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3622.0)
     score = reaper.track_named("VMB Score")
     assert [(reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items] == [
         (22.0, 4.0)
@@ -459,7 +463,236 @@ def test_e2e_whole_project_with_a_start_time(
     assert run.finished and run.error is None, reaper.messages
     cues = run.outputs["result"]["cues"]
     assert [c["record_in_s"] for c in cues] == pytest.approx([3620.0, 3640.0])
-    assert vc.bwf_position_s(run.outputs["paths"].get(cues[0]["audio"], cues[0]["audio"])) == 3620.0
+    assert vf.bwf_position_s(run.outputs["paths"].get(cues[0]["audio"], cues[0]["audio"])) == 3620.0
     score = reaper.track_named("VMB Score")
     spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in score.items)
     assert spans == [(20.0, 10.0), (40.0, 3.0)]
+
+
+# -- stems: one child track per part in the "VMB Score" folder -------------------------------
+def test_add_child_keeps_the_folders_balanced(reaper: FakeReaper) -> None:
+    """The folder's children follow its parent; an enclosing user folder stays closed."""
+    outer = reaper.add_track("Music")
+    reaper.tracks[outer].depth = 1
+    score = reaper.add_track("VMB Score")
+    reaper.tracks[score].depth = -1  # the last track of the user's folder
+    after = reaper.add_track("After")
+    vpl.add_child(score, "VMB Score: bass")
+    vpl.add_child(score, "VMB Score: piano")
+    assert reaper.folders() == [
+        ("Music", 0),
+        ("VMB Score", 1),
+        ("VMB Score: bass", 2),
+        ("VMB Score: piano", 2),
+        ("After", 0),
+    ]
+    assert reaper.tracks[after].depth == 0
+
+
+def test_e2e_stems_go_to_child_tracks(standin_engine, reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=20.0, length=10.0, selected=True)
+    reaper.loop = (22.0, 26.0)
+    reaper.run_script(CONTROLS)
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    run = reaper.run_script(GENERATE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    assert run.request["stems"] is True
+    assert reaper.folders()[1:] == [
+        ("VMB Score", 0),
+        ("VMB Score: bass", 1),
+        ("VMB Score: piano", 1),
+    ]
+    score = reaper.track_named("VMB Score")
+    assert not score.items  # the parts, not the mix (they sum to it)
+    for part in ("bass", "piano"):
+        (item,) = [reaper.items[i] for i in reaper.track_named(f"VMB Score: {part}").items]
+        take = reaper.takes[item.takes[item.active]]
+        assert reaper.sources[take.source].path.endswith(f"-{part}.wav")
+        assert (item.pos, round(item.length, 3)) == (22.0, 4.0)
+    assert "stems: bass -> 'VMB Score: bass', piano -> 'VMB Score: piano'" in reaper.messages[-1]
+    assert reaper.undo[-1] == "VMB Score: place music" and reaper.undo_depth == 0
+    run = reaper.run_script(GENERATE)["VMB_RUN"]  # again: new takes, no new tracks
+    assert run.error is None and len(reaper.order) == 4, reaper.messages
+    bass = reaper.items[reaper.track_named("VMB Score: bass").items[0]]
+    assert len(bass.takes) == 2
+
+
+def test_e2e_whole_project_stems(standin_engine, reaper: FakeReaper, video: str) -> None:
+    v = reaper.add_track("Picture")
+    reaper.add_item(v, video, pos=1.0, length=2.0)
+    reaper.add_item(v, video, pos=4.0, length=3.0, startoffs=7.0)
+    reaper.run_script(CONTROLS)
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    run = reaper.run_script(WHOLE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    for part in ("bass", "piano"):
+        track = reaper.track_named(f"VMB Score: {part}")
+        spans = sorted((reaper.items[i].pos, round(reaper.items[i].length, 3)) for i in track.items)
+        assert spans == [(1.0, 2.0), (4.0, 3.0)]
+    assert not reaper.track_named("VMB Score").items
+
+
+# -- adapt: the selected music item fitted to the video under it ------------------------------
+ADAPT = REAPER_DIR / "VMB Adapt selected audio item to the video clip.py"
+
+
+def test_e2e_adapt_fits_the_music_item_to_the_video_under_it(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    v = reaper.add_track("Video")
+    m = reaper.add_track("Music")
+    reaper.add_item(v, video, pos=10.0, length=6.0)
+    song = _wav(tmp_path / "song.wav", 9.0)
+    item = reaper.add_item(m, song, pos=11.0, length=9.0, selected=True, source_length=9.0)
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    assert run.request == {
+        "track": song,
+        "duration_s": 6.0,
+        "name": "song-adapted",
+        "position_s": 10.0,
+    }
+    it = reaper.items[item]
+    assert (it.pos, it.length) == (10.0, 6.0) and len(it.takes) == 2 and it.active == 1
+    first, new = (reaper.sources[reaper.takes[t].source] for t in it.takes)
+    assert first.path == song  # the original take is kept
+    assert new.path.endswith("song-adapted.wav") and new.length == pytest.approx(6.0)
+    assert reaper.undo[-1] == "VMB Score: adapt music to the video" and reaper.undo_depth == 0
+    assert reaper.messages[-1].startswith("Adapted 'song.wav' from 9.00 s to 6.00 s")
+    assert "the video item 'interview'" in reaper.messages[-1]
+    assert reaper.track_named("VMB Score") is None  # nothing else was added
+
+
+def test_e2e_adapt_to_the_time_selection_with_a_project_start(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    reaper.time_offset = 3600.0
+    m = reaper.add_track("Music")
+    song = _wav(tmp_path / "song.wav", 4.0)
+    item = reaper.add_item(m, song, pos=2.0, length=4.0, selected=True, source_length=4.0)
+    reaper.loop = (3.0, 11.0)
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.error is None, reaper.messages
+    assert run.request["duration_s"] == 8.0 and run.request["position_s"] == 3603.0
+    assert vf.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3603.0)
+    assert (reaper.items[item].pos, reaper.items[item].length) == (3.0, 8.0)
+
+
+@pytest.mark.parametrize("case", ["nothing", "video_only", "no_video_under", "offline"])
+def test_adapt_bad_input_changes_nothing(
+    reaper: FakeReaper, video: str, tmp_path: Path, case: str
+) -> None:
+    v = reaper.add_track("Video")
+    m = reaper.add_track("Music")
+    reaper.add_item(v, video, pos=0.0, length=5.0, selected=case == "video_only")
+    song = _wav(tmp_path / "song.wav", 3.0)
+    if case == "no_video_under":
+        reaper.add_item(m, song, pos=20.0, length=3.0, selected=True)
+    if case == "offline":
+        reaper.add_item(m, str(tmp_path / "gone.wav"), pos=1.0, length=3.0, selected=True)
+    before = {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()}
+    reaper.run_script(ADAPT)
+    want = {
+        "nothing": "Select one audio item first",
+        "video_only": "Select one audio item first",
+        "no_video_under": "No video item under the selected audio item",
+        "offline": "file is missing",
+    }[case]
+    assert want in reaper.messages[-1]
+    assert {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()} == before
+    assert not reaper.undo and len(reaper.order) == 2
+
+
+def test_adapt_with_no_engine_says_how_to_start_it(
+    reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=0.0, length=5.0)
+    reaper.add_item(
+        reaper.add_track("Music"), _wav(tmp_path / "s.wav", 3.0), 0.0, 3.0, selected=True
+    )
+    reaper.run_script(ADAPT)
+    assert "not running" in reaper.messages[-1] and "vmb engine start" in reaper.messages[-1]
+    assert not reaper.undo
+
+
+# -- conform: the score updated to a re-edited cut ------------------------------------------------
+UPDATE = REAPER_DIR / "VMB Update score to this cut.py"
+
+
+def _spans(reaper: FakeReaper, name: str) -> list[tuple[float, float, str]]:
+    track = reaper.track_named(name)
+    out = []
+    for i in track.items:
+        it = reaper.items[i]
+        src = reaper.sources[reaper.takes[it.takes[it.active]].source]
+        out.append((it.pos, round(it.length, 3), Path(src.path).name))
+    return sorted(out)
+
+
+def test_e2e_update_score_to_this_cut(standin_engine, reaper: FakeReaper, tmp_path: Path) -> None:
+    clips = {}
+    for name in "abcd":
+        clips[name] = tmp_path / f"{name}.mov"
+        clips[name].write_bytes(b"not decoded by the stand-in")
+    pic = reaper.add_track("Picture")
+    a = reaper.add_item(pic, str(clips["a"]), pos=1.0, length=2.0)
+    b = reaper.add_item(pic, str(clips["b"]), pos=4.0, length=2.0)
+    c = reaper.add_item(pic, str(clips["c"]), pos=7.5, length=1.5)
+    first = reaper.run_script(WHOLE)["VMB_RUN"]
+    assert first.error is None, reaper.messages
+    score = reaper.track_named("VMB Score")
+    kept_item = next(i for i in score.items if reaper.items[i].pos == 1.0)
+    mine = reaper.add_item(reaper.order[-1], str(tmp_path / "mine.wav"), pos=4.0, length=1.0)
+    # the re-edit: a stays, b moves 1 s later, c is deleted, d is new
+    reaper.items[b].pos = 5.0
+    reaper.RPR_DeleteTrackMediaItem(pic, c)
+    reaper.add_item(pic, str(clips["d"]), pos=10.0, length=1.0)
+    run = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    assert run.request["old_otio"] == str(Path(first.outputs["files"]["otio"]))
+    assert "otio_json" in run.request
+    spans = _spans(reaper, "VMB Score")
+    assert [(p, n) for p, _, n in spans] == [
+        (1.0, "cue-1.wav"),  # kept: the earlier item itself, untouched
+        (4.0, "mine.wav"),  # the user's own item on our track stays
+        (5.0, "cue-2.wav"),
+        (10.0, "cue-3.wav"),
+    ]
+    assert kept_item in score.items and mine in score.items
+    folder = Path(run.outputs["files"]["otio"]).parent
+    moved = reaper.items[next(i for i in score.items if reaper.items[i].pos == 5.0)]
+    assert Path(reaper.sources[reaper.takes[moved.takes[0]].source].path).parent == folder
+    assert reaper.undo[-1] == "VMB Score: update score to this cut" and reaper.undo_depth == 0
+    text = reaper.messages[-1]
+    assert text.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
+    assert "1 removed" in text and "2 earlier item(s) taken off" in text
+    for line in ("kept: cue-1", "moved: cue-2", "new: cue-3", "removed: c (was 7.50-9.00 s)"):
+        assert line in text, text
+    assert a in reaper.tracks[pic].items  # the picture is never touched
+    # again, without a change: everything is kept, nothing moves
+    again = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert again.error is None and _spans(reaper, "VMB Score") == spans, reaper.messages
+    # a second re-edit moves a: its item, still the first render's file, leaves the track
+    reaper.items[a].pos = 2.0
+    third = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert third.error is None, reaper.messages
+    assert kept_item not in score.items
+    assert [(p, n) for p, _, n in _spans(reaper, "VMB Score")] == [
+        (2.0, "cue-1.wav"),
+        (4.0, "mine.wav"),
+        (5.0, "cue-2.wav"),
+        (10.0, "cue-3.wav"),
+    ]
+
+
+def test_update_without_an_earlier_render_changes_nothing(
+    reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    reaper.add_item(reaper.add_track("Picture"), video, pos=0.0, length=2.0)
+    score = reaper.add_track("VMB Score")
+    reaper.add_item(score, _wav(tmp_path / "selection-cue.wav", 2.0), pos=0.0, length=2.0)
+    reaper.run_script(UPDATE)
+    assert "No whole-timeline score to update" in reaper.messages[-1]
+    assert not reaper.undo and len(reaper.tracks[score].items) == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 import vmb_client as vc
+import vmb_flow as vf
 import vmb_resolve as vr
 
 from bridge.discovery import Discovery, write_discovery
@@ -303,7 +304,7 @@ def test_e2e_studio_panel_generates_and_places(standin_engine, media: str, vmb_h
     assert req["knobs"]["mood"] == "calm" and req["knobs"]["instruments"] == ["piano", "strings"]
     assert req["start_s"] == pytest.approx(1.0) and req["end_s"] == pytest.approx(5.0)
     assert req["position_s"] == pytest.approx((START + 240) / 24)  # BWF: since midnight
-    assert vc.bwf_position_s(result["files"]["audio"]) == pytest.approx(3610.0)
+    assert vf.bwf_position_s(result["files"]["audio"]) == pytest.approx(3610.0)
     assert req["markers"] == [{"time_s": 2.0, "name": "door slam"}]  # seconds into the cue
     job = vc.fetch_outputs(vc.connect({}), result["job"]["job_id"])["result"]
     assert job["standin"] and job["params"]["knobs"]["mood"] == "calm"
@@ -492,3 +493,157 @@ def test_e2e_build_with_only_the_generic_timer_event(standin_engine, media: str)
     result = vr.entry(host, "cue", {})
     assert result is not None and result["placed"][0]["record_frame"] == START
     assert "Placed" in disp.dialogs[-1]
+
+
+# -- stems: one audio track per part --------------------------------------------------------
+def test_e2e_stems_go_to_consecutive_tracks(standin_engine, media: str) -> None:
+    host = fr.make_host((21, 0, 4))
+    tl = host["timeline"]
+    clip = tl.add_clip(1, "Shot 1", START + 240, START + 336, media)
+    tl.selected = [clip]
+
+    def user(win: fr.FakeWindow) -> None:
+        win.choose("knob_stems", "on")
+        win.click("Generate")
+
+    host["disp"].actions.append(user)
+    result = runpy.run_path(str(SCRIPT), init_globals=host)["VMB_RESULT"]
+    assert result and result["request"]["stems"] is True, host["disp"].dialogs
+    names = [tl.GetTrackName("audio", i) for i in range(1, tl.GetTrackCount("audio") + 1)]
+    assert names == ["Audio 1", "VMB Score: bass", "VMB Score: piano"]  # no mix track
+    for idx, part in ((2, "bass"), (3, "piano")):
+        (item,) = tl.audio_items(idx)
+        assert (item.start, item.end) == (START + 240, START + 336)
+        assert item.mpi.GetClipProperty("File Path").endswith(f"-{part}.wav")
+    assert (
+        "stems: bass -> 'VMB Score: bass', piano -> 'VMB Score: piano'"
+        in (host["disp"].dialogs[-1])
+    )
+    host["disp"].actions.append(lambda win: win.click("Generate"))  # the panel kept "on"
+    again = runpy.run_path(str(SCRIPT), init_globals=host)["VMB_RESULT"]
+    assert again and tl.GetTrackCount("audio") == 3  # the takes were replaced in place
+    assert len(tl.audio_items(2)) == 1
+
+
+def test_e2e_whole_timeline_stems_free_edition(standin_engine, media: str, vmb_home) -> None:
+    vc.save_knobs("resolve", {"stems": "on"}, str(vmb_home))  # no panel: the knobs file
+    host = fr.make_host((20, 2, 0), studio=False)
+    tl = host["timeline"]
+    tl.add_clip(1, "A", START, START + 48, media)
+    tl.add_clip(1, "B", START + 72, START + 144, media)
+    result = vr.entry(host, "timeline", {})
+    assert result is not None
+    names = [tl.GetTrackName("audio", i) for i in range(1, tl.GetTrackCount("audio") + 1)]
+    assert names == ["Audio 1", "VMB Score: bass", "VMB Score: piano"]
+    assert [(i.start, i.end) for i in tl.audio_items(2)] == [
+        (START, START + 48),
+        (START + 72, START + 144),
+    ]
+
+
+# -- adapt: the selected music clip fitted to the video clip it sits under ----------------------
+ADAPT = SCRIPT.with_name("VMB Score adapt selected audio to the video clip.py")
+
+
+def test_e2e_adapt_places_under_the_video_and_keeps_the_clip(
+    standin_engine, media: str, tmp_path: Path
+) -> None:
+    host = fr.make_host((21, 0, 4))
+    tl = host["timeline"]
+    tl.add_clip(1, "Shot 1", START + 240, START + 384, media)  # 6 s at 24 fps
+    song = _wav(tmp_path / "song.wav", 9.0)
+    music = tl.add_audio_clip(1, "song", START + 250, START + 466, song)
+    tl.selected = [music]
+    result = runpy.run_path(str(ADAPT), init_globals=host)["VMB_RESULT"]
+    assert result is not None, host["disp"].dialogs
+    assert result["request"] == {
+        "track": song,
+        "duration_s": 6.0,
+        "name": "song-adapted",
+        "position_s": (START + 240) / 24,
+    }
+    (where,) = result["placed"]
+    assert tl.GetTrackName("audio", where["track"]) == "VMB Score adapted"
+    (item,) = tl.audio_items(where["track"])
+    assert (item.start, item.end) == (START + 240, START + 384)
+    assert item.mpi.GetClipProperty("File Path").endswith("song-adapted.wav")
+    assert music in tl.audio_items(1) and music.enabled is False  # kept, disabled
+    text = host["disp"].dialogs[-1]
+    assert text.startswith("Adapted 'song.wav' from 9.00 s to 6.00 s") and "Shot 1" in text
+    assert vf.bwf_position_s(result["files"]["audio"]) == pytest.approx((START + 240) / 24)
+
+
+@pytest.mark.parametrize(
+    "case", ["nothing", "video_selected", "no_video", "old_resolve", "no_engine"]
+)
+def test_adapt_bad_input_changes_nothing(media: str, tmp_path: Path, case: str, capsys) -> None:
+    host = fr.make_host((21, 0, 0) if case == "old_resolve" else (21, 0, 4), studio=False)
+    tl = host["timeline"]
+    shot = tl.add_clip(1, "Shot 1", START, START + 96, media)
+    song = _wav(tmp_path / "song.wav", 3.0)
+    music = tl.add_audio_clip(
+        1, "song", START + 200 if case == "no_video" else START, START + 272, song
+    )
+    tl.selected = {"nothing": [], "video_selected": [shot]}.get(case, [music])
+    result = vr.entry(host, "adapt", {})
+    assert result is None
+    want = {
+        "nothing": "Select one audio clip first",
+        "video_selected": "Select one audio clip first",
+        "no_video": "No video clip under the selected audio clip",
+        "old_resolve": "21.0.4 and newer",
+        "no_engine": "engine is not running",
+    }[case]
+    assert want in capsys.readouterr().out
+    assert tl.GetTrackCount("audio") == 1 and music.enabled and len(tl.audio_items(1)) == 1
+
+
+# -- conform: the score updated to a re-edited cut ------------------------------------------------
+UPDATE = SCRIPT.with_name("VMB Score update score to this cut.py")
+
+
+def test_e2e_update_score_to_this_cut(standin_engine, tmp_path: Path) -> None:
+    host = fr.make_host((21, 0, 4))
+    tl = host["timeline"]
+    media = {}
+    for name in "abcd":
+        media[name] = tmp_path / f"{name}.mov"
+        media[name].write_bytes(b"not decoded by the stand-in")
+    tl.add_clip(1, "a", START, START + 48, str(media["a"]))
+    b = tl.add_clip(1, "b", START + 72, START + 120, str(media["b"]))
+    c = tl.add_clip(1, "c", START + 150, START + 180, str(media["c"]))
+    host["disp"].actions.append(lambda win: win.click("Generate"))
+    first = runpy.run_path(str(WHOLE), init_globals=host)["VMB_RESULT"]
+    assert first is not None, host["disp"].dialogs
+    idx = first["placed"][0]["track"]
+    (kept, *_) = tl.audio_items(idx)
+    # the re-edit: a stays, b moves 24 frames later, c is deleted, d is new
+    b.start, b.end = START + 96, START + 144
+    tl.tracks["video"][0].items.remove(c)
+    tl.add_clip(1, "d", START + 200, START + 224, str(media["d"]))
+    host["resolve"].page = "color"  # deleting needs the Edit page: the plugin goes there and back
+    result = runpy.run_path(str(UPDATE), init_globals=host)["VMB_RESULT"]
+    assert result is not None, host["disp"].dialogs
+    assert result["request"]["old_otio"] == first["files"]["otio"]
+    spans = [
+        (i.start, i.end, Path(i.mpi.GetClipProperty("File Path")).name) for i in tl.audio_items(idx)
+    ]
+    assert spans == [
+        (START, START + 48, "cue-1.wav"),
+        (START + 96, START + 144, "cue-2.wav"),
+        (START + 200, START + 224, "cue-3.wav"),
+    ]
+    assert tl.audio_items(idx)[0] is kept  # the kept cue's clip is untouched
+    assert host["resolve"].page == "color"
+    text = host["disp"].dialogs[-1]
+    assert text.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
+    assert "removed: c (was" in text and "2 earlier item(s) taken off" in text
+
+
+def test_update_without_an_earlier_render_changes_nothing(media: str, capsys) -> None:
+    host = fr.make_host((20, 2, 0), studio=False)
+    tl = host["timeline"]
+    tl.add_clip(1, "a", START, START + 48, media)
+    assert vr.entry(host, "conform", {}) is None
+    assert "No whole-timeline score to update" in capsys.readouterr().out
+    assert tl.GetTrackCount("audio") == 1 and not tl.audio_items(1)

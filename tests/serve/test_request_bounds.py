@@ -132,6 +132,11 @@ def test_kind_validators_refuse_odd_params_typed(raw: Raw) -> None:
         ("soundtrack", {"timeline": 5}),
         ("soundtrack", {"otio_json": 5}),
         ("soundtrack", {"timeline": "t" * 5000}),
+        ("conform", {"old_otio": 5}),
+        ("conform", {"old_otio": "t" * 5000}),
+        ("conform", {"old_otio": "a\x00b.otio"}),
+        ("conform", {"timeline": "new.otio"}),
+        ("conform", {"old_otio": "old.otio", "per": "scene"}),
     ]
     for kind, params in cases:
         reply = raw.ask("submit", kind=kind, params=params)

@@ -91,6 +91,7 @@ class Fx:
 @dataclass
 class Track:
     name: str = ""
+    depth: int = 0  # I_FOLDERDEPTH
     items: list[str] = field(default_factory=list)
     fx: list[Fx] = field(default_factory=list)
 
@@ -368,6 +369,8 @@ class FakeReaper:
         return self.master
 
     def RPR_InsertTrackAtIndex(self, idx: int, wantDefaults: bool) -> None:
+        """A plain track (I_FOLDERDEPTH 0) at idx, clamped to 0..tracks (reascripthelp.html)."""
+        idx = max(0, min(int(idx), len(self.order)))
         ptr = _ptr("MediaTrack")
         self.tracks[ptr] = Track("")
         self.order.insert(idx, ptr)
@@ -375,7 +378,28 @@ class FakeReaper:
     def RPR_GetMediaTrackInfo_Value(self, tr: str, parmname: str) -> float:
         if parmname == "IP_TRACKNUMBER":
             return -1.0 if tr == self.master else float(self.order.index(tr) + 1)
+        if parmname == "I_FOLDERDEPTH":
+            return float(self.tracks[tr].depth)
         return 0.0
+
+    def RPR_SetMediaTrackInfo_Value(self, tr: str, parmname: str, newvalue: float) -> bool:
+        """I_FOLDERDEPTH (reascripthelp.html: "0=normal, 1=track is a folder parent, -1=track
+        is the last in the innermost folder, -2=track is the last in the innermost and
+        next-innermost folders, etc"); nothing else is faked. The number is stored as
+        given (the listing says nothing of re-balancing the tracks around it, so the plugin
+        sets every depth it changes itself)."""
+        if parmname != "I_FOLDERDEPTH":
+            return False
+        self.tracks[tr].depth = int(newvalue)
+        return True
+
+    def folders(self) -> list[tuple[str, int]]:
+        """(name, nesting level) of each track as REAPER's track panel indents it."""
+        out, level = [], 0
+        for t in self.order:
+            out.append((self.tracks[t].name, level))
+            level = max(0, level + self.tracks[t].depth)
+        return out
 
     def RPR_GetSetMediaTrackInfo_String(
         self, tr: str, parmname: str, stringNeedBig: str, setNewValue: bool

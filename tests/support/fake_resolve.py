@@ -63,6 +63,7 @@ class FakeTimelineItem:
     ) -> None:
         self.name, self.start, self.end, self.mpi, self.src_start = name, start, end, mpi, src_start
         self.track: tuple[str, int] = ("video", 1)
+        self.enabled = True
 
     phantom = False
 
@@ -89,6 +90,14 @@ class FakeTimelineItem:
 
     def GetTrackTypeAndIndex(self) -> tuple[str, int]:
         return self.track
+
+    def SetClipEnabled(self, Bool: bool) -> bool:  # noqa: N803 - the stub's parameter name
+        """A disabled clip stays on the timeline and does not play (fusionscript.pyi)."""
+        self.enabled = bool(Bool)
+        return True
+
+    def GetClipEnabled(self) -> bool:
+        return self.enabled
 
     def GetUniqueId(self) -> str | None:
         return None if self.phantom else f"item-{id(self):x}"
@@ -133,6 +142,17 @@ class FakeTimeline:
         item = FakeTimelineItem(name, start, end, mpi, src_start)
         item.track = ("video", track)
         self.tracks["video"][track - 1].items.append(item)
+        return item
+
+    def add_audio_clip(self, track: int, name: str, start: int, end: int, path: str) -> Any:
+        """An audio clip of `path` (a WAV: its media pool item counts frames at this rate)."""
+        while len(self.tracks["audio"]) < track:
+            self.tracks["audio"].append(FakeTrack(f"Audio {len(self.tracks['audio']) + 1}"))
+        with wave.open(path, "rb") as w:
+            frames = int(round(w.getnframes() / w.getframerate() * self.fps))
+        item = FakeTimelineItem(name, start, end, FakeMediaPoolItem(path, self.fps, frames))
+        item.track = ("audio", track)
+        self.tracks["audio"][track - 1].items.append(item)
         return item
 
     def audio_items(self, index: int) -> list[FakeTimelineItem]:
