@@ -18,7 +18,7 @@ from engine.generate.draft.arrangement import Arrangement, Note
 
 CHORD_ROLES = ("comp", "pad", "arp")  # parts whose pitch classes name the chord
 VOICING_ROLES = ("comp", "pad")  # parts whose top note the melody should stay above
-SAME_CHORD_J = 0.6  # pitch-class sets at least this alike are one chord (C / C7: 0.75)
+SAME_CHORD_J = 0.75  # sets less alike are another chord (Gmaj7 / Em7 share 3 of 5: 0.6)
 CHORD_TONE_SHARE = 0.25  # a pitch class sounding a quarter as long as the main one is a tone
 BASS_WEIGHT = 0.5  # a bass note counts half: walking and passing tones do not make chords
 
@@ -65,9 +65,9 @@ def _slot_chord(arr: Arrangement, t0: float, t1: float) -> frozenset[int]:
 
 def harmonic_rhythm(arr: Arrangement) -> dict[str, Any]:
     """Chord changes per bar over the body, from the notes: each half bar's sounding
-    pitch-class set (comp/pad/arp/bass); a change is a set less than 60 % like the chord in
-    force and neither holding it nor held by it (so a half bar that mixes an anticipated
-    chord with the old one is no extra change)."""
+    pitch-class set (comp/pad/arp/bass); a change is a set less than 75 % like the chord in
+    force and neither holding it nor held by it (C to C7 is none; a half bar that mixes an
+    anticipated chord with the old one is no extra change)."""
     bars = _body_bars(arr)
     chords: list[frozenset[int]] = []
     for b in bars:
@@ -82,7 +82,7 @@ def harmonic_rhythm(arr: Arrangement) -> dict[str, Any]:
     for chord in chords[1:]:
         if _changed(current, chord):
             changes, current = changes + 1, chord
-        elif chord > current:  # the chord filled out (a comp joining the pad)
+        elif chord > current and len(current) <= 2:  # a partial chord filled out
             current = chord
     per_bar = changes / max(1, len(bars) - 1) if bars else None
     return {
@@ -92,7 +92,7 @@ def harmonic_rhythm(arr: Arrangement) -> dict[str, Any]:
 
 
 def _changed(a: frozenset, b: frozenset) -> bool:
-    """Another chord: less than 60 % alike, and neither set holds the other (a comp that
+    """Another chord: less than 75 % alike, and neither set holds the other (a comp that
     plays two of the pad's tones is still the pad's chord)."""
     if a <= b or b <= a:
         return False

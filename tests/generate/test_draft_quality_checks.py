@@ -49,6 +49,8 @@ def _chords(chords, beats_each=4.0, start=0.0, part=1) -> list[Note]:
 def test_harmonic_rhythm_counts_changes_from_the_sounding_notes():
     once = _arr([("A", 4)], _chords([C, F, G, C]))
     assert dn.harmonic_rhythm(once)["chord_changes_per_bar"] == 1.0
+    sevenths = _arr([("A", 4)], _chords([(67, 71, 74, 78), (64, 67, 71, 74)] * 2))  # Gmaj7 Em7
+    assert dn.harmonic_rhythm(sevenths)["chord_changes_per_bar"] == 1.0
     twice = _arr([("A", 4)], _chords([C, AM, F, G] * 2, beats_each=2.0))
     assert dn.harmonic_rhythm(twice)["chord_changes_per_bar"] > 2.0
     # one held chord, an arpeggio over it and a walking bass: no change at all
@@ -57,7 +59,7 @@ def test_harmonic_rhythm_counts_changes_from_the_sounding_notes():
     held = _arr([("A", 4)], _chords([C] * 4) + arp + walk)
     assert dn.harmonic_rhythm(held)["chord_changes_per_bar"] == 0.0
     # a chord anticipated on the bar's last offbeat and tied over is one change, not two
-    early = _chords([C]) + [Note(1, 3.5, 4.5, p, 80) for p in F] + _chords([G, C], start=8.0)
+    early = _chords([C]) + [Note(1, 3.0, 5.0, p, 80) for p in F] + _chords([G, C], start=8.0)
     assert dn.harmonic_rhythm(_arr([("A", 4)], early))["chord_changes_per_bar"] == 1.0
     # two tones of the chord before the pad joins are the same chord
     sparse = [Note(1, 0.0, 2.0, p, 80) for p in (62, 64)] + _chords([(62, 64, 66, 69)], 2.0, 2.0)
