@@ -64,11 +64,21 @@ def _mean(xs: list[float], nd: int = 3) -> float | None:
     return round(float(np.mean(xs)), nd) if xs else None
 
 
+def _delivered_summary(deliv: list[dict[str, Any]]) -> dict[str, Any]:
+    """The delivered cue.wav over the seeds, worst case."""
+    return {
+        "delivered_corr_min": min((d["correlation"] for d in deliv), default=None),
+        "delivered_mono_max": max((d["mono_loss_db"] for d in deliv), default=None),
+        "delivered_lufs_off": max((abs(d["lufs"] - d["target_lufs"]) for d in deliv), default=None),
+        "delivered_clipped": max((d["clipped"] for d in deliv), default=None),
+        "delivered_length_ok": all(d["samples_ok"] for d in deliv) if deliv else None,
+    }
+
+
 def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One cue over its seeds: worst case for targets, means for descriptive figures."""
     r0 = rows[0]
     lifts = [x for r in rows for x in r["b_lift_lu"]]
-    deliv = [r["delivered"] for r in rows if r.get("delivered")]
     layers = [r["intro_layers"] for r in rows]
     reg_b = [r["melody_below_chord"].get("B") for r in rows]
     out = {
@@ -80,12 +90,7 @@ def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                  if n not in r["instruments"]}),
         "corr_min": min(_vals(rows, "correlation")),
         "mono_loss_max": max(_vals(rows, "mono_loss_db")),
-        "delivered_corr_min": min((d["correlation"] for d in deliv), default=None),
-        "delivered_mono_max": max((d["mono_loss_db"] for d in deliv), default=None),
-        "delivered_lufs_off": max((abs(d["lufs"] - d["target_lufs"]) for d in deliv),
-                                  default=None),
-        "delivered_clipped": max((d["clipped"] for d in deliv), default=None),
-        "delivered_length_ok": all(d["samples_ok"] for d in deliv) if deliv else None,
+        **_delivered_summary([r["delivered"] for r in rows if r.get("delivered")]),
         "drums_gap_max": max(_vals(rows, "drums_gap_db"), default=None),
         "bass_gap_max": max(_vals(rows, "bass_gap_db"), default=None),
         "lead_vs_band_min": min(_vals(rows, "lead_vs_band_db"), default=None),
