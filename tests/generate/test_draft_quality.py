@@ -51,6 +51,10 @@ def test_mix_is_mono_safe(measured, cue):
     row = measured[cue]
     assert row["correlation"] >= 0.2, row["correlation"]
     assert row["mono_loss_db"] <= 3.0, row["mono_loss_db"]
+    delivered = row["delivered"]  # the mastered cue.wav generate() writes
+    assert delivered["correlation"] >= 0.2 and delivered["mono_loss_db"] <= 3.0, delivered
+    assert abs(delivered["lufs"] - delivered["target_lufs"]) <= 1.0, delivered
+    assert delivered["clipped"] == 0.0 and delivered["samples_ok"], delivered
 
 
 @needs_renderer
@@ -240,5 +244,5 @@ def test_eval_draft_quality_command(tmp_path, capsys):
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["cues"][0]["cue"] == dq.CUES[0].name
-    assert "correlation >= 0.2" in data["checks"]
+    assert "correlation >= 0.2 (part sum)" in data["checks"]
     assert (out / "draft_quality.md").read_text().startswith("# Draft quality")
