@@ -36,3 +36,38 @@ def standin_engine(vmb_home: Path, monkeypatch: pytest.MonkeyPatch, request: pyt
         yield eng
     finally:
         eng.stop()
+
+
+@pytest.fixture
+def reaper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fake REAPER (support/fake_reaper.py) as `reaper_python`, the JSFX installed."""
+    import shutil
+
+    import vmb_reaper as vrp
+
+    from support.fake_reaper import FakeReaper
+    from support.reaper_scripts import JSFX
+
+    resource = tmp_path / "REAPER"
+    (resource / "Effects" / "VMB Score").mkdir(parents=True)
+    shutil.copy(JSFX, resource / "Effects" / "VMB Score" / JSFX.name)
+    fake = FakeReaper(resource)
+    monkeypatch.setitem(sys.modules, "reaper_python", fake.module())
+    vrp.FLOWS.clear()
+    return fake
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> str:
+    """A REAPER video item's file (the stand-in kinds do not decode it)."""
+    path = tmp_path / "interview.mov"
+    path.write_bytes(b"not decoded by the stand-in")
+    return str(path)
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> str:
+    """A Resolve clip's file (the stand-in cue does not decode it)."""
+    path = tmp_path / "shot 1.mov"
+    path.write_bytes(b"not really a movie")  # the stand-in cue does not decode it
+    return str(path)
