@@ -73,18 +73,35 @@ def _same_times(a: Any, b: Any, tol_s: float) -> bool:
     return len(a) == len(b) and all(abs(x - y) <= tol_s for x, y in zip(a, b, strict=True))
 
 
-def _differences(old: OldCue, new: tl.PlannedCue, ending: str | None, tol_s: float) -> list[str]:
-    """Why a cue must be re-fitted, in words (empty: only its place may have changed)."""
+def _span(a: float, b: float) -> str:
+    return f"{a:.2f}-{b:.2f} s"
+
+
+def _shots_of(shots: Sequence[tl.Shot]) -> str:
+    return ", ".join(dict.fromkeys(s.clip for s in shots))
+
+
+Edits = tuple[Sequence[tl.Shot], Sequence[tl.Shot]]  # every piece of the old and the new cut
+
+
+def _differences(
+    old: OldCue, new: tl.PlannedCue, ending: str | None, tol_s: float, edits: Edits = ((), ())
+) -> list[str]:
+    """Why a cue must be re-fitted, in words (empty: only its place may have changed).
+    Pieces that play on in their media across an edit only one cut has (a razor cut) count
+    as one shot."""
     why = []
-    new_shots = [tl.Shot.of(s) for s in new.segments]
-    for a in old.shots:
+    pieces = [tl.Shot.of(s) for s in new.segments]
+    old_shots = tl.joined(old.shots, tol_s, [*edits[1], *pieces])
+    new_shots = tl.joined(pieces, tol_s, [*edits[0], *old.shots])
+    for a in old_shots:
         found = [b for b in new_shots if tl.shared_material_s([a], [b]) > tol_s]
         if not found:
             why.append(f"shot {a.clip} left it")
         for b in found:
             why.extend(f"shot {a.clip} {t}" for t in tl.trims(a, b, tol_s) if "moved" not in t)
     for b in new_shots:
-        if tl.shared_material_s(old.shots, [b]) <= tol_s:
+        if tl.shared_material_s(old_shots, [b]) <= tol_s:
             why.append(f"shot {b.clip} came in")
     old_len = old.record_out_s - old.record_in_s
     if abs(new.duration_s - old_len) > tol_s:
@@ -102,16 +119,33 @@ def _differences(old: OldCue, new: tl.PlannedCue, ending: str | None, tol_s: flo
     return list(dict.fromkeys(why))
 
 
+def _splits(old: OldCue, new: tl.PlannedCue, shift: float, tol_s: float) -> list[float]:
+    """Record times of razor cuts in `new` that were no edit in `old` (picture unchanged)."""
+    bounds = [s.record_in_s + shift for s in old.shots]
+    razors = tl.razor_cuts([tl.Shot.of(s) for s in new.segments], tol_s)
+    return [t for t in razors if all(abs(t - b) > tol_s for b in bounds)]
+
+
 def _exact(olds: list[OldCue], new: tl.PlannedCue, ending: str | None, tol_s: float):
     """The old cue this one is, unchanged or moved as a whole (None when there is none)."""
     new_shots = [tl.Shot.of(s) for s in new.segments]
     for old in olds:
-        shift = new.record_in_s - old.record_in_s
-        if tl.same_shots(old.shots, new_shots, shift, tol_s) and not _differences(
-            old, new, ending, tol_s
-        ):
+        shift = tl.same_picture(old.shots, new_shots, tol_s)
+        if shift is not None and not _differences(old, new, ending, tol_s):
             return old, shift
     return None, 0.0
+
+
+def _as_was(old: OldCue, new: tl.PlannedCue, shift: float, tol_s: float) -> Decision:
+    """Kept or moved; the reason names the old place and any razor cut inside."""
+    split = "; ".join(
+        f"split at {t:.2f} s (picture unchanged)" for t in _splits(old, new, shift, tol_s)
+    )
+    if abs(shift) <= tol_s:
+        return Decision("kept", split or "picture and length unchanged", old)
+    was = _span(old.record_in_s, old.record_out_s)
+    why = f"moved from {was} by {shift:+.2f} s (shots {_shots_of(old.shots)})"
+    return Decision("moved", f"{why}; {split}" if split else why, old)
 
 
 def decide(
@@ -124,11 +158,7 @@ def decide(
         old, shift = _exact(free, cue, endings[i], tol_s)
         if old is not None:
             free.remove(old)
-            decisions[i] = (
-                Decision("kept", "picture and length unchanged", old)
-                if abs(shift) <= tol_s
-                else Decision("moved", f"moved as a whole by {shift:+.2f} s", old)
-            )
+            decisions[i] = _as_was(old, cue, shift, tol_s)
     used = {d.old.cue_id for d in decisions if d is not None and d.old is not None}
     for i, cue in enumerate(plan.cues):
         if decisions[i] is not None:
@@ -137,14 +167,58 @@ def decide(
         shares = [(tl.shared_material_s(o.shots, new_shots), o) for o in olds]
         share, best = max(shares, key=lambda s: s[0], default=(0.0, None))
         if best is None or share <= tol_s:
-            names = ", ".join(dict.fromkeys(s.clip for s in new_shots))
-            decisions[i] = Decision("new", f"new material: {names}")
+            decisions[i] = Decision("new", f"new material: {_shots_of(new_shots)}")
             continue
         used.add(best.cue_id)
-        why = _differences(best, cue, endings[i], tol_s) or ["its place changed"]
+        edits = (
+            [s for o in olds for s in o.shots],
+            [tl.Shot.of(s) for c in plan.cues for s in c.segments],
+        )
+        why = _differences(best, cue, endings[i], tol_s, edits) or ["its place changed"]
         decisions[i] = Decision("re-fitted", "; ".join(why), best)
+    done = _followed_on([d for d in decisions if d is not None], plan, olds, endings)
     removed = [_removed(o, plan) for o in olds if o.cue_id not in used]
-    return _parts_named([d for d in decisions if d is not None]), removed
+    return _parts_named(done), removed
+
+
+def _followed_on(
+    decisions: list[Decision], plan: tl.CuePlan, olds: list[OldCue], endings: Sequence[Any]
+) -> list[Decision]:
+    """A kept or moved cue whose start no longer follows on as it was composed to (it
+    played on from a cue that is now elsewhere, or after a gap, or now follows on from
+    another) is re-fitted, to pick up from its new predecessor. A predecessor re-fitted
+    from the same old cue counts as the same, so one change does not re-fit a whole run."""
+    by_id = {o.cue_id: o for o in olds}
+    out = list(decisions)
+    for i, d in enumerate(decisions):
+        if d.change not in ("kept", "moved") or d.old is None:
+            continue
+        was_after = by_id.get(str(d.old.meta.get("continue_from")))
+        was_joined = was_after is not None and was_after.meta.get("ending") == "none"
+        now_joined = i > 0 and endings[i - 1] == "none"
+        prev = decisions[i - 1] if i > 0 else None
+        now_key = (prev.old.cue_id if prev.old else "new") if prev is not None else None
+        same_prev = (was_after.cue_id if was_after else None) == now_key
+        if plan.cues[i].continue_from is None or (was_joined == now_joined and same_prev):
+            continue
+        why = _start_change(was_after, was_joined, now_joined, plan.cues[i - 1] if i else None)
+        out[i] = Decision("re-fitted", why, d.old)
+    return out
+
+
+def _start_change(
+    was_after: OldCue | None, was_joined: bool, now_joined: bool, prev: tl.PlannedCue | None
+) -> str:
+    was = (
+        f"the cue at {_span(was_after.record_in_s, was_after.record_out_s)} "
+        f"({_shots_of(was_after.shots)})"
+        if was_after is not None
+        else "nothing"
+    )
+    if prev is None or (was_joined and not now_joined):
+        return f"now starts its run (it played on from {was}); picture unchanged"
+    now = f"the cue at {_span(prev.record_in_s, prev.record_out_s)}"
+    return f"now follows {now} (it followed {was}); picture unchanged"
 
 
 def _parts_named(decisions: list[Decision]) -> list[Decision]:
@@ -156,7 +230,8 @@ def _parts_named(decisions: list[Decision]) -> list[Decision]:
         n = refits.count(d.old.cue_id) if d.change == "re-fitted" and d.old else 0
         if n > 1 and d.old is not None:
             seen[d.old.cue_id] = seen.get(d.old.cue_id, 0) + 1
-            d = replace(d, reason=f"part {seen[d.old.cue_id]} of {n} of {d.old.cue_id}; {d.reason}")
+            whole = f"the old cue at {_span(d.old.record_in_s, d.old.record_out_s)}"
+            d = replace(d, reason=f"part {seen[d.old.cue_id]} of {n} of {whole}; {d.reason}")
         out.append(d)
     return out
 
@@ -164,13 +239,13 @@ def _parts_named(decisions: list[Decision]) -> list[Decision]:
 def _removed(old: OldCue, plan: tl.CuePlan) -> dict[str, Any]:
     """An old cue no new cue comes from: its shots are gone, or re-fitted into others."""
     takers = [
-        c.cue_id
+        _span(c.record_in_s, c.record_out_s)
         for c in plan.cues
         if tl.shared_material_s(old.shots, [tl.Shot.of(s) for s in c.segments]) > 0
     ]
-    shots = ", ".join(dict.fromkeys(s.clip for s in old.shots))
+    shots = _shots_of(old.shots)
     reason = (
-        f"its picture is now scored by {', '.join(takers)}"
+        f"its shots ({shots}) are now scored by the cue(s) at {', '.join(takers)}"
         if takers
         else f"its shots are not in the new cut: {shots}"
     )
@@ -367,10 +442,11 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     loaded = st._read(sparams)
     loaded = replace(loaded, timeline=_without_score(loaded.timeline))
     ctx.progress("plan", 0, 1)
-    plan = st._plan(sparams, loaded, st._finder(sparams), scene_cuts=_scene_cuts(olds))
+    rate = tl.timeline_rate(loaded.timeline)
+    plan = st._plan(sparams, loaded, st._finder(sparams), _scene_cuts(olds), _keep(olds, rate))
+    plan = _without_razor_cuts(plan, olds, 0.5 / rate)
     title = sparams.get("title") or loaded.timeline.name or "timeline"
     sparams = {**sparams, "title": title}
-    rate = tl.timeline_rate(loaded.timeline)
     at = st.placement(plan, sparams, st.Placement(rate=rate))
     decisions, removed = decide(plan, olds, at.endings, 0.5 / rate)
     clock["plan_s"] = time.perf_counter() - clock["start"]
@@ -431,6 +507,40 @@ def _scene_cuts(olds: list[OldCue]) -> Callable[[tl.CueRequest], Sequence[float]
         return found if found is not None else st._scene_cuts(request)
 
     return scene_cuts
+
+
+def _keep(olds: list[OldCue], rate: float) -> tl.Keep:
+    """The new cut's pieces that show exactly an old cue's picture stay one cue, so an edit
+    re-groups only the shots between the nearest unchanged cues (not every later one)."""
+    shots = [o.shots for o in olds]
+
+    def keep(pieces: Sequence[tl.CueRequest]) -> Sequence[tuple[int, int]]:
+        return tl.kept_runs(shots, [tl.Shot.of(p) for p in pieces], 0.5 / rate)
+
+    return keep
+
+
+def _without_razor_cuts(plan: tl.CuePlan, olds: list[OldCue], tol_s: float) -> tl.CuePlan:
+    """No hit on an edit the viewer cannot see: a razor cut (the picture plays on in its
+    media) is no cut of the new plan unless the old render had a cut at that frame."""
+    known = [(s.media, s.source_in_s) for old in olds for s in old.shots]  # its edits
+    for old in olds:
+        for t in old.meta.get("cut_times_s") or ():
+            at = old.record_in_s + float(t)
+            known += [(s.media, s.source_in_s + at - s.record_in_s) for s in old.shots
+                      if s.record_in_s - tol_s <= at <= s.record_out_s + tol_s]  # fmt: skip
+    cues = []
+    for cue in plan.cues:
+        pieces = [tl.Shot.of(s) for s in cue.segments]
+        hidden = [
+            b.record_in_s - cue.record_in_s
+            for a, b in zip(pieces, pieces[1:], strict=False)
+            if tl.is_join(a, b, tol_s)
+            and not any(m == b.media and abs(p - b.source_in_s) <= tol_s for m, p in known)
+        ]
+        cuts = tuple(c for c in cue.cut_times_s if all(abs(c - h) > tol_s for h in hidden))
+        cues.append(replace(cue, cut_times_s=cuts))
+    return replace(plan, cues=tuple(cues))
 
 
 def _range_key(shot: tl.Shot) -> tuple[str, float, float]:
