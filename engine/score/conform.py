@@ -306,12 +306,27 @@ def _old_cues(path: Path) -> tuple[dict[str, Any], list[OldCue]]:
     return render, olds
 
 
-def soundtrack_params(render: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def _old_media_folders(olds: Sequence[OldCue]) -> list[str]:
+    """The folders the old render found its picture in: a re-edit exported on another
+    machine (/Volumes/..., D:/...) relinks there by file name."""
+    folders = []
+    for old in olds:
+        for seg in old.meta.get("segments") or ():
+            media = seg.get("media")
+            if isinstance(media, str) and media and Path(media).is_file():
+                folders.append(str(Path(media).parent))
+    return folders
+
+
+def soundtrack_params(
+    render: dict[str, Any], params: dict[str, Any], olds: Sequence[OldCue] = ()
+) -> dict[str, Any]:
     """The new cut's soundtrack params: the old render's options, this request's timeline,
-    media roots (with the old ones), frame rate, markers and title."""
+    media roots (with the old ones and the old picture's folders), frame rate, markers and
+    title."""
     out = {k: v for k, v in (render.get("options") or {}).items() if k not in ("rate",)}
     still = [r for r in out.get("media_roots") or [] if Path(r).is_dir()]  # gone: not asked
-    roots = list(params.get("media_roots") or []) + still
+    roots = list(params.get("media_roots") or []) + still + _old_media_folders(olds)
     out.update(
         {k: params[k] for k in ("timeline", "otio_json", "rate", "markers") if k in params},
         media_roots=list(dict.fromkeys(roots)),
@@ -356,8 +371,8 @@ def parse_conform_params(params: dict[str, Any], settings: Settings) -> dict[str
     if not given["old_otio"]:
         raise InvalidRequest("'old_otio' must be the path of the scored OTIO to conform")
     old_path = _resolved(given["old_otio"])
-    render, _ = _old_cues(old_path)
-    checked = st.parse_soundtrack_params(soundtrack_params(render, given), settings)
+    render, olds = _old_cues(old_path)
+    checked = st.parse_soundtrack_params(soundtrack_params(render, given, olds), settings)
     out = {**given, "old_otio": str(old_path)}
     for key in ("timeline", "media_roots"):
         if key in given:
@@ -414,31 +429,33 @@ def _history(old: OldCue, with_old: bool) -> tuple[dict[str, Any], ...]:
 
 def _make(
     decision: Decision, planned: tl.PlannedCue, spec: CueSpec, ctx: Any, seed: int
-) -> tuple[Cue, CueSpec, dict[str, Any]]:
-    """The cue's stem in the staging folder: copied, copied and restamped, or rendered."""
+) -> tuple[Cue, CueSpec, dict[str, Any], bool]:
+    """The cue's stem in the staging folder: copied, copied and restamped, or rendered
+    (the flag: whether run_cue rendered it)."""
     old = decision.old
     if decision.change in ("kept", "moved") and old is not None:
         spec = replace(spec, continue_from=old.meta.get("continued"))
         cue = _reused(old, planned.cue_id, ctx.out_dir)
         if decision.change == "moved":
             _restamp(cue, spec, ctx.settings)
-        return cue, spec, {"continued": old.meta.get("continued")}
+        return cue, spec, {"continued": old.meta.get("continued")}, False
     if decision.change == "re-fitted" and old is not None:
         spec = replace(spec, backend=str(old.meta.get("backend") or spec.backend))
         identity = Identity(records.description_of(old.meta), records.retrieval_of(old.meta))
         seed = int(old.meta.get("seed") or seed)
         cue = run_cue(spec, ctx.settings, seed, ctx.out_dir, ctx.progress, identity)[0]
-        return cue, spec, {}
-    return run_cue(spec, ctx.settings, seed, ctx.out_dir, ctx.progress)[0], spec, {}
+        return cue, spec, {}, True
+    return run_cue(spec, ctx.settings, seed, ctx.out_dir, ctx.progress)[0], spec, {}, True
 
 
 def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """The conformed timeline's deliverables, the change list, and where the time went
-    (`timings`: planning, the cues re-rendered, the ones copied, the write-back)."""
-    clock = {"start": time.perf_counter(), "render_s": 0.0, "copy_s": 0.0}
+    (`timings`: planning, the cues re-rendered, the ones copied, the write-back, and
+    `cues_rendered`, counted where run_cue is called)."""
+    clock = {"start": time.perf_counter(), "render_s": 0.0, "copy_s": 0.0, "cues_rendered": 0}
     old_path = Path(params["old_otio"])
     render, olds = _old_cues(old_path)
-    sparams = soundtrack_params(render, params)
+    sparams = soundtrack_params(render, params, olds)
     loaded = st._read(sparams)
     loaded = replace(loaded, timeline=_without_score(loaded.timeline))
     ctx.progress("plan", 0, 1)
@@ -458,11 +475,11 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         prev = records.carried_from(items[-1].cue) if planned.continue_from and items else None
         spec = st.spec_of(planned, sparams, prev, at, i)
         t0 = time.perf_counter()
-        cue, spec, take = _make(decision, planned, spec, ctx, ctx.seed + i)
-        clock["render_s" if decision.change in ("re-fitted", "new") else "copy_s"] += (
-            time.perf_counter() - t0
-        )
+        cue, spec, take, rendered = _make(decision, planned, spec, ctx, ctx.seed + i)
+        clock["render_s" if rendered else "copy_s"] += time.perf_counter() - t0
+        clock["cues_rendered"] += rendered
         row = change_row(decision.change, decision.reason, planned, decision.old, seed=cue.seed)
+        row["rendered"] = rendered
         row["audio"] = str(ctx.final_dir / cue.audio.name)
         old = decision.old
         reused = old is not None and decision.change in ("kept", "moved")
