@@ -190,7 +190,7 @@ def _figures(case: Case, run: dict[str, Any]) -> list[dict[str, Any]]:
                run["full_s"], "s"),
         figure(f"{case.name}: conform / full render", 100 * share, "%",
                f"<= {100 * TARGET_SHARE:.0f} %", share <= TARGET_SHARE),
-        figure(f"{case.name}: cues rendered", rendered, f"of {len(conformed['changes'])}",
+        figure(f"{case.name}: cues rendered", rendered, f"of {len(conformed['cues'])}",
                case.expected, case.ok(rendered)),
         figure(f"{case.name}: kept stems byte-identical", run["same"], f"of {run['kept']}",
                "all", run["same"] == run["kept"]),

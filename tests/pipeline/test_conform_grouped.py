@@ -47,10 +47,10 @@ EDITS: dict[str, tuple[list, dict[str, int]]] = {
 }
 
 
-def _cut(clip: Path, path: Path, shots: list) -> Path:
+def _cut(clip: Path, path: Path, shots: list, url: str | None = None) -> Path:
     timeline = otio.schema.Timeline(name="grouped")
     track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
-    url = otio.url_utils.url_from_filepath(str(clip))
+    url = url or otio.url_utils.url_from_filepath(str(clip))
     for name, a, b in shots:
         span = otio.opentime.TimeRange(
             otio.opentime.RationalTime(round(a * RATE), RATE),
@@ -90,9 +90,11 @@ def old(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return out
 
 
-def _conform(old: dict[str, Any], name: str, shots: list, which: str = "old") -> dict[str, Any]:
+def _conform(
+    old: dict[str, Any], name: str, shots: list, which: str = "old", url: str | None = None
+) -> dict[str, Any]:
     root, settings = old["root"], old["settings"]
-    new_cut = _cut(old["clip"], root / f"{which}-{name}.otio", shots)
+    new_cut = _cut(old["clip"], root / f"{which}-{name}.otio", shots, url)
     request = {"old_otio": str(root / which / "scored.otio"), "timeline": str(new_cut)}
     out = root / f"{which}-{name}"
     return run_conform(parse_conform_params(request, settings), _ctx(settings, out, 9))
@@ -143,3 +145,13 @@ def test_a_cue_that_no_longer_follows_on_is_re_fitted(old: dict[str, Any]) -> No
     assert got[0] == ("kept", "picture and length unchanged")
     assert got[1][0] == "re-fitted" and "now ends its run" in got[1][1]
     assert got[2][0] == "re-fitted" and got[2][1].startswith("now starts its run"), got
+
+
+def test_a_re_edit_from_another_machine_is_scored_with_picture(old: dict[str, Any]) -> None:
+    """The re-edit's media is on a Mac's drive under another case; it relinks by file name
+    to where the old render found its picture."""
+    url = "file:///Volumes/EditSSD/Project/Rushes/RUSHES.MP4"
+    result = _conform(old, "other-machine", EDITS["trim"][0], url=url)
+    assert result["summary"]["rendered"] == 1
+    for row in result["cues"]:
+        assert row["media_status"] == "relinked" and not row["scored_without_picture"], row
