@@ -213,11 +213,18 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, handler)
 
 
+# what a body may carry besides kind and params (seed, idempotency_key): the optional fields
+# of the protocol's submit command, read from its one schema table
+JOB_FIELDS: tuple[str, ...] = tuple(
+    name for name, spec in protocol.COMMANDS["submit"].items() if not spec.required
+)
+
+
 def _job_fields(kind: Any, params: Any, body: dict[str, Any]) -> dict[str, Any]:
     """The submit command this body becomes, checked by the protocol's own validator (the
     daemon's schema) before anything reads it; returns the fields besides kind and params.
     Missing params stay missing (refused as on ZeroMQ); null optional fields are absent."""
-    fields = {k: body[k] for k in ("seed", "idempotency_key") if body.get(k) is not None}
+    fields = {k: body[k] for k in JOB_FIELDS if body.get(k) is not None}
     submit = {"kind": kind, **({} if params is None else {"params": params}), **fields}
     protocol.validate_fields("submit", submit)
     return fields
@@ -402,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _params(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """A route whose body is the params (+ seed, idempotency_key), checked as they will be
         relayed ("auto" knobs are the engine's to drop, on every path: engine.score.cue_spec)."""
-        params = {k: v for k, v in body.items() if k not in ("seed", "idempotency_key")}
+        params = {k: v for k, v in body.items() if k not in JOB_FIELDS}
         fields = _job_fields(kind, params, body)
         if params.get("knobs") is not None and not isinstance(params["knobs"], dict):
             raise InvalidRequest("'knobs' must be a JSON object")

@@ -23,6 +23,8 @@ MAX_INSTRUMENT_SLOTS = 3
 MAX_SEED = 2**31 - 1
 """The one seed limit (the wire's too): a JSFX slider and a Resolve spin box hold it, the
 daemon draws seeds below it, and seed+k (variations) stays inside numpy's 0..2^32-1."""
+ENDINGS = ("ring", "button", "fade", "cut", "none")
+"""How a cue ends (the `ending` row's values; engine.types re-exports it for the backends)."""
 MAX_TEXT_CHARS = 1000
 """The `text` row's limit, and the one limit on a description everywhere (the describers'
 parser reads it): a description is one or two sentences; longer text is almost surely a
@@ -34,15 +36,19 @@ class Knob:
     """One row of the knob table.
 
     type: "choice" (one of `values`, or the vocabulary's), "multi" (a list of them, at most
-    `max_items` panel slots), "integer" (lo..hi), "text" (at most `max_length` characters).
-    group: "knobs" rows go in a request's `knobs` map; "options" rows are fields of their own.
+    `max_items` panel slots), "integer" (lo..hi), "text" (at most `max_length` characters),
+    "boolean" (true or false; off unless set).
+    group: "knobs" rows go in a request's `knobs` map; "options" rows are fields of their own
+    (a CueSpec / SoundtrackSpec field of the same name, or a submit field such as `seed`).
     vocabulary: the engine's tag facet (or "backend") whose names are the values, passed to
     `knob_definitions`; `values` are fixed ones. `bpm`: a tempo, also taking a BPM.
+    kinds: the request kinds ("cue", "describe", "soundtrack") that take an option row (empty:
+    all); the CLI commands offer a row only where their request takes it.
     """
 
     name: str
     label: str
-    type: Literal["choice", "multi", "integer", "text"]
+    type: Literal["choice", "multi", "integer", "text", "boolean"]
     group: Literal["knobs", "options"]
     help: str
     vocabulary: str = ""
@@ -52,6 +58,7 @@ class Knob:
     lo: int = 0
     hi: int = 0
     max_length: int = 0
+    kinds: tuple[str, ...] = ()
 
 
 KNOBS: tuple[Knob, ...] = (
@@ -100,13 +107,46 @@ KNOBS: tuple[Knob, ...] = (
         "options",
         "describe the music in words (replaces or steers the picture)",
         max_length=MAX_TEXT_CHARS,
+        kinds=("cue", "describe"),
+    ),
+    # stems before ending and loop: REAPER keeps a JSFX's slider values by position
+    Knob(
+        "stems",
+        "Stems (one track per instrument)",
+        "boolean",
+        "options",
+        "one WAV per part as well (draft backend); the plugins place one track per instrument",
+        kinds=("cue", "soundtrack"),
+    ),
+    Knob(
+        "ending",
+        "Ending",
+        "choice",
+        "options",
+        "ring-out, a button hit or a hard cut on the last frame, a fade, or none (the music "
+        "plays on into the next cue); default: by the cue's place in the run",
+        values=ENDINGS,
+        kinds=("cue", "soundtrack"),
+    ),
+    Knob(
+        "loop",
+        "Loop",
+        "boolean",
+        "options",
+        "whole bars that loop seamlessly (one cue; it has no ending)",
+        kinds=("cue",),
     ),
 )
 
 
-def knob_rows(group: str | None = None) -> tuple[Knob, ...]:
-    """The table's rows (of one group); read at call time, so a new row shows everywhere."""
-    return tuple(k for k in KNOBS if group is None or k.group == group)
+def knob_rows(group: str | None = None, kind: str | None = None) -> tuple[Knob, ...]:
+    """The table's rows (of one group, taken by one request kind); read at call time, so a
+    new row shows everywhere."""
+    return tuple(
+        k
+        for k in KNOBS
+        if (group is None or k.group == group) and (kind is None or not k.kinds or kind in k.kinds)
+    )
 
 
 def row_values(knob: Knob, vocabularies: Mapping[str, Sequence[str]]) -> list[str]:
@@ -121,29 +161,37 @@ def _definition(knob: Knob, vocab: Mapping[str, Sequence[str]], bpm: tuple[float
     values = row_values(knob, vocab)
     if knob.type == "choice" and knob.group == "knobs":
         out.update(values=[AUTO, *values], default=AUTO)
-    elif knob.type == "choice":
-        out.update(values=values, default=values[0] if values else AUTO)
+    elif knob.type == "choice" and AUTO in values:
+        out.update(values=values, default=AUTO)
+    elif knob.type == "choice":  # "auto" (the default) is the empty word: not sent
+        out.update(values=[AUTO, *values], default=AUTO, empty=AUTO)
     elif knob.type == "multi":
         out.update(values=values, default=[], max=knob.max_items, empty=NONE)
     elif knob.type == "integer":
         out.update(min=knob.lo, max=knob.hi, default=None)
+    elif knob.type == "boolean":
+        out.update(default=False)
     else:
         out.update(default="", max_length=knob.max_length)
     if knob.bpm:
         out["bpm"] = {"min": bpm[0], "max": bpm[1]}
         out["help"] = f"{knob.help}; a BPM between {bpm[0]:g} and {bpm[1]:g} is sent as a string"
-    elif knob.type in ("integer", "text"):
+    else:
         out["help"] = knob.help
+    if knob.kinds:
+        out["kinds"] = list(knob.kinds)
     return out
 
 
 def knob_definitions(
     tags: Mapping[str, Sequence[str]],
     bpm_range: tuple[float, float] = (40.0, 220.0),
-    backends: Sequence[str] = ("auto", "draft", "full"),
+    *,
+    backends: Sequence[str],
 ) -> dict[str, Any]:
-    """The JSON the capabilities serve; `tags` is engine.taxonomy.all_tags(). Hosts build
-    their panels from it and their requests from its two lists (vmb_client.split_options)."""
+    """The JSON the capabilities serve; `tags` is engine.taxonomy.all_tags() and `backends`
+    engine.backends.CHOICES (the registry's names). Hosts build their panels from it and their
+    requests from its two lists (vmb_client.split_options)."""
     vocab = {**tags, "backend": tuple(backends)}
     bpm = (float(bpm_range[0]), float(bpm_range[1]))
     return {

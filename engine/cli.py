@@ -39,7 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _describe(sub)
     return parser
+
+
+def _describe(sub: argparse._SubParsersAction) -> None:
+    """Derived, so they cannot drift from the parser: a command group's help line ends with
+    the subcommands it registered, and a command's --help opens with its help line. (argparse
+    keeps the help lines in _choices_actions; they are read when help is printed.)"""
+    for line in sub._choices_actions:
+        parser = sub.choices[line.dest]
+        groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        for group in groups:
+            _describe(group)
+            if line.help:
+                line.help = f"{line.help}: {', '.join(group.choices)}"
+        if parser.description is None:
+            parser.description = line.help
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from bridge import knobs as knob_table
+
 Weights = Literal["real", "base", "random", "none"]
 """Which weights ran: "real" (everything real, VMB's own adapters included), "base" (real
 public base models but VMB's adapters missing: zero-shot InternVL, plain SAO), "random"
@@ -49,16 +51,14 @@ class Knobs:
     instruments: tuple[str, ...] = ()
     energy: str | None = None
     text: str | None = None  # free text that replaces or steers the description (not a knob)
-    extra: tuple[tuple[str, str | int | tuple[str, ...]], ...] = ()  # (name, value), sorted
+    extra: tuple[tuple[str, str | int | bool | tuple[str, ...]], ...] = ()  # (name, value), sorted
 
     def to_json(self) -> dict[str, object]:
         """The knobs map of a request, one entry per knob row (the inverse of parse_knobs)."""
-        from bridge.knobs import knob_rows
-
         extra = dict(self.extra)
         typed = {f.name for f in fields(self)} - {"text", "extra"}
         out: dict[str, object] = {}
-        for row in knob_rows("knobs"):
+        for row in knob_table.knob_rows("knobs"):
             value = getattr(self, row.name) if row.name in typed else extra.get(row.name)
             out[row.name] = list(value) if isinstance(value, tuple) else value
         if self.text is not None:
@@ -177,7 +177,7 @@ class GenerationRequest:
     frame_rate: float = 25.0  # the picture's rate: button and cut endings hit the last frame
 
 
-ENDINGS = ("ring", "button", "fade", "cut", "none")  # how a cue ends (GenerationRequest.ending)
+ENDINGS = knob_table.ENDINGS  # how a cue ends (GenerationRequest.ending): the `ending` row's
 
 
 @dataclass(frozen=True)

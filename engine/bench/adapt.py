@@ -1,9 +1,10 @@
-"""`vmb bench adapt`: draft cues of every genre adapted shorter and longer, measured against
-their own MIDI (the bar lines the arranger wrote).
+"""`vmb bench adapt`: draft cues of every genre, at its default tempo and at a slow and a fast
+one, adapted shorter and longer, measured against their own MIDI (the bar lines the arranger
+wrote).
 
-Per cue: the downbeats found on the audio against the MIDI's bar lines (every downbeat found
-must sit on a bar line: a grid of two-bar units at half tempo passes, a grid half a bar off
-does not). Per adapted file: the length in samples against the target, the tempo measured on
+Per cue: the bar length found on the audio against the MIDI's bar (within 1%: a grid of two or
+three real bars misses) and the downbeats found against the MIDI's bar lines (a grid half a bar
+off misses). Per adapted file: the length in samples against the target, the tempo measured on
 the audio before and after, the largest sample step at each splice against the music's own
 99.9th percentile, and each edit's two source points against the MIDI's bar lines.
 """
@@ -30,9 +31,12 @@ CUE_S = 40.0
 BAR_LINE_MS = 20.0  # a downbeat or an edit point this close to a MIDI bar line is on it
 TEMPO_PCT = 1.0
 STEP_RATIO = 1.0
+BAR_PCT = 1.0  # the bar found is this close to the MIDI's bar
+TEMPOS = (None, 70, 165)  # the genre's default tempo, then explicit BPMs
 
 
-def _bar_lines(midi: Path, duration_s: float) -> np.ndarray:
+def _bar_lines(midi: Path, duration_s: float) -> tuple[np.ndarray, float]:
+    """The MIDI's bar lines and its bar length in seconds."""
     import mido
 
     tracks = mido.MidiFile(str(midi)).tracks
@@ -40,17 +44,17 @@ def _bar_lines(midi: Path, duration_s: float) -> np.ndarray:
     sig = next((m for t in tracks for m in t if m.type == "time_signature"), None)
     beats = sig.numerator * 4 / sig.denominator if sig else 4.0
     bar = beats * tempo / 1e6
-    return bar * np.arange(int(duration_s / bar) + 2)
+    return bar * np.arange(int(duration_s / bar) + 2), bar
 
 
-def _render(genre: str, folder: Path, seed: int) -> tuple[Path, Path]:
+def _render(genre: str, bpm: int | None, folder: Path, seed: int) -> tuple[Path, Path]:
     from engine.score.cue import run_cue
     from engine.score.cue_spec import parse_cue_params
 
     settings = load_settings()
     spec = parse_cue_params(
         {"text": f"{genre} music", "duration_s": CUE_S, "backend": "draft",
-         "knobs": {"genre": genre}, "duck": False},
+         "knobs": {"genre": genre, **({"tempo": bpm} if bpm else {})}, "duck": False},
         settings,
     )  # fmt: skip
     cue = run_cue(spec, settings, seed, folder, no_progress)[0]
@@ -91,20 +95,26 @@ def _measure(audio: Path, lines: np.ndarray, target: float, out: Path) -> dict[s
     }
 
 
-def _cue_rows(genre: str, tmp: Path, targets: tuple[float, ...]) -> list[dict[str, Any]]:
+def _cue_rows(
+    genre: str, bpm: int | None, tmp: Path, targets: tuple[float, ...]
+) -> list[dict[str, Any]]:
     import soundfile as sf
 
     from engine.score.bars import analyse
 
-    audio, midi = _render(genre, tmp / genre, seed=11)
+    folder = tmp / f"{genre}-{bpm or 'default'}"
+    audio, midi = _render(genre, bpm, folder, seed=11)
     src, sr = sf.read(str(audio), dtype="float32")
-    lines = _bar_lines(midi, src.shape[0] / sr)
+    lines, bar = _bar_lines(midi, src.shape[0] / sr)
     bars = analyse(src, sr)
     found = bars.downbeats_s[bars.downbeats_s < src.shape[0] / sr - 1.0]
     rows = []
     for frac in targets:
-        m = _measure(audio, lines, round(CUE_S * frac, 2), tmp / genre / f"x{frac:g}")
-        rows.append({"genre": genre, "target_x": frac, "grid_bpm": round(bars.bpm, 2),
+        m = _measure(audio, lines, round(CUE_S * frac, 2), folder / f"x{frac:g}")
+        rows.append({"genre": genre, "tempo": bpm or "default", "target_x": frac,
+                     "grid_bpm": round(bars.bpm, 2), "midi_bar_s": round(bar, 4),
+                     "bar_s": round(bars.bar_s, 4),
+                     "bar_pct": round(abs(bars.bar_s / bar - 1.0) * 100.0, 3),
                      "downbeat_ms": round(_off_lines(found, lines), 1),
                      **{k: round(v, 4) for k, v in m.items()}})  # fmt: skip
     return rows
@@ -115,7 +125,7 @@ def bench_adapt(opts: argparse.Namespace) -> dict[str, Any]:
     genres = QUICK_GENRES if quick else taxonomy.GENRES
     targets = QUICK_TARGETS if quick else TARGETS
     with tempfile.TemporaryDirectory(prefix="vmb-bench-adapt-") as tmp:
-        rows = [row for g in genres for row in _cue_rows(g, Path(tmp), targets)]
+        rows = [row for g in genres for b in TEMPOS for row in _cue_rows(g, b, Path(tmp), targets)]
 
     def worst(key: str) -> float:
         return max(float(r[key]) for r in rows)
@@ -129,13 +139,16 @@ def bench_adapt(opts: argparse.Namespace) -> dict[str, Any]:
                "ratio", f"<= {STEP_RATIO:g}", worst("step_ratio") <= STEP_RATIO),
         figure("edit points off the MIDI bar lines (worst)", round(worst("edit_ms"), 1), "ms",
                f"<= {BAR_LINE_MS:g}", worst("edit_ms") <= BAR_LINE_MS),
+        figure("bar found vs the MIDI's bar (worst)", worst("bar_pct"), "%",
+               f"<= {BAR_PCT:g}", worst("bar_pct") <= BAR_PCT),
         figure("downbeats found off the MIDI bar lines (worst)", worst("downbeat_ms"), "ms",
                f"<= {BAR_LINE_MS:g}", worst("downbeat_ms") <= BAR_LINE_MS),
         figure("adapt time per 40 s cue (mean)",
                round(float(np.mean([r["seconds"] for r in rows])), 2), "s"),
     ]  # fmt: skip
     notes = [
-        f"draft cues of {CUE_S:g} s, seed 11, genres: {', '.join(genres)}; targets "
+        f"draft cues of {CUE_S:g} s, seed 11, genres: {', '.join(genres)}; tempos: the "
+        f"genre's default, {', '.join(f'{b} BPM' for b in TEMPOS if b)}; targets "
         f"{', '.join(f'{t:g}x' for t in targets)} the cue's length",
         "the MIDI the draft wrote is the ground truth for bar lines; tempo is measured on the "
         "audio with engine/eval/tempo.py before and after",

@@ -89,5 +89,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--position", type=float, default=0.0, help="timeline position, s (BWF time reference)"
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_adapt)

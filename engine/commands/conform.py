@@ -104,5 +104,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--title", help="production title (default: the old render's)")
     p.add_argument("--seed", type=int, default=None, help="seed of the new cues")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_conform)

@@ -114,13 +114,13 @@ def _ecmg(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dataset",
-        help="build training data: CLAP tags, LLM descriptions, ECMG references",
+        help="build training data (CLAP tags, LLM descriptions, ECMG references)",
     )
     dsub = p.add_subparsers(dest="dataset_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
     add_model_dir_arg(common)
     common.add_argument("--on-error", choices=["fail", "skip"], default="fail")
-    common.add_argument("--json", action="store_true")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
 
     t = dsub.add_parser("tag", parents=[common], help="auto-tag music with CLAP over the taxonomy")
     t.add_argument("manifest", help="JSONL: audio (+ video/frames/image, meta) per line")

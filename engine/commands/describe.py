@@ -25,6 +25,6 @@ def _describe(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("describe", help="the music description of a clip, image or text")
-    media_args(d)
+    media_args(d, "describe")
     d.add_argument("--duration", type=float, help=argparse.SUPPRESS)
     d.set_defaults(func=_describe)

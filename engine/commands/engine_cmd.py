@@ -67,13 +67,13 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("engine", help="the engine daemon: start, status, stop")
+    p = sub.add_parser("engine", help="the engine daemon")
     esub = p.add_subparsers(dest="engine_cmd", required=True)
     st = esub.add_parser("start", help="start the daemon (returns when it is ready)")
     st.add_argument("--foreground", action="store_true", help="run in this process")
     st.set_defaults(func=_start)
     ss = esub.add_parser("status", help="is the daemon running?")
-    ss.add_argument("--json", action="store_true")
+    ss.add_argument("--json", action="store_true", help="machine-readable output")
     ss.set_defaults(func=_status)
     esub.add_parser("stop", help="stop the daemon").set_defaults(func=_stop)
     esub.add_parser("keys", help="write CURVE keys for remote access").set_defaults(func=_keys)

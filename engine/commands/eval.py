@@ -116,7 +116,8 @@ def _draft_quality(args: argparse.Namespace) -> int:
 
     cues = dq.CUES[: args.clips] if args.clips else dq.CUES
     seeds = tuple(args.seed + 1 + i for i in range(args.variations or len(dq.SEEDS)))
-    report = dq.run(cues, seeds, log=_log if not args.json else lambda m: None)
+    long_runs = dq.LONG_RUNS if not args.clips else ()  # the 60 s / 90 s cues: full run only
+    report = dq.run(cues, seeds, log=_log if not args.json else lambda m: None, long_runs=long_runs)
     paths = _write(Path(args.out), "draft_quality", report, to_markdown(report))
     if args.json:
         print_json({k: v for k, v in report.items() if k != "rows"} | {"files": paths})

@@ -18,7 +18,6 @@ from engine.commands.common import ProgressPrinter, add_model_dir_arg, print_jso
 from engine.score.cue_spec import parse_cue_params
 from engine.score.deliver import conditioning_summary
 from engine.serve import control
-from engine.types import ENDINGS
 from engine.util import atomic
 
 
@@ -35,23 +34,29 @@ def _knob_help(row: Knob) -> str:
 
 def add_knob_args(
     p: argparse.ArgumentParser,
-    skip: tuple[str, ...] = (),
+    kind: str,
     types: dict[str, tuple[Any, str]] | None = None,
 ) -> None:
-    """One command-line option per row of the knob table (bridge/knobs.py) but `skip`;
-    `types` gives an integer row another parser and a help note (--seed also takes "next")."""
+    """One command-line option per row of the knob table (bridge/knobs.py) that the request
+    `kind` takes; `types` gives an integer row another parser and a help note (--seed also
+    takes "next")."""
     for row in knob_rows("knobs"):  # an integer row parses as one (the engine wants an int)
-        kind = int if row.type == "integer" else str
-        p.add_argument(f"--{row.name}", type=kind, help=_knob_help(row))
-    for row in knob_rows("options"):
-        if row.name in skip:
-            continue
+        if row.type == "boolean":
+            p.add_argument(f"--{row.name}", action="store_true", default=None, help=row.help)
+        else:
+            kind_of = int if row.type == "integer" else str
+            p.add_argument(f"--{row.name}", type=kind_of, help=_knob_help(row))
+    for row in knob_rows("options", kind):
         if row.type == "choice":
             values = row_values(row, {"backend": backends.CHOICES})
             p.add_argument(f"--{row.name}", choices=values, default=None, help=row.help)
         elif row.type == "integer":
-            kind, note = (types or {}).get(row.name, (int, ""))
-            p.add_argument(f"--{row.name}", type=kind, help=f"{row.help} ({row.lo}-{row.hi}){note}")
+            parse, note = (types or {}).get(row.name, (int, ""))
+            p.add_argument(
+                f"--{row.name}", type=parse, help=f"{row.help} ({row.lo}-{row.hi}){note}"
+            )
+        elif row.type == "boolean":
+            p.add_argument(f"--{row.name}", action="store_true", default=None, help=row.help)
         else:
             p.add_argument(f"--{row.name}", help=row.help)
     add_model_dir_arg(p)
@@ -157,29 +162,6 @@ def cue_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def add_finish_args(p: argparse.ArgumentParser, loop: bool) -> None:
-    p.add_argument(
-        "--ending",
-        choices=list(ENDINGS),
-        help="ring-out, a button hit or a hard cut on the last frame, a fade, or none (the "
-        "music plays on into the next cue); default: by the cue's place in the run",
-    )
-    if loop:
-        p.add_argument("--loop", action="store_true", help="whole bars that loop seamlessly")
-    p.add_argument("--stems", action="store_true", help="one WAV per part as well (draft)")
-
-
-def finish_params(args: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if args.ending:
-        params["ending"] = args.ending
-    if getattr(args, "loop", False):
-        params["loop"] = True
-    if args.stems:
-        params["stems"] = True
-    return params
-
-
 def run_job(kind: str, params: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
     with control.ensure_running(settings()) as client:
         return wait_with_progress(client, client.submit(kind, params, seed=seed)["job_id"])
@@ -258,7 +240,7 @@ def _generate_params(args: argparse.Namespace) -> tuple[dict[str, Any], int | No
         params = cue_params(args)
         params["variations"] = args.variations
         params["duck"] = not args.no_duck
-    params.update(finish_params(args))
+    params.update(options_from(args))  # with --from too: the options given now override
     parse_cue_params(params, settings())
     return params, seed
 
@@ -326,22 +308,24 @@ def describe_compute(compute: dict[str, Any]) -> str:
     return text
 
 
-def media_args(p: argparse.ArgumentParser) -> None:
+def media_args(p: argparse.ArgumentParser, kind: str) -> None:
+    """The source and the knob table's options of a `kind` request (cue or describe)."""
     p.add_argument("media", nargs="?", help="video or image file")
     p.add_argument("--start", type=float, help="source in, seconds")
     p.add_argument("--end", type=float, help="source out, seconds")
-    p.add_argument("--json", action="store_true")
-    add_knob_args(p, types={"seed": (seed_arg, "; with --from, 'next' too")})
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_knob_args(p, kind, types={"seed": (seed_arg, "; with --from, 'next' too")})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="score a clip, an image or a text: one cue")
-    media_args(g)
+    media_args(g, "cue")
     g.add_argument("--duration", type=float, help="cue length in seconds (text-only cues)")
-    g.add_argument("--variations", type=int, default=1)
+    g.add_argument(
+        "--variations", type=int, default=1, help="takes to make (seeds seed, seed+1, ...)"
+    )
     g.add_argument("--no-duck", action="store_true", help="do not lower the music under speech")
     g.add_argument("--out", required=True, help="folder for the stems")
-    add_finish_args(g, loop=True)
     g.add_argument(
         "--from",
         dest="from_wav",

@@ -75,12 +75,12 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("jobs", help="jobs of the engine: list, show, cancel, result, prune")
+    p = sub.add_parser("jobs", help="jobs of the engine")
     jsub = p.add_subparsers(dest="jobs_cmd", required=True)
-    ls = jsub.add_parser("list")
+    ls = jsub.add_parser("list", help="list jobs")
     ls.add_argument("--state", choices=["queued", "running", "done", "failed", "cancelled"])
     ls.add_argument("--limit", type=int, default=50)
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_list)
     for name, fn, helptext in (
         ("show", _show, "the full job record"),
@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.set_defaults(func=fn)
     r = jsub.add_parser("result", help="output files of a finished job")
     r.add_argument("job_id")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
     r.set_defaults(func=_result)
     pr = jsub.add_parser("prune", help="forget old finished jobs")
     pr.add_argument("--older-than", type=float, default=None, metavar="DAYS")

@@ -193,10 +193,10 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("library", help="the full music library: add, list, search, remove, stats")
+    p = sub.add_parser("library", help="the full music library")
     lsub = p.add_subparsers(dest="library_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
     add_model_dir_arg(common)
     common.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                         help="what runs the encoders (auto: ONNX when exported)")  # fmt: skip

@@ -114,7 +114,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def add_check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-depth", type=int, default=12, help="ControlFormer blocks")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def full_size_report(control_depth: int = 12) -> dict[str, Any]:
@@ -172,11 +172,11 @@ def check_full(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="model weights: list, verify, download, tiny")
+    p = sub.add_parser("models", help="model weights")
     msub = p.add_subparsers(dest="models_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
     add_model_dir_arg(common)
-    common.add_argument("--json", action="store_true")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
     msub.add_parser("list", parents=[common], help="manifest and what is installed").set_defaults(
         func=_list
     )

@@ -12,10 +12,8 @@ from bridge import timeline as tl
 from bridge.errors import InvalidRequest
 from engine.commands.common import print_json, settings
 from engine.commands.generate import (
-    add_finish_args,
     add_knob_args,
     copy_out,
-    finish_params,
     knobs_from,
     options_from,
     run_job,
@@ -67,7 +65,6 @@ def soundtrack_params(args: argparse.Namespace) -> dict[str, Any]:
         "require_media": args.require_media,
         "hits": args.hits,
         **options_from(args),
-        **finish_params(args),
     }
     if args.continuous is not None:
         params["continuous"] = args.continuous
@@ -136,7 +133,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one piece across the cues: key, tempo, groove and motifs kept, no gap or fade "
         "at the cuts (default: on with --per scene, off with --per clip)",
     )
-    add_finish_args(p, loop=False)
     p.add_argument(
         "--min-length",
         type=float,
@@ -163,6 +159,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cue sheet usage: BI (default), BV, VI, VV, MT, ET; CLIP=CODE for one clip",
     )
     p.add_argument("--out", required=True)
-    p.add_argument("--json", action="store_true")
-    add_knob_args(p, skip=("text",))  # a soundtrack takes no text
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_knob_args(p, "soundtrack")  # the rows a soundtrack takes (no text, no loop)
     p.set_defaults(func=_render)

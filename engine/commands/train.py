@@ -54,7 +54,7 @@ def add_mmdm_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="copy the finished adapter into the model dir as vmb-mmdm-lora",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def train_mmdm(args: argparse.Namespace) -> int:
@@ -132,7 +132,7 @@ def add_ecmg_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--install", action="store_true", help="install the adapters as vmb-ecmg")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def train_ecmg(args: argparse.Namespace) -> int:
@@ -191,7 +191,7 @@ TRAINERS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[..
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help=f"fine-tune a model ({', '.join(TRAINERS)})")
+    p = sub.add_parser("train", help="fine-tune a model")
     tsub = p.add_subparsers(dest="trainer", metavar="TRAINER", required=True)
     for name, (add_args, func) in TRAINERS.items():
         doc = (func.__doc__ or name).strip().splitlines()[0]

@@ -131,3 +131,21 @@ def jaccard(a: set, b: set) -> float:
 def clipped_share(audio: np.ndarray) -> float:
     """Share of samples at or above full scale (after the generator's limiter: 0 expected)."""
     return float(np.mean(np.abs(audio) >= 0.999))
+
+
+DIP_WINDOW_S = 4.0
+
+
+def deepest_dip(
+    power: np.ndarray, sample_rate: int, start_s: float, end_s: float, cue_lufs: float
+) -> float | None:
+    """How far (LU) the quietest 4 s window inside [start_s, end_s] falls under the cue's
+    loudness: a break that drops the music out shows here. None when the span is shorter."""
+    win, hop = int(DIP_WINDOW_S * sample_rate), int(HOP_S * sample_rate)
+    a, b = max(0, int(start_s * sample_rate)), min(power.size, int(end_s * sample_rate))
+    if b - a < win:
+        return None
+    csum = np.concatenate([[0.0], np.cumsum(power[a:b])])
+    starts = np.arange(0, b - a - win + 1, hop)
+    lowest = float(((csum[starts + win] - csum[starts]) / win).min())
+    return cue_lufs - (-0.691 + db(lowest))

@@ -158,6 +158,17 @@ def _comb_scores(ac: np.ndarray, bpms: np.ndarray, frame_rate: float, harmonics:
     return out
 
 
+def autocorrelation(env: OnsetEnvelope) -> np.ndarray:
+    """The onset envelope's normalised autocorrelation, by lag in frames."""
+    return _acf(env.strength)
+
+
+def comb_strength(env: OnsetEnvelope, bpms: np.ndarray) -> np.ndarray:
+    """How well each tempo's beats (1..4 beats, with a little of the half beat) explain the
+    onset envelope's periodicity, with no octave prior: for comparing readings of one track."""
+    return _comb_scores(_acf(env.strength), np.asarray(bpms, float), env.frame_rate, 4)
+
+
 def estimate_tempo(
     audio: np.ndarray,
     sample_rate: int,

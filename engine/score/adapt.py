@@ -30,6 +30,8 @@ ALIGN_S = 0.01  # the two sides of a splice are lined up within +-10 ms
 ALIGN_MIN_CORR = 0.5  # ... where their waveforms agree at least this well
 LINEAR_MIN_CORR = 0.7  # sides this alike crossfade at equal gain, others at equal power
 NEAR_TEMPO = 0.08  # the output's tempo is read within this of the track's (see measured_bpm)
+SHORT_BARS = 8  # an output shorter than this many bars: its tempo reading is rough
+TEMPO_NOTE_PCT = 1.0  # a measured change over this is noted
 MAX_FACTOR = 10.0  # the target may be at most this many times the track
 MAX_TRACK_S = 1800.0
 MAX_NAME_CHARS = 64
@@ -78,7 +80,10 @@ def _target(spec: AdaptSpec) -> float:
     clip = Path(spec.clip).expanduser()  # type: ignore[arg-type]
     if not clip.is_file():
         raise InvalidRequest(f"clip not found: {quote(str(spec.clip))}")
-    return media.probe(clip).duration_s
+    try:  # a file that is not media is a bad request, as for the track
+        return media.probe(clip).duration_s
+    except MediaError as exc:
+        raise InvalidRequest(exc.message) from None
 
 
 def parse_adapt_params(params: dict[str, Any], settings: Settings) -> AdaptSpec:
@@ -317,6 +322,7 @@ def _tempo(bars: Any, out: np.ndarray, sr: int) -> dict[str, Any]:
         "before_bpm": round(before, 3),
         "after_bpm": round(after, 3),
         "change_pct": round(100 * (after - before) / before, 3),
+        "after_window_pct": round(100 * NEAR_TEMPO, 1),  # after_bpm is read this near before
         "grid_bpm": round(bars.bpm, 3),
         "beats_per_bar": bars.beats_per_bar,
         "bar_s": round(bars.bar_s, 6),
@@ -324,6 +330,41 @@ def _tempo(bars: Any, out: np.ndarray, sr: int) -> dict[str, Any]:
         "first_downbeat_s": round(float(bars.downbeats_s[0]), 6),
         "pulse": round(bars.pulse, 3),
     }
+
+
+def _head_notes(grid: Grid, head: Head) -> list[str]:
+    """What the start did to absorb what whole bars could not."""
+    sr, notes = grid.rate, []
+    if head.trim > grid.lead:
+        notes.append(
+            f"the start left out {(head.trim - grid.lead) / sr:.2f} s of the track's music: it "
+            "enters on a beat"
+        )
+    if head.silence:
+        beats = head.silence / grid.beat
+        notes.append(
+            f"{head.silence / sr:.3f} s of silence ({beats:.2f} beat) was added before the "
+            "music enters, so that it lands on its beat"
+        )
+    return notes
+
+
+def _tempo_notes(bars: Any, tempo: dict[str, Any], seconds: float) -> list[str]:
+    """Where the before/after tempo figure cannot be taken at face value."""
+    notes = []
+    n_bars = seconds / bars.bar_s
+    if n_bars < SHORT_BARS:
+        notes.append(
+            f"the output lasts {n_bars:.1f} bars: too short to measure its tempo reliably "
+            "(after_bpm and change_pct are rough)"
+        )
+    if abs(tempo["change_pct"]) > TEMPO_NOTE_PCT:
+        notes.append(
+            f"the tempo measured on the output differs by {tempo['change_pct']:+.2f}% from the "
+            "track's: nothing was stretched (whole bars were cut or repeated), so this is the "
+            "estimator reading different material"
+        )
+    return notes
 
 
 def _ends(grid: Grid, head: Head, runs: list[list[int]], target: int) -> dict[str, Any]:
@@ -385,6 +426,9 @@ def adapt_track(spec: AdaptSpec, out_dir: Path, progress: Progress) -> dict[str,
         "tempo": tempo,
         "edits": edits,
         **_ends(grid, head, runs, target),
-        "notes": notes + plan_notes,
+        "notes": notes
+        + plan_notes
+        + _head_notes(grid, head)
+        + _tempo_notes(bars, tempo, out.shape[0] / sr),
         "licence": licence,
     }

@@ -7,7 +7,8 @@ sides of each jump (the bars before and after the two downbeats), whether the ju
 phrase lines (every 4 or 8 bars), whether the intro and the last phrase stay whole, and how
 many jumps there are. What whole bars cannot reach (less than a bar) is absorbed at the start:
 leading silence is trimmed, or the music enters on a later beat of its first bar after less
-than a beat of silence (the ending is never touched).
+than a beat of silence; silence added at the start is at most one beat (the ending is never
+touched).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ INTRO_BARS = 4  # kept whole where the target allows
 ENDING_BARS = 4  # the last phrase before the final downbeat, kept whole where it can be
 SPLICE_COST = 0.1
 KEEP_COST = 0.5  # cutting into the intro or the last phrase
-SILENCE_COST = 0.4  # per beat of silence before the music enters (twice that past a beat)
+SILENCE_COST = 0.8  # per beat of silence before the music enters: trimming is preferred
+MAX_SILENCE_BEATS = 1.0  # silence added at the start, at most (unless no plan fits otherwise)
 ENTER_COST = 0.1  # per beat of the intro skipped at the start
 TOP = 24  # candidates per bar count whose start is checked
 
@@ -164,10 +166,11 @@ def music_length(grid: Grid, plan: BarPlan) -> int:
     return sum(e - s for s, e in (run_samples(grid, r, i == 0) for i, r in enumerate(plan.runs)))
 
 
-def fit_head(grid: Grid, excess: int, limit: int) -> Head | None:
+def fit_head(grid: Grid, excess: int, limit: int, cap: bool = True) -> Head | None:
     """Cut `excess` samples off the start (negative: add silence): trim leading silence, else
     enter on the first beat at or after the cut after less than a beat of silence. `limit`: the
-    cut must stay before this sample (the first splice's crossfade, or the final bar)."""
+    cut must stay before this sample (the first splice's crossfade, or the final bar); `cap`:
+    no more than MAX_SILENCE_BEATS of silence is added."""
     beat = grid.beat
 
     def silence_cost(samples: int) -> float:
@@ -175,6 +178,8 @@ def fit_head(grid: Grid, excess: int, limit: int) -> Head | None:
         return SILENCE_COST * (beats + max(0.0, beats - 1.0))
 
     if excess <= 0:
+        if cap and -excess > MAX_SILENCE_BEATS * beat:
+            return None
         return Head(0, -excess, False, silence_cost(-excess))
     if excess <= grid.lead:
         return Head(excess, 0, False, 0.0)
@@ -196,10 +201,11 @@ def _head_limit(grid: Grid, plan: BarPlan) -> int:
     return int(grid.downbeats[grid.final_bar]) - grid.guard
 
 
-def _best(grid: Grid, target: int, cands: list[tuple[float, BarPlan]]):
+def _best(grid: Grid, target: int, cands: list[tuple[float, BarPlan]], cap: bool):
     best = None
     for cost, plan in sorted(cands, key=lambda t: t[0])[: 4 * TOP]:
-        head = fit_head(grid, music_length(grid, plan) - target, _head_limit(grid, plan))
+        excess = music_length(grid, plan) - target
+        head = fit_head(grid, excess, _head_limit(grid, plan), cap)
         if head is not None and (best is None or cost + head.cost < best[0]):
             best = (cost + head.cost, BarPlan(plan.runs, plan.jumps, cost + head.cost), head)
     return best
@@ -216,20 +222,19 @@ def plan(grid: Grid, target: int) -> tuple[BarPlan, Head, list[str]]:
             "choose a longer target"
         )
     whole = math.floor((n - target) / bar)
-    found = []
+    cands = {}
     for delta in (whole, whole + 1):  # bars to leave out (negative: to play again)
         if delta > 0:
-            cands = removals(grid, delta)
+            cands[delta] = removals(grid, delta)
         elif delta < 0:
-            cands = repeats(grid, -delta)
+            cands[delta] = repeats(grid, -delta)
         else:
-            cands = [(0.0, BarPlan(((0, grid.downbeats.size),), (), 0.0))]
-        best = _best(grid, target, cands)
-        if best is not None:
-            found.append(best)
-    if found:
-        _, bar_plan, head = min(found, key=lambda t: t[0])
-        return bar_plan, head, []
+            cands[delta] = [(0.0, BarPlan(((0, grid.downbeats.size),), (), 0.0))]
+    for cap in (True, False):  # over a beat of silence only where nothing else fits
+        found = [b for c in cands.values() if (b := _best(grid, target, c, cap)) is not None]
+        if found:
+            _, bar_plan, head = min(found, key=lambda t: t[0])
+            return bar_plan, head, []
     if target > n:
         raise InvalidRequest(
             f"the track has too few whole bars ({grid.final_bar} before its final bar) to "

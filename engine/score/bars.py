@@ -33,6 +33,9 @@ REPHASE_AGREE = 0.08  # ... and this close to each other: the grid is off the mu
 ANCHOR_VOTE = 0.25  # the start's and the final hit's vote for their beat, x the accent spread
 DOUBLE_TIME_MIN_BEATS = 48  # ... over enough bars to tell (not a 4-bar loop)
 DOUBLE_TIME_RATIO = 1.25  # ... when one beat in 8 stands out this much more than one in 4
+TRIPLET_RANGE = (70.0, 180.0)  # a 3:2 / 2:3 reading of the tempo is considered inside this ...
+TRIPLET_MARGIN = 1.1  # ... and taken when its beats explain the onsets this much better
+HALF_BAR_RATIO = 0.95  # onsets repeat every 2 beats about as well as every 4: half-time read
 
 
 @dataclass(frozen=True)
@@ -163,14 +166,42 @@ class BeatGrid:
     measured_bpm: float  # the tempo estimate of engine/eval/tempo.py, for comparisons
 
 
+def _triplet_reading(env: tempo.OnsetEnvelope, bpm: float) -> float:
+    """The tempo at 3/2 or 2/3 of `bpm` when its beats explain the onsets clearly better: the
+    octave prior can pull a fast track's estimate onto a syncopated dotted-quarter pulse (165
+    BPM funk read at 110), which would make every "bar" three real ones."""
+    lo, hi = TRIPLET_RANGE
+    readings = [bpm] + [bpm * f for f in (1.5, 2.0 / 3.0) if lo <= bpm * f <= hi]
+    scores = tempo.comb_strength(env, np.array(readings))
+    j = int(np.argmax(scores))
+    return float(readings[j]) if scores[j] > TRIPLET_MARGIN * max(scores[0], 1e-9) else bpm
+
+
+def _half_time(env: tempo.OnsetEnvelope, bpm: float) -> bool:
+    """Whether a 4/4 reading at `bpm` counts two real bars as one: the onsets repeat every
+    two of its beats as strongly as every four (a real bar repeats more strongly than half
+    of one), and twice the tempo is still a plausible beat."""
+    if 2 * bpm > TRIPLET_RANGE[1]:
+        return False
+    ac = tempo.autocorrelation(env)
+    lag = 60.0 * env.frame_rate / bpm
+    if 4 * lag >= ac.size - 1:
+        return False
+    two, four = (float(np.interp(k * lag, np.arange(ac.size), ac)) for k in (2, 4))
+    return four > 0 and two >= HALF_BAR_RATIO * four
+
+
 def beat_grid(x: np.ndarray, short: tempo.OnsetEnvelope) -> BeatGrid:
     """The beats of mono audio at SR (`short`: its onset envelope); InvalidRequest when there
     is no beat to cut on."""
     dur = x.size / SR
     env = tempo.tempo_envelope(x, SR)
     est = tempo.estimate_tempo(x, SR, env=env)
-    pulse = _pulse(env, est.bpm) if est.confidence > 0 or est.candidates else 0.0
-    tracked = tempo.track_beats(x, SR, bpm=est.bpm, env=env) if pulse >= MIN_PULSE else None
+    est_bpm = _triplet_reading(env, est.bpm) if est.candidates else est.bpm
+    if est.candidates and _half_time(env, est_bpm):
+        est_bpm *= 2
+    pulse = _pulse(env, est_bpm) if est.confidence > 0 or est.candidates else 0.0
+    tracked = tempo.track_beats(x, SR, bpm=est_bpm, env=env) if pulse >= MIN_PULSE else None
     tracked = np.zeros(0) if tracked is None else tracked
     tracked = tracked[(tracked >= 0) & (tracked <= dur)]
     if tracked.size < MIN_BEATS:
@@ -178,13 +209,13 @@ def beat_grid(x: np.ndarray, short: tempo.OnsetEnvelope) -> BeatGrid:
             "the track has no steady beat to cut on (pulse clarity "
             f"{pulse:.2f}, {tracked.size} beats found; adapt needs a rhythmic track with bars)"
         )
-    t0, period = _tune_grid(short, _grid_phase(tracked, 60.0 / est.bpm), 60.0 / est.bpm)
+    t0, period = _tune_grid(short, _grid_phase(tracked, 60.0 / est_bpm), 60.0 / est_bpm)
     beats, bpm = _straight(t0, period, dur), 60.0 / period
     steady = bool(np.all(np.abs(_local_offsets(short, t0, period)) <= STEADY_S))
     if not steady:  # the tempo moves: follow the tracked beats instead of a straight grid
         beats = _extend(_snap(short, tracked), dur)
-        bpm = 60.0 / float(np.median(np.diff(beats)))
-    return BeatGrid(beats[(beats >= 0) & (beats < dur)], float(bpm), steady, pulse, est.bpm)
+        bpm = 60.0 * (beats.size - 1) / float(beats[-1] - beats[0])  # the mean: swing jitters
+    return BeatGrid(beats[(beats >= 0) & (beats < dur)], float(bpm), steady, pulse, est_bpm)
 
 
 def _frame_features(x: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,17 +1,19 @@
 """One cue: describe -> retrieve -> generate, with progress, cancel checks and timings.
 
-Stages are chosen by backend from a table of import paths (draft needs no downloaded
-weights; full needs the neural models). `backend="auto"` picks full where every stage's
-weights are installed and the device can run it, else draft, and says why. Stage objects
-are cached per process so models stay resident in the worker between jobs.
+Stages are chosen by backend from the registry (engine/backends.py; draft needs no
+downloaded weights, full needs the neural models). `backend="auto"` picks full where every
+stage's weights are installed and the device can run it, else draft, and says why. One
+stage object per (backend, stage) is kept per process so models stay resident in the worker
+between jobs; other settings replace it (describer_for, retriever_for, generator_for).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -22,11 +24,14 @@ from engine.config import Settings
 from engine.score.cue_spec import CueSpec
 from engine.score.finishing import frame_rate_of, say_unsupported
 from engine.types import (
+    Describer,
     GeneratedAudio,
     GenerationRequest,
+    Generator,
     MusicDescription,
     ProgressFn,
     Retrieval,
+    Retriever,
     VisualInput,
     Weights,
     overall_weights,
@@ -81,16 +86,41 @@ class Cue:
         }
 
 
-_STAGE_CACHE: dict[tuple[str, str, Settings], Any] = {}
+# one built stage per (backend, stage), with the settings it was built for; models stay
+# resident between cues, and other settings (another model folder, another device) replace it
+_STAGE_CACHE: dict[tuple[str, StageName], tuple[Settings, object]] = {}
+_T = TypeVar("_T")
 
 
-def stage(backend: str, name: StageName, settings: Settings) -> Any:
-    """The stage object for this backend and these settings, built once per process (models
-    stay resident); other settings (another model folder, another device) build anew."""
-    key = (backend, name, settings)
-    if key not in _STAGE_CACHE:
-        _STAGE_CACHE[key] = backends.get(backend).build(name, settings)
-    return _STAGE_CACHE[key]
+def _cached(
+    backend: str, name: StageName, settings: Settings, build: Callable[[Settings], _T]
+) -> _T:
+    """The held stage when it was built for these settings; else the old one is dropped (and
+    closed where it can be) before the new one is built, so two full models never coexist."""
+    key = (backend, name)
+    held = _STAGE_CACHE.pop(key, None)
+    if held is not None and held[0] == settings:
+        _STAGE_CACHE[key] = held
+        return cast(_T, held[1])
+    if held is not None:
+        close = getattr(held[1], "close", None)
+        if callable(close):
+            close()
+    built = build(settings)
+    _STAGE_CACHE[key] = (settings, built)
+    return built
+
+
+def describer_for(backend: str, settings: Settings) -> Describer:
+    return _cached(backend, "describe", settings, backends.get(backend).describer)
+
+
+def retriever_for(backend: str, settings: Settings) -> Retriever:
+    return _cached(backend, "retrieve", settings, backends.get(backend).retriever)
+
+
+def generator_for(backend: str, settings: Settings) -> Generator:
+    return _cached(backend, "generate", settings, backends.get(backend).generator)
 
 
 def visual_for(spec: CueSpec, settings: Settings) -> VisualInput:
@@ -194,7 +224,7 @@ def _conditioning(
     return {**given, "weights": stages}, overall_weights(stages)
 
 
-def compute_of(audio: GeneratedAudio, retriever: Any) -> dict[str, Any]:
+def compute_of(audio: GeneratedAudio, retriever: Retriever) -> dict[str, Any]:
     """What the cue ran on: the generator's device and dtype (the full backend says; the draft
     backend renders on the CPU and has no dtype) and the encoders' ONNX provider or device."""
     ran_on = getattr(retriever, "ran_on", None)
@@ -222,7 +252,7 @@ def describe(
     knobs = replace(spec.knobs, text=spec.text) if spec.text else spec.knobs
     t0 = time.perf_counter()
     progress("describe", 0, 1)
-    description = stage(backend, "describe", settings).describe(
+    description = describer_for(backend, settings).describe(
         visual, knobs, np.random.default_rng(seed), progress
     )
     timings["describe_s"] = time.perf_counter() - t0
@@ -261,7 +291,7 @@ def run_cue(
     duration = _cue_length(spec, visual, settings)
     t0 = time.perf_counter()
     progress("retrieve", 0, 1)  # before the stage is built (a first build loads models)
-    retriever = stage(backend, "retrieve", settings)
+    retriever = retriever_for(backend, settings)
     if identity is not None:
         retrieval = identity.retrieval
     else:
@@ -269,7 +299,7 @@ def run_cue(
             description, spec.knobs, visual, settings.pipeline.top_k, progress
         )
     timings["retrieve_s"] = time.perf_counter() - t0
-    generator = stage(backend, "generate", settings)
+    generator = generator_for(backend, settings)
     t0 = time.perf_counter()
     speech = _speech_regions(spec)
     if speech is not None:
@@ -312,7 +342,7 @@ class _Shared:
     reason: str  # why this backend
     description: MusicDescription
     retrieval: Retrieval
-    retriever: Any  # asked what its encoders ran on (compute_of)
+    retriever: Retriever  # asked what its encoders ran on (compute_of)
     speech: list[tuple[float, float]] | None
     timings: dict[str, float]
     batched: bool  # the variations ran as one batch
@@ -391,16 +421,17 @@ def _finish(cue: Cue, spec: CueSpec, settings: Settings) -> Cue:
 
 
 def _generate_all(
-    generator: Any, request: GenerationRequest, spec: CueSpec, progress: ProgressFn
+    generator: Generator, request: GenerationRequest, spec: CueSpec, progress: ProgressFn
 ) -> list[tuple[int, GeneratedAudio, float]]:
     """(variation, audio, seconds) for every variation: one batch where the generator has a
     batched path (the full one), else one after another."""
     k = spec.variations
     names = [spec.name if k == 1 else f"{spec.name}-v{v + 1}" for v in range(k)]
     seeds = [request.seed + v for v in range(k)]
-    if k > 1 and hasattr(generator, "generate_variations"):
+    batched = getattr(generator, "generate_variations", None)  # the full generator's
+    if k > 1 and batched is not None:
         t0 = time.perf_counter()
-        batch = generator.generate_variations(request, seeds, progress, names=names)
+        batch = batched(request, seeds, progress, names=names)
         share = (time.perf_counter() - t0) / len(batch)  # each variation's share of the batch
         return [(v, audio, share) for v, audio in enumerate(batch)]
     out = []

@@ -109,6 +109,10 @@ def _knob_value(knob: Knob, value: Any) -> Any:
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise InvalidRequest(f"{where} must be a list of {knob.vocabulary or 'value'} names")
         return tuple(dict.fromkeys(_names(knob, i) for i in items if i.strip()))
+    if knob.type == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidRequest(f"{where} must be true or false")
+        return value
     if knob.bpm:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise InvalidRequest(f"{where} must be a tempo name or a BPM")

@@ -103,6 +103,38 @@ def place(
             "strip": strip.name, "notes": notes}  # fmt: skip
 
 
+def part_of(name: str) -> Optional[str]:
+    """The part a channel holds ("VMB Score: piano 2" -> "piano"); None: not a part channel."""
+    if not name.startswith(st.STEM_PREFIX):
+        return None
+    return re.sub(r" \d+$", "", name[len(st.STEM_PREFIX) :])
+
+
+def mute_earlier(scene: Any, first: int, parts: Optional[List[str]]) -> List[str]:
+    """Mute (never remove) our earlier strips starting at `first` that would play with what
+    goes in now: parts None (the mix goes in) -> every part channel's strip; parts given ->
+    the mix channel's strip and any part the new result lacks. Without this a mix and its
+    stems both play (the music twice, +6 dB). The names of the channels muted on."""
+    se = scene.sequence_editor
+    if se is None:
+        return []
+    mix = re.compile(re.escape(st.CHANNEL_NAME) + r"( \d+)?$")
+    muted = []
+    for s in list(st.children(se)):
+        if st.TAG not in s or s.frame_final_start != first or s.mute:
+            continue
+        name = st.channel_name(se, s.channel)
+        part = part_of(name)
+        if part is None:
+            hit = parts is not None and mix.match(name) is not None
+        else:
+            hit = parts is None or part not in parts
+        if hit:
+            s.mute = True
+            muted.append(name)
+    return muted
+
+
 def place_cue(scene: Any, audio: str, where: Tuple[int, int], label: str, job: str, parts: Any):
     """([placed], note): the cue's parts one per channel ("VMB Score: piano") when there
     are any, else its mix on a "VMB Score" channel."""
@@ -126,8 +158,6 @@ def knob_rows(defs: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """The rows of the knob table ("knobs" then "options"), the served one by default."""
     if defs is None:
         defs = (STATE.get("caps") or {}).get("knobs") or {}
-    if defs.get("knobs"):  # a table was served: the plugins' own rows follow it
-        defs = vc.panel_table(defs)
     rows = list(defs.get("knobs", [])) + list(defs.get("options", []))
     return [r for r in rows if str(r.get("name", "")).isidentifier()]
 
@@ -162,6 +192,8 @@ def _annotations(rows: List[Dict[str, Any]], base: Dict[str, Any]) -> Dict[str, 
                 ann[slot] = props.EnumProperty(name=f"{label} {i}", items=_items_for(name))
         elif kind == "choice":
             ann[name] = props.EnumProperty(name=label, description=desc, items=_items_for(name))
+        elif kind == "boolean":
+            ann[name] = props.BoolProperty(name=label, description=desc, default=False)
         elif kind == "integer":
             hi = knob.get("max")
             top = int(hi) if isinstance(hi, (int, float)) else 2**31 - 1
@@ -220,7 +252,10 @@ def panel_options(scene: Any, defs: Optional[Dict[str, Any]] = None) -> Dict[str
                 out[name] = [v for v in picked if v not in empty]
         elif hasattr(props, name):
             value = getattr(props, name)
-            if kind == "integer" and int(value) > 0:
+            if kind == "boolean":
+                if value:
+                    out[name] = True
+            elif kind == "integer" and int(value) > 0:
                 out[name] = int(value)
             elif isinstance(value, str) and value.strip() and value.strip() != "auto":
                 out[name] = value.strip()
@@ -321,6 +356,13 @@ class BlenderHost(vf.Host):
     def place_cues(self, scene: Any, cues: List[Any], job: str) -> str:
         notes = []  # type: List[str]
         for audio, where, label, parts in cues:
+            muted = mute_earlier(scene, where[0], [str(p) for p, _ in parts] if parts else None)
+            if muted:
+                notes.append(
+                    f"{label}: muted the earlier VMB Score strip(s) at the same place on "
+                    + ", ".join(f"'{n}'" for n in sorted(set(muted)))
+                    + " so the music does not play twice (unmute them to compare)"
+                )
             done, note = place_cue(scene, audio, where, label, job, parts)
             self.placed.extend(done)
             if note or self.stems:
@@ -335,14 +377,15 @@ class BlenderHost(vf.Host):
         """Remove what changed, place the new stems (the earlier render's knobs decide stems)."""
         result = out["result"]
         plan = vf.conform_plan(result)
-        removed = vbe.remove_old(scene, plan["remove"], sel, float(result["timeline_start_s"]))
+        hand = []  # type: List[str]
+        removed = vbe.remove_old(scene, result, sel, hand)
         self.stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
         text = ""
         if plan["place"]["cues"]:
             text = self.place_cues(scene, self.cues(dict(out, result=plan["place"]), sel), job)
         if not self.blocking:
             undo_push("VMB Score: update score to this cut")
-        notes = text.split("\n")[1:]
+        notes = hand + text.split("\n")[1:]
         return "\n".join([vf.conform_report(result, removed, len(self.placed))] + notes)
 
     def place_adapted(self, scene: Any, out: Dict[str, Any], sel: Dict[str, Any], job: str) -> str:

@@ -48,14 +48,25 @@ def adapt_selection(scene: Any) -> Dict[str, Any]:
             "strip it belongs to, then try again.",
             "no_video",
         )
+    fps = st.fps_of(scene)
     return {
         "music": music.name,
         "path": path,
         "start": best.frame_final_start,
         "frames": best.frame_final_duration,
         "video": best.name,
-        "fps": st.fps_of(scene),
+        "fps": fps,
+        "trim_note": trim_note(music, path, fps),
     }
+
+
+def trim_note(music: Any, path: str, fps: float) -> str:
+    """The adapt job takes the whole file (it has no source range): a strip trimmed at
+    either end (frame_offset_start/end, in scene frames of the strip's content,
+    frame_duration long) is reported, the trim not kept."""
+    whole = float(music.frame_duration) / fps
+    offset = float(music.frame_offset_start) / fps
+    return vf.trim_note(path, whole, offset, float(music.frame_final_duration) / fps)
 
 
 def adapt_request(sel: Dict[str, Any]) -> Dict[str, Any]:
@@ -78,6 +89,7 @@ def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], where: Dict[str, Any]
         vf.adapt_summary(out["result"])
         + f"\nPlaced under the movie strip '{sel['video']}' on channel {where['channel']} "
         f"'{where['channel_name']}' at frame {where['frame']} ({where['frames']} frames)."
+        + ("\n" + sel["trim_note"] if sel.get("trim_note") else "")
         + vf.placed_summary([where])
     )
 
@@ -103,18 +115,37 @@ def conform_selection(scene: Any) -> Dict[str, Any]:
     return dict(st.timeline(scene), old_otio=old)
 
 
-def remove_old(scene: Any, spans: List[Any], sel: Dict[str, Any], start_s: float) -> int:
-    """Take the earlier stems of moved, re-fitted and removed cues off our channels: only
-    that render's strips (files next to its OTIO) starting where such a cue started."""
-    firsts = [
-        st.frame_range({"record_in_s": a, "record_out_s": b}, sel, start_s)[0] for a, b in spans
-    ]
-    stale = [
-        s
+def sort_old(scene: Any, result: Dict[str, Any], sel: Dict[str, Any]) -> Dict[str, List[Any]]:
+    """Our strips of the earlier render's moved, re-fitted and removed cues, matched by file
+    (vmb_flow.sort_old): "stale" where the old OTIO put them, "edited" when moved, trimmed
+    or slipped by hand. Other strips, the user's own included, are not listed."""
+    fps, origin = sel["fps"], sel["origin"]
+    items = [
+        {
+            "strip": s,
+            "path": st.abs_path(s.sound.filepath) if s.sound else "",
+            "pos": (s.frame_final_start - origin) / fps,
+            "end": (s.frame_final_end - origin) / fps,
+            "offs": abs(s.frame_offset_start) / fps,
+        }
         for s in our_strips(scene)
-        if vf.of_render(st.abs_path(s.sound.filepath), sel["old_otio"])
-        and any(abs(s.frame_final_start - f) <= 1 for f in firsts)
     ]
-    for s in stale:
-        st.current_strips(scene.sequence_editor).remove(s)
-    return len(stale)
+    return vf.sort_old(items, result, sel["old_otio"], 1.01 / fps)
+
+
+def remove_old(scene: Any, result: Dict[str, Any], sel: Dict[str, Any], notes: List[str]) -> int:
+    """Remove the stale strips; leave the hand-edited ones, muted where they would play over
+    a new stem, each with a note."""
+    old = sort_old(scene, result, sel)
+    spans = vf.new_spans(vf.conform_plan(result))
+    se = scene.sequence_editor
+    for it in old["stale"]:
+        st.current_strips(se).remove(it["strip"])
+    for it in old["edited"]:
+        s = it["strip"]
+        muted = None
+        if vf.overlaps(it, spans, 1.01 / sel["fps"]):
+            s.mute, muted = True, True
+        where = f"channel {s.channel} '{st.channel_name(se, s.channel)}'"
+        notes.append(vf.edited_note(it, where, muted, f"muted (strip '{s.name}')"))
+    return len(old["stale"])

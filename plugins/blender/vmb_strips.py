@@ -236,7 +236,7 @@ def cue_params(
         if req["end_s"] <= req["start_s"]:  # a still or a freeze: one frame's worth
             req["end_s"] = req["start_s"] + 1.0 / sel["fps"]
     elif "text" not in req:
-        req["text"] = vc.fallback_text(req["knobs"])
+        req["text"] = vc.fallback_text(req["knobs"], defs)
     if sel.get("markers"):
         req["markers"] = sel["markers"]
     return req

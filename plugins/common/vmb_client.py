@@ -414,29 +414,9 @@ def save_knobs(host: str, knobs: Dict[str, Any], home: Optional[str] = None) -> 
     os.replace(tmp, path)
 
 
-# The plugins' own panel rows (how a result is placed, not how the music sounds), shown after
-# the engine's table and sent as the request field of the same name (True when "on").
-PLUGIN_OPTIONS = [
-    {
-        "name": "stems",
-        "label": "Stems (one track per instrument)",
-        "type": "choice",
-        "values": ["off", "on"],
-        "default": "off",
-        "flag": "on",
-        "help": "place one track per instrument (draft backend) instead of the mixed cue",
-    },
-]
-
-
-def panel_table(defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """The engine's knob table plus PLUGIN_OPTIONS it does not serve itself: what every
-    host's panel shows (REAPER's JSFX, Resolve's window, Blender's sidebar)."""
-    defs = dict(defs or {})
-    served = {r.get("name") for r in list(defs.get("knobs", [])) + list(defs.get("options", []))}
-    extra = [dict(r) for r in PLUGIN_OPTIONS if r["name"] not in served]
-    defs["options"] = list(defs.get("options", [])) + extra
-    return defs
+def is_on(value: Any) -> bool:
+    """A boolean row's panel value: True, or its "on" word (a JSFX slider, a combo box)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "on")
 
 
 def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -453,14 +433,19 @@ def split_options(values: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> Dic
             "start`, then try again.",
             "engine_outdated",
         )
-    knob_names = [k["name"] for k in defs.get("knobs", [])]
-    rows = panel_table(defs)["options"]
-    req = {"knobs": {k: values[k] for k in knob_names if k in values}}  # type: Dict[str, Any]
-    for row in rows:
+    knobs = {}  # type: Dict[str, Any]
+    for row in defs.get("knobs", []):
+        if row["name"] in values:
+            value = values[row["name"]]
+            knobs[row["name"]] = is_on(value) if row.get("type") == "boolean" else value
+    req = {"knobs": knobs}  # type: Dict[str, Any]
+    for row in defs.get("options", []):
         name, kind, value = row["name"], row.get("type"), values.get(row["name"])
-        if row.get("flag"):  # a plugin switch: true when set to its "on" word
-            if value is True or value == row["flag"]:
+        if kind == "boolean":  # sent when on (off is the engine's default)
+            if is_on(value):
                 req[name] = True
+        elif kind == "choice" and value == row.get("empty"):
+            continue  # "auto": the engine decides (an ending by the cue's place in the run)
         elif kind == "integer":
             if isinstance(value, str):
                 value = int(value) if value.strip().isdigit() else None
@@ -479,13 +464,15 @@ def cue_name(text: str, default: str = "cue") -> str:
     return name or default
 
 
-def fallback_text(knobs: Dict[str, Any]) -> str:
-    """Text for a cue with no picture (only a time range): the knobs in words."""
-    words = [
-        str(knobs[k])
-        for k in ("energy", "mood", "genre")
-        if knobs.get(k) and str(knobs[k]) != "auto"
-    ]
+def fallback_text(knobs: Dict[str, Any], defs: Optional[Dict[str, Any]]) -> str:
+    """Text for a cue with no picture (only a time range): the set one-word knobs of the
+    served table (its "choice" rows, in its order) in words; a BPM says so."""
+    words = []
+    for row in (defs or {}).get("knobs", []):
+        value = str(knobs.get(row["name"]) or "").strip()
+        if row.get("type") != "choice" or not value or value == (defs or {}).get("auto", "auto"):
+            continue
+        words.append(value + " BPM" if row.get("bpm") and value.isdigit() else value)
     return " ".join(words + ["background music for a video"]).strip()
 
 

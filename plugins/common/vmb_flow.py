@@ -289,6 +289,29 @@ def adapt_params(track: str, duration_s: float, position_s: float) -> Dict[str, 
     }
 
 
+def rate_refusal(path: str, rate: float) -> str:
+    """Why an item played at another speed is not adapted: the engine fits the file at its
+    own speed, so the adapted track would not fit once the host's rate is applied."""
+    return (
+        f"'{os.path.basename(path)}' plays at {rate:g}x speed on the timeline. Adapting fits "
+        "the file at its own speed, so at this speed the result would not fit the video. "
+        "Set the clip back to normal speed (1x), then run the action again."
+    )
+
+
+def trim_note(path: str, whole_s: float, offset_s: float, used_s: float) -> str:
+    """'' when the item plays the whole file from its start; else says plainly that the
+    whole file was adapted (the adapt job takes no source range) and the trim is not kept."""
+    if offset_s <= 1e-3 and (whole_s <= 0 or used_s >= whole_s - 1e-3):
+        return ""
+    return (
+        f"Note: the whole source file '{os.path.basename(path)}' ({whole_s:.2f} s) was "
+        f"adapted, not just the part your clip played ({used_s:.2f} s from {offset_s:.2f} s "
+        "into the file): that trim is not kept. The engine cuts whole bars of the complete "
+        "track; to adapt only a part, render that part to its own file first."
+    )
+
+
 def adapt_summary(result: Dict[str, Any]) -> str:
     """What the engine did to the track, in words: its lengths, each splice, the tempo it
     measured before and after (never the request's numbers)."""
@@ -386,16 +409,96 @@ def of_render(path: str, old_otio: str) -> bool:
 
 
 def conform_plan(result: Dict[str, Any]) -> Dict[str, Any]:
-    """What a conform result changes on the timeline: the cues to place (all but the kept
-    ones, whose stems stay where they are) and the earlier spans whose stems leave it
-    ([(old record in s, old record out s)]: moved, re-fitted and removed cues)."""
+    """What a conform result places on the timeline: all cues but the kept ones, whose stems
+    stay where they are (what leaves it: sort_old)."""
     cues = [c for c in result.get("cues") or [] if c.get("change") != "kept"]
-    gone = [
-        (float(ch["old_record_in_s"]), float(ch["old_record_out_s"]))
-        for ch in result.get("changes") or []
-        if ch.get("change") in CHANGED and ch.get("old_record_in_s") is not None
+    return {"place": dict(result, cues=cues)}
+
+
+def old_cues(result: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The old render's cues as the conform result names them (from_cue, from_audio): the
+    name their files share ("<base>.wav", its MIDI "<base>.mid", its parts
+    "<base>-<part>.wav"), the change, and where the old OTIO put them (timeline clock)."""
+    out = []
+    for ch in result.get("changes") or []:
+        audio = str(ch.get("from_audio") or "")
+        if not audio or ch.get("old_record_in_s") is None:
+            continue
+        base = os.path.splitext(os.path.basename(audio.replace("\\", "/")))[0]
+        out.append({
+            "cue": str(ch.get("from_cue") or base), "base": os.path.normcase(base),
+            "change": ch.get("change"), "in": float(ch["old_record_in_s"]),
+            "out": float(ch.get("old_record_out_s") or ch["old_record_in_s"]),
+        })  # fmt: skip
+    return out
+
+
+def cue_of_file(path: str, olds: List[Dict[str, Any]], old_otio: str) -> Optional[Dict[str, Any]]:
+    """The old cue a placed file plays: a file of that render (of_render) named by the cue's
+    stem; the longest name wins ("cue-1-bass" is cue-1's part, not a cue "cue-1-b")."""
+    if not of_render(path, old_otio):
+        return None
+    name = os.path.normcase(os.path.splitext(os.path.basename(path))[0])
+    hits = [o for o in olds if name == o["base"] or name.startswith(o["base"] + "-")]
+    return max(hits, key=lambda o: len(o["base"])) if hits else None
+
+
+def sort_old(
+    items: List[Dict[str, Any]], result: Dict[str, Any], old_otio: str, tol_s: float
+) -> Dict[str, List[Any]]:
+    """Which placed items leave the timeline: those of a moved, re-fitted or removed cue
+    still where the old OTIO put them (start, end, no slip; within tol_s, timeline clock
+    less the result's timeline_start_s). One such cue's item elsewhere was edited by hand:
+    it is left alone ("edited"). items: dicts with path, pos, end, offs (s)."""
+    olds = old_cues(result)  # all of them: a kept cue's longer name is not a part of another
+    origin = float(result.get("timeline_start_s") or 0.0)
+    stale, edited = [], []  # type: List[Any], List[Any]
+    for it in items:
+        old = cue_of_file(it["path"], olds, old_otio)
+        if old is None or old["change"] not in CHANGED:
+            continue
+        a, b = old["in"] - origin, old["out"] - origin
+        if abs(it["pos"] - a) <= tol_s and abs(it["end"] - b) <= tol_s and it["offs"] <= tol_s:
+            stale.append(it)
+        else:
+            edited.append(dict(it, old=old, was=(a, b), origin=origin))
+    return {"stale": stale, "edited": edited}
+
+
+def new_spans(plan: Dict[str, Any]) -> List[Any]:
+    """[(in s, out s)] of the stems a conform places, on the timeline clock less its start."""
+    origin = float(plan["place"].get("timeline_start_s") or 0.0)
+    return [
+        (float(c["record_in_s"]) - origin, float(c["record_out_s"]) - origin)
+        for c in plan["place"].get("cues") or []
+        if c.get("record_in_s") is not None and c.get("record_out_s") is not None
     ]
-    return {"place": dict(result, cues=cues), "remove": gone}
+
+
+def overlaps(it: Dict[str, Any], spans: List[Any], tol_s: float) -> bool:
+    return any(it["pos"] < b - tol_s and it["end"] > a + tol_s for a, b in spans)
+
+
+def edited_note(
+    it: Dict[str, Any], where: str, muted: Optional[bool], how: str = "muted (unmute it)"
+) -> str:
+    """One line for a stem of a changed cue that was edited by hand: left alone; muted (the
+    host's word in `how`) when it would play over a new stem (None: it overlaps none)."""
+    a, b = it["was"]
+    at = it.get("origin", 0.0)  # shown on the clock of the change list
+    if abs(it["pos"] - a) > 1e-6 and abs((it["end"] - it["pos"]) - (b - a)) < 1e-3:
+        now = f"moved to {it['pos'] + at:.2f} s"
+    else:
+        now = f"now {it['pos'] + at:.2f}-{it['end'] + at:.2f} s"
+    line = (
+        f"edited by hand, left alone: {os.path.basename(it['path'])} of {it['old']['cue']} on "
+        f"{where} ({now}; the score put it at {a + at:.2f}-{b + at:.2f} s)"
+    )
+    if muted is True:
+        line += f"; it overlaps a new stem, so it is {how}"
+    elif muted is False:
+        line += "; it overlaps a new stem and could not be muted: mute or delete it yourself"
+    return line
 
 
 def conform_report(result: Dict[str, Any], removed: int, placed: int) -> str:

@@ -290,7 +290,7 @@ class ResolveSession:
                 f"(edit {vc.knobs_path(HOST, self.home)} to change them)"
             )
             return last
-        self.panel = KnobPanel(self, vc.panel_table(caps.get("knobs")), last, title)
+        self.panel = KnobPanel(self, caps.get("knobs") or {}, last, title)
         values = self.panel.run()
         if values is None:
             self.panel = None
@@ -381,7 +381,7 @@ class ResolveHost(vf.Host):
         if sel.media:
             req.update({"media": sel.media, "start_s": sel.src_in_s, "end_s": sel.src_out_s})
         elif "text" not in req:
-            req["text"] = vc.fallback_text(req["knobs"])
+            req["text"] = vc.fallback_text(req["knobs"], caps.get("knobs"))
         return {"kind": "cue", "params": req}
 
     # talking -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 
 import vmb_client as vc
 import vmb_flow as vf
-from vmb_resolve_base import alive, call, has, media_of, timecode
+from vmb_resolve_base import alive, call, has, media_of, timecode, to_float
 from vmb_resolve_place import TRACK_NAME, Placer, place_job
 
 ADAPTED_TRACK = TRACK_NAME + " adapted"
@@ -66,7 +66,24 @@ def adapt_selection(session: Any, tl: Any) -> Dict[str, Any]:
     rec_in, rec_out = int(best.GetStart()), int(best.GetEnd())
     video = str(call(best, "GetName") or os.path.basename(media_of(best) or ""))
     return {"music": music, "path": path, "rec_in": rec_in, "frames": rec_out - rec_in,
-            "video": video}  # fmt: skip
+            "video": video, "trim_note": _take_use(music, path, b - a)}  # fmt: skip
+
+
+def _take_use(music: Any, path: str, frames: int) -> str:
+    """How the clip plays its file (TimelineItem.GetSourceStartTime/GetSourceEndTime,
+    fusionscript.pyi): the adapt job takes the whole file (it has no source range), so a
+    trim is reported and a retimed clip refused. '' when the clip plays the whole file."""
+    first, last = call(music, "GetSourceStartTime"), call(music, "GetSourceEndTime")
+    if not isinstance(first, (int, float)) or not isinstance(last, (int, float)):
+        return ""  # an older Resolve: nothing to read
+    mpi = call(music, "GetMediaPoolItem")
+    fps = to_float(call(mpi, "GetClipProperty", "FPS"), 0.0)
+    whole = to_float(call(mpi, "GetClipProperty", "Frames"), 0.0) / fps if fps else 0.0
+    seconds = frames / fps if fps else 0.0
+    rate = (float(last) - float(first)) / seconds if seconds else 1.0
+    if abs(rate - 1.0) > 0.01:
+        raise vc.PluginError(vf.rate_refusal(path, round(rate, 3)), "playrate")
+    return vf.trim_note(path, whole, float(first), float(last) - float(first))
 
 
 def adapt_request(sel: Dict[str, Any], fps: float) -> Dict[str, Any]:
@@ -97,7 +114,9 @@ def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], where: Dict[str, Any]
         vf.adapt_summary(out["result"])
         + f"\nPlaced under the video clip '{sel['video']}' on audio track {where['track']} "
         f"'{where['track_name']}' at {timecode(where['record_frame'], fps)} "
-        f"({where['frames'] / fps:.2f} s)." + vf.placed_summary([where])
+        f"({where['frames'] / fps:.2f} s)."
+        + ("\n" + sel["trim_note"] if sel.get("trim_note") else "")
+        + vf.placed_summary([where])
     )
 
 
@@ -116,24 +135,45 @@ def conform_selection(tl: Any) -> Dict[str, Any]:
     return {"old_otio": vf.last_render([media_of(it) or "" for it in our_items(tl)])}
 
 
+def sort_old(tl: Any, result: Dict[str, Any], old_otio: str, fps: float) -> Dict[str, List[Any]]:
+    """Our clips of the earlier render's moved, re-fitted and removed cues, matched by file
+    (vmb_flow.sort_old): "stale" where the old OTIO put them, "edited" when moved, trimmed
+    or slipped by hand (GetLeftOffset). Other clips, the user's own included, are not listed."""
+    start = int(call(tl, "GetStartFrame") or 0)
+    items = [
+        {
+            "item": it,
+            "path": media_of(it) or "",
+            "pos": (int(it.GetStart()) - start) / fps,
+            "end": (int(it.GetEnd()) - start) / fps,
+            "offs": abs(int(call(it, "GetLeftOffset") or 0)) / fps,
+        }
+        for it in our_items(tl)
+    ]
+    return vf.sort_old(items, result, old_otio, 1.01 / fps)
+
+
 def remove_old(
-    placer: Placer, tl: Any, spans: List[Any], old_otio: str, origin: float, fps: float,
+    placer: Placer, tl: Any, old: Dict[str, List[Any]], spans: List[Any], fps: float,
     notes: List[str],
 ) -> int:  # fmt: skip
-    """Take the earlier stems of moved, re-fitted and removed cues off our tracks (only
-    that render's clips, starting where such a cue started; DeleteClips on the Edit page)."""
-    start = int(call(tl, "GetStartFrame") or 0)
-    firsts = [start + int(round((a - origin) * fps)) for a, _ in spans]
-    stale = [
-        it
-        for it in our_items(tl)
-        if vf.of_render(media_of(it) or "", old_otio)
-        and any(abs(int(it.GetStart()) - f) <= 1 for f in firsts)
-    ]
+    """Delete the stale clips (DeleteClips, on the Edit page); leave the hand-edited ones,
+    disabled (SetClipEnabled) where they would play over a new stem, each with a note."""
+    removed = 0
+    stale = [s["item"] for s in old["stale"]]
     if stale and not placer.delete(tl, stale, notes):
         notes.append(f"Resolve did not remove {len(stale)} earlier clip(s): delete them by hand")
-        return 0
-    return len(stale)
+    else:
+        removed = len(stale)
+    for it in old["edited"]:
+        muted = None
+        if vf.overlaps(it, spans, 1.01 / fps):
+            muted = call(it["item"], "SetClipEnabled", False) is True
+        kind, idx = call(it["item"], "GetTrackTypeAndIndex") or ("audio", 0)
+        name = str(call(tl, "GetTrackName", kind, idx) or TRACK_NAME)
+        how = "disabled (select it and press D to play it again)"
+        notes.append(vf.edited_note(it, f"audio track {idx} '{name}'", muted, how))
+    return removed
 
 
 def place_conformed(
@@ -143,10 +183,9 @@ def place_conformed(
     """Remove what changed, place the new stems; the change list in words."""
     result = out["result"]
     plan = vf.conform_plan(result)
-    origin = float(result.get("timeline_start_s") or 0.0)
     notes = []  # type: List[str]
-    old = ctx["conform"]["old_otio"]
-    removed = remove_old(placer, tl, plan["remove"], old, origin, ctx["fps"], notes)
+    old = sort_old(tl, result, ctx["conform"]["old_otio"], ctx["fps"])
+    removed = remove_old(placer, tl, old, vf.new_spans(plan), ctx["fps"], notes)
     stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
     if plan["place"]["cues"]:
         text = place_job(placer, project, tl, dict(out, result=plan["place"]),

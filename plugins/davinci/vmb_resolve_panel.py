@@ -7,6 +7,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from vmb_resolve_base import call
 
+SWITCH = ("off", "on")  # a boolean row's box (vmb_client.split_options reads "on" as true)
+
 
 def dialog(ui: Any, disp: Any, message: str, buttons: List[str]) -> str:
     """A modal message with buttons; the clicked button's text (the last one on close)."""
@@ -58,7 +60,7 @@ class KnobPanel:
         rows = [ui.Label({"ID": "Selection", "Text": "Score: " + self.title})]
         for knob in self.defs:
             name, label, kind = knob["name"], knob.get("label", knob["name"]), knob.get("type")
-            if kind == "choice":
+            if kind in ("choice", "boolean"):  # a boolean: an off/on box
                 field = ui.ComboBox({"ID": "knob_" + name})
                 rows.append(ui.HGroup([ui.Label({"Text": label}), field]))
             elif kind == "multi":
@@ -82,9 +84,12 @@ class KnobPanel:
     def _fill(self, items: Dict[str, Any]) -> None:
         for knob in self.defs:
             name, kind = knob["name"], knob.get("type")
-            if kind == "choice":
+            if kind in ("choice", "boolean"):
                 values = [str(v) for v in knob.get("values", [])]
                 want = str(self.last.get(name, knob.get("default", "")))
+                if kind == "boolean":  # the last value (True/"on") as its word
+                    values = list(SWITCH)
+                    want = SWITCH[1] if self.last.get(name) in (True, SWITCH[1]) else SWITCH[0]
                 box = items["knob_" + name]
                 box.AddItems(values)
                 box.CurrentIndex = values.index(want) if want in values else 0
@@ -107,6 +112,8 @@ class KnobPanel:
             name, kind = knob["name"], knob.get("type")
             if kind == "choice":
                 out[name] = str(items["knob_" + name].CurrentText)
+            elif kind == "boolean":
+                out[name] = str(items["knob_" + name].CurrentText) == SWITCH[1]
             elif kind == "multi":
                 empty, picked = knob.get("empty", "none"), []
                 for i in range(int(knob.get("max", 3))):

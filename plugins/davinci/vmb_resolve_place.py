@@ -218,6 +218,36 @@ class Placer:
         )
 
 
+# -- a mix and its stems never play together --------------------------------------------
+def part_of(name: str) -> Optional[str]:
+    """The part a track holds ("VMB Score: piano 2" -> "piano"); None: not a part track."""
+    if not name.startswith(STEM_PREFIX):
+        return None
+    return re.sub(r" (\d+|\(retry\))$", "", name[len(STEM_PREFIX) :])
+
+
+def disable_earlier(placer: Placer, tl: Any, rec_in: int, parts: Optional[List[str]]) -> List[str]:
+    """Disable (never delete: Resolve's scripting has no undo) our earlier clips starting
+    at rec_in that would play with what goes in now: parts None (the mix goes in) -> every
+    part track's clip; parts given -> the mix track's clip and any part the new result
+    lacks. Without this a mix and its stems both play (the music twice, +6 dB). The names
+    of the tracks whose clip was disabled (TimelineItem.SetClipEnabled, fusionscript.pyi)."""
+    done = []
+    for idx in range(1, int(call(tl, "GetTrackCount", "audio") or 0) + 1):
+        name = str(call(tl, "GetTrackName", "audio", idx) or "")
+        part = part_of(name)
+        if part is None and (parts is None or not is_ours(name, TRACK_NAME)):
+            continue  # not ours, or the mix track when the mix goes in (replaced there)
+        if part is not None and parts is not None and part in parts:
+            continue  # this part's new stem replaces the clip there
+        for item in call(tl, "GetItemListInTrack", "audio", idx) or []:
+            if not alive(item) or int(item.GetStart()) != rec_in or not placer._ours(item):
+                continue
+            if call(item, "GetClipEnabled") is not False and call(item, "SetClipEnabled", False):
+                done.append(name)
+    return done
+
+
 # -- a finished job onto the timeline ---------------------------------------------------------
 def place_cue(
     placer: Placer, project: Any, tl: Any, where: Tuple[str, int, Optional[int], float], parts: Any
@@ -266,6 +296,13 @@ def place_job(
                 length = int(round((float(cue["record_out_s"]) - float(cue["record_in_s"])) * fps))
             cues.append((audio, rec_in, length, vf.stem_files(out, cue) if stems else []))
     for audio, rec_in, length, parts in cues:
+        off = disable_earlier(placer, tl, rec_in, [str(p) for p, _ in parts] if parts else None)
+        if off:
+            notes.append(
+                f"{os.path.basename(audio)}: disabled the earlier VMB Score clip(s) at the same "
+                "place on " + ", ".join(f"'{n}'" for n in off) + " so the music does not play "
+                "twice (select them and press D to play them again)"
+            )
         done, note = place_cue(placer, project, tl, (audio, rec_in, length, fps), parts)
         placed.extend(done)
         if note:

@@ -2,7 +2,7 @@
 
 Your own music, fitted by the VMB Score engine (the adapt job: whole bars cut or repeated)
 to the video item under the selected audio item (or to the time selection over it). The
-adapted file becomes the item's new take, the original stays its first take (one undo step).
+adapted file becomes the item's new active take, the original take stays (one undo step).
 Progress shows in REAPER's status line; run the action again and terminate it to cancel.
 """
 

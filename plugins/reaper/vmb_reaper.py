@@ -277,7 +277,7 @@ class ReaperHost(vf.Host):
         if sel["media"]:
             req.update({"media": sel["media"], "start_s": sel["src_in"], "end_s": sel["src_out"]})
         elif "text" not in req:
-            req["text"] = vc.fallback_text(req["knobs"])
+            req["text"] = vc.fallback_text(req["knobs"], self.defs)
         return {"kind": "cue", "params": req}
 
     def ask(self, question: str) -> bool:

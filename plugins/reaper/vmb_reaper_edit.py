@@ -27,9 +27,44 @@ def _span(item: Any) -> Dict[str, Any]:
 
 
 # -- adapt ---------------------------------------------------------------------------------------
+def _take_use(sel: Dict[str, Any]) -> None:
+    """How the music item plays its file (reascripthelp.html, GetMediaItemTakeInfo_Value:
+    D_STARTOFFS, D_PLAYRATE): the adapt job takes the whole file (it has no source range),
+    so a trim is reported and a changed rate refused."""
+    api = rp()
+    take = api.RPR_GetActiveTake(sel["item"])
+    rate = float(api.RPR_GetMediaItemTakeInfo_Value(take, "D_PLAYRATE"))
+    if abs(rate - 1.0) > 1e-6:
+        raise vc.PluginError(vf.rate_refusal(sel["path"], rate), "playrate")
+    src = api.RPR_GetMediaItemTake_Source(take)
+    offset = float(api.RPR_GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"))
+    whole = float(api.RPR_GetMediaSourceLength(src, False)[0])
+    used = sel["end"] - sel["pos"]
+    sel["take"], sel["take_no"] = take, vpl.take_index(sel["item"], take) + 1
+    sel["trim_note"] = vf.trim_note(sel["path"], whole, offset, used)
+
+
+def _video_under(music: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The video item covering most of the music item."""
+    best, best_overlap = None, 0.0
+    for item in vpl.all_items():
+        if item == music["item"]:
+            continue
+        cand = _span(item)
+        overlap = min(cand["end"], music["end"]) - max(cand["pos"], music["pos"])
+        if vpl.is_picture(cand["path"]) and overlap > best_overlap:
+            best, best_overlap = cand, overlap
+    return best
+
+
+def _within(sel: Any, span: Optional[Dict[str, Any]]) -> bool:
+    return span is not None and sel[0] >= span["pos"] - 1e-6 and sel[1] <= span["end"] + 1e-6
+
+
 def adapt_selection(time_sel: Optional[Any]) -> Dict[str, Any]:
-    """The one selected audio item and the span it must fill: the time selection when there
-    is one over the item, else the video item under it (the one covering most of it)."""
+    """The one selected audio item and the span it must fill: the time selection when it
+    lies within the music item or the video item under it (a leftover selection elsewhere
+    is ignored), else that video item."""
     chosen = [_span(it) for it in vpl.selected_items()]
     audio = [s for s in chosen if s["path"] and not vpl.is_picture(s["path"])]
     if len(chosen) != 1 or len(audio) != 1:
@@ -44,26 +79,24 @@ def adapt_selection(time_sel: Optional[Any]) -> Dict[str, Any]:
             f"The selected audio's file is missing: {music['path']}\nRelink it, then try again.",
             "media_offline",
         )
-    if time_sel and time_sel[0] < music["end"] and time_sel[1] > music["pos"]:
+    _take_use(music)
+    video = _video_under(music)
+    if (
+        time_sel
+        and time_sel[1] > time_sel[0]
+        and (_within(time_sel, music) or _within(time_sel, video))
+    ):
         music.update(start=time_sel[0], stop=time_sel[1], target="the time selection")
         return music
-    best, best_overlap = None, 0.0
-    for item in vpl.all_items():
-        if item == music["item"]:
-            continue
-        cand = _span(item)
-        overlap = min(cand["end"], music["end"]) - max(cand["pos"], music["pos"])
-        if vpl.is_picture(cand["path"]) and overlap > best_overlap:
-            best, best_overlap = cand, overlap
-    if best is None:
+    if video is None:
         raise vc.PluginError(
             "No video item under the selected audio item. Put the music over the video clip "
-            "it belongs to (or make a time selection of the length it should have), then run "
-            "the action again.",
+            "it belongs to (or make a time selection inside the music item of the length it "
+            "should have), then run the action again.",
             "no_video",
         )
-    label = best["name"] or os.path.basename(best["path"])
-    music.update(start=best["pos"], stop=best["end"], target=f"the video item '{label}'")
+    label = video["name"] or os.path.basename(video["path"])
+    music.update(start=video["pos"], stop=video["end"], target=f"the video item '{label}'")
     return music
 
 
@@ -83,7 +116,7 @@ def place_adapted(out: Dict[str, Any], sel: Dict[str, Any]) -> Dict[str, Any]:
     track = api.RPR_GetMediaItem_Track(item)
     api.RPR_Undo_BeginBlock()
     try:
-        vpl.insert(path, track, item, sel["start"])
+        vpl.insert(path, track, item, sel["start"])  # new take: active, offset 0, rate 1
         take, problem = vpl.verify(item, path)
         if problem:
             raise vc.PluginError(
@@ -103,17 +136,21 @@ def place_adapted(out: Dict[str, Any], sel: Dict[str, Any]) -> Dict[str, Any]:
         "item": item,
         "position": sel["start"],
         "length": length,
+        "take_no": vpl.take_index(item, take) + 1,
         "notes": [],
     }
 
 
 def adapt_report(out: Dict[str, Any], sel: Dict[str, Any], placed: Dict[str, Any]) -> str:
-    return (
+    text = (
         vf.adapt_summary(out["result"])
-        + f"\nIt fills {sel['target']} ({placed['position']:.3f} s, {placed['length']:.3f} s) "
-        f"as the new active take of your item on '{placed['track']}'. The original is still "
-        "the item's first take: switch takes (T) to compare, or undo (Ctrl+Z)."
+        + f"\nIt fills {sel['target']}: from {placed['position']:.3f} s, "
+        f"{placed['length']:.3f} s long, as take {placed['take_no']} (now active) of your item "
+        f"on '{placed['track']}'. Your original is take {sel['take_no']}: switch takes (T) "
+        "to compare (the item keeps its new position and length); undo (Ctrl+Z) removes "
+        "the new take and restores the item's position and length."
     )
+    return text + ("\n" + sel["trim_note"] if sel.get("trim_note") else "")
 
 
 # -- conform ---------------------------------------------------------------------------------------
@@ -133,18 +170,33 @@ def conform_selection() -> Dict[str, Any]:
     return {"old_otio": vf.last_render([i["path"] for i in our_items()])}
 
 
-def remove_old(spans: List[Any], old_otio: str, origin: float, fps: float) -> int:
-    """Take the earlier stems of moved, re-fitted and removed cues off our tracks: the items
-    of that render (vmb_flow.of_render) starting where such a cue started. Other items,
-    the user's own included, are left alone."""
+def sort_old(result: Dict[str, Any], old_otio: str, fps: float) -> Dict[str, List[Any]]:
+    """Our items of the earlier render's moved, re-fitted and removed cues, matched by file
+    (vmb_flow.sort_old): "stale" where the old OTIO put them, "edited" when moved, trimmed
+    or slipped by hand. Other items, the user's own included, are not listed."""
     api = rp()
-    starts = [a - origin for a, _ in spans]
-    removed = 0
+    items = []
     for it in our_items():
-        if vf.of_render(it["path"], old_otio) and any(
-            abs(it["pos"] - s) < 0.5 / fps for s in starts
-        ):
-            removed += int(bool(api.RPR_DeleteTrackMediaItem(it["track"], it["item"])))
+        take = api.RPR_GetActiveTake(it["item"])
+        offs = 0.0 if vpl.null(take) else float(
+            api.RPR_GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
+        )  # fmt: skip
+        items.append(dict(it, offs=abs(offs)))
+    return vf.sort_old(items, result, old_otio, 0.5 / fps)
+
+
+def remove_old(old: Dict[str, List[Any]], spans: List[Any], fps: float, notes: List[str]) -> int:
+    """Delete the stale items; leave the hand-edited ones, muted (B_MUTE) where they would
+    play over a new stem, each with a note."""
+    api = rp()
+    removed = 0
+    for it in old["stale"]:
+        removed += int(bool(api.RPR_DeleteTrackMediaItem(it["track"], it["item"])))
+    for it in old["edited"]:
+        muted = None
+        if vf.overlaps(it, spans, 0.5 / fps):
+            muted = bool(api.RPR_SetMediaItemInfo_Value(it["item"], "B_MUTE", 1))
+        notes.append(vf.edited_note(it, f"'{vpl.track_name(it['track'])}'", muted))
     return removed
 
 
@@ -153,16 +205,17 @@ def place_conformed(out: Dict[str, Any], sel: Dict[str, Any], placed: List[Any])
     api = rp()
     result = out["result"]
     plan = vf.conform_plan(result)
-    origin = float(result.get("timeline_start_s") or 0.0)
     fps = float(api.RPR_TimeMap_curFrameRate(0, False)[0]) or 30.0
     stems = any((c.get("extra") or {}).get("stems") for c in plan["place"]["cues"])
+    old = sort_old(result, sel["old_otio"], fps)
+    hand = []  # type: List[str]
     api.RPR_Undo_BeginBlock()
     try:
-        removed = remove_old(plan["remove"], sel["old_otio"], origin, fps)
+        removed = remove_old(old, vf.new_spans(plan), fps, hand)
         cues = vpl.job_stems("project", dict(out, result=plan["place"]), None, stems)
         text = vpl.place_stems(cues, placed, "conform", stems, undo="")
     finally:
         api.RPR_Undo_EndBlock("VMB Score: update score to this cut", -1)
         api.RPR_UpdateArrange()
     notes = text.split("\n")[1:]  # the stems' and placing notes, after the count
-    return "\n".join([vf.conform_report(result, removed, len(placed))] + notes)
+    return "\n".join([vf.conform_report(result, removed, len(placed))] + hand + notes)

@@ -14,20 +14,27 @@ CONTROLS_MARKER = 7351.0  # the hidden first slider's value: identifies the JSFX
 
 
 def jsfx_layout(defs: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The sliders of the VMB Controls JSFX, in order, from the knob definitions (and the
-    plugins' own rows: vmb_client.panel_table)."""
-    defs = vc.panel_table(defs)
+    """The sliders of the VMB Controls JSFX, in order, from the knob definitions."""
     rows = [{"var": "vmb_id", "label": "-VMB Score controls id", "marker": True}]
     knobs = list(defs.get("knobs", []))
     for knob in knobs + list(defs.get("options", [])):
         name, label, kind = knob["name"], knob.get("label", knob["name"]), knob.get("type")
         if kind == "choice":
             rows.append({"var": name, "label": label, "knob": name, "values": knob["values"]})
-            if name == "tempo" and knob.get("bpm"):
-                hi = int(knob["bpm"]["max"])
+            if knob.get("bpm"):  # a tempo row: a BPM slider beside its names
                 rows.append(
-                    {"var": "bpm", "label": "Tempo BPM (0 = use Tempo)", "knob": "bpm", "max": hi}
+                    {
+                        "var": f"{name}_bpm",
+                        "label": f"{label} BPM (0 = use {label})",
+                        "knob": name,
+                        "bpm": True,
+                        "max": int(knob["bpm"]["max"]),
+                    }
                 )
+        elif kind == "boolean":  # an off/on switch
+            rows.append(
+                {"var": name, "label": label, "knob": name, "values": ["off", "on"], "flag": True}
+            )
         elif kind == "multi":
             values = [knob.get("empty", "none")] + list(knob["values"])
             for i in range(int(knob.get("max", 3))):
@@ -109,7 +116,7 @@ def read_controls(api: Any, defs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     track, fx = found
     layout = dict((row["label"], row) for row in jsfx_layout(defs) if not row.get("marker"))
     values = {}  # type: Dict[str, Any]
-    bpm = 0
+    bpms = {}  # type: Dict[str, int]
     for p in range(1, int(api.RPR_TrackFX_GetNumParams(track, fx))):
         label = str(api.RPR_TrackFX_GetParamName(track, fx, p, "", 256)[4])
         row = layout.get(label)
@@ -123,13 +130,16 @@ def read_controls(api: Any, defs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                 text = row["values"][i] if 0 <= i < len(row["values"]) else row["values"][0]
             if row.get("multi"):
                 values.setdefault(row["knob"], []).append(text)
+            elif row.get("flag"):
+                values[row["knob"]] = vc.is_on(text)
             else:
                 values[row["knob"]] = text
-        elif row["knob"] == "bpm":
-            bpm = int(round(raw))
+        elif row.get("bpm"):
+            bpms[row["knob"]] = int(round(raw))
         else:
             n = int(round(raw))
             values[row["knob"]] = n if n >= row.get("lo", 0) and n > row.get("min", 0) else None
-    if bpm > 0:
-        values["tempo"] = str(bpm)
+    for name, bpm in bpms.items():
+        if bpm > 0:  # a BPM wins over the row's names
+            values[name] = str(bpm)
     return values

@@ -119,7 +119,7 @@ def target(
             else:
                 blocked = True
                 notes.append(
-                    f"track '{name}' has a {'locked ' if locked else ''}item there; used another"
+                    f"track '{name}' has {'a locked' if locked else 'an'} item there; used another"
                 )
                 break
         if not blocked:
@@ -175,12 +175,42 @@ def insert(path: str, track: Any, item: Any, pos: float) -> Any:
         api.RPR_SelectAllMediaItems(0, False)
         api.RPR_SetMediaItemSelected(item, True)
         api.RPR_InsertMedia(path, 3)
+        activate_new_take(item, path)
         return item
     finally:
         api.RPR_SelectAllMediaItems(0, False)
         for it in chosen:
             api.RPR_SetMediaItemSelected(it, True)
         api.RPR_SetEditCurPos(cursor, False, False)
+
+
+def take_index(item: Any, take: Any) -> int:
+    """0-based index of `take` among the item's takes (-1: not there)."""
+    api = rp()
+    for i in range(int(api.RPR_CountTakes(item))):
+        if api.RPR_GetTake(item, i) == take:
+            return i
+    return -1
+
+
+def activate_new_take(item: Any, path: str) -> None:
+    """The take InsertMedia(mode 3) added plays `path`: make it the active take and play
+    the file from its start at normal speed (reascripthelp.html lists InsertMedia's modes
+    but not what the new take inherits, so D_STARTOFFS and D_PLAYRATE are set here)."""
+    api = rp()
+    for i in reversed(range(int(api.RPR_CountTakes(item)))):
+        take = api.RPR_GetTake(item, i)
+        if not null(take) and same_file(source_file(take), path):
+            api.RPR_SetActiveTake(take)
+            api.RPR_SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", 0.0)
+            api.RPR_SetMediaItemTakeInfo_Value(take, "D_PLAYRATE", 1.0)
+            return
+
+
+def same_file(a: str, b: str) -> bool:
+    return bool(a) and os.path.normcase(os.path.realpath(a)) == os.path.normcase(
+        os.path.realpath(b)
+    )
 
 
 def verify(item: Any, path: str) -> Tuple[Any, str]:
@@ -193,7 +223,7 @@ def verify(item: Any, path: str) -> Tuple[Any, str]:
     if null(src):
         return take, "the take has no source (REAPER's Python bridge passed NULL)"
     name = str(api.RPR_GetMediaSourceFileName(src, "", 4096)[1])
-    if os.path.normcase(os.path.realpath(name)) != os.path.normcase(os.path.realpath(path)):
+    if not same_file(name, path):
         return take, f"the take plays '{name or 'nothing'}' instead"
     want = expected_length(path)
     got = float(api.RPR_GetMediaSourceLength(src, False)[0])
@@ -234,6 +264,7 @@ def place(
     api.RPR_GetSetMediaItemTakeInfo_String(take, "P_NAME", label, True)
     api.RPR_SetMediaItemInfo_Value(item, "D_POSITION", pos)
     api.RPR_SetMediaItemInfo_Value(item, "D_LENGTH", length)
+    api.RPR_SetMediaItemInfo_Value(item, "B_MUTE", 0)  # an earlier item we muted plays again
     if not api.RPR_GetSetMediaItemInfo_String(item, EXT_KEY, json.dumps({"file": path}), True)[0]:
         notes.append("REAPER did not keep the item's VMB tag (P_EXT); regenerating adds a track")
     if earlier is not None:
@@ -298,6 +329,47 @@ def add_child(parent: Any, name: str) -> Any:
     return track
 
 
+def part_of(name: str) -> Optional[str]:
+    """The part a track holds ("VMB Score: piano 2" -> "piano"); None: not a part track."""
+    if not name.startswith(STEM_PREFIX):
+        return None
+    return re.sub(r" \d+$", "", name[len(STEM_PREFIX) :])
+
+
+def mute_earlier(start: float, parts: Optional[List[str]]) -> List[str]:
+    """Mute (never delete) our earlier items starting at `start` that would play with what
+    goes in now: parts None (the mix goes in) -> every part track's item; parts given ->
+    the mix track's item and the item of any part the new result lacks. Without this a
+    mix and its stems both play (the music twice, +6 dB). The names of the muted tracks."""
+    api = rp()
+    muted = []
+    for t in range(int(api.RPR_CountTracks(0))):
+        track = api.RPR_GetTrack(0, t)
+        name = track_name(track)
+        part = part_of(name)
+        if part is None and not is_ours(name, TRACK_NAME):
+            continue
+        if parts is not None and part is not None and part in parts:
+            continue  # this part's new stem goes in as a new take here
+        if parts is None and part is None:
+            continue  # the mix track itself: the new mix goes in as a new take
+        for item in items_of(track):
+            pos = float(api.RPR_GetMediaItemInfo_Value(item, "D_POSITION"))
+            playing = not int(api.RPR_GetMediaItemInfo_Value(item, "B_MUTE"))
+            if abs(pos - start) < 1e-3 and _ext(item) and playing:
+                api.RPR_SetMediaItemInfo_Value(item, "B_MUTE", 1)
+                muted.append(name)
+    return muted
+
+
+def muted_note(label: str, muted: List[str]) -> str:
+    return (
+        f"{label}: muted the earlier VMB Score item(s) at the same place on "
+        + ", ".join(f"'{n}'" for n in muted)
+        + " so the music does not play twice (unmute them to compare; undo restores them)"
+    )
+
+
 def place_parts(
     parts: List[Any], start: float, length: Optional[float], label: str
 ) -> List[Dict[str, Any]]:
@@ -355,6 +427,9 @@ def place_stems(
         api.RPR_Undo_BeginBlock()
     try:
         for start, length, label, audio, midi, parts in cues:
+            muted = mute_earlier(start, [str(p) for p, _ in parts] if parts else None)
+            if muted:
+                notes.append(muted_note(label, muted))
             if parts:
                 done = place_parts(parts, start, length, label)
                 placed.extend(done)

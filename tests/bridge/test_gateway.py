@@ -37,7 +37,7 @@ def _wait_state(gw: GatewayHTTP, job_id: str, states: set[str], timeout_s: float
 
 # -- without an engine -------------------------------------------------------------------
 def test_knob_definitions_are_json_and_complete() -> None:
-    defs = knob_definitions(TAGS, (40.0, 220.0))
+    defs = knob_definitions(TAGS, (40.0, 220.0), backends=("auto", "draft"))
     assert json.loads(json.dumps(defs)) == defs
     by_name = {k["name"]: k for k in defs["knobs"]}
     assert set(by_name) == {"mood", "genre", "tempo", "energy", "instruments"}
@@ -45,7 +45,11 @@ def test_knob_definitions_are_json_and_complete() -> None:
     assert by_name["tempo"]["bpm"] == {"min": 40.0, "max": 220.0}
     assert by_name["instruments"]["type"] == "multi"
     assert by_name["instruments"]["values"] == ["piano", "drums"]
-    assert [o["name"] for o in defs["options"]] == ["backend", "seed", "text"]
+    options = {o["name"]: o for o in defs["options"]}
+    assert list(options) == ["backend", "seed", "text", "stems", "ending", "loop"]
+    assert options["backend"]["values"] == ["auto", "draft"]  # the registry's, passed in
+    assert options["ending"]["values"][0] == options["ending"]["empty"] == "auto"
+    assert options["loop"] == {**options["loop"], "type": "boolean", "default": False}
 
 
 def test_clean_knobs_drops_auto_and_empty_slots() -> None:

@@ -32,6 +32,10 @@ SWING = Knob(
 )
 LAYERS = Knob("layers", "Layers", "integer", "options", "how many layers", lo=1, hi=4)
 DEPTH = Knob("depth", "Depth", "integer", "knobs", "how many voices", lo=2, hi=6)
+SWELL = Knob("swell", "Swell", "boolean", "knobs", "a crescendo into the last bar")
+COLOURS = Knob(
+    "colours", "Colours", "multi", "knobs", "tone colours", values=("warm", "airy"), max_items=2
+)
 
 
 def _defs() -> dict:
@@ -102,11 +106,45 @@ def test_cli_options_become_the_request(swing: None, vmb_home: Path) -> None:
         cue_params(args)
 
 
+def test_finish_options_are_table_rows(vmb_home: Path) -> None:
+    """ending, loop and stems: option rows, offered by the commands whose request takes them
+    and sent under the wire's keys (CueSpec / SoundtrackSpec fields)."""
+    from engine.cli import build_parser
+    from engine.commands.generate import _generate_params
+    from engine.commands.render import soundtrack_params
+
+    argv = ["generate", "--text", "x", "--duration", "4", "--out", "o", "--stems", "--loop"]
+    params, _ = _generate_params(build_parser().parse_args(argv))
+    assert params["loop"] is True and params["stems"] is True and "ending" not in params
+    argv = ["generate", "--text", "x", "--duration", "4", "--out", "o", "--ending", "button"]
+    params, _ = _generate_params(build_parser().parse_args(argv))
+    assert params["ending"] == "button" and "loop" not in params and "stems" not in params
+    spec = parse_cue_params(params, load_settings())
+    assert (spec.ending, spec.loop, spec.stems) == ("button", False, False)
+    with pytest.raises(SystemExit):  # not an ending: argparse's clear error
+        build_parser().parse_args(["generate", "--text", "x", "--ending", "boom", "--out", "o"])
+    for flag in ("--ending", "--loop", "--stems", "--text"):
+        assert flag in _help("generate")
+    assert "--ending" not in _help("describe") and "--stems" not in _help("describe")
+    assert "--loop" not in _help("render") and "--text" not in _help("render")
+    argv = ["render", "t.otio", "--out", "o", "--ending", "fade", "--stems"]
+    args = build_parser().parse_args(argv)
+    import opentimelineio as otio
+
+    args.timeline = str(vmb_home / "t.otio")  # written by OTIO's adapters
+    shot = otio.opentime.TimeRange(duration=otio.opentime.RationalTime(240, 24))
+    track = otio.schema.Track(children=[otio.schema.Clip(name="shot", source_range=shot)])
+    otio.adapters.write_to_file(otio.schema.Timeline("t", tracks=[track]), args.timeline)
+    params = soundtrack_params(args)
+    assert params["ending"] == "fade" and params["stems"] is True and "loop" not in params
+
+
 def test_capabilities_are_the_table() -> None:
     defs = _defs()
     rows = {k.name: k for k in knob_table.KNOBS}
     assert [k["name"] for k in defs["knobs"]] == [k for k in rows if rows[k].group == "knobs"]
-    assert [o["name"] for o in defs["options"]] == ["backend", "seed", "text"]
+    options = [o["name"] for o in defs["options"]]
+    assert options == ["backend", "seed", "text", "stems", "ending", "loop"]
     text = next(o for o in defs["options"] if o["name"] == "text")
     from engine.describe.full import parse
 
@@ -222,3 +260,50 @@ def test_an_integer_knob_row_end_to_end(monkeypatch: pytest.MonkeyPatch, vmb_hom
         got = jsfx.read_controls(_Sliders(labels, {"Depth (1 = auto)": slider}), defs)
         assert got["depth"] == want
         assert vc.split_options(got, defs)["knobs"].get("depth") == want
+
+
+def test_boolean_and_list_knob_rows_end_to_end(
+    monkeypatch: pytest.MonkeyPatch, vmb_home: Path
+) -> None:
+    """A boolean and a list row in the "knobs" group: served, a CLI switch / list, kept by the
+    engine's parser, an off/on REAPER slider and slots, and the plugins' request."""
+    from engine.cli import build_parser
+    from engine.commands.generate import cue_params
+
+    monkeypatch.setattr(knob_table, "KNOBS", (*knob_table.KNOBS, SWELL, COLOURS))
+    defs = _defs()
+    rows = {k["name"]: k for k in defs["knobs"]}
+    assert (rows["swell"]["type"], rows["swell"]["default"]) == ("boolean", False)
+    assert (rows["colours"]["values"], rows["colours"]["max"]) == (["warm", "airy"], 2)
+    args = build_parser().parse_args(
+        ["generate", "--text", "x", "--duration", "4", "--swell", "--colours", "airy,warm"]
+        + ["--out", "o"]
+    )
+    assert cue_params(args)["knobs"] == {"swell": True, "colours": ["airy", "warm"]}
+    args = build_parser().parse_args(["generate", "--text", "x", "--duration", "4", "--out", "o"])
+    assert cue_params(args)["knobs"] == {}  # not given: left to the engine
+    knobs = parse_knobs({"swell": True, "colours": ["Warm"]})
+    assert dict(knobs.extra) == {"swell": True, "colours": ("warm",)}
+    assert knobs.to_json()["swell"] is True and Knobs(extra=knobs.extra) == knobs
+    with pytest.raises(InvalidRequest, match="knob 'swell' must be true or false"):
+        parse_knobs({"swell": "yes"})
+    with pytest.raises(InvalidRequest, match="knob 'colours'.*warm, airy"):
+        parse_knobs({"colours": ["loud"]})
+
+    source = jsfx.render_jsfx(defs)
+    assert "swell=0<0,1,1{off,on}>Swell" in source
+    assert "colours2=0<0,2,1{none,warm,airy}>Colours 2" in source
+    labels = [r["label"] for r in jsfx.jsfx_layout(defs) if r.get("knob") in ("swell", "colours")]
+    assert labels == ["Swell", "Colours 1", "Colours 2"]
+
+    class _Named(_Sliders):  # a choice slider's text, as REAPER formats it from the index
+        def RPR_TrackFX_GetFormattedParamValue(self, track, fx, p, buf, size):  # noqa: N802
+            words = {"Swell": ["off", "on"]}.get(self.labels[p], ["none", "warm", "airy"])
+            return (True, track, fx, p, words[int(self.values.get(self.labels[p], 0))], size)
+
+    got = jsfx.read_controls(_Named(labels, {"Swell": 1, "Colours 1": 2}), defs)
+    assert got["swell"] is True and got["colours"] == ["airy", "none"]
+    assert jsfx.read_controls(_Named(labels, {}), defs)["swell"] is False
+    req = vc.split_options({"swell": "on", "colours": ["airy"], "loop": "on"}, defs)
+    assert req == {"knobs": {"swell": True, "colours": ["airy"]}, "loop": True}
+    assert vc.split_options({"swell": False}, defs)["knobs"] == {"swell": False}

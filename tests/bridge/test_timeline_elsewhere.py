@@ -316,16 +316,13 @@ def test_soundtrack_params_for_timelines_from_elsewhere(tmp_path: Path, root: Pa
 
 def _movie(path: Path, timecode: str | None) -> Path:
     """A real 6 s 25 fps movie; a camera file carries its start timecode (tmcd track)."""
-    import subprocess
+    from engine.bench.clips import synthetic_video
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tc = ["-timecode", timecode] if timecode else []
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=blue:s=64x36:r=25:d=6",
-         *tc, "-c:v", "mpeg4", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
+    return synthetic_video(
+        path, [("color=c=blue", 6.0)], size=(64, 36), rate=25, codec="mpeg4", extra=tc
+    )
 
 
 TC_EDL = """TITLE: TC

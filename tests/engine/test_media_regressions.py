@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from bridge.errors import MediaError
 from engine import media
+from engine.bench.clips import synthetic_video
 
 
 def test_decode_frames_on_tiny_mpeg4_does_not_hang(tmp_path: Path) -> None:
-    clip = tmp_path / "clip.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=10",
-            "-t",
-            "3",
-            "-c:v",
-            "mpeg4",
-            str(clip),
-        ],
-        check=True,
+    clip = synthetic_video(
+        tmp_path / "clip.mp4", [("testsrc", 3.0)], size=(64, 48), rate=10, codec="mpeg4"
     )
     frames, times = media.decode_frames(clip, 0.5, 2.5, 10)
     assert frames.shape[0] == 10 and all(0.5 <= t < 2.5 for t in times)

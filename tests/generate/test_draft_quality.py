@@ -51,6 +51,10 @@ def test_mix_is_mono_safe(measured, cue):
     row = measured[cue]
     assert row["correlation"] >= 0.2, row["correlation"]
     assert row["mono_loss_db"] <= 3.0, row["mono_loss_db"]
+    delivered = row["delivered"]  # the mastered cue.wav generate() writes
+    assert delivered["correlation"] >= 0.2 and delivered["mono_loss_db"] <= 3.0, delivered
+    assert abs(delivered["lufs"] - delivered["target_lufs"]) <= 1.0, delivered
+    assert delivered["clipped"] == 0.0 and delivered["samples_ok"], delivered
 
 
 @needs_renderer
@@ -181,6 +185,26 @@ def test_a_bass_patch_per_genre_and_no_anti_phase_patch():
     assert len(seen) >= 5
 
 
+def test_a_lead_is_never_on_a_bass_patch_and_named_guitars_keep_their_genre_patch():
+    from engine.generate.draft.arrangement import ArrangeInput
+
+    for genre, style in st.GENRES.items():
+        spec = ArrangeInput(30.0, 120.0, 0, "major", genre, "happy", "medium",
+                            ("synthesizer", "electric-guitar", "piano"), ())  # fmt: skip
+        parts = [p for p in assign_parts(spec, style, has_cuts=False) if not p.is_drum]
+        bass = [p.program for p in parts if p.roles == ("bass",)]
+        for p in parts:
+            if "bass" not in p.roles:
+                assert not 32 <= p.program <= 39 and p.program not in bass, (genre, p)
+    for src, dst in st.MONO_SAFE.items():
+        if not 32 <= src <= 39:
+            assert not 32 <= dst <= 39, f"GM {src} is played on a bass patch ({dst})"
+    spec = ArrangeInput(30.0, 110.0, 0, "major", "funk", "playful", "medium",
+                        ("electric-guitar", "bass", "drums"), ())  # fmt: skip
+    guitar = [p for p in assign_parts(spec, st.GENRES["funk"], False) if p.name != "bass"][0]
+    assert guitar.program == 28  # funk's muted guitar, not the taxonomy's overdriven one
+
+
 def _phrase(program: int, path: Path) -> None:
     mid = mido.MidiFile(ticks_per_beat=480)
     track = mido.MidiTrack()
@@ -196,6 +220,8 @@ def _phrase(program: int, path: Path) -> None:
 def test_every_patch_the_bands_use_is_mono_safe(tmp_path):
     programs = {st.MONO_SAFE.get(p, p) for s in st.GENRES.values() for _, p, _ in s.band if p >= 0}
     programs |= {st.MONO_SAFE.get(p, p) for _, p in INSTRUMENTS.values() if p >= 0}
+    programs |= {st.MONO_SAFE[p] for p in (26, 27, *range(80, 88))}
+    leads = {st.MONO_SAFE[p] for p in (26, 27, *range(80, 88))}
     soundfont = draft_render.find_soundfont("")
     paths = []
     for p in sorted(programs):
@@ -203,7 +229,11 @@ def test_every_patch_the_bands_use_is_mono_safe(tmp_path):
         _phrase(p, paths[-1])
     for p, path in zip(sorted(programs), paths, strict=True):
         audio = draft_render.render_midi(path, soundfont, 22050)
-        assert dm.stereo_correlation(audio) >= -0.1, f"GM {p} is out of phase"
+        # a wide piano or string section sits near 0.2; the leads' and guitars' substitutes
+        # are held to issue 19's 0.2
+        floor = 0.2 if p in leads else 0.0
+        assert dm.stereo_correlation(audio) >= floor, f"GM {p} is out of phase"
+        assert dm.mono_loss_db(audio) <= 3.0, f"GM {p} loses too much in mono"
 
 
 @needs_renderer
@@ -214,5 +244,5 @@ def test_eval_draft_quality_command(tmp_path, capsys):
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["cues"][0]["cue"] == dq.CUES[0].name
-    assert "correlation >= 0.2" in data["checks"]
+    assert "correlation >= 0.2 (part sum)" in data["checks"]
     assert (out / "draft_quality.md").read_text().startswith("# Draft quality")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from engine.bench.clips import synthetic_video, with_dialogue
 from engine.config import load_settings
 from engine.score.cue import run_cue
 from engine.score.cue_spec import parse_cue_params
@@ -19,43 +19,12 @@ from support.media import draft_config, tiny_library
 
 @pytest.fixture
 def talking_clip(tmp_path: Path) -> Path:
+    """8 s of grey picture with one spoken line starting at 2.5 s as its only sound."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (installer --dev installs it)")
-    speech = tmp_path / "speech.wav"
-    subprocess.run(
-        ["espeak-ng", "-w", str(speech), "We need to talk about the music in this scene."],
-        check=True,
-    )
-    clip = tmp_path / "talk.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=gray:s=160x90:r=24",
-            "-i",
-            str(speech),
-            "-filter_complex",
-            "[1:a]adelay=2500|2500,apad[a]",
-            "-map",
-            "0:v",
-            "-map",
-            "[a]",
-            "-t",
-            "8",
-            "-c:v",
-            "libx264",
-            "-c:a",
-            "aac",
-            str(clip),
-        ],
-        check=True,
-    )
-    return clip
+    video = synthetic_video(tmp_path / "grey.mp4", [("color=c=gray", 8.0)], size=(160, 90), rate=24)
+    line = ((2.5, "We need to talk about the music in this scene."),)
+    return with_dialogue(video, tmp_path / "talk.mp4", lines=line)
 
 
 def _rms(x: np.ndarray) -> float:

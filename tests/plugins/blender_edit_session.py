@@ -83,6 +83,43 @@ facts["adapt_message"] = vb().STATE["message"]
 facts["after_adapt"] = strips()
 save()
 
+# -- adapt a strip trimmed by one second at its start: the whole file goes, the report says so ---
+trimmed = edit.strips.new_sound("trimmed", SONG, 4, 100)
+trimmed.frame_offset_start = 24  # plays the song from 1 s in, from frame 124
+trimmed.frame_offset_end = 24
+select("trimmed")
+facts["trim_error"] = attempt(bpy.ops.vmb.adapt_audio)
+facts["trim_request"] = vb().STATE["flow"].request
+facts["trim_message"] = vb().STATE["message"]
+save()
+
+# -- stems, then the mix at the same selection: the stems are muted, the mix plays ----------------
+for s in se().strips_all:
+    s.mute = s.type == "SOUND" and not se().channels[s.channel].name.startswith("VMB Score")
+
+
+def ours():
+    return {
+        n: s
+        for n, s in strips().items()
+        if s["channel_name"].startswith("VMB Score") and "adapted" not in s["channel_name"]
+    }
+
+
+select("shot")
+for stems in (False, True, False, True):  # the first run registers the served knob table
+    bpy.context.scene.vmb_score.stems = stems
+    facts.setdefault("stems_runs", []).append(
+        {
+            "error": attempt(bpy.ops.vmb.score_selection),
+            "stems": (vb().STATE["flow"].request or {}).get("stems"),
+            "strips": ours(),
+            "message": vb().STATE["message"],
+        }
+    )
+bpy.context.scene.vmb_score.stems = False
+save()
+
 # -- conform: score the whole timeline, re-edit it, update the score -------------------------------
 for s in list(se().strips):
     se().strips.remove(s)
@@ -95,9 +132,28 @@ facts["score_error"] = attempt(bpy.ops.vmb.score_timeline)
 facts["scored"] = {n: s for n, s in strips().items() if s["channel_name"] == "VMB Score"}
 shots["b"].frame_start += 24  # moved one second later
 se().strips.remove(shots["c"])  # deleted
-se().strips.new_movie("d", f"{SHORTS}/d.mp4", 1, 150)  # new
+shots["d"] = se().strips.new_movie("d", f"{SHORTS}/d.mp4", 1, 150)  # new
 facts["update_error"] = attempt(bpy.ops.vmb.update_score)
 facts["update_request_keys"] = sorted(vb().STATE["flow"].request or {})
 facts["updated"] = {n: s for n, s in strips().items() if s["channel_name"] == "VMB Score"}
 facts["update_message"] = vb().STATE["message"]
+save()
+
+# -- conform again after editing the score by hand: nudged, trimmed, rippled strips stay ----------
+ours = {
+    s.frame_final_start: s
+    for s in se().strips_all
+    if s.type == "SOUND" and se().channels[s.channel].name == "VMB Score"
+}
+rippled, nudged, trimmed = ours[1], ours[74], ours[150]  # cue-1 (kept before), cue-2, cue-3
+rippled.frame_start += 6  # the editor rippled it 6 frames later
+nudged.frame_start += 6  # nudged 6 frames later
+trimmed.frame_final_duration = 18  # tail trimmed by 6 frames
+facts["hand"] = {"rippled": rippled.name, "nudged": nudged.name, "trimmed": trimmed.name}
+shots["a"].frame_start += 9  # the re-edit: a moves to frame 10, b 24 frames later, d deleted
+shots["b"].frame_start += 24
+se().strips.remove(shots["d"])
+facts["hand_error"] = attempt(bpy.ops.vmb.update_score)
+facts["hand_after"] = {n: s for n, s in strips().items() if s["type"] == "SOUND"}
+facts["hand_message"] = vb().STATE["message"]
 save()

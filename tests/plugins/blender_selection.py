@@ -143,7 +143,19 @@ table = {
             "empty": "none",
         },
     ],
-    "options": [{"name": "seed", "label": "Seed", "type": "integer", "min": 0, "max": 99}],
+    "options": [
+        {"name": "seed", "label": "Seed", "type": "integer", "min": 0, "max": 99},
+        {"name": "stems", "label": "Stems", "type": "boolean", "default": False},
+        {"name": "loop", "label": "Loop", "type": "boolean", "default": False},
+        {
+            "name": "ending",
+            "label": "Ending",
+            "type": "choice",
+            "values": ["auto", "ring", "button"],
+            "default": "auto",
+            "empty": "auto",
+        },
+    ],
 }
 vb.STATE["caps"] = {"knobs": table}
 vb.ensure_settings(base)
@@ -156,6 +168,7 @@ p.mood, p.texture, p.layers, p.tempo_bpm, p.instruments_2, p.seed = (
     "cello",
     7,
 )
+p.stems, p.ending = True, "button"  # a boolean row on (loop left off)
 facts["table_values"] = vb.panel_options(scene, table)
 facts["table_request"] = vc.split_options(facts["table_values"], table)
 table["knobs"].append({"name": "air", "label": "Air", "type": "text"})

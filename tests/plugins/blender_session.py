@@ -162,7 +162,7 @@ step(
 for s in se().strips_all:
     s.select = False
 a.select = True
-bpy.context.scene.vmb_score.stems = "on"
+bpy.context.scene.vmb_score.stems = True
 assert bpy.ops.vmb.score_selection(wait=True) == {"FINISHED"}
 flow = vb().STATE["flow"]
 step(
@@ -175,7 +175,7 @@ step(
     ],
     message=vb().STATE["message"],
 )
-bpy.context.scene.vmb_score.stems = "off"
+bpy.context.scene.vmb_score.stems = False
 
 # -- an error goes to the report area: nothing selected ------------------------------------------
 for s in se().strips_all:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine.bench.clips import synthetic_video
 from support.engine import engine_env, start_engine
 from support.media import color_clip, draft_config, tiny_library
 
@@ -189,22 +190,13 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
     movie in a 30 fps scene, a speed effect, a trimmed meta strip, a still, a sound-only
     selection with a marker, and the whole timeline without our own channel."""
     clip = color_clip(tmp_path / "c.mp4", [("red", 2.0), ("blue", 2.0)], rate=FPS)
-    image = tmp_path / "still.png"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=red:s=64x36",
-            "-frames:v",
-            "1",
-            str(image),
-        ],
-        check=True,
+    image = synthetic_video(
+        tmp_path / "still.png",
+        [("color=c=red", 1.0)],
+        size=(64, 36),
+        codec="png",
+        pix_fmt="rgb24",
+        extra=["-frames:v", "1", "-update", "1"],
     )
     sound = tmp_path / "dialog.wav"
     sf.write(sound, 0.1 * np.sin(np.arange(3 * 44100) / 44100 * 2 * np.pi * 300), 44100)
@@ -273,7 +265,8 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
         "tempo": "96",
         "instruments": ["cello"],
         "seed": 7,
-        "stems": "off",  # the plugins' own row follows the served table
+        "stems": True,  # a boolean row: a checkbox, in the values only when on
+        "ending": "button",
     }
     assert f["table_request"] == {
         "knobs": {
@@ -284,6 +277,8 @@ def test_blender_reads_rates_speed_effects_metas_images_and_the_timeline(
             "instruments": ["cello"],
         },
         "seed": 7,
+        "stems": True,
+        "ending": "button",
     }
     assert f["table_grown"] == {**f["table_values"], "air": "open"}
     assert f["table_slots"] == [True, True, False]
@@ -342,7 +337,39 @@ def test_blender_adapts_audio_and_updates_a_score_to_a_new_cut(
     assert new["file"].endswith("song-adapted.wav")
     assert sf.info(new["file"]).duration == pytest.approx(4.0, abs=1e-3)
     assert f["adapt_message"].startswith("Adapted 'song.wav' from 6.00 s to 4.00 s")
+    assert "trim is not kept" not in f["adapt_message"]  # the whole song was on the timeline
     assert "Traceback" not in run.stderr
+
+    # a trimmed strip: the whole file is sent, and the report says the trim is not kept
+    assert f["trim_error"] is None, f
+    assert f["trim_request"]["track"] == str(song)
+    assert "the whole source file 'song.wav' (6.00 s) was adapted" in f["trim_message"]
+    assert "(4.00 s from 1.00 s into the file)" in f["trim_message"]
+
+    # mix, stems, mix, stems at the same selection: only the newest result plays
+    runs = f["stems_runs"]
+    assert [(r["error"], bool(r["stems"])) for r in runs] == [
+        (None, False),
+        (None, True),
+        (None, False),
+        (None, True),
+    ], runs
+
+    def playing(run: dict) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in run["strips"].values():
+            out[s["channel_name"]] = out.get(s["channel_name"], 0) + (not s["mute"])
+        return out
+
+    stems_play = {"VMB Score: bass": 1, "VMB Score: piano": 1, "VMB Score": 0}
+    mix_plays = {"VMB Score: bass": 0, "VMB Score: piano": 0, "VMB Score": 1}
+    assert playing(runs[0]) == {"VMB Score": 1}
+    assert playing(runs[1]) == stems_play and "on 'VMB Score' so the music" in runs[1]["message"]
+    assert playing(runs[2]) == mix_plays
+    want = "muted the earlier VMB Score strip(s) at the same place on 'VMB Score: bass', "
+    assert want in runs[2]["message"]
+    assert playing(runs[3]) == stems_play
+    assert len(runs[3]["strips"]) == 3  # muted, not removed: one strip per channel
 
     # conform: without an earlier render a clear message; then kept, moved, removed, new
     assert "No whole-timeline score to update" in f["update_without_score"]
@@ -370,3 +397,23 @@ def test_blender_adapts_audio_and_updates_a_score_to_a_new_cut(
     msg = f["update_message"]
     assert msg.startswith("Updated the score to this cut: 1 kept, 1 moved, 0 re-fitted, 1 new")
     assert "removed: c (was" in msg and "2 earlier item(s) taken off" in msg
+
+    # after editing the score by hand: the nudged, trimmed and rippled strips stay where the
+    # editor put them; the two under a new stem are muted; each is listed in the report
+    assert f["hand_error"] is None, f
+    hand, after = f["hand"], f["hand_after"]
+    assert all(n in after for n in hand.values()), after
+    assert after[hand["rippled"]]["start"] == 7 and after[hand["nudged"]]["start"] == 80
+    assert (after[hand["trimmed"]]["start"], after[hand["trimmed"]]["frames"]) == (150, 18)
+    assert after[hand["rippled"]]["mute"] and after[hand["nudged"]]["mute"]
+    assert not after[hand["trimmed"]]["mute"]
+    msg = f["hand_message"]
+    lines = [x for x in msg.split("\n") if x.startswith("edited by hand, left alone")]
+    assert len(lines) == 3 and "0 earlier item(s) taken off" in msg, msg
+    assert sum("overlaps a new stem, so it is muted" in x for x in lines) == 2, msg
+    new = sorted(
+        (s["start"], Path(s["file"]).name)
+        for n, s in after.items()
+        if n not in hand.values() and s["channel_name"].startswith("VMB Score")
+    )
+    assert new == [(10, "cue-1.wav"), (98, "cue-2.wav")], after

@@ -145,3 +145,48 @@ def test_no_engine_and_a_failing_start(vmb_home: Path, tmp_path: Path) -> None:
     host = MiniHost()  # the user says no: the plain message
     vf.Flow(host, {"vmb": str(fake_vmb)}).start()
     assert host.questions and "not running" in host.reports[0][0]
+
+
+def test_sort_old_matches_stems_by_file_and_place(tmp_path: Path) -> None:
+    """Only a changed cue's own files, where the old OTIO put them, leave the timeline; one
+    moved or trimmed by hand is "edited"; another cue's stem at that start is not touched."""
+    old = tmp_path / "take-1"
+    old.mkdir()
+    (old / vf.SCORED_OTIO).write_text("{}")
+    for name in ("cue-1.wav", "cue-2.wav", "cue-2-bass.wav", "cue-2.mid", "cue-20.wav"):
+        (old / name).write_bytes(b"")
+    changes = [
+        {"change": "kept", "from_audio": str(old / "cue-1.wav"), "old_record_in_s": 10.0,
+         "old_record_out_s": 12.0},
+        {"change": "moved", "from_audio": str(old / "cue-2.wav"), "from_cue": "cue-2",
+         "old_record_in_s": 14.0, "old_record_out_s": 16.0},
+        {"change": "kept", "from_audio": str(old / "cue-20.wav"), "old_record_in_s": 20.0,
+         "old_record_out_s": 21.0},
+    ]  # fmt: skip
+    result = {"changes": changes, "timeline_start_s": 10.0}
+
+    def item(name: str, pos: float, end: float, offs: float = 0.0) -> dict[str, Any]:
+        return {"path": str(old / name), "pos": pos, "end": end, "offs": offs, "id": name}
+
+    items = [
+        item("cue-2.wav", 4.0, 6.0),  # where the old OTIO put it: stale
+        item("cue-2-bass.wav", 4.0, 6.0),  # its part: stale
+        item("cue-2.mid", 4.0, 6.0),  # its MIDI: stale
+        item("cue-1.wav", 4.0, 6.0),  # a kept cue's stem dragged there by hand: not touched
+        item("cue-20.wav", 4.0, 6.0),  # cue-20 is not cue-2's part
+        dict(item("cue-2.wav", 4.5, 6.5), id="nudged"),
+        dict(item("cue-2.wav", 4.0, 5.0), id="trimmed"),
+        dict(item("cue-2.wav", 4.0, 6.0, offs=0.5), id="slipped"),
+        {"path": str(tmp_path / "mine.wav"), "pos": 4.0, "end": 6.0, "offs": 0.0, "id": "mine"},
+    ]
+    out = vf.sort_old(items, result, str(old / vf.SCORED_OTIO), 0.02)
+    assert [i["id"] for i in out["stale"]] == ["cue-2.wav", "cue-2-bass.wav", "cue-2.mid"]
+    assert [i["id"] for i in out["edited"]] == ["nudged", "trimmed", "slipped"]
+    assert all(i["was"] == (4.0, 6.0) for i in out["edited"])
+    note = vf.edited_note(out["edited"][0], "'VMB Score'", True)
+    assert note == (
+        "edited by hand, left alone: cue-2.wav of cue-2 on 'VMB Score' (moved to 14.50 s; "
+        "the score put it at 14.00-16.00 s); it overlaps a new stem, so it is muted (unmute it)"
+    )
+    assert vf.overlaps(out["edited"][0], [(5.0, 7.0)], 0.02)
+    assert not vf.overlaps(out["edited"][0], [(6.5, 7.5)], 0.02)

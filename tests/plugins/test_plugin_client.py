@@ -98,18 +98,21 @@ def test_knobs_round_trip_and_request_fields(vmb_home: Path) -> None:
     assert (vmb_home / "plugins" / "resolve-knobs.json").is_file()
     from bridge.knobs import knob_definitions
     from engine import taxonomy
+    from engine.backends import CHOICES
 
-    defs = knob_definitions(taxonomy.all_tags())
-    req = vc.split_options(
-        {"mood": "calm", "backend": "draft", "seed": "0", "text": "  ", "instruments": []}, defs
-    )
+    defs = knob_definitions(taxonomy.all_tags(), backends=CHOICES)
+    panel = {"mood": "calm", "backend": "draft", "seed": "0", "text": "  ", "instruments": []}
+    req = vc.split_options({**panel, "ending": "auto", "loop": "off", "stems": False}, defs)
     assert req == {"knobs": {"mood": "calm", "instruments": []}, "backend": "draft"}
+    req = vc.split_options({**panel, "ending": "button", "loop": "on", "stems": True}, defs)
+    assert (req["ending"], req["loop"], req["stems"]) == ("button", True, True)
     for served in (None, {}, {"options": []}):  # an engine older than the knob table
         with pytest.raises(vc.PluginError, match="Update the engine") as err:
             vc.split_options({"mood": "calm"}, served)
         assert err.value.code == "engine_outdated"
     assert vc.cue_name("Shot 12 / take 3!") == "Shot-12-take-3" and vc.cue_name("!!") == "cue"
-    assert vc.fallback_text({"mood": "calm", "genre": "auto"}).startswith("calm")
+    words = vc.fallback_text({"mood": "calm", "genre": "auto", "tempo": "96", "seed": 3}, defs)
+    assert words == "calm 96 BPM background music for a video"  # the table's choice rows
 
 
 def test_otio_builder_gaps_overlaps_and_urls() -> None:

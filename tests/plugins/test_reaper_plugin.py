@@ -151,7 +151,9 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
         "instruments": ["none", "none", "none"],
         "backend": "auto",
         "seed": None,
-        "stems": "off",
+        "stems": False,
+        "ending": "auto",
+        "loop": False,
     }
     reaper.set_knob("Mood", "calm")
     reaper.set_knob("Instruments 1", "piano")
@@ -163,8 +165,11 @@ def test_insert_controls_then_read_knobs(reaper: FakeReaper) -> None:
     assert values["instruments"] == ["piano", "none", "choir"]
     req = vc.split_options(values, defs)
     assert req["seed"] == 42 and req["knobs"]["mood"] == "calm" and "stems" not in req
+    assert "ending" not in req and "loop" not in req  # "auto" and off: not sent
     reaper.set_knob("Stems (one track per instrument)", "on")
-    assert vc.split_options(vrp.read_controls(defs), defs)["stems"] is True
+    reaper.set_knob("Ending", "button")
+    req = vc.split_options(vrp.read_controls(defs), defs)
+    assert req["stems"] is True and req["ending"] == "button" and "loop" not in req
     ns = reaper.run_script(CONTROLS)
     assert ns["VMB_RESULT"]["new"] is False and len(track.fx) == 1
 
@@ -533,6 +538,68 @@ def test_e2e_whole_project_stems(standin_engine, reaper: FakeReaper, video: str)
     assert not reaper.track_named("VMB Score").items
 
 
+# -- a mix and its stems never play together ---------------------------------------------
+def _playing(reaper: FakeReaper) -> dict[str, list[str]]:
+    """Track name -> the files its unmuted items play."""
+    out = {}
+    for t in reaper.order:
+        track = reaper.tracks[t]
+        files = []
+        for i in track.items:
+            it = reaper.items[i]
+            if not it.mute:
+                files.append(
+                    Path(reaper.sources[reaper.takes[it.takes[it.active]].source].path).name
+                )
+        out[track.name] = files
+    return out
+
+
+def test_mix_stems_and_part_changes_mute_what_the_new_result_replaces(
+    reaper: FakeReaper, tmp_path: Path
+) -> None:
+    def wav(name: str) -> str:
+        return _wav(tmp_path / name, 2.0)
+
+    stems = [
+        (4.0, 2.0, "cue", wav("m1.wav"), None, [("bass", wav("b1.wav")), ("piano", wav("p1.wav"))])
+    ]
+    text = vpl.place_stems(stems, [], "selection", True)
+    assert "muted" not in text
+    vpl.place_stems([(4.0, 2.0, "cue", wav("m2.wav"), None, [])], [], "selection", False)
+    assert _playing(reaper) == {"VMB Score": ["m2.wav"], "VMB Score: bass": [],
+                                "VMB Score: piano": []}  # fmt: skip
+    fewer = [(4.0, 2.0, "cue", wav("m3.wav"), None, [("bass", wav("b3.wav"))])]
+    text = vpl.place_stems(fewer, [], "selection", True)
+    assert _playing(reaper) == {"VMB Score": [], "VMB Score: bass": ["b3.wav"],
+                                "VMB Score: piano": []}  # fmt: skip
+    assert "muted the earlier VMB Score item(s) at the same place on 'VMB Score'" in text
+    assert all(reaper.items[i].takes for i in reaper.track_named("VMB Score").items)  # kept
+    vpl.place_stems(stems, [], "selection", True)  # both parts again: the mix stays muted
+    assert _playing(reaper) == {"VMB Score": [], "VMB Score: bass": ["b1.wav"],
+                                "VMB Score: piano": ["p1.wav"]}  # fmt: skip
+    other = [(9.0, 2.0, "later", wav("m4.wav"), None, [])]  # another span: nothing muted
+    assert "muted" not in vpl.place_stems(other, [], "selection", False)
+    assert _playing(reaper)["VMB Score: bass"] == ["b1.wav"]
+
+
+def test_e2e_stems_then_mix_at_the_same_selection_plays_once(
+    standin_engine, reaper: FakeReaper, video: str
+) -> None:
+    v = reaper.add_track("Video")
+    reaper.add_item(v, video, pos=20.0, length=10.0, selected=True)
+    reaper.loop = (22.0, 26.0)
+    reaper.run_script(CONTROLS)
+    reaper.set_knob("Stems (one track per instrument)", "on")
+    assert reaper.run_script(GENERATE)["VMB_RUN"].error is None, reaper.messages
+    reaper.set_knob("Stems (one track per instrument)", "off")
+    assert reaper.run_script(GENERATE)["VMB_RUN"].error is None, reaper.messages
+    playing = _playing(reaper)
+    assert len(playing["VMB Score"]) == 1
+    assert playing["VMB Score: bass"] == [] and playing["VMB Score: piano"] == []
+    assert "on 'VMB Score: bass', 'VMB Score: piano'" in reaper.messages[-1]
+
+
 # -- adapt: the selected music item fitted to the video under it ------------------------------
 ADAPT = REAPER_DIR / "VMB Adapt selected audio item to the video clip.py"
 
@@ -568,18 +635,71 @@ def test_e2e_adapt_to_the_time_selection_with_a_project_start(
     standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
 ) -> None:
     reaper.time_offset = 3600.0
+    reaper.add_item(reaper.add_track("Video"), video, pos=0.0, length=20.0)
     m = reaper.add_track("Music")
     song = _wav(tmp_path / "song.wav", 4.0)
     item = reaper.add_item(m, song, pos=2.0, length=4.0, selected=True, source_length=4.0)
-    reaper.loop = (3.0, 11.0)
+    reaper.loop = (3.0, 11.0)  # inside the video item under the music
     run = reaper.run_script(ADAPT)["VMB_RUN"]
     assert run.error is None, reaper.messages
     assert run.request["duration_s"] == 8.0 and run.request["position_s"] == 3603.0
     assert vf.bwf_position_s(run.outputs["files"]["audio"]) == pytest.approx(3603.0)
     assert (reaper.items[item].pos, reaper.items[item].length) == (3.0, 8.0)
+    assert "It fills the time selection: from 3.000 s, 8.000 s long" in reaper.messages[-1]
 
 
-@pytest.mark.parametrize("case", ["nothing", "video_only", "no_video_under", "offline"])
+def test_e2e_adapt_ignores_a_leftover_time_selection(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    """A selection reaching past both the music and the video (0-100 s) is not the target:
+    the video item under the music is."""
+    reaper.add_item(reaper.add_track("Video"), video, pos=10.0, length=6.0)
+    song = _wav(tmp_path / "song.wav", 9.0)
+    m = reaper.add_track("Music")
+    item = reaper.add_item(m, song, pos=11.0, length=9.0, selected=True, source_length=9.0)
+    reaper.loop = (0.0, 100.0)
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.error is None, reaper.messages
+    assert run.request["duration_s"] == 6.0
+    assert (reaper.items[item].pos, reaper.items[item].length) == (10.0, 6.0)
+    assert (
+        "It fills the video item 'interview': from 10.000 s, 6.000 s long" in (reaper.messages[-1])
+    )
+
+
+def test_e2e_adapt_a_trimmed_item_takes_the_whole_file_and_says_so(
+    standin_engine, reaper: FakeReaper, video: str, tmp_path: Path
+) -> None:
+    """The item plays 4 s from 2 s into a 9 s file, on its second take: the whole file is
+    sent (the adapt job has no source range), the report says the trim is not kept, and the
+    new take plays the adapted file from its start at normal speed."""
+    reaper.add_item(reaper.add_track("Video"), video, pos=10.0, length=6.0)
+    song = _wav(tmp_path / "song.wav", 9.0)
+    m = reaper.add_track("Music")
+    item = reaper.add_item(m, song, pos=11.0, length=4.0, startoffs=2.0, source_length=9.0)
+    other = reaper.add_item(m, _wav(tmp_path / "alt.wav", 9.0), pos=30.0, length=1.0)
+    it = reaper.items[item]
+    it.takes.insert(0, reaper.items.pop(other).takes[0])  # take 1: another file
+    reaper.tracks[m].items.remove(other)
+    it.active, it.selected = 1, True
+    run = reaper.run_script(ADAPT)["VMB_RUN"]
+    assert run.error is None, reaper.messages
+    assert run.request["track"] == song
+    assert len(it.takes) == 3 and it.active == 2
+    new = reaper.takes[it.takes[2]]
+    assert (new.startoffs, new.playrate) == (0.0, 1.0)
+    assert reaper.sources[new.source].path.endswith("song-adapted.wav")
+    assert reaper.takes[it.takes[1]].startoffs == 2.0  # the original take is untouched
+    msg = reaper.messages[-1]
+    assert "as take 3 (now active)" in msg and "Your original is take 2" in msg
+    assert "undo (Ctrl+Z) removes the new take and restores the item's position and length" in msg
+    assert "the whole source file 'song.wav' (9.00 s) was adapted" in msg
+    assert "4.00 s from 2.00 s into the file" in msg and "trim is not kept" in msg
+
+
+@pytest.mark.parametrize(
+    "case", ["nothing", "video_only", "no_video_under", "offline", "playrate", "loop_outside"]
+)
 def test_adapt_bad_input_changes_nothing(
     reaper: FakeReaper, video: str, tmp_path: Path, case: str
 ) -> None:
@@ -591,6 +711,11 @@ def test_adapt_bad_input_changes_nothing(
         reaper.add_item(m, song, pos=20.0, length=3.0, selected=True)
     if case == "offline":
         reaper.add_item(m, str(tmp_path / "gone.wav"), pos=1.0, length=3.0, selected=True)
+    if case == "playrate":
+        reaper.add_item(m, song, pos=1.0, length=2.0, playrate=1.5, selected=True)
+    if case == "loop_outside":  # no video under it, and the selection is not inside it
+        reaper.add_item(m, song, pos=20.0, length=3.0, selected=True)
+        reaper.loop = (19.0, 30.0)
     before = {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()}
     reaper.run_script(ADAPT)
     want = {
@@ -598,6 +723,8 @@ def test_adapt_bad_input_changes_nothing(
         "video_only": "Select one audio item first",
         "no_video_under": "No video item under the selected audio item",
         "offline": "file is missing",
+        "playrate": "plays at 1.5x speed on the timeline",
+        "loop_outside": "No video item under the selected audio item",
     }[case]
     assert want in reaper.messages[-1]
     assert {k: (i.pos, i.length, list(i.takes)) for k, i in reaper.items.items()} == before
@@ -619,6 +746,16 @@ def test_adapt_with_no_engine_says_how_to_start_it(
 
 # -- conform: the score updated to a re-edited cut ------------------------------------------------
 UPDATE = REAPER_DIR / "VMB Update score to this cut.py"
+
+
+def _item_files(reaper: FakeReaper, track: str) -> list[tuple[float, float, str]]:
+    out = []
+    for i in reaper.tracks[track].items:
+        it = reaper.items[i]
+        out.append(
+            (it.pos, it.length, reaper.sources[reaper.takes[it.takes[it.active]].source].path)
+        )
+    return out
 
 
 def _spans(reaper: FakeReaper, name: str) -> list[tuple[float, float, str]]:
@@ -696,3 +833,58 @@ def test_update_without_an_earlier_render_changes_nothing(
     reaper.run_script(UPDATE)
     assert "No whole-timeline score to update" in reaper.messages[-1]
     assert not reaper.undo and len(reaper.tracks[score].items) == 1
+
+
+def test_update_leaves_stems_edited_by_hand(standin_engine, reaper: FakeReaper, tmp_path: Path):
+    """Old stems are matched by file and place: one nudged, one trimmed, one rippled by hand
+    stay (muted where they would play over a new stem), listed in the report."""
+    clips = {}
+    for name in "abcd":
+        clips[name] = tmp_path / f"{name}.mov"
+        clips[name].write_bytes(b"not decoded by the stand-in")
+    pic = reaper.add_track("Picture")
+    reaper.add_item(pic, str(clips["a"]), pos=1.0, length=2.0)
+    b = reaper.add_item(pic, str(clips["b"]), pos=4.0, length=2.0)
+    c = reaper.add_item(pic, str(clips["c"]), pos=7.5, length=1.5)
+    d = reaper.add_item(pic, str(clips["d"]), pos=10.0, length=1.0)
+    first = reaper.run_script(WHOLE)["VMB_RUN"]
+    assert first.error is None, reaper.messages
+    score = reaper.track_named("VMB Score")
+    stem = {round(reaper.items[i].pos, 3): i for i in score.items}
+    assert sorted(stem) == [1.0, 4.0, 7.5, 10.0]
+    # by hand: b's stem nudged to 4.5, c's trimmed to 1 s, d's rippled 0.5 s earlier
+    nudged, trimmed, rippled = stem[4.0], stem[7.5], stem[10.0]
+    reaper.items[nudged].pos = 4.5
+    reaper.items[trimmed].length = 1.0
+    reaper.items[rippled].pos = 9.5
+    # the re-edit: b moves 1 s later, c is deleted, d moves 0.2 s later
+    reaper.items[b].pos = 5.0
+    reaper.RPR_DeleteTrackMediaItem(pic, c)
+    reaper.items[d].pos = 10.2
+    run = reaper.run_script(UPDATE)["VMB_RUN"]
+    assert run.finished and run.error is None, reaper.messages
+    text = reaper.messages[-1]
+    assert "0 earlier item(s) taken off" in text, text
+    for it in (nudged, trimmed, rippled):  # none deleted
+        assert it in reaper.items
+    assert reaper.items[nudged].pos == 4.5 and reaper.items[rippled].pos == 9.5
+    assert reaper.items[trimmed].length == 1.0
+    # the nudged and rippled stems would play over the new b and d: muted; c's is alone
+    assert reaper.items[nudged].mute and reaper.items[rippled].mute
+    assert not reaper.items[trimmed].mute
+    hand = [line for line in text.split("\n") if line.startswith("edited by hand, left alone")]
+    assert len(hand) == 3, text
+    assert sum("overlaps a new stem, so it is muted" in line for line in hand) == 2, text
+    assert any("moved to 4.50 s" in line and "4.00-6.00 s" in line for line in hand), text
+    assert any("now 7.50-8.50 s" in line and "7.50-9.00 s" in line for line in hand), text
+    assert any("moved to 9.50 s" in line and "10.00-11.00 s" in line for line in hand), text
+    folder = Path(run.outputs["files"]["otio"]).parent
+    new = [
+        (pos, Path(path).parent)
+        for t in reaper.order
+        if reaper.tracks[t].name.startswith("VMB Score")
+        for pos, _, path in _item_files(reaper, t)
+        if pos in (5.0, 10.2)
+    ]
+    assert sorted(new) == [(5.0, folder), (10.2, folder)]  # the new stems are placed
+    assert "has an item there" in text and "has a item" not in text

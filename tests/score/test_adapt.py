@@ -209,6 +209,7 @@ def test_no_beat_and_bad_requests_are_clear(tmp_path: Path) -> None:
         ),
         ({"track": str(drone), "duration_s": float("nan")}, InvalidRequest, "finite"),
         ({"track": str(text), "duration_s": 5}, InvalidRequest, "not a readable media file"),
+        ({"track": str(drone), "clip": str(text)}, InvalidRequest, "not a readable media file"),
     ]
     for params, error, words in cases:
         with pytest.raises(error, match=words):
@@ -303,3 +304,32 @@ def test_a_track_that_speeds_up_is_cut_on_its_own_beats(tmp_path: Path) -> None:
             at = round(e["output_s"] * sr)
             step = np.abs(np.diff(out[at - round(0.06 * sr) : at - round(0.005 * sr)], axis=0))
             assert step.max() <= p999, e
+
+
+def test_a_fast_draft_track_keeps_its_real_bars(tmp_path: Path) -> None:
+    """165 BPM funk (a syncopated dotted-quarter pulse the tempo estimator alone reads as 110,
+    which once made every "bar" three real ones): the bar found is the MIDI's bar, the head
+    adds at most one beat of silence, and a short output says its tempo is rough."""
+    import mido
+
+    from engine.score.cue import run_cue
+    from engine.score.cue_spec import parse_cue_params
+
+    settings = settings_from_dict(tmp_path, {})
+    spec = parse_cue_params(
+        {"text": "funky groove", "duration_s": 24.0, "backend": "draft",
+         "knobs": {"genre": "funk", "tempo": 165}, "duck": False},
+        settings,
+    )  # fmt: skip
+    cue = run_cue(spec, settings, 11, tmp_path / "cue", lambda *a: None)[0]
+    tracks = mido.MidiFile(str(cue.midi)).tracks
+    bar = 4 * next(m.tempo for t in tracks for m in t if m.type == "set_tempo") / 1e6
+    for target in (15.5, 3.0):
+        params = {"track": str(cue.audio), "duration_s": target, "name": f"t{int(target)}"}
+        r = adapt_track(parse_adapt_params(params, settings), tmp_path, lambda *a: None)
+        assert abs(r["tempo"]["bar_s"] / bar - 1.0) < 0.01, r["tempo"]
+        assert abs(r["tempo"]["before_bpm"] / (240.0 / bar) - 1.0) < 0.01, r["tempo"]
+        assert r["head"]["silence_s"] <= bar / 4 + 0.01 and r["length_error_samples"] == 0
+        for e in r["edits"]:
+            assert abs((e["source_end_s"] - e["source_start_s"]) - e["bars"] * bar) < 0.01
+    assert any("too short to measure its tempo" in n for n in r["notes"]), r["notes"]

@@ -55,6 +55,7 @@ def test_cli_errors_are_one_clear_line(
         ([str(track.path), "--duration", "0"], 2, "must be positive"),
         ([str(track.path), "--duration", "400"], 2, "over 10x the track"),
         ([str(track.path), "--to", str(tmp_path / "none.mp4")], 2, "clip not found"),
+        ([str(track.path), "--to", str(notes)], 2, "not a readable media file"),
         ([str(silent), "--duration", "4"], 2, "no steady beat"),
         ([str(track.path), "--duration", "1"], 2, "shorter than the track's own ending"),
     ]

@@ -70,6 +70,7 @@ class Item:
     active: int = 0
     selected: bool = False
     lock: int = 0
+    mute: bool = False  # B_MUTE
     ext: dict[str, str] = field(default_factory=dict)
 
 
@@ -432,10 +433,12 @@ class FakeReaper:
         return self.items[item].track
 
     def RPR_GetMediaItemInfo_Value(self, item: str, parmname: str) -> float:
+        """D_POSITION, D_LENGTH, C_LOCK, B_MUTE (reascripthelp.html, GetMediaItemInfo_Value:
+        "B_MUTE : bool * : muted (item solo overrides)")."""
         it = self.items[item]
-        return {"D_POSITION": it.pos, "D_LENGTH": it.length, "C_LOCK": float(it.lock)}.get(
-            parmname, 0.0
-        )
+        values = {"D_POSITION": it.pos, "D_LENGTH": it.length, "C_LOCK": float(it.lock),
+                  "B_MUTE": float(it.mute)}  # fmt: skip
+        return values.get(parmname, 0.0)
 
     def RPR_SetMediaItemInfo_Value(self, item: str, parmname: str, newvalue: float) -> bool:
         it = self.items[item]
@@ -443,6 +446,8 @@ class FakeReaper:
             it.pos = float(newvalue)
         elif parmname == "D_LENGTH":
             it.length = float(newvalue)
+        elif parmname == "B_MUTE":
+            it.mute = bool(newvalue)
         else:
             return False
         return True
@@ -478,9 +483,28 @@ class FakeReaper:
         self.items[item].takes.append(take)
         return take
 
+    def RPR_CountTakes(self, item: str) -> int:
+        return len(self.items[item].takes)
+
+    def RPR_GetTake(self, item: str, takeidx: int) -> str:
+        takes = self.items[item].takes
+        return takes[takeidx] if 0 <= takeidx < len(takes) else NULL["MediaItem_Take"]
+
     def RPR_GetMediaItemTakeInfo_Value(self, take: str, parmname: str) -> float:
+        """D_STARTOFFS (seconds into the source where the take starts) and D_PLAYRATE (1.0
+        normal speed), as reascripthelp.html lists them for GetMediaItemTakeInfo_Value."""
         tk = self.takes[take]
         return {"D_STARTOFFS": tk.startoffs, "D_PLAYRATE": tk.playrate}.get(parmname, 0.0)
+
+    def RPR_SetMediaItemTakeInfo_Value(self, take: str, parmname: str, newvalue: float) -> bool:
+        tk = self.takes[take]
+        if parmname == "D_STARTOFFS":
+            tk.startoffs = float(newvalue)
+        elif parmname == "D_PLAYRATE":
+            tk.playrate = float(newvalue)
+        else:
+            return False
+        return True
 
     def RPR_GetSetMediaItemTakeInfo_String(
         self, tk: str, parmname: str, stringNeedBig: str, setNewValue: bool
@@ -567,19 +591,23 @@ class FakeReaper:
         return True
 
     def RPR_InsertMedia(self, file: str, mode: int) -> int:
-        """mode 3: a take on each selected item; mode 512 | idx << 16: a new item on
-        track idx (0-based) at the edit cursor, as long as the source (MIDI: 120 bpm).
-        The edit cursor moves to the end of the new item (REAPER's default)."""
+        """mode 3: a take on each selected item ("3=add to selected items as takes",
+        reascripthelp.html); mode 512 | idx << 16: a new item on track idx (0-based) at the
+        edit cursor, as long as the source (MIDI: 120 bpm). The edit cursor moves to the
+        end of the new item (REAPER's default). The listing does not say whether the new
+        take becomes the active one, nor its start offset or rate: the fake takes the least
+        helpful reading (the active take stays, the new take copies its D_STARTOFFS and
+        D_PLAYRATE), so the plugin must set all three itself."""
         src = self.RPR_PCM_Source_CreateFromFile(file)
         if src == NULL["PCM_source"]:
             return 0
         seconds = self.sources[src].length * (0.5 if self.sources[src].qn else 1.0)
         if mode & 3 == 3:
             for item in [i for i, it in self.items.items() if it.selected]:
+                was = self.takes.get(self.RPR_GetActiveTake(item)) or Take(src)
                 take = _ptr("MediaItem_Take")
-                self.takes[take] = Take(src, name=Path(file).name)
+                self.takes[take] = Take(src, was.startoffs, was.playrate, Path(file).name)
                 self.items[item].takes.append(take)
-                self.items[item].active = len(self.items[item].takes) - 1
             return 1
         assert mode & 512 and mode & 3 == 0, f"mode {mode}: only track-index inserts are faked"
         track = self.order[mode >> 16]

@@ -64,6 +64,7 @@ class FakeTimelineItem:
         self.name, self.start, self.end, self.mpi, self.src_start = name, start, end, mpi, src_start
         self.track: tuple[str, int] = ("video", 1)
         self.enabled = True
+        self.speed = 1.0  # a retimed clip plays `speed` source seconds per timeline second
 
     phantom = False
 
@@ -84,6 +85,19 @@ class FakeTimelineItem:
 
     def GetSourceStartFrame(self) -> int:
         return self.src_start
+
+    def _rate(self) -> float:
+        return float(self.mpi.props["FPS"]) if self.mpi else 24.0
+
+    def GetSourceStartTime(self) -> float:
+        """Seconds into the media where the clip starts (fusionscript.pyi: "the start time
+        position of the media pool clip in the timeline clip")."""
+        return self.src_start / self._rate()
+
+    def GetSourceEndTime(self) -> float:
+        """Seconds into the media where the clip ends: a retimed clip covers `speed` times
+        its timeline length of source."""
+        return (self.src_start + (self.end - self.start) * self.speed) / self._rate()
 
     def GetMediaPoolItem(self) -> FakeMediaPoolItem | None:
         return self.mpi
@@ -144,13 +158,17 @@ class FakeTimeline:
         self.tracks["video"][track - 1].items.append(item)
         return item
 
-    def add_audio_clip(self, track: int, name: str, start: int, end: int, path: str) -> Any:
-        """An audio clip of `path` (a WAV: its media pool item counts frames at this rate)."""
+    def add_audio_clip(
+        self, track: int, name: str, start: int, end: int, path: str, src_start: int = 0
+    ) -> Any:
+        """An audio clip of `path` (a WAV: its media pool item counts frames at this rate),
+        starting `src_start` frames into it."""
         while len(self.tracks["audio"]) < track:
             self.tracks["audio"].append(FakeTrack(f"Audio {len(self.tracks['audio']) + 1}"))
         with wave.open(path, "rb") as w:
             frames = int(round(w.getnframes() / w.getframerate() * self.fps))
-        item = FakeTimelineItem(name, start, end, FakeMediaPoolItem(path, self.fps, frames))
+        mpi = FakeMediaPoolItem(path, self.fps, frames)
+        item = FakeTimelineItem(name, start, end, mpi, src_start)
         item.track = ("audio", track)
         self.tracks["audio"][track - 1].items.append(item)
         return item

@@ -329,6 +329,8 @@ def _change(
         "change": change,
         "cue_id": cue["cue_id"] if cue else None,
         "from_cue": old["clip"] if old else None,
+        # the old cue's stem, as the engine's change rows give it (engine/score/conform.py)
+        "from_audio": str(old["folder"] / old["audio"]) if old else None,
         "reason": reason,
         "record_in_s": cue["record_in_s"] if cue else None,
         "record_out_s": cue["record_out_s"] if cue else None,

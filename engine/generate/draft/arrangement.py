@@ -90,6 +90,7 @@ class Bar:
     section: int
     final: bool = False
     chord: Chord | None = None
+    split: Chord | None = None  # a second chord from beat 3 (engine.generate.draft.split)
 
 
 @dataclass

@@ -33,6 +33,8 @@ from engine.generate.draft.feel import apply_feel
 from engine.generate.draft.form import plan_bars, plan_time
 from engine.generate.draft.harmony import plan_harmony
 from engine.generate.draft.melody import MelodyWriter
+from engine.generate.draft.register import chords_under_melody, intro_layers
+from engine.generate.draft.split import apply_splits
 from engine.generate.draft.theory import key_name, nearest_pitch, scale_pcs
 
 __all__ = ["PPQ", "ArrangeInput", "Arrangement", "Composer", "compose", "plan_time"]
@@ -87,6 +89,9 @@ class Composer:
         plan_harmony(arr, s, self.style, self.mood, self.rng)
         self.arr = arr
         self._write_parts()
+        apply_splits(arr)
+        chords_under_melody(arr)
+        intro_layers(arr)
         self._write_hits(hit_beats, accents)
         if ending == "ring":
             self._write_ending()

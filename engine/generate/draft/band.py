@@ -19,6 +19,9 @@ SELF_ACCOMPANYING = frozenset(
      "strings", "marimba", "vibraphone"}
 )  # fmt: skip
 
+# General MIDI basses and the contrabass: a genre's bass patch, never another part's
+BASS_PATCHES = frozenset(range(32, 40)) | {43}
+
 Spec = tuple[str, int, list[str], bool]  # name, GM program (-1: drum channel), roles, added
 
 
@@ -90,6 +93,16 @@ def _add_bass(
         specs.append(("bass", style.bass_program, ["bass"], True))
 
 
+def _program(name: str, roles: list[str], style: st.GenreStyle) -> int:
+    """The genre's bass patch for a bass, the genre's own patch for an instrument its band
+    names (funk's muted guitar, the blues' clean one) unless that is a bass patch, else the
+    taxonomy's General MIDI one."""
+    if roles == ["bass"]:
+        return style.bass_program
+    own = [p for n, p, role in style.band if n == name and p >= 0 and p not in BASS_PATCHES]
+    return own[0] if own else INSTRUMENTS[name][1]
+
+
 def _asked_band(spec: ArrangeInput, style: st.GenreStyle) -> list[Spec]:
     names = spec.instruments
     specs: list[Spec] = []
@@ -114,8 +127,7 @@ def _asked_band(spec: ArrangeInput, style: st.GenreStyle) -> list[Spec]:
         _add_bass(specs, roles, rest, style)
     for n in melodic:
         if roles[n]:
-            prog = style.bass_program if roles[n] == ["bass"] else INSTRUMENTS[n][1]
-            specs.append((n, prog, roles[n], False))
+            specs.append((n, _program(n, roles[n], style), roles[n], False))
     if "drums" in names:
         specs.append(("drums", -1, ["drums"], False))
     elif style.groove:
@@ -134,6 +146,9 @@ def assign_parts(spec: ArrangeInput, style: st.GenreStyle, has_cuts: bool) -> li
     if spec.genre == "jazz" and spec.energy == "low":
         kit = 40  # brushes
     have_drums = any(r in ("drums", "perc") for _, _, rs, _ in specs for r in rs)
+    if spec.genre == "cinematic" and not have_drums:  # the orchestra's cymbals: its air
+        specs.append(("cymbals", -1, ["perc"], True))
+        have_drums = True
     if has_cuts and not have_drums:
         orchestral = spec.genre in ("classical", "cinematic", "ambient")
         specs.append(("hits", -1, ["hits"], True))

@@ -52,6 +52,15 @@ class DrumWriter:
 
     def perc(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
         self._bar(pi, bar, sec, level(sec.intensity, 0.35, 0.75), self.perc_table, fills=False)
+        if self.c.spec.genre == "cinematic" and self.c.is_section_end(bar) and bar.beats >= 4:
+            self._swell(pi, bar, sec.intensity)
+
+    def _swell(self, pi: int, bar: Bar, intensity: float) -> None:
+        """A suspended-cymbal swell over the bar's last two beats into the next section."""
+        c = self.c
+        t0 = bar.start + bar.beats - 2.0
+        for i in range(16):
+            c.add(pi, t0 + i * 0.125, 0.12, st.RIDE, c.vel(0.25 + 0.6 * i / 15, intensity, 2.0))
 
     def hits(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
         return None  # only hits (written by the composer at the cuts)

@@ -78,7 +78,9 @@ def doubled(arr: Arrangement) -> Arrangement:
     span = arr.end_beat
     n_bars, n_secs = len(arr.bars), len(arr.sections)
     bars = arr.bars + [
-        Bar(b.index + n_bars, b.start + span, b.beats, b.section + n_secs, b.final, b.chord)
+        Bar(
+            b.index + n_bars, b.start + span, b.beats, b.section + n_secs, b.final, b.chord, b.split
+        )
         for b in arr.bars
     ]
     sections = arr.sections + [

@@ -125,6 +125,36 @@ def _all_segment_bars(
     return body, final
 
 
+def _intro_length(n: int, rng: np.random.Generator | None) -> int:
+    """Bars of the intro: 2, plus what does not fill a 4-bar unit after it (a pickup of up to
+    3 bars), so every section after it is 4 or 8 bars; where that would make 5 bars, some seeds
+    take a one-bar pickup and a longer body. A body too short for an intro, a 4-bar A and a
+    4-bar B (a slow 30 s cue) keeps 6 bars for a 2-bar A and a 4-bar B."""
+    if n < 10:
+        return max(1, n - 6)
+    intro = 2 + (n - 2) % 4
+    if intro == 5 and rng is not None and rng.random() < 0.5:
+        intro = 1
+    return intro
+
+
+def _sizes(n: int, labels: list[str], unit: int, rng: np.random.Generator | None) -> list[int]:
+    """Section lengths for ``n`` bars: 8-bar (12 for a blues chorus) units, some 4 bars on a
+    seed; a remainder under 4 bars (a segment between cuts) joins the last section."""
+    sizes: list[int] = []
+    rest = n
+    while rest > 0:
+        label = labels[len(sizes) % len(labels)]
+        size = unit
+        if unit == 8 and rng is not None and rest >= 12 and rng.random() < SHORT_SECTION[label]:
+            size = 4
+        if rest < size + 4:  # what is left: one section (4 or 8), or two that share it
+            size = rest if rest < 8 or rest % 4 else (rest if rest <= unit else rest - 4)
+        sizes.append(min(size, rest))
+        rest -= sizes[-1]
+    return sizes
+
+
 def _group(
     bars: list[Span],
     with_intro: bool,
@@ -134,27 +164,29 @@ def _group(
     rng: np.random.Generator | None = None,
 ) -> tuple[list[tuple[str, list[Span]]], int]:
     """One segment's bars as labelled sections; ``li`` is the position in the label cycle.
-    With ``rng``, an 8-bar section is sometimes 4 bars (seeded: the form varies by seed in
-    4-bar units; a 12-bar blues chorus stays whole)."""
+    Sections are 4 or 8 bars (a blues chorus 12); a cue with an intro has a B section: when
+    the label cycle would not reach one, the last section is the B (the climax comes late)."""
     groups: list[tuple[str, list[Span]]] = []
     remaining = list(bars)
     if with_intro:
-        n_intro = 4 if len(remaining) >= 20 else 2
+        n_intro = _intro_length(len(remaining), rng)
         groups.append(("intro", remaining[:n_intro]))
         remaining = remaining[n_intro:]
-    while remaining:
-        label = cycle[li % len(cycle)]
-        size = section_size
-        n = len(remaining)
-        short = rng is not None and section_size == 8 and n >= 12  # 8 bars are left after it:
-        if short and rng.random() < SHORT_SECTION[label]:  # a short cue is not cut into bits
-            size = 4
-        if n <= size + 1:
-            size = n
-        elif n - size < 4:
-            size = (n + 1) // 2
+    n = len(remaining)
+    unit = section_size if n >= 2 * section_size else min(section_size, 8)
+    if with_intro and n == 6:  # slow and short: a 2-bar A, then the B
+        sizes = [2, 4]
+    elif with_intro and n in (8, 12):  # an A and a B, the longer one on a seed
+        sizes = [4, n - 4] if rng is None or rng.random() < 0.5 else [n - 4, 4]
+    else:
+        labels = [cycle[(li + i) % len(cycle)] for i in range(len(cycle))]
+        sizes = _sizes(n, labels, unit, rng)
+    labels = [cycle[(li + i) % len(cycle)] for i in range(len(sizes))]
+    if with_intro and "B" not in labels and len(labels) >= 2:
+        labels[-1] = "B"
+    li += len(sizes)
+    for label, size in zip(labels, sizes, strict=True):
         groups.append((label, remaining[:size]))
-        li += 1
         remaining = remaining[size:]
     return groups, li
 
@@ -204,7 +236,7 @@ def plan_bars(
     for k, bars in enumerate(body):
         with_intro = (
             k == 0 and label_index is None and ending != "loop"
-            and total_body >= 10 and len(bars) >= 6
+            and total_body >= 7 and len(bars) >= 6
         )  # fmt: skip
         groups, li = _group(bars, with_intro, section_size, li, cycle, rng)
         for gi, (label, gbars) in enumerate(groups):

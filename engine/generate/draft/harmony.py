@@ -7,6 +7,7 @@ import numpy as np
 
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
+from engine.generate.draft.split import plan_splits
 from engine.generate.draft.theory import Chord, chord_from_roman, colour_chord, dominant_seventh
 
 
@@ -68,6 +69,7 @@ def plan_harmony(
     if body:
         c = _chord(dom, spec, style)
         body[-1].chord = dominant_seventh(c) if dom == "V" else c
+    plan_splits(arr, spec.genre, lambda symbol: _chord(symbol, spec, style))
     if not arr.has_final:
         return  # no held ending: the body's cadence leads on (into the next cue, or the loop)
     tonic_symbol = "I" if mode == "major" else "i"

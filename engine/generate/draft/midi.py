@@ -73,7 +73,7 @@ def _mixer(part: Part, genre: str) -> list[Event]:
     """Track name, program and mixer settings (no pan on the shared drum channel)."""
     ch = part.channel
     reverb = st.GENRES[genre].reverb
-    chorus = st.GENRES[genre].chorus
+    chorus = min(st.GENRES[genre].chorus, st.CHORUS_MAX.get(part.program, 127))
     volume, pan = st.ROLE_MIX.get(part.roles[0], (90, 64))
     volume = part.volume or volume  # measured per-role level (issue 19) over the role default
     events: list[Event] = [

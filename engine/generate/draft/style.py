@@ -16,6 +16,7 @@ TOM_LO, TOM_LOW2, TOM_MID, TOM_MID2, TOM_HI, TOM_HI2 = 41, 43, 45, 47, 48, 50
 TAMB, SHAKER, CABASA, COWBELL, CLAVES = 54, 70, 69, 56, 75
 BONGO_HI, BONGO_LO, CONGA_MUTE, CONGA_HI, CONGA_LO = 60, 61, 62, 63, 64
 SPLASH, CHINA = 55, 52
+TRIANGLE = 81
 
 STEP_VELOCITY = {"g": 0.32, "o": 0.58, "x": 0.82, "X": 1.0}
 
@@ -86,13 +87,22 @@ PATCH_LOUDNESS: dict[int, float] = {
     61: -23.4, 65: -22.1, 68: -22.8, 71: -20.3, 73: -21.0, 75: -23.7, 89: -26.6, 99: -19.7,
 }  # fmt: skip
 DRUM_KIT_LOUDNESS = -30.0  # kick/snare/hat groove, velocity 90
-# patches whose FluidR3 stereo samples are out of phase (L/R correlation -0.2 to -0.9, up to
-# 13 dB lost when summed to mono): the arranger plays the nearest mono-safe patch instead
+# patches whose FluidR3 stereo samples are out of phase (L/R correlation -0.1 to -0.9, up to
+# 14 dB lost when summed to mono; pan and the effect sends do not fix them): the arranger plays
+# the nearest mono-safe patch of the same kind instead. Each target measured solo in FluidR3
+# (corr >= 0.2, mono loss <= 3 dB) and picked by timbre: the nearest 1/3-octave spectrum among
+# sustained voices for the synth leads, plucked ones for the guitars; never a bass (32-39).
+# square 80 -> harmonica, saw 81 / bass+lead 87 -> church organ, calliope 82 -> pan flute,
+# chiff 83 -> ocarina, charang 84 -> overdriven guitar, voice 85 -> synth voice, fifths 86 ->
+# tenor sax; jazz guitar 26 -> nylon (warm, round), clean electric 27 -> muted electric.
 MONO_SAFE: dict[int, int] = {
-    5: 4, 16: 17, 26: 25, 27: 29, 38: 39, 50: 48, 51: 49, 62: 61, 63: 61, 80: 39, 81: 39,
-    82: 39, 83: 39, 84: 39, 85: 52, 86: 39, 87: 39, 88: 89, 90: 89, 91: 89, 92: 89, 93: 89,
+    5: 4, 16: 17, 26: 24, 27: 28, 38: 39, 50: 48, 51: 49, 62: 61, 63: 61, 80: 22, 81: 19,
+    82: 75, 83: 79, 84: 29, 85: 54, 86: 66, 87: 19, 88: 89, 90: 89, 91: 89, 92: 89, 93: 89,
     94: 89, 95: 89, 96: 89, 98: 89, 100: 89, 102: 89, 103: 89, 104: 89,
 }  # fmt: skip
+# patches that are mono-safe only with a dry chorus send (FluidR3's chorus on the electric
+# piano 4 drops its L/R correlation from 0.35 to 0.01): their CC93 is capped here
+CHORUS_MAX: dict[int, int] = {4: 0}
 # level of each role against the loudest, in dB, for genres built on a groove and for the
 # others (orchestral, acoustic, ambient): drums and bass carry a groove; the lead sits on top
 # of the band, not over it
@@ -254,6 +264,13 @@ _CINE_DRUMS = {
     2: {KICK2: "X.....x.X.......", TOM_LO: "x..x..x.x..x..x.", TOM_MID: "......o.......o.",
         SNARE: "....x.......x...", TAMB: "..o.x.o...o.x.o.", CRASH2: "x..............."},
 }  # fmt: skip
+# the cinematic air an orchestra without a drummer still has: a suspended ride and a triangle,
+# a shaker in the climax (issue 19: tense/melancholic cues had 0.1 % of their energy above
+# 4 kHz); the perc writer adds a cymbal swell into each new section
+_CINE_AIR = {
+    1: {RIDE: "o.......o.......", TRIANGLE: "x..............."},
+    2: {RIDE: "x...o...x...o...", TRIANGLE: "x.......x.......", SHAKER: "o.o.o.o.o.o.o.o."},
+}
 _WORLD_PERC = {
     1: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.x.....x.x..", SHAKER: "o.o.o.o.o.o.o.o."},
     2: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.xo....x.xo.", SHAKER: "xoxoxoxoxoxoxoxo",
@@ -289,8 +306,9 @@ GENRES: dict[str, GenreStyle] = {
     "cinematic": GenreStyle(
         band=(("strings", 48, "pad"), ("horn", 60, "melody"), ("piano", 0, "arp"),
               ("cello", 43, "bass"), ("timpani", 47, "timpani"), ("choir", 52, "counter")),
-        groove=False, kit=48, drums=_CINE_DRUMS, fill="toms", bass_style="sustain",
-        bass_program=43, comp_style="broken", reverb=95, chorus=10, melody_density=0.35,
+        groove=False, kit=48, drums=_CINE_DRUMS, perc=_CINE_AIR, fill="toms",
+        bass_style="sustain", bass_program=43, comp_style="broken", reverb=95, chorus=10,
+        melody_density=0.35,
     ),
     "classical": GenreStyle(
         band=(("flute", 73, "melody"), ("piano", 0, "comp"), ("strings", 48, "pad"),
@@ -300,7 +318,7 @@ GENRES: dict[str, GenreStyle] = {
     ),
     "electronic": GenreStyle(
         band=(("synthesizer", 81, "melody"), ("synthesizer", 99, "arp"), ("pad", 89, "pad"),
-              ("bass", 38, "bass"), ("drums", -1, "drums")),
+              ("bass", 39, "bass"), ("drums", -1, "drums")),
         groove=True, kit=24, drums=_EDM_DRUMS, fill="build", bass_style="offbeat",
         bass_program=39, comp_style="stab", flavour="add9", reverb=60, chorus=30,
         melody_density=0.55,
@@ -321,8 +339,8 @@ GENRES: dict[str, GenreStyle] = {
     ),
     "hip-hop": GenreStyle(
         band=(("electric-piano", 4, "comp"), ("vibraphone", 11, "melody"), ("pad", 89, "pad"),
-              ("bass", 38, "bass"), ("drums", -1, "drums")),
-        groove=True, kit=25, drums=_BOOMBAP, bass_style="hiphop", bass_program=38,
+              ("bass", 39, "bass"), ("drums", -1, "drums")),
+        groove=True, kit=25, drums=_BOOMBAP, bass_style="hiphop", bass_program=39,
         comp_style="lazy", swing=0.58, swing_unit=16, flavour="seventh", reverb=40,
         melody_density=0.35,
     ),
@@ -339,14 +357,14 @@ GENRES: dict[str, GenreStyle] = {
     ),
     "latin": GenreStyle(
         band=(("trumpet", 56, "melody"), ("guitar", 24, "comp"), ("piano", 0, "arp"),
-              ("bass", 33, "bass"), ("drums", -1, "drums"), ("percussion", -1, "perc")),
+              ("bass", 32, "bass"), ("drums", -1, "drums"), ("percussion", -1, "perc")),
         groove=True, kit=0, drums=_LATIN_DRUMS, perc=_LATIN_PERC, bass_style="tumbao",
-        bass_program=33, comp_style="montuno", flavour="seventh", reverb=50, melody_density=0.6,
+        bass_program=32, comp_style="montuno", flavour="seventh", reverb=50, melody_density=0.6,
     ),
     "lofi": GenreStyle(
-        band=(("electric-piano", 4, "comp"), ("guitar", 26, "melody"), ("bass", 33, "bass"),
+        band=(("electric-piano", 4, "comp"), ("guitar", 26, "melody"), ("bass", 35, "bass"),
               ("drums", -1, "drums")),
-        groove=True, kit=32, drums=_BOOMBAP, bass_style="hiphop", bass_program=33,
+        groove=True, kit=32, drums=_BOOMBAP, bass_style="hiphop", bass_program=35,
         comp_style="lazy", swing=0.6, swing_unit=16, flavour="seventh", reverb=55, chorus=40,
         melody_density=0.3,
     ),
@@ -497,7 +515,11 @@ def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, floa
 # chord a bar. Blues and jazz keep their forms' own rhythm.
 CHORD_BARS: dict[str, tuple[int, ...]] = {
     "ambient": (2, 2, 4), "cinematic": (1, 2, 2), "classical": (1, 2), "folk": (1, 2),
-    "world": (1, 2), "lofi": (1, 2), "hip-hop": (1, 2), "electronic": (1, 2), "pop": (1, 1, 2),
+    "world": (1, 2), "lofi": (1, 2), "hip-hop": (1, 2), "electronic": (1, 2), "pop": (1, 1, 1, 2),
     "rock": (1, 2), "latin": (1,), "funk": (1,), "blues": (1,), "jazz": (1,),
 }  # fmt: skip
+# genres that change chord inside a bar (engine.generate.draft.split): pop and latin on each
+# phrase's turnaround bar (and the second bar of a chord held two), funk on every bar of a
+# section's second half
+SPLIT_BARS: dict[str, str] = {"pop": "turnaround", "latin": "turnaround", "funk": "vamp"}
 SLOW_HARMONY_MOODS = ("sad", "melancholic", "calm", "dreamy", "romantic", "mysterious", "dark")
