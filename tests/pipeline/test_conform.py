@@ -175,6 +175,17 @@ def _measured(path: Path) -> tuple[float, str | None, int]:
     return estimate_tempo(mono, sr, bpm_range=(60, 180)).bpm, f"{key.key} {key.mode}", len(audio)
 
 
+_PITCHES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+def _fifths(key: str) -> set[str]:
+    """The key and its fifth neighbours (IV, V): what a key estimate on a few seconds of
+    one key's music confuses it with (the same chords)."""
+    tonic, mode = key.split()
+    at = _PITCHES.index(tonic)
+    return {f"{_PITCHES[(at + step) % 12]} {mode}" for step in (0, 5, 7)}
+
+
 def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, Any]) -> None:
     root, old_rows, new_rows = edit["root"], _rows(edit["old"]), _rows(edit["new"])
     for change, new_id, old_id in EXPECTED:
@@ -184,7 +195,9 @@ def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, A
         bpm, key, n = _measured(root / "new" / f"{new_id}.wav")
         old_bpm, old_key, _ = _measured(root / "old" / f"{old_id}.wav")
         assert n == round((new["record_out_s"] - new["record_in_s"]) * new["sample_rate"])
-        assert key == old_key
+        played = f"{new['extra']['key']} {new['extra']['mode']}"  # what the generator played
+        assert played == f"{old['extra']['key']} {old['extra']['mode']}"
+        assert key == old_key or {key, old_key} <= _fifths(played), (key, old_key, played)
         assert abs(bpm / old_bpm - 1) < 0.04, (bpm, old_bpm)
         assert new["seed"] == old["seed"]
         assert new["description"] == old["description"]
