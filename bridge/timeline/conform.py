@@ -11,7 +11,7 @@ aside): the old and the new cut may come from different machines, whose folders 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import opentimelineio as otio
 
@@ -111,6 +111,82 @@ def same_shots(old: Sequence[Shot], new: Sequence[Shot], shift_s: float, tol_s: 
         and a.speed == b.speed
         for a, b in zip(old, new, strict=True)
     )
+
+
+def joined(pieces: Sequence[Shot], tol_s: float, keep_at: Sequence[Shot] = ()) -> list[Shot]:
+    """Pieces that play on in their media across an edit (a razor cut) joined into one
+    shot, except where one of `keep_at` (the other cut's pieces) starts: an edit both cuts
+    have is kept, one only this cut has is no change of picture."""
+    out: list[Shot] = []
+    for s in pieces:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and is_join(prev, s, tol_s)
+            and not any(_starts_at(k, s, tol_s) for k in keep_at)
+        ):
+            out[-1] = replace(prev, record_out_s=s.record_out_s, source_out_s=s.source_out_s)
+        else:
+            out.append(s)
+    return out
+
+
+def _starts_at(a: Shot, b: Shot, tol_s: float) -> bool:
+    return a.media == b.media and abs(a.source_in_s - b.source_in_s) <= tol_s
+
+
+def is_join(a: Shot, b: Shot, tol_s: float) -> bool:
+    """Whether `b` carries straight on from `a`: the same media, contiguous in source and
+    on the record clock, at speed 1 (an edit the viewer cannot see)."""
+    return (
+        a.media == b.media
+        and a.speed == b.speed == 1
+        and abs(a.record_out_s - b.record_in_s) <= tol_s
+        and abs(a.source_out_s - b.source_in_s) <= tol_s
+    )
+
+
+def razor_cuts(pieces: Sequence[Shot], tol_s: float) -> list[float]:
+    """Record times of the invisible edits between pieces (see is_join)."""
+    return [b.record_in_s for a, b in zip(pieces, pieces[1:], strict=False) if is_join(a, b, tol_s)]
+
+
+def same_picture(old: Sequence[Shot], new: Sequence[Shot], tol_s: float) -> float | None:
+    """The shift by which `new` shows exactly `old`'s picture (razor cuts aside), or None."""
+    a, b = joined(old, tol_s, new), joined(new, tol_s, old)
+    if not a or not b:
+        return None
+    shift = b[0].record_in_s - a[0].record_in_s
+    return shift if same_shots(a, b, shift, tol_s) else None
+
+
+def kept_runs(
+    olds: Sequence[Sequence[Shot]], pieces: Sequence[Shot], tol_s: float
+) -> list[tuple[int, int]]:
+    """Index ranges [a, b) of the new cut's pieces that show exactly an old cue's picture
+    (in place or moved as a block): those stay one cue as they were, each used once."""
+    taken = [False] * len(pieces)
+    runs = []
+    for old in olds:
+        for a in range(len(pieces)):
+            b = _run_end(old, pieces, a, taken, tol_s) if old and not taken[a] else None
+            if b is not None:
+                runs.append((a, b))
+                taken[a:b] = [True] * (b - a)
+                break
+    return sorted(runs)
+
+
+def _run_end(
+    old: Sequence[Shot], pieces: Sequence[Shot], a: int, taken: list[bool], tol_s: float
+) -> int | None:
+    end = old[-1].record_out_s + pieces[a].record_in_s - old[0].record_in_s
+    for b in range(a + 1, len(pieces) + 1):
+        if taken[b - 1] or pieces[b - 1].record_out_s > end + tol_s:
+            return None
+        if same_picture(old, pieces[a:b], tol_s) is not None:
+            return b
+    return None
 
 
 @dataclass(frozen=True)

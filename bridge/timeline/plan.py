@@ -186,19 +186,40 @@ def _cue(group: list[_Piece], record_in_s: float, record_out_s: float) -> Planne
     )
 
 
+Keep = Callable[[Sequence[CueRequest]], Sequence[tuple[int, int]]]
+"""keep(pieces) -> index ranges [a, b) of pieces that stay one cue as they were (a conform's
+unchanged or moved cues); the pieces between them are grouped anew."""
+
+
+def _grouped(pieces: list[_Piece], keep: Keep | None, min_length_s: float) -> list[list[_Piece]]:
+    """Short pieces merged into neighbours; ranges `keep` names stay as they are, and only
+    the stretches between them are re-grouped (a cue left too short there may still join a
+    kept neighbour, which then changes)."""
+    if keep is None:
+        return _merge_short([[p] for p in pieces], min_length_s)
+    groups: list[list[_Piece]] = []
+    stretch: list[list[_Piece]] = []
+    at = 0
+    for a, b in sorted(keep([p for p, _ in pieces])):
+        stretch = [[p] for p in pieces[at:a]]
+        groups += _merge_short(stretch, min_length_s) + [pieces[a:b]]
+        at = b
+    groups += _merge_short([[p] for p in pieces[at:]], min_length_s)
+    return _merge_short(groups, min_length_s)
+
+
 def plan_cues(
     requests: Sequence[CueRequest],
     options: PlanOptions = PlanOptions(),
     scene_cuts: SceneCuts | None = None,
+    keep: Keep | None = None,
 ) -> CuePlan:
     """Cues for a whole timeline: one per clip (or scene), long ones split at scene cuts,
     short ones merged into a neighbour, optionally chained for key/tempo continuity."""
-    groups: list[list[_Piece]] = []
+    pieces: list[_Piece] = []
     for request in sorted(requests, key=lambda r: r.record_in_s):
-        groups.extend(
-            [piece] for piece in _pieces(request, _record_cuts(request, scene_cuts), options)
-        )
-    groups = _merge_short(groups, options.min_length_s)
+        pieces += _pieces(request, _record_cuts(request, scene_cuts), options)
+    groups = _grouped(pieces, keep, options.min_length_s)
     cues: list[PlannedCue] = []
     for group in groups:
         cue = _cue(group, group[0][0].record_in_s, group[-1][0].record_out_s)
@@ -217,13 +238,14 @@ def plan_selection(
     require_media: bool = True,
     media: MediaFinder | None = None,
     markers: Sequence[HitMarker] = (),
+    keep: Keep | None = None,
 ) -> CuePlan:
     """The whole timeline gets a cue plan; a range or a clip is one cue over exactly the
     selected span (a range may start or end in a gap). The timeline's own markers and
     `markers` (a host's, timeline clock) become the hit points of the cues they fall in."""
     requests = cue_requests(timeline, selection, base_dir, require_media, media)
     if selection.is_whole:
-        plan = plan_cues(requests, options, scene_cuts)
+        plan = plan_cues(requests, options, scene_cuts, keep)
     else:
         if selection.clip is not None:
             record_in, record_out = requests[0].record_in_s, requests[-1].record_out_s

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bridge.errors import InvalidRequest
 from engine.commands.common import print_json, settings
 from engine.commands.generate import copy_out, run_job
 from engine.commands.render import relocate
@@ -14,7 +15,18 @@ from engine.score.conform import parse_conform_params
 _MARK = {"kept": "=", "moved": ">", "re-fitted": "~", "new": "+", "removed": "-"}
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """The new render never overwrites the old one's stems and mix."""
+    old_dir = Path(args.old).expanduser().resolve().parent
+    if Path(args.out).expanduser().resolve() == old_dir:
+        raise InvalidRequest(
+            f"--out is the old render's own folder ({old_dir}): the conformed stems and mix "
+            "would overwrite the ones being conformed; give a new folder"
+        )
+
+
 def conform_params(args: argparse.Namespace) -> dict[str, Any]:
+    _check_out(args)
     params: dict[str, Any] = {
         "old_otio": str(Path(args.old).expanduser().resolve()),
         "timeline": str(Path(args.timeline).expanduser().resolve()),
@@ -61,6 +73,9 @@ def _conform(args: argparse.Namespace) -> int:
     )
     for note in result.get("notes", []):
         print(f"note: {note}")
+    for cue in result.get("cues", []):
+        for note in cue.get("notes") or ():
+            print(f"note: {cue['cue_id']}: {note}")
     print(f"stems, timeline and cue sheet in {out}:")
     for key in ("otio", "mix", "cue_sheet", "cue_sheet_csv", "changes"):
         print(f"  {key}: {files[key]}")

@@ -23,14 +23,24 @@ from engine.score.soundtrack import parse_soundtrack_params
 
 
 def relocate(otio_path: Path, old_dir: str, new_dir: Path) -> None:
-    """Point the score track's media at the copies in the user's folder."""
+    """Point the score track's media, and each take's record of its stem (`vmb.audio`), at
+    the copies in the user's folder: a later conform reads the stems there, never from the
+    engine's private output folder."""
+
+    def moved(path: str) -> str | None:
+        return str(new_dir / Path(path).name) if path.startswith(old_dir) else None
+
     timeline = tl.read_timeline(otio_path)
     for clip in timeline.find_clips():
         ref = clip.media_reference
         if isinstance(ref, otio.schema.ExternalReference) and ref.target_url:
-            path = otio.url_utils.filepath_from_url(ref.target_url)
-            if path.startswith(old_dir):
-                ref.target_url = otio.url_utils.url_from_filepath(str(new_dir / Path(path).name))
+            path = moved(otio.url_utils.filepath_from_url(ref.target_url))
+            if path is not None:
+                ref.target_url = otio.url_utils.url_from_filepath(path)
+        meta = clip.metadata.get("vmb")
+        audio = meta.get("audio") if meta is not None else None
+        if isinstance(audio, str) and moved(audio) is not None:
+            meta["audio"] = moved(audio)
     tl.write_timeline(timeline, otio_path)
 
 

@@ -1,8 +1,10 @@
 """`conform`: bring a scored timeline up to a re-edit, re-scoring only what changed.
 
-The new cut is planned with the old render's options (recorded in the old scored OTIO), so
-its cues fall where a fresh `vmb render` would put them. Each new cue is then matched to the
-old cue whose shots it shares most material with (bridge.timeline.conform):
+The new cut is planned with the old render's options (recorded in the old scored OTIO), as
+a fresh `vmb render` would plan it, except that pieces showing exactly an old cue's picture
+(in place or moved as a block, razor cuts aside) stay that cue: only the stretch between
+unchanged cues is grouped anew. Each new cue is then matched to the old cue whose shots it
+shares most material with (bridge.timeline.conform; the decisions: conform_changes.py):
 
 - the same shots, cuts, markers, length and ending at the same place: kept (the stem is
   copied byte for byte);
@@ -30,174 +32,11 @@ from bridge.errors import PATH_QUOTE_CHARS, InvalidRequest, quote
 from engine.config import Settings, load_frozen
 from engine.score import records
 from engine.score import soundtrack as st
+from engine.score.conform_changes import CHANGES, Decision, OldCue, change_row, decide
 from engine.score.cue import Cue, Identity, run_cue
 from engine.score.cue_spec import CueSpec
 from engine.score.deliver import thumbnails_of
 from engine.score.write_back import Rendered, write_back
-
-CHANGES = ("kept", "moved", "re-fitted", "new", "removed")
-
-
-@dataclass(frozen=True)
-class OldCue:
-    """A cue of the old render: its take's record, its shots, its stem."""
-
-    meta: dict[str, Any]
-    shots: tuple[tl.Shot, ...]
-    audio: Path
-
-    @property
-    def cue_id(self) -> str:
-        return str(self.meta["cue_id"])
-
-    @property
-    def record_in_s(self) -> float:
-        return float(self.meta["record_in_s"])
-
-    @property
-    def record_out_s(self) -> float:
-        return float(self.meta["record_out_s"])
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What becomes of one cue of the new cut."""
-
-    change: str  # kept | moved | re-fitted | new
-    reason: str
-    old: OldCue | None = None
-
-
-def _same_times(a: Any, b: Any, tol_s: float) -> bool:
-    a, b = list(a or ()), list(b or ())
-    return len(a) == len(b) and all(abs(x - y) <= tol_s for x, y in zip(a, b, strict=True))
-
-
-def _differences(old: OldCue, new: tl.PlannedCue, ending: str | None, tol_s: float) -> list[str]:
-    """Why a cue must be re-fitted, in words (empty: only its place may have changed)."""
-    why = []
-    new_shots = [tl.Shot.of(s) for s in new.segments]
-    for a in old.shots:
-        found = [b for b in new_shots if tl.shared_material_s([a], [b]) > tol_s]
-        if not found:
-            why.append(f"shot {a.clip} left it")
-        for b in found:
-            why.extend(f"shot {a.clip} {t}" for t in tl.trims(a, b, tol_s) if "moved" not in t)
-    for b in new_shots:
-        if tl.shared_material_s(old.shots, [b]) <= tol_s:
-            why.append(f"shot {b.clip} came in")
-    old_len = old.record_out_s - old.record_in_s
-    if abs(new.duration_s - old_len) > tol_s:
-        why.append(f"length {old_len:.2f} s -> {new.duration_s:.2f} s")
-    if not _same_times(old.meta.get("cut_times_s"), new.cut_times_s, tol_s):
-        why.append("cuts moved inside")
-    if not _same_times(old.meta.get("marker_times_s"), new.marker_times_s, tol_s):
-        why.append("markers changed")
-    if old.meta.get("ending") != ending:
-        why.append(
-            "now plays on into the next cue"
-            if ending == "none"
-            else f"now ends its run ({ending or 'ring'})"
-        )
-    return list(dict.fromkeys(why))
-
-
-def _exact(olds: list[OldCue], new: tl.PlannedCue, ending: str | None, tol_s: float):
-    """The old cue this one is, unchanged or moved as a whole (None when there is none)."""
-    new_shots = [tl.Shot.of(s) for s in new.segments]
-    for old in olds:
-        shift = new.record_in_s - old.record_in_s
-        if tl.same_shots(old.shots, new_shots, shift, tol_s) and not _differences(
-            old, new, ending, tol_s
-        ):
-            return old, shift
-    return None, 0.0
-
-
-def decide(
-    plan: tl.CuePlan, olds: list[OldCue], endings: tuple[str | None, ...], tol_s: float
-) -> tuple[list[Decision], list[dict[str, Any]]]:
-    """Each new cue's decision, and the old cues that none comes from (removed)."""
-    decisions: list[Decision | None] = [None] * len(plan.cues)
-    free = list(olds)
-    for i, cue in enumerate(plan.cues):  # first, what is exactly as it was
-        old, shift = _exact(free, cue, endings[i], tol_s)
-        if old is not None:
-            free.remove(old)
-            decisions[i] = (
-                Decision("kept", "picture and length unchanged", old)
-                if abs(shift) <= tol_s
-                else Decision("moved", f"moved as a whole by {shift:+.2f} s", old)
-            )
-    used = {d.old.cue_id for d in decisions if d is not None and d.old is not None}
-    for i, cue in enumerate(plan.cues):
-        if decisions[i] is not None:
-            continue
-        new_shots = [tl.Shot.of(s) for s in cue.segments]
-        shares = [(tl.shared_material_s(o.shots, new_shots), o) for o in olds]
-        share, best = max(shares, key=lambda s: s[0], default=(0.0, None))
-        if best is None or share <= tol_s:
-            names = ", ".join(dict.fromkeys(s.clip for s in new_shots))
-            decisions[i] = Decision("new", f"new material: {names}")
-            continue
-        used.add(best.cue_id)
-        why = _differences(best, cue, endings[i], tol_s) or ["its place changed"]
-        decisions[i] = Decision("re-fitted", "; ".join(why), best)
-    removed = [_removed(o, plan) for o in olds if o.cue_id not in used]
-    return _parts_named([d for d in decisions if d is not None]), removed
-
-
-def _parts_named(decisions: list[Decision]) -> list[Decision]:
-    """Cues re-fitted from one old cue (its shot split, or cut in two) say which part."""
-    refits = [d.old.cue_id for d in decisions if d.change == "re-fitted" and d.old]
-    seen: dict[str, int] = {}
-    out = []
-    for d in decisions:
-        n = refits.count(d.old.cue_id) if d.change == "re-fitted" and d.old else 0
-        if n > 1 and d.old is not None:
-            seen[d.old.cue_id] = seen.get(d.old.cue_id, 0) + 1
-            d = replace(d, reason=f"part {seen[d.old.cue_id]} of {n} of {d.old.cue_id}; {d.reason}")
-        out.append(d)
-    return out
-
-
-def _removed(old: OldCue, plan: tl.CuePlan) -> dict[str, Any]:
-    """An old cue no new cue comes from: its shots are gone, or re-fitted into others."""
-    takers = [
-        c.cue_id
-        for c in plan.cues
-        if tl.shared_material_s(old.shots, [tl.Shot.of(s) for s in c.segments]) > 0
-    ]
-    shots = ", ".join(dict.fromkeys(s.clip for s in old.shots))
-    reason = (
-        f"its picture is now scored by {', '.join(takers)}"
-        if takers
-        else f"its shots are not in the new cut: {shots}"
-    )
-    return change_row("removed", reason, None, old)
-
-
-def change_row(
-    change: str, reason: str, planned: tl.PlannedCue | None, old: OldCue | None, **more: Any
-) -> dict[str, Any]:
-    """One row of the change list (the CLI, changes.json, the result, the scored OTIO)."""
-    return {
-        "change": change,
-        "cue_id": planned.cue_id if planned else None,
-        "from_cue": old.cue_id if old else None,
-        "from_take": old.meta.get("take") if old else None,
-        "from_audio": str(old.audio) if old else None,
-        "reason": reason,
-        "record_in_s": planned.record_in_s if planned else None,
-        "record_out_s": planned.record_out_s if planned else None,
-        "old_record_in_s": old.record_in_s if old else None,
-        "old_record_out_s": old.record_out_s if old else None,
-        "rendered": change in ("re-fitted", "new"),
-        "audio": None,
-        "seed": old.meta.get("seed") if old else None,
-        **more,
-    }
-
 
 # -- reading the two cuts --------------------------------------------------------------------
 
@@ -231,12 +70,27 @@ def _old_cues(path: Path) -> tuple[dict[str, Any], list[OldCue]]:
     return render, olds
 
 
-def soundtrack_params(render: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def _old_media_folders(olds: Sequence[OldCue]) -> list[str]:
+    """The folders the old render found its picture in: a re-edit exported on another
+    machine (/Volumes/..., D:/...) relinks there by file name."""
+    folders = []
+    for old in olds:
+        for seg in old.meta.get("segments") or ():
+            media = seg.get("media")
+            if isinstance(media, str) and media and Path(media).is_file():
+                folders.append(str(Path(media).parent))
+    return folders
+
+
+def soundtrack_params(
+    render: dict[str, Any], params: dict[str, Any], olds: Sequence[OldCue] = ()
+) -> dict[str, Any]:
     """The new cut's soundtrack params: the old render's options, this request's timeline,
-    media roots (with the old ones), frame rate, markers and title."""
+    media roots (with the old ones and the old picture's folders), frame rate, markers and
+    title."""
     out = {k: v for k, v in (render.get("options") or {}).items() if k not in ("rate",)}
     still = [r for r in out.get("media_roots") or [] if Path(r).is_dir()]  # gone: not asked
-    roots = list(params.get("media_roots") or []) + still
+    roots = list(params.get("media_roots") or []) + still + _old_media_folders(olds)
     out.update(
         {k: params[k] for k in ("timeline", "otio_json", "rate", "markers") if k in params},
         media_roots=list(dict.fromkeys(roots)),
@@ -281,8 +135,8 @@ def parse_conform_params(params: dict[str, Any], settings: Settings) -> dict[str
     if not given["old_otio"]:
         raise InvalidRequest("'old_otio' must be the path of the scored OTIO to conform")
     old_path = _resolved(given["old_otio"])
-    render, _ = _old_cues(old_path)
-    checked = st.parse_soundtrack_params(soundtrack_params(render, given), settings)
+    render, olds = _old_cues(old_path)
+    checked = st.parse_soundtrack_params(soundtrack_params(render, given, olds), settings)
     out = {**given, "old_otio": str(old_path)}
     for key in ("timeline", "media_roots"):
         if key in given:
@@ -339,38 +193,41 @@ def _history(old: OldCue, with_old: bool) -> tuple[dict[str, Any], ...]:
 
 def _make(
     decision: Decision, planned: tl.PlannedCue, spec: CueSpec, ctx: Any, seed: int
-) -> tuple[Cue, CueSpec, dict[str, Any]]:
-    """The cue's stem in the staging folder: copied, copied and restamped, or rendered."""
+) -> tuple[Cue, CueSpec, dict[str, Any], bool]:
+    """The cue's stem in the staging folder: copied, copied and restamped, or rendered
+    (the flag: whether run_cue rendered it)."""
     old = decision.old
     if decision.change in ("kept", "moved") and old is not None:
         spec = replace(spec, continue_from=old.meta.get("continued"))
         cue = _reused(old, planned.cue_id, ctx.out_dir)
         if decision.change == "moved":
             _restamp(cue, spec, ctx.settings)
-        return cue, spec, {"continued": old.meta.get("continued")}
+        return cue, spec, {"continued": old.meta.get("continued")}, False
     if decision.change == "re-fitted" and old is not None:
         spec = replace(spec, backend=str(old.meta.get("backend") or spec.backend))
         identity = Identity(records.description_of(old.meta), records.retrieval_of(old.meta))
         seed = int(old.meta.get("seed") or seed)
         cue = run_cue(spec, ctx.settings, seed, ctx.out_dir, ctx.progress, identity)[0]
-        return cue, spec, {}
-    return run_cue(spec, ctx.settings, seed, ctx.out_dir, ctx.progress)[0], spec, {}
+        return cue, spec, {}, True
+    return run_cue(spec, ctx.settings, seed, ctx.out_dir, ctx.progress)[0], spec, {}, True
 
 
 def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """The conformed timeline's deliverables, the change list, and where the time went
-    (`timings`: planning, the cues re-rendered, the ones copied, the write-back)."""
-    clock = {"start": time.perf_counter(), "render_s": 0.0, "copy_s": 0.0}
+    (`timings`: planning, the cues re-rendered, the ones copied, the write-back, and
+    `cues_rendered`, counted where run_cue is called)."""
+    clock = {"start": time.perf_counter(), "render_s": 0.0, "copy_s": 0.0, "cues_rendered": 0}
     old_path = Path(params["old_otio"])
     render, olds = _old_cues(old_path)
-    sparams = soundtrack_params(render, params)
+    sparams = soundtrack_params(render, params, olds)
     loaded = st._read(sparams)
     loaded = replace(loaded, timeline=_without_score(loaded.timeline))
     ctx.progress("plan", 0, 1)
-    plan = st._plan(sparams, loaded, st._finder(sparams), scene_cuts=_scene_cuts(olds))
+    rate = tl.timeline_rate(loaded.timeline)
+    plan = st._plan(sparams, loaded, st._finder(sparams), _scene_cuts(olds), _keep(olds, rate))
+    plan = _without_razor_cuts(plan, olds, 0.5 / rate)
     title = sparams.get("title") or loaded.timeline.name or "timeline"
     sparams = {**sparams, "title": title}
-    rate = tl.timeline_rate(loaded.timeline)
     at = st.placement(plan, sparams, st.Placement(rate=rate))
     decisions, removed = decide(plan, olds, at.endings, 0.5 / rate)
     clock["plan_s"] = time.perf_counter() - clock["start"]
@@ -382,11 +239,11 @@ def run_conform(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         prev = records.carried_from(items[-1].cue) if planned.continue_from and items else None
         spec = st.spec_of(planned, sparams, prev, at, i)
         t0 = time.perf_counter()
-        cue, spec, take = _make(decision, planned, spec, ctx, ctx.seed + i)
-        clock["render_s" if decision.change in ("re-fitted", "new") else "copy_s"] += (
-            time.perf_counter() - t0
-        )
+        cue, spec, take, rendered = _make(decision, planned, spec, ctx, ctx.seed + i)
+        clock["render_s" if rendered else "copy_s"] += time.perf_counter() - t0
+        clock["cues_rendered"] += rendered
         row = change_row(decision.change, decision.reason, planned, decision.old, seed=cue.seed)
+        row["rendered"] = rendered
         row["audio"] = str(ctx.final_dir / cue.audio.name)
         old = decision.old
         reused = old is not None and decision.change in ("kept", "moved")
@@ -431,6 +288,40 @@ def _scene_cuts(olds: list[OldCue]) -> Callable[[tl.CueRequest], Sequence[float]
         return found if found is not None else st._scene_cuts(request)
 
     return scene_cuts
+
+
+def _keep(olds: list[OldCue], rate: float) -> tl.Keep:
+    """The new cut's pieces that show exactly an old cue's picture stay one cue, so an edit
+    re-groups only the shots between the nearest unchanged cues (not every later one)."""
+    shots = [o.shots for o in olds]
+
+    def keep(pieces: Sequence[tl.CueRequest]) -> Sequence[tuple[int, int]]:
+        return tl.kept_runs(shots, [tl.Shot.of(p) for p in pieces], 0.5 / rate)
+
+    return keep
+
+
+def _without_razor_cuts(plan: tl.CuePlan, olds: list[OldCue], tol_s: float) -> tl.CuePlan:
+    """No hit on an edit the viewer cannot see: a razor cut (the picture plays on in its
+    media) is no cut of the new plan unless the old render had a cut at that frame."""
+    known = [(s.media, s.source_in_s) for old in olds for s in old.shots]  # its edits
+    for old in olds:
+        for t in old.meta.get("cut_times_s") or ():
+            at = old.record_in_s + float(t)
+            known += [(s.media, s.source_in_s + at - s.record_in_s) for s in old.shots
+                      if s.record_in_s - tol_s <= at <= s.record_out_s + tol_s]  # fmt: skip
+    cues = []
+    for cue in plan.cues:
+        pieces = [tl.Shot.of(s) for s in cue.segments]
+        hidden = [
+            b.record_in_s - cue.record_in_s
+            for a, b in zip(pieces, pieces[1:], strict=False)
+            if tl.is_join(a, b, tol_s)
+            and not any(m == b.media and abs(p - b.source_in_s) <= tol_s for m, p in known)
+        ]
+        cuts = tuple(c for c in cue.cut_times_s if all(abs(c - h) > tol_s for h in hidden))
+        cues.append(replace(cue, cut_times_s=cuts))
+    return replace(plan, cues=tuple(cues))
 
 
 def _range_key(shot: tl.Shot) -> tuple[str, float, float]:

@@ -165,14 +165,16 @@ def description_of(meta: dict[str, Any]) -> MusicDescription:
 
 
 def stem_path(meta: dict[str, Any], folder: Path) -> Path:
-    """Where a take's stem is: where its clip points, else the same name next to the OTIO."""
-    for raw in (meta.get("stem_path"), meta.get("audio")):
-        if isinstance(raw, str) and raw:
-            if Path(raw).is_file():
-                return Path(raw)
-            near = folder / Path(raw.replace("\\", "/")).name
-            if near.is_file():
-                return near
+    """Where a take's stem is: the file of its name next to the OTIO first (a render's
+    folder the user keeps), else where its clip points; never silently the engine's own
+    output folder that `vmb.audio` may still name."""
+    raws = [r for r in (meta.get("stem_path"), meta.get("audio")) if isinstance(r, str) and r]
+    for raw in raws:
+        near = folder / Path(raw.replace("\\", "/")).name
+        if near.is_file():
+            return near
+    if raws and Path(raws[0]).is_file():  # where the clip points (not the engine's record)
+        return Path(raws[0])
     shown = quote(str(meta.get("stem_path") or meta.get("audio")), PATH_QUOTE_CHARS)
     raise InvalidRequest(
         f"the stem of {meta.get('cue_id')} is missing: {shown} is neither where the scored "

@@ -137,7 +137,7 @@ def _finder(params: dict[str, Any]) -> tl.MediaFinder:
 
 
 def _plan(
-    params: dict[str, Any], loaded: tl.Loaded, finder: tl.MediaFinder, scene_cuts=None
+    params: dict[str, Any], loaded: tl.Loaded, finder: tl.MediaFinder, scene_cuts=None, keep=None
 ) -> tl.CuePlan:
     require = params.get("require_media", False)
     if not isinstance(require, bool):
@@ -150,6 +150,7 @@ def _plan(
         require_media=require,
         media=finder,
         markers=tl.parse_markers(params.get("markers")),
+        keep=keep,
     )
 
 

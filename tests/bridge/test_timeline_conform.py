@@ -91,3 +91,23 @@ def test_extended_shot_and_shared_material(tmp_path: Path) -> None:
     assert change.change == "trimmed"
     assert change.reason == "head extended by 1.00 s, tail extended by 1.00 s, moved +1.00 s"
     assert tl.shared_material_s(old, new) == 2.0
+
+
+def _piece(clip: str, src: tuple[float, float], rec: float) -> tl.Shot:
+    a, b = src
+    return tl.Shot(clip, "rushes.mp4", a, b, rec, rec + b - a)
+
+
+def test_a_razor_cut_is_the_same_picture_and_old_cues_keep_their_runs() -> None:
+    old = [_piece("s3", (6, 9), 6), _piece("s4", (9, 12), 9)]
+    razor = [_piece("s3", (6, 9), 6), _piece("s4", (9, 10.5), 9), _piece("s4", (10.5, 12), 10.5)]
+    assert tl.same_picture(old, razor, 0.02) == 0.0
+    assert tl.razor_cuts(razor, 0.02) == [9, 10.5]  # s3 -> s4 plays on in the media too
+    assert len(tl.joined(razor, 0.02, old)) == 2  # the edit the old cut has is kept
+    moved = [_piece(s.clip, (s.source_in_s, s.source_out_s), s.record_in_s + 3) for s in old]
+    assert tl.same_picture(old, moved, 0.02) == 3.0
+    trimmed = [_piece("s3", (6, 8), 6), _piece("s4", (9, 12), 8)]
+    assert tl.same_picture(old, trimmed, 0.02) is None
+    first = [_piece("s1", (0, 3), 0), _piece("s2", (3, 6), 3)]
+    pieces = [first[0], _piece("x", (30, 32), 3), *moved]  # s2 gone, x in, [s3 s4] moved
+    assert tl.kept_runs([first, old], pieces, 0.02) == [(2, 4)]

@@ -1,8 +1,9 @@
 """`conform` on a real re-edit: an old cut rendered by the draft backend (a continuous run),
-a new cut with one shot trimmed, one moved, one deleted, one inserted and one split, and a
-marker moved; checked on the stems: kept ones byte-identical, moved ones the same samples at
-their new BWF position, re-fitted ones of the new length in the same key and tempo (measured
-on the audio) hitting the new marker, the run still one piece, and the change list."""
+a new cut with one shot trimmed, one deleted, one split by an inserted one (the shots after
+it move as a block), and a marker moved; checked on the stems: kept ones byte-identical,
+moved ones the same samples at their new BWF position, re-fitted ones of the new length in
+the same key and tempo (measured on the audio) hitting the new marker, the run still one
+piece, and the change list."""
 
 from __future__ import annotations
 
@@ -32,13 +33,13 @@ from support.media import color_clip, draft_config, tiny_library
 
 RATE = 24
 OLD = [("s1", 0, 2), ("s2", 2, 8), ("s3", 8, 10), ("s4", 10, 18), ("s5", 18, 20), ("s6", 20, 22)]
-NEW = [  # s2's tail trimmed by 1 s, s3 deleted, s5 moved before s4, x inserted, s4 split
+NEW = [  # s2's tail trimmed by 1 s, s3 deleted, s4 split by x inserted; s5, s6 move up 1 s
     ("s1", 0, 2),
     ("s2", 2, 7),
-    ("s5", 18, 20),
-    ("x", 23, 25),
     ("s4a", 10, 14),
+    ("x", 23, 25),
     ("s4b", 14, 18),
+    ("s5", 18, 20),
     ("s6", 20, 22),
 ]
 
@@ -50,10 +51,10 @@ def cue(a: float, b: float) -> str:
 EXPECTED = [  # (change, new cue, old cue)
     ("kept", cue(0, 2), cue(0, 2)),
     ("re-fitted", cue(2, 7), cue(2, 8)),
-    ("moved", cue(7, 9), cue(18, 20)),
-    ("new", cue(9, 11), None),
-    ("re-fitted", cue(11, 15), cue(10, 18)),
-    ("re-fitted", cue(15, 19), cue(10, 18)),
+    ("re-fitted", cue(7, 11), cue(10, 18)),
+    ("new", cue(11, 13), None),
+    ("re-fitted", cue(13, 17), cue(10, 18)),
+    ("moved", cue(17, 19), cue(18, 20)),  # follows on from part 2 of s4 as it did from s4
     ("moved", cue(19, 21), cue(20, 22)),
     ("removed", None, cue(8, 10)),
 ]
@@ -129,10 +130,11 @@ def test_the_change_list(edit: dict[str, Any]) -> None:
     reasons = {c["cue_id"] or c["from_cue"]: c["reason"] for c in result["changes"]}
     assert "tail trimmed by 1.00 s" in reasons[cue(2, 7)]
     assert "markers changed" in reasons[cue(2, 7)]
-    assert reasons[cue(7, 9)] == "moved as a whole by -11.00 s"
-    assert "s3" in reasons[cue(8, 10)]
-    assert reasons[cue(11, 15)].startswith(f"part 1 of 2 of {cue(10, 18)}; shot s4 tail")
-    assert reasons[cue(15, 19)].startswith(f"part 2 of 2 of {cue(10, 18)}; shot s4 head")
+    assert reasons[cue(17, 19)] == "moved from 18.00-20.00 s by -1.00 s (shots s5)"
+    assert reasons[cue(8, 10)] == "its shots are not in the new cut: s3"
+    whole = "the old cue at 10.00-18.00 s"
+    assert reasons[cue(7, 11)].startswith(f"part 1 of 2 of {whole}; shot s4 tail")
+    assert reasons[cue(13, 17)].startswith(f"part 2 of 2 of {whole}; shot s4 head")
     shots = {s["clip"]: s["change"] for s in result["shots"]}
     assert shots == {
         "s1": "unchanged",
@@ -173,6 +175,17 @@ def _measured(path: Path) -> tuple[float, str | None, int]:
     return estimate_tempo(mono, sr, bpm_range=(60, 180)).bpm, f"{key.key} {key.mode}", len(audio)
 
 
+_PITCHES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+def _fifths(key: str) -> set[str]:
+    """The key and its fifth neighbours (IV, V): what a key estimate on a few seconds of
+    one key's music confuses it with (the same chords)."""
+    tonic, mode = key.split()
+    at = _PITCHES.index(tonic)
+    return {f"{_PITCHES[(at + step) % 12]} {mode}" for step in (0, 5, 7)}
+
+
 def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, Any]) -> None:
     root, old_rows, new_rows = edit["root"], _rows(edit["old"]), _rows(edit["new"])
     for change, new_id, old_id in EXPECTED:
@@ -182,7 +195,9 @@ def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, A
         bpm, key, n = _measured(root / "new" / f"{new_id}.wav")
         old_bpm, old_key, _ = _measured(root / "old" / f"{old_id}.wav")
         assert n == round((new["record_out_s"] - new["record_in_s"]) * new["sample_rate"])
-        assert key == old_key
+        played = f"{new['extra']['key']} {new['extra']['mode']}"  # what the generator played
+        assert played == f"{old['extra']['key']} {old['extra']['mode']}"
+        assert key == old_key or {key, old_key} <= _fifths(played), (key, old_key, played)
         assert abs(bpm / old_bpm - 1) < 0.04, (bpm, old_bpm)
         assert new["seed"] == old["seed"]
         assert new["description"] == old["description"]
@@ -200,7 +215,7 @@ def test_the_run_stays_one_piece(edit: dict[str, Any]) -> None:
     assert [c["extra"]["ending"] for c in cues] == ["none"] * 6 + ["ring"]
     mix, sr = sf.read(edit["root"] / "new" / "soundtrack.wav", always_2d=True)
     assert len(mix) == round(21.0 * sr)
-    dips = boundary_dips(mix, sr, [2.0, 7.0, 9.0, 11.0, 15.0, 19.0])
+    dips = boundary_dips(mix, sr, [2.0, 7.0, 11.0, 13.0, 17.0, 19.0])
     assert all(d["dip_db"] > -10.0 for d in dips), dips
 
 
@@ -222,7 +237,7 @@ def test_the_scored_otio_and_cue_sheet_say_where_each_cue_came_from(
     old_pics = thumbnails_of(root / "old" / "cue-sheet.html")
     new_pics = thumbnails_of(root / "new" / "cue-sheet.html")
     assert len(new_pics) == 7 and new_pics[f"{cue(0, 2)}.wav"] == old_pics[f"{cue(0, 2)}.wav"]
-    assert new_pics[f"{cue(7, 9)}.wav"] == old_pics[f"{cue(18, 20)}.wav"]  # moved: same audio
+    assert new_pics[f"{cue(17, 19)}.wav"] == old_pics[f"{cue(18, 20)}.wav"]  # moved: same audio
 
 
 def test_conforming_the_same_cut_again_renders_nothing(

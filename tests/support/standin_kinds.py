@@ -182,7 +182,7 @@ register("cue", _run_cue, _validate_cue, "stand-in cue (tests)")
 register("soundtrack", _run_soundtrack, _validate_soundtrack, "stand-in soundtrack (tests)")
 
 
-# -- adapt (interface: /work/wt/IFACE_adapt.md, issue #16 point 5) -------------------------------
+# -- adapt (interface: the engine's `adapt` kind, engine/score/adapt.py; issue #16 point 5) ----
 ADAPT_KEYS = {"track", "duration_s", "clip", "name", "position_s"}
 
 
@@ -239,7 +239,7 @@ def _run_adapt(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 register("adapt", _run_adapt, _validate_adapt, "stand-in adapt (tests)")
 
 
-# -- conform (interface: /work/wt/IFACE_conform.md, issue #18) -----------------------------------
+# -- conform (interface: docs/timelines.md and the engine's `conform` kind; issue #18) --------
 CONFORM_KEYS = {"old_otio", "timeline", "otio_json", "media_roots", "rate", "markers", "title"}
 
 
