@@ -186,6 +186,20 @@ def _fifths(key: str) -> set[str]:
     return {f"{_PITCHES[(at + step) % 12]} {mode}" for step in (0, 5, 7)}
 
 
+def _pitch_profile(path: Path) -> np.ndarray:
+    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    profile = dsp.chroma(dsp.to_analysis_rate(audio.mean(axis=1), sr))
+    return (profile - profile.mean()) / (profile.std() + 1e-9)
+
+
+def _best_shift(new: Path, old: Path) -> int:
+    """The transposition (semitones) that best lines up the new stem's pitch classes with the
+    old one's, measured on the audio: 0 when the re-fit kept the key. A key label read off a
+    few seconds can swap for a fifth neighbour; a transposed re-fit moves this argmax."""
+    a, b = _pitch_profile(new), _pitch_profile(old)
+    return int(np.argmax([float(np.dot(np.roll(a, -k), b)) for k in range(12)]))
+
+
 def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, Any]) -> None:
     root, old_rows, new_rows = edit["root"], _rows(edit["old"]), _rows(edit["new"])
     for change, new_id, old_id in EXPECTED:
@@ -198,6 +212,7 @@ def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, A
         played = f"{new['extra']['key']} {new['extra']['mode']}"  # what the generator played
         assert played == f"{old['extra']['key']} {old['extra']['mode']}"
         assert key == old_key or {key, old_key} <= _fifths(played), (key, old_key, played)
+        assert _best_shift(root / "new" / f"{new_id}.wav", root / "old" / f"{old_id}.wav") == 0
         assert abs(bpm / old_bpm - 1) < 0.04, (bpm, old_bpm)
         assert new["seed"] == old["seed"]
         assert new["description"] == old["description"]
