@@ -144,7 +144,13 @@ def decide(
             continue
         new_shots = [tl.Shot.of(s) for s in cue.segments]
         shares = [(tl.shared_material_s(o.shots, new_shots), o) for o in olds]
-        share, best = max(shares, key=lambda s: s[0], default=(0.0, None))
+        # equal shares (within the tolerance): an old cue no other new cue took yet wins, so a
+        # swap keeps both cues' identities instead of splitting the first one twice
+        share, best = max(
+            shares,
+            key=lambda s: (round(s[0] / max(tol_s, 1e-6)), s[1].cue_id not in used),
+            default=(0.0, None),
+        )
         if best is None or share <= tol_s:
             decisions[i] = Decision("new", f"new material: {_shots_of(new_shots)}")
             continue
@@ -178,8 +184,10 @@ def _followed_on(
         prev = decisions[i - 1] if i > 0 else None
         now_key = (prev.old.cue_id if prev.old else "new") if prev is not None else None
         same_prev = (was_after.cue_id if was_after else None) == now_key
-        if plan.cues[i].continue_from is None or (was_joined == now_joined and same_prev):
+        if was_joined == now_joined and same_prev:
             continue
+        if plan.cues[i].continue_from is None and not was_joined:
+            continue  # not a run (or its start) before and now: nothing to pick up from
         why = _start_change(was_after, was_joined, now_joined, plan.cues[i - 1] if i else None)
         out[i] = Decision("re-fitted", why, d.old)
     return out

@@ -155,3 +155,25 @@ def test_a_re_edit_from_another_machine_is_scored_with_picture(old: dict[str, An
     assert result["summary"]["rendered"] == 1
     for row in result["cues"]:
         assert row["media_status"] == "relinked" and not row["scored_without_picture"], row
+
+
+def test_a_swap_keeps_both_cues_identities(old: dict[str, Any]) -> None:
+    """s2 and s3 swapped: each new cue shares 3 s with each old cue; each takes a different
+    old cue (seed and description), none is removed, the last cue is kept."""
+    swapped = [OLD[0], OLD[2], OLD[1], *OLD[3:]]
+    result = _conform(old, "swap", swapped)
+    got = [(c["change"], c["from_cue"]) for c in result["changes"]]
+    first, second, third = (c["cue_id"] for c in old["old"]["cues"])
+    assert got == [("re-fitted", first), ("re-fitted", second), ("kept", third)], got
+    seeds = {c["cue_id"]: c["seed"] for c in old["old"]["cues"]}
+    assert [c["seed"] for c in result["changes"][:2]] == [seeds[first], seeds[second]]
+
+
+def test_a_cue_that_now_starts_the_run_is_re_fitted(old: dict[str, Any]) -> None:
+    """Continuous run: s1 and s2 deleted, so [s3 s4] (composed to play on from [s1 s2]) now
+    starts the run: it is re-fitted to start; [s5 s6 s7] still follows it and only moves."""
+    result = _conform(old, "head-cut", OLD[2:], which="old-run")
+    got = [(c["change"], c["reason"]) for c in result["changes"]]
+    assert got[0][0] == "re-fitted" and got[0][1].startswith("now starts its run"), got
+    assert got[1][0] == "moved", got
+    assert got[2][0] == "removed", got
