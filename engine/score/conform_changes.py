@@ -139,6 +139,10 @@ def decide(
             free.remove(old)
             decisions[i] = _as_was(old, cue, shift, tol_s)
     used = {d.old.cue_id for d in decisions if d is not None and d.old is not None}
+    edits = (  # every old and new shot: where the cut has edits (the same for every cue)
+        [s for o in olds for s in o.shots],
+        [tl.Shot.of(s) for c in plan.cues for s in c.segments],
+    )
     for i, cue in enumerate(plan.cues):
         if decisions[i] is not None:
             continue
@@ -155,10 +159,6 @@ def decide(
             decisions[i] = Decision("new", f"new material: {_shots_of(new_shots)}")
             continue
         used.add(best.cue_id)
-        edits = (
-            [s for o in olds for s in o.shots],
-            [tl.Shot.of(s) for c in plan.cues for s in c.segments],
-        )
         why = _differences(best, cue, endings[i], tol_s, edits) or ["its place changed"]
         decisions[i] = Decision("re-fitted", "; ".join(why), best)
     done = _followed_on([d for d in decisions if d is not None], plan, olds, endings)
