@@ -498,6 +498,14 @@ MOOD_TEMPO: dict[str, float] = {
 }  # fmt: skip
 TEMPO_SPREAD = 0.18  # share of the window a seed moves the tempo (either way)
 REFERENCE_TOLERANCE = 0.12  # a reference's tempo is kept within 12 % of the mood's tempo
+# a drawn tempo (never a user's BPM, nor one cut or marker boundaries fix) is fitted to the
+# form: an intro of 4 bars and body sections of 4 or 8 bars, then the held end
+FORM_FIT_MAX_MOVE = 0.08  # the most the fit moves the drawn tempo
+FORM_INTRO_BARS = 4
+SHORT_FORM_BARS = 13  # fewer bars at the drawn tempo: a 2-bar intro, a 4-bar A, a 4-bar B ...
+SHORT_FORM_MAX_MOVE = 0.25  # ... when the fit moves the tempo by no more; else A is 2 bars
+# beats a ring's held chord may run past its minimum (2 s, 2-6 beats): a bar, else two
+HOLD_EXTRA_BEATS = (4.0, 8.0)
 
 
 def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, float]:
