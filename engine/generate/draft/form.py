@@ -299,12 +299,18 @@ def _group(
 
 
 def _set_intensities(arr: Arrangement, energy_scale: float) -> None:
+    """Each section's intensity: its label's, scaled by the cue's energy; a B never under
+    its genre's st.B_MIN_INTENSITY (a quiet cue's chorus still lifts by what it plays)."""
     n_sections = len(arr.sections)
     for i, sec in enumerate(arr.sections):
         base = st.SECTION_INTENSITY[sec.label]
-        if sec.label == "B" and i >= n_sections - 3:
+        last_b = sec.label == "B" and i >= n_sections - 3
+        if last_b:
             base += 0.05  # the last chorus lifts
         sec.intensity = min(1.1, base * energy_scale)
+        if sec.label == "B":
+            floor = st.B_MIN_INTENSITY.get(arr.genre, 0.0)
+            sec.intensity = max(sec.intensity, floor + 0.05 * last_b * (floor > 0))
     if arr.sections[-1].label == "end" and len(arr.sections) > 1:
         arr.sections[-1].intensity = arr.sections[-2].intensity
 

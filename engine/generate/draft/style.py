@@ -458,9 +458,15 @@ ENERGY_DENSITY = {"low": -0.15, "medium": 0.0, "high": 0.15}
 # expression (CC11) by section label: B sections lift over A, the held final chord sits
 # under the climax
 SECTION_EXPRESSION = {"intro": 127, "A": 114, "A2": 118, "B": 127, "break": 114, "end": 100}
+# how far a genre's sections dip under the B (1: as above): held textures lift little by
+# layers, so their A sections dip further
+SECTION_DEPTH: dict[str, float] = {"ambient": 1.4}
 
 # section intensities (before the energy scale) by label
 SECTION_INTENSITY = {"intro": 0.42, "A": 0.7, "B": 1.0, "break": 0.5, "A2": 0.8, "end": 0.8}
+# a B section's intensity at the least, by genre, where held textures lift little by layers
+# (a low-energy cue's B would sit at 0.62): its comping plays the busier level
+B_MIN_INTENSITY: dict[str, float] = {"lofi": 0.75}
 
 # CC0 sonic-pi loops that sit well under each genre (file stems; the beat count is inferred
 # from the loop's length and the cue's tempo)
