@@ -158,34 +158,59 @@ def _fit_one(
     return best
 
 
-def fit_tempo(
-    duration_s: float, bpm: float, ending: str, bounds: tuple[float, float], frame_s: float
+def _first_fit(
+    length: float,
+    bpm: float,
+    ending: str,
+    bounds: tuple[float, float],
+    plans: list[tuple[int, int]],
+    cap: float,
 ) -> FormFit | None:
-    """The drawn tempo nudged (st.FORM_FIT_MAX_MOVE at most, inside ``bounds``) so the cue is
-    a 4-bar intro and 4/8-bar sections, then the held end. A cue of fewer than
-    st.SHORT_FORM_BARS bars at the drawn tempo takes a 2-bar intro, A 4 and B 4 where that
-    moves the tempo st.SHORT_FORM_MAX_MOVE at most, else a 2-bar A. None: nothing fits."""
-    if ending == "loop":
-        return None
-    length = duration_s - frame_s if ending in ("button", "cut") else duration_s
-    if duration_s * bpm / 240.0 < st.SHORT_FORM_BARS:
-        cap = st.SHORT_FORM_MAX_MOVE
-        plans = [(2, 10), (2, 8)]  # A 4 and B 4; else a 2-bar A
-    else:
-        cap = st.FORM_FIT_MAX_MOVE
-        intro = st.FORM_INTRO_BARS
-        top = int(length * bounds[1] / 240.0) + 1
-        plans = [(intro, n) for n in range(intro + 8, top + 1, 4)]
-
-        def move(plan: tuple[int, int]) -> float:
-            return (_fit_one(length, bpm, ending, bounds, plan, cap) or (9.0,))[0]
-
-        plans.sort(key=move)
+    """The first of ``plans`` whose tempo lies within ``cap`` of ``bpm``."""
     for plan in plans:
         got = _fit_one(length, bpm, ending, bounds, plan, cap)
         if got is not None and got[0] <= cap:
             return FormFit(drawn_bpm=bpm, bpm=got[1], intro=plan[0], bars=plan[1])
     return None
+
+
+def fit_tempo(
+    duration_s: float,
+    bpm: float,
+    ending: str,
+    bounds: tuple[float, float],
+    frame_s: float,
+    rng: np.random.Generator | None = None,
+) -> FormFit | None:
+    """The drawn tempo nudged (st.FORM_FIT_MAX_MOVE at most, inside ``bounds``) so the cue is
+    a 4-bar intro and 4/8-bar sections, then the held end. A cue of fewer than
+    st.SHORT_FORM_BARS bars at the drawn tempo takes a 2-bar intro, A 4 and B 4 where that
+    moves the tempo st.SHORT_FORM_MAX_MOVE at most, else a 2-bar A; one of fewer than
+    st.INTRO_CHOICE_BARS takes a 2- or a 4-bar intro on the seed (``rng``) where both fit.
+    None: nothing fits."""
+    if ending == "loop":
+        return None
+    length = duration_s - frame_s if ending in ("button", "cut") else duration_s
+    if duration_s * bpm / 240.0 < st.SHORT_FORM_BARS:  # A 4 and B 4; else a 2-bar A
+        return _first_fit(length, bpm, ending, bounds, [(2, 10), (2, 8)], st.SHORT_FORM_MAX_MOVE)
+    cap = st.FORM_FIT_MAX_MOVE
+    intros = [st.FORM_INTRO_BARS]
+    if duration_s * bpm / 240.0 < st.INTRO_CHOICE_BARS:
+        intros.append(2)
+    top = int(length * bounds[1] / 240.0) + 1
+    fits = []
+    for intro in intros:
+        plans = [(intro, n) for n in range(intro + 8, top + 1, 4)]
+
+        def move(plan: tuple[int, int]) -> float:
+            return (_fit_one(length, bpm, ending, bounds, plan, cap) or (9.0,))[0]
+
+        fit = _first_fit(length, bpm, ending, bounds, sorted(plans, key=move), cap)
+        if fit is not None:
+            fits.append(fit)
+    if len(fits) > 1 and rng is not None:
+        return fits[int(rng.integers(len(fits)))]
+    return fits[0] if fits else None
 
 
 Span = tuple[float, float]  # (start beat, length in beats)

@@ -280,10 +280,9 @@ class DraftGenerator:
             raise InvalidRequest(f"frame rate must be 1-240 frames per second, got {frame_rate!r}")
         fit = None
         if tempo_source != "attributes" and not (cuts or markers or request.loop or carry):
-            bucket = taxonomy.normalise_tempo(attrs.tempo_bucket)[0]
-            bounds = taxonomy.TEMPO_BUCKETS[bucket]  # the bucket's top is the next one's
-            fit = fit_tempo(duration, bpm, ending, (bounds[0], bounds[1] - 0.01),
-                            1.0 / float(frame_rate))  # fmt: skip
+            bounds = st.BUCKET_TEMPO[taxonomy.normalise_tempo(attrs.tempo_bucket)[0]]
+            fit_rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, 23])
+            fit = fit_tempo(duration, bpm, ending, bounds, 1.0 / float(frame_rate), fit_rng)
         spec = ArrangeInput(
             duration_s=duration, bpm=fit.bpm if fit else bpm, tonic=tonic, mode=mode,
             genre=genre, mood=mood, energy=energy, instruments=instruments, cuts=cuts,

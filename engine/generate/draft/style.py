@@ -510,6 +510,9 @@ FORM_FIT_MAX_MOVE = 0.08  # the most the fit moves the drawn tempo
 FORM_INTRO_BARS = 4
 SHORT_FORM_BARS = 13  # fewer bars at the drawn tempo: a 2-bar intro, a 4-bar A, a 4-bar B ...
 SHORT_FORM_MAX_MOVE = 0.25  # ... when the fit moves the tempo by no more; else A is 2 bars
+# fewer bars at the drawn tempo: the seed picks a 2- or a 4-bar intro where both fit (a 30 s
+# cue at a medium tempo: intro 4, A 4, B 4 or intro 2 and 12 bars of A and B)
+INTRO_CHOICE_BARS = 16
 # beats a ring's held chord may run past its minimum (2 s, 2-6 beats): a bar, else two
 HOLD_EXTRA_BEATS = (4.0, 8.0)
 
