@@ -294,7 +294,8 @@ def _group(
     """One segment's bars as labelled sections; ``li`` is the position in the label cycle.
     Sections are 4 or 8 bars (a blues chorus 12); a cue with an intro has a B section: when
     the label cycle would not reach one, the last section is the B (the climax comes late).
-    ``intro``: the intro's bars where the tempo was fitted to the form."""
+    ``intro``: the intro's bars where the tempo was fitted to the form (one segment): its
+    last section is a B (three 4-bar sections: A, B, B)."""
     groups: list[tuple[str, list[Span]]] = []
     remaining = list(bars)
     if with_intro:
@@ -306,14 +307,15 @@ def _group(
     if with_intro and n == 6:  # slow and short: a 2-bar A, then the B
         sizes = [2, 4]
     elif with_intro and n in (8, 12):  # an A and a B, the longer one on a seed; or three 4s
-        pick = 0 if rng is None else int(rng.integers(3 if n == 12 else 2))
+        three = n == 12 and intro == 4  # (after a 2-bar intro a first B would come too early)
+        pick = 0 if rng is None else int(rng.integers(3 if three else 2))
         sizes = [[4, n - 4], [n - 4, 4], [4, 4, 4]][pick]
     else:
         labels = [cycle[(li + i) % len(cycle)] for i in range(len(cycle))]
         sizes = _sizes(n, labels, unit, rng)
     labels = [cycle[(li + i) % len(cycle)] for i in range(len(sizes))]
-    if with_intro and labels[-1] != "B" and len(labels) >= 2 and n <= 12:
-        labels[-1] = "B"  # a short body ends on its climax
+    if intro is not None and len(labels) >= 2:  # a fitted form ends on its climax, the B
+        labels = ["A", "B", "B"] if sizes == [4, 4, 4] else [*labels[:-1], "B"]
     if with_intro and "B" not in labels and len(labels) >= 2:
         labels[-1] = "B"
     li += len(sizes)
@@ -326,10 +328,10 @@ def _group(
 def _set_intensities(arr: Arrangement, energy_scale: float) -> None:
     """Each section's intensity: its label's, scaled by the cue's energy; a B never under
     its genre's st.B_MIN_INTENSITY (a quiet cue's chorus still lifts by what it plays)."""
-    n_sections = len(arr.sections)
+    b_at = [i for i, sec in enumerate(arr.sections) if sec.label == "B"]
     for i, sec in enumerate(arr.sections):
         base = st.SECTION_INTENSITY[sec.label]
-        last_b = sec.label == "B" and i >= n_sections - 3
+        last_b = bool(b_at) and i == b_at[-1] and i >= len(arr.sections) - 3
         if last_b:
             base += 0.05  # the last chorus lifts
         sec.intensity = min(1.1, base * energy_scale)
