@@ -95,7 +95,7 @@ def _request(cue: CueSpec, seed: int, out_dir: Path, duration_s: float) -> Gener
 
 
 def render_parts(arr: Arrangement, soundfont: Path, num_samples: int) -> list[np.ndarray]:
-    """Each part rendered alone (two FluidSynth processes at a time), exact length."""
+    """Each part rendered alone (two FluidSynth renders at a time), exact length."""
     with tempfile.TemporaryDirectory(prefix="vmb-quality-") as tmp:
         paths = []
         for pi in range(len(arr.parts)):

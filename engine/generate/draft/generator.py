@@ -30,7 +30,7 @@ from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
 from engine.generate.draft.form import CYCLES
 from engine.generate.draft.midi import split_parts, write_midi
-from engine.generate.draft.render import find_soundfont, render_midi
+from engine.generate.draft.render import find_soundfont, render_midi, renderer
 from engine.generate.draft.theory import key_name, parse_key
 from engine.generate.loudness import normalise_loudness
 from engine.score.wavchunks import add_loop_points
@@ -45,10 +45,10 @@ from engine.types import (
 from engine.util.atomic import fsync_dir, fsync_file
 
 MAX_DURATION_S = 600.0
-# FluidSynth renders the parts in two processes (two cores) and the halves are summed. Fixed,
+# FluidSynth renders the parts in two threads (two cores) and the halves are summed. Fixed,
 # not os.cpu_count(): the split changes the last bits of the mix, and the same seed must give
 # the same bytes on every machine.
-RENDER_PROCESSES = 2
+RENDER_SPLIT = 2
 END_FADE_S = 0.08  # the last reverb tail is trimmed under this fade
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
 
@@ -319,7 +319,7 @@ class DraftGenerator:
             else:
                 parts = {}
                 paths = []
-                for i, group in enumerate(split_parts(arr, RENDER_PROCESSES)):
+                for i, group in enumerate(split_parts(arr, RENDER_SPLIT)):
                     paths.append(Path(split_dir) / f"part{i}.mid")
                     write_midi(played, paths[-1], group)
                 audio = render_midi(paths, soundfont, sr)
@@ -400,6 +400,7 @@ class DraftGenerator:
         t_end = time.perf_counter()
         extra.update(
             soundfont=str(soundfont),
+            renderer=renderer(),  # libfluidsynth in process, else the fluidsynth CLI
             loudness_lufs=round(float(loud["lufs"]), 2),
             true_peak_dbtp=round(float(loud["true_peak_dbtp"]), 2),
             timings_s={
