@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bridge.errors import JobError
-from engine.generate.draft import libfluid
+from engine.generate.draft import libfluid, midiclock
 from engine.generate.draft import render as draft_render
 
 SR = 22050
@@ -30,10 +30,15 @@ needs_cli = pytest.mark.skipif(
 
 
 def _midi(path: Path, program: int, pitches: list[int], drums: bool = False) -> Path:
-    """A tiny file: one part with a reverb and chorus send, notes a quarter apart, then
-    "all sound off" (as the draft's MIDI ends)."""
+    """A tiny file: a conductor track that changes tempo (as a cue's tempo map does at a cut)
+    and one part with a reverb and chorus send, notes an eighth apart, then "all sound off"
+    (as the draft's MIDI ends)."""
     mid = mido.MidiFile(type=1, ticks_per_beat=480)
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)])
+    conductor = [mido.MetaMessage("set_tempo", tempo=500000)]
+    conductor.append(mido.MetaMessage("set_tempo", tempo=431034, time=700))
+    conductor.append(mido.MetaMessage("set_tempo", tempo=612245, time=500))
+    mid.tracks.append(mido.MidiTrack(conductor))
+    track = mido.MidiTrack()
     ch = 9 if drums else 0
     track.append(mido.Message("program_change", channel=ch, program=program))
     track.append(mido.Message("control_change", channel=ch, control=91, value=90))
@@ -93,15 +98,50 @@ def test_parallel_renders_in_threads_give_each_file_its_own_samples(files) -> No
 
 @needs_library
 @needs_cli
-def test_the_library_gives_the_cli_samples_bit_for_bit(files) -> None:
-    """Max abs difference 0 (measured on 30 s draft cues too: docs/draft-quality.md)."""
+@pytest.mark.parametrize("rate", [SR, 44100])
+def test_the_library_gives_the_cli_samples(files, rate, monkeypatch) -> None:
+    """One block a call, as the CLI writes, gives its samples bit for bit. From one event
+    block to the next (the plan, no fallback) they agree to float rounding: finished voices
+    leave FluidSynth's mix at the end of a call, so a call of many blocks can sum the rest in
+    another order (measured on 30 s draft cues: docs/draft-quality.md)."""
     paths = list(files.values())
     sf = Path(SOUNDFONTS[0])
-    cli = draft_render.render_cli(paths, sf, SR, 0.6)
-    lib = draft_render.render_library(paths, sf, SR, 0.6)
-    for a, b in zip(cli, lib, strict=True):
-        assert a.shape == b.shape
-        assert float(np.abs(a - b).max()) == 0.0
+    cli = draft_render.render_cli(paths, sf, rate, 0.6)
+    desyncs = libfluid._state.get("desyncs", 0)
+    planned = draft_render.render_library(paths, sf, rate, 0.6)
+    assert libfluid._state.get("desyncs", 0) == desyncs
+    monkeypatch.setattr(midiclock, "event_blocks", _no_plan)
+    per_block = draft_render.render_library(paths, sf, rate, 0.6)
+    for a, b, c in zip(cli, planned, per_block, strict=True):
+        assert a.shape == b.shape == c.shape
+        assert float(np.abs(a - c).max()) == 0.0
+        assert float(np.abs(a - b).max()) <= 1e-6 * float(np.abs(a).max())
+
+
+def _no_plan(*_args: object) -> list[tuple[int, int]]:
+    raise midiclock.NotPlain("planning off: one block a call")
+
+
+@needs_library
+def test_a_render_cut_at_frames_is_the_start_of_the_whole_render(files) -> None:
+    whole = _render(files["strings"])
+    cut = libfluid.render_file(files["strings"], Path(SOUNDFONTS[0]), SR, 0.6, frames=SR + 7)
+    assert cut.shape == (SR + 7, 2) and np.array_equal(cut, whole[: SR + 7])
+
+
+def test_the_clock_puts_events_in_the_blocks_the_player_sends_them(files) -> None:
+    """At 120 bpm and 480 ticks a beat, tick 240 (an eighth, 250 ms) is due in the block
+    where the player's rounded tick first reaches it; the plan lists every event block."""
+    plan = midiclock.event_blocks(files["piano"].read_bytes(), SR, 64)
+    blocks = [b for b, _ in plan]
+    assert blocks == sorted(set(blocks)) and blocks[0] > 0
+    clock = midiclock.PlayerClock(480, SR, 64)
+    first = clock.first_block(240, 1)
+    assert clock.tick(first) >= 240 > clock.tick(first - 1)
+    assert abs(first * 64 / SR - 0.25) < 64 / SR
+    assert (first, clock.tick(first - 1)) == plan[0]
+    with pytest.raises(midiclock.NotPlain):
+        midiclock.read_events(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28")  # SMPTE
 
 
 @needs_library

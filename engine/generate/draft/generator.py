@@ -308,11 +308,13 @@ class DraftGenerator:
         """The mix (and each stem's audio). A loop renders its arrangement twice and keeps
         the second pass, whose start holds the tails of the end (finish.doubled)."""
         played = finish.doubled(arr) if loop else arr
+        n = int(round(arr.duration_s * sr))
+        frames = 2 * n if loop else n  # rendering stops there (the MIDI runs a tail longer)
         with tempfile.TemporaryDirectory(prefix="vmb-split-") as split_dir:
             if stems:
                 groups = finish.stem_groups(arr)
                 audios = finish.render_groups(
-                    played, list(groups.values()), soundfont, sr, Path(split_dir)
+                    played, list(groups.values()), soundfont, sr, Path(split_dir), frames
                 )
                 parts = dict(zip(groups, audios, strict=True))
                 audio = np.sum(audios, axis=0, dtype=np.float32)
@@ -322,9 +324,8 @@ class DraftGenerator:
                 for i, group in enumerate(split_parts(arr, RENDER_SPLIT)):
                     paths.append(Path(split_dir) / f"part{i}.mid")
                     write_midi(played, paths[-1], group)
-                audio = render_midi(paths, soundfont, sr)
+                audio = render_midi(paths, soundfont, sr, frames=frames)
         if loop:
-            n = int(round(arr.duration_s * sr))
             audio = fit_length(audio, 2 * n)[n:]
             parts = {k: fit_length(v, 2 * n)[n:] for k, v in parts.items()}
         return audio, parts

@@ -156,12 +156,16 @@ def render_cli(
 
 
 def render_library(
-    paths: Sequence[Path], soundfont: Path, sample_rate: int, gain: float
+    paths: Sequence[Path],
+    soundfont: Path,
+    sample_rate: int,
+    gain: float,
+    frames: int | None = None,
 ) -> list[np.ndarray]:
     """Each file rendered in process, in parallel threads (the first in this one)."""
 
     def one(path: Path) -> np.ndarray:
-        return libfluid.render_file(path, soundfont, sample_rate, gain)
+        return libfluid.render_file(path, soundfont, sample_rate, gain, frames)
 
     if len(paths) == 1:
         return [one(paths[0])]
@@ -172,9 +176,14 @@ def render_library(
 
 
 def render_midi(
-    midi_paths: Path | Sequence[Path], soundfont: Path, sample_rate: int, gain: float = 0.6
+    midi_paths: Path | Sequence[Path],
+    soundfont: Path,
+    sample_rate: int,
+    gain: float = 0.6,
+    frames: int | None = None,
 ) -> np.ndarray:
-    """Render MIDI to float32 stereo (samples, 2) at ``sample_rate``.
+    """Render MIDI to float32 stereo (samples, 2) at ``sample_rate``; at most ``frames``
+    samples where given (the in-process render stops there: the rest would be trimmed).
 
     Several files (an arrangement split by parts) render in parallel and are summed: the
     synthesiser and its effects are linear, so the mix is the same music, and a fixed split
@@ -182,9 +191,9 @@ def render_midi(
     """
     paths = [Path(midi_paths)] if isinstance(midi_paths, str | Path) else list(midi_paths)
     if libfluid.library() is not None:
-        audios = render_library(paths, soundfont, sample_rate, gain)
+        audios = render_library(paths, soundfont, sample_rate, gain, frames)
     else:
-        audios = render_cli(paths, soundfont, sample_rate, gain)
+        audios = [a[:frames] for a in render_cli(paths, soundfont, sample_rate, gain)]
     mix = audios[0].copy()
     for audio in audios[1:]:
         if mix.shape[0] < audio.shape[0]:
