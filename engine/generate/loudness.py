@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,8 @@ def k_weighting(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
 
 _pool: list[ThreadPoolExecutor] = []
 _pool_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child has the pool but not its threads
+    os.register_at_fork(after_in_child=_pool.clear)
 
 
 def _per_channel(fn: Callable[[int], np.ndarray], channels: int) -> list[np.ndarray]:

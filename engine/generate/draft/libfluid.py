@@ -61,7 +61,6 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "fluid_synth_add_sfont": (_int, [_vp, _vp]),
     "fluid_synth_remove_sfont": (_int, [_vp, _vp]),
     "fluid_synth_write_float": (_int, [_vp, _int, _vp, _int, _int, _vp, _int, _int]),
-    "fluid_is_midifile": (_int, [_str]),
     "new_fluid_player": (_vp, [_vp]),
     "delete_fluid_player": (None, [_vp]),
     "fluid_player_add_mem": (_int, [_vp, ctypes.c_char_p, ctypes.c_size_t]),
@@ -282,7 +281,7 @@ def render_file(
     midi: Path, soundfont: Path, sample_rate: int, gain: float, frames: int | None = None
 ) -> np.ndarray:
     """One MIDI file rendered in a fresh synth: float32 stereo (frames, 2), the CLI's samples
-    (its first ``frames`` where given: the render stops there)."""
+    to float rounding (the module doc); its first ``frames`` where given (it stops there)."""
     lib = library()
     if lib is None:
         raise JobError(f"libfluidsynth is not available: {unavailable_reason()}")

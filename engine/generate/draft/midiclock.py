@@ -4,8 +4,9 @@ the file and running the player's clock (FluidSynth 2.3, ``player.timing-source=
 Why: FluidSynth runs the player at the start of every block, but one ``write_float`` call of
 several blocks runs it for all of them before rendering any, so an event due in the call's
 third block would sound from its first. The CLI writes one block a call; the in-process
-renderer writes from one event block to the next, which is the same audio in a twentieth of
-the calls, provided each event block is known. The clock below is the player's arithmetic:
+renderer writes from one event block to the next, which keeps every event in its block (the
+same timing, the same audio to float rounding: libfluid's doc) in a twentieth of the calls,
+provided each event block is known. The clock below is the player's arithmetic:
 block b is at ``msec = int(1000 * 64 b / rate)``, the player's tick there is
 ``start_ticks + int((msec - start_msec) / deltatime + 0.5)`` with ``deltatime`` the tempo
 in float32 ms per tick, and a tempo event moves ``start_*`` to the block it is sent in.
@@ -57,6 +58,8 @@ def _track_events(data: bytes, i: int, end: int) -> tuple[list[int], list[tuple[
             length, i = _varlen(data, i)
             i += length
             status = 0
+        elif status > 0xF0:  # not in a MIDI file: rather one block a call than a wrong plan
+            raise NotPlain(f"status byte {status:#x} in a track")
         else:
             i += 1 if (status & 0xF0) in (0xC0, 0xD0) else 2
         ticks.append(tick)
