@@ -179,9 +179,22 @@ def form(arr: Arrangement) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+SHORT_CUE_BARS = 13  # a 4-bar intro, A and B and the held last bar
+
+
 def odd_units(arr: Arrangement) -> list[str]:
-    """Sections (the end's held bars aside) not 4 or 8 bars long, as 'label:bars'."""
-    return [f"{label}:{n}" for label, n in form(arr) if label != "end" and n not in (4, 8)]
+    """Sections (the end's held bars aside) not in 4- or 8-bar units, as 'label:bars'.
+
+    A blues chorus is 12 bars. A cue holding fewer than ``SHORT_CUE_BARS`` bars at its tempo
+    (a slow 30 s cue: 8-11 bars) cannot fit a 4-bar intro before a 4-bar A and B, so there a
+    2-bar intro (half a phrase) is the unit that fits the length."""
+    units = (4, 8, 12) if arr.genre == "blues" else (4, 8)
+    short = arr.end_beat / 4.0 < SHORT_CUE_BARS
+    return [
+        f"{label}:{n}"
+        for label, n in form(arr)
+        if label != "end" and n not in units and not (label == "intro" and short and n == 2)
+    ]
 
 
 def melody_onsets(arr: Arrangement) -> set[tuple[int, int]]:

@@ -29,7 +29,7 @@ from engine.eval import draft_report
 from engine.eval.tempo import track_beats
 from engine.generate.draft.arrangement import Arrangement
 from engine.generate.draft.generator import DraftGenerator, fade_end, fit_length
-from engine.generate.draft.midi import write_midi
+from engine.generate.draft.midi import midi_bytes, part_files
 from engine.generate.draft.render import find_soundfont, render_midi
 from engine.generate.loudness import integrated_loudness
 from engine.types import Attributes, GenerationRequest, MusicDescription, Retrieval
@@ -95,12 +95,14 @@ def _request(cue: CueSpec, seed: int, out_dir: Path, duration_s: float) -> Gener
 
 
 def render_parts(arr: Arrangement, soundfont: Path, num_samples: int) -> list[np.ndarray]:
-    """Each part rendered alone (two FluidSynth processes at a time), exact length."""
+    """Each part rendered alone (two FluidSynth renders at a time), exact length."""
     with tempfile.TemporaryDirectory(prefix="vmb-quality-") as tmp:
         paths = []
-        for pi in range(len(arr.parts)):
+        for pi, data in enumerate(
+            part_files(midi_bytes(arr), [{i} for i in range(len(arr.parts))])
+        ):
             paths.append(Path(tmp) / f"part{pi}.mid")
-            write_midi(arr, paths[-1], {pi})
+            paths[-1].write_bytes(data)
         with ThreadPoolExecutor(2) as pool:
             audios = list(pool.map(lambda p: render_midi(p, soundfont, SR), paths))
     return [fit_length(a, num_samples) for a in audios]

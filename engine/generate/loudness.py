@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import ndimage, signal
@@ -46,6 +50,36 @@ def k_weighting(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     return sos, np.array([1.0])
 
 
+_pool: list[ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child has the pool but not its threads
+    os.register_at_fork(after_in_child=_pool.clear)
+
+
+def _per_channel(fn: Callable[[int], np.ndarray], channels: int) -> list[np.ndarray]:
+    """``fn(ch)`` for every channel, two at a time (scipy's filter and numpy's convolution
+    release the GIL): each channel is computed alone, so the result is the one-thread result
+    to the bit, in about half the time where a core is free."""
+    if channels == 1:
+        return [fn(0)]
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="vmb-loudness"))
+    return list(_pool[0].map(fn, range(channels)))
+
+
+def _k_filtered(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The K-weighted signal, float32 (n, ch), each channel filtered on its own. Laid out
+    channel by channel (Fortran order), as ``sosfilt(..., axis=0)`` returns it, so the energy
+    sums after it add in the same order and give the same bits."""
+    sos = k_weighting(sample_rate)[0].astype(np.float32)
+    x32 = x.astype(np.float32, copy=False)
+    y = np.empty((x32.shape[1], x32.shape[0]), np.float32)
+    for ch, col in enumerate(_per_channel(lambda c: signal.sosfilt(sos, x32[:, c]), x.shape[1])):
+        y[ch] = col
+    return y.T
+
+
 def _as_channels(audio: np.ndarray) -> np.ndarray:
     """(n,) or (n, ch) -> float64 (n, ch)."""
     x = np.asarray(audio, dtype=np.float64)
@@ -70,8 +104,7 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     n = x.shape[0]
     if n == 0:
         return -math.inf
-    sos, _ = k_weighting(sample_rate)
-    y = signal.sosfilt(sos.astype(np.float32), x.astype(np.float32, copy=False), axis=0)
+    y = _k_filtered(x, sample_rate)
     step = max(1, int(round(STEP_S * sample_rate)))
     per_block = int(round(BLOCK_S / STEP_S))
     n_steps = n // step
@@ -145,12 +178,19 @@ def _oversampled_peak_envelope(
     starts = np.concatenate([hot[:1], hot[gaps + 1]]) * block
     ends = np.minimum((np.concatenate([hot[gaps], hot[-1:]]) + 1) * block, n)
     padded = np.pad(x32, ((taps - 1 - delay, delay), (0, 0)))
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        span = padded[a : b + taps - 1]
-        for branch in branches[1:]:
-            for ch in range(x32.shape[1]):
-                y = np.convolve(span[:, ch], branch, mode="valid")
-                np.maximum(env[a:b], np.abs(y), out=env[a:b])
+    spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+    def channel(ch: int) -> np.ndarray:
+        peak = np.zeros(n, np.float32)
+        col = np.ascontiguousarray(padded[:, ch])
+        for a, b in spans:
+            for branch in branches[1:]:
+                y = np.convolve(col[a : b + taps - 1], branch, mode="valid")
+                np.maximum(peak[a:b], np.abs(y), out=peak[a:b])
+        return peak
+
+    for peak in _per_channel(channel, x32.shape[1]):
+        np.maximum(env, peak, out=env)  # a maximum: the same in any order
     return env
 
 

@@ -98,7 +98,14 @@ def test_intro_layers_and_form_units():
     arr = _arr([("intro", 2), ("A", 4), ("B", 3), ("end", 1)], intro + a_notes)
     assert dn.intro_layers(arr) == {"first_half": 1, "second_half": 2, "a": 4}
     assert dn.form(arr) == (("intro", 2), ("A", 4), ("B", 3), ("end", 1))
-    assert dn.odd_units(arr) == ["intro:2", "B:3"]
+    # 10 bars: too short for a 4-bar intro, A and B, so the 2-bar intro is the unit that fits
+    assert dn.odd_units(arr) == ["B:3"]
+    long = _arr([("intro", 2), ("A", 4), ("B", 8), ("end", 1)], a_notes)
+    assert dn.odd_units(long) == ["intro:2"]
+    chorus = _arr([("intro", 4), ("A", 12), ("end", 1)], a_notes)
+    assert dn.odd_units(chorus) == ["A:12"]
+    chorus.genre = "blues"  # a blues chorus is 12 bars
+    assert dn.odd_units(chorus) == []
     assert dn.intro_layers(_arr([("A", 4)], a_notes)) is None
 
 

@@ -105,18 +105,26 @@ def doubled(arr: Arrangement) -> Arrangement:
 
 
 def render_groups(
-    arr: Arrangement, groups: list[set[int]], soundfont: Path, sample_rate: int, tmp: Path
+    whole: bytes,
+    groups: list[set[int]],
+    soundfont: Path,
+    sample_rate: int,
+    tmp: Path,
+    frames: int | None = None,
 ) -> list[np.ndarray]:
-    """Each group of parts rendered on its own (two at a time), all padded to one length."""
-    from engine.generate.draft.midi import write_midi
+    """Each group of parts (cut from the arrangement's whole MIDI file) rendered on its own,
+    two at a time, all padded to one length (the first ``frames`` samples where given)."""
+    from engine.generate.draft.midi import part_files
     from engine.generate.draft.render import render_midi
 
     paths = []
-    for i, parts in enumerate(groups):
+    for i, data in enumerate(part_files(whole, groups)):
         paths.append(tmp / f"stem{i}.mid")
-        write_midi(arr, paths[-1], parts)
+        paths[-1].write_bytes(data)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        audios = list(pool.map(lambda p: render_midi(p, soundfont, sample_rate), paths))
+        audios = list(
+            pool.map(lambda p: render_midi(p, soundfont, sample_rate, frames=frames), paths)
+        )
     n = max(a.shape[0] for a in audios)
     return [np.pad(a, ((0, n - a.shape[0]), (0, 0))) for a in audios]
 

@@ -29,8 +29,8 @@ from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
 from engine.generate.draft.form import CYCLES, fit_tempo
-from engine.generate.draft.midi import split_parts, write_midi
-from engine.generate.draft.render import find_soundfont, render_midi
+from engine.generate.draft.midi import midi_bytes, part_files, split_parts
+from engine.generate.draft.render import find_soundfont, render_midi, renderer
 from engine.generate.draft.theory import key_name, parse_key
 from engine.generate.loudness import normalise_loudness
 from engine.score.wavchunks import add_loop_points
@@ -45,10 +45,10 @@ from engine.types import (
 from engine.util.atomic import fsync_dir, fsync_file
 
 MAX_DURATION_S = 600.0
-# FluidSynth renders the parts in two processes (two cores) and the halves are summed. Fixed,
+# FluidSynth renders the parts in two threads (two cores) and the halves are summed. Fixed,
 # not os.cpu_count(): the split changes the last bits of the mix, and the same seed must give
 # the same bytes on every machine.
-RENDER_PROCESSES = 2
+RENDER_SPLIT = 2
 END_FADE_S = 0.08  # the last reverb tail is trimmed under this fade
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
 
@@ -311,28 +311,31 @@ class DraftGenerator:
                           "note": note}  # fmt: skip
 
     def _render(
-        self, arr: Arrangement, soundfont: Path, sr: int, stems: bool, loop: bool
+        self, arr: Arrangement, whole: bytes, soundfont: Path, sr: int, stems: bool, loop: bool
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The mix (and each stem's audio). A loop renders its arrangement twice and keeps
-        the second pass, whose start holds the tails of the end (finish.doubled)."""
-        played = finish.doubled(arr) if loop else arr
+        """The mix (and each stem's audio) from the arrangement's MIDI file ``whole``. A loop
+        renders its arrangement twice and keeps the second pass, whose start holds the tails
+        of the end (finish.doubled)."""
+        if loop:
+            whole = midi_bytes(finish.doubled(arr))
+        n = int(round(arr.duration_s * sr))
+        frames = 2 * n if loop else n  # rendering stops there (the MIDI runs a tail longer)
         with tempfile.TemporaryDirectory(prefix="vmb-split-") as split_dir:
             if stems:
                 groups = finish.stem_groups(arr)
                 audios = finish.render_groups(
-                    played, list(groups.values()), soundfont, sr, Path(split_dir)
+                    whole, list(groups.values()), soundfont, sr, Path(split_dir), frames
                 )
                 parts = dict(zip(groups, audios, strict=True))
                 audio = np.sum(audios, axis=0, dtype=np.float32)
             else:
                 parts = {}
                 paths = []
-                for i, group in enumerate(split_parts(arr, RENDER_PROCESSES)):
+                for i, data in enumerate(part_files(whole, split_parts(arr, RENDER_SPLIT))):
                     paths.append(Path(split_dir) / f"part{i}.mid")
-                    write_midi(played, paths[-1], group)
-                audio = render_midi(paths, soundfont, sr)
+                    paths[-1].write_bytes(data)
+                audio = render_midi(paths, soundfont, sr, frames=frames)
         if loop:
-            n = int(round(arr.duration_s * sr))
             audio = fit_length(audio, 2 * n)[n:]
             parts = {k: fit_length(v, 2 * n)[n:] for k, v in parts.items()}
         return audio, parts
@@ -393,8 +396,9 @@ class DraftGenerator:
         mid_path = out_dir / f"{request.name}.mid"
         with _temp_files(out_dir, request.name) as temp:
             mid_tmp = temp(".tmp.mid")
-            write_midi(arr, mid_tmp, loop_markers=request.loop)
-            audio, stems = self._render(arr, soundfont, sr, request.stems, request.loop)
+            whole = midi_bytes(arr, loop_markers=request.loop)
+            mid_tmp.write_bytes(whole)  # and the parts' files are cut from it
+            audio, stems = self._render(arr, whole, soundfont, sr, request.stems, request.loop)
             t_render = time.perf_counter()
             progress("generate", 2, 3)
             audio, stems, loud = self._finish(audio, stems, arr, sr, num_samples, extra)
@@ -408,6 +412,7 @@ class DraftGenerator:
         t_end = time.perf_counter()
         extra.update(
             soundfont=str(soundfont),
+            renderer=renderer(),  # libfluidsynth in process, else the fluidsynth CLI
             loudness_lufs=round(float(loud["lufs"]), 2),
             true_peak_dbtp=round(float(loud["true_peak_dbtp"]), 2),
             timings_s={

@@ -7,6 +7,8 @@ mixer settings (CC7 volume, CC10 pan, CC91/93 reverb/chorus sends, CC11 expressi
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import mido
@@ -152,3 +154,27 @@ def split_parts(arr: Arrangement, groups: int) -> list[set[int]]:
         members.add(pi)
         bins[k] = (total + counts[pi], members)
     return [members for _, members in bins if members]
+
+
+def midi_bytes(arr: Arrangement, loop_markers: bool = False) -> bytes:
+    """The whole arrangement's file (``build_midi``) as bytes."""
+    out = io.BytesIO()
+    build_midi(arr, None, loop_markers).save(file=out)
+    return out.getvalue()
+
+
+def part_files(whole: bytes, groups: Sequence[set[int]]) -> list[bytes]:
+    """Files of the conductor and each group of parts, cut from the whole arrangement's file
+    (track 0 the conductor, track i + 1 part i): the bytes ``build_midi(arr, parts)`` saves,
+    without building and encoding every note again (a third of a cue's MIDI time each)."""
+    chunks, i = [], 14
+    while i < len(whole):
+        end = i + 8 + int.from_bytes(whole[i + 4 : i + 8], "big")
+        chunks.append(whole[i:end])
+        i = end
+    files = []
+    for parts in groups:
+        tracks = [chunks[0]] + [chunks[pi + 1] for pi in sorted(parts)]
+        header = whole[:10] + len(tracks).to_bytes(2, "big") + whole[12:14]
+        files.append(header + b"".join(tracks))
+    return files

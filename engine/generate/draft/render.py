@@ -1,9 +1,11 @@
-"""MIDI -> audio with the FluidSynth CLI and an MIT General MIDI soundfont.
+"""MIDI -> audio with FluidSynth and an MIT General MIDI soundfont.
 
-The CLI renders a 30 s cue in about 0.5 s of CPU (dynamic sample loading reads only the
-presets the cue uses), deterministically: the same MIDI gives the same samples, which keeps
-the draft bit-reproducible per seed. The MIDI ends with "all sound off" so FluidSynth stops
-rendering at the cue end instead of waiting for every release tail.
+In process through libfluidsynth where it loads (libfluid: no program started, the soundfont
+kept loaded between renders), else the `fluidsynth` CLI; both give the same samples for the
+same MIDI (the library path plays it exactly as `fluidsynth -F` does), which keeps the draft
+bit-reproducible per seed whichever ran. Dynamic sample loading reads only the presets the cue
+uses. The MIDI ends with "all sound off" so FluidSynth stops rendering at the cue end instead
+of waiting for every release tail.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from bridge.errors import ConfigError, JobError, MissingDependency
+from engine.generate.draft import libfluid
 
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -70,10 +74,17 @@ def find_fluidsynth() -> str:
     exe = shutil.which("fluidsynth")
     if exe is None:
         raise MissingDependency(
-            "the fluidsynth program is not installed; install it with "
-            "`apt-get install fluidsynth` (macOS: `brew install fluid-synth`)"
+            "FluidSynth is not installed (neither libfluidsynth 2.x nor the fluidsynth "
+            "program); install it with `apt-get install fluidsynth` (macOS: "
+            "`brew install fluid-synth`)"
         )
     return exe
+
+
+def renderer() -> str:
+    """Which FluidSynth renders here (the cue's ``extra`` records it)."""
+    lib = libfluid.library()
+    return f"{lib.version} in process" if lib is not None else "fluidsynth CLI"
 
 
 def _command(exe: str, soundfont: Path, midi: Path, out: Path, sample_rate: int, gain: float):
@@ -124,16 +135,10 @@ def _read_render(code: int, stdout: str, stderr: str, out: Path, sample_rate: in
     return audio[:, :2]
 
 
-def render_midi(
-    midi_paths: Path | Sequence[Path], soundfont: Path, sample_rate: int, gain: float = 0.6
-) -> np.ndarray:
-    """Render MIDI to float32 stereo (samples, 2) at ``sample_rate``.
-
-    Several files (an arrangement split by parts) render in parallel processes and are summed:
-    the synthesiser and its effects are linear, so the mix is the same music, and a fixed split
-    keeps the result deterministic while using more than one core.
-    """
-    paths = [Path(midi_paths)] if isinstance(midi_paths, str | Path) else list(midi_paths)
+def render_cli(
+    paths: Sequence[Path], soundfont: Path, sample_rate: int, gain: float
+) -> list[np.ndarray]:
+    """Each file rendered by its own `fluidsynth -F` process, all in parallel."""
     exe = find_fluidsynth()
     env = dict(os.environ)
     env.setdefault("LC_ALL", "C")
@@ -144,15 +149,54 @@ def render_midi(
             for midi, out in zip(paths, outs, strict=True)
         ]
         results = _run_all(commands, env)
-        mix: np.ndarray | None = None
-        for (code, stdout, stderr), out in zip(results, outs, strict=True):
-            audio = _read_render(code, stdout, stderr, out, sample_rate)
-            if mix is None:
-                mix = audio.copy()
-            else:
-                n = max(mix.shape[0], audio.shape[0])
-                if mix.shape[0] < n:
-                    mix = np.pad(mix, ((0, n - mix.shape[0]), (0, 0)))
-                mix[: audio.shape[0]] += audio
-    assert mix is not None
+        return [
+            _read_render(code, stdout, stderr, out, sample_rate)
+            for (code, stdout, stderr), out in zip(results, outs, strict=True)
+        ]
+
+
+def render_library(
+    paths: Sequence[Path],
+    soundfont: Path,
+    sample_rate: int,
+    gain: float,
+    frames: int | None = None,
+) -> list[np.ndarray]:
+    """Each file rendered in process, in parallel threads (the first in this one)."""
+
+    def one(path: Path) -> np.ndarray:
+        return libfluid.render_file(path, soundfont, sample_rate, gain, frames)
+
+    if len(paths) == 1:
+        return [one(paths[0])]
+    with ThreadPoolExecutor(max_workers=len(paths) - 1) as pool:
+        rest = [pool.submit(one, p) for p in paths[1:]]
+        first = one(paths[0])
+        return [first, *(f.result() for f in rest)]
+
+
+def render_midi(
+    midi_paths: Path | Sequence[Path],
+    soundfont: Path,
+    sample_rate: int,
+    gain: float = 0.6,
+    frames: int | None = None,
+) -> np.ndarray:
+    """Render MIDI to float32 stereo (samples, 2) at ``sample_rate``; at most ``frames``
+    samples where given (the in-process render stops there: the rest would be trimmed).
+
+    Several files (an arrangement split by parts) render in parallel and are summed: the
+    synthesiser and its effects are linear, so the mix is the same music, and a fixed split
+    keeps the result deterministic while using more than one core.
+    """
+    paths = [Path(midi_paths)] if isinstance(midi_paths, str | Path) else list(midi_paths)
+    if libfluid.library() is not None:
+        audios = render_library(paths, soundfont, sample_rate, gain, frames)
+    else:
+        audios = [a[:frames] for a in render_cli(paths, soundfont, sample_rate, gain)]
+    mix = audios[0].copy()
+    for audio in audios[1:]:
+        if mix.shape[0] < audio.shape[0]:
+            mix = np.pad(mix, ((0, audio.shape[0] - mix.shape[0]), (0, 0)))
+        mix[: audio.shape[0]] += audio
     return np.ascontiguousarray(mix)
