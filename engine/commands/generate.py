@@ -271,6 +271,8 @@ def _print_cue(c: dict[str, Any]) -> None:
         print(f"  loop: {x['loop']['note']} (loop points in the WAV and the MIDI)")
     elif "ending" in x:
         print(f"  ending: {x['ending']}")
+    if "tempo_fit" in x:
+        print(f"  tempo: {x['tempo_fit']['note']}")
     for part, path in c["stems"].items():
         print(f"  stem {part}: {path}")
     for note in x.get("unsupported", ()):

@@ -113,6 +113,11 @@ def test_tempo_is_what_was_asked(rendered, name):
         # in quarters: the estimate may be the double, never anything else
         assert min(abs(est.bpm / asked - k) for k in (1.0, 2.0)) <= 0.03, est
         return
+    if asked > 160 and "bpm" not in TEMPO_CUES[name]:
+        # a drawn rock tempo fitted to its form (161 -> 171.6 BPM) is heard in half time as
+        # often as in quarters: the estimate may be the half, never anything else
+        assert min(abs(est.bpm / asked - k) for k in (1.0, 0.5)) <= 0.03, est
+        return
     assert est.bpm == pytest.approx(asked, rel=0.03), est
 
 

@@ -35,6 +35,7 @@ class ArrangeInput:
     loop: bool = False  # no intro, no ending: the last bar leads back into the first
     carry: dict[str, Any] | None = None  # the previous cue's form position and motifs
     frame_s: float = 0.04  # one picture frame: button and cut endings hit the last one
+    form_plan: tuple[int, int] | None = None  # (intro, bars) a fitted tempo fills (form.py)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class Composer:
         form_rng = self.rng.spawn(1)[0]  # the form by seed; leaves self.rng where it was
         plan_bars(
             arr, boundary_beats, s.genre, self.energy_scale, ending, label_index,
-            form_rng, carry.get("form_cycle"),
+            form_rng, carry.get("form_cycle"), s.form_plan,
         )  # fmt: skip
         plan_harmony(arr, s, self.style, self.mood, self.rng)
         self.arr = arr

@@ -182,8 +182,11 @@ def part_volume(program: int, role: str, family: str) -> int:
 
 def section_level(arr: Arrangement, label: str) -> int:
     """The CC11 value of a section label (style.SECTION_EXPRESSION). High-energy cues already
-    lift by layers (full drums, timpani, cymbals), so their A sections dip half as far."""
-    depth = 0.5 if arr.energy == "high" else 1.0
+    lift by layers (full drums, timpani, cymbals), so their A sections dip half as far; held
+    textures that lift little by layers (style.SECTION_DEPTH) dip further, their intro too."""
+    depth = 0.5 if arr.energy == "high" else st.SECTION_DEPTH.get(arr.genre, 1.0)
+    if label == "intro" and depth > 1.0:  # whose intro would play over its A: at the A's
+        label = "A"
     return round(127 - depth * (127 - st.SECTION_EXPRESSION.get(label, 120)))
 
 

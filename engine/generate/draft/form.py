@@ -11,6 +11,7 @@ with a bar that holds the final chord to the cue's exact length.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,6 +85,132 @@ def plan_time(
     last = segments[-1]
     end_beat = last.start_beat + (duration_s - last.start_s) * 1e6 / last.us_per_beat
     return segments, boundary_beats, accents, end_beat
+
+
+def ring_hold(bpm: float) -> float:
+    """Beats a ring ending holds at the least: 2 s, 2-6 beats."""
+    return min(6.0, max(2.0, 2.0 * bpm / 60.0))
+
+
+@dataclass(frozen=True)
+class FormFit:
+    """A drawn tempo fitted to the form: ``bars`` (intro and body) then the held end."""
+
+    drawn_bpm: float
+    bpm: float
+    intro: int
+    bars: int
+
+    def to_json(self) -> dict[str, object]:
+        body = self.bars - self.intro
+        return {
+            "drawn_bpm": self.drawn_bpm, "bpm": self.bpm, "intro_bars": self.intro,
+            "body_bars": body,
+            "note": f"tempo fitted from {self.drawn_bpm:g} to {self.bpm:g} BPM: a "
+                    f"{self.intro}-bar intro and {body} bars in 4/8-bar sections",
+        }  # fmt: skip
+
+
+def _bpm_span(length_s: float, bars: int, ending: str, extra: float) -> tuple[float, float]:
+    """The tempi at which ``bars`` bars and the ending's hold fill ``length_s``: a ring holds
+    its minimum to ``extra`` beats more; other endings hold nothing (the body runs out)."""
+    exact = 240.0 * bars / length_s
+    if ending != "ring":
+        return exact, exact
+
+    def at(target: float) -> float:  # the hold, past its minimum, grows with the tempo
+        lo, hi = exact, 4.0 * exact
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            if length_s * mid / 60.0 - 4.0 * bars - ring_hold(mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    return at(0.0), at(extra)
+
+
+def _fit_one(
+    length_s: float,
+    bpm: float,
+    ending: str,
+    bounds: tuple[float, float],
+    plan: tuple[int, int],
+    cap: float,
+) -> tuple[float, float] | None:
+    """(move, fitted bpm) for one (intro, bars) plan inside the bucket: the shortest hold
+    that reaches within ``cap`` of the drawn tempo, else the smallest move (over the cap);
+    None where the bucket holds no such tempo."""
+    best = None
+    for extra in st.HOLD_EXTRA_BEATS:
+        a, b = _bpm_span(length_s, plan[1], ending, extra)
+        a, b = max(a, bounds[0]), min(b, bounds[1])
+        if a > b:
+            continue
+        margin = min(0.001 * bpm, 0.25 * (b - a))  # off the edges: tempo rounding keeps bars
+        x = round(min(max(bpm, a + margin), b - margin), 2)
+        move = abs(x / bpm - 1.0)
+        if move <= cap:
+            return move, x
+        if best is None or move < best[0]:
+            best = (move, x)
+    return best
+
+
+def _first_fit(
+    length: float,
+    bpm: float,
+    ending: str,
+    bounds: tuple[float, float],
+    plans: list[tuple[int, int]],
+    cap: float,
+) -> FormFit | None:
+    """The first of ``plans`` whose tempo lies within ``cap`` of ``bpm``."""
+    for plan in plans:
+        got = _fit_one(length, bpm, ending, bounds, plan, cap)
+        if got is not None and got[0] <= cap:
+            return FormFit(drawn_bpm=bpm, bpm=got[1], intro=plan[0], bars=plan[1])
+    return None
+
+
+def fit_tempo(
+    duration_s: float,
+    bpm: float,
+    ending: str,
+    bounds: tuple[float, float],
+    frame_s: float,
+    rng: np.random.Generator | None = None,
+) -> FormFit | None:
+    """The drawn tempo nudged (st.FORM_FIT_MAX_MOVE at most, inside ``bounds``) so the cue is
+    a 4-bar intro and 4/8-bar sections, then the held end. A cue of fewer than
+    st.SHORT_FORM_BARS bars at the drawn tempo takes a 2-bar intro, A 4 and B 4 where that
+    moves the tempo st.SHORT_FORM_MAX_MOVE at most, else a 2-bar A; one of fewer than
+    st.INTRO_CHOICE_BARS takes a 2- or a 4-bar intro on the seed (``rng``) where both fit.
+    None: nothing fits."""
+    if ending == "loop":
+        return None
+    length = duration_s - frame_s if ending in ("button", "cut") else duration_s
+    if duration_s * bpm / 240.0 < st.SHORT_FORM_BARS:  # A 4 and B 4; else a 2-bar A
+        return _first_fit(length, bpm, ending, bounds, [(2, 10), (2, 8)], st.SHORT_FORM_MAX_MOVE)
+    cap = st.FORM_FIT_MAX_MOVE
+    intros = [st.FORM_INTRO_BARS]
+    if duration_s * bpm / 240.0 < st.INTRO_CHOICE_BARS:
+        intros.append(2)
+    top = int(length * bounds[1] / 240.0) + 1
+    fits = []
+    for intro in intros:
+        plans = [(intro, n) for n in range(intro + 8, top + 1, 4)]
+
+        def move(plan: tuple[int, int]) -> float:
+            return (_fit_one(length, bpm, ending, bounds, plan, cap) or (9.0,))[0]
+
+        fit = _first_fit(length, bpm, ending, bounds, sorted(plans, key=move), cap)
+        if fit is not None:
+            fits.append(fit)
+    if len(fits) > 1 and rng is not None:
+        return fits[int(rng.integers(len(fits)))]
+    return fits[0] if fits else None
 
 
 Span = tuple[float, float]  # (start beat, length in beats)
@@ -162,26 +289,33 @@ def _group(
     li: int,
     cycle: tuple[str, ...] = CYCLE_LABELS,
     rng: np.random.Generator | None = None,
+    intro: int | None = None,
 ) -> tuple[list[tuple[str, list[Span]]], int]:
     """One segment's bars as labelled sections; ``li`` is the position in the label cycle.
     Sections are 4 or 8 bars (a blues chorus 12); a cue with an intro has a B section: when
-    the label cycle would not reach one, the last section is the B (the climax comes late)."""
+    the label cycle would not reach one, the last section is the B (the climax comes late).
+    ``intro``: the intro's bars where the tempo was fitted to the form (one segment): its
+    last section is a B (three 4-bar sections: A, B, B)."""
     groups: list[tuple[str, list[Span]]] = []
     remaining = list(bars)
     if with_intro:
-        n_intro = _intro_length(len(remaining), rng)
+        n_intro = intro if intro is not None else _intro_length(len(remaining), rng)
         groups.append(("intro", remaining[:n_intro]))
         remaining = remaining[n_intro:]
     n = len(remaining)
     unit = section_size if n >= 2 * section_size else min(section_size, 8)
     if with_intro and n == 6:  # slow and short: a 2-bar A, then the B
         sizes = [2, 4]
-    elif with_intro and n in (8, 12):  # an A and a B, the longer one on a seed
-        sizes = [4, n - 4] if rng is None or rng.random() < 0.5 else [n - 4, 4]
+    elif with_intro and n in (8, 12):  # an A and a B, the longer one on a seed; or three 4s
+        three = n == 12 and intro == 4  # (after a 2-bar intro a first B would come too early)
+        pick = 0 if rng is None else int(rng.integers(3 if three else 2))
+        sizes = [[4, n - 4], [n - 4, 4], [4, 4, 4]][pick]
     else:
         labels = [cycle[(li + i) % len(cycle)] for i in range(len(cycle))]
         sizes = _sizes(n, labels, unit, rng)
     labels = [cycle[(li + i) % len(cycle)] for i in range(len(sizes))]
+    if intro is not None and len(labels) >= 2:  # a fitted form ends on its climax, the B
+        labels = ["A", "B", "B"] if sizes == [4, 4, 4] else [*labels[:-1], "B"]
     if with_intro and "B" not in labels and len(labels) >= 2:
         labels[-1] = "B"
     li += len(sizes)
@@ -192,14 +326,33 @@ def _group(
 
 
 def _set_intensities(arr: Arrangement, energy_scale: float) -> None:
-    n_sections = len(arr.sections)
+    """Each section's intensity: its label's, scaled by the cue's energy; a B never under
+    its genre's st.B_MIN_INTENSITY (a quiet cue's chorus still lifts by what it plays)."""
+    b_at = [i for i, sec in enumerate(arr.sections) if sec.label == "B"]
     for i, sec in enumerate(arr.sections):
         base = st.SECTION_INTENSITY[sec.label]
-        if sec.label == "B" and i >= n_sections - 3:
+        last_b = bool(b_at) and i == b_at[-1] and i >= len(arr.sections) - 3
+        if last_b:
             base += 0.05  # the last chorus lifts
         sec.intensity = min(1.1, base * energy_scale)
+        if sec.label == "B":
+            floor = st.B_MIN_INTENSITY.get(arr.genre, 0.0)
+            sec.intensity = max(sec.intensity, floor + 0.05 * last_b * (floor > 0))
     if arr.sections[-1].label == "end" and len(arr.sections) > 1:
         arr.sections[-1].intensity = arr.sections[-2].intensity
+
+
+def _hold_min(arr: Arrangement, ending: str, form_plan: tuple[int, int] | None) -> float | None:
+    """Beats the final bar holds at the least: a ring's 2 s (or what a fitted form's bars
+    leave), nothing for a button or cut (their final bar is the last frame); None: the body
+    runs to the end (fade, none, loop)."""
+    if ending in ("button", "cut"):
+        return 0.0
+    if ending in ("fade", "none", "loop"):
+        return None
+    if form_plan is not None:
+        return arr.end_beat - 4.0 * form_plan[1]
+    return ring_hold(arr.tempo[-1].bpm)
 
 
 def plan_bars(
@@ -211,21 +364,17 @@ def plan_bars(
     label_index: int | None = None,
     rng: np.random.Generator | None = None,
     form_cycle: int | None = None,
+    form_plan: tuple[int, int] | None = None,
 ) -> None:
     """Fill ``arr.bars`` and ``arr.sections``: each cut starts a section. A ring ending holds
     the last bar; button and cut endings make the last boundary a final one-frame bar; fade,
     none and loops run the body to the end. ``label_index`` (and ``form_cycle``) continue a
     previous cue's form (no intro). ``rng`` draws the label cycle and the section lengths;
-    without it the form is the first cycle in 8-bar sections."""
+    without it the form is the first cycle in 8-bar sections. ``form_plan`` (intro bars,
+    bars before the held end) is the fitted tempo's form (fit_tempo)."""
     seg_starts = [0.0, *boundary_beats]
     seg_ends = [*boundary_beats, arr.end_beat]
-    bps = arr.tempo[-1].us_per_beat / 1e6  # seconds per beat at the end
-    hold_min: float | None = min(6.0, max(2.0, 2.0 / bps))
-    if ending in ("button", "cut"):
-        hold_min = 0.0
-    elif ending in ("fade", "none", "loop"):
-        hold_min = None
-    body, final = _all_segment_bars(seg_starts, seg_ends, hold_min)
+    body, final = _all_segment_bars(seg_starts, seg_ends, _hold_min(arr, ending, form_plan))
     total_body = sum(len(b) for b in body)
     section_size = 12 if genre == "blues" else 8
     li = label_index or 0
@@ -238,7 +387,8 @@ def plan_bars(
             k == 0 and label_index is None and ending != "loop"
             and total_body >= 7 and len(bars) >= 6
         )  # fmt: skip
-        groups, li = _group(bars, with_intro, section_size, li, cycle, rng)
+        intro = form_plan[0] if form_plan is not None and k == 0 else None
+        groups, li = _group(bars, with_intro, section_size, li, cycle, rng, intro)
         for gi, (label, gbars) in enumerate(groups):
             sec = Section(
                 index=len(arr.sections),

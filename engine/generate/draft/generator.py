@@ -28,7 +28,7 @@ from engine.generate.draft import finish
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
-from engine.generate.draft.form import CYCLES
+from engine.generate.draft.form import CYCLES, fit_tempo
 from engine.generate.draft.midi import midi_bytes, part_files, split_parts
 from engine.generate.draft.render import find_soundfont, render_midi, renderer
 from engine.generate.draft.theory import key_name, parse_key
@@ -278,13 +278,21 @@ class DraftGenerator:
         frame_rate = request.frame_rate
         if not isinstance(frame_rate, int | float) or not (1.0 <= frame_rate <= 240.0):
             raise InvalidRequest(f"frame rate must be 1-240 frames per second, got {frame_rate!r}")
+        fit = None
+        if tempo_source != "attributes" and not (cuts or markers or request.loop or carry):
+            bounds = st.BUCKET_TEMPO[taxonomy.normalise_tempo(attrs.tempo_bucket)[0]]
+            fit_rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, 23])
+            fit = fit_tempo(duration, bpm, ending, bounds, 1.0 / float(frame_rate), fit_rng)
         spec = ArrangeInput(
-            duration_s=duration, bpm=bpm, tonic=tonic, mode=mode, genre=genre, mood=mood,
-            energy=energy, instruments=instruments, cuts=cuts, markers=markers, ending=ending,
-            loop=bool(request.loop), carry=carry, frame_s=1.0 / float(frame_rate),
+            duration_s=duration, bpm=fit.bpm if fit else bpm, tonic=tonic, mode=mode,
+            genre=genre, mood=mood, energy=energy, instruments=instruments, cuts=cuts,
+            markers=markers, ending=ending, loop=bool(request.loop), carry=carry,
+            frame_s=1.0 / float(frame_rate), form_plan=(fit.intro, fit.bars) if fit else None,
         )  # fmt: skip
         arr = compose(spec, rng)
         facts = _facts(arr, spec, request.seed, tempo_source, key_source)
+        if fit is not None:
+            facts["tempo_fit"] = fit.to_json()
         if loop_facts:
             facts["loop"] = loop_facts
         if warnings:

@@ -458,9 +458,15 @@ ENERGY_DENSITY = {"low": -0.15, "medium": 0.0, "high": 0.15}
 # expression (CC11) by section label: B sections lift over A, the held final chord sits
 # under the climax
 SECTION_EXPRESSION = {"intro": 127, "A": 114, "A2": 118, "B": 127, "break": 114, "end": 100}
+# how far a genre's sections dip under the B (1: as above): held textures lift little by
+# layers, so their A sections dip further
+SECTION_DEPTH: dict[str, float] = {"ambient": 1.4}
 
 # section intensities (before the energy scale) by label
 SECTION_INTENSITY = {"intro": 0.42, "A": 0.7, "B": 1.0, "break": 0.5, "A2": 0.8, "end": 0.8}
+# a B section's intensity at the least, by genre, where held textures lift little by layers
+# (a low-energy cue's B would sit at 0.62): its comping plays the busier level
+B_MIN_INTENSITY: dict[str, float] = {"lofi": 0.75}
 
 # CC0 sonic-pi loops that sit well under each genre (file stems; the beat count is inferred
 # from the loop's length and the cue's tempo)
@@ -498,6 +504,17 @@ MOOD_TEMPO: dict[str, float] = {
 }  # fmt: skip
 TEMPO_SPREAD = 0.18  # share of the window a seed moves the tempo (either way)
 REFERENCE_TOLERANCE = 0.12  # a reference's tempo is kept within 12 % of the mood's tempo
+# a drawn tempo (never a user's BPM, nor one cut or marker boundaries fix) is fitted to the
+# form: an intro of 4 bars and body sections of 4 or 8 bars, then the held end
+FORM_FIT_MAX_MOVE = 0.08  # the most the fit moves the drawn tempo
+FORM_INTRO_BARS = 4
+SHORT_FORM_BARS = 13  # fewer bars at the drawn tempo: a 2-bar intro, a 4-bar A, a 4-bar B ...
+SHORT_FORM_MAX_MOVE = 0.25  # ... when the fit moves the tempo by no more; else A is 2 bars
+# fewer bars at the drawn tempo: the seed picks a 2- or a 4-bar intro where both fit (a 30 s
+# cue at a medium tempo: intro 4, A 4, B 4 or intro 2 and 12 bars of A and B)
+INTRO_CHOICE_BARS = 16
+# beats a ring's held chord may run past its minimum (2 s, 2-6 beats): a bar, else two
+HOLD_EXTRA_BEATS = (4.0, 8.0)
 
 
 def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, float]:
