@@ -179,22 +179,35 @@ def form(arr: Arrangement) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-SHORT_CUE_BARS = 13  # a 4-bar intro, A and B and the held last bar
+PHRASE_BARS = 13  # a 4-bar intro, A and B and the held last bar
+SHORT_CUE_BARS = 16  # a 4-bar intro, an 8-bar A, a 4-bar B: room for a second form
+
+
+def cue_bars(arr: Arrangement) -> float:
+    """The bars the cue's length holds at its tempo."""
+    return arr.end_beat / 4.0
 
 
 def odd_units(arr: Arrangement) -> list[str]:
     """Sections (the end's held bars aside) not in 4- or 8-bar units, as 'label:bars'.
 
-    A blues chorus is 12 bars. A cue holding fewer than ``SHORT_CUE_BARS`` bars at its tempo
-    (a slow 30 s cue: 8-11 bars) cannot fit a 4-bar intro before a 4-bar A and B, so there a
-    2-bar intro (half a phrase) is the unit that fits the length."""
+    A blues chorus is 12 bars. Short cues get the units that fit the length: under
+    ``SHORT_CUE_BARS`` (a 30 s cue) a 2-bar intro, half a phrase, lets a seed take an 8-bar A
+    where the 4-bar intro leaves room for A 4 + B 4 only; under ``PHRASE_BARS`` (a slow 30 s
+    cue: 8-11 bars) a 2-bar intro and a 2-bar A make the first 4-bar phrase before the B."""
     units = (4, 8, 12) if arr.genre == "blues" else (4, 8)
-    short = arr.end_beat / 4.0 < SHORT_CUE_BARS
-    return [
-        f"{label}:{n}"
-        for label, n in form(arr)
-        if label != "end" and n not in units and not (label == "intro" and short and n == 2)
-    ]
+    bars = cue_bars(arr)
+    sections = form(arr)
+    odd = []
+    for k, (label, n) in enumerate(sections):
+        if label == "end" or n in units:
+            continue
+        if n == 2 and label == "intro" and bars < SHORT_CUE_BARS:
+            continue
+        if n == 2 and k == 1 and bars < PHRASE_BARS and sections[0] == ("intro", 2):
+            continue
+        odd.append(f"{label}:{n}")
+    return odd
 
 
 def melody_onsets(arr: Arrangement) -> set[tuple[int, int]]:

@@ -254,6 +254,7 @@ def _note_measures(arr: Arrangement) -> dict[str, Any]:
         "intro_layers": dn.intro_layers(arr),
         "form_units": [list(x) for x in dn.form(arr)],
         "odd_units": dn.odd_units(arr),
+        "cue_bars": round(dn.cue_bars(arr), 2),
         "melody_onsets": sorted(dn.melody_onsets(arr)),
         "voicing_onsets": sorted(dn.voicing_onsets(arr)),
     }

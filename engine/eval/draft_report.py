@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.eval import draft_measures as dm
+from engine.eval import draft_notes as dn
 
 GROOVE = ("pop", "electronic", "funk", "hip-hop", "jazz", "latin", "lofi", "rock", "blues")
 FAST_HARMONY = ("funk", "pop", "latin")  # change chords at least once a bar, faster than ballads
@@ -107,6 +108,7 @@ def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "changes_per_bar": _mean(_vals(rows, "chord_changes_per_bar"), 2),
         "bars_per_chord": _mean(_vals(rows, "bars_per_chord"), 2),
         "forms": len({tuple(tuple(x) for x in r["form_units"]) for r in rows}),
+        "cue_bars_max": max(_vals(rows, "cue_bars"), default=None),
         "odd_units": sorted({u for r in rows for u in r["odd_units"]}),
         "silent": sorted({s for r in rows for s in r["silent"]}),
         "shared_patch": sum(bool(r["lead_lead_chords_same_patch"]) for r in rows),
@@ -245,6 +247,15 @@ def _units(intro: bool) -> Check:
     return check
 
 
+def _form_variety(c: dict[str, Any]) -> tuple[bool, Any] | None:
+    """Not for one seed, nor a cue too short for more than one form in 4-bar phrases (a slow
+    30 s cue: intro 2 + A 2 + B 4); its seeds vary groove, voicing and melody instead."""
+    bars = c.get("cue_bars_max")
+    if c["seeds"] < 2 or (bars is not None and bars < dn.PHRASE_BARS):
+        return None
+    return c["forms"] >= T["forms_min"], c["forms"]
+
+
 T = TARGETS
 CUE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("correlation >= 0.2 (part sum)",
@@ -281,7 +292,7 @@ CUE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("body sections in 4/8-bar units", _units(intro=False)),
     ("intro in 4/8-bar units", _units(intro=True)),
     ("seeds vary the form (>= 2 forms)",
-     lambda c: None if c["seeds"] < 2 else (c["forms"] >= T["forms_min"], c["forms"])),
+     _form_variety),
     ("seeds vary drums (J < 0.8)", _jac("jaccard_drums")),
     ("seeds vary bass (J < 0.8)", _jac("jaccard_bass")),
     ("seeds vary comping onsets (J < 0.8)", _jac("jaccard_comp")),

@@ -100,8 +100,12 @@ def test_intro_layers_and_form_units():
     assert dn.form(arr) == (("intro", 2), ("A", 4), ("B", 3), ("end", 1))
     # 10 bars: too short for a 4-bar intro, A and B, so the 2-bar intro is the unit that fits
     assert dn.odd_units(arr) == ["B:3"]
-    long = _arr([("intro", 2), ("A", 4), ("B", 8), ("end", 1)], a_notes)
-    assert dn.odd_units(long) == ["intro:2"]
+    phrase = _arr([("intro", 2), ("A", 2), ("B", 4), ("end", 1)], a_notes)
+    assert dn.odd_units(phrase) == []  # 9 bars: intro 2 + A 2 are the first 4-bar phrase
+    medium = _arr([("intro", 2), ("A", 2), ("B", 8), ("end", 1)], a_notes)
+    assert dn.odd_units(medium) == ["A:2"]  # 13 bars: room for A 4
+    long = _arr([("intro", 2), ("A", 8), ("B", 8), ("end", 1)], a_notes)
+    assert dn.odd_units(long) == ["intro:2"]  # 19 bars: room for a 4-bar intro and two forms
     chorus = _arr([("intro", 4), ("A", 12), ("end", 1)], a_notes)
     assert dn.odd_units(chorus) == ["A:12"]
     chorus.genre = "blues"  # a blues chorus is 12 bars
@@ -148,7 +152,7 @@ def _row(**over) -> dict:
         "chord_changes_per_bar": 1.0, "bars_per_chord": 1.0,
         "melody_below_chord": {"A": 0.0, "B": 0.05}, "jitter_ms": 8.0, "push_ms": 2.0,
         "swing_ratio": 1.0, "velocity_sd": 12.0, "form_units": [["intro", 4], ["A", 8]],
-        "odd_units": [], "onsets": {"drums": [], "bass": [], "comp": []},
+        "odd_units": [], "cue_bars": 14.0, "onsets": {"drums": [], "bass": [], "comp": []},
         "melody_onsets": [], "voicing_onsets": [], "beat_regularity": 0.98,
         "key_clarity": 0.9, "repetition": 0.1, "lra_lu": 4.0,
     }  # fmt: skip
@@ -223,6 +227,9 @@ def test_variety_checks():
         r["form_units"] = same[0]["form_units"]
         r["melody_onsets"] = same[0]["melody_onsets"]
     assert _check(same, "seeds vary the form (>= 2 forms)")["pass"] == 0
+    for r in same:  # 9 bars: one form in 4-bar phrases, the form's variety does not apply
+        r["cue_bars"] = 9.0
+    assert _check(same, "seeds vary the form (>= 2 forms)")["of"] == 0
     assert _check(same, "seeds vary the melody (J < 0.8)")["failing"] == ["happy-pop-medium (1)"]
     one = _seeds(n=1)  # one seed: variety does not apply
     assert _check(one, "seeds vary the voicing (J < 0.8)")["of"] == 0
