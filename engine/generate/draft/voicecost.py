@@ -32,7 +32,7 @@ from engine.generate.draft.arrangement import Arrangement
 
 HOLDS_S = (0.1, 0.5, 2.0, 8.0)
 PART_COST = 6000.0  # CPU microseconds a part costs whatever its notes (fitted, above)
-EXACT_PARTS = 16  # up to this many parts the two-way split is the best one (2^15 subsets)
+EXACT_PARTS = 14  # up to this many parts the two-way split is the best one (2^13 subsets)
 DEFAULT_ROW = (1.0, 400.0, 650.0, 1600.0, 5300.0)  # a program not measured: a plain patch
 DEFAULT_HIT = (10.0, 300.0)  # a drum key not measured
 
@@ -560,15 +560,18 @@ def part_costs(arr: Arrangement) -> list[float]:
 
 def _best_two(weights: Sequence[int]) -> list[set[int]]:
     """The two-way split with the lightest heavier side (ties: the lowest mask), part 0 always
-    in the first group."""
+    in the first group. Each subset of the other parts adds one part to a smaller subset's sum."""
     n, total = len(weights), sum(weights)
-    best, best_mask = total + 1, 1
-    for mask in range(1, 1 << n, 2):
-        side = sum(w for i, w in enumerate(weights) if mask >> i & 1)
-        heavier = max(side, total - side)
+    sums = [weights[0]] * (1 << (n - 1))  # subset mask of parts 1.. -> the first group's sum
+    best, best_mask = total + 1, 0
+    for mask in range(1 << (n - 1)):
+        if mask:
+            low = mask & -mask
+            sums[mask] = sums[mask ^ low] + weights[low.bit_length()]
+        heavier = max(sums[mask], total - sums[mask])
         if heavier < best:
             best, best_mask = heavier, mask
-    first = {i for i in range(n) if best_mask >> i & 1}
+    first = {0} | {i + 1 for i in range(n - 1) if best_mask >> i & 1}
     return [first, set(range(n)) - first]
 
 
