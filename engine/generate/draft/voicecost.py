@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from engine.generate.draft.arrangement import Arrangement
 
 HOLDS_S = (0.1, 0.5, 2.0, 8.0)
-PART_COST = 6000.0  # CPU microseconds a part costs whatever its notes (fitted, above)
+PART_COST = 6000.0  # CPU microseconds a part costs whatever its notes (fitted before CHOKE)
 EXACT_PARTS = 14  # up to this many parts the two-way split is the best one (2^13 subsets)
 DEFAULT_ROW = (1.0, 400.0, 650.0, 1600.0, 5300.0)  # a program not measured: a plain patch
 DEFAULT_HIT = (10.0, 300.0)  # a drum key not measured
