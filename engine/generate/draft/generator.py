@@ -29,9 +29,10 @@ from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
 from engine.generate.draft.form import CYCLES, fit_tempo
-from engine.generate.draft.midi import midi_bytes, part_files, split_parts
+from engine.generate.draft.midi import midi_bytes, part_files
 from engine.generate.draft.render import find_soundfont, render_midi, renderer
 from engine.generate.draft.theory import key_name, parse_key
+from engine.generate.draft.voicecost import split_parts
 from engine.generate.loudness import normalise_loudness
 from engine.score.wavchunks import add_loop_points
 from engine.types import (

@@ -142,20 +142,6 @@ def write_midi(
     build_midi(arr, parts, loop_markers).save(str(path))
 
 
-def split_parts(arr: Arrangement, groups: int) -> list[set[int]]:
-    """Parts in ``groups`` sets of about equal note counts (greedy, deterministic)."""
-    counts = [0] * len(arr.parts)
-    for n in arr.notes:
-        counts[n.part] += 1
-    bins: list[tuple[int, set[int]]] = [(0, set()) for _ in range(max(1, groups))]
-    for pi in sorted(range(len(arr.parts)), key=lambda i: (-counts[i], i)):
-        k = min(range(len(bins)), key=lambda j: (bins[j][0], j))
-        total, members = bins[k]
-        members.add(pi)
-        bins[k] = (total + counts[pi], members)
-    return [members for _, members in bins if members]
-
-
 def midi_bytes(arr: Arrangement, loop_markers: bool = False) -> bytes:
     """The whole arrangement's file (``build_midi``) as bytes."""
     out = io.BytesIO()
