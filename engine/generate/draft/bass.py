@@ -95,6 +95,8 @@ class BassWriter:
             if bar.beats > 4 and step + length >= 16:
                 end = bar.beats
             dur = (end - start) * (legato if length > 2 else 0.8)
+            if style == "sustain":
+                vf *= st.HELD_BASS_DYNAMICS.get(sec.label, 1.0)
             c.add(pi, bar.start + start, dur, pitch, c.vel(vf * 1.05, sec.intensity))
             last = pitch
         self.prev[pi] = root

@@ -112,6 +112,8 @@ def level_parts(arr: Arrangement) -> None:
     if not arr.parts or not arr.notes:
         return
     family = "groove" if st.GENRES[arr.genre].groove else "open"
+    if arr.genre in st.ORCHESTRAL_AIR:
+        family = "orchestral"
     power = part_powers(arr)
     full = [patch_db(arr, pi) + gated_db(power[pi]) for pi in range(len(arr.parts))]
     lead = next((i for i, p in enumerate(arr.parts) if "melody" in p.roles and not p.is_drum), None)

@@ -11,6 +11,8 @@ from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import Arrangement
 
 FLOOR = 48  # chords are not pushed below C3 (they would muddy the bass)
+SLACK = 0.125  # beats: a chord tone ending this close to a melody note still meets it (feel
+# and rubato move onsets by up to tens of ms afterwards)
 
 
 def chords_under_melody(arr: Arrangement) -> None:
@@ -32,7 +34,7 @@ def chords_under_melody(arr: Arrangement) -> None:
         floor = floors.get(n.part)
         if floor is None:
             continue
-        hi = bisect.bisect_left(starts, n.start + n.dur - 1e-6)
+        hi = bisect.bisect_left(starts, n.start + n.dur + SLACK)
         lo = bisect.bisect_left(starts, n.start - longest)
         low = min((m.pitch for m in tune[lo:hi] if m.start + m.dur > n.start + 1e-6), default=128)
         while n.pitch > low and n.pitch - 12 >= floor:

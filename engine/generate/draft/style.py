@@ -61,9 +61,8 @@ TRAITS: dict[str, InstrumentTraits] = {
     "bass": InstrumentTraits(False, 28, 55, 40, 99, 99, 99, True),
 }
 
-# where a counter-line sits, by instrument: violins and flutes over the chords, trombones,
-# men's voices and celli under them (the lead has the middle; 250 Hz-1 kHz is where an
-# orchestral draft turns to mud)
+# where a counter-line sits, by instrument: violins and flutes over the chords, trombones, men's
+# voices and celli under them (the lead has the 250 Hz-1 kHz middle, where an orchestra muds)
 COUNTER_RANGE: dict[str, tuple[int, int]] = {
     "choir": (52, 67), "violin": (67, 86), "flute": (72, 91), "brass": (46, 62),
     "cello": (45, 62), "horn": (53, 69),
@@ -84,11 +83,9 @@ ROLE_MIX: dict[str, tuple[int, int]] = {
     "hits": (120, 64),
 }
 
-# each patch's loudness (LUFS) by register: the same phrase at MIDI 36, 48, 60, 72, 84 and 96
-# (a harp is 13 dB quieter two octaves up, a flute 10 dB louder); where a patch has no sample
-# that high, 3 dB under the last one. The level estimate reads it between the points. Patches
-# whose parts rendered 1.5 dB or more off the curve in the cues are shifted by that (organ 17,
-# muted guitar 28, distortion bass 34, cello 42 and contrabass 43 as a bass, timpani 47, pad 89).
+# each patch's loudness (LUFS) by register: an 8-note phrase, velocity 90, CC7 100, at MIDI 36 ...
+# 96 (a harp is 13 dB quieter two octaves up); no sample that high: 3 dB under the last. Shifted
+# where the cues' part renders sat 1.5 dB+ off it (17, 28, 34, 42, 43 as a bass, 47, 89).
 CURVE_PITCHES = (36, 48, 60, 72, 84, 96)
 PATCH_CURVE: dict[int, tuple[float, ...]] = {
     0: (-29.3, -28.3, -28.6, -30.6, -31.6, -32.9), 4: (-29.6, -25.7, -22.6, -20.8, -23.7, -25.2),
@@ -124,9 +121,12 @@ KIT_LOUDNESS: dict[int, float] = {
 DRUM_NOTE_DB: dict[int, float] = {RIDE: -5.0, TRIANGLE: -5.0, SHAKER: -5.0}
 DRUM_RING_S = 0.25  # how long a drum hit counts at full power in the level estimate
 PLUCK_RING_S = 0.6  # ... a plucked or struck note (piano, guitar, harp, mallets)
-# the lead sits this far under the rest of the band (a horn or flute inside an orchestra a
-# little further than a pop lead over its groove)
-LEAD_UNDER_BAND_DB: dict[str, float] = {"groove": 4.0, "open": 4.5}
+# the lead sits this far under the rest of the band (a horn inside an orchestra a little further)
+LEAD_UNDER_BAND_DB: dict[str, float] = {"groove": 4.0, "orchestral": 4.5, "open": 4.5}
+# an orchestra's held bass plays softer outside the tutti (velocity factor): B lifts over A
+HELD_BASS_DYNAMICS: dict[str, float] = {"intro": 0.8, "A": 0.88, "A2": 0.92, "break": 0.8}
+# the lead leans into a B section (velocity factor), as a singer does into a chorus
+LEAD_SECTION_LIFT: dict[str, float] = {"B": 1.08}
 # patches whose FluidR3 stereo samples are out of phase (L/R correlation -0.1 to -0.9, up to
 # 14 dB lost when summed to mono; pan and the effect sends do not fix them): the arranger plays
 # the nearest mono-safe patch of the same kind instead. Each target measured solo in FluidR3
@@ -144,15 +144,17 @@ MONO_SAFE: dict[int, int] = {
 # piano 4 drops its L/R correlation from 0.35 to 0.01): their CC93 is capped here
 CHORUS_MAX: dict[int, int] = {4: 0}
 # level of each role against the others, in dB (each part's own loudness, as estimated from
-# its notes by engine.generate.draft.levels), for genres built on a groove and for the others
-# (orchestral, acoustic, ambient): drums and bass carry a groove; an orchestra stands on its
-# basses (an orchestral draft with its low end as quiet as its chords was 50-65 % 250 Hz-1 kHz
-# mud). The lead is not here: it sits LEAD_UNDER_BAND_DB under the sum of the others.
+# its notes by engine.generate.draft.levels), for genres built on a groove, orchestral genres
+# (ORCHESTRAL_AIR) and the others (acoustic, ambient): drums and bass carry a groove; an
+# orchestra stands on its basses (with its low end as quiet as its chords an orchestral draft
+# was 50-65 % 250 Hz-1 kHz mud). The lead sits LEAD_UNDER_BAND_DB under the sum of the others.
 ROLE_LEVEL_DB: dict[str, dict[str, float]] = {
     "groove": {"comp": -6.0, "pad": -9.0, "arp": -9.0, "counter": -9.0, "bass": -1.5,
                "drums": 0.0, "perc": -6.0, "timpani": -4.0, "hits": 0.0},
-    "open": {"comp": -6.0, "pad": -6.0, "arp": -8.0, "counter": -8.0, "bass": 0.0,
-             "drums": -3.0, "perc": -5.0, "timpani": -3.0, "hits": -3.0},
+    "orchestral": {"comp": -6.0, "pad": -6.0, "arp": -8.0, "counter": -8.0, "bass": 0.0,
+                   "drums": -3.0, "perc": -5.0, "timpani": -3.0, "hits": -3.0},
+    "open": {"comp": -5.0, "pad": -5.0, "arp": -8.0, "counter": -6.0, "bass": -5.0,
+             "drums": -3.0, "perc": -7.0, "timpani": -3.0, "hits": -3.0},
 }  # fmt: skip
 
 # ---- bass and comping rhythms ----------------------------------------------------------------
@@ -186,9 +188,8 @@ BASS_PATTERNS: dict[str, tuple[list, list]] = {
              [(0, 6, "R", 1.0), (6, 2, "F", 0.6), (8, 6, "F", 0.9), (14, 2, "A", 0.7)]),
 }  # fmt: skip
 
-# other takes on a bass style: a seed plays the style's own pattern or one of these (per cue),
-# then varies it. An orchestra's held bass line breathes (halves, a pickup, a fifth under the
-# bar's end); a boogie walks up in quarters, rocks in dotted eighths or turns at the sixth.
+# other takes on a bass style, a seed plays its own or one of these: an orchestra's held bass
+# breathes (halves, a pickup, a fifth); a boogie walks in quarters, dotted eighths, to the sixth
 BASS_VARIANTS: dict[str, tuple[tuple[list, list], ...]] = {
     "sustain": (
         ([(0, 8, "R", 1.0), (8, 8, "R", 0.85)], [(0, 12, "R", 1.0), (12, 4, "F", 0.8)]),
@@ -335,9 +336,8 @@ _CINE_AIR = {
     1: {RIDE: "o...o...o...o...", TRIANGLE: "x.......o......."},
     2: {RIDE: "x...o...x...o...", TRIANGLE: "x.......x.......", SHAKER: "o.o.o.o.o.o.o.o."},
 }
-# a chamber orchestra's air: a triangle on the bar and a suspended cymbal touched with a soft
-# stick (issue 19: a sad classical cue had 0.2 % of its energy above 4 kHz); with the swell
-# into each new section, as the cinematic cymbals
+# a chamber orchestra's air: a triangle, a soft suspended cymbal, its swell into each section
+# (issue 19: a sad classical cue had 0.2 % of its energy above 4 kHz)
 _CLASSICAL_AIR = {
     1: {RIDE: "o.......o.......", TRIANGLE: "x..............."},
     2: {RIDE: "o...o...o...o...", TRIANGLE: "x.......x......."},
