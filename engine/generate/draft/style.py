@@ -124,7 +124,7 @@ PLUCK_RING_S = 0.6  # ... a plucked or struck note (piano, guitar, harp, mallets
 # the lead sits this far under the rest of the band (a horn inside an orchestra a little further)
 LEAD_UNDER_BAND_DB: dict[str, float] = {"groove": 4.0, "orchestral": 4.5, "open": 4.5}
 # an orchestra's held bass plays softer in the intro (a pedal, not a wall) and the break
-HELD_BASS_DYNAMICS: dict[str, float] = {"intro": 0.85, "break": 0.85}
+HELD_BASS_DYNAMICS: dict[str, float] = {"intro": 0.7, "break": 0.85}
 # the lead leans into a B section (velocity factor), as a singer does into a chorus
 LEAD_SECTION_LIFT: dict[str, float] = {"B": 1.08}
 # patches whose FluidR3 stereo samples are out of phase (L/R correlation -0.1 to -0.9, up to
