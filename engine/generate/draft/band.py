@@ -7,8 +7,6 @@ when the genre wants them. Every drum-channel part shares one kit.
 
 from __future__ import annotations
 
-import math
-
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement, Part
 from engine.taxonomy import INSTRUMENTS
@@ -80,7 +78,12 @@ def _lead_roles(
 def _add_bass(
     specs: list[Spec], roles: dict[str, list[str]], rest: list[str], style: st.GenreStyle
 ) -> None:
-    """No bass asked for: a low harmony instrument carries it, or the genre's bass is added."""
+    """No bass asked for: a low harmony instrument carries it, or the genre's bass is added.
+    A cello that only had a counter-line plays the bass instead (the orchestra's celli and
+    basses: the low end an orchestral mix lacks when every line sits in the middle)."""
+    if "cello" in rest and roles["cello"] == ["counter"] and not style.groove:
+        roles["cello"] = ["bass"]
+        return
     carrier = next(
         (n for n in rest if st.TRAITS[n].bass_ok
          and ("comp" in roles[n] or "pad" in roles[n]
@@ -146,7 +149,7 @@ def assign_parts(spec: ArrangeInput, style: st.GenreStyle, has_cuts: bool) -> li
     if spec.genre == "jazz" and spec.energy == "low":
         kit = 40  # brushes
     have_drums = any(r in ("drums", "perc") for _, _, rs, _ in specs for r in rs)
-    if spec.genre == "cinematic" and not have_drums:  # the orchestra's cymbals: its air
+    if spec.genre in st.ORCHESTRAL_AIR and not have_drums:  # the orchestra's cymbals: its air
         specs.append(("cymbals", -1, ["perc"], True))
         have_drums = True
     if has_cuts and not have_drums:
@@ -155,29 +158,16 @@ def assign_parts(spec: ArrangeInput, style: st.GenreStyle, has_cuts: bool) -> li
         kit = 48 if orchestral else kit
     out: list[Part] = []
     channel = 0
-    family = "groove" if style.groove else "open"
-    for name, prog, roles, added in specs:
+    for name, prog, roles, added in specs:  # CC7 levels come later, from the notes (levels)
         if prog == -1:  # every part on the drum channel shares one kit
-            vol = part_volume(-1, roles[0], family)
-            out.append(Part(name, kit, tuple(roles), 9, added, vol))
+            out.append(Part(name, kit, tuple(roles), 9, added))
             continue
         if channel == 9:
             channel += 1
         prog = st.MONO_SAFE.get(prog, prog)
-        vol = part_volume(prog, roles[0], family)
-        out.append(Part(name, prog, tuple(roles), min(channel, 15), added, vol))
+        out.append(Part(name, prog, tuple(roles), min(channel, 15), added))
         channel += 1
     return out
-
-
-def part_volume(program: int, role: str, family: str) -> int:
-    """CC7 that puts the patch at its role's level: loud patches are turned down, so levels
-    follow the role (drums and bass carry a groove, the lead sits on the band), not the
-    soundfont. -1 is the drum kit. CC7 scales gain by (v/127)^2, i.e. 40 log10 dB."""
-    loud = st.DRUM_KIT_LOUDNESS if program == -1 else st.PATCH_LOUDNESS.get(program, -25.0)
-    at_full = loud + 40.0 * math.log10(127 / 100)  # the table is measured at CC7 100
-    gain_db = st.ROLE_LEVEL_DB[family].get(role, -6.0) - (at_full - st.LEVEL_REFERENCE_LUFS)
-    return int(min(127, max(24, round(127 * 10 ** (min(0.0, gain_db) / 40.0)))))
 
 
 def section_level(arr: Arrangement, label: str) -> int:

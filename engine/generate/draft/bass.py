@@ -44,6 +44,13 @@ class BassWriter:
         self.prev: dict[int, int] = {}
         self.patterns: dict[tuple[str, int], list] = {}  # this seed's take on each pattern
 
+    def _take(self, style: str) -> tuple[list, list]:
+        """This cue's (level 1, level 2) patterns of the style: its own or a seeded variant."""
+        variants = (st.BASS_PATTERNS[style], *st.BASS_VARIANTS.get(style, ()))
+        if (style, 0) not in self.patterns:
+            self.patterns[(style, 0)] = [int(self.c.rng.integers(len(variants)))]
+        return variants[self.patterns[(style, 0)][0]]
+
     def bar(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
         c = self.c
         style = c.style.bass_style
@@ -64,7 +71,7 @@ class BassWriter:
         next_chord = nb.chord if nb is not None and nb.chord is not None else chord
         next_root = nearest_pitch(next_chord.root, (root + home) / 2.0, lo, hi)
         if (style, level) not in self.patterns:
-            base = st.BASS_PATTERNS[style][level - 1]
+            base = self._take(style)[level - 1]
             self.patterns[(style, level)] = vary_events(base, c.rng) if style != "sustain" else base
         pattern = self.patterns[(style, level)]
         if next_chord.root == chord.root:  # no approach needed: stay on the chord
@@ -88,6 +95,8 @@ class BassWriter:
             if bar.beats > 4 and step + length >= 16:
                 end = bar.beats
             dur = (end - start) * (legato if length > 2 else 0.8)
+            if style == "sustain":
+                vf *= st.HELD_BASS_DYNAMICS.get(sec.label, 1.0)
             c.add(pi, bar.start + start, dur, pitch, c.vel(vf * 1.05, sec.intensity))
             last = pitch
         self.prev[pi] = root

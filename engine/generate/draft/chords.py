@@ -15,12 +15,16 @@ if TYPE_CHECKING:
 
 
 # 16th steps a broken chord (arpeggio, Alberti bass) strikes in a bar: even eighths, a
-# dotted 3+3+2 cell, quarters then eighths, eighths running into sixteenths
+# dotted 3+3+2 cell, quarters then eighths, eighths running into sixteenths, dotted eighths
+# 3+3+3+3+2+2, a syncopated 2+1+3 cell, sixteenth triplets of pickups into beats 1 and 3
 BROKEN_RHYTHMS = (
     (0, 2, 4, 6, 8, 10, 12, 14),
     (0, 3, 6, 8, 11, 14),
     (0, 4, 8, 10, 12, 14),
     (0, 2, 4, 6, 8, 10, 12, 13, 14, 15),
+    (0, 3, 6, 9, 12, 14),
+    (0, 2, 3, 6, 8, 10, 11, 14),
+    (0, 1, 2, 4, 8, 9, 10, 12),
 )
 SLOW_BROKEN_RHYTHMS = ((0, 4, 8, 12), (0, 6, 8, 14), (0, 4, 10, 12), (0, 8, 10, 12))
 
@@ -265,10 +269,12 @@ class ChordWriter:
         c = self.c
         chord = bar.chord
         assert chord is not None
-        lo, hi = c.ranges(part, "counter")
+        lo, hi = st.COUNTER_RANGE.get(part.name, c.ranges(part, "counter"))
         key = (pi, "counter")
         prev = self.voicings.get(key, [(lo + hi) // 2])[0]
         targets = [chord.third if chord.third is not None else chord.root, chord.fifth]
+        if c.parts_with("counter").index(pi) % 2:  # a second counter-line: the other tone
+            targets.reverse()
         busy = sec.label in ("B", "break") and bar.beats >= 4
         halves = [0.0, 2.0] if busy else [0.0]
         for k, off in enumerate(halves):

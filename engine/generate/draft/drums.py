@@ -52,7 +52,8 @@ class DrumWriter:
 
     def perc(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
         self._bar(pi, bar, sec, level(sec.intensity, 0.35, 0.75), self.perc_table, fills=False)
-        if self.c.spec.genre == "cinematic" and self.c.is_section_end(bar) and bar.beats >= 4:
+        orchestral = self.c.spec.genre in st.ORCHESTRAL_AIR
+        if orchestral and self.c.is_section_end(bar) and bar.beats >= 4:
             self._swell(pi, bar, sec.intensity)
 
     def _swell(self, pi: int, bar: Bar, intensity: float) -> None:

@@ -156,7 +156,7 @@ class MelodyWriter:
         centre = (lo + hi) // 2
         if self.prev is None:
             self.prev = centre
-        arch = [0.92, 0.97, 1.02, 0.9][pos % 4]
+        arch = [0.92, 0.97, 1.02, 0.9][pos % 4] * st.LEAD_SECTION_LIFT.get(sec.label, 1.0)
         if (pos % 4 == 3) or pos == effective - 1:
             closing = pos == effective - 1
             self._cadence(pi, bar, chord, pitches, lo, hi, sec, closing, arch)

@@ -1,6 +1,7 @@
 """The lead on top (issue 19): a comping, pad or arpeggio note that would sound above the
-melody note it meets drops an octave (while it stays in the part's range), so the tune is the
-top line and the chords sit under it rather than masking it."""
+melody note it meets drops an octave (while it stays in the part's range), or is left out of
+the chord where it cannot, so the tune is the top line and the chords sit under it rather than
+masking it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import Arrangement
 
 FLOOR = 48  # chords are not pushed below C3 (they would muddy the bass)
+SLACK = 0.125  # beats: a chord tone ending this close to a melody note still meets it (feel
+# and rubato move onsets by up to tens of ms afterwards)
 
 
 def chords_under_melody(arr: Arrangement) -> None:
@@ -26,26 +29,47 @@ def chords_under_melody(arr: Arrangement) -> None:
     tune = sorted((n for n in arr.notes if n.part in lead), key=lambda n: n.start)
     starts = [n.start for n in tune]
     longest = max((n.dur for n in tune), default=0.0)
-    for n in arr.notes:
+    thinned = set()
+    for k, n in enumerate(arr.notes):
         floor = floors.get(n.part)
         if floor is None:
             continue
-        hi = bisect.bisect_left(starts, n.start + n.dur - 1e-6)
+        hi = bisect.bisect_left(starts, n.start + n.dur + SLACK)
         lo = bisect.bisect_left(starts, n.start - longest)
         low = min((m.pitch for m in tune[lo:hi] if m.start + m.dur > n.start + 1e-6), default=128)
         while n.pitch > low and n.pitch - 12 >= floor:
             n.pitch -= 12
+        if n.pitch > low:  # no room an octave down: the chord leaves that tone out
+            thinned.add(k)
+    if thinned:
+        _thin(arr, thinned)
+
+
+def _thin(arr: Arrangement, drop: set[int]) -> None:
+    """Leave out the notes at ``drop`` (indices into arr.notes), but never a chord's last two
+    notes: a chord struck with fewer keeps its lowest two."""
+    struck: dict[tuple[int, float], list[int]] = {}
+    for k, n in enumerate(arr.notes):
+        struck.setdefault((n.part, round(n.start, 2)), []).append(k)
+    keep = set(range(len(arr.notes))) - drop
+    for ks in struck.values():
+        if len([k for k in ks if k in keep]) < 2:
+            keep.update(sorted(ks, key=lambda k: arr.notes[k].pitch)[:2])
+    arr.notes[:] = [n for k, n in enumerate(arr.notes) if k in keep]
 
 
 def intro_layers(arr: Arrangement) -> None:
     """The intro builds by layers: the bass, counter-lines and timpani (and the melody, if it
-    plays) enter in its second half; the chords and the drums' cymbals open it."""
+    plays) enter in its second half; the chords and the drums' cymbals open it. An orchestra's
+    held bass (the loudest part of an orchestral draft) opens it with the chords, as a pedal."""
     intro = next((s for s in arr.sections if s.label == "intro"), None)
     if intro is None:
         return
     first, last = arr.bars[intro.bars[0]], arr.bars[intro.bars[-1]]
     half = (first.start + last.start + last.beats) / 2.0
-    late = ("bass", "counter", "timpani", "melody")
+    late: tuple[str, ...] = ("bass", "counter", "timpani", "melody")
+    if not st.GENRES[arr.genre].groove and st.GENRES[arr.genre].bass_style == "sustain":
+        late = late[1:]
     keep = []
     for n in arr.notes:
         part = arr.parts[n.part]

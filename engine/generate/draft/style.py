@@ -61,8 +61,15 @@ TRAITS: dict[str, InstrumentTraits] = {
     "bass": InstrumentTraits(False, 28, 55, 40, 99, 99, 99, True),
 }
 
+# where a counter-line sits, by instrument: violins and flutes over the chords, trombones, men's
+# voices and celli under them (the lead has the 250 Hz-1 kHz middle, where an orchestra muds)
+COUNTER_RANGE: dict[str, tuple[int, int]] = {
+    "choir": (52, 67), "violin": (67, 86), "flute": (72, 91), "brass": (46, 62),
+    "cello": (45, 62), "horn": (53, 69),
+}  # fmt: skip
+
 # mixer per role: (CC7 volume, CC10 pan); the volume is the fallback when a part has no
-# level of its own (engine.generate.draft.band sets one from ROLE_LEVEL_DB and PATCH_LOUDNESS)
+# level of its own (engine.generate.draft.levels sets one from ROLE_LEVEL_DB and PATCH_CURVE)
 ROLE_MIX: dict[str, tuple[int, int]] = {
     "melody": (100, 64),
     "comp": (92, 46),
@@ -76,17 +83,50 @@ ROLE_MIX: dict[str, tuple[int, int]] = {
     "hits": (120, 64),
 }
 
-# Loudness (LUFS) of each FluidR3 GM patch alone: an 8-note phrase at velocity 90, CC7 100,
-# in its usual register, measured with the draft renderer. Parts are levelled from it, so a
-# loud patch (the saw leads are 15 dB louder than a piano) does not bury the band.
-PATCH_LOUDNESS: dict[int, float] = {
-    0: -28.8, 4: -19.9, 7: -25.6, 11: -30.1, 12: -27.2, 14: -24.2, 17: -22.1, 18: -24.1,
-    19: -24.0, 24: -28.0, 25: -27.4, 28: -32.3, 29: -20.8, 30: -18.1, 32: -25.8, 33: -25.2,
-    34: -25.9, 35: -24.3, 36: -29.6, 39: -18.8, 40: -23.7, 42: -28.0, 43: -28.1, 46: -27.0,
-    47: -33.0, 48: -25.4, 49: -22.8, 52: -25.7, 56: -25.6, 57: -20.2, 58: -19.3, 60: -21.8,
-    61: -23.4, 65: -22.1, 68: -22.8, 71: -20.3, 73: -21.0, 75: -23.7, 89: -26.6, 99: -19.7,
+# each patch's loudness (LUFS) by register: an 8-note phrase, velocity 90, CC7 100, at MIDI 36 ...
+# 96 (a harp is 13 dB quieter two octaves up); no sample that high: 3 dB under the last. Shifted
+# where the cues' part renders sat 1.5 dB+ off it (17, 28, 34, 42, 43 as a bass, 47, 89).
+CURVE_PITCHES = (36, 48, 60, 72, 84, 96)
+PATCH_CURVE: dict[int, tuple[float, ...]] = {
+    0: (-29.3, -28.3, -28.6, -30.6, -31.6, -32.9), 4: (-29.6, -25.7, -22.6, -20.8, -23.7, -25.2),
+    7: (-29.9, -28.3, -26.4, -26.5, -26.6, -26.4), 11: (-30.6, -28.7, -30.5, -30.4, -34.8, -31.8),
+    12: (-29.1, -28.2, -28.0, -27.1, -26.5, -26.3), 14: (-25.0, -25.2, -25.4, -24.7, -26.6, -29.1),
+    17: (-27.1, -26.0, -25.8, -24.6, -24.9, -24.0), 18: (-25.2, -24.6, -24.1, -25.4, -22.4, -20.6),
+    19: (-25.7, -24.1, -25.1, -22.6, -22.1, -25.1), 24: (-23.2, -23.8, -27.8, -29.7, -33.3, -36.9),
+    25: (-22.2, -26.4, -27.0, -28.3, -32.4, -34.6), 28: (-25.8, -27.5, -29.4, -32.2, -33.1, -36.1),
+    29: (-21.7, -23.5, -21.4, -20.6, -20.0, -20.8), 30: (-21.2, -21.9, -18.5, -17.2, -21.4, -22.4),
+    32: (-26.0, -26.0, -27.2, -28.6, -30.2, -30.9), 33: (-25.3, -24.4, -24.9, -25.7, -28.3, -31.3),
+    34: (-27.4, -26.7, -27.4, -27.6, -30.4, -33.4), 35: (-25.9, -22.3, -23.7, -26.9, -30.0, -33.0),
+    36: (-28.8, -31.1, -32.1, -33.3, -36.1, -39.1), 39: (-19.8, -19.9, -20.4, -20.2, -19.4, -19.7),
+    40: (-29.1, -26.1, -24.7, -24.4, -23.2, -22.3), 42: (-26.4, -23.3, -23.3, -21.5, -20.5, -18.1),
+    43: (-23.8, -28.9, -31.9, -34.9, -37.9, -40.9), 46: (-27.8, -25.6, -25.8, -30.4, -38.8, -41.6),
+    47: (-27.6, -31.1, -34.4, -37.9, -41.6, -48.3), 48: (-27.4, -27.2, -26.6, -24.9, -23.7, -23.9),
+    49: (-24.0, -24.4, -24.0, -22.6, -20.7, -22.1), 52: (-27.4, -26.4, -27.8, -25.2, -22.9, -23.3),
+    56: (-28.8, -28.5, -27.3, -24.8, -23.8, -23.6), 57: (-28.6, -22.7, -20.8, -20.9, -19.4, -21.3),
+    58: (-25.1, -22.0, -20.5, -21.4, -24.4, -27.4), 60: (-25.4, -25.3, -22.7, -22.1, -21.5, -22.1),
+    61: (-25.4, -27.0, -24.8, -21.4, -21.9, -24.9), 65: (-23.4, -23.0, -22.8, -21.8, -23.3, -26.3),
+    68: (-28.1, -25.1, -22.9, -22.7, -21.2, -22.1), 71: (-27.0, -24.7, -21.2, -19.3, -17.5, -17.0),
+    73: (-32.3, -26.6, -25.1, -22.0, -19.7, -16.9), 75: (-31.0, -25.1, -25.1, -22.7, -22.4, -19.6),
+    89: (-31.1, -25.1, -23.9, -25.9, -29.1, -29.3), 99: (-24.9, -23.2, -21.7, -21.0, -20.4, -20.0),
 }  # fmt: skip
-DRUM_KIT_LOUDNESS = -30.0  # kick/snare/hat groove, velocity 90
+DRUM_KIT_LOUDNESS = -27.0  # a kit not in KIT_LOUDNESS
+PATCH_DEFAULT_DB = -25.0  # a patch not in PATCH_CURVE, at every pitch
+# each kit's loudness (bank 128 program) for one hit of 250 ms at velocity 90, CC7 100, fitted
+# to the kits' part renders (engine.generate.draft.levels estimates a part from its notes)
+KIT_LOUDNESS: dict[int, float] = {
+    0: -29.1, 8: -27.5, 16: -24.5, 24: -25.0, 25: -21.8, 32: -25.0, 40: -25.0, 48: -25.5,
+}  # fmt: skip
+# drum-channel notes that play quieter than a kick or snare hit of the same velocity (dB):
+# the orchestra's suspended cymbal, triangle and shaker
+DRUM_NOTE_DB: dict[int, float] = {RIDE: -5.0, TRIANGLE: -5.0, SHAKER: -5.0}
+DRUM_RING_S = 0.25  # how long a drum hit counts at full power in the level estimate
+PLUCK_RING_S = 0.6  # ... a plucked or struck note (piano, guitar, harp, mallets)
+# the lead sits this far under the rest of the band (a horn inside an orchestra a little further)
+LEAD_UNDER_BAND_DB: dict[str, float] = {"groove": 4.0, "orchestral": 4.5, "open": 4.5}
+# an orchestra's held bass plays softer in the intro (a pedal, not a wall) and the break
+HELD_BASS_DYNAMICS: dict[str, float] = {"intro": 0.7, "break": 0.85}
+# the lead leans into a B section (velocity factor), as a singer does into a chorus
+LEAD_SECTION_LIFT: dict[str, float] = {"B": 1.08}
 # patches whose FluidR3 stereo samples are out of phase (L/R correlation -0.1 to -0.9, up to
 # 14 dB lost when summed to mono; pan and the effect sends do not fix them): the arranger plays
 # the nearest mono-safe patch of the same kind instead. Each target measured solo in FluidR3
@@ -103,16 +143,19 @@ MONO_SAFE: dict[int, int] = {
 # patches that are mono-safe only with a dry chorus send (FluidR3's chorus on the electric
 # piano 4 drops its L/R correlation from 0.35 to 0.01): their CC93 is capped here
 CHORUS_MAX: dict[int, int] = {4: 0}
-# level of each role against the loudest, in dB, for genres built on a groove and for the
-# others (orchestral, acoustic, ambient): drums and bass carry a groove; the lead sits on top
-# of the band, not over it
+# level of each role against the others, in dB (each part's own loudness, as estimated from
+# its notes by engine.generate.draft.levels), for genres built on a groove, orchestral genres
+# (ORCHESTRAL_AIR) and the others (acoustic, ambient): drums and bass carry a groove; an
+# orchestra stands on its basses (with its low end as quiet as its chords an orchestral draft
+# was 50-65 % 250 Hz-1 kHz mud). The lead sits LEAD_UNDER_BAND_DB under the sum of the others.
 ROLE_LEVEL_DB: dict[str, dict[str, float]] = {
-    "groove": {"melody": -3.0, "comp": -6.0, "pad": -9.0, "arp": -9.0, "counter": -9.0,
-               "bass": -1.5, "drums": 0.0, "perc": -6.0, "timpani": -4.0, "hits": 0.0},
-    "open": {"melody": -7.5, "comp": -5.0, "pad": -5.0, "arp": -8.0, "counter": -6.0,
-             "bass": -5.0, "drums": -3.0, "perc": -7.0, "timpani": -3.0, "hits": -3.0},
+    "groove": {"comp": -6.0, "pad": -9.0, "arp": -9.0, "counter": -9.0, "bass": -1.5,
+               "drums": 0.0, "perc": -6.0, "timpani": -4.0, "hits": 0.0},
+    "orchestral": {"comp": -6.0, "pad": -6.0, "arp": -8.0, "counter": -8.0, "bass": 0.0,
+                   "drums": -3.0, "perc": -5.0, "timpani": -3.0, "hits": -3.0},
+    "open": {"comp": -5.0, "pad": -5.0, "arp": -8.0, "counter": -6.0, "bass": -5.0,
+             "drums": -3.0, "perc": -7.0, "timpani": -3.0, "hits": -3.0},
 }  # fmt: skip
-LEVEL_REFERENCE_LUFS = -27.0  # a patch this loud (at CC7 127) plays its role at full volume
 
 # ---- bass and comping rhythms ----------------------------------------------------------------
 # (level 1, level 2) lists of (16th step, length in steps, symbol, velocity factor); bass symbols:
@@ -145,6 +188,28 @@ BASS_PATTERNS: dict[str, tuple[list, list]] = {
              [(0, 6, "R", 1.0), (6, 2, "F", 0.6), (8, 6, "F", 0.9), (14, 2, "A", 0.7)]),
 }  # fmt: skip
 
+# other takes on a bass style, a seed plays its own or one of these: an orchestra's held bass
+# breathes (halves, a pickup, a fifth); a boogie walks in quarters, dotted eighths, to the sixth
+BASS_VARIANTS: dict[str, tuple[tuple[list, list], ...]] = {
+    "sustain": (
+        ([(0, 8, "R", 1.0), (8, 8, "R", 0.85)], [(0, 12, "R", 1.0), (12, 4, "F", 0.8)]),
+        ([(0, 12, "R", 1.0), (12, 4, "F", 0.8)], [(0, 6, "R", 1.0), (6, 2, "R", 0.75),
+                                                 (8, 8, "F", 0.9)]),
+        ([(0, 16, "R", 1.0)], [(0, 4, "R", 1.0), (4, 4, "O", 0.8), (8, 8, "R", 0.9)]),
+        ([(0, 10, "R", 1.0), (10, 6, "F", 0.85)], [(0, 8, "R", 1.0), (8, 6, "F", 0.9),
+                                                  (14, 2, "A", 0.8)]),
+    ),
+    "boogie": (
+        ([(0, 12, "R", 1.0), (12, 4, "F", 0.85)],
+         [(0, 4, "R", 1.0), (4, 4, "T", 0.85), (8, 4, "F", 0.9), (12, 4, "6", 0.85)]),
+        ([(0, 6, "R", 1.0), (6, 2, "R", 0.7), (8, 8, "F", 0.9)],
+         [(0, 3, "R", 1.0), (3, 1, "R", 0.6), (4, 3, "T", 0.9), (7, 1, "T", 0.6),
+          (8, 3, "F", 0.9), (11, 1, "F", 0.6), (12, 3, "6", 0.9), (15, 1, "7", 0.6)]),
+        ([(0, 8, "R", 1.0), (8, 6, "F", 0.9), (14, 2, "A", 0.8)],
+         [(0, 6, "R", 1.0), (6, 2, "T", 0.7), (8, 4, "F", 0.9), (12, 2, "6", 0.8),
+          (14, 2, "A", 0.8)]),
+    ),
+}  # fmt: skip
 
 COMP_PATTERNS: dict[str, tuple[list, list]] = {
     "block": ([(0, 16, 1.0)], [(0, 6, 1.0), (6, 6, 0.85), (12, 4, 0.8)]),
@@ -268,9 +333,18 @@ _CINE_DRUMS = {
 # a shaker in the climax (issue 19: tense/melancholic cues had 0.1 % of their energy above
 # 4 kHz); the perc writer adds a cymbal swell into each new section
 _CINE_AIR = {
-    1: {RIDE: "o.......o.......", TRIANGLE: "x..............."},
+    1: {RIDE: "o...o...o...o...", TRIANGLE: "x.......o......."},
     2: {RIDE: "x...o...x...o...", TRIANGLE: "x.......x.......", SHAKER: "o.o.o.o.o.o.o.o."},
 }
+# a chamber orchestra's air: a triangle, a soft suspended cymbal, its swell into each section
+# (issue 19: a sad classical cue had 0.2 % of its energy above 4 kHz)
+_CLASSICAL_AIR = {
+    1: {RIDE: "o.......o.......", TRIANGLE: "x..............."},
+    2: {RIDE: "o...o...o...o...", TRIANGLE: "x.......x......."},
+}
+# genres whose cues get the orchestra's cymbals (a perc part on the orchestral kit) when no
+# drum part plays
+ORCHESTRAL_AIR = ("cinematic", "classical")
 _WORLD_PERC = {
     1: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.x.....x.x..", SHAKER: "o.o.o.o.o.o.o.o."},
     2: {CONGA_LO: "x.....x...x.....", CONGA_HI: "...x.xo....x.xo.", SHAKER: "xoxoxoxoxoxoxoxo",
@@ -313,8 +387,9 @@ GENRES: dict[str, GenreStyle] = {
     "classical": GenreStyle(
         band=(("flute", 73, "melody"), ("piano", 0, "comp"), ("strings", 48, "pad"),
               ("cello", 42, "bass")),
-        groove=False, kit=48, drums=_SOFT_DRUMS, fill="roll", bass_style="sustain",
-        bass_program=42, comp_style="alberti", reverb=80, chorus=5, melody_density=0.5,
+        groove=False, kit=48, drums=_SOFT_DRUMS, perc=_CLASSICAL_AIR, fill="roll",
+        bass_style="sustain", bass_program=43, comp_style="alberti", reverb=80, chorus=5,
+        melody_density=0.5,
     ),
     "electronic": GenreStyle(
         band=(("synthesizer", 81, "melody"), ("synthesizer", 99, "arp"), ("pad", 89, "pad"),

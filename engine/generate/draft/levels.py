@@ -1,0 +1,141 @@
+"""Part levels from the notes (issue 19): each part's loudness is estimated from what it plays
+(its patch's measured loudness, velocities, chords, how long notes ring, CC11), then every CC7
+is set so the parts sit at their roles' levels and the lead sits just under the rest of the
+band. A fixed CC7 per role cannot do this: a four-note pad is 6 dB over the same patch's line,
+a rock kit 12 dB over a brush kit, a sparse harp lead 10 dB under its own patch phrase.
+
+The estimate follows what the draft-quality report measures (integrated, gated loudness of
+each part's own render): power per 100 ms slot, 400 ms blocks, the silence and a relative
+-10 LU gate left out. Relative levels are what matter: the master normalises the cue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from engine.generate.draft import style as st
+from engine.generate.draft.arrangement import Arrangement
+
+SLOT_S = 0.1
+BLOCK_SLOTS = 4  # 400 ms gating blocks
+GATE_DB = -10.0
+
+
+def _decay_s(arr: Arrangement, pi: int) -> float:
+    """How long a note of this part counts at full power (a plucked note fades)."""
+    part = arr.parts[pi]
+    if part.is_drum:
+        return st.DRUM_RING_S
+    t = st.TRAITS.get(part.name)
+    return 99.0 if (t is None or t.sustain) else st.PLUCK_RING_S
+
+
+def _expression(arr: Arrangement) -> dict[int, list[tuple[float, int]]]:
+    """CC11 changes per part, sorted by beat."""
+    out: dict[int, list[tuple[float, int]]] = {}
+    for pi, beat, cc, value in arr.ccs:
+        if cc == 11:
+            out.setdefault(pi, []).append((beat, value))
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def part_powers(arr: Arrangement) -> np.ndarray:
+    """(parts, slots) power of each part at CC7 127 against its patch's measured phrase
+    (velocity 90, CC7 100; by register where style.PATCH_CURVE has the patch): velocity
+    and CC11 count as 40 log10 dB, as CC7 does."""
+    n_slots = int(math.ceil(arr.duration_s / SLOT_S)) + 1
+    power = np.zeros((len(arr.parts), n_slots))
+    expr = _expression(arr)
+    ring = [_decay_s(arr, pi) for pi in range(len(arr.parts))]
+    drum = [p.is_drum for p in arr.parts]
+    curves = [None if p.is_drum else st.PATCH_CURVE.get(p.program) for p in arr.parts]
+    cc7 = (127 / 100) ** 4
+    for n in arr.notes:
+        t0 = arr.time_of(n.start)
+        t1 = min(arr.time_of(n.start + n.dur), t0 + ring[n.part], arr.duration_s)
+        changes = expr.get(n.part, [])
+        e = next((v for b, v in reversed(changes) if b <= n.start + 1e-6), 127)
+        w = (n.vel / 90.0) ** 4 * (e / 127.0) ** 4 * cc7
+        if drum[n.part]:
+            w *= 10 ** (st.DRUM_NOTE_DB.get(n.pitch, 0.0) / 10)
+        elif curves[n.part] is not None:
+            w *= 10 ** (float(np.interp(n.pitch, st.CURVE_PITCHES, curves[n.part])) / 10)
+        a, b = int(t0 / SLOT_S), max(int(t0 / SLOT_S) + 1, int(math.ceil(t1 / SLOT_S)))
+        power[n.part, a:b] += w
+    return power
+
+
+def gated_db(power: np.ndarray) -> float:
+    """Integrated loudness (dB) of a power series: 400 ms blocks, silence and blocks 10 dB
+    under the mean left out."""
+    if power.size < BLOCK_SLOTS:
+        return -120.0
+    csum = np.concatenate([[0.0], np.cumsum(power)])
+    blocks = (csum[BLOCK_SLOTS:] - csum[:-BLOCK_SLOTS]) / BLOCK_SLOTS
+    blocks = blocks[blocks > 1e-9]
+    if blocks.size == 0:
+        return -120.0
+    mean = float(blocks.mean())
+    kept = blocks[blocks >= mean * 10 ** (GATE_DB / 10)]
+    return 10.0 * math.log10(float(kept.mean()))
+
+
+def patch_db(arr: Arrangement, pi: int) -> float:
+    """The measured loudness of the part's patch (or kit) phrase at CC7 100."""
+    part = arr.parts[pi]
+    if part.is_drum:
+        return st.KIT_LOUDNESS.get(part.program, st.DRUM_KIT_LOUDNESS)
+    if part.program in st.PATCH_CURVE:
+        return 0.0  # by register, note by note (part_powers)
+    return st.PATCH_DEFAULT_DB
+
+
+def _role_db(arr: Arrangement, pi: int, family: str) -> float:
+    return st.ROLE_LEVEL_DB[family].get(arr.parts[pi].roles[0], -6.0)
+
+
+def _cc7(gain_db: float) -> int:
+    """CC7 for a gain under full volume (CC7 scales gain by 40 log10 dB)."""
+    return int(min(127, max(1, round(127 * 10 ** (min(0.0, gain_db) / 40.0)))))
+
+
+def level_parts(arr: Arrangement) -> None:
+    """Set every part's CC7: each at its role's level against the others (style.ROLE_LEVEL_DB),
+    the lead style.LEAD_UNDER_BAND_DB under the sum of the rest. The part furthest under its
+    level plays at full volume and the others come down to it; parts on the shared drum
+    channel take the drum part's volume."""
+    if not arr.parts or not arr.notes:
+        return
+    family = "groove" if st.GENRES[arr.genre].groove else "open"
+    if arr.genre in st.ORCHESTRAL_AIR:
+        family = "orchestral"
+    power = part_powers(arr)
+    full = [patch_db(arr, pi) + gated_db(power[pi]) for pi in range(len(arr.parts))]
+    lead = next((i for i, p in enumerate(arr.parts) if "melody" in p.roles and not p.is_drum), None)
+    drum = next((i for i, p in enumerate(arr.parts) if p.is_drum), None)
+    band = [i for i in range(len(arr.parts)) if i != lead and full[i] > -100.0]
+    # one channel: the first drum part's CC7 sets every drum part
+    mixers = [i for i in band if not arr.parts[i].is_drum or i == drum]
+    headroom = min((full[i] - _role_db(arr, i, family) for i in mixers), default=0.0)
+    gains = {i: _role_db(arr, i, family) + headroom - full[i] for i in mixers}
+    if lead is not None and full[lead] > -100.0:
+        mix = sum(
+            power[i] * 10 ** ((patch_db(arr, i) + gains[drum if arr.parts[i].is_drum else i]) / 10)
+            for i in band
+        )
+        band_db = gated_db(np.asarray(mix)) if band else full[lead]
+        want = band_db - st.LEAD_UNDER_BAND_DB[family] - full[lead]
+        if want > 0.0:  # the lead cannot come up further: the band comes down
+            gains = {i: g - want for i, g in gains.items()}
+            want = 0.0
+        gains[lead] = want
+    vols = {i: _cc7(g) for i, g in gains.items()}
+    for pi, part in enumerate(arr.parts):
+        vol = vols.get(drum if part.is_drum and drum is not None else pi)
+        if vol is not None:
+            arr.parts[pi] = dataclasses.replace(part, volume=vol)
