@@ -14,6 +14,7 @@ from engine.eval import draft_notes as dn
 from engine.eval import draft_quality as dq
 from engine.eval.draft_measures import jaccard
 from engine.generate.draft import levels
+from engine.generate.draft import patches as pt
 from engine.generate.draft import style as st
 from engine.generate.draft.generator import DraftGenerator
 
@@ -66,8 +67,8 @@ def test_a_loud_kit_is_turned_down_more_than_a_soft_one():
 
 
 def test_register_curve_the_harp_is_quieter_up_high():
-    harp = st.PATCH_CURVE[46]
-    assert np.interp(86, st.CURVE_PITCHES, harp) < np.interp(67, st.CURVE_PITCHES, harp) - 6
+    harp = pt.PATCH_CURVE[46]
+    assert np.interp(86, pt.CURVE_PITCHES, harp) < np.interp(67, pt.CURVE_PITCHES, harp) - 6
 
 
 @pytest.mark.parametrize("genre", ["cinematic", "classical"])

@@ -17,6 +17,7 @@ from engine import cli
 from engine.describe.draft import instruments_of
 from engine.eval import draft_measures as dm
 from engine.eval import draft_quality as dq
+from engine.generate.draft import patches as pt
 from engine.generate.draft import render as draft_render
 from engine.generate.draft import style as st
 from engine.generate.draft.band import assign_parts
@@ -178,10 +179,10 @@ def test_a_bass_patch_per_genre_and_no_anti_phase_patch():
                             ("piano", "bass", "synthesizer", "electric-guitar"), ())  # fmt: skip
         parts = assign_parts(spec, style, has_cuts=False)
         bass = [p for p in parts if p.roles == ("bass",)]
-        assert bass and bass[0].program == st.MONO_SAFE.get(style.bass_program,
+        assert bass and bass[0].program == pt.MONO_SAFE.get(style.bass_program,
                                                              style.bass_program)  # fmt: skip
         seen.add(bass[0].program)
-        assert not any(p.program in st.MONO_SAFE for p in parts if not p.is_drum)
+        assert not any(p.program in pt.MONO_SAFE for p in parts if not p.is_drum)
     assert len(seen) >= 5
 
 
@@ -196,7 +197,7 @@ def test_a_lead_is_never_on_a_bass_patch_and_named_guitars_keep_their_genre_patc
         for p in parts:
             if "bass" not in p.roles:
                 assert not 32 <= p.program <= 39 and p.program not in bass, (genre, p)
-    for src, dst in st.MONO_SAFE.items():
+    for src, dst in pt.MONO_SAFE.items():
         if not 32 <= src <= 39:
             assert not 32 <= dst <= 39, f"GM {src} is played on a bass patch ({dst})"
     spec = ArrangeInput(30.0, 110.0, 0, "major", "funk", "playful", "medium",
@@ -218,10 +219,10 @@ def _phrase(program: int, path: Path) -> None:
 
 @needs_renderer
 def test_every_patch_the_bands_use_is_mono_safe(tmp_path):
-    programs = {st.MONO_SAFE.get(p, p) for s in st.GENRES.values() for _, p, _ in s.band if p >= 0}
-    programs |= {st.MONO_SAFE.get(p, p) for _, p in INSTRUMENTS.values() if p >= 0}
-    programs |= {st.MONO_SAFE[p] for p in (26, 27, *range(80, 88))}
-    leads = {st.MONO_SAFE[p] for p in (26, 27, *range(80, 88))}
+    programs = {pt.MONO_SAFE.get(p, p) for s in st.GENRES.values() for _, p, _ in s.band if p >= 0}
+    programs |= {pt.MONO_SAFE.get(p, p) for _, p in INSTRUMENTS.values() if p >= 0}
+    programs |= {pt.MONO_SAFE[p] for p in (26, 27, *range(80, 88))}
+    leads = {pt.MONO_SAFE[p] for p in (26, 27, *range(80, 88))}
     soundfont = draft_render.find_soundfont("")
     paths = []
     for p in sorted(programs):

@@ -7,6 +7,7 @@ when the genre wants them. Every drum-channel part shares one kit.
 
 from __future__ import annotations
 
+from engine.generate.draft import patches as pt
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement, Part
 from engine.taxonomy import INSTRUMENTS
@@ -164,7 +165,7 @@ def assign_parts(spec: ArrangeInput, style: st.GenreStyle, has_cuts: bool) -> li
             continue
         if channel == 9:
             channel += 1
-        prog = st.MONO_SAFE.get(prog, prog)
+        prog = pt.MONO_SAFE.get(prog, prog)
         out.append(Part(name, prog, tuple(roles), min(channel, 15), added))
         channel += 1
     return out

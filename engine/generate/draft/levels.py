@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from engine.generate.draft import patches as pt
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import Arrangement
 
@@ -28,9 +29,9 @@ def _decay_s(arr: Arrangement, pi: int) -> float:
     """How long a note of this part counts at full power (a plucked note fades)."""
     part = arr.parts[pi]
     if part.is_drum:
-        return st.DRUM_RING_S
+        return pt.DRUM_RING_S
     t = st.TRAITS.get(part.name)
-    return 99.0 if (t is None or t.sustain) else st.PLUCK_RING_S
+    return 99.0 if (t is None or t.sustain) else pt.PLUCK_RING_S
 
 
 def _expression(arr: Arrangement) -> dict[int, list[tuple[float, int]]]:
@@ -46,14 +47,14 @@ def _expression(arr: Arrangement) -> dict[int, list[tuple[float, int]]]:
 
 def part_powers(arr: Arrangement) -> np.ndarray:
     """(parts, slots) power of each part at CC7 127 against its patch's measured phrase
-    (velocity 90, CC7 100; by register where style.PATCH_CURVE has the patch): velocity
+    (velocity 90, CC7 100; by register where patches.PATCH_CURVE has the patch): velocity
     and CC11 count as 40 log10 dB, as CC7 does."""
     n_slots = int(math.ceil(arr.duration_s / SLOT_S)) + 1
     power = np.zeros((len(arr.parts), n_slots))
     expr = _expression(arr)
     ring = [_decay_s(arr, pi) for pi in range(len(arr.parts))]
     drum = [p.is_drum for p in arr.parts]
-    curves = [None if p.is_drum else st.PATCH_CURVE.get(p.program) for p in arr.parts]
+    curves = [None if p.is_drum else pt.PATCH_CURVE.get(p.program) for p in arr.parts]
     cc7 = (127 / 100) ** 4
     for n in arr.notes:
         t0 = arr.time_of(n.start)
@@ -62,9 +63,9 @@ def part_powers(arr: Arrangement) -> np.ndarray:
         e = next((v for b, v in reversed(changes) if b <= n.start + 1e-6), 127)
         w = (n.vel / 90.0) ** 4 * (e / 127.0) ** 4 * cc7
         if drum[n.part]:
-            w *= 10 ** (st.DRUM_NOTE_DB.get(n.pitch, 0.0) / 10)
+            w *= 10 ** (pt.DRUM_NOTE_DB.get(n.pitch, 0.0) / 10)
         elif curves[n.part] is not None:
-            w *= 10 ** (float(np.interp(n.pitch, st.CURVE_PITCHES, curves[n.part])) / 10)
+            w *= 10 ** (float(np.interp(n.pitch, pt.CURVE_PITCHES, curves[n.part])) / 10)
         a, b = int(t0 / SLOT_S), max(int(t0 / SLOT_S) + 1, int(math.ceil(t1 / SLOT_S)))
         power[n.part, a:b] += w
     return power
@@ -89,10 +90,10 @@ def patch_db(arr: Arrangement, pi: int) -> float:
     """The measured loudness of the part's patch (or kit) phrase at CC7 100."""
     part = arr.parts[pi]
     if part.is_drum:
-        return st.KIT_LOUDNESS.get(part.program, st.DRUM_KIT_LOUDNESS)
-    if part.program in st.PATCH_CURVE:
+        return pt.KIT_LOUDNESS.get(part.program, pt.DRUM_KIT_LOUDNESS)
+    if part.program in pt.PATCH_CURVE:
         return 0.0  # by register, note by note (part_powers)
-    return st.PATCH_DEFAULT_DB
+    return pt.PATCH_DEFAULT_DB
 
 
 def _role_db(arr: Arrangement, pi: int, family: str) -> float:

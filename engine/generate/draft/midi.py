@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mido
 
+from engine.generate.draft import patches as pt
 from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import PPQ, Arrangement, Part
 from engine.generate.draft.theory import mido_key
@@ -75,7 +76,7 @@ def _mixer(part: Part, genre: str) -> list[Event]:
     """Track name, program and mixer settings (no pan on the shared drum channel)."""
     ch = part.channel
     reverb = st.GENRES[genre].reverb
-    chorus = min(st.GENRES[genre].chorus, st.CHORUS_MAX.get(part.program, 127))
+    chorus = min(st.GENRES[genre].chorus, pt.CHORUS_MAX.get(part.program, 127))
     volume, pan = st.ROLE_MIX.get(part.roles[0], (90, 64))
     volume = part.volume or volume  # measured per-role level (issue 19) over the role default
     events: list[Event] = [
