@@ -149,3 +149,18 @@ def deepest_dip(
     starts = np.arange(0, b - a - win + 1, hop)
     lowest = float(((csum[starts + win] - csum[starts]) / win).min())
     return cue_lufs - (-0.691 + db(lowest))
+
+
+def dead_tail_s(power: np.ndarray, sample_rate: int, cue_lufs: float, under_lu: float) -> float:
+    """Seconds at the end after the last 400 ms window within ``under_lu`` of the cue's
+    loudness: what an editor hears as the music having ended early."""
+    win = int(0.4 * sample_rate)
+    csum = np.concatenate([[0.0], np.cumsum(power)])
+    starts = np.arange(0, max(1, power.size - win + 1), int(0.1 * sample_rate))
+    mean = (csum[np.minimum(starts + win, power.size)] - csum[starts]) / win
+    with np.errstate(divide="ignore"):
+        lufs = -0.691 + 10.0 * np.log10(np.maximum(mean, 1e-20))
+    alive = np.nonzero(lufs >= cue_lufs - under_lu)[0]
+    if alive.size == 0:
+        return power.size / sample_rate
+    return max(0.0, (power.size - (starts[alive[-1]] + win)) / sample_rate)

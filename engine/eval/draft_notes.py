@@ -188,6 +188,21 @@ def cue_bars(arr: Arrangement) -> float:
     return arr.end_beat / 4.0
 
 
+def short_rule(arr: Arrangement) -> list[str]:
+    """Sections the short-cue rule accepts (see ``odd_units``), as 'label:bars'."""
+    sections = form(arr)
+    loose = [f"{label}:{n}" for label, n in sections if label != "end" and n == 2]
+    return [u for u in loose if u not in odd_units(arr)]
+
+
+def end_hold_s(arr: Arrangement) -> float | None:
+    """Seconds the held final bar lasts (None: the body runs to the end)."""
+    last = arr.bars[-1] if arr.bars else None
+    if last is None or not last.final:
+        return None
+    return arr.duration_s - arr.time_of(last.start)
+
+
 def odd_units(arr: Arrangement) -> list[str]:
     """Sections (the end's held bars aside) not in 4- or 8-bar units, as 'label:bars'.
 

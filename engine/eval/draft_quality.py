@@ -35,6 +35,7 @@ from engine.generate.loudness import integrated_loudness
 from engine.types import Attributes, GenerationRequest, MusicDescription, Retrieval
 
 SR = 44100
+DEAD_UNDER_LU = 30.0  # a tail this far under the cue is heard as the music having ended
 SILENT_DB = 18.0  # a part this far under the loudest part alone is not heard in the mix
 GROOVE_GENRES = draft_report.GROOVE
 
@@ -255,6 +256,8 @@ def _note_measures(arr: Arrangement) -> dict[str, Any]:
         "form_units": [list(x) for x in dn.form(arr)],
         "odd_units": dn.odd_units(arr),
         "cue_bars": round(dn.cue_bars(arr), 2),
+        "short_rule": dn.short_rule(arr),
+        "end_hold_s": None if (h := dn.end_hold_s(arr)) is None else round(h, 2),
         "melody_onsets": sorted(dn.melody_onsets(arr)),
         "voicing_onsets": sorted(dn.voicing_onsets(arr)),
     }
@@ -291,6 +294,7 @@ def measure_cue(
     row.update({k: round(v, 4) for k, v in dm.band_shares(mix, SR).items()})
     row.update(_part_levels(arr, parts))
     row.update(_sections(arr, power, cue_lufs))
+    row["dead_tail_s"] = round(dm.dead_tail_s(power, SR, cue_lufs, DEAD_UNDER_LU), 2)
     row.update(_midi_measures(arr))
     row.update(_note_measures(arr))
     row["delivered"] = _delivered(gen, cue, seed, duration_s)

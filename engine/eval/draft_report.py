@@ -43,6 +43,8 @@ TARGETS: dict[str, Any] = {
     "velocity_sd_min": 9.0,
     "delivered_lufs_tolerance_lu": 1.0,
     "band_max": 6,
+    "end_hold_max_s": 5.0,
+    "dead_tail_max_s": 1.5,
 }
 
 Check = Callable[[dict[str, Any]], "tuple[bool, Any] | None"]  # None: does not apply
@@ -109,6 +111,9 @@ def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "bars_per_chord": _mean(_vals(rows, "bars_per_chord"), 2),
         "forms": len({tuple(tuple(x) for x in r["form_units"]) for r in rows}),
         "cue_bars_max": max(_vals(rows, "cue_bars"), default=None),
+        "short_rule": sorted({u for r in rows for u in r.get("short_rule", [])}),
+        "end_hold_max": max(_vals(rows, "end_hold_s"), default=None),
+        "dead_tail_max": max(_vals(rows, "dead_tail_s"), default=None),
         "odd_units": sorted({u for r in rows for u in r["odd_units"]}),
         "silent": sorted({s for r in rows for s in r["silent"]}),
         "shared_patch": sum(bool(r["lead_lead_chords_same_patch"]) for r in rows),
@@ -247,6 +252,12 @@ def _units(intro: bool) -> Check:
     return check
 
 
+def _end(c: dict[str, Any]) -> tuple[bool, Any]:
+    hold, dead = c["end_hold_max"], c["dead_tail_max"]
+    ok = (hold is None or hold <= T["end_hold_max_s"]) and _in(dead, hi=T["dead_tail_max_s"])
+    return ok, [hold, dead]
+
+
 def _form_variety(c: dict[str, Any]) -> tuple[bool, Any] | None:
     """Not for one seed, nor a cue too short for more than one form in 4-bar phrases (a slow
     30 s cue: intro 2 + A 2 + B 4); its seeds vary groove, voicing and melody instead."""
@@ -278,6 +289,7 @@ CUE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("B present, lifts 2-6 LU over A", _b_lift),
     ("loudest 3 s in the back half / last B, not the end",
      lambda c: (c["loudest_not_climax"] == 0, c["loudest_s"])),
+    ("end: held chord <= 5 s, <= 1.5 s at the end 30 LU under the cue", _end),
     ("deepest 4 s dip <= 10 LU under the cue",
      lambda c: (_in(c["dip_max"], hi=T["dip_max_lu"]), c["dip_max"])),
     ("lead and chords on different patches",
@@ -316,9 +328,12 @@ def _checks(cues: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str,
     for c in cues:
         c["ballad_rate"] = ballad_rate
     out = {name: _run_check(cues, fn) for name, fn in CUE_CHECKS}
+    # whole BPM, over the cues of the main length (the long runs repeat some of its cues)
+    main = min((r["duration_s"] for r in rows), default=0.0)
     by_bucket: dict[str, set] = defaultdict(set)
     for r in rows:
-        by_bucket[r["tempo"]].add(r["bpm"])
+        if r["duration_s"] == main:
+            by_bucket[r["tempo"]].add(round(r["bpm"]))
     low = [f"{b} ({len(v)})" for b, v in sorted(by_bucket.items())
            if len(v) < t["distinct_bpm_per_bucket_min"]]  # fmt: skip
     out["distinct BPM per bucket >= 3"] = {"pass": len(by_bucket) - len(low),
@@ -333,6 +348,10 @@ def _checks(cues: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str,
         "failing": [] if ok else [f"{len(bass)}: {sorted(bass)}"],
     }
     out["ballad harmonic rhythm (max, changes/bar)"] = ballad_rate
+    short = [f"{c['cue']} ({_cell(c['short_rule'])})" for c in cues if c["short_rule"]]
+    one_form = [c["cue"] for c in cues if _form_variety(c) is None and c["seeds"] > 1]
+    out["accepted by the short-cue rule (2-bar units)"] = "; ".join(short) or "none"
+    out["one form over the seeds (under 13 bars)"] = ", ".join(one_form) or "none"
     return out
 
 
@@ -355,7 +374,8 @@ _TABLES = (
     (("cue", "cue"), ("no_intro", "no intro"), ("intro_gap_max", "intro LU"),
      ("intro_layers", "intro layers"), ("no_b", "no B"), ("b_lift_min", "B lift min"),
      ("b_lift_max", "B lift max"), ("loudest_s", "loudest s"), ("dip_max", "dip LU"),
-     ("forms", "forms"), ("odd_units", "odd units"), ("changes_per_bar", "chg/bar"),
+     ("forms", "forms"), ("odd_units", "odd units"), ("end_hold_max", "hold s"),
+     ("dead_tail_max", "dead s"), ("changes_per_bar", "chg/bar"),
      ("melody_below_b_max", "mel<chord B"), ("melody_below_all", "mel<chord all")),
     (("cue", "cue"), ("jaccard_drums", "J drums"), ("jaccard_bass", "J bass"),
      ("jaccard_comp", "J comp"), ("jaccard_melody", "J melody"), ("jaccard_voicing", "J voicing"),

@@ -48,7 +48,9 @@ def test_the_lead_sits_just_under_the_band_by_the_estimate(genre):
     band = sum(power[i] * 10 ** (gain[i] / 10) for i in range(len(arr.parts)) if i != lead)
     lead_db = levels.gated_db(power[lead] * 10 ** (gain[lead] / 10))
     family = "groove" if st.GENRES[genre].groove else "open"
-    assert lead_db - levels.gated_db(band) == pytest.approx(-st.LEAD_UNDER_BAND_DB[family], abs=0.2)
+    # the B-lift trim (levels.shape_lifts) moves every part of a section alike: the gate moves
+    # the lead against the band by a few tenths of a dB
+    assert lead_db - levels.gated_db(band) == pytest.approx(-st.LEAD_UNDER_BAND_DB[family], abs=0.5)
 
 
 def test_parts_sit_at_their_roles_levels_and_one_plays_at_full_volume():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 
 from engine.eval import draft_measures as dm
 from engine.eval import draft_notes as dn
@@ -152,7 +153,8 @@ def _row(**over) -> dict:
         "chord_changes_per_bar": 1.0, "bars_per_chord": 1.0,
         "melody_below_chord": {"A": 0.0, "B": 0.05}, "jitter_ms": 8.0, "push_ms": 2.0,
         "swing_ratio": 1.0, "velocity_sd": 12.0, "form_units": [["intro", 4], ["A", 8]],
-        "odd_units": [], "cue_bars": 14.0, "onsets": {"drums": [], "bass": [], "comp": []},
+        "odd_units": [], "cue_bars": 14.0, "short_rule": [], "duration_s": 30.0,
+        "end_hold_s": 3.0, "dead_tail_s": 0.5, "onsets": {"drums": [], "bass": [], "comp": []},
         "melody_onsets": [], "voicing_onsets": [], "beat_regularity": 0.98,
         "key_clarity": 0.9, "repetition": 0.1, "lra_lu": 4.0,
     }  # fmt: skip
@@ -243,6 +245,15 @@ def test_variety_checks():
         r["bpm"] = 70.0
     bpm = _check(_seeds(n=4) + slow, "distinct BPM per bucket >= 3")
     assert bpm == {"pass": 1, "of": 2, "failing": ["slow (1)"]}
+    for r in slow[:2]:  # 70.2 and 69.8 are one tempo to a listener
+        r["bpm"] = 70.2 if r is slow[0] else 69.8
+    assert _check(_seeds(n=4) + slow, "distinct BPM per bucket >= 3")["failing"] == ["slow (1)"]
+    end = "end: held chord <= 5 s, <= 1.5 s at the end 30 LU under the cue"
+    assert _check(_seeds(end_hold_s=6.5), end)["pass"] == 0
+    assert _check(_seeds(dead_tail_s=2.5), end)["pass"] == 0
+    assert _check(_seeds(end_hold_s=None), end)["pass"] == 1  # no held end (a fade)
+    short = dr.summarise(_seeds(short_rule=["intro:2"]))["checks"]
+    assert short["accepted by the short-cue rule (2-bar units)"] == "happy-pop-medium (intro:2)"
     odd = _seeds(odd_units=["A2:5", "intro:2"])
     assert _check(odd, "body sections in 4/8-bar units")["failing"] == ["happy-pop-medium (A2:5)"]
     assert _check(odd, "intro in 4/8-bar units")["failing"] == ["happy-pop-medium (intro:2)"]
@@ -270,3 +281,14 @@ def test_harmony_spectrum_and_feel_checks_by_genre():
 def test_markdown_lists_failures_with_figures():
     md = dr.to_markdown(dr.summarise(_seeds(lead_vs_band_db=0.5)))
     assert "| lead vs band -8..-1 dB | 0/1 | happy-pop-medium (0.5,0.5) |" in md
+
+
+def test_dead_tail_end_hold_and_short_rule():
+    sr = 1000
+    power = np.concatenate([np.ones(8 * sr), np.full(2 * sr, 1e-4)])  # 40 dB down for 2 s
+    assert dm.dead_tail_s(power, sr, -0.691, 30.0) == pytest.approx(2.0, abs=0.41)  # 400 ms
+    assert dm.dead_tail_s(np.ones(10 * sr), sr, -0.691, 30.0) == pytest.approx(0.0, abs=0.11)
+    arr = _arr([("intro", 2), ("A", 2), ("B", 4), ("end", 1)], [])
+    arr.bars[-1].final = True
+    assert dn.end_hold_s(arr) == pytest.approx(2.0)  # one bar at 120 BPM
+    assert dn.short_rule(arr) == ["intro:2", "A:2"] and dn.odd_units(arr) == []

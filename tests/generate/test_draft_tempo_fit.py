@@ -51,12 +51,20 @@ def test_a_drawn_tempo_is_fitted_so_sections_are_4_or_8_bars(cue, duration):
         assert arr.time_of(arr.end_beat) == pytest.approx(duration, abs=1e-6)
 
 
-def test_a_slow_short_cue_takes_a_2_bar_intro_and_4_bar_a_and_b():
+def test_a_slow_short_cue_takes_the_phrase_plan_nearest_its_tempo():
     for seed in (1, 2, 3, 4):
         arr, facts = DraftGenerator().arrange(_request(HIPHOP, seed, 30.0))
-        assert dn.form(arr) == (("intro", 2), ("A", 4), ("B", 4))
+        assert dn.form(arr)[:-1] in ((("intro", 2), ("A", 4)), (("intro", 2), ("A", 2)))
+        assert dn.form(arr)[-1] == ("B", 4)
         fit = facts["tempo_fit"]
         assert abs(fit["bpm"] / fit["drawn_bpm"] - 1.0) <= st.SHORT_FORM_MAX_MOVE
+    slow = st.BUCKET_TEMPO["slow"]
+    ballad, walk = (
+        fit_tempo(30.0, 71.0, "ring", slow, 0.04),
+        fit_tempo(30.0, 88.0, "ring", slow, 0.04),
+    )
+    assert (ballad.intro, ballad.bars, ballad.bpm) == (2, 8, 71.0)  # A 2 + B 4 fits as drawn
+    assert (walk.intro, walk.bars, walk.bpm) == (2, 10, 88.0)  # A 4 + B 4 fits as drawn
 
 
 def test_an_explicit_bpm_is_never_changed():
@@ -84,7 +92,8 @@ def test_every_ending_fills_the_length_with_whole_bars(ending):
     length = 30.0 - frame if ending in ("button", "cut") else 30.0
     spare = length * fit.bpm / 60.0 - 4 * fit.bars  # beats after the last body bar
     if ending == "ring":
-        assert ring_hold(fit.bpm) <= spare <= ring_hold(fit.bpm) + max(st.HOLD_EXTRA_BEATS)
+        extra = max(st.HOLD_EXTRA_S) * fit.bpm / 60.0
+        assert ring_hold(fit.bpm) <= spare <= ring_hold(fit.bpm) + extra + 1e-6
     else:
         assert spare == pytest.approx(0.0, abs=0.01)
     assert fit_tempo(30.0, 121.0, "loop", (105.0, 134.99), frame) is None

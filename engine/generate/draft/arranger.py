@@ -32,7 +32,7 @@ from engine.generate.draft.drums import DrumWriter, level
 from engine.generate.draft.feel import apply_feel
 from engine.generate.draft.form import plan_bars, plan_time
 from engine.generate.draft.harmony import plan_harmony
-from engine.generate.draft.levels import level_parts
+from engine.generate.draft.levels import level_parts, shape_lifts
 from engine.generate.draft.melody import MelodyWriter
 from engine.generate.draft.register import chords_under_melody, intro_layers
 from engine.generate.draft.split import apply_splits
@@ -104,6 +104,7 @@ class Composer:
         apply_feel(arr, s.genre, self.rng)
         self._humanise_and_clean()
         level_parts(arr)
+        shape_lifts(arr)
         arr.motifs = self.melody.carried()
         for sec in arr.sections:
             arr.markers.append((arr.bars[sec.bars[0]].start, sec.label))

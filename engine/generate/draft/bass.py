@@ -44,12 +44,13 @@ class BassWriter:
         self.prev: dict[int, int] = {}
         self.patterns: dict[tuple[str, int], list] = {}  # this seed's take on each pattern
 
-    def _take(self, style: str) -> tuple[list, list]:
-        """This cue's (level 1, level 2) patterns of the style: its own or a seeded variant."""
+    def _take(self, style: str, level: int) -> list:
+        """This cue's pattern of the style at a level: its own or a seeded variant's, drawn for
+        each level apart (a take's verse and chorus bass need not come from one variant)."""
         variants = (st.BASS_PATTERNS[style], *st.BASS_VARIANTS.get(style, ()))
         if (style, 0) not in self.patterns:
-            self.patterns[(style, 0)] = [int(self.c.rng.integers(len(variants)))]
-        return variants[self.patterns[(style, 0)][0]]
+            self.patterns[(style, 0)] = [int(i) for i in self.c.rng.integers(len(variants), size=2)]
+        return variants[self.patterns[(style, 0)][level - 1]][level - 1]
 
     def bar(self, pi: int, part: Part, bar: Bar, sec: Section) -> None:
         c = self.c
@@ -71,7 +72,7 @@ class BassWriter:
         next_chord = nb.chord if nb is not None and nb.chord is not None else chord
         next_root = nearest_pitch(next_chord.root, (root + home) / 2.0, lo, hi)
         if (style, level) not in self.patterns:
-            base = self._take(style)[level - 1]
+            base = self._take(style, level)
             self.patterns[(style, level)] = vary_events(base, c.rng) if style != "sustain" else base
         pattern = self.patterns[(style, level)]
         if next_chord.root == chord.root:  # no approach needed: stay on the chord

@@ -107,28 +107,28 @@ class FormFit:
             "drawn_bpm": self.drawn_bpm, "bpm": self.bpm, "intro_bars": self.intro,
             "body_bars": body,
             "note": f"tempo fitted from {self.drawn_bpm:g} to {self.bpm:g} BPM: a "
-                    f"{self.intro}-bar intro and {body} bars in 4/8-bar sections",
+                    f"{self.intro}-bar intro and {body} bars of A and B sections",
         }  # fmt: skip
 
 
-def _bpm_span(length_s: float, bars: int, ending: str, extra: float) -> tuple[float, float]:
+def _bpm_span(length_s: float, bars: int, ending: str, extra_s: float) -> tuple[float, float]:
     """The tempi at which ``bars`` bars and the ending's hold fill ``length_s``: a ring holds
-    its minimum to ``extra`` beats more; other endings hold nothing (the body runs out)."""
+    its minimum to ``extra_s`` seconds more; other endings hold nothing (the body runs out)."""
     exact = 240.0 * bars / length_s
     if ending != "ring":
         return exact, exact
 
-    def at(target: float) -> float:  # the hold, past its minimum, grows with the tempo
+    def at(target_s: float) -> float:  # the hold, past its minimum, grows with the tempo
         lo, hi = exact, 4.0 * exact
         for _ in range(50):
             mid = 0.5 * (lo + hi)
-            if length_s * mid / 60.0 - 4.0 * bars - ring_hold(mid) < target:
+            if length_s * mid / 60.0 - 4.0 * bars - ring_hold(mid) < target_s * mid / 60.0:
                 lo = mid
             else:
                 hi = mid
         return 0.5 * (lo + hi)
 
-    return at(0.0), at(extra)
+    return at(0.0), at(extra_s)
 
 
 def _fit_one(
@@ -143,7 +143,7 @@ def _fit_one(
     that reaches within ``cap`` of the drawn tempo, else the smallest move (over the cap);
     None where the bucket holds no such tempo."""
     best = None
-    for extra in st.HOLD_EXTRA_BEATS:
+    for extra in st.HOLD_EXTRA_S:
         a, b = _bpm_span(length_s, plan[1], ending, extra)
         a, b = max(a, bounds[0]), min(b, bounds[1])
         if a > b:
@@ -158,7 +158,7 @@ def _fit_one(
     return best
 
 
-def _first_fit(
+def _nearest_fit(
     length: float,
     bpm: float,
     ending: str,
@@ -166,12 +166,15 @@ def _first_fit(
     plans: list[tuple[int, int]],
     cap: float,
 ) -> FormFit | None:
-    """The first of ``plans`` whose tempo lies within ``cap`` of ``bpm``."""
+    """The plan among ``plans`` whose tempo lies nearest ``bpm``, within ``cap`` of it."""
+    best: tuple[float, float, tuple[int, int]] | None = None
     for plan in plans:
         got = _fit_one(length, bpm, ending, bounds, plan, cap)
-        if got is not None and got[0] <= cap:
-            return FormFit(drawn_bpm=bpm, bpm=got[1], intro=plan[0], bars=plan[1])
-    return None
+        if got is not None and got[0] <= cap and (best is None or got[0] < best[0] - 1e-9):
+            best = (got[0], got[1], plan)
+    if best is None:
+        return None
+    return FormFit(drawn_bpm=bpm, bpm=best[1], intro=best[2][0], bars=best[2][1])
 
 
 def fit_tempo(
@@ -184,16 +187,16 @@ def fit_tempo(
 ) -> FormFit | None:
     """The drawn tempo nudged (st.FORM_FIT_MAX_MOVE at most, inside ``bounds``) so the cue is
     a 4-bar intro and 4/8-bar sections, then the held end. A cue of fewer than
-    st.SHORT_FORM_BARS bars at the drawn tempo takes a 2-bar intro, A 4 and B 4 where that
-    moves the tempo st.SHORT_FORM_MAX_MOVE at most, else a 2-bar A; one of fewer than
+    st.SHORT_FORM_BARS bars at the drawn tempo takes a 2-bar intro, then A 4 and B 4 or a 2-bar
+    A and B 4, whichever moves the tempo less (st.SHORT_FORM_MAX_MOVE at most); one of fewer than
     st.INTRO_CHOICE_BARS takes a 2- or a 4-bar intro on the seed (``rng``) where both fit.
     None: nothing fits."""
     if ending == "loop":
         return None
     length = duration_s - frame_s if ending in ("button", "cut") else duration_s
-    if duration_s * bpm / 240.0 < st.SHORT_FORM_BARS:  # A 4 and B 4; else a 2-bar A
-        return _first_fit(length, bpm, ending, bounds, [(2, 10), (2, 8)], st.SHORT_FORM_MAX_MOVE)
-    cap = st.FORM_FIT_MAX_MOVE
+    if duration_s * bpm / 240.0 < st.SHORT_FORM_BARS:  # A 4 and B 4, or a 2-bar A
+        plans = [(2, 10), (2, 8)]
+        return _nearest_fit(length, bpm, ending, bounds, plans, st.SHORT_FORM_MAX_MOVE)
     intros = [st.FORM_INTRO_BARS]
     if duration_s * bpm / 240.0 < st.INTRO_CHOICE_BARS:
         intros.append(2)
@@ -201,13 +204,12 @@ def fit_tempo(
     fits = []
     for intro in intros:
         plans = [(intro, n) for n in range(intro + 8, top + 1, 4)]
-
-        def move(plan: tuple[int, int]) -> float:
-            return (_fit_one(length, bpm, ending, bounds, plan, cap) or (9.0,))[0]
-
-        fit = _first_fit(length, bpm, ending, bounds, sorted(plans, key=move), cap)
+        fit = _nearest_fit(length, bpm, ending, bounds, plans, st.FORM_FIT_MAX_MOVE)
         if fit is not None:
             fits.append(fit)
+    if not fits:  # nothing within the usual move: the nearest form a little further off
+        plans = [(i, n) for i in intros for n in range(i + 8, top + 1, 4)]
+        fits = [f for f in [_nearest_fit(length, bpm, ending, bounds, plans, 0.12)] if f]
     if len(fits) > 1 and rng is not None:
         return fits[int(rng.integers(len(fits)))]
     return fits[0] if fits else None

@@ -140,3 +140,73 @@ def level_parts(arr: Arrangement) -> None:
         vol = vols.get(drum if part.is_drum and drum is not None else pi)
         if vol is not None:
             arr.parts[pi] = dataclasses.replace(part, volume=vol)
+
+
+def _mix_power(arr: Arrangement) -> np.ndarray:
+    """The mix's power per slot, every part at its CC7."""
+    power = part_powers(arr)
+    gains = [
+        10 ** (patch_db(arr, pi) / 10) * ((p.volume or 127) / 127) ** 4
+        for pi, p in enumerate(arr.parts)
+    ]
+    return (power * np.asarray(gains)[:, None]).sum(axis=0)
+
+
+def _span_db(mix: np.ndarray, t0: float, t1: float) -> float:
+    a, b = int(t0 / SLOT_S), max(int(t0 / SLOT_S) + 1, int(math.ceil(t1 / SLOT_S)))
+    return 10.0 * math.log10(max(float(mix[a:b].mean()), 1e-12))
+
+
+def _scale_expression(arr: Arrangement, b0: float, b1: float, gain_db: float) -> None:
+    """Every part's CC11 between two beats moved by ``gain_db`` (CC11 scales by 40 log10)."""
+    f = 10 ** (gain_db / 40.0)
+    arr.ccs = [
+        (pi, beat, cc, max(1, min(127, round(v * f)))) if cc == 11 and b0 <= beat < b1
+        else (pi, beat, cc, v)
+        for pi, beat, cc, v in arr.ccs
+    ]  # fmt: skip
+
+
+def shape_lifts(arr: Arrangement) -> None:
+    """Bring each B section's lift over the A before it into style.B_LIFT_LU, estimated from
+    the notes as the report measures it (each section's mean loudness): a B that lifts too far
+    plays softer (an earlier B under the last: the last B is the climax), the A under a B
+    that lifts too little plays softer (the B is at full expression already). Layers and
+    intensities make the lift; this trims what they miss, by style.B_LIFT_MAX_TRIM_DB at
+    most."""
+    if not arr.notes:
+        return
+    mix = _mix_power(arr)
+    spans = []
+    for sec in arr.sections:
+        first, last = arr.bars[sec.bars[0]], arr.bars[sec.bars[-1]]
+        b0, b1 = first.start, last.start + last.beats
+        t1 = min(arr.time_of(b1), arr.duration_s)
+        spans.append([sec.label, b0, b1, _span_db(mix, arr.time_of(b0), t1)])
+    lo, hi = st.B_LIFT_LU
+    last_b = max((i for i, s in enumerate(spans) if s[0] == "B"), default=-1)
+    for i in [i for i, s in enumerate(spans) if s[0] == "B"]:
+        _trim_lift(arr, spans, i, lo, hi if i == last_b else hi - 1.0)
+    # the last B stays the climax: an earlier B plays a little under it
+    climax = _lift(spans, last_b)
+    for i in [i for i, s in enumerate(spans[:last_b]) if s[0] == "B"]:
+        if climax is not None:
+            _trim_lift(arr, spans, i, lo, max(lo, climax - 0.5))
+
+
+def _lift(spans: list[list], i: int) -> float | None:
+    a = next((s for s in reversed(spans[:i]) if s[0] in ("A", "A2")), None)
+    return None if i < 0 or a is None else spans[i][3] - a[3]
+
+
+def _trim_lift(arr: Arrangement, spans: list[list], i: int, lo: float, top: float) -> None:
+    """A B lifting over ``top`` plays softer; the A under one lifting under ``lo`` too."""
+    lift = _lift(spans, i)
+    if lift is None:
+        return
+    a = next(s for s in reversed(spans[:i]) if s[0] in ("A", "A2"))
+    target, trim = (spans[i], top - lift) if lift > top else (a, lift - lo)
+    trim = max(-st.B_LIFT_MAX_TRIM_DB, min(0.0, trim))
+    if trim < 0.0:
+        _scale_expression(arr, target[1], target[2], trim)
+        target[3] += trim

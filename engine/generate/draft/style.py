@@ -144,6 +144,10 @@ BASS_VARIANTS: dict[str, tuple[tuple[list, list], ...]] = {
         ([(0, 16, "R", 1.0)], [(0, 4, "R", 1.0), (4, 4, "O", 0.8), (8, 8, "R", 0.9)]),
         ([(0, 10, "R", 1.0), (10, 6, "F", 0.85)], [(0, 8, "R", 1.0), (8, 6, "F", 0.9),
                                                   (14, 2, "A", 0.8)]),
+        ([(0, 4, "R", 1.0), (4, 12, "F", 0.85)], [(0, 4, "R", 1.0), (4, 4, "F", 0.85),
+                                                 (8, 4, "O", 0.85), (12, 4, "F", 0.85)]),
+        ([(0, 14, "R", 1.0), (14, 2, "A", 0.8)], [(0, 3, "R", 1.0), (3, 5, "R", 0.8),
+                                                 (8, 3, "F", 0.9), (11, 5, "F", 0.8)]),
     ),
     "boogie": (
         ([(0, 12, "R", 1.0), (12, 4, "F", 0.85)],
@@ -271,9 +275,10 @@ _FOLK_DRUMS = {
     2: {KICK: "x.......x.......", SIDESTICK: "....x.......x...", TAMB: "o.x.o.x.o.x.o.x."},
 }
 _CINE_DRUMS = {
-    1: {TOM_LO: "x..o..o.x..o..o.", KICK2: "x.......x......."},
+    1: {TOM_LO: "x..o..o.x..o..o.", KICK2: "x.......x.......", RIDE: "x...o...x...o..."},
     2: {KICK2: "X.....x.X.......", TOM_LO: "x..x..x.x..x..x.", TOM_MID: "......o.......o.",
-        SNARE: "....x.......x...", TAMB: "..o.x.o...o.x.o.", CRASH2: "x..............."},
+        SNARE: "....x.......x...", TAMB: "..o.x.o...o.x.o.", CRASH2: "x...............",
+        RIDE: "x...o...x...o..."},
 }  # fmt: skip
 # the cinematic air an orchestra without a drummer still has: a suspended ride and a triangle,
 # a shaker in the climax (issue 19: tense/melancholic cues had 0.1 % of their energy above
@@ -285,7 +290,7 @@ _CINE_AIR = {
 # a chamber orchestra's air: a triangle, a soft suspended cymbal, its swell into each section
 # (issue 19: a sad classical cue had 0.2 % of its energy above 4 kHz)
 _CLASSICAL_AIR = {
-    1: {RIDE: "o.......o.......", TRIANGLE: "x..............."},
+    1: {RIDE: "o.......o.......", TRIANGLE: "x.......o......."},
     2: {RIDE: "o...o...o...o...", TRIANGLE: "x.......x......."},
 }
 # genres whose cues get the orchestra's cymbals (a perc part on the orchestral kit) when no
@@ -484,6 +489,10 @@ SECTION_EXPRESSION = {"intro": 127, "A": 114, "A2": 118, "B": 127, "break": 114,
 SECTION_DEPTH: dict[str, float] = {"ambient": 1.4}
 
 # section intensities (before the energy scale) by label
+# a B section lifts this far over the A before it (LU, estimated from the notes): the
+# arranger's layers and intensities make the lift, engine.generate.draft.levels trims the rest
+B_LIFT_LU = (3.0, 5.0)
+B_LIFT_MAX_TRIM_DB = 4.0
 SECTION_INTENSITY = {"intro": 0.42, "A": 0.7, "B": 1.0, "break": 0.5, "A2": 0.8, "end": 0.8}
 # a B section's intensity at the least, by genre, where held textures lift little by layers
 # (a low-energy cue's B would sit at 0.62): its comping plays the busier level
@@ -527,15 +536,16 @@ TEMPO_SPREAD = 0.18  # share of the window a seed moves the tempo (either way)
 REFERENCE_TOLERANCE = 0.12  # a reference's tempo is kept within 12 % of the mood's tempo
 # a drawn tempo (never a user's BPM, nor one cut or marker boundaries fix) is fitted to the
 # form: an intro of 4 bars and body sections of 4 or 8 bars, then the held end
-FORM_FIT_MAX_MOVE = 0.08  # the most the fit moves the drawn tempo
+FORM_FIT_MAX_MOVE = 0.08  # the most the fit moves the drawn tempo (where no form fits: 12 %)
 FORM_INTRO_BARS = 4
 SHORT_FORM_BARS = 13  # fewer bars at the drawn tempo: a 2-bar intro, a 4-bar A, a 4-bar B ...
-SHORT_FORM_MAX_MOVE = 0.25  # ... when the fit moves the tempo by no more; else A is 2 bars
+SHORT_FORM_MAX_MOVE = 0.12  # ... or a 2-bar A, whichever is nearer, moved by no more
 # fewer bars at the drawn tempo: the seed picks a 2- or a 4-bar intro where both fit (a 30 s
 # cue at a medium tempo: intro 4, A 4, B 4 or intro 2 and 12 bars of A and B)
 INTRO_CHOICE_BARS = 16
-# beats a ring's held chord may run past its minimum (2 s, 2-6 beats): a bar, else two
-HOLD_EXTRA_BEATS = (4.0, 8.0)
+# seconds a ring's held chord may run past its minimum (2 s, 2-6 beats): an editor hears a
+# longer hold as the music ending early
+HOLD_EXTRA_S = (2.0, 3.0)
 
 
 def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, float]:
