@@ -207,6 +207,9 @@ JSON_KEYS = (
     "licence",
     "stems",
 )
+# what of the backend's ``extra`` it shows too, where the backend says it (the draft's ending,
+# loop, tempo source and form fit; any backend's unsupported knobs)
+JSON_EXTRA_KEYS = ("ending", "loop", "tempo_source", "tempo_fit", "unsupported")
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -214,17 +217,18 @@ def _generate(args: argparse.Namespace) -> int:
     result = run_job("cue", params, seed=seed)
     cues = _copied(result["cues"], Path(args.out).expanduser())
     if args.json:
-        rows = []
-        for c in cues:
-            row = {**{k: c[k] for k in JSON_KEYS}, "notes": _generator_notes(c)}
-            row.update({k: c["extra"][k] for k in ("ending", "loop", "unsupported")
-                        if k in c["extra"]})  # fmt: skip
-            rows.append(row)
-        print_json({"cues": rows})
+        print_json({"cues": [json_row(c) for c in cues]})
         return 0
     for c in cues:
         _print_cue(c)
     return 0
+
+
+def json_row(c: dict[str, Any]) -> dict[str, Any]:
+    """One cue as `vmb generate --json` prints it."""
+    row = {**{k: c[k] for k in JSON_KEYS}, "notes": _generator_notes(c)}
+    row.update({k: c["extra"][k] for k in JSON_EXTRA_KEYS if k in c["extra"]})
+    return row
 
 
 def _generate_params(args: argparse.Namespace) -> tuple[dict[str, Any], int | None]:
@@ -271,8 +275,11 @@ def _print_cue(c: dict[str, Any]) -> None:
         print(f"  loop: {x['loop']['note']} (loop points in the WAV and the MIDI)")
     elif "ending" in x:
         print(f"  ending: {x['ending']}")
+    tempo = [f"from {x['tempo_source']}"] if "tempo_source" in x else []
     if "tempo_fit" in x:
-        print(f"  tempo: {x['tempo_fit']['note']}")
+        tempo.append(x["tempo_fit"]["note"])
+    if tempo:  # where the tempo came from (the draft's), and how the form fitted it
+        print(f"  tempo: {'; '.join(tempo)}")
     for part, path in c["stems"].items():
         print(f"  stem {part}: {path}")
     for note in x.get("unsupported", ()):

@@ -38,25 +38,13 @@ VEL = 80
 REPEATS = 2
 MAX_S = 30.0
 
-_vp, _int = ctypes.c_void_p, ctypes.c_int
-_EXTRA = {
-    "fluid_synth_noteon": (_int, [_vp, _int, _int, _int]),
-    "fluid_synth_noteoff": (_int, [_vp, _int, _int]),
-    "fluid_synth_program_select": (_int, [_vp, _int, _int, _int, _int]),
-    "fluid_synth_get_active_voice_count": (_int, [_vp]),
-    "fluid_synth_sfload": (_int, [_vp, ctypes.c_char_p, _int]),
-    "fluid_synth_all_sounds_off": (_int, [_vp, _int]),
-    "fluid_synth_set_channel_type": (_int, [_vp, _int, _int]),
-}
 _IDLE_CPU_S = [0.0]
 
 
 def _synth() -> tuple[ctypes.CDLL, int, int]:
     lib = libfluid.library()
     assert lib is not None, libfluid.unavailable_reason()
-    dll = lib.dll
-    for fn, (res, args) in _EXTRA.items():
-        getattr(dll, fn).restype, getattr(dll, fn).argtypes = res, args
+    dll = lib.dll  # its prototypes: libfluid's table (one place sets them)
     settings = dll.new_fluid_settings()
     dll.fluid_settings_setnum(settings, b"synth.sample-rate", float(SR))
     dll.fluid_settings_setint(settings, b"synth.reverb.active", 0)  # voices only
@@ -114,7 +102,6 @@ def _row(dll, synth, chans: Sequence[int], keys: Sequence[int]) -> tuple[float, 
 
 def _idle_cpu(dll, synth) -> float:
     """CPU seconds a second of silence costs (subtracted from every strike)."""
-    t = time.thread_time()
     _strike(dll, synth, (0,), (), 0.0)
     buf = np.zeros((CHUNK, 2), np.float32)
     t = time.thread_time()

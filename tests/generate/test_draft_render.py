@@ -184,3 +184,75 @@ def test_bad_input_is_a_job_error(files, tmp_path) -> None:
     with pytest.raises(JobError, match="synth.sample-rate"):
         libfluid.render_file(files["piano"], sf, 1000, 0.6)
     assert np.abs(_render(files["piano"])).max() > 0.01  # and the next render is fine
+
+
+def _three_events(path: Path, tempo: int, end_ticks: int = 0) -> Path:
+    """A tempo event, a middle C a beat long, and the end of the track ``end_ticks`` later."""
+    mid = mido.MidiFile(type=0, ticks_per_beat=480)
+    mid.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.MetaMessage("set_tempo", tempo=tempo),
+                mido.Message("note_on", note=60, velocity=100),
+                mido.Message("note_off", note=60, velocity=0, time=480),
+                mido.MetaMessage("end_of_track", time=end_ticks),
+            ]
+        )
+    )
+    mid.save(str(path))
+    return path
+
+
+@needs_library
+def test_a_tempo_of_zero_is_rendered_a_block_a_call(tmp_path) -> None:
+    """The player's clock divides by the tempo: the plan is not made (no ZeroDivisionError),
+    and FluidSynth plays the file a block a call as the CLI would."""
+    path = _three_events(tmp_path / "zero.mid", tempo=0)
+    with pytest.raises(midiclock.NotPlain, match="tempo of 0"):
+        midiclock.event_blocks(path.read_bytes(), SR, 64)
+    audio = _render(path)
+    assert audio.shape[1] == 2 and np.isfinite(audio).all()
+
+
+@needs_library
+def test_a_file_past_the_longest_render_is_a_job_error(tmp_path, monkeypatch) -> None:
+    """Without ``frames`` a render stops at the longest draft file: a far end of track is
+    refused before rendering (the plan knows it) or when the render passes the cap."""
+    assert libfluid.MAX_RENDER_S > 1200
+    far = _three_events(tmp_path / "far.mid", tempo=500000, end_ticks=2_000_000)  # ~35 min
+    with pytest.raises(JobError, match="runs past .* s, the longest draft render"):
+        _render(far)
+    cut = libfluid.render_file(far, Path(SOUNDFONTS[0]), SR, 0.6, frames=SR)
+    assert cut.shape == (SR, 2)  # with frames it stops there, as before
+    monkeypatch.setattr(libfluid, "MAX_RENDER_S", 0.5)
+    monkeypatch.setattr(midiclock, "event_blocks", _no_plan)
+    with pytest.raises(JobError, match="runs past 0.5 s"):
+        _render(_three_events(tmp_path / "two_s.mid", tempo=500000, end_ticks=960))
+
+
+@needs_library
+@pytest.mark.parametrize("call", ["fluid_synth_add_sfont", "fluid_player_play"])
+def test_a_failed_lend_or_play_is_a_job_error_not_silence(files, call, monkeypatch) -> None:
+    lib = libfluid.library()
+    monkeypatch.setattr(lib.dll, call, lambda *_args: libfluid.FAILED)
+    with pytest.raises(JobError, match="could not (lend the soundfont|start playing)"):
+        _render(files["piano"])
+    monkeypatch.undo()
+    assert np.abs(_render(files["piano"])).max() > 0.01  # the holder is fine afterwards
+
+
+@needs_library
+def test_voice_cost_uses_libfluid_prototypes() -> None:
+    """Every FluidSynth call the voice-cost measure makes has its prototype in libfluid's one
+    table (ctypes would pass a pointer as a C int otherwise), and its idle figure runs."""
+    import re
+
+    from engine.eval import voice_cost
+
+    source = Path(voice_cost.__file__).read_text()
+    calls = set(re.findall(r"dll\.(\w*fluid_\w+)", source))
+    assert calls and calls <= set(libfluid._PROTOTYPES)
+    assert "argtypes" not in source
+    dll, synth, sfont = voice_cost._synth()
+    assert sfont != libfluid.FAILED and voice_cost._idle_cpu(dll, synth) >= 0.0
+    dll.delete_fluid_synth(synth)

@@ -112,3 +112,22 @@ def test_seeds_vary_a_short_medium_cue_by_its_intro():
         dn.form(DraftGenerator().arrange(_request(POP, seed, 30.0))[0]) for seed in range(1, 9)
     }
     assert {f[0] for f in forms} == {("intro", 2), ("intro", 4)}, forms
+
+
+def test_the_cli_shows_the_tempo_source_and_fit(capsys: pytest.CaptureFixture[str]):
+    """`vmb generate --json` carries the draft's tempo source and fit; the text says both."""
+    from engine.commands.generate import JSON_KEYS, _print_cue, json_row
+
+    _, facts = DraftGenerator().arrange(_request(POP, 3, 30.0))
+    attrs = {"mood": "happy", "genre": "pop", "tempo": "medium", "bpm": None, "instruments": []}
+    cue = {**dict.fromkeys(JSON_KEYS), "audio": "cue.wav", "duration_s": 30.0, "seed": 3,
+           "description": "t", "attributes": attrs, "stems": {}, "extra": facts}  # fmt: skip
+    row = json_row(cue)
+    assert row["tempo_source"] == facts["tempo_source"] == "mood+genre"
+    assert row["tempo_fit"] == facts["tempo_fit"] and "bpm" in row["tempo_fit"]
+    _print_cue(cue)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "tempo: " in x)
+    assert line == f"  tempo: from mood+genre; {facts['tempo_fit']['note']}"
+    _, facts = DraftGenerator().arrange(_request(POP, 3, 30.0, bpm=120.0))
+    row = json_row({**cue, "extra": facts})
+    assert row["tempo_source"] == "attributes" and "tempo_fit" not in row

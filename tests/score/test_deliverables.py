@@ -159,6 +159,7 @@ def test_generate_from_wav_rerenders_and_next_take(
     args = ["generate", "--text", "a tense synth pulse", "--duration", "3", "--mood", "tense"]
     assert main([*args, "--seed", "7", "--out", str(first), "--json"]) == 0
     (orig,) = json.loads(capsys.readouterr().out)["cues"]
+    assert orig["tempo_source"] == "mood+genre"  # the draft's facts reach the JSON row
     stem = Path(orig["audio"])
     b = riff.bext(stem)
     assert b["time_reference"] == 0  # a single generate has no timeline
@@ -176,7 +177,7 @@ def test_generate_from_wav_rerenders_and_next_take(
     b, _ = sf.read(redo["audio"], dtype="int32")
     assert np.array_equal(a, b), "the re-render is not the same music"
     assert main(["generate", "--from", orig["audio"], "--seed", "next", "--out", str(again)]) == 0
-    capsys.readouterr()
+    assert "  tempo: from mood+genre" in capsys.readouterr().out
     take = again / "cue-s8.wav"
     assert int(_vmb(take)["SEED"]) == 8
     assert riff.bext(take)["originator_reference"] == "cue-s8"  # not cue-s8-s8

@@ -29,7 +29,7 @@ from engine.generate.draft import style as st
 from engine.generate.draft.arrangement import ArrangeInput, Arrangement
 from engine.generate.draft.arranger import compose
 from engine.generate.draft.form import CYCLES, fit_tempo
-from engine.generate.draft.midi import midi_bytes, part_files
+from engine.generate.draft.midi import MAX_DURATION_S, midi_bytes, part_files
 from engine.generate.draft.render import find_soundfont, render_midi, renderer
 from engine.generate.draft.theory import key_name, parse_key
 from engine.generate.draft.voicecost import split_parts
@@ -45,7 +45,6 @@ from engine.types import (
 )
 from engine.util.atomic import fsync_dir, fsync_file
 
-MAX_DURATION_S = 600.0
 # FluidSynth renders the parts in two threads (two cores) and the halves are summed. Fixed,
 # not os.cpu_count(): the split changes the last bits of the mix, and the same seed must give
 # the same bytes on every machine.

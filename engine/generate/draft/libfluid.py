@@ -36,6 +36,7 @@ import numpy as np
 
 from bridge.errors import JobError
 from engine.generate.draft import midiclock
+from engine.generate.draft.midi import MAX_DURATION_S, TAIL_S
 
 BLOCK = 64  # FluidSynth's internal block (FLUID_BUFSIZE) and the CLI's audio.period-size
 PLAYING = 1  # FLUID_PLAYER_PLAYING
@@ -44,6 +45,9 @@ MAX_IDLE_FONTS = 4  # holders kept per (soundfont, rate, gain) beyond those in u
 _ERR_LEVELS = (0, 1)  # FLUID_PANIC, FLUID_ERR: kept for the JobError; warnings and info dropped
 _QUIET_LEVELS = (2, 3, 4)  # FLUID_WARN ("no preset on channel n" before a font), INFO, DBG
 _NAMES = ("libfluidsynth.so.3", "libfluidsynth.3.dylib", "libfluidsynth-3.dll")
+# the longest file the draft writes: a loop's arrangement played twice at the longest cue,
+# and the tail. Without ``frames`` a render stops there (a file whose end is further is refused)
+MAX_RENDER_S = 2 * MAX_DURATION_S + TAIL_S
 
 _vp, _int, _str = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
 _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
@@ -67,6 +71,13 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "fluid_player_get_current_tick": (_int, [_vp]),
     "fluid_player_play": (_int, [_vp]),
     "fluid_player_get_status": (_int, [_vp]),
+    # engine.eval.voice_cost's (strikes notes itself; the draft's render plays files)
+    "fluid_synth_noteon": (_int, [_vp, _int, _int, _int]),
+    "fluid_synth_noteoff": (_int, [_vp, _int, _int]),
+    "fluid_synth_program_select": (_int, [_vp, _int, _int, _int, _int]),
+    "fluid_synth_get_active_voice_count": (_int, [_vp]),
+    "fluid_synth_all_sounds_off": (_int, [_vp, _int]),
+    "fluid_synth_set_channel_type": (_int, [_vp, _int, _int]),
 }
 _LOG_FN = ctypes.CFUNCTYPE(None, _int, _str, _vp)
 
@@ -262,19 +273,28 @@ def _render_once(
     synth = dll.new_fluid_synth(font.settings)
     if not synth:
         raise JobError("libfluidsynth could not create a synthesiser (out of memory?)")
-    player = None
-    try:
-        dll.fluid_synth_add_sfont(synth, font.sfont)
+    player, lent = None, False
+    try:  # a failed call would otherwise render silence, not say so
+        if dll.fluid_synth_add_sfont(synth, font.sfont) == FAILED:
+            raise JobError(f"FluidSynth could not lend the soundfont to a synthesiser{_said()}")
+        lent = True
         player = dll.new_fluid_player(synth)
         if not player or dll.fluid_player_add_mem(player, data, len(data)) == FAILED:
             raise JobError("FluidSynth could not queue the MIDI file")
-        dll.fluid_player_play(player)
+        if dll.fluid_player_play(player) == FAILED:
+            raise JobError(f"FluidSynth could not start playing the MIDI file{_said()}")
         return _pull(dll, synth, player, plan, limit)
     finally:
         if player:
             dll.delete_fluid_player(player)
-        dll.fluid_synth_remove_sfont(synth, font.sfont)  # lent: not deleted with the synth
+        if lent:
+            dll.fluid_synth_remove_sfont(synth, font.sfont)  # lent: not deleted with the synth
         dll.delete_fluid_synth(synth)
+
+
+def _said() -> str:
+    """FluidSynth's last errors in this thread, for a JobError (empty if it logged none)."""
+    return f": {' | '.join(_log.errors[-3:])}" if _log.errors else ""
 
 
 def render_file(
@@ -295,7 +315,15 @@ def render_file(
         plan: list[tuple[int, int]] | None = midiclock.event_blocks(data, sample_rate, BLOCK)
     except (midiclock.NotPlain, IndexError):
         plan = None  # FluidSynth reports what is wrong with it, if anything
-    limit = sys.maxsize if frames is None else -(-int(frames) // BLOCK)
+    cap = -(-int(MAX_RENDER_S * sample_rate) // BLOCK)
+    too_long = (
+        f"FluidSynth will not render {str(midi)!r}: it runs past {MAX_RENDER_S:g} s, the "
+        "longest draft render"
+    )
+    if frames is None and plan and plan[-1][0] > cap:
+        last_s = plan[-1][0] * BLOCK / sample_rate
+        raise JobError(f"{too_long} (its last event is at {last_s:.0f} s)")
+    limit = cap + 1 if frames is None else -(-int(frames) // BLOCK)  # a block past: too long
     _log.errors.clear()
     with _borrow(lib, Path(soundfont), int(sample_rate), float(gain)) as font:
         try:
@@ -304,5 +332,7 @@ def render_file(
             _state["desyncs"] = int(_state.get("desyncs", 0)) + 1  # the tests look here
             audio = _render_once(lib, data, font, None, limit)
     if _log.errors:
-        raise JobError(f"FluidSynth failed on {str(midi)!r}: {' | '.join(_log.errors[-3:])}")
+        raise JobError(f"FluidSynth failed on {str(midi)!r}{_said()}")
+    if frames is None and len(audio) > cap * BLOCK:
+        raise JobError(too_long)
     return audio if frames is None else audio[: int(frames)]

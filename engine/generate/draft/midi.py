@@ -19,6 +19,7 @@ from engine.generate.draft.arrangement import PPQ, Arrangement, Part
 from engine.generate.draft.theory import mido_key
 
 TAIL_S = 0.25  # rendered beyond the cue end, then trimmed with a fade
+MAX_DURATION_S = 600.0  # the longest cue (the generator refuses longer; libfluid caps by it)
 Event = tuple[int, int, mido.Message | mido.MetaMessage]  # (tick, order at one tick, message)
 
 

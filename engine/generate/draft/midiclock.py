@@ -22,7 +22,8 @@ DEFAULT_TEMPO = 500000  # microseconds a beat before the first tempo event (the 
 
 
 class NotPlain(ValueError):
-    """A file this reader does not time (SMPTE division, a malformed chunk): pull per block."""
+    """A file this reader does not time (SMPTE division, a malformed chunk, a tempo of 0): pull
+    per block."""
 
 
 def _varlen(data: bytes, i: int) -> tuple[int, int]:
@@ -89,7 +90,10 @@ def read_events(data: bytes) -> tuple[int, list[int], list[tuple[int, int]]]:
 
 
 def _deltatime(tempo: int, division: int) -> float:
-    """ms a tick as the player holds it: float32 ``tempo / division / 1000``."""
+    """ms a tick as the player holds it: float32 ``tempo / division / 1000``. A tempo of 0 has
+    no ticks a ms (the player divides by it), so such a file is pulled a block a call."""
+    if tempo <= 0:
+        raise NotPlain("a tempo of 0 microseconds a beat")
     f = np.float32
     return float(f(f(tempo) / f(division)) / f(1000.0))
 
