@@ -78,6 +78,18 @@ def _delivered_summary(deliv: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _form_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The form over the seeds: how many, its units, the short-cue rule, the end."""
+    return {
+        "forms": len({tuple(tuple(x) for x in r["form_units"]) for r in rows}),
+        "cue_bars_max": max(_vals(rows, "cue_bars"), default=None),
+        "short_rule": sorted({u for r in rows for u in r.get("short_rule", [])}),
+        "end_hold_max": max(_vals(rows, "end_hold_s"), default=None),
+        "dead_tail_max": max(_vals(rows, "dead_tail_s"), default=None),
+        "odd_units": sorted({u for r in rows for u in r["odd_units"]}),
+    }
+
+
 def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One cue over its seeds: worst case for targets, means for descriptive figures."""
     r0 = rows[0]
@@ -109,12 +121,7 @@ def _cue_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "dip_max": max(_vals(rows, "deepest_dip_lu"), default=None),
         "changes_per_bar": _mean(_vals(rows, "chord_changes_per_bar"), 2),
         "bars_per_chord": _mean(_vals(rows, "bars_per_chord"), 2),
-        "forms": len({tuple(tuple(x) for x in r["form_units"]) for r in rows}),
-        "cue_bars_max": max(_vals(rows, "cue_bars"), default=None),
-        "short_rule": sorted({u for r in rows for u in r.get("short_rule", [])}),
-        "end_hold_max": max(_vals(rows, "end_hold_s"), default=None),
-        "dead_tail_max": max(_vals(rows, "dead_tail_s"), default=None),
-        "odd_units": sorted({u for r in rows for u in r["odd_units"]}),
+        **_form_summary(rows),
         "silent": sorted({s for r in rows for s in r["silent"]}),
         "shared_patch": sum(bool(r["lead_lead_chords_same_patch"]) for r in rows),
         "lead_programs": sorted({r["lead_program"] for r in rows if r["lead_program"] is not None}),

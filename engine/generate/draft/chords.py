@@ -238,7 +238,7 @@ class ChordWriter:
             step_beats = 0.5
         elif step_beats in (0.5, 1.0):  # this seed's rhythm for a broken chord
             cells = BROKEN_RHYTHMS if step_beats == 0.5 else SLOW_BROKEN_RHYTHMS
-            key = ("broken", f"{pi}{role}{step_beats}")
+            key = ("broken", f"{pi}{role}{step_beats}{sec.label}")  # its own in A and in B
             if key not in self.patterns:
                 self.patterns[key] = [int(c.rng.integers(len(cells)))]
             cell = cells[self.patterns[key][0]]

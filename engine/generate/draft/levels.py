@@ -48,7 +48,7 @@ def _expression(arr: Arrangement) -> dict[int, list[tuple[float, int]]]:
 def part_powers(arr: Arrangement) -> np.ndarray:
     """(parts, slots) power of each part at CC7 127 against its patch's measured phrase
     (velocity 90, CC7 100; by register where patches.PATCH_CURVE has the patch): velocity
-    and CC11 count as 40 log10 dB, as CC7 does."""
+    and CC11 count as 40 log10 dB, as CC7 does; CC11 from the slot it changes in."""
     n_slots = int(math.ceil(arr.duration_s / SLOT_S)) + 1
     power = np.zeros((len(arr.parts), n_slots))
     expr = _expression(arr)
@@ -59,15 +59,18 @@ def part_powers(arr: Arrangement) -> np.ndarray:
     for n in arr.notes:
         t0 = arr.time_of(n.start)
         t1 = min(arr.time_of(n.start + n.dur), t0 + ring[n.part], arr.duration_s)
-        changes = expr.get(n.part, [])
-        e = next((v for b, v in reversed(changes) if b <= n.start + 1e-6), 127)
-        w = (n.vel / 90.0) ** 4 * (e / 127.0) ** 4 * cc7
+        w = (n.vel / 90.0) ** 4 * cc7
         if drum[n.part]:
             w *= 10 ** (pt.DRUM_NOTE_DB.get(n.pitch, 0.0) / 10)
         elif curves[n.part] is not None:
             w *= 10 ** (float(np.interp(n.pitch, pt.CURVE_PITCHES, curves[n.part])) / 10)
         a, b = int(t0 / SLOT_S), max(int(t0 / SLOT_S) + 1, int(math.ceil(t1 / SLOT_S)))
         power[n.part, a:b] += w
+    for pi, changes in expr.items():  # CC11 acts on every sounding note, held ones too
+        gain = np.ones(n_slots)
+        for beat, value in changes:
+            gain[int(arr.time_of(beat) / SLOT_S) :] = (value / 127.0) ** 4
+        power[pi] *= gain
     return power
 
 
@@ -176,6 +179,11 @@ def shape_lifts(arr: Arrangement) -> None:
     most."""
     if not arr.notes:
         return
+    for _ in range(2):  # once more on the trimmed notes: held notes carry a trim across sections
+        _shape_lifts_once(arr)
+
+
+def _shape_lifts_once(arr: Arrangement) -> None:
     mix = _mix_power(arr)
     spans = []
     for sec in arr.sections:
@@ -183,7 +191,8 @@ def shape_lifts(arr: Arrangement) -> None:
         b0, b1 = first.start, last.start + last.beats
         t1 = min(arr.time_of(b1), arr.duration_s)
         spans.append([sec.label, b0, b1, _span_db(mix, arr.time_of(b0), t1)])
-    lo, hi = st.B_LIFT_LU
+    bias = st.B_LIFT_ESTIMATE_BIAS.get(arr.genre, 0.0)
+    lo, hi = st.B_LIFT_LU[0] - bias, st.B_LIFT_LU[1] - bias
     last_b = max((i for i, s in enumerate(spans) if s[0] == "B"), default=-1)
     for i in [i for i, s in enumerate(spans) if s[0] == "B"]:
         _trim_lift(arr, spans, i, lo, hi if i == last_b else hi - 1.0)

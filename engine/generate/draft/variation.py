@@ -34,6 +34,11 @@ def vary_line(note: int, steps: str, rng: np.random.Generator) -> str:
             steps = "".join(c if i % 4 in (0, 2) else "." for i, c in enumerate(steps))
         else:  # an open accent at the end of the bar
             steps = _set(steps, 14, "X" if steps[14] != "." else "o")
+    elif note == st.TRIANGLE and steps[0] != ".":  # the downbeat's answer moves
+        steps = "x" + "." * 15
+        spot = int(rng.choice([6, 8, 10, 12, 14, -1]))
+        if spot > 0:
+            steps = _set(steps, spot, "o")
     elif note in (st.SNARE, st.SIDESTICK, st.CLAP):
         for i in rng.permutation([7, 9, 15])[: int(rng.integers(0, 3))]:
             if steps[int(i)] == ".":
