@@ -131,3 +131,20 @@ def test_the_cli_shows_the_tempo_source_and_fit(capsys: pytest.CaptureFixture[st
     _, facts = DraftGenerator().arrange(_request(POP, 3, 30.0, bpm=120.0))
     row = json_row({**cue, "extra": facts})
     assert row["tempo_source"] == "attributes" and "tempo_fit" not in row
+
+
+def test_a_slow_short_cue_far_from_any_form_still_gets_the_nearest():
+    slow = st.BUCKET_TEMPO["slow"]
+    fit = fit_tempo(30.0, 56.0, "ring", slow, 0.04)  # 22 % from the nearest phrase plan
+    assert fit is not None and (fit.intro, fit.bars) == (2, 8)
+    assert abs(fit.bpm / 56.0 - 1.0) <= st.FORM_FIT_FALLBACK_MOVE
+
+
+def test_the_held_end_never_runs_past_its_ceiling():
+    for duration, bucket in ((30.0, "slow"), (60.0, "slow"), (30.0, "medium"), (90.0, "fast")):
+        lo, hi = st.BUCKET_TEMPO[bucket]
+        for bpm in range(int(lo), int(hi) + 1, 3):
+            fit = fit_tempo(duration, float(bpm), "ring", (lo, hi), 0.04)
+            if fit is not None:
+                hold_s = duration - 4 * fit.bars * 60.0 / fit.bpm
+                assert hold_s <= st.HOLD_MAX_S + 0.05, (duration, bpm, fit)

@@ -122,7 +122,8 @@ def _bpm_span(length_s: float, bars: int, ending: str, extra_s: float) -> tuple[
         lo, hi = exact, 4.0 * exact
         for _ in range(50):
             mid = 0.5 * (lo + hi)
-            if length_s * mid / 60.0 - 4.0 * bars - ring_hold(mid) < target_s * mid / 60.0:
+            extra = min(target_s, st.HOLD_MAX_S - ring_hold(mid) * 60.0 / mid)
+            if length_s * mid / 60.0 - 4.0 * bars - ring_hold(mid) < extra * mid / 60.0:
                 lo = mid
             else:
                 hi = mid
@@ -196,7 +197,9 @@ def fit_tempo(
     length = duration_s - frame_s if ending in ("button", "cut") else duration_s
     if duration_s * bpm / 240.0 < st.SHORT_FORM_BARS:  # A 4 and B 4, or a 2-bar A
         plans = [(2, 10), (2, 8)]
-        return _nearest_fit(length, bpm, ending, bounds, plans, st.SHORT_FORM_MAX_MOVE)
+        return _nearest_fit(
+            length, bpm, ending, bounds, plans, st.SHORT_FORM_MAX_MOVE
+        ) or _nearest_fit(length, bpm, ending, bounds, plans, st.FORM_FIT_FALLBACK_MOVE)
     intros = [st.FORM_INTRO_BARS]
     if duration_s * bpm / 240.0 < st.INTRO_CHOICE_BARS:
         intros.append(2)
@@ -209,7 +212,8 @@ def fit_tempo(
             fits.append(fit)
     if not fits:  # nothing within the usual move: the nearest form a little further off
         plans = [(i, n) for i in intros for n in range(i + 8, top + 1, 4)]
-        fits = [f for f in [_nearest_fit(length, bpm, ending, bounds, plans, 0.12)] if f]
+        fit = _nearest_fit(length, bpm, ending, bounds, plans, st.FORM_FIT_FALLBACK_MOVE)
+        fits = [fit] if fit is not None else []
     if len(fits) > 1 and rng is not None:
         return fits[int(rng.integers(len(fits)))]
     return fits[0] if fits else None

@@ -195,7 +195,7 @@ def _shape_lifts_once(arr: Arrangement) -> None:
     lo, hi = st.B_LIFT_LU[0] - bias, st.B_LIFT_LU[1] - bias
     last_b = max((i for i, s in enumerate(spans) if s[0] == "B"), default=-1)
     for i in [i for i, s in enumerate(spans) if s[0] == "B"]:
-        _trim_lift(arr, spans, i, lo, hi if i == last_b else hi - 1.0)
+        _trim_lift(arr, spans, i, lo, hi if i == last_b else max(lo, hi - 0.5))
     # the last B stays the climax: an earlier B plays a little under it
     climax = _lift(spans, last_b)
     for i in [i for i, s in enumerate(spans[:last_b]) if s[0] == "B"]:
@@ -217,5 +217,15 @@ def _trim_lift(arr: Arrangement, spans: list[list], i: int, lo: float, top: floa
     target, trim = (spans[i], top - lift) if lift > top else (a, lift - lo)
     trim = max(-st.B_LIFT_MAX_TRIM_DB, min(0.0, trim))
     if trim < 0.0:
-        _scale_expression(arr, target[1], target[2], trim)
+        end = target[2]
+        nxt = spans[spans.index(target) + 1] if target is not spans[-1] else None
+        if nxt is not None and nxt[0] == "end" and _copies_level(arr, target[1], nxt[1]):
+            end = nxt[2]  # a button's final hit keeps the level of the section before it
+        _scale_expression(arr, target[1], end, trim)
         target[3] += trim
+
+
+def _copies_level(arr: Arrangement, b0: float, b1: float) -> bool:
+    """The section at ``b1`` starts at the CC11 level the one at ``b0`` did (a button end)."""
+    at = {beat: v for _, beat, cc, v in arr.ccs if cc == 11 and beat in (b0, b1)}
+    return b0 in at and at.get(b1) == at[b0]

@@ -540,7 +540,8 @@ TEMPO_SPREAD = 0.18  # share of the window a seed moves the tempo (either way)
 REFERENCE_TOLERANCE = 0.12  # a reference's tempo is kept within 12 % of the mood's tempo
 # a drawn tempo (never a user's BPM, nor one cut or marker boundaries fix) is fitted to the
 # form: an intro of 4 bars and body sections of 4 or 8 bars, then the held end
-FORM_FIT_MAX_MOVE = 0.08  # the most the fit moves the drawn tempo (where no form fits: 12 %)
+FORM_FIT_MAX_MOVE = 0.08  # the most the fit moves the drawn tempo ...
+FORM_FIT_FALLBACK_MOVE = 0.25  # ... where no form fits that near: the nearest within this
 FORM_INTRO_BARS = 4
 SHORT_FORM_BARS = 13  # fewer bars at the drawn tempo: a 2-bar intro, a 4-bar A, a 4-bar B ...
 SHORT_FORM_MAX_MOVE = 0.15  # ... or a 2-bar A, whichever is nearer, moved by no more
@@ -550,6 +551,7 @@ INTRO_CHOICE_BARS = 16
 # seconds a ring's held chord may run past its minimum (2 s, 2-6 beats): an editor hears a
 # longer hold as the music ending early
 HOLD_EXTRA_S = (2.0, 3.0)
+HOLD_MAX_S = 4.8  # the held chord in all, whatever its minimum
 
 
 def tempo_window(bucket: str, mood: str, genre: str) -> tuple[float, float, float]:
