@@ -192,12 +192,15 @@ def _pitch_profile(path: Path) -> np.ndarray:
     return (profile - profile.mean()) / (profile.std() + 1e-9)
 
 
-def _best_shift(new: Path, old: Path) -> int:
-    """The transposition (semitones) that best lines up the new stem's pitch classes with the
-    old one's, measured on the audio: 0 when the re-fit kept the key. A key label read off a
-    few seconds can swap for a fifth neighbour; a transposed re-fit moves this argmax."""
+def _untransposed_share(new: Path, old: Path) -> float:
+    """How well the new stem's pitch classes line up with the old one's untransposed, as a
+    share of the best transposition's fit, measured on the audio: 1 when the re-fit kept the
+    key. A few seconds of the same key can favour a neighbouring shift by a hair (4 s of other
+    chords: 0.95); a transposed re-fit puts the untransposed fit far under the best (seen
+    0.1-0.6 for the other shifts of these stems)."""
     a, b = _pitch_profile(new), _pitch_profile(old)
-    return int(np.argmax([float(np.dot(np.roll(a, -k), b)) for k in range(12)]))
+    scores = [float(np.dot(np.roll(a, -k), b)) for k in range(12)]
+    return scores[0] / max(scores)
 
 
 def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, Any]) -> None:
@@ -212,7 +215,8 @@ def test_refitted_stems_have_the_new_length_same_key_and_tempo(edit: dict[str, A
         played = f"{new['extra']['key']} {new['extra']['mode']}"  # what the generator played
         assert played == f"{old['extra']['key']} {old['extra']['mode']}"
         assert key == old_key or {key, old_key} <= _fifths(played), (key, old_key, played)
-        assert _best_shift(root / "new" / f"{new_id}.wav", root / "old" / f"{old_id}.wav") == 0
+        share = _untransposed_share(root / "new" / f"{new_id}.wav", root / "old" / f"{old_id}.wav")
+        assert share >= 0.9, share
         assert abs(bpm / old_bpm - 1) < 0.04, (bpm, old_bpm)
         assert new["seed"] == old["seed"]
         assert new["description"] == old["description"]

@@ -108,7 +108,9 @@ def test_generate_cli_through_daemon(
         "timings",
         "compute",
         "licence",
+        "tempo_source",  # a 4.75 s cue with a cut ending: no tempo_fit
     }
+    assert cue["tempo_source"] in ("mood+genre", "reference:targeted", "reference:broad")
     assert cue["backend"] == "draft" and cue["weights"] == "none" and cue["seed"] == 5
     assert cue["conditioning"] is None  # the draft backend has no model conditioning
     assert cue["compute"] == {"device": "cpu", "dtype": None, "encoders": {}}
