@@ -109,13 +109,8 @@ def test_every_b_is_trimmed_into_a_window_that_is_not_empty():
     for bias in (0.0, *st.B_LIFT_ESTIMATE_BIAS.values()):
         assert lo - bias <= max(lo, hi - 0.5) - bias <= hi - bias
     arr = _arrange(dq.CueSpec("happy", "pop", "medium", "medium"), 2, 60.0)  # A B A2 B forms
-    mix = levels._mix_power(arr)
-    spans = []
-    for sec in arr.sections:
-        first, last = arr.bars[sec.bars[0]], arr.bars[sec.bars[-1]]
-        t1 = min(arr.time_of(last.start + last.beats), arr.duration_s)
-        spans.append([sec.label, 0, 0, levels._span_db(mix, arr.time_of(first.start), t1)])
-    lifts = [levels._lift(spans, i) for i, s in enumerate(spans) if s[0] == "B"]
+    spans = levels.section_spans(arr)
+    lifts = [levels.lift(spans, i) for i, s in enumerate(spans) if s[0] == "B"]
     lifts = [x for x in lifts if x is not None]
     assert len(lifts) >= 2 and all(lo - 0.5 <= x <= hi + 0.5 for x in lifts), lifts
     assert lifts[-1] >= max(lifts[:-1]) - 0.1  # the last B is the climax

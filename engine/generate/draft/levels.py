@@ -183,7 +183,8 @@ def shape_lifts(arr: Arrangement) -> None:
         _shape_lifts_once(arr)
 
 
-def _shape_lifts_once(arr: Arrangement) -> None:
+def section_spans(arr: Arrangement) -> list[list]:
+    """Each section as [label, first beat, end beat, estimated mean loudness (dB)]."""
     mix = _mix_power(arr)
     spans = []
     for sec in arr.sections:
@@ -191,30 +192,40 @@ def _shape_lifts_once(arr: Arrangement) -> None:
         b0, b1 = first.start, last.start + last.beats
         t1 = min(arr.time_of(b1), arr.duration_s)
         spans.append([sec.label, b0, b1, _span_db(mix, arr.time_of(b0), t1)])
+    return spans
+
+
+def _shape_lifts_once(arr: Arrangement) -> None:
+    spans = section_spans(arr)
     bias = st.B_LIFT_ESTIMATE_BIAS.get(arr.genre, 0.0)
     lo, hi = st.B_LIFT_LU[0] - bias, st.B_LIFT_LU[1] - bias
     last_b = max((i for i, s in enumerate(spans) if s[0] == "B"), default=-1)
     for i in [i for i, s in enumerate(spans) if s[0] == "B"]:
         _trim_lift(arr, spans, i, lo, hi if i == last_b else max(lo, hi - 0.5))
     # the last B stays the climax: an earlier B plays a little under it
-    climax = _lift(spans, last_b)
+    climax = lift(spans, last_b)
     for i in [i for i, s in enumerate(spans[:last_b]) if s[0] == "B"]:
         if climax is not None:
             _trim_lift(arr, spans, i, lo, max(lo, climax - 0.5))
 
 
-def _lift(spans: list[list], i: int) -> float | None:
-    a = next((s for s in reversed(spans[:i]) if s[0] in ("A", "A2")), None)
-    return None if i < 0 or a is None else spans[i][3] - a[3]
+def _a_before(spans: list[list], i: int) -> list | None:
+    """The A (or A2) section a B at ``i`` lifts over: the last one before it."""
+    return next((s for s in reversed(spans[:i]) if s[0] in ("A", "A2")), None) if i >= 0 else None
+
+
+def lift(spans: list[list], i: int) -> float | None:
+    """The estimated lift (dB) of the B at ``i`` over its A; None without one."""
+    a = _a_before(spans, i)
+    return None if a is None else spans[i][3] - a[3]
 
 
 def _trim_lift(arr: Arrangement, spans: list[list], i: int, lo: float, top: float) -> None:
     """A B lifting over ``top`` plays softer; the A under one lifting under ``lo`` too."""
-    lift = _lift(spans, i)
-    if lift is None:
+    a, b_lift = _a_before(spans, i), lift(spans, i)
+    if a is None or b_lift is None:
         return
-    a = next(s for s in reversed(spans[:i]) if s[0] in ("A", "A2"))
-    target, trim = (spans[i], top - lift) if lift > top else (a, lift - lo)
+    target, trim = (spans[i], top - b_lift) if b_lift > top else (a, b_lift - lo)
     trim = max(-st.B_LIFT_MAX_TRIM_DB, min(0.0, trim))
     if trim < 0.0:
         end = target[2]
