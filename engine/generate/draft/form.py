@@ -195,13 +195,14 @@ def fit_tempo(
     if ending == "loop":
         return None
     length = duration_s - frame_s if ending in ("button", "cut") else duration_s
-    if duration_s * bpm / 240.0 < st.SHORT_FORM_BARS:  # A 4 and B 4, or a 2-bar A
+    bars_held = duration_s * bpm / 240.0  # at the drawn tempo
+    if bars_held < st.SHORT_FORM_BARS:  # A 4 and B 4, or a 2-bar A
         plans = [(2, 10), (2, 8)]
         return _nearest_fit(
             length, bpm, ending, bounds, plans, st.SHORT_FORM_MAX_MOVE
         ) or _nearest_fit(length, bpm, ending, bounds, plans, st.FORM_FIT_FALLBACK_MOVE)
     intros = [st.FORM_INTRO_BARS]
-    if duration_s * bpm / 240.0 < st.INTRO_CHOICE_BARS:
+    if bars_held < st.INTRO_CHOICE_BARS:
         intros.append(2)
     top = int(length * bounds[1] / 240.0) + 1
     fits = []
@@ -210,7 +211,7 @@ def fit_tempo(
         fit = _nearest_fit(length, bpm, ending, bounds, plans, st.FORM_FIT_MAX_MOVE)
         if fit is not None:
             fits.append(fit)
-    if not fits:  # nothing within the usual move: the nearest form a little further off
+    if not fits:  # nothing within the usual move: the nearest form within the fallback move
         plans = [(i, n) for i in intros for n in range(i + 8, top + 1, 4)]
         fit = _nearest_fit(length, bpm, ending, bounds, plans, st.FORM_FIT_FALLBACK_MOVE)
         fits = [fit] if fit is not None else []
